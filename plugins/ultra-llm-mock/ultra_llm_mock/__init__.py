@@ -1,0 +1,1 @@
+"""The mock backend for ultra-llm: the reference plugin a third-party author copies."""

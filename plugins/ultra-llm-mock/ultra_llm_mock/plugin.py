@@ -1,0 +1,19 @@
+"""The entry-point module: registers the backend, imports nothing heavy.
+
+The backend class is named as a string, so it (and pydantic) is imported only when used.
+"""
+
+from __future__ import annotations
+
+from ultra_llm import hookimpl
+from ultra_llm.registry import BackendRegistrar
+
+
+@hookimpl
+def ultra_llm_register_backends(register: BackendRegistrar) -> None:
+    """Register the ``mock`` backend."""
+    register(
+        "mock",
+        "ultra_llm_mock.backend:MockBackend",
+        summary="Deterministic answers with no runner: echo and fixed-text models, fault injection.",
+    )

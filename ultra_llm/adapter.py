@@ -1,0 +1,298 @@
+"""The Ultra-facing adapter: the seed's ``LLMAdapter`` contract over one backend.
+
+Async first (``generate``, ``stream_generate``, ``get_available_models``), with sync twins for
+scripts (``generate_sync`` ...). Every generation goes through the plugin hooks, so ``wrapper=True``
+implementations see each one; errors from a backend are typed before they reach the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .backend import Backend
+from .errors import GenerationTimeoutError, PluginError, UltraLLMError, UnsupportedOperationError
+from .options import validate_options
+from .sync import LoopThread
+from .types import (
+    Chunk,
+    EmbeddingRequest,
+    EmbeddingResult,
+    GenerationRequest,
+    ModelInfo,
+    Prompt,
+    ProgressCallback,
+    Result,
+    to_messages,
+)
+
+if TYPE_CHECKING:
+    from .config import UltraConfig
+    from .host import PluginHost
+    from .selection import Selection
+
+__all__ = ["Adapter", "LLMAdapter"]
+
+if sys.version_info >= (3, 11):
+    _timeout_at = asyncio.timeout_at
+else:  # pragma: no cover - Python 3.10
+
+    @contextlib.asynccontextmanager
+    async def _timeout_at(when: float) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        handle = loop.call_at(when, task.cancel)
+        try:
+            yield
+        except asyncio.CancelledError as exc:
+            if loop.time() >= when:
+                raise TimeoutError from exc
+            raise
+        finally:
+            handle.cancel()
+
+
+class Adapter:
+    """A backend ready for use: generation, streaming, discovery, embeddings, model management.
+
+    Options are the backend's (``-o`` in the CLI) plus two of Ultra's: ``model`` overrides the
+    adapter's model for one call, ``system_message`` puts a system prompt first.
+    """
+
+    def __init__(
+        self, host: PluginHost, backend: Backend, *, model: str, config: UltraConfig, selection: Selection
+    ) -> None:
+        self.host = host
+        self.backend = backend
+        self.config = config
+        self.selection = selection
+        self.model = backend.canonical_model(model)
+        self._sync = LoopThread()
+        self._closed = False
+
+    @property
+    def name(self) -> str:
+        """The serving backend's name."""
+        return self.backend.name
+
+    # -- discovery and status ---------------------------------------------------------------------
+
+    async def check_availability(self) -> bool:
+        """True when the backend can serve now."""
+        from .selection import check_backend
+
+        return (await check_backend(self.backend, self.config.check_timeout)).available
+
+    def get_capabilities(self) -> dict[str, Any]:
+        """Ultra's capability keys, plus the backend's own (embeddings, pull, options)."""
+        caps = self.backend.capabilities()
+        return {
+            "name": self.backend.name,
+            "model": self.model,
+            "supports_streaming": True,
+            "max_tokens": "max_tokens" in caps["options"],
+            "supports_functions": False,
+            "supports_vision": False,
+            "source": "local",
+            **caps,
+        }
+
+    async def list_models(self) -> list[ModelInfo]:
+        """The backend's models plus those plugins contribute, de-duplicated by canonical name."""
+        models = await self._guard(self.backend.list_models())
+        seen = {model.name for model in models}
+        for extra in self.host.hooks.register_models(self.backend.name):
+            try:
+                name = self.backend.canonical_model(extra.name)
+            except UltraLLMError:
+                continue
+            if name not in seen:
+                seen.add(name)
+                models.append(ModelInfo(name, extra.backend, extra.display_name, extra.details, extra.source))
+        return models
+
+    async def get_available_models(self) -> list[str]:
+        """The names of ``list_models()`` (the seed's discovery call)."""
+        return [model.name for model in await self.list_models()]
+
+    # -- generation ---------------------------------------------------------------------------
+
+    def build_request(self, prompt: Prompt, options: dict[str, Any]) -> GenerationRequest:
+        """Validate the prompt and options into the request backends and hooks receive."""
+        options = dict(options)
+        model = self.backend.canonical_model(str(options.pop("model", None) or self.model))
+        system_message = options.pop("system_message", None)
+        try:
+            messages = to_messages(prompt, system_message=system_message)
+        except ValueError as exc:
+            from .errors import InvalidOptionsError
+
+            raise InvalidOptionsError(f"Invalid prompt: {exc}.", fix="Pass a string or a list of role/content messages.") from exc
+        instance, options_dict = validate_options(type(self.backend), options)
+        return GenerationRequest(model, messages, instance, self.backend.name, options_dict)
+
+    async def complete(self, prompt: Prompt, **options: Any) -> Result:
+        """The whole answer as a ``Result`` (text, model, backend, finish reason, usage)."""
+        request = self.build_request(prompt, options)
+        call = self.host.hooks.generate_call(request, self.backend)
+        result = await self._guard(call(), deadline=self._deadline())
+        if not isinstance(result, Result):
+            raise PluginError(
+                f"Generation on backend '{self.name}' returned {type(result).__name__}, not a Result.",
+                plugin=self.name,
+            )
+        return result
+
+    async def generate(self, prompt: Prompt, **options: Any) -> str:
+        """The whole answer's text (the seed's ``generate``); raises a typed error, never returns one."""
+        return (await self.complete(prompt, **options)).text
+
+    async def stream(self, prompt: Prompt, **options: Any) -> AsyncIterator[Chunk]:
+        """Yield ``Chunk`` objects as the backend produces them; closing early cancels the backend."""
+        request = self.build_request(prompt, options)
+        call = self.host.hooks.stream_call(request, self.backend)
+        deadline = self._deadline()
+        try:
+            iterator = call()
+        except UltraLLMError:
+            raise
+        except Exception as exc:  # a plugin may raise anything
+            raise self._plugin_error(exc) from exc
+        try:
+            while True:
+                try:
+                    async with _timeout_at(deadline):
+                        chunk = await iterator.__anext__()
+                except StopAsyncIteration:
+                    return
+                except (UltraLLMError, asyncio.CancelledError):
+                    raise
+                except TimeoutError as exc:
+                    raise self._timeout_error() from exc
+                except Exception as exc:  # a plugin may raise anything
+                    raise self._plugin_error(exc) from exc
+                if not isinstance(chunk, Chunk):
+                    raise PluginError(
+                        f"Backend '{self.name}' streamed a {type(chunk).__name__}, not a Chunk.", plugin=self.name
+                    )
+                yield chunk
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+
+    async def stream_generate(self, prompt: Prompt, **options: Any) -> AsyncIterator[str]:
+        """Yield the answer's text as it arrives (the seed's ``stream_generate``); no reasoning text."""
+        async with contextlib.aclosing(self.stream(prompt, **options)) as chunks:
+            async for chunk in chunks:
+                if chunk.kind == "text" and chunk.text:
+                    yield chunk.text
+
+    async def embed(self, inputs: str | Sequence[str], *, model: str | None = None) -> EmbeddingResult:
+        """Embed one text or several; one vector per input, in order."""
+        if not self.backend.supports_embeddings:
+            raise UnsupportedOperationError(
+                f"Backend '{self.name}' does not support embeddings.",
+                fix="Use a backend that does (docker-api, mock); `ultra-llm backends` lists capabilities.",
+                backend=self.name,
+            )
+        texts = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+        request = EmbeddingRequest(self.backend.canonical_model(model or self.model), texts, self.name)
+        call = self.host.hooks.embed_call(request, self.backend)
+        return await self._guard(call(), deadline=self._deadline())
+
+    async def pull(self, model: str | None = None, progress: ProgressCallback | None = None) -> None:
+        """Download ``model`` (default: the adapter's), reporting progress to ``progress``."""
+        await self._guard(self.backend.pull(self.backend.canonical_model(model or self.model), progress))
+
+    async def remove(self, model: str) -> None:
+        """Delete a local model."""
+        await self._guard(self.backend.remove(self.backend.canonical_model(model)))
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the backend (its clients, pools, processes); safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            await self.backend.aclose()
+
+    async def __aenter__(self) -> Adapter:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- sync conveniences ---------------------------------------------------------------------
+
+    def generate_sync(self, prompt: Prompt, **options: Any) -> str:
+        """``generate`` for sync code."""
+        return self._sync.run(self.generate(prompt, **options))
+
+    def complete_sync(self, prompt: Prompt, **options: Any) -> Result:
+        """``complete`` for sync code."""
+        return self._sync.run(self.complete(prompt, **options))
+
+    def stream_sync(self, prompt: Prompt, **options: Any) -> Iterator[Chunk]:
+        """``stream`` for sync code; breaking out of the loop cancels the backend."""
+        return self._sync.iterate(self.stream(prompt, **options))
+
+    def list_models_sync(self) -> list[ModelInfo]:
+        """``list_models`` for sync code."""
+        return self._sync.run(self.list_models())
+
+    def embed_sync(self, inputs: str | Sequence[str], *, model: str | None = None) -> EmbeddingResult:
+        """``embed`` for sync code."""
+        return self._sync.run(self.embed(inputs, model=model))
+
+    def close(self) -> None:
+        """``aclose`` for sync code, then stop the private loop."""
+        try:
+            self._sync.run(self.aclose())
+        finally:
+            self._sync.close()
+
+    def __enter__(self) -> Adapter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _deadline(self) -> float:
+        return asyncio.get_running_loop().time() + self.config.timeout
+
+    def _timeout_error(self) -> GenerationTimeoutError:
+        return GenerationTimeoutError(
+            f"Generation on backend '{self.name}' took longer than {self.config.timeout:g} s.",
+            timeout=self.config.timeout, backend=self.name,
+        )
+
+    def _plugin_error(self, exc: BaseException) -> PluginError:
+        return PluginError(
+            f"Backend '{self.name}' failed with an untyped {type(exc).__name__}: {exc}", plugin=self.name
+        )
+
+    async def _guard(self, awaitable: Any, deadline: float | None = None) -> Any:
+        """Await ``awaitable`` (within ``deadline``), turning untyped plugin exceptions into ``PluginError``."""
+        try:
+            if deadline is None:
+                return await awaitable
+            async with _timeout_at(deadline):
+                return await awaitable
+        except UltraLLMError:
+            raise
+        except TimeoutError as exc:
+            raise self._timeout_error() from exc
+        except Exception as exc:  # a plugin may raise anything
+            raise self._plugin_error(exc) from exc
+
+
+LLMAdapter = Adapter
+"""The seed's name for the adapter contract."""

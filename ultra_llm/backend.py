@@ -1,0 +1,131 @@
+"""What a backend is: the base class every backend plugin subclasses.
+
+A backend is behaviour on a class (simonw/llm's lesson): hooks only register it. The host builds
+one instance per adapter, passes it the core ``UltraConfig``, and calls ``aclose()`` when done.
+Nothing here imports pydantic or any client library: backends import what they need lazily.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .errors import UnsupportedOperationError
+from .types import (
+    Availability,
+    Chunk,
+    EmbeddingRequest,
+    EmbeddingResult,
+    GenerationRequest,
+    ModelInfo,
+    ProgressCallback,
+    Result,
+    Usage,
+)
+
+if TYPE_CHECKING:
+    from .config import UltraConfig
+
+__all__ = ["Backend", "collect_result"]
+
+
+class Backend(abc.ABC):
+    """Base class of a backend: discovery, availability, generation, optional extras.
+
+    Subclasses set ``name`` and implement ``check_availability``, ``list_models`` and ``stream``;
+    they may override ``generate`` (whole answers), ``embed``, ``pull`` and ``remove`` and set the
+    matching ``supports_*`` flag. ``options_model`` is a pydantic model (``extra="forbid"``) of the
+    generation options the backend accepts; ``None`` means it accepts none. ``settings_model`` is an
+    optional pydantic-settings model of the backend's own environment variables, shown by
+    ``ultra-llm config``. Errors raised must be ``ultra_llm.errors`` types.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    options_model: ClassVar[type[Any] | None] = None
+    settings_model: ClassVar[type[Any] | None] = None
+    supports_embeddings: ClassVar[bool] = False
+    supports_pull: ClassVar[bool] = False
+    supports_remove: ClassVar[bool] = False
+    uses_docker_names: ClassVar[bool] = False
+    """True when model names are Docker references, normalised by ``ultra_llm.names``."""
+
+    def __init__(self, config: UltraConfig) -> None:
+        self.config = config
+
+    @abc.abstractmethod
+    async def check_availability(self) -> Availability:
+        """Cheaply tell whether the backend can serve now; never raise for an unavailable runner."""
+
+    @abc.abstractmethod
+    async def list_models(self) -> list[ModelInfo]:
+        """The models this backend can serve now, names canonical; raise a typed error on failure."""
+
+    @abc.abstractmethod
+    def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        """Yield the answer as chunks as they arrive; closing the iterator must cancel the work."""
+
+    async def generate(self, request: GenerationRequest) -> Result:
+        """The whole answer; by default the stream collected into one ``Result``."""
+        return await collect_result(self.stream(request), model=request.model, backend=self.name)
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
+        """One vector per input; backends that set ``supports_embeddings`` override this."""
+        raise UnsupportedOperationError(f"Backend '{self.name}' does not support embeddings.", backend=self.name)
+
+    async def pull(self, model: str, progress: ProgressCallback | None = None) -> None:
+        """Download a model, reporting progress; backends that set ``supports_pull`` override this."""
+        raise UnsupportedOperationError(f"Backend '{self.name}' cannot pull models.", backend=self.name)
+
+    async def remove(self, model: str) -> None:
+        """Delete a local model; backends that set ``supports_remove`` override this."""
+        raise UnsupportedOperationError(f"Backend '{self.name}' cannot remove models.", backend=self.name)
+
+    def canonical_model(self, name: str) -> str:
+        """The canonical form of a model name for this backend (Docker references are normalised)."""
+        if self.uses_docker_names:
+            from .names import normalize_model_name
+
+            return normalize_model_name(name)
+        return name
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook with a no-op default
+        """Release clients, pools and processes; called once when the adapter closes."""
+
+    @classmethod
+    def capabilities(cls) -> dict[str, Any]:
+        """What the backend offers: streaming, embeddings, pull, remove, its option names."""
+        options = cls.options_model
+        return {
+            "streaming": True,
+            "embeddings": cls.supports_embeddings,
+            "pull": cls.supports_pull,
+            "remove": cls.supports_remove,
+            "options": sorted(options.model_fields) if options is not None else [],
+        }
+
+
+async def collect_result(stream: AsyncIterator[Chunk], *, model: str, backend: str) -> Result:
+    """Drain ``stream`` into one ``Result``: text and reasoning joined, last finish reason and usage kept."""
+    text: list[str] = []
+    reasoning: list[str] = []
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    try:
+        async for chunk in stream:
+            (reasoning if chunk.kind == "reasoning" else text).append(chunk.text)
+            finish_reason = chunk.finish_reason or finish_reason
+            usage = chunk.usage or usage
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    return Result(
+        text="".join(text),
+        model=model,
+        backend=backend,
+        finish_reason=finish_reason,
+        usage=usage,
+        reasoning="".join(reasoning) or None,
+    )

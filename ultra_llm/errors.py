@@ -1,0 +1,221 @@
+"""The typed errors of ultra-llm: one root, each error saying what happened and what to do.
+
+Every error carries ``message`` (what happened) and ``fix`` (what to do about it); ``str(error)``
+joins them into the one line the CLI prints. Backends raise these, never bare exceptions.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendNotFoundError",
+    "BackendUnavailableError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ContextLengthExceededError",
+    "DockerDaemonDownError",
+    "DockerNotInstalledError",
+    "GenerationError",
+    "GenerationTimeoutError",
+    "InvalidModelNameError",
+    "InvalidOptionsError",
+    "ModelNotFoundError",
+    "ModelRunnerNotEnabledError",
+    "ModelRunnerPluginMissingError",
+    "PluginError",
+    "ResponseTooLargeError",
+    "StreamInterruptedError",
+    "UltraLLMError",
+    "UnsupportedOperationError",
+]
+
+
+class UltraLLMError(Exception):
+    """Root of every ultra-llm error: ``message`` says what happened, ``fix`` what to do."""
+
+    default_fix = "Run `ultra-llm doctor` to check the setup step by step."
+
+    def __init__(self, message: str, *, fix: str | None = None, backend: str | None = None) -> None:
+        self.message = message
+        self.fix = fix if fix is not None else self.default_fix
+        self.backend = backend
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return f"{self.message} Fix: {self.fix}" if self.fix else self.message
+
+    def to_dict(self) -> dict[str, str | None]:
+        """A JSON-ready description: the error's type, message, fix and backend."""
+        return {
+            "error": type(self).__name__,
+            "message": self.message,
+            "fix": self.fix,
+            "backend": self.backend,
+        }
+
+
+class ConfigurationError(UltraLLMError, ValueError):
+    """A setting has a value that is not allowed (names the variable, the value, what is allowed)."""
+
+    default_fix = "Correct the variable, or unset it to use the default; `ultra-llm config` shows them."
+
+
+class BackendNotFoundError(ConfigurationError):
+    """A backend was asked for by name and no installed plugin registers it."""
+
+    default_fix = "Install the plugin that provides it; `ultra-llm backends` lists the registered ones."
+
+
+class PluginError(UltraLLMError):
+    """A plugin failed to import, register, or answer a hook."""
+
+    default_fix = (
+        "Upgrade or uninstall the plugin, or skip it with ULTRA_LLM_DISABLE_PLUGINS=<name>; "
+        "`ultra-llm plugins` shows the error."
+    )
+
+    def __init__(self, message: str, *, plugin: str, fix: str | None = None) -> None:
+        self.plugin = plugin
+        super().__init__(message, fix=fix)
+
+
+class InvalidOptionsError(UltraLLMError, ValueError):
+    """Generation options the backend does not accept, or values out of range."""
+
+    default_fix = "Pass only the options the backend supports; `ultra-llm backends` lists them."
+
+
+class InvalidModelNameError(UltraLLMError, ValueError):
+    """A model name that is not a valid Docker model reference."""
+
+    default_fix = "Use a reference like `ai/smollm2`, `ai/smollm2:360M-Q4_K_M` or `hf.co/org/repo:Q4_K_M`."
+
+
+class UnsupportedOperationError(UltraLLMError):
+    """The backend does not offer this operation (embeddings, pull, remove ...)."""
+
+    default_fix = "Select a backend that supports it; `ultra-llm backends` lists their capabilities."
+
+
+class BackendUnavailableError(UltraLLMError):
+    """The backend cannot serve requests right now (binary missing, daemon down, runner off ...)."""
+
+    default_fix = "Run `ultra-llm doctor` to see which step fails and how to fix it."
+
+
+class DockerNotInstalledError(BackendUnavailableError):
+    """The `docker` executable was not found."""
+
+    default_fix = (
+        "Install Docker Desktop (or Docker Engine with the Model Runner plugin), or point "
+        "ULTRA_LLM_DOCKER_BIN at the docker executable."
+    )
+
+
+class ModelRunnerPluginMissingError(BackendUnavailableError):
+    """`docker` exists but has no `model` command: the Model Runner CLI plugin is missing."""
+
+    default_fix = (
+        "Update Docker Desktop to 4.40 or later, or on Docker Engine install the plugin "
+        "(`apt-get install docker-model-plugin`)."
+    )
+
+
+class DockerDaemonDownError(BackendUnavailableError):
+    """The Docker daemon does not answer."""
+
+    default_fix = "Start Docker Desktop (or the Docker daemon) and try again."
+
+
+class ModelRunnerNotEnabledError(BackendUnavailableError):
+    """Docker answers but Docker Model Runner is not running or not reachable."""
+
+    default_fix = (
+        "Enable it: `docker desktop enable model-runner` (add `--tcp 12434` for the HTTP API), "
+        "or Settings -> AI -> Enable Docker Model Runner."
+    )
+
+
+class ModelNotFoundError(UltraLLMError, LookupError):
+    """The model is not available locally; carries the command that pulls it."""
+
+    def __init__(
+        self, model: str, *, backend: str | None = None, detail: str | None = None, fix: str | None = None
+    ) -> None:
+        self.model = model
+        self.pull_command = f"docker model pull {model}"
+        message = f"Model '{model}' was not found."
+        if detail:
+            message = f"{message} ({detail})"
+        super().__init__(
+            message,
+            fix=fix or f"Pull it with `{self.pull_command}` (or `ultra-llm pull {model}`).",
+            backend=backend,
+        )
+
+
+class GenerationError(UltraLLMError):
+    """The backend failed while generating; ``output`` holds what it said (stderr, stdout, body)."""
+
+    default_fix = "Read the backend's output above; `ultra-llm doctor` checks the runner."
+
+    def __init__(
+        self, message: str, *, output: str = "", fix: str | None = None, backend: str | None = None
+    ) -> None:
+        self.output = output
+        super().__init__(message, fix=fix, backend=backend)
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.output:
+            text = f"{text}\nBackend output: {self.output.strip()[:2000]}"
+        return text
+
+
+class StreamInterruptedError(GenerationError):
+    """The stream ended before it was complete (process died, connection dropped)."""
+
+    default_fix = "Retry the request; if it keeps failing, check the runner with `ultra-llm doctor`."
+
+
+class BadRequestError(GenerationError):
+    """The runner refused the request as malformed."""
+
+    default_fix = "Check the model name and options sent."
+
+
+class ContextLengthExceededError(BadRequestError):
+    """The prompt needs more tokens than the model's context holds."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        requested: int | None = None,
+        available: int | None = None,
+        output: str = "",
+        backend: str | None = None,
+    ) -> None:
+        self.requested = requested
+        self.available = available
+        fix = "Shorten the prompt, or raise the context: `docker model configure --context-size N MODEL`."
+        super().__init__(message, output=output, fix=fix, backend=backend)
+
+
+class ResponseTooLargeError(GenerationError):
+    """The backend sent more than the configured size cap."""
+
+    default_fix = "Raise the backend's response size cap, or ask for a shorter answer (max_tokens)."
+
+
+class GenerationTimeoutError(UltraLLMError, TimeoutError):
+    """The backend did not answer in time; ``timeout`` is the limit in seconds that ran out."""
+
+    def __init__(
+        self, message: str, *, timeout: float | None = None, fix: str | None = None, backend: str | None = None
+    ) -> None:
+        self.timeout = timeout
+        super().__init__(
+            message,
+            fix=fix or "Increase the timeout (ULTRA_LLM_TIMEOUT) or use a smaller model.",
+            backend=backend,
+        )

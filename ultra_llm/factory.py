@@ -1,0 +1,45 @@
+"""Making adapters: from the environment (``create_adapter``) or by backend name."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .adapter import Adapter
+    from .config import UltraConfig
+    from .host import PluginHost
+
+__all__ = ["create_adapter", "create_adapter_sync"]
+
+
+async def create_adapter(
+    model: str | None = None,
+    *,
+    backend: str | None = None,
+    config: UltraConfig | None = None,
+    host: PluginHost | None = None,
+    check: bool = True,
+    **overrides: Any,
+) -> Adapter:
+    """An adapter chosen as the environment says (``USE_MODEL_RUNNER``, ``MODEL_RUNNER_TYPE``,
+    ``ULTRA_LLM_BACKEND``), for ``model`` (default ``DEFAULT_MODEL``), with the fallback policy applied.
+
+    ``backend`` names a backend explicitly; ``overrides`` set ``UltraConfig`` fields by name;
+    ``check=False`` skips the availability check (and so the fallback).
+    """
+    from .adapter import Adapter
+    from .config import load_config
+    from .host import get_host
+    from .selection import select_backend
+
+    config = config or load_config(**overrides)
+    host = host or get_host()
+    chosen, selection = await select_backend(host, config, backend=backend, check=check)
+    return Adapter(host, chosen, model=model or config.default_model, config=config, selection=selection)
+
+
+def create_adapter_sync(model: str | None = None, **kwargs: Any) -> Adapter:
+    """``create_adapter`` for sync code; use the adapter's ``*_sync`` methods and ``close()``."""
+    import asyncio
+
+    return asyncio.run(create_adapter(model, **kwargs))

@@ -1,0 +1,129 @@
+"""Docker model references: validation against Docker's reference grammar and normalisation.
+
+Shared by every backend that names models the Docker way, so ``smollm2``, ``ai/smollm2``,
+``ai/smollm2:latest`` and ``docker.io/ai/smollm2:latest`` are one model everywhere. A name that
+passes ``parse_model_reference`` is safe to put on a command line or in a URL path: it cannot
+start with ``-`` and holds only ``[a-z0-9._/:@-]`` and tag characters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import InvalidModelNameError
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "DEFAULT_TAG",
+    "ModelReference",
+    "normalize_model_name",
+    "parse_model_reference",
+    "same_model",
+    "short_model_name",
+]
+
+DEFAULT_DOMAIN = "docker.io"
+DEFAULT_NAMESPACE = "ai"
+DEFAULT_TAG = "latest"
+_DOCKER_HUB_DOMAINS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+_MAX_NAME_LENGTH = 255
+
+# Docker's distribution/reference grammar.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_COMPONENT = r"(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-f:]+\])(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-f]{32,}"
+_PATH_RE = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+_DOMAIN_RE = re.compile(_DOMAIN)
+_TAG_RE = re.compile(_TAG, re.ASCII)
+_DIGEST_RE = re.compile(_DIGEST)
+
+
+@dataclass(frozen=True)
+class ModelReference:
+    """A parsed model reference: registry domain, repository path, tag and optional digest."""
+
+    domain: str
+    path: str
+    tag: str
+    digest: str | None = None
+
+    @property
+    def canonical(self) -> str:
+        """``[domain/]path:tag[@digest]``, with Docker Hub's domain left out."""
+        base = self.path if self.domain == DEFAULT_DOMAIN else f"{self.domain}/{self.path}"
+        text = f"{base}:{self.tag}"
+        return f"{text}@{self.digest}" if self.digest else text
+
+
+def _invalid(name: str, why: str) -> InvalidModelNameError:
+    return InvalidModelNameError(f"'{name}' is not a valid model name: {why}.")
+
+
+def parse_model_reference(name: str) -> ModelReference:
+    """Parse and validate ``name``; raise ``InvalidModelNameError`` saying what is wrong.
+
+    Defaults follow Docker Model Runner: no domain means Docker Hub, no namespace means ``ai/``,
+    no tag means ``latest``. Repository paths compare case-insensitively (lower-cased); tags keep case.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise _invalid(str(name), "it is empty")
+    text = name.strip()
+    if len(text) > _MAX_NAME_LENGTH:
+        raise _invalid(text[:40] + "...", f"it is longer than {_MAX_NAME_LENGTH} characters")
+    digest: str | None = None
+    if "@" in text:
+        text, digest = text.split("@", 1)
+        if not _DIGEST_RE.fullmatch(digest):
+            raise _invalid(name, f"the digest '{digest}' is not algorithm:hex")
+    tag = DEFAULT_TAG
+    last_slash = text.rfind("/")
+    colon = text.rfind(":")
+    if colon > last_slash:
+        text, tag = text[:colon], text[colon + 1 :]
+        if not _TAG_RE.fullmatch(tag):
+            raise _invalid(name, f"the tag '{tag}' must be letters, digits, '_', '.' or '-' (128 at most)")
+    parts = text.split("/")
+    first = parts[0]
+    if len(parts) > 1 and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
+        domain, path = first.lower(), "/".join(parts[1:]).lower()
+        if not _DOMAIN_RE.fullmatch(domain):
+            raise _invalid(name, f"the registry '{domain}' is not a host name")
+    else:
+        domain, path = DEFAULT_DOMAIN, text.lower()
+    if domain in _DOCKER_HUB_DOMAINS:
+        domain = DEFAULT_DOMAIN
+        if "/" not in path:
+            path = f"{DEFAULT_NAMESPACE}/{path}"
+    if not _PATH_RE.fullmatch(path):
+        raise _invalid(
+            name, "a repository is lower-case letters and digits separated by '/', '.', '_' or '-'"
+        )
+    return ModelReference(domain=domain, path=path, tag=tag, digest=digest)
+
+
+def normalize_model_name(name: str) -> str:
+    """The canonical name: ``smollm2`` and ``docker.io/ai/smollm2`` both give ``ai/smollm2:latest``."""
+    return parse_model_reference(name).canonical
+
+
+def short_model_name(name: str) -> str:
+    """The short form newer ``docker model list`` tables show: no Docker Hub domain, no ``ai/``, no ``:latest``."""
+    ref = parse_model_reference(name)
+    path = ref.path
+    if ref.domain == DEFAULT_DOMAIN and path.startswith(f"{DEFAULT_NAMESPACE}/"):
+        path = path[len(DEFAULT_NAMESPACE) + 1 :]
+    base = path if ref.domain == DEFAULT_DOMAIN else f"{ref.domain}/{path}"
+    if ref.tag != DEFAULT_TAG:
+        base = f"{base}:{ref.tag}"
+    return f"{base}@{ref.digest}" if ref.digest else base
+
+
+def same_model(left: str, right: str) -> bool:
+    """True when both names refer to the same model; invalid names are never the same."""
+    try:
+        return normalize_model_name(left) == normalize_model_name(right)
+    except InvalidModelNameError:
+        return False

@@ -1,0 +1,80 @@
+"""Generation options: validated against the backend's own pydantic model.
+
+An option the backend does not support is an ``InvalidOptionsError`` naming the ones it does;
+``parse_option_pairs`` turns the CLI's ``-o key=value`` pairs into values pydantic can coerce.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import InvalidOptionsError
+
+if TYPE_CHECKING:
+    from .backend import Backend
+
+__all__ = ["parse_option_pairs", "validate_options"]
+
+
+def validate_options(backend: type[Backend], options: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Validate ``options`` with ``backend.options_model``: the model instance and the set values.
+
+    Raises ``InvalidOptionsError`` for unknown options (naming the supported ones) and bad values.
+    """
+    from pydantic import ValidationError
+
+    model = backend.options_model
+    name = backend.name
+    if model is None:
+        if options:
+            raise InvalidOptionsError(
+                f"Backend '{name}' accepts no generation options, got: {', '.join(sorted(options))}.",
+                fix=getattr(backend, "options_hint", "") or "Call it without options.",
+                backend=name,
+            )
+        return None, {}
+    try:
+        instance = model.model_validate(dict(options))
+    except ValidationError as exc:
+        supported = ", ".join(sorted(model.model_fields)) or "none"
+        unknown = sorted(str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden" and e["loc"])
+        if unknown:
+            hint = getattr(backend, "options_hint", "")
+            raise InvalidOptionsError(
+                f"Backend '{name}' does not support the option(s) {', '.join(unknown)}; it supports: {supported}.",
+                fix=hint or f"Use only: {supported}.",
+                backend=name,
+            ) from exc
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'options'}={e.get('input')!r}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidOptionsError(
+            f"Invalid option value for backend '{name}': {problems}.",
+            fix=f"Correct the value; supported options: {supported}.",
+            backend=name,
+        ) from exc
+    return instance, instance.model_dump(exclude_none=True, exclude_unset=True)
+
+
+def parse_option_pairs(pairs: Iterable[str]) -> dict[str, Any]:
+    """``["temperature=0", "stop=[\\"a\\"]"]`` -> ``{"temperature": 0, "stop": ["a"]}``.
+
+    A value that parses as JSON is taken as such, anything else as a string; a pair without ``=``
+    or with an empty key is an ``InvalidOptionsError``.
+    """
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidOptionsError(
+                f"Option '{pair}' is not key=value.", fix="Write options as -o key=value, e.g. -o temperature=0."
+            )
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        options[key] = value
+    return options

@@ -1,0 +1,112 @@
+"""The backend registry: what ``ultra_llm_register_backends`` fills, and the callbacks it hands out."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from .errors import PluginError
+from .types import ModelInfo
+
+if TYPE_CHECKING:
+    from .backend import Backend
+
+__all__ = ["BackendRegistrar", "BackendSpec", "ModelRegistrar", "load_target"]
+
+_BACKEND_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+
+
+class BackendRegistrar(Protocol):
+    """The ``register`` callback of ``ultra_llm_register_backends``."""
+
+    def __call__(
+        self,
+        name: str,
+        target: str | type[Backend],
+        *,
+        summary: str = "",
+        aliases: Iterable[str] = (),
+    ) -> None: ...
+
+
+class ModelRegistrar(Protocol):
+    """The ``register`` callback of ``ultra_llm_register_models``."""
+
+    def __call__(
+        self,
+        name: str,
+        *,
+        display_name: str | None = None,
+        details: Mapping[str, str | int | float | None] | None = None,
+    ) -> None: ...
+
+
+def load_target(target: str | type[Backend], *, plugin: str) -> type[Backend]:
+    """Import a ``"module:Class"`` target (or return a class) and check it is a ``Backend``."""
+    from .backend import Backend
+
+    if isinstance(target, str):
+        module_name, _, attr = target.partition(":")
+        try:
+            obj: object = importlib.import_module(module_name)
+            for part in attr.split(".") if attr else ():
+                obj = getattr(obj, part)
+        except Exception as exc:  # any import-time failure of a plugin's module
+            raise PluginError(
+                f"Plugin '{plugin}' could not import its backend '{target}': {type(exc).__name__}: {exc}",
+                plugin=plugin,
+            ) from exc
+    else:
+        obj = target
+    if not (isinstance(obj, type) and issubclass(obj, Backend)):
+        raise PluginError(
+            f"Plugin '{plugin}' registered {target!r}, which is not a ultra_llm.Backend subclass.",
+            plugin=plugin,
+        )
+    return obj
+
+
+@dataclass
+class BackendSpec:
+    """A registered backend: its name, where its class lives, and which plugin registered it."""
+
+    name: str
+    target: str | type[Backend]
+    plugin: str
+    summary: str = ""
+    aliases: tuple[str, ...] = ()
+    _cls: type[Backend] | None = field(default=None, repr=False)
+
+    def load(self) -> type[Backend]:
+        """The backend class, imported on first use; ``PluginError`` when that fails."""
+        if self._cls is None:
+            self._cls = load_target(self.target, plugin=self.plugin)
+        return self._cls
+
+
+def check_backend_name(name: str) -> str:
+    """Return ``name`` if it is a valid backend name (lower case, ``[a-z0-9_.-]``), else raise ``ValueError``."""
+    if not isinstance(name, str) or not _BACKEND_NAME.fullmatch(name):
+        raise ValueError(f"invalid backend name {name!r}: use lower-case letters, digits, '-', '_' or '.'")
+    return name
+
+
+def make_model_registrar(backend: str, plugin: str, sink: list[ModelInfo]) -> ModelRegistrar:
+    """A ``register`` callback that appends a ``ModelInfo`` tagged with ``plugin`` to ``sink``."""
+
+    def register(
+        name: str,
+        *,
+        display_name: str | None = None,
+        details: Mapping[str, str | int | float | None] | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"model name must be a non-empty string, got {name!r}")
+        sink.append(
+            ModelInfo(name=name, backend=backend, display_name=display_name, details=dict(details or {}), source=plugin)
+        )
+
+    return register

@@ -1,0 +1,170 @@
+"""From configuration to a backend: which one is wanted, whether it is available, the fallback.
+
+``ULTRA_LLM_BACKEND`` wins; else ``USE_MODEL_RUNNER=true`` picks the backend ``MODEL_RUNNER_TYPE``
+names; else the mock. When the chosen backend is unavailable the fallback policy
+(``ULTRA_LLM_FALLBACK``) applies: one warning with the reason and the fix, or the typed error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import BackendNotFoundError, BackendUnavailableError, PluginError, UltraLLMError
+from .types import Availability
+
+if TYPE_CHECKING:
+    from .backend import Backend
+    from .config import UltraConfig
+    from .host import PluginHost
+
+__all__ = ["Selection", "check_backend", "choose_backend_name", "instantiate", "select_backend"]
+
+logger = logging.getLogger("ultra_llm")
+_warned: set[tuple[str, str]] = set()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which backend was asked for and why, which one serves, and why it differs if it does."""
+
+    requested: str
+    reason: str
+    backend: str
+    availability: Availability | None = None
+    fallback_reason: str | None = None
+
+    @property
+    def fell_back(self) -> bool:
+        """True when the serving backend is the fallback, not the requested one."""
+        return self.backend != self.requested
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "requested": self.requested,
+            "reason": self.reason,
+            "backend": self.backend,
+            "available": None if self.availability is None else self.availability.available,
+            "fallback_reason": self.fallback_reason,
+        }
+
+
+def choose_backend_name(config: UltraConfig) -> tuple[str, str]:
+    """The backend the configuration asks for, and the variable(s) that decided it."""
+    if config.backend:
+        return config.backend, f"ULTRA_LLM_BACKEND={config.backend}"
+    if config.use_model_runner:
+        return config.runner_backend, f"USE_MODEL_RUNNER=true, MODEL_RUNNER_TYPE={config.model_runner_type}"
+    return "mock", "USE_MODEL_RUNNER is not true (the default), so the mock backend serves"
+
+
+def instantiate(host: PluginHost, name: str, config: UltraConfig) -> Backend:
+    """Create the backend ``name`` (aliases accepted); errors are typed."""
+    spec = host.backend_spec(name)
+    cls = spec.load()
+    try:
+        return cls(config)
+    except UltraLLMError:
+        raise
+    except Exception as exc:  # a plugin's constructor may raise anything
+        raise PluginError(
+            f"Backend '{spec.name}' (plugin '{spec.plugin}') failed to start: {type(exc).__name__}: {exc}",
+            plugin=spec.plugin,
+        ) from exc
+
+
+async def check_backend(backend: Backend, timeout: float) -> Availability:
+    """Run ``backend.check_availability()`` within ``timeout``; never raises for plugin faults."""
+    try:
+        result = await asyncio.wait_for(backend.check_availability(), timeout)
+    except asyncio.TimeoutError:
+        return Availability(
+            False,
+            error=BackendUnavailableError(
+                f"Backend '{backend.name}' did not answer its availability check within {timeout:g} s.",
+                fix="Check the runner with `ultra-llm doctor`, or raise ULTRA_LLM_CHECK_TIMEOUT.",
+                backend=backend.name,
+            ),
+        )
+    except UltraLLMError as exc:
+        return Availability(False, error=exc)
+    except Exception as exc:  # a plugin's check may raise anything
+        return Availability(
+            False,
+            error=PluginError(
+                f"Backend '{backend.name}' raised in its availability check: {type(exc).__name__}: {exc}",
+                plugin=backend.name,
+            ),
+        )
+    if not isinstance(result, Availability):
+        return Availability(
+            False,
+            error=PluginError(
+                f"Backend '{backend.name}' returned {type(result).__name__} from check_availability, "
+                "not an Availability.",
+                plugin=backend.name,
+            ),
+        )
+    return result
+
+
+async def select_backend(
+    host: PluginHost, config: UltraConfig, *, backend: str | None = None, check: bool = True
+) -> tuple[Backend, Selection]:
+    """Pick, create and (when ``check``) check the backend; fall back per ``config.fallback``."""
+    if backend:
+        requested, reason = backend, f"asked for by name ({backend})"
+    else:
+        requested, reason = choose_backend_name(config)
+    explicit = bool(backend or config.backend)
+    try:
+        chosen = instantiate(host, requested, config)
+    except BackendNotFoundError as exc:
+        if explicit or config.fallback == "none":
+            raise
+        unavailable = Availability(False, error=BackendUnavailableError(
+            f"Backend '{requested}' is not installed.",
+            fix=f"Install the plugin that provides it (`pip install ultra-llm-{requested}`). {exc.message}",
+            backend=requested,
+        ))
+        return await _fall_back(host, config, requested, reason, unavailable)
+    if not check:
+        return chosen, Selection(requested=chosen.name, reason=reason, backend=chosen.name)
+    availability = await check_backend(chosen, config.check_timeout)
+    if availability.available:
+        return chosen, Selection(chosen.name, reason, chosen.name, availability)
+    if config.fallback == "none" or config.fallback == requested:
+        await chosen.aclose()
+        raise _unavailable_error(chosen.name, availability)
+    await chosen.aclose()
+    return await _fall_back(host, config, chosen.name, reason, availability)
+
+
+def _unavailable_error(name: str, availability: Availability) -> UltraLLMError:
+    error = availability.error
+    if isinstance(error, UltraLLMError):
+        return error
+    return BackendUnavailableError(f"Backend '{name}' is unavailable: {availability.detail or error}", backend=name)
+
+
+async def _fall_back(
+    host: PluginHost, config: UltraConfig, requested: str, reason: str, availability: Availability
+) -> tuple[Backend, Selection]:
+    why = availability.reason
+    fallback = instantiate(host, config.fallback, config)
+    fallback_availability = await check_backend(fallback, config.check_timeout)
+    if not fallback_availability.available:
+        await fallback.aclose()
+        raise _unavailable_error(requested, availability)
+    key = (requested, why)
+    if key not in _warned:
+        _warned.add(key)
+        logger.warning(
+            "Backend '%s' is unavailable, using '%s' instead (ULTRA_LLM_FALLBACK=%s; set it to `none` to fail). "
+            "Reason: %s",
+            requested, fallback.name, config.fallback, why,
+        )
+    return fallback, Selection(requested, reason, fallback.name, fallback_availability, fallback_reason=why)

@@ -1,0 +1,232 @@
+"""The value types that cross the host/plugin boundary: messages, requests, chunks, results.
+
+Plain frozen dataclasses, so importing them is cheap and plugins can build them without pydantic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+__all__ = [
+    "Availability",
+    "Chunk",
+    "EmbedCall",
+    "EmbeddingRequest",
+    "EmbeddingResult",
+    "GenerateCall",
+    "GenerationRequest",
+    "Message",
+    "ModelInfo",
+    "Prompt",
+    "Progress",
+    "ProgressCallback",
+    "Result",
+    "Role",
+    "StreamCall",
+    "Usage",
+    "to_messages",
+]
+
+Role = Literal["system", "user", "assistant", "tool"]
+_ROLES: frozenset[str] = frozenset(("system", "user", "assistant", "tool"))
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message: a role and its text."""
+
+    role: Role
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        """The OpenAI wire shape, ``{"role": ..., "content": ...}``."""
+        return {"role": self.role, "content": self.content}
+
+
+Prompt = Union[str, Sequence[Union[Message, Mapping[str, Any]]]]
+"""A bare prompt string, or a list of chat messages (``Message`` or role/content mappings)."""
+
+
+def to_messages(prompt: Prompt, *, system_message: str | None = None) -> tuple[Message, ...]:
+    """Turn a bare prompt or a role/content list into messages; raise ``ValueError`` on bad items.
+
+    A ``system_message`` is put first unless the messages already start with a system message.
+    """
+    if isinstance(prompt, str):
+        messages: list[Message] = [Message("user", prompt)]
+    else:
+        messages = []
+        for index, item in enumerate(prompt):
+            if isinstance(item, Message):
+                messages.append(item)
+                continue
+            role, content = item.get("role"), item.get("content")
+            if role not in _ROLES or not isinstance(content, str):
+                raise ValueError(
+                    f"message {index} must have a role in {sorted(_ROLES)} and string content, got {dict(item)!r}"
+                )
+            messages.append(Message(role, content))
+        if not messages:
+            raise ValueError("the message list is empty")
+    if system_message and messages[0].role != "system":
+        messages.insert(0, Message("system", system_message))
+    return tuple(messages)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts, when the backend reports them."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model a backend can serve: its canonical name and whatever the backend knows of it.
+
+    ``name`` is the canonical reference (see ``ultra_llm.names.normalize_model_name``) for Docker
+    models; ``details`` carries parameters, quantization, architecture, size, context_size, id ...
+    """
+
+    name: str
+    backend: str
+    display_name: str | None = None
+    details: Mapping[str, str | int | float | None] = field(default_factory=dict)
+    source: str | None = None
+    """The plugin that contributed the entry, when it was not the backend itself."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "display_name": self.display_name or self.name,
+            "details": dict(self.details),
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One validated generation request, as backends and hooks receive it.
+
+    ``options`` is the backend's own options model instance (pydantic), already validated;
+    ``options_dict`` is the same without unset values, for wire formats and cache keys.
+    """
+
+    model: str
+    messages: tuple[Message, ...]
+    options: Any
+    backend: str
+    options_dict: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def prompt(self) -> str:
+        """The last user message's text (what a one-shot CLI backend sends)."""
+        for message in reversed(self.messages):
+            if message.role == "user":
+                return message.content
+        return self.messages[-1].content
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a streamed answer.
+
+    ``kind`` is ``"text"`` for answer text and ``"reasoning"`` for a reasoning model's thinking.
+    The final chunk of a stream may carry ``finish_reason`` and ``usage`` (its text may be empty).
+    """
+
+    text: str
+    kind: Literal["text", "reasoning"] = "text"
+    finish_reason: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """A whole answer: its text, which model and backend made it, why it stopped, token usage."""
+
+    text: str
+    model: str
+    backend: str
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    reasoning: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        usage = self.usage
+        return {
+            "text": self.text,
+            "model": self.model,
+            "backend": self.backend,
+            "finish_reason": self.finish_reason,
+            "usage": None if usage is None else usage.__dict__.copy(),
+            "reasoning": self.reasoning,
+        }
+
+
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    """Texts to embed with one model."""
+
+    model: str
+    inputs: tuple[str, ...]
+    backend: str
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    """One vector per input, in input order."""
+
+    vectors: tuple[tuple[float, ...], ...]
+    model: str
+    backend: str
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Progress of a long operation (a pull): a status line and byte counts when known."""
+
+    message: str
+    completed: int | None = None
+    total: int | None = None
+    status: Literal["progress", "success", "warning", "info"] = "progress"
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class Availability:
+    """The answer of a backend's cheap availability check.
+
+    When ``available`` is false, ``error`` is the typed error that explains why and how to fix it.
+    """
+
+    available: bool
+    detail: str = ""
+    error: Exception | None = None
+
+    @property
+    def reason(self) -> str:
+        """One line: the detail when available, else the error's message and fix."""
+        if self.available or self.error is None:
+            return self.detail
+        return str(self.error)
+
+
+GenerateCall = Callable[[], Awaitable[Result]]
+"""A zero-argument coroutine function producing a whole ``Result`` (what generation hooks wrap)."""
+
+StreamCall = Callable[[], AsyncIterator[Chunk]]
+"""A zero-argument function returning an async iterator of ``Chunk`` (what streaming hooks wrap)."""
+
+EmbedCall = Callable[[], Awaitable[EmbeddingResult]]
+"""A zero-argument coroutine function producing an ``EmbeddingResult``."""
