@@ -1,0 +1,671 @@
+"""A thin loopback proxy giving a real llama.cpp server Docker Model Runner's HTTP layout.
+
+Inference stays real: ``/engines/v1/*``, ``/engines/llama.cpp/v1/*`` and the ``/v1/*`` alias are
+relayed to the engine's ``/v1/*`` byte for byte as they arrive (chunked SSE is never buffered).
+What the runner itself answers, the proxy answers from its own model state, in the runner's shapes
+(read from docker/model-runner's ``pkg/inference/models/http_handler.go`` and
+``pkg/inference/scheduling/http_handler.go``):
+
+- ``GET /`` -> ``Docker Model Runner is running``; ``GET /version`` -> ``{"version": ...}``.
+- ``GET /models`` -> the JSON array of ``docker model list --json``; ``GET /models/{name}`` one model
+  (partial names match), 404 ``model not found``.
+- ``GET /engines/v1/models`` (and per engine) -> the OpenAI list shape, from the proxy's state.
+- ``POST /models/create`` ``{"from": NAME}`` -> 200 and newline-delimited JSON progress records
+  (``progress`` ... ``success``, or an ``error`` record under 200), text/plain with HTML-escaped JSON
+  unless ``Accept`` is exactly ``application/json``; before streaming 400 ``Invalid model reference``
+  or 404 ``Model not found``.
+- ``DELETE /models/{name}`` -> ``[{"Untagged": ...}, {"Deleted": ...}]``, 404 when unknown.
+- Errors are the runner's plain text with a trailing newline (Go's ``http.Error``): 400
+  ``model is required`` / ``invalid request``, 404 ``model not found`` for inference on a model that
+  is not local, 404 ``backend not found``, 503 ``service unavailable`` when the engine is down.
+
+Tests can queue canned failures (``inject``) and read ``requests`` (method, path) afterwards.
+Runs on its own event loop in a daemon thread (``start``/``stop``), or as a script:
+``python -m tests.support.engine.dmr_proxy --engine http://127.0.0.1:PORT --port N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+__all__ = ["DMRProxy", "PullSource", "normalize"]
+
+MAX_REQUEST_BODY = 10 * 1024 * 1024
+_HEAD_LIMIT = 64 * 1024
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+_GO_HTML_ESCAPES = str.maketrans({"<": "&lt;", ">": "&gt;", "&": "&amp;", "'": "&#39;", '"': "&#34;"})
+
+
+def normalize(name: str) -> str:
+    """Docker's reading of a model reference: ``tiny`` -> ``ai/tiny:latest``, registry host dropped."""
+    name = name.strip()
+    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+    if "/" not in name:
+        name = f"ai/{name}"
+    last = name.rsplit("/", 1)[-1]
+    if ":" not in last and "@" not in last:
+        name = f"{name}:latest"
+    return name
+
+
+def _valid_reference(name: str) -> bool:
+    if not name or any(c.isspace() for c in name) or name.count(":") > 2:
+        return False
+    repo = normalize(name).rsplit(":", 1)[0]
+    return repo == repo.lower() and not repo.startswith("/") and "//" not in repo
+
+
+@dataclass
+class PullSource:
+    """A model the proxy's pretend registry can pull: its layer sizes, and whether the pull fails."""
+
+    size: int = 3 * 1024 * 1024
+    layers: int = 2
+    fail_after: int | None = None
+    """When set, an ``error`` record (status 200) follows this many progress records."""
+    engine: str = "chat"
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _LocalModel:
+    tags: list[str]
+    id: str
+    created: int
+    engine: str
+    config: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "tags": list(self.tags), "created": self.created, "config": dict(self.config)}
+
+
+@dataclass
+class _Request:
+    method: str
+    target: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    keep_alive: bool
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def _model_id(name: str) -> str:
+    return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+
+
+class DMRProxy:
+    """Docker Model Runner's layout in front of one chat engine (and optionally an embedding one).
+
+    ``engine_url`` and ``embedding_url`` are engine roots (``http://127.0.0.1:PORT``, no ``/v1``).
+    ``engine_model`` is the alias the engine serves; requests for any local model are rewritten to
+    it. Thread-safe enough for tests: state is only touched on the proxy's own loop, and the public
+    mutators (``inject``, ``add_local``) hand work to that loop.
+    """
+
+    def __init__(
+        self,
+        engine_url: str,
+        *,
+        engine_model: str = "ai/tiny",
+        embedding_url: str | None = None,
+        embedding_model: str | None = None,
+        pull_sources: dict[str, PullSource] | None = None,
+        pull_delay: float = 0.005,
+        version: str = "v1.2.6-proxy",
+    ) -> None:
+        self.engine_url = engine_url.rstrip("/")
+        self.engine_model = engine_model
+        self.embedding_url = (embedding_url or engine_url).rstrip("/")
+        self.embedding_model = embedding_model or engine_model
+        self.pull_delay = pull_delay
+        self.version = version
+        self.pull_sources: dict[str, PullSource] = {
+            normalize(engine_model): PullSource(size=512 * 1024, layers=1),
+            "ai/smollm2:latest": PullSource(),
+            "ai/broken:latest": PullSource(fail_after=2),
+        }
+        self.pull_sources.update({normalize(k): v for k, v in (pull_sources or {}).items()})
+        self.local: dict[str, _LocalModel] = {}
+        self.requests: list[tuple[str, str]] = []
+        self._injected: deque[tuple[int, str, dict[str, str]]] = deque()
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._clients: set[asyncio.StreamWriter] = set()
+        self.port: int | None = None
+        self.add_local(engine_model, engine="chat", config=self._gguf_config(520_000))
+        if embedding_url is not None and normalize(self.embedding_model) != normalize(engine_model):
+            self.add_local(self.embedding_model, engine="embed", config=self._gguf_config(520_000))
+
+    # -- state -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _gguf_config(size: int) -> dict[str, Any]:
+        return {
+            "format": "gguf",
+            "quantization": "F32",
+            "parameters": "131.30 K",
+            "architecture": "llama",
+            "size": f"{size / 1024 / 1024:.2f} MiB",
+            "context_size": 2048,
+            "gguf": {"general.architecture": "llama"},
+        }
+
+    def add_local(self, name: str, *, engine: str = "chat", config: dict[str, Any] | None = None) -> None:
+        """Make ``name`` a local model (served by the chat or embedding engine)."""
+        tag = normalize(name)
+        with self._lock:
+            self.local[tag] = _LocalModel(
+                tags=[tag],
+                id=_model_id(tag),
+                created=int(time.time()) - 3600,
+                engine=engine,
+                config=config if config is not None else self._gguf_config(3 * 1024 * 1024),
+            )
+
+    def inject(self, status: int, body: str, *, headers: dict[str, str] | None = None, times: int = 1) -> None:
+        """Answer the next ``times`` inference requests with ``status`` and plain-text ``body``."""
+        with self._lock:
+            for _ in range(times):
+                self._injected.append((status, body, dict(headers or {})))
+
+    def _find_local(self, name: str) -> _LocalModel | None:
+        with self._lock:
+            found = self.local.get(normalize(name))
+            if found is not None:
+                return found
+            # DMR's partial match: "smollm2" for "ai/smollm2:latest", by the name part alone.
+            for model in self.local.values():
+                for tag in model.tags:
+                    if tag.rsplit(":", 1)[0].rsplit("/", 1)[-1] == name:
+                        return model
+            return None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The runner-style base URL, ``http://127.0.0.1:PORT``."""
+        if self.port is None:
+            raise RuntimeError("the proxy is not started")
+        return f"http://127.0.0.1:{self.port}"
+
+    async def serve(self, port: int = 0) -> asyncio.Server:
+        """Start listening on 127.0.0.1 (on the running loop) and return the server."""
+        server = await asyncio.start_server(self._handle_connection, "127.0.0.1", port, limit=_HEAD_LIMIT)
+        self._server = server
+        self.port = int(server.sockets[0].getsockname()[1])
+        return server
+
+    def start(self, port: int = 0) -> DMRProxy:
+        """Run the proxy on its own event loop in a daemon thread; return once it listens."""
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                loop.run_until_complete(self.serve(port))
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="dmr-proxy", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        if failure:
+            raise RuntimeError(f"the DMR proxy failed to start: {failure[0]!r}")
+        return self
+
+    def stop(self) -> None:
+        """Stop listening, cancel open connections, end the thread and wait for it."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+
+        async def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+                for client in list(self._clients):
+                    client.close()
+                await self._server.wait_closed()
+            current = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not current]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            loop.stop()
+
+        if loop.is_running():
+            asyncio.run_coroutine_threadsafe(shutdown(), loop)
+        thread.join(10)
+        self._loop = self._thread = None
+
+    # -- HTTP plumbing ----------------------------------------------------------------------
+
+    async def _handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients.add(writer)
+        try:
+            while True:
+                try:
+                    request = await self._read_request(reader)
+                except _BadRequest as exc:
+                    await self._plain(writer, 400, str(exc), keep_alive=False)
+                    break
+                if request is None:
+                    break
+                self.requests.append((request.method, request.path))
+                keep = await self._dispatch(request, writer)
+                if not (keep and request.keep_alive):
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._clients.discard(writer)
+            with contextlib.suppress(Exception):
+                writer.close()
+                await writer.wait_closed()
+
+    @staticmethod
+    async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError:
+            return None
+        except asyncio.LimitOverrunError as exc:
+            raise _BadRequest("request header too large") from exc
+        lines = head.decode("latin-1").split("\r\n")
+        try:
+            method, target, version = lines[0].split(" ", 2)
+        except ValueError as exc:
+            raise _BadRequest("malformed request line") from exc
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            if line:
+                key, _, value = line.partition(":")
+                headers[key.strip().lower()] = value.strip()
+        body = b""
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            total = 0
+            while True:
+                size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while (await reader.readline()) not in (b"\r\n", b""):
+                        pass
+                    break
+                total += size
+                if total > MAX_REQUEST_BODY:
+                    raise _BadRequest("request too large")
+                parts.append(await reader.readexactly(size))
+                await reader.readexactly(2)
+            body = b"".join(parts)
+        elif "content-length" in headers:
+            length = int(headers["content-length"])
+            if length > MAX_REQUEST_BODY:
+                raise _BadRequest("request too large")
+            body = await reader.readexactly(length)
+        connection = headers.get("connection", "").lower()
+        keep_alive = connection != "close" and (version.strip() == "HTTP/1.1" or connection == "keep-alive")
+        return _Request(method.upper(), target, unquote(urlsplit(target).path), headers, body, keep_alive)
+
+    @staticmethod
+    async def _respond(
+        writer: asyncio.StreamWriter,
+        status: int,
+        body: bytes,
+        content_type: str,
+        *,
+        keep_alive: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        head = [
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {len(body)}",
+            f"Connection: {'keep-alive' if keep_alive else 'close'}",
+        ]
+        head += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        await writer.drain()
+
+    async def _plain(self, writer: asyncio.StreamWriter, status: int, text: str, **kw: Any) -> None:
+        """Go's ``http.Error``: the text, a newline, ``text/plain; charset=utf-8``."""
+        headers = {"X-Content-Type-Options": "nosniff", **kw.pop("headers", {})}
+        await self._respond(writer, status, (text + "\n").encode(), "text/plain; charset=utf-8", headers=headers, **kw)
+
+    async def _json(self, writer: asyncio.StreamWriter, value: Any, status: int = 200) -> None:
+        # Go's json.Encoder writes one line with a trailing newline.
+        await self._respond(writer, status, (json.dumps(value) + "\n").encode(), "application/json")
+
+    # -- routing ----------------------------------------------------------------------------
+
+    async def _dispatch(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
+        """Answer one request; return False when the connection must close afterwards."""
+        method, path = request.method, request.path
+        if path == "/" and method == "GET":
+            await self._respond(writer, 200, b"Docker Model Runner is running", "text/plain; charset=utf-8")
+        elif path == "/version" and method == "GET":
+            await self._json(writer, {"version": self.version})
+        elif path == "/models" and method == "GET":
+            with self._lock:
+                listing = [m.to_json() for m in self.local.values()]
+            await self._json(writer, listing)
+        elif path == "/models/create" and method == "POST":
+            return await self._pull(request, writer)
+        elif path.startswith("/models/") and method == "GET":
+            model = self._find_local(path[len("/models/") :])
+            if model is None:
+                await self._plain(writer, 404, "model not found")
+            else:
+                await self._json(writer, model.to_json())
+        elif path.startswith("/models/") and method == "DELETE":
+            await self._delete(path[len("/models/") :], writer)
+        else:
+            engine_path = self._engine_path(path)
+            if engine_path is None:
+                await self._plain(writer, 404, "not found")
+            elif engine_path == "":
+                await self._plain(writer, 404, "backend not found")
+            elif engine_path == "/v1/models" and method == "GET":
+                with self._lock:
+                    data = [
+                        {"id": tag, "object": "model", "created": m.created, "owned_by": "docker"}
+                        for m in self.local.values()
+                        for tag in m.tags
+                    ]
+                await self._json(writer, {"object": "list", "data": data})
+            elif method != "POST":
+                await self._plain(writer, 405, "method not allowed")
+            else:
+                return await self._inference(request, engine_path, writer)
+        return True
+
+    @staticmethod
+    def _engine_path(path: str) -> str | None:
+        """``/engines/v1/x`` or ``/engines/llama.cpp/v1/x`` or ``/v1/x`` -> ``/v1/x``; ``""`` = unknown engine."""
+        if path.startswith("/v1/"):
+            return path
+        if not path.startswith("/engines/"):
+            return None
+        rest = path[len("/engines") :]
+        if rest.startswith("/v1/"):
+            return rest
+        engine, _, tail = rest[1:].partition("/")
+        if not tail.startswith("v1/"):
+            return None
+        return "/" + tail if engine == "llama.cpp" else ""
+
+    async def _delete(self, name: str, writer: asyncio.StreamWriter) -> None:
+        model = self._find_local(name)
+        if model is None:
+            await self._plain(writer, 404, "error while deleting model: model not found")
+            return
+        with self._lock:
+            for tag in model.tags:
+                self.local.pop(tag, None)
+        actions: list[dict[str, str]] = [{"Untagged": tag} for tag in model.tags]
+        actions.append({"Deleted": model.id})
+        await self._json(writer, actions)
+
+    async def _pull(self, request: _Request, writer: asyncio.StreamWriter) -> bool:
+        try:
+            payload = json.loads(request.body or b"null")
+            name = payload["from"]
+            if not isinstance(name, str):
+                raise TypeError(name)
+        except (ValueError, KeyError, TypeError):
+            await self._plain(writer, 400, "invalid request body")
+            return True
+        if not _valid_reference(name):
+            await self._plain(writer, 400, "Invalid model reference")
+            return True
+        tag = normalize(name)
+        source = self.pull_sources.get(tag)
+        if source is None:
+            await self._plain(writer, 404, "Model not found")
+            return True
+        is_json = request.headers.get("accept", "") == "application/json"
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: "
+            + (b"application/json" if is_json else b"text/plain")
+            + b"\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
+        )
+
+        async def send(record: dict[str, Any]) -> None:
+            line = json.dumps(record, separators=(",", ":")) + "\n"
+            data = (line if is_json else line.translate(_GO_HTML_ESCAPES)).encode()
+            writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+            await writer.drain()
+            if self.pull_delay:
+                await asyncio.sleep(self.pull_delay)
+
+        if self._find_local(tag) is not None:
+            size = source.size / 1024 / 1024
+            await send(
+                {
+                    "type": "success",
+                    "message": f"Using cached model: {size:.2f} MB",
+                    "total": 0,
+                    "layer": {"size": 0, "current": 0},
+                    "mode": "pull",
+                }
+            )
+        else:
+            sent = 0
+            failed = False
+            layer_size = source.size // source.layers
+            step = max(1, layer_size // 4)
+            for index in range(source.layers):
+                layer_id = _model_id(f"{tag}/layer{index}")
+                current = 0
+                while current < layer_size:
+                    if source.fail_after is not None and sent >= source.fail_after:
+                        failed = True
+                        break
+                    current = min(layer_size, current + step)
+                    await send(
+                        {
+                            "type": "progress",
+                            "message": f"Downloaded: {current / 1024 / 1024:.2f} MB",
+                            "total": source.size,
+                            "layer": {"id": layer_id, "size": layer_size, "current": current},
+                            "mode": "pull",
+                        }
+                    )
+                    sent += 1
+                if failed:
+                    break
+            if failed:
+                await send(
+                    {
+                        "type": "error",
+                        "message": f"Error: pulling {tag}: unexpected EOF",
+                        "total": 0,
+                        "layer": {"size": 0, "current": 0},
+                        "mode": "pull",
+                    }
+                )
+            else:
+                self.add_local(tag, engine=source.engine, config=source.config or self._gguf_config(source.size))
+                await send(
+                    {
+                        "type": "success",
+                        "message": "Model pulled successfully",
+                        "total": 0,
+                        "layer": {"size": 0, "current": 0},
+                        "mode": "pull",
+                    }
+                )
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return True
+
+    async def _inference(self, request: _Request, engine_path: str, writer: asyncio.StreamWriter) -> bool:
+        if len(request.body) > MAX_REQUEST_BODY:
+            await self._plain(writer, 400, "request too large")
+            return True
+        try:
+            payload = json.loads(request.body)
+            if not isinstance(payload, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            await self._plain(writer, 400, "invalid request")
+            return True
+        model_name = payload.get("model")
+        if not model_name or not isinstance(model_name, str):
+            await self._plain(writer, 400, "model is required")
+            return True
+        model = self._find_local(model_name)
+        if model is None:
+            await self._plain(writer, 404, "model not found")
+            return True
+        with self._lock:
+            injected = self._injected.popleft() if self._injected else None
+        if injected is not None:
+            status, text, headers = injected
+            await self._plain(writer, status, text, headers=headers)
+            return True
+        embed = engine_path.endswith("/embeddings")
+        upstream_root = self.embedding_url if embed else self.engine_url
+        payload["model"] = self.embedding_model if embed else self.engine_model
+        return await self._relay(request, upstream_root, engine_path, json.dumps(payload).encode(), writer)
+
+    async def _relay(self, request: _Request, root: str, path: str, body: bytes, writer: asyncio.StreamWriter) -> bool:
+        """Send the request to the engine and copy its response to the client piece by piece."""
+        parts = urlsplit(root)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(parts.hostname, parts.port, limit=_HEAD_LIMIT)
+        except OSError:
+            await self._plain(writer, 503, "service unavailable")
+            return True
+        try:
+            query = urlsplit(request.target).query
+            head = [
+                f"{request.method} {path}{'?' + query if query else ''} HTTP/1.1",
+                f"Host: {parts.hostname}:{parts.port}",
+                "Content-Type: application/json",
+                f"Content-Length: {len(body)}",
+                "Connection: close",
+            ]
+            if "accept" in request.headers:
+                head.append(f"Accept: {request.headers['accept']}")
+            up_writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            await up_writer.drain()
+            try:
+                response_head = await up_reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                await self._plain(writer, 503, "service unavailable")
+                return True
+            lines = response_head.decode("latin-1").split("\r\n")
+            headers = {}
+            kept = [lines[0]]
+            for line in lines[1:]:
+                if not line:
+                    continue
+                key, _, value = line.partition(":")
+                headers[key.strip().lower()] = value.strip()
+                if key.strip().lower() != "connection":
+                    kept.append(line)
+            kept.append("Connection: keep-alive")
+            writer.write(("\r\n".join(kept) + "\r\n\r\n").encode("latin-1"))
+            await writer.drain()
+            if headers.get("transfer-encoding", "").lower() == "chunked":
+                while True:
+                    size_line = await up_reader.readline()
+                    if not size_line:
+                        return False  # engine dropped mid-stream: drop the client too
+                    writer.write(size_line)
+                    size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while True:
+                            trailer = await up_reader.readline()
+                            writer.write(trailer or b"\r\n")
+                            if trailer in (b"\r\n", b""):
+                                break
+                        await writer.drain()
+                        return True
+                    writer.write(await up_reader.readexactly(size + 2))
+                    await writer.drain()
+            elif "content-length" in headers:
+                remaining = int(headers["content-length"])
+                while remaining:
+                    data = await up_reader.read(min(remaining, 65536))
+                    if not data:
+                        return False
+                    remaining -= len(data)
+                    writer.write(data)
+                    await writer.drain()
+                return True
+            else:
+                while data := await up_reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+                return False
+        except asyncio.IncompleteReadError:
+            return False
+        finally:
+            up_writer.close()
+            with contextlib.suppress(Exception):
+                await up_writer.wait_closed()
+
+
+def main() -> None:
+    """Run the proxy in the foreground (for benchmarks and manual checks)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", required=True, help="engine root, e.g. http://127.0.0.1:8000")
+    parser.add_argument("--embedding-engine", default=None)
+    parser.add_argument("--model", default="ai/tiny")
+    parser.add_argument("--port", type=int, default=12434)
+    args = parser.parse_args()
+
+    async def run() -> None:
+        proxy = DMRProxy(args.engine, engine_model=args.model, embedding_url=args.embedding_engine)
+        server = await proxy.serve(args.port)
+        print(f"DMR proxy on {proxy.url} -> {args.engine}", flush=True)
+        async with server:
+            await server.serve_forever()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Pytest plugin: session-scoped real-engine fixtures (load with ``pytest_plugins``).
+
+- ``real_engine``: writes the tiny GGUF model into a session temp dir, starts one
+  ``llama_cpp.server`` (``--embedding true``: the model is mean-pooled, so that one process serves
+  chat completions and embeddings) and yields a ``RealEngine`` with ``.url`` (the OpenAI base,
+  ``http://127.0.0.1:PORT/v1``) and ``.model`` (``ai/tiny``).
+- ``dmr_runner``: a ``DMRProxy`` over it, yielding a ``DMRRunner`` with ``.url`` (the Docker Model
+  Runner style base, ``http://127.0.0.1:PORT``), ``.model`` and ``.proxy`` (its state, ``inject``).
+
+Both skip with a clear reason only when ``llama_cpp`` is not importable; set
+``ULTRA_LLM_REQUIRE_ENGINE=1`` (CI) to turn that skip into a failure. Nothing starts at import:
+the server starts when a test first asks for the fixture, and stops (its process group, reaped)
+at the end of the session.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from .dmr_proxy import DMRProxy
+from .launcher import EngineProcess, start_engine
+
+__all__ = ["DMRRunner", "RealEngine", "dmr_runner", "real_engine"]
+
+
+@dataclass(frozen=True)
+class RealEngine:
+    """The running engine: ``url`` = ``http://127.0.0.1:PORT/v1``, ``model`` = its alias."""
+
+    url: str
+    base_url: str
+    model: str
+    process: EngineProcess
+
+
+@dataclass(frozen=True)
+class DMRRunner:
+    """The proxy: ``url`` = ``http://127.0.0.1:PORT`` laid out like Docker Model Runner."""
+
+    url: str
+    model: str
+    proxy: DMRProxy
+    engine: RealEngine
+
+
+def _require_llama_cpp() -> None:
+    if importlib.util.find_spec("llama_cpp") is None:
+        reason = "llama_cpp is not importable: pip install 'llama-cpp-python[server]' to run real-engine tests"
+        if os.environ.get("ULTRA_LLM_REQUIRE_ENGINE", "").lower() in ("1", "true", "yes"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def real_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealEngine]:
+    """A real ``llama_cpp.server`` serving the tiny model (chat and embeddings) on loopback."""
+    _require_llama_cpp()
+    from .tiny_model import write_tiny_model
+
+    directory = tmp_path_factory.mktemp("real-engine")
+    model_path = write_tiny_model(directory / "tiny.gguf")
+    process = start_engine(model_path, log_dir=directory, alias="ai/tiny", embedding=True)
+    try:
+        yield RealEngine(url=process.url, base_url=process.base_url, model=process.model, process=process)
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def dmr_runner(real_engine: RealEngine) -> Iterator[DMRRunner]:
+    """Docker Model Runner's HTTP layout over ``real_engine`` (a loopback proxy in a thread)."""
+    proxy = DMRProxy(real_engine.base_url, engine_model=real_engine.model).start()
+    try:
+        yield DMRRunner(url=proxy.url, model=real_engine.model, proxy=proxy, engine=real_engine)
+    finally:
+        proxy.stop()
