@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .backend import Backend
 from .errors import GenerationTimeoutError, PluginError, UltraLLMError, UnsupportedOperationError
@@ -23,8 +23,8 @@ from .types import (
     EmbeddingResult,
     GenerationRequest,
     ModelInfo,
-    Prompt,
     ProgressCallback,
+    Prompt,
     Result,
     to_messages,
 )
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from .selection import Selection
 
 __all__ = ["Adapter", "LLMAdapter"]
+
+T = TypeVar("T")
 
 if sys.version_info >= (3, 11):
     _timeout_at = asyncio.timeout_at
@@ -131,7 +133,9 @@ class Adapter:
         except ValueError as exc:
             from .errors import InvalidOptionsError
 
-            raise InvalidOptionsError(f"Invalid prompt: {exc}.", fix="Pass a string or a list of role/content messages.") from exc
+            raise InvalidOptionsError(
+                f"Invalid prompt: {exc}.", fix="Pass a string or a list of role/content messages."
+            ) from exc
         instance, options_dict = validate_options(type(self.backend), options)
         return GenerationRequest(model, messages, instance, self.backend.name, options_dict)
 
@@ -151,7 +155,7 @@ class Adapter:
         """The whole answer's text (the seed's ``generate``); raises a typed error, never returns one."""
         return (await self.complete(prompt, **options)).text
 
-    async def stream(self, prompt: Prompt, **options: Any) -> AsyncIterator[Chunk]:
+    async def stream(self, prompt: Prompt, **options: Any) -> AsyncGenerator[Chunk, None]:
         """Yield ``Chunk`` objects as the backend produces them; closing early cancels the backend."""
         request = self.build_request(prompt, options)
         call = self.host.hooks.stream_call(request, self.backend)
@@ -186,7 +190,7 @@ class Adapter:
                 with contextlib.suppress(Exception):
                     await aclose()
 
-    async def stream_generate(self, prompt: Prompt, **options: Any) -> AsyncIterator[str]:
+    async def stream_generate(self, prompt: Prompt, **options: Any) -> AsyncGenerator[str, None]:
         """Yield the answer's text as it arrives (the seed's ``stream_generate``); no reasoning text."""
         async with contextlib.aclosing(self.stream(prompt, **options)) as chunks:
             async for chunk in chunks:
@@ -271,7 +275,8 @@ class Adapter:
     def _timeout_error(self) -> GenerationTimeoutError:
         return GenerationTimeoutError(
             f"Generation on backend '{self.name}' took longer than {self.config.timeout:g} s.",
-            timeout=self.config.timeout, backend=self.name,
+            timeout=self.config.timeout,
+            backend=self.name,
         )
 
     def _plugin_error(self, exc: BaseException) -> PluginError:
@@ -279,7 +284,7 @@ class Adapter:
             f"Backend '{self.name}' failed with an untyped {type(exc).__name__}: {exc}", plugin=self.name
         )
 
-    async def _guard(self, awaitable: Any, deadline: float | None = None) -> Any:
+    async def _guard(self, awaitable: Awaitable[T], deadline: float | None = None) -> T:
         """Await ``awaitable`` (within ``deadline``), turning untyped plugin exceptions into ``PluginError``."""
         try:
             if deadline is None:

@@ -41,47 +41,61 @@ class UltraConfig(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", populate_by_name=True)
 
     use_model_runner: bool = Field(
-        False, validation_alias="USE_MODEL_RUNNER",
+        False,
+        validation_alias="USE_MODEL_RUNNER",
         description="Use Docker Model Runner (true) or the mock backend (false), as in the seed.",
     )
     model_runner_type: str = Field(
-        "cli", validation_alias="MODEL_RUNNER_TYPE",
+        "cli",
+        validation_alias="MODEL_RUNNER_TYPE",
         description="Which Docker Model Runner backend: `cli` (docker-cli) or `api` (docker-api).",
     )
     backend: str | None = Field(
-        None, validation_alias="ULTRA_LLM_BACKEND",
+        None,
+        validation_alias="ULTRA_LLM_BACKEND",
         description="Any registered backend by name (third-party ones too); wins over the two above.",
     )
     default_model: str = Field(
-        "ai/smollm2", validation_alias=AliasChoices("DEFAULT_MODEL", "DEFAULT_LOCAL_MODEL"),
+        "ai/smollm2",
+        validation_alias=AliasChoices("DEFAULT_MODEL", "DEFAULT_LOCAL_MODEL"),
         description="Model used when a call names none (Ultra's DEFAULT_LOCAL_MODEL is read too).",
     )
     fallback: str = Field(
-        "mock", validation_alias="ULTRA_LLM_FALLBACK",
+        "mock",
+        validation_alias="ULTRA_LLM_FALLBACK",
         description="Backend to fall back to when the selected one is unavailable, or `none` to fail.",
     )
     timeout: float = Field(
-        300.0, gt=0, validation_alias="ULTRA_LLM_TIMEOUT",
+        300.0,
+        gt=0,
+        validation_alias="ULTRA_LLM_TIMEOUT",
         description="Seconds one whole generation may take, first token to last.",
     )
     first_token_timeout: float = Field(
-        120.0, gt=0, validation_alias="ULTRA_LLM_FIRST_TOKEN_TIMEOUT",
+        120.0,
+        gt=0,
+        validation_alias="ULTRA_LLM_FIRST_TOKEN_TIMEOUT",
         description="Seconds to wait for the first token (a cold model load takes tens of seconds).",
     )
     check_timeout: float = Field(
-        5.0, gt=0, validation_alias="ULTRA_LLM_CHECK_TIMEOUT",
+        5.0,
+        gt=0,
+        validation_alias="ULTRA_LLM_CHECK_TIMEOUT",
         description="Seconds an availability check may take.",
     )
     load_plugins: str | None = Field(
-        None, validation_alias="ULTRA_LLM_LOAD_PLUGINS",
+        None,
+        validation_alias="ULTRA_LLM_LOAD_PLUGINS",
         description="Comma-separated allow-list of plugins to load (empty: none). Unset: all.",
     )
     disable_plugins: str | None = Field(
-        None, validation_alias="ULTRA_LLM_DISABLE_PLUGINS",
+        None,
+        validation_alias="ULTRA_LLM_DISABLE_PLUGINS",
         description="Comma-separated plugins not to load.",
     )
     strict_plugins: bool = Field(
-        False, validation_alias="ULTRA_LLM_STRICT_PLUGINS",
+        False,
+        validation_alias="ULTRA_LLM_STRICT_PLUGINS",
         description="Make a plugin that fails to load a fatal error.",
     )
 
@@ -158,12 +172,16 @@ class SettingRow:
     description: str
 
 
-_SECRET_MARKERS = ("token", "secret", "password", "api_key", "apikey", "authorization")
+_SECRET_SUFFIXES = ("token", "secret", "password", "api_key", "apikey", "authorization")
 
 
-def describe_settings(
-    settings: BaseSettings, environ: Mapping[str, str] | None = None
-) -> list[SettingRow]:
+def _is_secret(field_name: str, value: Any) -> bool:
+    from pydantic import SecretBytes, SecretStr
+
+    return isinstance(value, (SecretStr, SecretBytes)) or field_name.lower().endswith(_SECRET_SUFFIXES)
+
+
+def describe_settings(settings: BaseSettings, environ: Mapping[str, str] | None = None) -> list[SettingRow]:
     """Rows describing ``settings``: each variable, its value (secrets masked) and its source."""
     env = {key.upper(): value for key, value in (os.environ if environ is None else environ).items()}
     model = type(settings)
@@ -173,7 +191,7 @@ def describe_settings(
         names = [str(n) for n in alias.choices] if isinstance(alias, AliasChoices) else [_env_name(model, field_name)]
         present = next((name for name in names if name.upper() in env), None)
         value = getattr(settings, field_name)
-        if value is not None and any(marker in field_name.lower() for marker in _SECRET_MARKERS):
+        if value is not None and _is_secret(field_name, value):
             value = "***"
         rows.append(
             SettingRow(

@@ -158,9 +158,7 @@ class GenerationError(UltraLLMError):
 
     default_fix = "Read the backend's output above; `ultra-llm doctor` checks the runner."
 
-    def __init__(
-        self, message: str, *, output: str = "", fix: str | None = None, backend: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, output: str = "", fix: str | None = None, backend: str | None = None) -> None:
         self.output = output
         super().__init__(message, fix=fix, backend=backend)
 

@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
@@ -124,8 +124,11 @@ class PluginHost:
 
             self.pm.register(core_hooks, name=CORE_PLUGIN)
             self.records[CORE_PLUGIN] = PluginRecord(
-                name=CORE_PLUGIN, distribution="ultra-llm", version=_version("ultra-llm"),
-                module=core_hooks.__name__, hooks=self._hook_names(core_hooks),
+                name=CORE_PLUGIN,
+                distribution="ultra-llm",
+                version=_version("ultra-llm"),
+                module=core_hooks.__name__,
+                hooks=self._hook_names(core_hooks),
             )
             for entry_point in self._iter_entry_points():
                 self._load_entry_point(entry_point)
@@ -310,23 +313,24 @@ class Hooks:
                 if record is not None:
                     record.error = f"ultra_llm_register_models failed: {type(exc).__name__}: {exc}"
                 if self._host.strict:
-                    raise PluginError(f"Plugin '{plugin_name}' failed in ultra_llm_register_models: {exc}",
-                                      plugin=plugin_name) from exc
+                    raise PluginError(
+                        f"Plugin '{plugin_name}' failed in ultra_llm_register_models: {exc}", plugin=plugin_name
+                    ) from exc
                 continue
             found.extend(entries)
         return found
 
     def generate_call(self, request: GenerationRequest, backend: Backend) -> GenerateCall:
         """The (possibly wrapped) call producing a whole answer."""
-        return self._call_hook("ultra_llm_generate", request=request, backend=backend)
+        return cast("GenerateCall", self._call_hook("ultra_llm_generate", request=request, backend=backend))
 
     def stream_call(self, request: GenerationRequest, backend: Backend) -> StreamCall:
         """The (possibly wrapped) call producing a stream of chunks."""
-        return self._call_hook("ultra_llm_stream", request=request, backend=backend)
+        return cast("StreamCall", self._call_hook("ultra_llm_stream", request=request, backend=backend))
 
     def embed_call(self, request: EmbeddingRequest, backend: Backend) -> EmbedCall:
         """The (possibly wrapped) call producing embeddings."""
-        return self._call_hook("ultra_llm_embed", request=request, backend=backend)
+        return cast("EmbedCall", self._call_hook("ultra_llm_embed", request=request, backend=backend))
 
     def _call_hook(self, hook_name: str, **kwargs: Any) -> Any:
         self._host.load()

@@ -98,9 +98,7 @@ def parse_model_reference(name: str) -> ModelReference:
         if "/" not in path:
             path = f"{DEFAULT_NAMESPACE}/{path}"
     if not _PATH_RE.fullmatch(path):
-        raise _invalid(
-            name, "a repository is lower-case letters and digits separated by '/', '.', '_' or '-'"
-        )
+        raise _invalid(name, "a repository is lower-case letters and digits separated by '/', '.', '_' or '-'")
     return ModelReference(domain=domain, path=path, tag=tag, digest=digest)
 
 

@@ -125,11 +125,14 @@ async def select_backend(
     except BackendNotFoundError as exc:
         if explicit or config.fallback == "none":
             raise
-        unavailable = Availability(False, error=BackendUnavailableError(
-            f"Backend '{requested}' is not installed.",
-            fix=f"Install the plugin that provides it (`pip install ultra-llm-{requested}`). {exc.message}",
-            backend=requested,
-        ))
+        unavailable = Availability(
+            False,
+            error=BackendUnavailableError(
+                f"Backend '{requested}' is not installed.",
+                fix=f"Install the plugin that provides it (`pip install ultra-llm-{requested}`). {exc.message}",
+                backend=requested,
+            ),
+        )
         return await _fall_back(host, config, requested, reason, unavailable)
     if not check:
         return chosen, Selection(requested=chosen.name, reason=reason, backend=chosen.name)
@@ -165,6 +168,9 @@ async def _fall_back(
         logger.warning(
             "Backend '%s' is unavailable, using '%s' instead (ULTRA_LLM_FALLBACK=%s; set it to `none` to fail). "
             "Reason: %s",
-            requested, fallback.name, config.fallback, why,
+            requested,
+            fallback.name,
+            config.fallback,
+            why,
         )
     return fallback, Selection(requested, reason, fallback.name, fallback_availability, fallback_reason=why)

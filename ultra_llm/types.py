@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 __all__ = [
     "Availability",
@@ -45,7 +45,7 @@ class Message:
         return {"role": self.role, "content": self.content}
 
 
-Prompt = Union[str, Sequence[Union[Message, Mapping[str, Any]]]]
+Prompt = str | Sequence[Message | Mapping[str, Any]]
 """A bare prompt string, or a list of chat messages (``Message`` or role/content mappings)."""
 
 

@@ -102,10 +102,14 @@ class MockBackend(Backend):
 
     async def check_availability(self) -> Availability:
         if self.settings.fault == "unavailable":
-            return Availability(False, error=BackendUnavailableError(
-                "The mock backend is unavailable (ULTRA_LLM_MOCK_FAULT=unavailable).",
-                fix="Unset ULTRA_LLM_MOCK_FAULT.", backend=self.name,
-            ))
+            return Availability(
+                False,
+                error=BackendUnavailableError(
+                    "The mock backend is unavailable (ULTRA_LLM_MOCK_FAULT=unavailable).",
+                    fix="Unset ULTRA_LLM_MOCK_FAULT.",
+                    backend=self.name,
+                ),
+            )
         return Availability(True, "the mock backend needs no runner")
 
     async def list_models(self) -> list[ModelInfo]:
@@ -128,14 +132,19 @@ class MockBackend(Backend):
         settings = self.settings
         self._check_model(request.model)
         if settings.fault == "unavailable":
-            raise BackendUnavailableError("The mock backend is unavailable (ULTRA_LLM_MOCK_FAULT=unavailable).",
-                                          fix="Unset ULTRA_LLM_MOCK_FAULT.", backend=self.name)
+            raise BackendUnavailableError(
+                "The mock backend is unavailable (ULTRA_LLM_MOCK_FAULT=unavailable).",
+                fix="Unset ULTRA_LLM_MOCK_FAULT.",
+                backend=self.name,
+            )
         if settings.fault == "fail":
-            raise GenerationError("The mock backend failed (ULTRA_LLM_MOCK_FAULT=fail).",
-                                  output="injected failure", backend=self.name)
+            raise GenerationError(
+                "The mock backend failed (ULTRA_LLM_MOCK_FAULT=fail).", output="injected failure", backend=self.name
+            )
         if settings.fault == "timeout":
-            raise GenerationTimeoutError("The mock backend timed out (ULTRA_LLM_MOCK_FAULT=timeout).",
-                                         timeout=0.0, backend=self.name)
+            raise GenerationTimeoutError(
+                "The mock backend timed out (ULTRA_LLM_MOCK_FAULT=timeout).", timeout=0.0, backend=self.name
+            )
         if settings.fault == "hang":
             await asyncio.Event().wait()
         options = request.options

@@ -1,0 +1,158 @@
+"""``plugins``, ``backends`` and ``config``: what is installed, what is selected, what is set."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import click
+
+from .app import _Context, handle_errors, pass_context, run_async
+from .output import echo_json, echo_table
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+@handle_errors
+def plugins(ctx: _Context, as_json: bool) -> None:
+    """List plugins: distribution and version, hooks, backends, load errors."""
+    host = ctx.host
+    host.load()
+    host.backends()
+    records = [record.to_dict() for record in host.records.values()]
+    if as_json:
+        echo_json(records)
+        return
+    echo_table(
+        ["NAME", "DISTRIBUTION", "VERSION", "STATUS", "BACKENDS", "HOOKS"],
+        [
+            [r["name"], r["distribution"], r["version"], r["status"], ",".join(r["backends"]), ",".join(r["hooks"])]
+            for r in records
+        ],
+    )
+    for record in records:
+        if record["error"]:
+            click.secho(f"Plugin '{record['name']}' failed: {record['error']}", fg="yellow", err=True)
+
+
+async def _backend_rows(ctx: _Context) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from ..config import load_config
+    from ..selection import check_backend, choose_backend_name, instantiate
+
+    host = ctx.host
+    config = load_config()
+    requested, reason = choose_backend_name(config)
+    specs = host.backends()
+
+    async def describe(name: str) -> dict[str, Any]:
+        spec = specs[name]
+        row: dict[str, Any] = {
+            "name": name,
+            "plugin": spec.plugin,
+            "summary": spec.summary,
+            "aliases": list(spec.aliases),
+            "selected": False,
+        }
+        try:
+            backend = instantiate(host, name, config)
+        except Exception as exc:
+            row.update(available=False, reason=str(exc), capabilities=None)
+            return row
+        try:
+            availability = await check_backend(backend, config.check_timeout)
+            row.update(
+                available=availability.available, reason=availability.reason, capabilities=backend.capabilities()
+            )
+        finally:
+            await backend.aclose()
+        return row
+
+    rows = list(await asyncio.gather(*(describe(name) for name in sorted(specs))))
+    try:
+        resolved = host.resolve_backend_name(requested)
+    except Exception:
+        resolved = requested
+    by_name = {row["name"]: row for row in rows}
+    serving = resolved
+    fallback_reason = None
+    if resolved not in by_name or not by_name[resolved]["available"]:
+        fallback_reason = by_name[resolved]["reason"] if resolved in by_name else f"'{resolved}' is not installed"
+        if config.fallback != "none" and by_name.get(config.fallback, {}).get("available"):
+            serving = config.fallback
+    if serving in by_name:
+        by_name[serving]["selected"] = True
+    selection = {
+        "requested": resolved,
+        "reason": reason,
+        "serving": serving,
+        "fallback": config.fallback,
+        "fallback_reason": fallback_reason if serving != resolved else None,
+    }
+    return rows, selection
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+@handle_errors
+def backends(ctx: _Context, as_json: bool) -> None:
+    """List backends: which is selected and why, which are available and why not."""
+    rows, selection = run_async(_backend_rows(ctx))
+    if as_json:
+        echo_json({"selection": selection, "backends": rows})
+        return
+    echo_table(
+        ["", "BACKEND", "PLUGIN", "AVAILABLE", "OPTIONS", "SUMMARY"],
+        [
+            [
+                "*" if r["selected"] else "",
+                r["name"],
+                r["plugin"],
+                "yes" if r["available"] else "no",
+                ",".join((r["capabilities"] or {}).get("options", [])) or "-",
+                r["summary"],
+            ]
+            for r in rows
+        ],
+    )
+    click.echo()
+    click.echo(f"Requested: {selection['requested']} ({selection['reason']})")
+    if selection["fallback_reason"]:
+        click.echo(f"Serving:   {selection['serving']} (fallback: {selection['fallback_reason']})")
+    else:
+        click.echo(f"Serving:   {selection['serving']}")
+    for row in rows:
+        if not row["available"]:
+            click.echo(f"  {row['name']}: {row['reason']}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+@handle_errors
+def config(ctx: _Context, as_json: bool) -> None:
+    """Show the effective configuration and where each value came from."""
+    from ..config import describe_settings, load_config, load_settings
+
+    sections: dict[str, list[dict[str, Any]]] = {"core": [r.__dict__ for r in describe_settings(load_config())]}
+    for name, spec in sorted(ctx.host.backends().items()):
+        try:
+            model = spec.load().settings_model
+            if model is not None:
+                sections[name] = [r.__dict__ for r in describe_settings(load_settings(model))]
+        except Exception as exc:
+            sections[name] = [{"variable": "-", "value": None, "source": "error", "description": str(exc)}]
+    if as_json:
+        echo_json(sections)
+        return
+    for section, rows in sections.items():
+        click.secho(f"[{section}]", bold=True)
+        echo_table(
+            ["VARIABLE", "VALUE", "SOURCE", "MEANING"],
+            [[r["variable"], r["value"], r["source"], r["description"]] for r in rows],
+        )
+        click.echo()
+
+
+COMMANDS = [plugins, backends, config]

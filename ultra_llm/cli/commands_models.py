@@ -1,0 +1,81 @@
+"""``models``, ``pull`` and ``rm``: discovery and model management on a backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..adapter import Adapter
+from .app import _Context, handle_errors, pass_context, run_async
+from .output import ProgressBar, echo_json, echo_table
+
+backend_option = click.option("--backend", "-b", default=None, help="Backend to use (default: as configured).")
+
+
+async def open_adapter(ctx: _Context, backend: str | None, model: str | None = None) -> Adapter:
+    """An adapter as configured; an explicit ``--backend`` never falls back."""
+    from ..factory import create_adapter
+
+    overrides: dict[str, Any] = {"fallback": "none"} if backend else {}
+    return await create_adapter(model, backend=backend, host=ctx.host, **overrides)
+
+
+@click.command()
+@backend_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+@handle_errors
+def models(ctx: _Context, backend: str | None, as_json: bool) -> None:
+    """List the models the backend can serve."""
+
+    async def run() -> None:
+        async with await open_adapter(ctx, backend) as adapter:
+            found = await adapter.list_models()
+            if as_json:
+                echo_json([model.to_dict() for model in found])
+                return
+            click.echo(f"Backend: {adapter.name}", err=True)
+            keys = ["parameters", "quantization", "architecture", "size", "context_size"]
+            echo_table(
+                ["MODEL", *[k.upper() for k in keys]], [[m.name, *[m.details.get(k, "") for k in keys]] for m in found]
+            )
+
+    run_async(run())
+
+
+@click.command()
+@click.argument("model")
+@backend_option
+@pass_context
+@handle_errors
+def pull(ctx: _Context, model: str, backend: str | None) -> None:
+    """Download MODEL with a progress bar."""
+
+    async def run() -> None:
+        async with await open_adapter(ctx, backend, model) as adapter:
+            bar = ProgressBar(f"Pulling {adapter.model}")
+            await adapter.pull(progress=bar)
+            bar.finish()
+            click.echo(f"Pulled {adapter.model} on {adapter.name}.")
+
+    run_async(run())
+
+
+@click.command()
+@click.argument("model")
+@backend_option
+@pass_context
+@handle_errors
+def rm(ctx: _Context, model: str, backend: str | None) -> None:
+    """Remove a local MODEL."""
+
+    async def run() -> None:
+        async with await open_adapter(ctx, backend) as adapter:
+            await adapter.remove(model)
+            click.echo(f"Removed {adapter.backend.canonical_model(model)} from {adapter.name}.")
+
+    run_async(run())
+
+
+COMMANDS = [models, pull, rm]
