@@ -1,0 +1,906 @@
+"""A faithful test double of the ``docker`` CLI with the Docker Model Runner plugin (stdlib only).
+
+Run as ``docker`` (the fixture in ``fixtures.py`` writes an executable wrapper first on PATH).
+Its whole behaviour is driven by a JSON state file named by ``FAKE_DOCKER_STATE``; ``pull`` and
+``rm`` mutate that file. Start-up is kept small (only ``os``, ``sys`` and ``json`` at import; the
+rest imported where used) because tests and benchmarks launch it thousands of times.
+
+Where each behaviour comes from
+-------------------------------
+* ``shared/reference/docker-model-runner.md`` (the project's reference): command set, table and
+  JSON formats, error texts, the stdin rule of ``run``, auto-pull messages, exit codes.
+* docker/model-runner ``cmd/cli/`` (commit 642c7211, read, not copied):
+  - ``main.go``: a returned error is printed once to stderr with ``Fprintln`` and exit code 1.
+  - ``commands/run.go``: prompt = ``strings.Join(args[1:], " ")``; when stdin is not a character
+    device (and not ``--detach``) ALL of stdin is read and appended after ``"\\n\\n"``; the model
+    is inspected first and, when not found, ``Unable to find model '<m>' locally. Pulling from the
+    server.`` is printed to stdout (cobra ``cmd.Println``; docker's plugin wrapper sets the output
+    to stdout) before pulling; an empty prompt starts the interactive ``> `` loop; a one-shot run
+    ends with ``cmd.Println()``; errors are ``Failed to generate a response: <err>``.
+  - ``desktop/desktop.go``: reasoning is printed as ``Thinking:\\n`` + reasoning, then
+    ``\\n\\n--\\n\\n`` before the answer; usage as ``\\n\\nToken usage: P prompt + C completion = T
+    total`` (so a blank line precedes it, the final newline follows it); a non-200 answer is
+    ``error response: status=N body=<body>``; inspect of an unknown model ``<m>: model not found``;
+    remove of an unknown one ``no such model: <m>``; a successful remove prints ``Untagged:`` /
+    ``Deleted:`` lines.
+  - ``desktop/progress.go``: without a TTY, pull progress is ``Downloaded 12.34MB of 256.35MB``
+    (decimal units, ``%.2f`` and no space) then the final message ``Model pulled successfully``.
+  - ``commands/utils.go``: ``handleClientError`` turns "service unavailable" into
+    ``Docker Model Runner is not running. Please start it and try again.`` + a blank line + the
+    bold ``What's next:`` block (ANSI ``ESC[1m``/``ESC[0m`` around ``"\\nWhat's next:"``, items
+    indented by four spaces); tables have no borders, left alignment and two spaces of padding.
+  - ``commands/status.go``: text status, ``BACKEND STATUS DETAILS`` table (rows parsed from
+    ``"Running: details"`` style values, sorted Running, Error, Not Installed, Installing), exit 1
+    when not running; ``--json`` is compact ``json.Marshal`` with ``endpointHost`` and exits 0.
+  - ``commands/list.go`` / ``formatter/json.go``: rows sorted by shortened name, names shortened
+    by ``stripDefaultsFromModelName``; JSON indented with four spaces and a trailing newline;
+    ``-q`` prints ``id[7:19]``.
+  - ``commands/version.go``: the ``Client:`` / ``Server:`` layout.
+* the archived docker/model-cli (tag v0.1.20, the "old" CLI here): table without ``CONTEXT`` and
+  raw tags, ``status`` with ``Status:`` lines and no ``--json``, ``Docker Model Runner version``
+  text; its first commits (``list: ... Add --json`` came later) are the "oldest" CLI, which has
+  no ``list --json`` either.
+* docker/cli (read, not copied): plugins' flag errors are ``<pflag error>\\nSee '<cmd> --help'.``;
+  a missing plugin is ``docker: 'model' is not a docker command.\\nSee 'docker --help'`` on older
+  Docker CLIs and ``docker: unknown command: docker model\\n\\nRun 'docker --help' for more
+  information`` on newer ones (both exit 1).
+* Not confirmed anywhere, kept configurable: the exact wrapping of the daemon-down message
+  (``daemon_down_prefix``) and the text of the pull 404.
+
+State keys (all optional; see ``DEFAULT_STATE``): ``cli_version`` (``new``/``old``/``oldest``),
+``docker_cli`` (``old``/``new``: the plugin-missing wording), ``daemon`` (``up``/``down``),
+``plugin_installed``, ``runner`` (``running``/``disabled``), ``backends``, ``models``,
+``registry`` (models ``pull`` can fetch), ``first_token_delay``, ``token_delay`` (seconds),
+``pull_steps``, ``pull_delay``, ``answer`` (fixed text), ``non_ascii``, ``split_utf8``,
+``split_delay``, ``usage``, ``engine_url``/``engine_model`` (answer from a real OpenAI-compatible
+server), ``fault`` (``crash``, ``kill``, ``hang``, ``hang_after``, ``bad_utf8``, ``runner_500``)
+with ``fault_after`` and ``fault_message``, ``timestamp_log`` (one ``<monotonic_ns> <len>`` line
+per stdout write, taken just before the write) and ``invocation_log`` (one JSON line per run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs milliseconds per launch
+
+if TYPE_CHECKING:
+    from typing import Any
+
+DEFAULT_STATE: dict[str, Any] = {
+    "cli_version": "new",
+    "docker_cli": "old",
+    "daemon": "up",
+    "daemon_down_prefix": "",
+    "plugin_installed": True,
+    "runner": "running",
+    "kind": "Docker Desktop",
+    "backends": {"llama.cpp": "Running: llama.cpp latest-cpu (sha256:5d01670) version: b5d01670"},
+    "models": [],
+    "registry": [],
+    "first_token_delay": 0.0,
+    "token_delay": 0.0,
+    "pull_steps": 3,
+    "pull_delay": 0.0,
+    "answer": None,
+    "non_ascii": False,
+    "split_utf8": False,
+    "split_delay": 0.01,
+    "usage": False,
+    "engine_url": None,
+    "engine_model": None,
+    "fault": None,
+    "fault_after": 0,
+    "fault_message": None,
+    "timestamp_log": None,
+    "invocation_log": None,
+    "client_version": "v1.0.3",
+    "server_version": "v1.0.3",
+}
+
+NON_ASCII_TAIL = " — naïve café ✓ 日本語 🙂"
+DAEMON_DOWN = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
+NOT_RUNNING = "Docker Model Runner is not running"
+ENABLE_CLI = "Enable Docker Model Runner via the CLI → docker desktop enable model-runner"
+ENABLE_GUI = "Enable Docker Model Runner via the GUI → Go to Settings->AI->Enable Docker Model Runner"
+NEXT_STEPS = "\x1b[1m\nWhat's next:\x1b[0m\n    " + ENABLE_CLI + "\n    " + ENABLE_GUI + "\n"
+ERR_NOT_RUNNING = NOT_RUNNING + ". Please start it and try again.\n\n" + NEXT_STEPS.rstrip("\n")
+
+
+class Exit(Exception):
+    """Raised to end the command with ``code`` after printing ``stderr`` (if any)."""
+
+    def __init__(self, code: int, stderr: str = "") -> None:
+        super().__init__(code)
+        self.code = code
+        self.stderr = stderr
+
+
+# --------------------------------------------------------------------------- state
+
+
+def state_path() -> str:
+    """The state file's path from ``FAKE_DOCKER_STATE`` (empty: built-in defaults only)."""
+    return os.environ.get("FAKE_DOCKER_STATE", "")
+
+
+def load_state() -> dict[str, Any]:
+    """The defaults overlaid with the state file."""
+    state = dict(DEFAULT_STATE)
+    path = state_path()
+    if path and os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            state.update(json.load(f))
+    return state
+
+
+def save_state(state: dict[str, Any]) -> None:
+    """Write ``state`` back atomically (``pull``/``rm`` mutate it)."""
+    path = state_path()
+    if not path:
+        return
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(state, f, indent=1)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- names
+
+
+def normalize(name: str) -> str:
+    """``smollm2``, ``ai/smollm2``, ``docker.io/ai/smollm2:latest`` -> ``ai/smollm2:latest``."""
+    for prefix in ("index.docker.io/", "docker.io/"):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+            break
+    last = name.rsplit("/", 1)[-1]
+    if "@" not in name and ":" not in last:
+        name += ":latest"
+    if "/" not in name:
+        name = "ai/" + name
+    return name
+
+
+def short_name(tag: str) -> str:
+    """The newer table's display name (``stripDefaultsFromModelName``)."""
+    for prefix in ("index.docker.io/", "docker.io/"):
+        if tag.startswith(prefix):
+            tag = tag[len(prefix) :]
+            break
+    if tag.startswith("ai/"):
+        tag = tag[3:]
+    if tag.endswith(":latest"):
+        tag = tag[: -len(":latest")]
+    return tag
+
+
+def find_model(models: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    """The model one of whose tags (or id) matches ``name`` after normalisation."""
+    wanted = normalize(name)
+    for m in models:
+        if any(normalize(t) == wanted for t in m.get("tags", [])):
+            return m
+        mid = str(m.get("id", ""))
+        if name in (mid, mid[7:19]) and len(name) >= 12:
+            return m
+    return None
+
+
+def public_model(m: dict[str, Any]) -> dict[str, Any]:
+    """The model as the CLI prints it (without the double's private keys)."""
+    return {k: v for k, v in m.items() if k in ("id", "tags", "created", "config")}
+
+
+# --------------------------------------------------------------------------- output
+
+
+class Out:
+    """Unbuffered writes to fd 1 (one ``write`` per call), optionally timestamp-logged."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.log_fd = -1
+        path = state.get("timestamp_log")
+        if path:
+            self.log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def raw(self, data: bytes) -> None:
+        """Write ``data`` to stdout completely; log ``<monotonic_ns> <len>`` first if asked."""
+        if not data:
+            return
+        if self.log_fd >= 0:
+            import time
+
+            os.write(self.log_fd, f"{time.monotonic_ns()} {len(data)}\n".encode())
+        view = memoryview(data)
+        while view:
+            n = os.write(1, view)
+            view = view[n:]
+
+    def text(self, s: str) -> None:
+        self.raw(s.encode("utf-8"))
+
+
+def err(s: str) -> None:
+    """Write ``s`` to stderr at once."""
+    os.write(2, s.encode("utf-8"))
+
+
+def human_duration(seconds: float) -> str:
+    """go-units ``HumanDuration``."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    m = s // 60
+    if m == 1:
+        return "About a minute"
+    if m < 60:
+        return f"{m} minutes"
+    h = round(s / 3600)
+    if h == 1:
+        return "About an hour"
+    if s < 48 * 3600:
+        return f"{h} hours"
+    if s < 7 * 24 * 3600 * 2:
+        return f"{s // (24 * 3600)} days"
+    if s < 30 * 24 * 3600 * 3:
+        return f"{s // (7 * 24 * 3600)} weeks"
+    if s < 365 * 24 * 3600 * 2:
+        return f"{s // (30 * 24 * 3600)} months"
+    return f"{s // (365 * 24 * 3600)} years"
+
+
+def table(rows: list[list[str]], trailing: bool) -> str:
+    """Docker-style table: no borders, left aligned, each cell padded by two spaces."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for r in rows:
+        line = "".join(cell.ljust(w) + "  " for cell, w in zip(r, widths, strict=True))
+        lines.append(line if trailing else line.rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def to_json(value: Any) -> str:
+    """``formatter.ToStandardJSON``: four-space indent, no HTML escaping, trailing newline."""
+    return json.dumps(value, indent=4, ensure_ascii=False) + "\n"
+
+
+# --------------------------------------------------------------------------- flags
+
+
+class Flags:
+    """Minimal pflag: interspersed flags, ``--`` ends them, errors worded like pflag/docker."""
+
+    def __init__(self, command: str, bools: dict[str, str | None], values: dict[str, str | None]) -> None:
+        self.command = command
+        self.bools = bools  # long name -> shorthand
+        self.values = values
+        self.set: dict[str, Any] = {}
+        self.args: list[str] = []
+
+    def fail(self, message: str) -> Exit:
+        return Exit(1, f"{message}\nSee 'docker model {self.command} --help'.\n")
+
+    def parse(self, argv: list[str]) -> Flags:
+        shorts = {v: k for k, v in {**self.bools, **self.values}.items() if v}
+        i = 0
+        while i < len(argv):
+            a = argv[i]
+            i += 1
+            if a == "--":
+                self.args.extend(argv[i:])
+                break
+            if a.startswith("--") and len(a) > 2:
+                name, eq, value = a[2:].partition("=")
+                if name == "help":
+                    self.set["help"] = True
+                elif name in self.bools:
+                    self.set[name] = value != "false" if eq else True
+                elif name in self.values:
+                    if not eq:
+                        if i >= len(argv):
+                            raise self.fail(f"flag needs an argument: --{name}")
+                        value = argv[i]
+                        i += 1
+                    self.set[name] = value
+                else:
+                    raise self.fail(f"unknown flag: --{name}")
+            elif a.startswith("-") and len(a) > 1:
+                for j, c in enumerate(a[1:]):
+                    if c == "h":
+                        self.set["help"] = True
+                    elif c in shorts and shorts[c] in self.bools:
+                        self.set[shorts[c]] = True
+                    elif c in shorts:
+                        rest = a[j + 2 :]
+                        if not rest:
+                            if i >= len(argv):
+                                raise self.fail(f"flag needs an argument: '{c}' in -{c}")
+                            rest = argv[i]
+                            i += 1
+                        self.set[shorts[c]] = rest
+                        break
+                    else:
+                        raise self.fail(f"unknown shorthand flag: '{c}' in {a}")
+            else:
+                self.args.append(a)
+        return self
+
+
+def require_args(command: str, usage: str, args: list[str], n: int, exact: bool) -> None:
+    if (exact and len(args) != n) or (not exact and len(args) < n):
+        qual = "" if exact else "at least "
+        raise Exit(
+            1,
+            f"'docker model {command}' requires {qual}{n} argument(s).\n\n"
+            f"Usage:  docker model {command} {usage}\n\n"
+            f"See 'docker model {command} --help' for more information\n",
+        )
+
+
+def help_text(command: str) -> str:
+    return f"Usage:  docker model {command} [OPTIONS]\n\n(fake docker double: help for '{command}')\n"
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def answer_for(prompt: str, model: str, state: dict[str, Any]) -> str:
+    """The deterministic answer: derived from the prompt (its first words and its length)."""
+    if state.get("answer") is not None:
+        text = str(state["answer"])
+    else:
+        head = " ".join(prompt.split()[:8])
+        text = f"Answer to '{head}' ({len(prompt)} chars) from {normalize(model)}."
+    if state.get("non_ascii"):
+        text += NON_ASCII_TAIL
+    return text
+
+
+def reasoning_for(prompt: str) -> str:
+    """The deterministic reasoning of a reasoning model."""
+    head = " ".join(prompt.split()[:4])
+    return f"The user asked about '{head}'. I should answer briefly."
+
+
+def tokens_of(text: str) -> list[str]:
+    """Split text into tokens: each word with the whitespace that follows it."""
+    out: list[str] = []
+    cur = ""
+    for ch in text:
+        if cur and not ch.isspace() and cur[-1].isspace():
+            out.append(cur)
+            cur = ""
+        cur += ch
+    if cur:
+        out.append(cur)
+    return out
+
+
+def expected_output(prompt: str, model: str, state: dict[str, Any], reasoning: bool = False) -> str:
+    """What a successful one-shot ``run`` writes to stdout (tests compare against this)."""
+    text = ""
+    if reasoning:
+        text += "Thinking:\n" + reasoning_for(prompt) + "\n\n--\n\n"
+    answer = answer_for(prompt, model, state)
+    text += answer
+    if state.get("usage"):
+        p, c = len(prompt.split()), len(tokens_of(answer))
+        text += f"\n\nToken usage: {p} prompt + {c} completion = {p + c} total"
+    return text + "\n"
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def ensure_runner(state: dict[str, Any]) -> None:
+    if state["runner"] != "running":
+        raise Exit(1, ERR_NOT_RUNNING + "\n")
+
+
+def cmd_version(state: dict[str, Any], argv: list[str], out: Out) -> int:
+    Flags("version", {}, {}).parse(argv)
+    if state["cli_version"] == "new":
+        running = state["runner"] == "running"
+        out.text(
+            "Client:\n"
+            f" Version:    {state['client_version']}\n"
+            " OS/Arch:    linux/amd64\n\n"
+            "Server:\n"
+            f" Version:    {state['server_version'] if running else '(not reachable)'}\n"
+            f" Engine:     {state['kind']}\n"
+        )
+    else:
+        out.text(f"Docker Model Runner version v0.1.20\nDocker Engine Kind: {state['kind']}\n")
+    return 0
+
+
+def cmd_status(state: dict[str, Any], argv: list[str], out: Out) -> int:
+    bools: dict[str, str | None] = {"json": None} if state["cli_version"] == "new" else {}
+    f = Flags("status", bools, {}).parse(argv)
+    if f.set.get("help"):
+        out.text(help_text("status"))
+        return 0
+    running = state["runner"] == "running"
+    backends: dict[str, str] = state["backends"] if running else {}
+    if f.set.get("json"):
+        port = 12434
+        out.text(
+            json.dumps(
+                {
+                    "running": running,
+                    "backends": backends,
+                    "kind": state["kind"],
+                    "endpoint": "http://model-runner.docker.internal/v1/",
+                    "endpointHost": f"http://localhost:{port}/v1/",
+                },
+                separators=(",", ":"),
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
+        return 0
+    if not running:
+        out.text(NOT_RUNNING + "\n" + NEXT_STEPS)
+        return 1
+    if state["cli_version"] == "new":
+        order = {"Running": 0, "Error": 1, "Not Installed": 2, "Installing": 3}
+        rows = []
+        for name, value in backends.items():
+            kind, details = "Error", value
+            if not value:
+                kind, details = "Not Installed", ""
+            for prefix in order:
+                if value == prefix:
+                    kind, details = prefix, ""
+                elif value.startswith(prefix + ": "):
+                    kind, details = prefix, value[len(prefix) + 2 :]
+            rows.append((order.get(kind, 4), name, kind, details))
+        rows.sort()
+        body = table([["BACKEND", "STATUS", "DETAILS"]] + [[r[1], r[2], r[3]] for r in rows], True)
+        out.text("Docker Model Runner is running\n\n" + body)
+    else:
+        lines = [f"{b}: {s}" for b, s in backends.items() if s != "not running"]
+        out.text("Docker Model Runner is running\n\nStatus:\n" + "".join(line + "\n" for line in lines))
+    return 0
+
+
+def cmd_list(state: dict[str, Any], argv: list[str], out: Out, command: str) -> int:
+    import time
+
+    bools: dict[str, str | None] = {"openai": None, "quiet": "q"}
+    if state["cli_version"] != "oldest":
+        bools["json"] = None
+    f = Flags(command, bools, {"openaiurl": None}).parse(argv)
+    if f.set.get("help"):
+        out.text(help_text(command))
+        return 0
+    if f.set.get("openai") and f.set.get("quiet"):
+        raise Exit(1, "--quiet flag cannot be used with --openai flag or OpenAI backend\n")
+    ensure_runner(state)
+    models: list[dict[str, Any]] = list(state["models"])
+    if f.args:
+        wanted = f.args[0]
+        want = wanted if "/" in wanted else "ai/" + wanted
+        kept = []
+        for m in models:
+            tags = [t for t in m.get("tags", []) if (t == want if ":" in want else t.split(":")[0] == want)]
+            if tags:
+                kept.append({**m, "tags": tags})
+        models = kept
+    new = state["cli_version"] == "new"
+    if f.set.get("openai"):
+        data = [
+            {
+                "id": ("docker.io/" + t) if new and t.startswith("ai/") else t,
+                "object": "model",
+                "created": m.get("created", 0),
+                "owned_by": "docker",
+            }
+            for m in models
+            for t in m.get("tags", [])
+        ]
+        out.text(to_json({"object": "list", "data": data}))
+        return 0
+    if f.set.get("json"):
+        out.text(to_json([public_model(m) for m in models]))
+        return 0
+    if f.set.get("quiet"):
+        out.text("".join(str(m["id"])[7:19] + "\n" for m in models))
+        return 0
+    now = time.time()
+    rows: list[tuple[str, str, dict[str, Any]]] = []
+    for m in models:
+        for tag in m.get("tags") or ["<none>"]:
+            rows.append((short_name(tag) if new else tag, tag, m))
+    if new:
+
+        def key(r: tuple[str, str, dict[str, Any]]) -> tuple[str, int, str]:
+            base, _, variant = r[0].rpartition(":") if ":" in r[0] else (r[0], "", "")
+            return (base.lower(), 1 if variant else 0, variant.lower())
+
+        rows.sort(key=key)
+        header = ["MODEL NAME", "PARAMETERS", "QUANTIZATION", "ARCHITECTURE", "MODEL ID", "CREATED", "CONTEXT", "SIZE"]
+    else:
+        header = ["MODEL NAME", "PARAMETERS", "QUANTIZATION", "ARCHITECTURE", "MODEL ID", "CREATED", "SIZE"]
+    cells = [header]
+    for display, _tag, m in rows:
+        c = m.get("config") or {}
+        created = human_duration(now - float(m.get("created", now))) + " ago"
+        row = [display, c.get("parameters", ""), c.get("quantization", ""), c.get("architecture", "")]
+        row += [str(m["id"])[7:19], created]
+        if new:
+            ctx = c.get("context_size")
+            row.append("" if ctx is None else str(ctx))
+        row.append(c.get("size", ""))
+        cells.append(row)
+    out.text(table(cells, trailing=new))
+    return 0
+
+
+def format_size(n: float) -> str:
+    """go-units ``CustomSize("%.2f%s", n, 1000, [B kB MB GB ...])``."""
+    units = ["B", "kB", "MB", "GB", "TB", "PB"]
+    i = 0
+    while n >= 1000 and i < len(units) - 1:
+        n /= 1000.0
+        i += 1
+    return f"{n:.2f}{units[i]}"
+
+
+def parse_size(text: str) -> float:
+    """``256.35 MiB`` / ``4.74GiB`` -> bytes (for the progress total)."""
+    num = "".join(ch for ch in text if ch.isdigit() or ch == ".")
+    unit = text[len(text.rstrip("BiKMGTkb ")) :].strip().upper().rstrip("B").rstrip("I")
+    mult = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}.get(unit, 1)
+    try:
+        return float(num) * mult
+    except ValueError:
+        return 1e8
+
+
+def do_pull(state: dict[str, Any], name: str, out: Out) -> None:
+    """Pull ``name`` from the state's registry into its models, printing progress; or fail."""
+    import time
+
+    ensure_runner(state)
+    ref = normalize(name)
+    found = find_model(state["registry"], name)
+    if found is None:
+        raise Exit(1, f"Failed to pull model: pulling {ref} failed with status 404 Not Found: Model not found\n")
+    total = parse_size((found.get("config") or {}).get("size", "100 MB"))
+    steps = max(1, int(state["pull_steps"]))
+    for i in range(1, steps + 1):
+        if state["pull_delay"]:
+            time.sleep(float(state["pull_delay"]))
+        out.text(f"Downloaded {format_size(total * i / steps)} of {format_size(total)}\n")
+    existing = find_model(state["models"], name)
+    if existing is None:
+        state["models"].append({**found, "tags": [ref]})
+    elif ref not in existing.get("tags", []):
+        existing.setdefault("tags", []).append(ref)
+    save_state(state)
+    out.text("Model pulled successfully\n")
+
+
+def cmd_pull(state: dict[str, Any], argv: list[str], out: Out) -> int:
+    f = Flags("pull", {}, {}).parse(argv)
+    if f.set.get("help"):
+        out.text(help_text("pull"))
+        return 0
+    require_args("pull", "MODEL", f.args, 1, exact=True)
+    do_pull(state, f.args[0], out)
+    return 0
+
+
+def cmd_inspect(state: dict[str, Any], argv: list[str], out: Out) -> int:
+    f = Flags("inspect", {"openai": None, "remote": "r"}, {}).parse(argv)
+    if f.set.get("help"):
+        out.text(help_text("inspect"))
+        return 0
+    require_args("inspect", "MODEL", f.args, 1, exact=True)
+    ensure_runner(state)
+    name = f.args[0]
+    m = find_model(state["models"], name)
+    if m is None:
+        raise Exit(1, f"Failed to get model {name}: {name}: model not found\n")
+    out.text(to_json(public_model(m)))
+    return 0
+
+
+def cmd_rm(state: dict[str, Any], argv: list[str], out: Out) -> int:
+    f = Flags("rm", {"force": "f"}, {}).parse(argv)
+    if f.set.get("help"):
+        out.text(help_text("rm"))
+        return 0
+    require_args("rm", "[MODEL...]", f.args, 1, exact=False)
+    ensure_runner(state)
+    text = ""
+    for name in f.args:
+        m = find_model(state["models"], name)
+        if m is None:
+            if text:
+                out.text(text)
+            raise Exit(1, f"Failed to remove model: no such model: {name}\n")
+        ref = normalize(name)
+        tags = [t for t in m.get("tags", []) if normalize(t) != ref]
+        text += f"Untagged: {ref}\n"
+        if tags:
+            m["tags"] = tags
+        else:
+            state["models"].remove(m)
+            text += f"Deleted: {m['id']}\n"
+    save_state(state)
+    out.text(text)
+    return 0
+
+
+def stdin_is_char_device() -> bool:
+    import stat
+
+    try:
+        return stat.S_ISCHR(os.fstat(0).st_mode)
+    except OSError:
+        return True  # closed stdin: nothing to read
+
+
+def cmd_run(state: dict[str, Any], argv: list[str], out: Out) -> int:
+    f = Flags("run", {"debug": None, "detach": "d", "websearch": None}, {"color": None, "openaiurl": None})
+    f.parse(argv)
+    if f.set.get("help"):
+        out.text(help_text("run"))
+        return 0
+    require_args("run", "MODEL [PROMPT]", f.args, 1, exact=False)
+    model = f.args[0]
+    prompt = " ".join(f.args[1:])
+    stdin_bytes = 0
+    if not f.set.get("detach") and not stdin_is_char_device():
+        data = sys.stdin.buffer.read()  # ALL of stdin: a pipe never closed hangs here
+        stdin_bytes = len(data)
+        if prompt:
+            prompt += "\n\n"
+        prompt += data.decode("utf-8", errors="replace")
+    log = state.get("invocation_log")
+    if log:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"argv": sys.argv[1:], "stdin_bytes": stdin_bytes, "pid": os.getpid()}) + "\n")
+    ensure_runner(state)
+    m = find_model(state["models"], model)
+    if m is None:
+        out.text(f"Unable to find model '{model}' locally. Pulling from the server.\n")
+        do_pull(state, model, out)
+        m = find_model(state["models"], model)
+        assert m is not None
+    if f.set.get("detach"):
+        return 0
+    if not prompt:
+        return interactive(state, model, m, out)
+    generate(state, model, m, prompt, out)
+    return 0
+
+
+def interactive(state: dict[str, Any], model: str, m: dict[str, Any], out: Out) -> int:
+    """The chat loop: ``> `` then one line; ``/bye`` or EOF ends it."""
+    while True:
+        out.text("> ")
+        line = sys.stdin.buffer.readline()
+        if not line:
+            out.text("\n")
+            return 0
+        text = line.decode("utf-8", errors="replace").strip()
+        if text in ("/bye", "/exit"):
+            return 0
+        if text:
+            generate(state, model, m, text, out)
+
+
+def fault_point(state: dict[str, Any], written: int, out: Out) -> None:
+    """Apply ``fault`` once ``written`` tokens have been written (``fault_after``)."""
+    import time
+
+    fault = state.get("fault")
+    if not fault or written != int(state.get("fault_after") or 0):
+        return
+    if fault == "crash":
+        message = state.get("fault_message") or (
+            "Failed to generate a response: error reading response stream: unexpected EOF"
+        )
+        raise Exit(1, message + "\n")
+    if fault == "kill":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+    if fault == "hang_after":
+        while True:
+            time.sleep(3600)
+    if fault == "bad_utf8":
+        out.raw(b"\xff\xfe\xc3")
+
+
+def write_tokens(state: dict[str, Any], tokens: list[str], out: Out, first: list[bool], written: list[int]) -> None:
+    import time
+
+    for tok in tokens:
+        fault_point(state, written[0], out)
+        delay = state["first_token_delay"] if first[0] else state["token_delay"]
+        first[0] = False
+        if delay:
+            time.sleep(float(delay))
+        data = tok.encode("utf-8")
+        cut = next((i for i, b in enumerate(data) if b >= 0x80), -1)
+        if state.get("split_utf8") and cut >= 0:
+            out.raw(data[: cut + 1])  # the lead byte alone: the character is split across writes
+            time.sleep(float(state["split_delay"]))
+            out.raw(data[cut + 1 :])
+        else:
+            out.raw(data)
+        written[0] += 1
+    fault_point(state, written[0], out)
+
+
+def generate(state: dict[str, Any], model: str, m: dict[str, Any], prompt: str, out: Out) -> None:
+    """One answer: from the engine when ``engine_url`` is set, else the deterministic generator."""
+    import time
+
+    fault = state.get("fault")
+    if fault == "hang":
+        while True:
+            time.sleep(3600)
+    if fault == "runner_500":
+        detail = state.get("fault_message") or "llama.cpp terminated unexpectedly: signal: killed"
+        body = f"unable to load runner: {detail}\n"  # DMR's plain-text error body ends with a newline
+        raise Exit(1, f"Failed to generate a response: error response: status=500 body={body}\n")
+    if state.get("engine_url"):
+        stream_engine(state, model, prompt, out)
+        return
+    first, written = [True], [0]
+    if m.get("reasoning"):
+        out.text("Thinking:\n")
+        write_tokens(state, tokens_of(reasoning_for(prompt)), out, first, written)
+        out.text("\n\n--\n\n")
+    answer = answer_for(prompt, model, state)
+    toks = tokens_of(answer)
+    write_tokens(state, toks, out, first, written)
+    if state.get("usage"):
+        p, c = len(prompt.split()), len(toks)
+        out.text(f"\n\nToken usage: {p} prompt + {c} completion = {p + c} total")
+    out.text("\n")
+
+
+def stream_engine(state: dict[str, Any], model: str, prompt: str, out: Out) -> None:
+    """POST ``<engine_url>/chat/completions`` with stream true; write each delta as it arrives."""
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps(
+        {
+            "model": state.get("engine_model") or model,
+            "messages": [{"role": "user", "content": prompt}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    ).encode()
+    req = urllib.request.Request(
+        str(state["engine_url"]).rstrip("/") + "/chat/completions",
+        data=body,
+        headers={"Content-Type": "application/json", "Accept": "text/event-stream"},
+    )
+    try:
+        resp = urllib.request.urlopen(req, timeout=300)
+    except urllib.error.HTTPError as e:
+        text = e.read().decode("utf-8", errors="replace")
+        raise Exit(1, f"Failed to generate a response: error response: status={e.code} body={text}\n") from None
+    except OSError as e:
+        raise Exit(1, f"Failed to generate a response: {e}\n") from None
+    state_print = ""
+    usage = None
+    written = 0
+    with resp:
+        for raw in resp:
+            line = raw.decode("utf-8", errors="replace").strip()
+            if not line.startswith("data: "):
+                continue
+            data = line[6:]
+            if data == "[DONE]":
+                break
+            chunk = json.loads(data)
+            if chunk.get("usage"):
+                usage = chunk["usage"]
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") or {}
+                reasoning = delta.get("reasoning_content") or ""
+                content = delta.get("content") or ""
+                if reasoning:
+                    if state_print == "content":
+                        out.text("\n\n")
+                    if state_print != "reasoning":
+                        out.text("Thinking:\n")
+                    state_print = "reasoning"
+                    out.text(reasoning)
+                if content:
+                    if state_print == "reasoning":
+                        out.text("\n\n--\n\n")
+                    state_print = "content"
+                    fault_point(state, written, out)
+                    out.text(content)
+                    written += 1
+    if usage:  # the real CLI prints it whenever the server reports usage
+        out.text(
+            f"\n\nToken usage: {usage.get('prompt_tokens', 0)} prompt + "
+            f"{usage.get('completion_tokens', 0)} completion = {usage.get('total_tokens', 0)} total"
+        )
+    out.text("\n")
+
+
+# --------------------------------------------------------------------------- entry
+
+
+MODEL_COMMANDS = ("list", "ls", "run", "status", "pull", "inspect", "rm", "version")
+
+
+def model_main(state: dict[str, Any], argv: list[str], out: Out) -> int:
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        out.text(
+            "Usage:  docker model COMMAND\n\nDocker Model Runner\n\nCommands:\n"
+            + "".join(f"  {c}\n" for c in MODEL_COMMANDS)
+        )
+        return 0
+    sub, rest = argv[0], argv[1:]
+    if sub not in MODEL_COMMANDS:
+        raise Exit(1, f'unknown command "{sub}" for "docker model"\n')
+    if state["daemon"] != "up":
+        raise Exit(1, f"{state.get('daemon_down_prefix') or ''}{DAEMON_DOWN}\n")
+    if sub in ("list", "ls"):
+        return cmd_list(state, rest, out, sub)
+    return {
+        "run": cmd_run,
+        "status": cmd_status,
+        "pull": cmd_pull,
+        "inspect": cmd_inspect,
+        "rm": cmd_rm,
+        "version": cmd_version,
+    }[sub](state, rest, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``argv`` without the program name; returns the exit code."""
+    import signal
+
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # die on a closed pipe, as a Go program does
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    args = sys.argv[1:] if argv is None else argv
+    state = load_state()
+    out = Out(state)
+    try:
+        if args and args[0] in ("--version", "-v"):
+            out.text("Docker version 27.5.1, build 9f9e405\n")
+            return 0
+        if not args or args[0] != "model":
+            cmd = args[0] if args else ""
+            if not args:
+                out.text("Usage:  docker [OPTIONS] COMMAND\n")
+                return 0
+            raise Exit(1, unknown_docker_command(state, cmd))
+        if not state["plugin_installed"]:
+            raise Exit(1, unknown_docker_command(state, "model"))
+        return model_main(state, args[1:], out)
+    except Exit as e:
+        if e.stderr:
+            err(e.stderr)
+        return e.code
+
+
+def unknown_docker_command(state: dict[str, Any], cmd: str) -> str:
+    if state.get("docker_cli") == "new":
+        return f"docker: unknown command: docker {cmd}\n\nRun 'docker --help' for more information\n"
+    return f"docker: '{cmd}' is not a docker command.\nSee 'docker --help'\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
