@@ -254,6 +254,14 @@ class Adapter:
         """``embed`` for sync code."""
         return self._sync.run(self.embed(inputs, model=model))
 
+    def pull_sync(self, model: str | None = None, progress: ProgressCallback | None = None) -> None:
+        """``pull`` for sync code."""
+        self._sync.run(self.pull(model, progress))
+
+    def remove_sync(self, model: str) -> None:
+        """``remove`` for sync code."""
+        self._sync.run(self.remove(model))
+
     def close(self) -> None:
         """``aclose`` for sync code, then stop the private loop."""
         try:

@@ -1,0 +1,243 @@
+"""The adapter over the mock backend: contract, options, wrappers, typed plugin faults, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
+
+import pytest
+
+from ultra_llm import (
+    Availability,
+    Backend,
+    Chunk,
+    GenerationRequest,
+    GenerationTimeoutError,
+    InvalidOptionsError,
+    Message,
+    ModelInfo,
+    PluginError,
+    Result,
+    create_adapter,
+    hookimpl,
+)
+from ultra_llm.adapter import Adapter
+from ultra_llm.host import PluginHost
+
+
+def adapter_for(host: PluginHost | None = None, model: str = "mock/echo", **overrides: Any) -> Adapter:
+    return asyncio.run(create_adapter(model, host=host or PluginHost(), **overrides))
+
+
+def test_generate_stream_and_complete_agree() -> None:
+    with adapter_for() as adapter:
+        whole = adapter.generate_sync("the quick brown fox")
+        streamed = [chunk for chunk in adapter.stream_sync("the quick brown fox")]
+        result = adapter.complete_sync("the quick brown fox")
+    assert whole == "the quick brown fox"
+    assert "".join(c.text for c in streamed) == whole
+    assert len([c for c in streamed if c.text]) == 4, "word-sized chunks"
+    assert isinstance(result, Result) and result.backend == "mock" and result.model == "mock/echo"
+    assert result.finish_reason == "stop" and result.usage and result.usage.completion_tokens == 4
+
+
+def test_chat_messages_and_system_message() -> None:
+    messages = [{"role": "user", "content": "first"}, Message("assistant", "ok"), {"role": "user", "content": "last"}]
+    with adapter_for() as adapter:
+        assert adapter.generate_sync(messages) == "last"
+        request = adapter.build_request("hi", {"system_message": "be brief"})
+    assert request.messages[0] == Message("system", "be brief")
+    with pytest.raises(InvalidOptionsError, match="role"), adapter_for() as adapter:
+        adapter.generate_sync([{"role": "wizard", "content": "x"}])
+
+
+def test_model_option_overrides_for_one_call() -> None:
+    with adapter_for(model="ai/smollm2") as adapter:
+        assert adapter.generate_sync("echo me", model="mock/echo") == "echo me"
+        assert "mock response" in adapter.generate_sync("echo me")
+
+
+def test_options_are_validated_against_the_backend_model() -> None:
+    with adapter_for() as adapter:
+        with pytest.raises(InvalidOptionsError) as caught:
+            adapter.generate_sync("x", frequency_penalty=1)
+        assert "frequency_penalty" in caught.value.message and "temperature" in caught.value.message
+        with pytest.raises(InvalidOptionsError, match="temperature"):
+            adapter.generate_sync("x", temperature=9)
+        assert adapter.complete_sync("a b c d", max_tokens=2).finish_reason == "length"
+        assert adapter.generate_sync("a b c d", max_tokens="2") == "a b "
+
+
+class Timing:
+    """A wrapper plugin like a metrics plugin would write: sees every whole and streamed generation."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, float]] = []
+
+    @hookimpl(wrapper=True)
+    def ultra_llm_generate(self, request: GenerationRequest):  # type: ignore[no-untyped-def]
+        call = yield
+
+        async def timed() -> Result:
+            start = time.perf_counter()
+            result = await call()
+            self.seen.append(("whole", result.text, time.perf_counter() - start))
+            return result
+
+        return timed
+
+    @hookimpl(wrapper=True)
+    def ultra_llm_stream(self, request: GenerationRequest):  # type: ignore[no-untyped-def]
+        call = yield
+
+        async def timed() -> AsyncIterator[Chunk]:
+            start = time.perf_counter()
+            text = []
+            async with contextlib.aclosing(call()) as chunks:
+                async for chunk in chunks:
+                    text.append(chunk.text)
+                    yield chunk
+            self.seen.append(("stream", "".join(text), time.perf_counter() - start))
+
+        return timed
+
+
+def test_wrapper_hooks_see_every_generation() -> None:
+    host = PluginHost()
+    timing = Timing()
+    host.register(timing, name="timing")
+    with adapter_for(host) as adapter:
+        adapter.generate_sync("one two")
+        list(adapter.stream_sync("three"))
+    assert [(kind, text) for kind, text, _ in timing.seen] == [("whole", "one two"), ("stream", "three")]
+
+
+def test_a_caching_wrapper_can_answer_without_the_backend() -> None:
+    class Cache:
+        @hookimpl(wrapper=True)
+        def ultra_llm_generate(self, request: GenerationRequest):  # type: ignore[no-untyped-def]
+            yield
+
+            async def cached() -> Result:
+                return Result("from cache", request.model, request.backend)
+
+            return cached
+
+    host = PluginHost()
+    host.register(Cache(), name="cache")
+    with adapter_for(host) as adapter:
+        assert adapter.generate_sync("anything") == "from cache"
+
+
+def test_a_wrapper_that_raises_becomes_a_plugin_error_naming_it() -> None:
+    class Raising:
+        @hookimpl(wrapper=True)
+        def ultra_llm_generate(self):  # type: ignore[no-untyped-def]
+            yield
+            raise RuntimeError("wrapper bug")
+
+    host = PluginHost()
+    host.register(Raising(), name="raising")
+    with adapter_for(host) as adapter, pytest.raises(PluginError, match="wrapper bug"):
+        adapter.generate_sync("x")
+
+
+class Misbehaving(Backend):
+    """A hostile third-party backend: wrong types and untyped exceptions."""
+
+    name: ClassVar[str] = "hostile"
+    mode: ClassVar[str] = "wrong-type"
+
+    async def check_availability(self) -> Availability:
+        return Availability(True)
+
+    async def list_models(self) -> list[ModelInfo]:
+        raise KeyError("models")
+
+    async def generate(self, request: GenerationRequest) -> Result:
+        return "just a string"  # type: ignore[return-value]
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        yield Chunk("ok")
+        if self.mode == "wrong-type":
+            yield "not a chunk"  # type: ignore[misc]
+        raise ZeroDivisionError("mid-stream")
+
+
+class HostilePlugin:
+    @hookimpl
+    def ultra_llm_register_backends(self, register):  # type: ignore[no-untyped-def]
+        register("hostile", Misbehaving)
+
+
+def test_a_hostile_backend_only_ever_raises_typed_errors() -> None:
+    host = PluginHost()
+    host.register(HostilePlugin(), name="hostile")
+    with adapter_for(host, backend="hostile") as adapter:
+        with pytest.raises(PluginError, match="not a Result"):
+            adapter.generate_sync("x")
+        with pytest.raises(PluginError, match="not a Chunk"):
+            list(adapter.stream_sync("x"))
+        with pytest.raises(PluginError, match="KeyError"):
+            adapter.list_models_sync()
+        Misbehaving.mode = "raise"
+        try:
+            with pytest.raises(PluginError, match="ZeroDivisionError"):
+                list(adapter.stream_sync("x"))
+        finally:
+            Misbehaving.mode = "wrong-type"
+
+
+def test_a_hanging_backend_hits_the_total_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "hang")
+    with adapter_for(timeout=0.2) as adapter:
+        with pytest.raises(GenerationTimeoutError) as caught:
+            adapter.generate_sync("x")
+        assert caught.value.timeout == 0.2
+        with pytest.raises(GenerationTimeoutError):
+            list(adapter.stream_sync("x"))
+
+
+def test_breaking_out_of_a_stream_closes_the_backend_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    closed: list[bool] = []
+    from ultra_llm_mock.backend import MockBackend
+
+    original = MockBackend.stream
+
+    async def tracking(self: MockBackend, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        try:
+            async for chunk in original(self, request):
+                yield chunk
+        finally:
+            closed.append(True)
+
+    monkeypatch.setattr(MockBackend, "stream", tracking)
+    with adapter_for() as adapter:
+        for _chunk in adapter.stream_sync("a b c d e f"):
+            break
+        assert closed == [True]
+        assert adapter.generate_sync("still works") == "still works"
+
+
+def test_embeddings_and_capabilities() -> None:
+    with adapter_for() as adapter:
+        result = adapter.embed_sync(["alpha", "beta", "alpha"])
+        caps = adapter.get_capabilities()
+    assert len(result.vectors) == 3 and result.vectors[0] == result.vectors[2] != result.vectors[1]
+    assert caps["name"] == "mock" and caps["supports_streaming"] and caps["embeddings"] and caps["max_tokens"]
+    assert caps["source"] == "local"
+
+
+def test_fallback_logs_are_visible_to_applications(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("USE_MODEL_RUNNER", "true")
+    monkeypatch.setenv("ULTRA_LLM_LOAD_PLUGINS", "ultra-llm-mock")
+    from ultra_llm.selection import _warned
+
+    _warned.clear()
+    with caplog.at_level(logging.WARNING, logger="ultra_llm"), adapter_for() as adapter:
+        assert adapter.selection.fell_back
+    assert "docker-cli" in caplog.text

@@ -1,0 +1,101 @@
+"""Selection and graceful degradation: the environment picks, availability decides, fallback says why."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from tests.core.plugins import RunnerStandIns
+from ultra_llm import BackendNotFoundError, DockerDaemonDownError, create_adapter, load_config
+from ultra_llm.host import PluginHost
+from ultra_llm.selection import _warned, select_backend
+
+
+@pytest.fixture
+def host() -> PluginHost:
+    host = PluginHost()
+    host.register(RunnerStandIns(), name="standins")
+    _warned.clear()
+    return host
+
+
+def select(host: PluginHost, **overrides: object) -> tuple[str, object]:
+    async def run() -> tuple[str, object]:
+        backend, selection = await select_backend(host, load_config(**overrides))
+        await backend.aclose()
+        return backend.name, selection
+
+    return asyncio.run(run())
+
+
+def test_unavailable_runner_falls_back_to_mock_with_one_warning(
+    host: PluginHost, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("USE_MODEL_RUNNER", "true")
+    with caplog.at_level(logging.WARNING, logger="ultra_llm"):
+        name, selection = select(host)
+        select(host)
+    assert name == "mock"
+    assert selection.requested == "docker-cli" and selection.fell_back  # type: ignore[attr-defined]
+    assert "Cannot connect to the Docker daemon" in selection.fallback_reason  # type: ignore[attr-defined]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "docker-cli" in warnings[0].getMessage() and "Start Docker Desktop" in warnings[0].getMessage()
+
+
+def test_fallback_none_raises_the_typed_error(host: PluginHost, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USE_MODEL_RUNNER", "true")
+    monkeypatch.setenv("ULTRA_LLM_FALLBACK", "none")
+    with pytest.raises(DockerDaemonDownError) as caught:
+        select(host)
+    assert caught.value.fix == DockerDaemonDownError.default_fix
+
+
+def test_available_runner_is_used(host: PluginHost, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USE_MODEL_RUNNER", "true")
+    monkeypatch.setenv("MODEL_RUNNER_TYPE", "api")
+    name, selection = select(host)
+    assert name == "docker-api" and not selection.fell_back  # type: ignore[attr-defined]
+
+
+def test_explicit_backend_wins_and_third_party_names_work(host: PluginHost, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USE_MODEL_RUNNER", "true")
+    monkeypatch.setenv("ULTRA_LLM_BACKEND", "api-alias")
+    name, selection = select(host)
+    assert name == "docker-api"
+    assert "ULTRA_LLM_BACKEND" in selection.reason  # type: ignore[attr-defined]
+
+
+def test_explicit_unknown_backend_is_an_error_naming_the_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ULTRA_LLM_BACKEND", "nonesuch")
+    with pytest.raises(BackendNotFoundError) as caught:
+        select(PluginHost())
+    assert "nonesuch" in caught.value.message and "mock" in caught.value.message
+
+
+def test_runner_plugin_not_installed_degrades_with_the_install_hint(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("USE_MODEL_RUNNER", "true")
+    monkeypatch.setenv("ULTRA_LLM_LOAD_PLUGINS", "mock")
+    _warned.clear()
+    with caplog.at_level(logging.WARNING, logger="ultra_llm"):
+        name, selection = select(PluginHost())
+    assert name == "mock"
+    assert "not installed" in selection.fallback_reason  # type: ignore[attr-defined]
+    assert "pip install ultra-llm-docker-cli" in caplog.text
+
+
+def test_create_adapter_uses_default_model_and_fallback(host: PluginHost, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USE_MODEL_RUNNER", "true")
+    monkeypatch.setenv("DEFAULT_MODEL", "ai/llama3.2")
+
+    async def run() -> tuple[str, str, str]:
+        async with await create_adapter(host=host) as adapter:
+            return adapter.name, adapter.model, await adapter.generate("hi")
+
+    name, model, text = asyncio.run(run())
+    assert name == "mock" and model == "ai/llama3.2"
+    assert "mock response" in text

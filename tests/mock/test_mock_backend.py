@@ -1,0 +1,125 @@
+"""The mock backend: the conformance suite, canned answers, latency and every injected fault."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from ultra_llm import (
+    BackendUnavailableError,
+    ConfigurationError,
+    GenerationError,
+    GenerationTimeoutError,
+    ModelNotFoundError,
+    StreamInterruptedError,
+    create_adapter,
+)
+from ultra_llm.adapter import Adapter
+from ultra_llm.host import PluginHost
+from ultra_llm.testing import BackendConformance, BackendFactory
+from ultra_llm_mock.backend import FIXED_ANSWER, MockBackend, split_words
+
+
+class TestMockConformance(BackendConformance):
+    model = "mock/echo"
+    options = {"temperature": 0}
+
+    @pytest.fixture
+    def backend_factory(self, monkeypatch: pytest.MonkeyPatch) -> BackendFactory:
+        monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "unknown-model")
+        return MockBackend
+
+
+def adapter(model: str = "mock/echo", **overrides: object) -> Adapter:
+    return asyncio.run(create_adapter(model, host=PluginHost(), backend="mock", **overrides))
+
+
+@pytest.mark.parametrize("text", ["", "one", "  leading and trailing  ", "tabs\tand\nnewlines\n\n", "ünïcödé 日本語"])
+def test_split_words_joins_back_exactly(text: str) -> None:
+    assert "".join(split_words(text)) == text
+
+
+def test_fixed_model_and_fallback_model_answers() -> None:
+    with adapter("mock/fixed") as fixed:
+        assert fixed.generate_sync("whatever") == FIXED_ANSWER
+    with adapter("ai/smollm2") as other:
+        assert other.generate_sync("hello") == f"{FIXED_ANSWER} You said: hello"
+
+
+def test_canned_answers_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"What is 2+2?": "4"}))
+    monkeypatch.setenv("ULTRA_LLM_MOCK_ANSWERS", str(answers))
+    with adapter() as mock:
+        assert mock.generate_sync("What is 2+2?") == "4"
+        assert mock.generate_sync("other") == "other"
+
+
+@pytest.mark.parametrize("content", ["not json", "[1, 2]", '{"a": 1}'])
+def test_bad_canned_answers_file_is_a_configuration_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str
+) -> None:
+    answers = tmp_path / "answers.json"
+    answers.write_text(content)
+    monkeypatch.setenv("ULTRA_LLM_MOCK_ANSWERS", str(answers))
+    with pytest.raises(ConfigurationError, match="ULTRA_LLM_MOCK_ANSWERS"):
+        adapter()
+
+
+def test_latency_is_applied_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ULTRA_LLM_MOCK_DELAY", "0.02")
+    monkeypatch.setenv("ULTRA_LLM_MOCK_FIRST_TOKEN_DELAY", "0.05")
+    with adapter() as mock:
+        start = time.perf_counter()
+        stamps = [time.perf_counter() - start for _ in mock.stream_sync("a b c d")]
+    assert stamps[0] >= 0.05
+    assert stamps[-1] >= 0.05 + 3 * 0.02
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [("fail", GenerationError), ("timeout", GenerationTimeoutError), ("fail-midstream", StreamInterruptedError)],
+)
+def test_injected_generation_faults(monkeypatch: pytest.MonkeyPatch, fault: str, error: type[Exception]) -> None:
+    monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", fault)
+    with adapter() as mock, pytest.raises(error):
+        mock.generate_sync("a b c d e")
+
+
+def test_fail_midstream_delivers_the_first_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "fail-midstream")
+    monkeypatch.setenv("ULTRA_LLM_MOCK_FAIL_AFTER", "3")
+    received: list[str] = []
+    with adapter() as mock, pytest.raises(StreamInterruptedError):
+        for chunk in mock.stream_sync("a b c d e"):
+            received.append(chunk.text)
+    assert received == ["a ", "b ", "c "]
+
+
+def test_unavailable_fault_makes_selection_fail_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "unavailable")
+    with pytest.raises(BackendUnavailableError, match="ULTRA_LLM_MOCK_FAULT"):
+        adapter()
+
+
+def test_unknown_model_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "unknown-model")
+    with adapter("ai/smollm2") as mock, pytest.raises(ModelNotFoundError) as caught:
+        mock.generate_sync("x")
+    assert "docker model pull ai/smollm2" in caught.value.fix
+
+
+def test_pull_and_remove_with_progress() -> None:
+    events = []
+    with adapter() as mock:
+        mock.pull_sync("mock/new", progress=events.append)
+        assert "mock/new" in [m.name for m in mock.list_models_sync()]
+        mock.remove_sync("mock/new")
+        with pytest.raises(ModelNotFoundError):
+            mock.remove_sync("mock/new")
+    assert events[-1].status == "success"
+    assert [e.completed for e in events[:3]] == sorted(e.completed for e in events[:3])
