@@ -1,0 +1,175 @@
+"""The ``ultra-llm`` CLI, through click's CliRunner and through a real subprocess of the console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.core.plugins import BROKEN_PLUGINS, install_distribution
+from ultra_llm.cli.app import build_cli
+
+CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")
+
+
+def invoke(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(build_cli(), list(args), input=input)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_generate_answers_out_of_the_box() -> None:
+    code, out, _ = invoke("generate", "hello")
+    assert code == 0 and "mock response" in out and out.endswith("hello\n")
+
+
+def test_generate_stream_prints_the_same_text() -> None:
+    whole = invoke("generate", "-m", "mock/echo", "one two three")[1]
+    streamed = invoke("generate", "--stream", "-m", "mock/echo", "one two three")[1]
+    assert whole == streamed == "one two three\n"
+
+
+@pytest.mark.parametrize("prompt", ["--help", "-x", "-", "--"])
+def test_prompts_starting_with_a_dash_via_stdin_and_double_dash(prompt: str) -> None:
+    assert invoke("generate", "-m", "mock/echo", "-", input=prompt)[1] == f"{prompt}\n"
+    if prompt not in ("-",):
+        assert invoke("generate", "-m", "mock/echo", "--", prompt)[1] == f"{prompt}\n"
+
+
+def test_megabyte_prompt_from_stdin() -> None:
+    prompt = "word " * 200_000
+    code, out, _ = invoke("generate", "-m", "mock/echo", "-o", "max_tokens=3", "-", input=prompt)
+    assert code == 0 and out == "word word word \n"
+
+
+def test_options_and_json_output() -> None:
+    code, out, _ = invoke("generate", "-m", "mock/echo", "-o", "max_tokens=2", "-o", "temperature=0", "--json", "a b c")
+    data = json.loads(out)
+    assert code == 0 and data["text"] == "a b " and data["finish_reason"] == "length" and data["backend"] == "mock"
+
+
+def test_unsupported_option_is_one_line_and_exit_2() -> None:
+    code, out, err = invoke("generate", "-o", "frequency_penalty=1", "hi")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("Error: ") and "frequency_penalty" in err and "Fix:" in err
+
+
+def test_malformed_option_pair() -> None:
+    code, _, err = invoke("generate", "-o", "temperature", "hi")
+    assert code == 2 and "key=value" in err
+
+
+def test_plugins_json_lists_distribution_version_hooks() -> None:
+    code, out, _ = invoke("plugins", "--json")
+    records = {r["name"]: r for r in json.loads(out)}
+    assert code == 0
+    assert records["mock"]["distribution"] == "ultra-llm-mock" and records["mock"]["version"]
+    assert records["mock"]["hooks"] == ["ultra_llm_register_backends"] and records["mock"]["backends"] == ["mock"]
+
+
+def test_backends_shows_selection_and_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = invoke("backends", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["selection"]["serving"] == "mock"
+    assert "USE_MODEL_RUNNER" in data["selection"]["reason"]
+    assert [b["name"] for b in data["backends"] if b["selected"]] == ["mock"]
+    monkeypatch.setenv("USE_MODEL_RUNNER", "true")
+    monkeypatch.setenv("ULTRA_LLM_LOAD_PLUGINS", "mock")
+    data = json.loads(invoke("backends", "--json")[1])
+    assert data["selection"]["requested"] == "docker-cli" and data["selection"]["serving"] == "mock"
+    assert "not installed" in data["selection"]["fallback_reason"]
+
+
+def test_config_shows_values_and_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEFAULT_MODEL", "ai/llama3.2")
+    code, out, _ = invoke("config", "--json")
+    core = {row["variable"]: row for row in json.loads(out)["core"]}
+    assert code == 0 and core["DEFAULT_MODEL"]["value"] == "ai/llama3.2"
+    assert core["DEFAULT_MODEL"]["source"] == "environment (DEFAULT_MODEL)"
+
+
+def test_bad_configuration_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_RUNNER_TYPE", "grpc")
+    code, _, err = invoke("generate", "hi")
+    assert code == 2 and "MODEL_RUNNER_TYPE='grpc'" in err and "Traceback" not in err
+
+
+def test_models_pull_rm_embed() -> None:
+    code, out, _ = invoke("models", "--json")
+    assert code == 0 and {m["name"] for m in json.loads(out)} == {"mock/echo", "mock/fixed"}
+    code, out, err = invoke("pull", "mock/new")
+    assert code == 0 and "Pulled mock/new" in out and "100.0%" in err
+    code, out, _ = invoke("embed", "alpha", "beta")
+    assert code == 0 and len(json.loads(out)["vectors"]) == 2
+
+
+def test_doctor_passes_on_mock_and_fails_with_the_fix() -> None:
+    code, out, _ = invoke("doctor", "--smoke")
+    assert code == 0 and "All checks passed" in out and "[ok  ] stream" in out
+    code, out, _ = invoke("doctor", "--backend", "nonesuch")
+    assert code == 1 and "FAIL" in out and "fix:" in out
+
+
+def test_debug_shows_the_traceback() -> None:
+    result = CliRunner().invoke(build_cli(), ["--debug", "generate", "-o", "bad=1", "hi"])
+    assert result.exit_code != 0 and type(result.exception).__name__ == "InvalidOptionsError"
+
+
+def test_trace_hooks_prints_hook_calls() -> None:
+    code, _, err = invoke("--trace-hooks", "generate", "hi")
+    assert code == 0 and "ultra_llm_generate" in err
+
+
+# -- through a real process of the console script ---------------------------------------------------
+
+
+def run_script(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CONSOLE_SCRIPT), *args], capture_output=True, text=True, input=input, timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_console_script_generates() -> None:
+    done = run_script("generate", "--stream", "hello")
+    assert done.returncode == 0 and "mock response" in done.stdout and done.stderr == ""
+
+
+def test_console_script_reports_broken_plugins_installed_beside(tmp_path: Path) -> None:
+    for module, source in BROKEN_PLUGINS.items():
+        install_distribution(tmp_path, module, source)
+    env = {"PYTHONPATH": str(tmp_path)}
+    listed = run_script("plugins", env=env)
+    assert listed.returncode == 0
+    for module in BROKEN_PLUGINS:
+        assert f"Plugin '{module}' failed" in listed.stderr
+    assert "mock" in listed.stdout
+    answered = run_script("generate", "hello", env=env)
+    assert answered.returncode == 0 and "mock response" in answered.stdout
+    strict = run_script("generate", "hello", env={**env, "ULTRA_LLM_STRICT_PLUGINS": "1"})
+    assert strict.returncode == 7 and strict.stderr.startswith("Error: Plugin") and "Traceback" not in strict.stderr
+
+
+def test_ctrl_c_leaves_no_traceback() -> None:
+    process = subprocess.Popen(
+        [str(CONSOLE_SCRIPT), "generate", "hello"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "ULTRA_LLM_MOCK_FAULT": "hang"},
+    )
+    try:
+        time.sleep(1.0)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130
+    assert "Interrupted" in err and "Traceback" not in err
