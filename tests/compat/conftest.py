@@ -1,0 +1,84 @@
+"""Fixtures for the compatibility layer: Docker backends replaced by controllable stand-ins.
+
+Only the mock plugin loads from entry points (``ULTRA_LLM_LOAD_PLUGINS=mock``), so the real
+Docker plugins, installed or not, never clash with the stand-ins registered under their names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import ClassVar
+
+import pytest
+from ultra_llm_mock.backend import MockBackend
+
+from ultra_llm import (
+    Availability,
+    Chunk,
+    DockerDaemonDownError,
+    GenerationRequest,
+    ModelInfo,
+    hookimpl,
+)
+from ultra_llm.host import PluginHost, get_host
+from ultra_llm.registry import BackendRegistrar
+from ultra_llm.selection import _warned
+
+
+class RunnerStandIn(MockBackend):
+    """A Docker backend stand-in: answers like a runner when ``up``, like a stopped daemon when not."""
+
+    up: ClassVar[bool] = True
+    uses_docker_names: ClassVar[bool] = True
+
+    def _down(self) -> DockerDaemonDownError:
+        return DockerDaemonDownError("Cannot connect to the Docker daemon.", backend=self.name)
+
+    def answer_for(self, request: GenerationRequest) -> str:
+        return f"{self.name} runner answers {request.model}: {request.prompt}"
+
+    async def check_availability(self) -> Availability:
+        if not type(self).up:
+            return Availability(False, error=self._down())
+        return Availability(True, f"{self.name} stand-in is up")
+
+    async def list_models(self) -> list[ModelInfo]:
+        if not type(self).up:
+            raise self._down()
+        return [ModelInfo("ai/smollm2:latest", self.name), ModelInfo("ai/llama3.2:latest", self.name)]
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        if not type(self).up:
+            raise self._down()
+        async for chunk in super().stream(request):
+            yield chunk
+
+
+class CLIStandIn(RunnerStandIn):
+    name: ClassVar[str] = "docker-cli"
+
+
+class APIStandIn(RunnerStandIn):
+    name: ClassVar[str] = "docker-api"
+
+
+class StandInPlugin:
+    """Registers the two stand-ins under the Docker backends' names."""
+
+    @hookimpl
+    def ultra_llm_register_backends(self, register: BackendRegistrar) -> None:
+        register("docker-cli", CLIStandIn, summary="stand-in")
+        register("docker-api", APIStandIn, summary="stand-in")
+
+
+@pytest.fixture
+def runner(ultra_llm_clean_env: pytest.MonkeyPatch) -> Iterator[type[RunnerStandIn]]:
+    """The process-wide host with the mock and the two stand-ins; yields the stand-in base class,
+    whose ``up`` attribute (set it with ``monkeypatch``) says whether the runner answers."""
+    ultra_llm_clean_env.setenv("ULTRA_LLM_LOAD_PLUGINS", "mock")
+    host: PluginHost = get_host()
+    host.register(StandInPlugin(), name="standins")
+    _warned.clear()
+    ultra_llm_clean_env.setattr(RunnerStandIn, "up", True)
+    yield RunnerStandIn
+    _warned.clear()

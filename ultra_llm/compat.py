@@ -1,0 +1,236 @@
+"""The names Ultra already calls, kept as drop-in replacements for the seed's adapters.
+
+Ultra's code (``backend/services/llm_config_service.py``, its routes and tests) imports three
+factories and one discovery function from the seed's Docker Model Runner modules. They live on
+here with the same names and call shapes, and return ``ultra_llm.Adapter`` objects, which have the
+seed's ``generate``, ``stream_generate``, ``get_available_models``, ``check_availability`` and
+``get_capabilities``:
+
+``await create_modelrunner_cli_adapter(model)``
+    An adapter on the ``docker-cli`` backend, checked, with the fallback policy applied.
+``create_modelrunner_adapter(model)`` / ``await create_modelrunner_adapter(model)``
+    An adapter on the ``docker-api`` backend. The seed's module defined it as a plain function
+    while its ``llm_config_service`` awaited it; both forms work here. Called plainly it returns
+    an unchecked adapter at once (as the seed did: the first request tells whether the runner is
+    up). Awaited, it checks availability and applies the fallback policy, exactly like
+    ``create_modelrunner_cli_adapter``.
+``await get_available_models(base_url=None)``
+    The model names Docker Model Runner serves, as a list of strings.
+``await create_adapter(model=None)``
+    Lives in ``ultra_llm.factory``: the whole seed selection (``USE_MODEL_RUNNER``,
+    ``MODEL_RUNNER_TYPE``, ``DEFAULT_MODEL``) in one call.
+
+Defects of the seed that these replacements fix (the names stay, the behaviour changes):
+
+* Errors are raised as typed ``ultra_llm.errors`` exceptions with a fix; nothing returns or
+  yields ``"Error: ..."`` text, so callers can tell an answer from a failure.
+* Discovery raises a typed error when the runner cannot be asked, instead of returning ``[]``.
+* The ``docker-cli`` backend sends the prompt on stdin, never in argv (no argv size limit, no
+  prompt read as a flag) and decodes the stream incrementally (no broken multi-byte characters).
+* ``get_capabilities()`` returns a dict that may also be awaited, because the seed's CLI adapter
+  had an ``async`` version and Ultra may ``await`` it.
+
+The fallback policy: when the Docker backend is unavailable, ``ULTRA_LLM_FALLBACK`` (default
+``mock``) names the backend that serves instead, with one logged warning giving the reason and the
+fix (the mock answers with text containing "mock response", as Ultra's tests expect); with
+``ULTRA_LLM_FALLBACK=none`` the typed error is raised instead. A backend that is not installed at
+all is a ``BackendNotFoundError`` here (these factories name their backend explicitly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from .adapter import Adapter
+from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .config import UltraConfig
+    from .host import PluginHost
+
+__all__ = [
+    "CLI_BACKEND",
+    "API_BACKEND",
+    "Capabilities",
+    "ModelRunnerAdapter",
+    "UncheckedModelRunnerAdapter",
+    "create_modelrunner_adapter",
+    "create_modelrunner_cli_adapter",
+    "get_available_models",
+]
+
+CLI_BACKEND = "docker-cli"
+"""The backend behind ``create_modelrunner_cli_adapter`` (the seed's ``MODEL_RUNNER_TYPE=cli``)."""
+
+API_BACKEND = "docker-api"
+"""The backend behind ``create_modelrunner_adapter`` (the seed's ``MODEL_RUNNER_TYPE=api``)."""
+
+
+class Capabilities(dict[str, Any]):
+    """The capability dict, awaitable as well: ``caps = adapter.get_capabilities()`` and
+    ``caps = await adapter.get_capabilities()`` (the seed's CLI adapter's form) both give it."""
+
+    def __await__(self) -> Generator[Any, None, Capabilities]:
+        return self._itself().__await__()
+
+    async def _itself(self) -> Capabilities:
+        return self
+
+
+class ModelRunnerAdapter(Adapter):
+    """The adapter the compatibility factories return: an ``Adapter`` whose ``get_capabilities``
+    result may also be awaited. Everything else is ``Adapter``'s."""
+
+    def get_capabilities(self) -> Capabilities:
+        """Ultra's capability keys plus the backend's own, as a dict that is also awaitable."""
+        return Capabilities(super().get_capabilities())
+
+
+class UncheckedModelRunnerAdapter(ModelRunnerAdapter):
+    """What a plain ``create_modelrunner_adapter(model)`` returns: usable at once, not yet checked.
+
+    Awaiting it checks the backend and applies the fallback policy; the result is a checked
+    ``ModelRunnerAdapter`` (this object when the backend is available, the fallback's adapter
+    otherwise). This object's backend is closed when it is replaced, so use the awaited result.
+    """
+
+    def __await__(self) -> Generator[Any, None, ModelRunnerAdapter]:
+        return self._checked().__await__()
+
+    async def _checked(self) -> ModelRunnerAdapter:
+        from .selection import select_backend
+
+        backend, selection = await select_backend(self.host, self.config, backend=self.backend.name)
+        if backend.name == self.backend.name and not selection.fell_back:
+            await backend.aclose()  # the check's own instance; keep the one callers already hold
+            self.selection = selection
+            return self
+        await self.aclose()
+        return ModelRunnerAdapter(self.host, backend, model=self.model, config=self.config, selection=selection)
+
+
+def _config(timeout: float | None, overrides: dict[str, Any]) -> UltraConfig:
+    """The core configuration, with the seed's ``timeout`` (milliseconds) as ``ULTRA_LLM_TIMEOUT``."""
+    from .config import load_config
+
+    if timeout is not None:
+        overrides = {**overrides, "timeout": float(timeout) / 1000.0}
+    return load_config(**overrides)
+
+
+def _refuse_unsupported(base_url: str | None, api_key: str | None, kwargs: dict[str, Any]) -> None:
+    """Raise ``ConfigurationError`` for legacy arguments a per-adapter call cannot honour yet.
+
+    Backends read their own settings from the environment, so the runner's URL and key are set
+    with ``MODEL_RUNNER_URL`` and ``ULTRA_LLM_DOCKER_API_API_KEY``; a ``base_url`` equal to
+    ``MODEL_RUNNER_URL`` is accepted (a no-op), anything else is refused rather than ignored.
+    """
+    import os
+
+    if base_url is not None and base_url.rstrip("/") != os.environ.get("MODEL_RUNNER_URL", "").rstrip("/"):
+        raise ConfigurationError(
+            f"base_url={base_url!r} cannot be set per adapter.",
+            fix=f"Set MODEL_RUNNER_URL={base_url} in the environment instead (ultra-llm reads it once per adapter).",
+        )
+    if api_key is not None:
+        raise ConfigurationError(
+            "api_key cannot be set per adapter.",
+            fix="Set ULTRA_LLM_DOCKER_API_API_KEY in the environment instead (Docker Model Runner needs none).",
+        )
+    if kwargs:
+        raise ConfigurationError(
+            f"Unsupported argument(s) to create_modelrunner_adapter: {', '.join(sorted(kwargs))}.",
+            fix="Pass only model, base_url, timeout (milliseconds), host or config; "
+            "generation options go to generate(prompt, **options).",
+        )
+
+
+async def _checked_adapter(
+    backend_name: str, model: str | None, *, host: PluginHost | None, config: UltraConfig
+) -> ModelRunnerAdapter:
+    from .host import get_host
+    from .selection import select_backend
+
+    host = host or get_host()
+    backend, selection = await select_backend(host, config, backend=backend_name)
+    return ModelRunnerAdapter(host, backend, model=model or config.default_model, config=config, selection=selection)
+
+
+async def create_modelrunner_cli_adapter(
+    model: str | None = None, *, host: PluginHost | None = None, config: UltraConfig | None = None
+) -> ModelRunnerAdapter:
+    """An adapter on the ``docker-cli`` backend for ``model`` (default ``DEFAULT_MODEL``).
+
+    The backend's availability is checked; when it is unavailable the fallback policy applies
+    (``ULTRA_LLM_FALLBACK``: the mock by default, ``none`` to raise the typed error, e.g.
+    ``DockerDaemonDownError``). Raises ``BackendNotFoundError`` when the ``ultra-llm-docker-cli``
+    plugin is not installed. ``host`` and ``config`` are for tests and embedding applications.
+    """
+    from .config import load_config
+
+    return await _checked_adapter(CLI_BACKEND, model, host=host, config=config or load_config())
+
+
+def create_modelrunner_adapter(
+    model: str | None = None,
+    *,
+    base_url: str | None = None,
+    timeout: float | None = None,
+    api_key: str | None = None,
+    host: PluginHost | None = None,
+    config: UltraConfig | None = None,
+    **kwargs: Any,
+) -> UncheckedModelRunnerAdapter:
+    """An adapter on the ``docker-api`` backend for ``model`` (default ``DEFAULT_MODEL``).
+
+    Works both ways the seed used it. ``create_modelrunner_adapter(model)`` returns at once,
+    unchecked, like the seed's synchronous factory: a runner that is down shows as a typed error
+    on the first request. ``await create_modelrunner_adapter(model)`` (the seed's
+    ``llm_config_service``) checks availability and applies the fallback policy, returning the
+    adapter to use.
+
+    ``timeout`` is the seed's total timeout in milliseconds (like ``LOCAL_MODEL_TIMEOUT``). The
+    runner's URL comes from ``MODEL_RUNNER_URL``; ``base_url`` and ``api_key`` are accepted only
+    where they agree with the environment, and raise ``ConfigurationError`` otherwise, as do
+    other unknown keyword arguments. Raises ``BackendNotFoundError`` when the
+    ``ultra-llm-docker-api`` plugin is not installed.
+    """
+    from .host import get_host
+    from .selection import Selection, instantiate
+
+    _refuse_unsupported(base_url, api_key, kwargs)
+    config = config or _config(timeout, {})
+    host = host or get_host()
+    backend = instantiate(host, API_BACKEND, config)
+    selection = Selection(backend.name, "create_modelrunner_adapter (not yet checked)", backend.name)
+    return UncheckedModelRunnerAdapter(
+        host, backend, model=model or config.default_model, config=config, selection=selection
+    )
+
+
+async def get_available_models(
+    base_url: str | None = None, *, host: PluginHost | None = None, config: UltraConfig | None = None
+) -> list[str]:
+    """The canonical names of the models Docker Model Runner serves now.
+
+    The backend is the one ``MODEL_RUNNER_TYPE`` names (``cli`` by default, ``api``), or
+    ``ULTRA_LLM_BACKEND`` when set; with a ``base_url`` it is ``docker-api`` (the seed's function
+    lived in the API adapter's module). There is no fallback here: a listing of the mock's models
+    would be a wrong answer. A runner that cannot be asked raises its typed error (the seed
+    returned ``[]``). Plugins' ``ultra_llm_register_models`` contributions are included.
+    """
+    from .config import load_config
+    from .host import get_host
+    from .selection import Selection, instantiate
+
+    _refuse_unsupported(base_url, None, {})
+    config = config or load_config()
+    host = host or get_host()
+    name = API_BACKEND if base_url is not None else (config.backend or config.runner_backend)
+    backend = instantiate(host, name, config)
+    adapter = Adapter(
+        host, backend, model=config.default_model, config=config, selection=Selection(name, "discovery", name)
+    )
+    async with adapter:
+        return await adapter.get_available_models()
