@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from collections.abc import Callable, Coroutine
@@ -36,6 +35,8 @@ class _Context:
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; Ctrl-C cancels it cleanly."""
+    import asyncio
+
     return asyncio.run(coro)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import click
@@ -37,6 +36,8 @@ def plugins(ctx: _Context, as_json: bool) -> None:
 
 
 async def _backend_rows(ctx: _Context) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    import asyncio
+
     from ..config import load_config
     from ..selection import check_backend, choose_backend_name, instantiate
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..adapter import Adapter
 from .app import _Context, handle_errors, pass_context, run_async
 from .output import ProgressBar, echo_json, echo_table
+
+if TYPE_CHECKING:
+    from ..adapter import Adapter
 
 backend_option = click.option("--backend", "-b", default=None, help="Backend to use (default: as configured).")
 

@@ -1,0 +1,36 @@
+"""Start-up stays light: importing ultra_llm and loading plugins import no backend or heavy module."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ["httpx", "httpx2", "stamina", "tenacity", "pydantic_settings", "pydantic_core", "ultra_llm.config",
+         "ultra_llm_mock.backend", "ultra_llm_docker_cli.backend", "ultra_llm_docker_api.backend", "asyncio"]
+
+
+def modules_after(code: str) -> set[str]:
+    script = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_import_ultra_llm_is_light() -> None:
+    loaded = modules_after("import ultra_llm")
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+    assert "subprocess" not in loaded
+
+
+def test_loading_every_plugin_is_light() -> None:
+    loaded = modules_after("from ultra_llm.host import PluginHost\nh = PluginHost()\nh.backends()")
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_plugins_command_builds_no_settings_and_no_backend() -> None:
+    code = (
+        "import sys\nfrom ultra_llm.cli import main\n"
+        "try:\n    main(['plugins', '--json'])\nexcept SystemExit:\n    pass\n"
+    )
+    loaded = modules_after(code)
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
