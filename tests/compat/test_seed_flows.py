@@ -58,7 +58,9 @@ async def answer(adapter: Adapter, prompt: str) -> tuple[str, str]:
     return whole, streamed
 
 
-@pytest.mark.parametrize(("runner_type", "backend"), [(None, "docker-cli"), ("cli", "docker-cli"), ("api", "docker-api")])
+@pytest.mark.parametrize(
+    ("runner_type", "backend"), [(None, "docker-cli"), ("cli", "docker-cli"), ("api", "docker-api")]
+)
 def test_seed_selection_uses_the_runner_type(
     runner: type[RunnerStandIn], monkeypatch: pytest.MonkeyPatch, runner_type: str | None, backend: str
 ) -> None:
@@ -145,7 +147,9 @@ def test_without_use_model_runner_create_adapter_serves_the_mock(runner: type[Ru
     assert "mock response" in whole
 
 
-def test_create_adapter_applies_the_seed_variables(runner: type[RunnerStandIn], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_create_adapter_applies_the_seed_variables(
+    runner: type[RunnerStandIn], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("USE_MODEL_RUNNER", "true")
     monkeypatch.setenv("MODEL_RUNNER_TYPE", "api")
     monkeypatch.setenv("DEFAULT_LOCAL_MODEL", "ai/llama3.2")
