@@ -1,0 +1,323 @@
+"""The ``docker-cli`` backend: Docker Model Runner through the ``docker model`` CLI.
+
+* Discovery: ``docker model list --json``, falling back to the table on CLIs without ``--json``.
+* Availability: the binary found, then ``docker model status --json`` (text fallback), with the
+  core's check timeout, cached ``status_cache_seconds``.
+* Generation: ``docker model run MODEL`` with the prompt on stdin (closed after writing), never in
+  argv; the model name validated by ``ultra_llm.names`` first. Output streamed in small reads,
+  decoded incrementally; the CLI's own lines (auto-pull, usage, final newline) are not answer text.
+* The CLI cannot pass sampling options: any option is an ``InvalidOptionsError`` pointing at the
+  API backend (the core validates against ``options_model = None`` and shows ``options_hint``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, ClassVar
+
+from ultra_llm.backend import Backend
+from ultra_llm.config import load_settings
+from ultra_llm.errors import (
+    BackendUnavailableError,
+    GenerationTimeoutError,
+    ModelNotFoundError,
+    ModelRunnerNotEnabledError,
+    UltraLLMError,
+)
+from ultra_llm.names import normalize_model_name, parse_model_reference
+from ultra_llm.types import Availability, Chunk, GenerationRequest, ModelInfo, Progress, Usage
+
+from .failures import API_HINT, BACKEND, error_for, first_line, not_installed
+from .parsers import (
+    Failure,
+    ListedModel,
+    RunnerStatus,
+    classify_failure,
+    parse_list_json,
+    parse_list_table,
+    parse_progress_line,
+    parse_status_json,
+    parse_status_text,
+    render_prompt,
+)
+from .process import Completed, ProcessRunner
+from .run_output import Event, RunOutputParser
+from .settings import DockerCLISettings
+
+if TYPE_CHECKING:
+    from ultra_llm.config import UltraConfig
+    from ultra_llm.types import ProgressCallback
+
+__all__ = ["DockerCLIBackend"]
+
+log = logging.getLogger("ultra_llm_docker_cli")
+
+
+class DockerCLIBackend(Backend):
+    """Docker Model Runner through ``docker model`` subprocesses (one per call, bounded in number)."""
+
+    name: ClassVar[str] = BACKEND
+    summary: ClassVar[str] = "Docker Model Runner through the `docker model` CLI."
+    options_model: ClassVar[None] = None
+    options_hint: ClassVar[str] = "The `docker model run` CLI cannot pass sampling options. " + API_HINT
+    settings_model: ClassVar[type[DockerCLISettings]] = DockerCLISettings
+    supports_pull: ClassVar[bool] = True
+    supports_remove: ClassVar[bool] = True
+    uses_docker_names: ClassVar[bool] = True
+
+    def __init__(self, config: UltraConfig, settings: DockerCLISettings | None = None) -> None:
+        super().__init__(config)
+        self.settings = settings or load_settings(DockerCLISettings)
+        self.runner = ProcessRunner(self.settings.max_concurrency, self.settings.read_size)
+        self._status: tuple[float, Availability] | None = None
+        self._present: set[str] = set()
+        self.progress_callback: ProgressCallback | None = None
+        """Receives the auto-pull progress ``docker model run`` prints (besides the log)."""
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def docker(self) -> str:
+        """The docker executable's path; ``DockerNotInstalledError`` when it cannot be found."""
+        configured = self.settings.docker_bin
+        found = shutil.which(configured)
+        if found is None:
+            raise not_installed(configured)
+        return found
+
+    def _model_arg(self, model: str) -> str:
+        """The validated canonical name: safe for argv (cannot start with ``-``)."""
+        return parse_model_reference(model).canonical
+
+    async def _call(self, action: str, *args: str, timeout: float, model: str | None = None) -> Completed:
+        """Run ``docker model ACTION ARGS`` to completion; typed errors for timeouts and failures
+        other than an unknown flag (returned, so callers can fall back)."""
+        argv = [self.docker(), "model", action, *args]
+        try:
+            done = await self.runner.run(argv, timeout=timeout)
+        except asyncio.TimeoutError:
+            raise GenerationTimeoutError(
+                f"`docker model {action}` did not finish within {timeout:g} s.", timeout=timeout, backend=BACKEND
+            ) from None
+        except OSError as exc:
+            raise BackendUnavailableError(f"Could not start {argv[0]}: {exc}.", backend=BACKEND) from exc
+        if done.returncode != 0:
+            stderr = done.stderr.decode("utf-8", "replace")
+            if classify_failure(stderr) is Failure.UNKNOWN_FLAG:
+                return done
+            raise error_for(
+                action,
+                returncode=done.returncode,
+                stderr=stderr,
+                stdout=done.stdout.decode("utf-8", "replace"),
+                model=model,
+            )
+        return done
+
+    # -- availability ---------------------------------------------------------------------------
+
+    async def check_availability(self) -> Availability:
+        """Binary found, then ``docker model status --json`` (text fallback); cached briefly."""
+        now = time.monotonic()
+        if self._status is not None and now - self._status[0] < self.settings.status_cache_seconds:
+            return self._status[1]
+        availability = await self._check()
+        self._status = (time.monotonic(), availability)
+        return availability
+
+    async def _check(self) -> Availability:
+        try:
+            status = await self.runner_status()
+        except UltraLLMError as exc:
+            return Availability(False, error=exc)
+        if status.running:
+            backends = ", ".join(f"{k}: {v}" for k, v in status.backends.items())
+            return Availability(True, detail="Docker Model Runner is running" + (f" ({backends})" if backends else ""))
+        return Availability(
+            False, error=ModelRunnerNotEnabledError("Docker Model Runner is not running.", backend=BACKEND)
+        )
+
+    async def runner_status(self) -> RunnerStatus:
+        """What ``docker model status`` says (JSON when the CLI has it, else its text)."""
+        timeout = self.config.check_timeout
+        done = await self._call("status", "--json", timeout=timeout)
+        if done.returncode == 0:
+            try:
+                return parse_status_json(done.stdout.decode("utf-8", "replace"))
+            except ValueError:
+                pass
+        argv = [self.docker(), "model", "status"]
+        try:
+            text = await self.runner.run(argv, timeout=timeout)
+        except asyncio.TimeoutError:
+            raise GenerationTimeoutError(
+                f"`docker model status` did not finish within {timeout:g} s.", timeout=timeout, backend=BACKEND
+            ) from None
+        stdout, stderr = text.stdout.decode("utf-8", "replace"), text.stderr.decode("utf-8", "replace")
+        status = parse_status_text(stdout)
+        if status.running is None and text.returncode != 0:
+            raise error_for("status", returncode=text.returncode, stderr=stderr, stdout=stdout)
+        return status
+
+    # -- discovery ------------------------------------------------------------------------------
+
+    async def list_models(self) -> list[ModelInfo]:
+        """``docker model list --json`` (table fallback); names canonical, one entry per model."""
+        listed = await self.listed_models()
+        models: dict[str, ModelInfo] = {}
+        for item in listed:
+            try:
+                name = normalize_model_name(item.name)
+            except UltraLLMError:
+                log.warning("docker model list printed a name that is not a model reference: %r", item.name)
+                continue
+            if name not in models:
+                models[name] = ModelInfo(name=name, backend=BACKEND, display_name=item.name, details=item.details())
+        self._present = set(models)
+        return list(models.values())
+
+    async def listed_models(self) -> list[ListedModel]:
+        """The raw entries of ``docker model list`` (JSON, or the table on older CLIs)."""
+        timeout = self.config.check_timeout * 2
+        done = await self._call("list", "--json", timeout=timeout)
+        if done.returncode == 0:
+            try:
+                return parse_list_json(done.stdout.decode("utf-8", "replace"))
+            except ValueError:
+                log.info("docker model list --json printed no JSON array; reading the table instead")
+        table = await self._call("list", timeout=timeout)
+        return parse_list_table(table.stdout.decode("utf-8", "replace"))
+
+    # -- generation -----------------------------------------------------------------------------
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        """Stream ``docker model run`` output; closing the iterator kills the process."""
+        return self._stream(request)
+
+    async def _stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        model = self._model_arg(request.model)
+        if request.options_dict:
+            from ultra_llm.errors import InvalidOptionsError
+
+            raise InvalidOptionsError(
+                f"Backend '{BACKEND}' accepts no generation options.", fix=self.options_hint, backend=BACKEND
+            )
+        if self.settings.auto_pull and model not in self._present:
+            await self.ensure_present(model)
+        prompt = render_prompt([(m.role, m.content) for m in request.messages]).encode("utf-8")
+        argv = [self.docker(), "model", "run", model]
+        loop = asyncio.get_running_loop()
+        parser = RunOutputParser()
+        usage: Usage | None = None
+        try:
+            async with self.runner.open(argv, input=prompt) as proc:
+                deadline = loop.time() + self.config.timeout
+                while True:
+                    limit = deadline - loop.time()
+                    if not parser.answered:
+                        limit = min(limit, self.config.first_token_timeout)
+                    try:
+                        data = await proc.read(max(0.0, limit))
+                    except asyncio.TimeoutError:
+                        which = "total" if parser.answered else "first-token"
+                        raise GenerationTimeoutError(
+                            f"`docker model run {model}` exceeded the {which} timeout ({limit:.3g} s left).",
+                            timeout=self.config.timeout if parser.answered else self.config.first_token_timeout,
+                            backend=BACKEND,
+                        ) from None
+                    if not data:
+                        break
+                    for event in parser.feed(data):
+                        chunk = self._on_event(event, model)
+                        if chunk is not None:
+                            yield chunk
+                try:
+                    code = await proc.wait(max(0.0, deadline - loop.time()) + 1.0)
+                except asyncio.TimeoutError:
+                    raise GenerationTimeoutError(
+                        f"`docker model run {model}` closed its output but did not exit.",
+                        timeout=self.config.timeout,
+                        backend=BACKEND,
+                    ) from None
+                stderr = proc.stderr.decode("utf-8", "replace")
+                if code != 0:
+                    raise error_for(
+                        "run", returncode=code, stderr=stderr, stdout="", model=model, partial=parser.answered
+                    )
+                if stderr.strip():
+                    log.info("docker model run %s wrote to stderr: %s", model, first_line(stderr))
+        except OSError as exc:
+            raise BackendUnavailableError(f"Could not start {argv[0]}: {exc}.", backend=BACKEND) from exc
+        for event in parser.finish():
+            if event.kind == "usage" and event.usage is not None:
+                usage = Usage(*event.usage)
+                continue
+            chunk = self._on_event(event, model)
+            if chunk is not None:
+                yield chunk
+        self._present.add(model)
+        yield Chunk("", finish_reason="stop", usage=usage)
+
+    def _on_event(self, event: Event, model: str) -> Chunk | None:
+        """Answer and reasoning become chunks; auto-pull lines go to the log and ``progress_callback``."""
+        if event.kind in ("text", "reasoning"):
+            return Chunk(event.text, kind="reasoning" if event.kind == "reasoning" else "text")
+        if event.kind in ("pull-started", "progress", "pulled"):
+            log.info("docker model run %s: %s", model, event.text)
+            if self.progress_callback is not None:
+                self.progress_callback(_progress(event.text, event.completed, event.total, done=event.kind == "pulled"))
+        return None
+
+    # -- model management -----------------------------------------------------------------------
+
+    async def ensure_present(self, model: str, progress: ProgressCallback | None = None) -> None:
+        """Pull ``model`` unless ``docker model list`` already shows it."""
+        if model not in {m.name for m in await self.list_models()}:
+            await self.pull(model, progress)
+
+    async def pull(self, model: str, progress: ProgressCallback | None = None) -> None:
+        """``docker model pull MODEL``, each ``Downloaded X of Y`` line reported to ``progress``."""
+        name = self._model_arg(model)
+        argv = [self.docker(), "model", "pull", name]
+        report = progress or (lambda p: log.info("pull %s: %s", name, p.message))
+        buffer = b""
+        try:
+            async with self.runner.open(argv) as proc:
+                while True:
+                    data = await proc.read(None)
+                    if not data:
+                        break
+                    buffer += data
+                    *lines, rest = buffer.split(b"\n")
+                    buffer = rest
+                    for raw in lines:
+                        line = raw.decode("utf-8", "replace").strip()
+                        if line:
+                            counts = parse_progress_line(line)
+                            done = line == "Model pulled successfully"
+                            report(_progress(line, *(counts or (None, None)), done=done))
+                code = await proc.wait(self.config.timeout)
+                if code != 0:
+                    raise error_for("pull", returncode=code, stderr=proc.stderr.decode("utf-8", "replace"), model=name)
+        except OSError as exc:
+            raise BackendUnavailableError(f"Could not start {argv[0]}: {exc}.", backend=BACKEND) from exc
+        self._present.add(name)
+
+    async def remove(self, model: str) -> None:
+        """``docker model rm MODEL``; ``ModelNotFoundError`` when it is not present."""
+        name = self._model_arg(model)
+        done = await self._call("rm", name, timeout=self.config.check_timeout * 6, model=name)
+        if done.returncode != 0:
+            raise ModelNotFoundError(name, backend=BACKEND, detail=first_line(done.stderr.decode("utf-8", "replace")))
+        self._present.discard(name)
+
+    async def aclose(self) -> None:
+        """Nothing stays open between calls: each process is reaped when its call ends."""
+        self._status = None
+
+
+def _progress(message: str, completed: int | None, total: int | None, *, done: bool) -> Progress:
+    return Progress(message=message, completed=completed, total=total, status="success" if done else "progress")

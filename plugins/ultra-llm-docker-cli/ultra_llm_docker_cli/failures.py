@@ -1,0 +1,73 @@
+"""A failed ``docker`` call turned into the core's typed error, each with its fix."""
+
+from __future__ import annotations
+
+from ultra_llm.errors import (
+    ContextLengthExceededError,
+    DockerDaemonDownError,
+    DockerNotInstalledError,
+    GenerationError,
+    ModelNotFoundError,
+    ModelRunnerNotEnabledError,
+    ModelRunnerPluginMissingError,
+    StreamInterruptedError,
+    UltraLLMError,
+)
+
+from .parsers import Failure, classify_failure, strip_ansi
+
+__all__ = ["BACKEND", "error_for", "first_line", "not_installed"]
+
+BACKEND = "docker-cli"
+API_HINT = "Use the API backend for that: MODEL_RUNNER_TYPE=api (backend docker-api)."
+
+
+def first_line(text: str) -> str:
+    """The first non-blank line of ``text`` without ANSI escapes (the CLI's error message)."""
+    for line in strip_ansi(text).splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def not_installed(docker_bin: str) -> DockerNotInstalledError:
+    """``docker`` is not on PATH (or the configured path does not exist)."""
+    return DockerNotInstalledError(f"The docker executable '{docker_bin}' was not found.", backend=BACKEND)
+
+
+def error_for(
+    action: str,
+    *,
+    returncode: int,
+    stderr: str,
+    stdout: str = "",
+    model: str | None = None,
+    partial: bool = False,
+) -> UltraLLMError:
+    """The typed error for ``docker model <action>`` that exited with ``returncode``.
+
+    ``partial`` says answer text was already streamed (the error is then a stream interruption).
+    """
+    kind = classify_failure(stderr, stdout)
+    said = first_line(stderr) or first_line(stdout)
+    if kind is Failure.PLUGIN_MISSING:
+        return ModelRunnerPluginMissingError(
+            f"docker has no `model` command: the Docker Model Runner CLI plugin is missing ({said}).",
+            backend=BACKEND,
+        )
+    if kind is Failure.DAEMON_DOWN:
+        return DockerDaemonDownError(f"The Docker daemon is not running ({said}).", backend=BACKEND)
+    if kind is Failure.RUNNER_NOT_RUNNING:
+        return ModelRunnerNotEnabledError("Docker Model Runner is not running.", backend=BACKEND)
+    if kind is Failure.MODEL_NOT_FOUND and model is not None:
+        return ModelNotFoundError(model, backend=BACKEND, detail=said)
+    if kind is Failure.CONTEXT_EXCEEDED:
+        return ContextLengthExceededError(
+            f"The prompt is longer than the model's context ({said}).", output=stderr, backend=BACKEND
+        )
+    output = "\n".join(part for part in (strip_ansi(stderr).strip(), strip_ansi(stdout).strip()) if part)
+    how = f"exited with code {returncode}" if returncode >= 0 else f"was killed by signal {-returncode}"
+    message = f"`docker model {action}` {how}" + (f": {said}" if said else ".")
+    if partial or returncode < 0:
+        return StreamInterruptedError(message, output=output, backend=BACKEND)
+    return GenerationError(message, output=output, backend=BACKEND)

@@ -1,0 +1,190 @@
+"""The subprocess lifecycle of every ``docker`` call: start, feed stdin, read, time out, kill, reap.
+
+Contract:
+* each process starts in its own session (``start_new_session``), so a timeout or a cancelled
+  stream kills its whole process group (``docker`` and the plugin binary it runs);
+* stdin gets the input and is then closed (``docker model run`` reads ALL of stdin: a pipe left
+  open would hang it); with no input, stdin is ``/dev/null``;
+* stderr is drained concurrently (bounded), so a chatty child never blocks on a full pipe;
+* on every exit path (normal end, error, timeout, ``aclose``, cancellation) the process is
+  killed if still running, reaped, and its pipes are closed: no zombie, no leaked descriptor;
+* at most ``max_concurrency`` processes run at once per runner; callers beyond wait their turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+__all__ = ["Completed", "ProcessRunner", "RunningProcess"]
+
+_STDERR_LIMIT = 64 * 1024
+_REAP_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A finished process: its exit code (negative: killed by that signal) and its output."""
+
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+class RunningProcess:
+    """One started process; read its stdout with ``read``, end it with ``wait`` or ``close``."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, input: bytes | None, read_size: int) -> None:
+        self._proc = proc
+        self._read_size = read_size
+        self._stderr = bytearray()
+        self._closed = False
+        self._stdin_task = asyncio.ensure_future(self._feed(input)) if proc.stdin is not None else None
+        self._stderr_task = asyncio.ensure_future(self._drain_stderr())
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self._proc.returncode
+
+    @property
+    def stderr(self) -> bytes:
+        """What the process wrote to stderr so far (the first 64 KiB)."""
+        return bytes(self._stderr)
+
+    async def _feed(self, data: bytes | None) -> None:
+        stdin = self._proc.stdin
+        assert stdin is not None
+        try:
+            if data:
+                stdin.write(data)
+                await stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the process exited before reading everything: its exit code tells why
+        finally:
+            with contextlib.suppress(Exception):
+                stdin.close()
+
+    async def _drain_stderr(self) -> None:
+        stream = self._proc.stderr
+        assert stream is not None
+        while True:
+            data = await stream.read(65536)
+            if not data:
+                return
+            room = _STDERR_LIMIT - len(self._stderr)
+            if room > 0:
+                self._stderr += data[:room]
+
+    async def read(self, timeout: float | None = None) -> bytes:
+        """The next bytes of stdout as soon as any arrive (``b""`` at EOF).
+
+        Raises ``TimeoutError`` when nothing arrives within ``timeout`` seconds.
+        """
+        stream = self._proc.stdout
+        assert stream is not None
+        return await asyncio.wait_for(stream.read(self._read_size), timeout)
+
+    async def wait(self, timeout: float | None = None) -> int:
+        """Wait for the exit (and for stderr to be drained); the exit code. ``TimeoutError`` if late."""
+        code = await asyncio.wait_for(self._proc.wait(), timeout)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._stderr_task), _REAP_TIMEOUT)
+        return code
+
+    def kill(self) -> None:
+        """Kill the process group now (idempotent; a process already gone is fine)."""
+        if self._proc.returncode is not None:
+            return
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+
+    async def close(self) -> None:
+        """Kill if running, reap, stop the helper tasks, close every pipe. Safe to call twice.
+
+        Shielded from cancellation: a cancelled caller still leaves nothing behind.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        await asyncio.shield(self._close())
+
+    async def _close(self) -> None:
+        self.kill()
+        with contextlib.suppress(asyncio.TimeoutError, ProcessLookupError):
+            await asyncio.wait_for(self._proc.wait(), _REAP_TIMEOUT)
+        for task in (self._stdin_task, self._stderr_task):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        # Close the pipe transports explicitly: the child (and its group) is dead, so nothing is lost.
+        transport = getattr(self._proc, "_transport", None)
+        if transport is not None:
+            transport.close()
+        # give the event loop one turn to run the transports' connection_lost callbacks
+        await asyncio.sleep(0)
+
+
+class ProcessRunner:
+    """Starts processes with a bound on how many run at once (per event loop)."""
+
+    def __init__(self, max_concurrency: int = 4, read_size: int = 4096) -> None:
+        self.max_concurrency = max_concurrency
+        self.read_size = read_size
+        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        semaphore = self._semaphores.get(loop)
+        if semaphore is None:
+            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
+        return semaphore
+
+    @contextlib.asynccontextmanager
+    async def open(self, argv: Sequence[str], *, input: bytes | None = None) -> AsyncIterator[RunningProcess]:
+        """Start ``argv`` (a slot permitting) and yield it; on leaving, it is killed, reaped and closed.
+
+        ``input`` is written to stdin, which is then closed; ``None`` gives ``/dev/null`` instead.
+        Raises ``FileNotFoundError``/``PermissionError`` when the executable cannot be started.
+        """
+        async with self._semaphore():
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+            running = RunningProcess(proc, input, self.read_size)
+            try:
+                yield running
+            finally:
+                await running.close()
+
+    async def run(self, argv: Sequence[str], *, input: bytes | None = None, timeout: float) -> Completed:
+        """Run ``argv`` to completion within ``timeout`` seconds (``TimeoutError`` otherwise; killed)."""
+        async with self.open(argv, input=input) as proc:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            out = bytearray()
+            while True:
+                data = await proc.read(max(0.0, deadline - loop.time()))
+                if not data:
+                    break
+                out += data
+            code = await proc.wait(max(0.0, deadline - loop.time()))
+            return Completed(code, bytes(out), proc.stderr)

@@ -1,0 +1,28 @@
+"""The docker-cli backend's settings, from ``ULTRA_LLM_DOCKER_*`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DockerCLISettings(BaseSettings):
+    """``ULTRA_LLM_DOCKER_BIN`` and ``ULTRA_LLM_DOCKER_CLI_*`` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="ULTRA_LLM_DOCKER_CLI_", case_sensitive=False, extra="ignore")
+
+    docker_bin: str = Field(
+        "docker",
+        validation_alias=AliasChoices("ULTRA_LLM_DOCKER_BIN", "ULTRA_LLM_DOCKER_CLI_BIN"),
+        description="The docker executable: a name looked up on PATH, or a path.",
+    )
+    max_concurrency: int = Field(
+        4, ge=1, le=256, description="At most this many `docker model` processes at once; more calls wait."
+    )
+    status_cache_seconds: float = Field(
+        5.0, ge=0, description="How long an availability answer (`docker model status`) is reused."
+    )
+    auto_pull: bool = Field(
+        False, description="Pull a model that is not present locally before running it (with progress)."
+    )
+    read_size: int = Field(4096, ge=1, le=1 << 20, description="Bytes per read of the CLI's output while streaming.")
