@@ -1,0 +1,185 @@
+"""HTTP failures -> ultra-llm's typed errors, each with the one line that says what to do.
+
+Pure functions. Two body shapes arrive: Docker Model Runner's plain text (Go's ``http.Error``,
+``model not found\\n``) and JSON errors from the engine behind it: llama.cpp's server
+(``{"error": {"code": 400, "message": "request (4139 tokens) exceeds the available context size
+(4096 tokens)...", "type": "exceed_context_size_error"}}``), llama-cpp-python and vLLM in the OpenAI
+shape (``"This model's maximum context length is 512 tokens. However, you requested 600 tokens"``,
+``code: context_length_exceeded``), or ``{"object": "error", "message": ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ultra_llm.errors import (
+    BackendUnavailableError,
+    BadRequestError,
+    ConfigurationError,
+    ContextLengthExceededError,
+    GenerationError,
+    GenerationTimeoutError,
+    ModelNotFoundError,
+    ModelRunnerNotEnabledError,
+    UltraLLMError,
+)
+
+__all__ = ["RETRY_STATUSES", "TCP_TIP", "connection_error", "error_body_message", "error_from_body"]
+
+BACKEND = "docker-api"
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+"""Statuses worth another attempt (with backoff, honouring Retry-After)."""
+
+TCP_TIP = (
+    "Start Docker Model Runner and make its TCP port reachable: on Docker Desktop "
+    "`docker desktop enable model-runner --tcp 12434` (Docker Engine listens on 12434 already); "
+    "from a container use MODEL_RUNNER_URL=http://model-runner.docker.internal; "
+    "`docker model status` shows whether it runs."
+)
+
+_LLAMA_SERVER_CONTEXT = re.compile(
+    r"request \((\d+) tokens\) exceeds the available context size \((\d+) tokens\)", re.IGNORECASE
+)
+_OPENAI_CONTEXT = re.compile(
+    r"maximum context length is (\d+) tokens.*?(?:you requested|resulted in) (\d+) tokens", re.IGNORECASE | re.DOTALL
+)
+_VLLM_CONTEXT = re.compile(r"(\d+) (?:input )?tokens.*?context length (?:is|of) (\d+)", re.IGNORECASE | re.DOTALL)
+_MODEL_NOT_FOUND = re.compile(r"model not found|no such model|does not exist|model_not_found|unknown model", re.I)
+
+
+def error_body_message(body: bytes) -> tuple[str, Mapping[str, Any] | None]:
+    """The error's human message and, for JSON bodies, the error object (``None`` for plain text)."""
+    text = body.decode("utf-8", "replace").strip()
+    if text[:1] != "{":
+        return text, None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return text, None
+    if not isinstance(parsed, dict):
+        return text, None
+    error = parsed.get("error", parsed)
+    if isinstance(error, str):
+        return error, {"message": error}
+    if isinstance(error, dict):
+        message = error.get("message") or error.get("detail") or parsed.get("message") or text
+        return str(message), error
+    return text, parsed
+
+
+def _context_numbers(message: str) -> tuple[int | None, int | None]:
+    """``(requested, available)`` tokens from a context-size error message."""
+    if match := _LLAMA_SERVER_CONTEXT.search(message):
+        return int(match.group(1)), int(match.group(2))
+    if match := _OPENAI_CONTEXT.search(message):
+        return int(match.group(2)), int(match.group(1))
+    if match := _VLLM_CONTEXT.search(message):
+        return int(match.group(1)), int(match.group(2))
+    return None, None
+
+
+def _is_context_error(message: str, error: Mapping[str, Any] | None) -> bool:
+    if error is not None:
+        kind = f"{error.get('type', '')} {error.get('code', '')}".lower()
+        if "exceed_context_size" in kind or "context_length_exceeded" in kind:
+            return True
+    lowered = message.lower()
+    return "context size" in lowered or "context length" in lowered or "context window" in lowered
+
+
+def error_from_body(
+    status: int, body: bytes, *, model: str | None, url: str, runner_layout: bool = True
+) -> UltraLLMError:
+    """The typed error for a non-2xx response (or an error event in a stream, with ``status`` 0)."""
+    message, error = error_body_message(body)
+    output = body.decode("utf-8", "replace")[:4000]
+    short = message if len(message) <= 300 else message[:300] + "..."
+
+    if _is_context_error(message, error) and status in (0, 400, 413, 422, 500):
+        requested, available = _context_numbers(message)
+        if requested is not None and available is not None:
+            line = f"The prompt needs {requested} tokens but the model's context holds {available}."
+        else:
+            line = f"The prompt does not fit the model's context: {short}"
+        return ContextLengthExceededError(
+            line, requested=requested, available=available, output=output, backend=BACKEND
+        )
+    if status == 404:
+        lowered = message.lower()
+        if "backend not found" in lowered:
+            return ConfigurationError(
+                f"The runner at {url} has no such engine ({short}).",
+                fix="Unset ULTRA_LLM_DOCKER_API_ENGINE or set it to an installed engine (llama.cpp).",
+                backend=BACKEND,
+            )
+        if model and _MODEL_NOT_FOUND.search(message):
+            return ModelNotFoundError(model, backend=BACKEND, detail=short)
+        return BackendUnavailableError(
+            f"{url} answered 404 Not Found ({short or 'no body'}): it is not the API this backend expects.",
+            fix="Check MODEL_RUNNER_URL and ULTRA_LLM_DOCKER_API_PATH (/engines/v1 for Docker Model Runner, "
+            "/v1 for llama.cpp's server, vLLM or Ollama).",
+            backend=BACKEND,
+        )
+    if status in (401, 403):
+        return BackendUnavailableError(
+            f"{url} refused the request: {status} {short}.",
+            fix="Set ULTRA_LLM_DOCKER_API_KEY to a token the server accepts.",
+            backend=BACKEND,
+        )
+    if status in (408, 504):
+        return GenerationTimeoutError(
+            f"{url} timed out serving the request ({status} {short}).",
+            fix="Retry; a cold model load can take tens of seconds. "
+            "Raise ULTRA_LLM_FIRST_TOKEN_TIMEOUT if it persists.",
+            backend=BACKEND,
+        )
+    if status == 503 or (status == 502 and runner_layout):
+        return ModelRunnerNotEnabledError(
+            f"Docker Model Runner at {url} is unavailable ({status} {short or 'service unavailable'}).",
+            fix=TCP_TIP,
+            backend=BACKEND,
+        )
+    if status == 429:
+        return GenerationError(
+            f"{url} is rate limiting requests (429 {short}).",
+            output=output,
+            fix="Wait and retry, or lower the number of concurrent requests.",
+            backend=BACKEND,
+        )
+    if status == 409:
+        return BadRequestError(
+            f"The runner refused the change: the model is in use ({short}).",
+            output=output,
+            fix="Unload it first (`docker model unload MODEL`), or retry when idle.",
+            backend=BACKEND,
+        )
+    if 400 <= status < 500:
+        if model and _MODEL_NOT_FOUND.search(message):
+            return ModelNotFoundError(model, backend=BACKEND, detail=short)
+        return BadRequestError(f"The server refused the request: {status} {short}", output=output, backend=BACKEND)
+    if status >= 500 and "unable to load runner" in message.lower():
+        return GenerationError(
+            f"Docker Model Runner could not load the model ({status}).",
+            output=output,
+            fix="Check memory and the model with `docker model logs`; a smaller model or context may fit.",
+            backend=BACKEND,
+        )
+    label = f"{status} server error" if status else "an error event in the stream"
+    return GenerationError(f"The server answered with {label}.", output=output or "(empty body)", backend=BACKEND)
+
+
+def connection_error(url: str, exc: BaseException, *, runner_layout: bool) -> UltraLLMError:
+    """The typed error for a connection that could not be opened (refused, unresolvable, timed out)."""
+    reason = str(exc) or type(exc).__name__
+    if runner_layout:
+        return ModelRunnerNotEnabledError(
+            f"Cannot reach Docker Model Runner at {url} ({reason}).", fix=TCP_TIP, backend=BACKEND
+        )
+    return BackendUnavailableError(
+        f"Cannot reach the model server at {url} ({reason}).",
+        fix="Start the server, or correct MODEL_RUNNER_URL.",
+        backend=BACKEND,
+    )

@@ -1,0 +1,351 @@
+"""Pure parsers for what the runner sends: SSE and NDJSON framing, and the JSON shapes inside.
+
+No I/O and no HTTP library here: bytes or decoded JSON in, ``ultra_llm`` value types out.
+Every malformed input raises ``MalformedResponse`` (a ``ValueError``) whose message says what was
+wrong; framing decoders raise it too when one event or line exceeds its size cap.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ultra_llm.types import Chunk, Progress, Usage
+
+__all__ = [
+    "DONE",
+    "MalformedResponse",
+    "NDJSONDecoder",
+    "PullFailed",
+    "PullTracker",
+    "SSEDecoder",
+    "chunks_from_event",
+    "completion_from_body",
+    "embeddings_from_body",
+    "load_json",
+    "models_from_openai",
+    "models_from_runner",
+    "parse_retry_after",
+    "usage_from",
+]
+
+DONE = b"[DONE]"
+"""The data payload that ends an OpenAI-style SSE stream."""
+
+
+class MalformedResponse(ValueError):
+    """The server sent something that is not the shape the protocol promises."""
+
+
+def _snippet(data: bytes | str, limit: int = 200) -> str:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def load_json(data: bytes, what: str) -> Any:
+    """``json.loads`` that raises ``MalformedResponse`` naming ``what`` and quoting the data."""
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise MalformedResponse(f"{what} is not valid JSON ({exc.args[0]}): {_snippet(data)!r}") from None
+
+
+class SSEDecoder:
+    """Incremental server-sent-events decoder: feed bytes, get each complete event's data payload.
+
+    Handles ``\\n``, ``\\r\\n`` and ``\\r`` line ends split anywhere across chunks, multi-line
+    ``data:`` fields (joined with ``\\n``) and comment lines. Fields other than ``data`` are ignored
+    (OpenAI-style streams use only ``data``). An event or pending line longer than
+    ``max_event_bytes`` raises ``MalformedResponse``.
+    """
+
+    __slots__ = ("_buffer", "_data", "_size", "max_event_bytes")
+
+    def __init__(self, max_event_bytes: int = 1024 * 1024) -> None:
+        self.max_event_bytes = max_event_bytes
+        self._buffer = b""
+        self._data: list[bytes] | None = None
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The data payloads of the events this chunk completes, in order (often none or one)."""
+        buffer = self._buffer + chunk if self._buffer else chunk
+        tail = b""
+        if b"\r" in buffer:
+            if buffer.endswith(b"\r"):
+                buffer, tail = buffer[:-1], b"\r"
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = buffer.split(b"\n")
+        rest = lines.pop() + tail
+        if len(rest) > self.max_event_bytes:
+            raise MalformedResponse(f"a server-sent event line exceeds {self.max_event_bytes} bytes")
+        self._buffer = rest
+        events: list[bytes] = []
+        for line in lines:
+            if not line:
+                if self._data is not None:
+                    events.append(self._data[0] if len(self._data) == 1 else b"\n".join(self._data))
+                    self._data = None
+                    self._size = 0
+            elif line.startswith(b"data:"):
+                value = line[6:] if line[5:6] == b" " else line[5:]
+                self._size += len(value)
+                if self._size > self.max_event_bytes:
+                    raise MalformedResponse(f"a server-sent event exceeds {self.max_event_bytes} bytes")
+                if self._data is None:
+                    self._data = [value]
+                else:
+                    self._data.append(value)
+        return events
+
+    @property
+    def pending(self) -> bool:
+        """True when bytes of an unfinished event are buffered (a stream cut mid-event)."""
+        return bool(self._buffer) or self._data is not None
+
+
+class NDJSONDecoder:
+    """Incremental newline-delimited JSON framing: feed bytes, get each complete non-blank line."""
+
+    __slots__ = ("_buffer", "max_line_bytes")
+
+    def __init__(self, max_line_bytes: int = 1024 * 1024) -> None:
+        self.max_line_bytes = max_line_bytes
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The complete lines this chunk finishes (blank lines dropped, ``\\r`` stripped)."""
+        lines = (self._buffer + chunk).split(b"\n")
+        self._buffer = lines.pop()
+        if len(self._buffer) > self.max_line_bytes:
+            raise MalformedResponse(f"a progress record exceeds {self.max_line_bytes} bytes")
+        return [line.rstrip(b"\r") for line in lines if line.strip()]
+
+    def finish(self) -> list[bytes]:
+        """A last line that had no trailing newline, if any."""
+        rest, self._buffer = self._buffer.strip(), b""
+        return [rest] if rest else []
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def usage_from(value: object) -> Usage | None:
+    """An OpenAI ``usage`` object as ``Usage``; ``None`` when absent or not an object."""
+    if not isinstance(value, Mapping):
+        return None
+    return Usage(
+        _int(value.get("prompt_tokens")), _int(value.get("completion_tokens")), _int(value.get("total_tokens"))
+    )
+
+
+def chunks_from_event(event: object) -> list[Chunk]:
+    """The chunks one ``chat.completion.chunk`` object carries (reasoning, text, then the final one).
+
+    Empty deltas (role-only, or an empty string from a partial UTF-8 byte token) give no chunk;
+    ``finish_reason`` and ``usage`` give a final ``Chunk("")`` carrying them. An object with an
+    ``error`` member raises ``StreamError`` for the caller to map; any other shape that is not a
+    chunk raises ``MalformedResponse``.
+    """
+    if not isinstance(event, dict):
+        raise MalformedResponse(f"a stream event is not a JSON object: {_snippet(json.dumps(event))!r}")
+    if "error" in event:
+        raise StreamError(event)
+    choices = event.get("choices")
+    usage = usage_from(event.get("usage"))
+    if not choices:
+        if choices is None and usage is None:
+            raise MalformedResponse(f"a stream event has no choices: {_snippet(json.dumps(event))!r}")
+        return [Chunk("", usage=usage)] if usage is not None else []
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise MalformedResponse(f"a stream choice is not an object: {_snippet(json.dumps(event))!r}")
+    delta = choice.get("delta") or {}
+    out: list[Chunk] = []
+    if isinstance(delta, dict):
+        reasoning = delta.get("reasoning_content")
+        if isinstance(reasoning, str) and reasoning:
+            out.append(Chunk(reasoning, kind="reasoning"))
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            out.append(Chunk(content))
+    finish = choice.get("finish_reason")
+    if finish or usage is not None:
+        out.append(Chunk("", finish_reason=finish if isinstance(finish, str) else None, usage=usage))
+    return out
+
+
+class StreamError(Exception):
+    """A stream event that reports an error (``{"error": ...}``); ``body`` is the event."""
+
+    def __init__(self, body: Mapping[str, Any]) -> None:
+        self.body = body
+        super().__init__(json.dumps(body)[:500])
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A whole chat completion's parts."""
+
+    text: str
+    reasoning: str | None
+    finish_reason: str | None
+    usage: Usage | None
+
+
+def completion_from_body(body: object) -> Completion:
+    """Parse a ``chat.completion`` object; ``MalformedResponse`` if it has no first choice message."""
+    choices = body.get("choices") if isinstance(body, dict) else None
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(body, dict) or not isinstance(choice, dict) or not isinstance(message, dict):
+        raise MalformedResponse(f"the completion has no choices[0].message: {_snippet(json.dumps(body))!r}")
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        raise MalformedResponse(f"choices[0].message.content is not a string: {_snippet(json.dumps(body))!r}")
+    reasoning = message.get("reasoning_content")
+    finish = choice.get("finish_reason")
+    return Completion(
+        text=content or "",
+        reasoning=reasoning if isinstance(reasoning, str) and reasoning else None,
+        finish_reason=finish if isinstance(finish, str) else None,
+        usage=usage_from(body.get("usage")),
+    )
+
+
+def embeddings_from_body(body: object, expected: int) -> tuple[tuple[tuple[float, ...], ...], Usage | None]:
+    """Vectors in input order from an OpenAI embeddings response holding ``expected`` of them."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list) or len(data) != expected:
+        count = len(data) if isinstance(data, list) else "no"
+        raise MalformedResponse(f"the embeddings response has {count} vectors for {expected} inputs")
+    ordered = sorted(data, key=lambda item: item.get("index", 0) if isinstance(item, dict) else 0)
+    vectors: list[tuple[float, ...]] = []
+    for item in ordered:
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if not isinstance(vector, list) or not vector:
+            raise MalformedResponse("an embedding is missing or empty")
+        if isinstance(vector[0], list):
+            raise MalformedResponse(
+                "the server returned one vector per token, not per input: the model has no pooling "
+                "(serve an embedding model, or one with a pooling type)"
+            )
+        try:
+            vectors.append(tuple(float(x) for x in vector))
+        except (TypeError, ValueError):
+            raise MalformedResponse("an embedding holds a value that is not a number") from None
+    usage = usage_from(body.get("usage")) if isinstance(body, dict) else None
+    return tuple(vectors), usage
+
+
+def models_from_runner(listing: object) -> list[tuple[str, dict[str, str | int | float | None]]]:
+    """``(tag, details)`` for each tag of each model in ``GET /models`` (``docker model list --json``)."""
+    if not isinstance(listing, list):
+        raise MalformedResponse(f"GET /models did not return a JSON array: {_snippet(json.dumps(listing))!r}")
+    found: list[tuple[str, dict[str, str | int | float | None]]] = []
+    for model in listing:
+        if not isinstance(model, dict):
+            continue
+        config = model.get("config") if isinstance(model.get("config"), dict) else {}
+        assert isinstance(config, dict)
+        model_id = model.get("id")
+        details: dict[str, str | int | float | None] = {
+            "id": model_id[7:19] if isinstance(model_id, str) and model_id.startswith("sha256:") else model_id,
+            "created": _int(model.get("created")),
+        }
+        for key in ("format", "parameters", "quantization", "architecture", "size", "context_size"):
+            value = config.get(key)
+            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+                details[key] = value
+        for tag in model.get("tags") or ():
+            if isinstance(tag, str) and tag:
+                found.append((tag, dict(details)))
+    return found
+
+
+def models_from_openai(listing: object) -> list[tuple[str, dict[str, str | int | float | None]]]:
+    """``(id, details)`` for each entry of an OpenAI ``GET /v1/models`` list."""
+    data = listing.get("data") if isinstance(listing, dict) else None
+    if not isinstance(data, list):
+        raise MalformedResponse(f"the models list has no data array: {_snippet(json.dumps(listing))!r}")
+    found: list[tuple[str, dict[str, str | int | float | None]]] = []
+    for entry in data:
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str) and entry["id"]:
+            details: dict[str, str | int | float | None] = {"created": _int(entry.get("created"))}
+            if isinstance(entry.get("owned_by"), str):
+                details["owned_by"] = entry["owned_by"]
+            found.append((entry["id"], details))
+    return found
+
+
+class PullFailed(Exception):
+    """The runner reported an ``error`` record during a pull (under status 200)."""
+
+
+class PullTracker:
+    """Turns ``POST /models/create`` progress records into ``Progress`` values.
+
+    Bytes done are summed over layers (each record reports its layer's ``current`` of ``size``);
+    ``total`` is the image size the record reports. ``succeeded`` is set by a ``success`` record;
+    an ``error`` record raises ``PullFailed`` with its message.
+    """
+
+    def __init__(self) -> None:
+        self.layers: dict[str, int] = {}
+        self.total: int | None = None
+        self.succeeded = False
+        self.last_message = ""
+
+    def feed(self, record: object) -> Progress:
+        """The ``Progress`` for one decoded record."""
+        if not isinstance(record, dict) or not isinstance(record.get("type"), str):
+            raise MalformedResponse(f"a pull progress record has no type: {_snippet(json.dumps(record))!r}")
+        kind = record["type"]
+        message = record.get("message") if isinstance(record.get("message"), str) else ""
+        assert isinstance(message, str)
+        if kind == "error":
+            raise PullFailed(message.removeprefix("Error: ") or "the runner reported an error")
+        if kind == "success":
+            self.succeeded = True
+            self.last_message = message or "Model pulled successfully"
+            done = sum(self.layers.values()) or None
+            return Progress(self.last_message, completed=self.total or done, total=self.total, status="success")
+        if kind == "warning":
+            return Progress(message, status="warning")
+        total = _int(record.get("total"))
+        if total:
+            self.total = total
+        layer = record.get("layer")
+        if isinstance(layer, dict):
+            current = _int(layer.get("current"))
+            layer_id = layer.get("id") if isinstance(layer.get("id"), str) else ""
+            if current is not None:
+                self.layers[str(layer_id)] = current
+        done = sum(self.layers.values())
+        # DMR deprecates ``message`` on progress records (it is per layer): format from the sums.
+        message = f"Downloaded {done / 1024 / 1024:.2f} MB"
+        if self.total:
+            message += f" of {self.total / 1024 / 1024:.2f} MB"
+        self.last_message = message
+        return Progress(message, completed=done, total=self.total, status="progress" if kind == "progress" else "info")
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date); ``None`` if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))

@@ -1,0 +1,199 @@
+"""The backend's settings from the environment, and the endpoint and limits they resolve to.
+
+``DockerAPISettings`` is what ``ultra-llm config`` shows; ``resolve`` turns it (with the core
+``UltraConfig`` for the default timeouts) into an immutable ``Endpoint`` the transport uses.
+
+URL forms accepted by ``MODEL_RUNNER_URL``:
+
+- ``http://localhost:12434`` (Docker Engine, or Docker Desktop with TCP enabled): the runner's
+  layout, inference under ``/engines/v1`` (``/engines/<engine>/v1`` when an engine is set).
+- ``http://model-runner.docker.internal`` from inside a container.
+- ``unix:///path/to/docker.sock``: Docker Desktop without TCP, through the Docker socket, with the
+  path prefix ``ULTRA_LLM_DOCKER_API_SOCKET_PREFIX`` (default ``/exp/vDD4.40``).
+- A URL whose path already ends in ``/v1`` (``http://vllm:8000/v1``, ``http://host/engines/v1``):
+  that path is the API path. Otherwise ``ULTRA_LLM_DOCKER_API_PATH=/v1`` selects the OpenAI layout
+  of llama.cpp's server, vLLM, Ollama or a Kubernetes service; management (pull, remove, the
+  runner's ``/models``) exists only in the runner's layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ultra_llm.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ultra_llm.config import UltraConfig
+
+__all__ = ["DEFAULT_URL", "DockerAPISettings", "Endpoint", "resolve"]
+
+DEFAULT_URL = "http://localhost:12434"
+DEFAULT_SOCKET_PREFIX = "/exp/vDD4.40"
+
+
+class DockerAPISettings(BaseSettings):
+    """``MODEL_RUNNER_URL``, ``LOCAL_MODEL_TIMEOUT`` (Ultra's, milliseconds) and ``ULTRA_LLM_DOCKER_API_*``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ULTRA_LLM_DOCKER_API_", case_sensitive=False, extra="ignore", populate_by_name=True
+    )
+
+    url: str = Field(
+        DEFAULT_URL,
+        validation_alias=AliasChoices("MODEL_RUNNER_URL", "ULTRA_LLM_DOCKER_API_URL"),
+        description="Docker Model Runner's base URL (http://model-runner.docker.internal in a container; "
+        "unix:///path/docker.sock for Desktop without TCP), or an OpenAI-compatible server.",
+    )
+    path: str | None = Field(
+        None,
+        description="API path: unset for the runner's /engines/v1; /v1 for llama.cpp's server, vLLM, Ollama.",
+    )
+    engine: str | None = Field(
+        None, description="Runner engine to address, e.g. llama.cpp (gives /engines/llama.cpp/v1)."
+    )
+    socket_prefix: str = Field(
+        DEFAULT_SOCKET_PREFIX, description="Path prefix of the runner's API on the Docker socket."
+    )
+    api_key: str | None = Field(None, description="Bearer token for servers that need one (vLLM, gateways).")
+    connect_timeout: float = Field(5.0, gt=0, description="Seconds to open a connection.")
+    first_token_timeout: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds to the first streamed byte (cold loads are slow). Unset: ULTRA_LLM_FIRST_TOKEN_TIMEOUT.",
+    )
+    idle_timeout: float = Field(60.0, gt=0, description="Seconds allowed between two streamed chunks.")
+    timeout: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds one request may take in all. Unset: LOCAL_MODEL_TIMEOUT, else ULTRA_LLM_TIMEOUT.",
+    )
+    legacy_timeout_ms: float | None = Field(
+        None,
+        gt=0,
+        validation_alias="LOCAL_MODEL_TIMEOUT",
+        description="Ultra's legacy total timeout in milliseconds (used when ULTRA_LLM_DOCKER_API_TIMEOUT is unset).",
+    )
+    retries: int = Field(3, ge=1, le=20, description="Attempts per request (1 = no retry).")
+    retry_wait_initial: float = Field(0.5, ge=0, description="First backoff in seconds (doubles, with jitter).")
+    retry_wait_max: float = Field(10.0, ge=0, description="Longest backoff in seconds.")
+    retry_after_max: float = Field(60.0, ge=0, description="Longest Retry-After honoured, in seconds.")
+    max_response_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="Cap on a response read into memory (whole or streamed)."
+    )
+    max_connections: int = Field(100, ge=1, description="Connection pool size.")
+    stream_usage: bool = Field(True, description="Ask streams for token usage (stream_options.include_usage).")
+
+    @field_validator("path", "engine", "api_key", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to talk: the origin, paths, socket, limits and timeouts, all resolved."""
+
+    origin: str
+    """``scheme://host[:port]`` (``http://localhost`` for a socket), plus the socket prefix if any."""
+    api_path: str
+    """Inference path prefix, e.g. ``/engines/v1`` or ``/v1`` (no trailing slash)."""
+    runner_layout: bool
+    """True when management routes (``/models``, ``/models/create``) exist: Docker Model Runner."""
+    uds: str | None
+    display_url: str
+    api_key: str | None
+    connect_timeout: float
+    first_token_timeout: float
+    idle_timeout: float
+    total_timeout: float
+    check_timeout: float
+    retries: int
+    retry_wait_initial: float
+    retry_wait_max: float
+    retry_after_max: float
+    max_response_bytes: int
+    max_connections: int
+    stream_usage: bool
+
+    def api(self, tail: str) -> str:
+        """Absolute URL of an inference route, e.g. ``api("/chat/completions")``."""
+        return f"{self.origin}{self.api_path}{tail}"
+
+    def management(self, tail: str) -> str:
+        """Absolute URL of a runner route, e.g. ``management("/models")``."""
+        return f"{self.origin}{tail}"
+
+
+def _bad(variable: str, value: str, why: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"{variable}={value!r} is not allowed: {why}.",
+        fix="Use http://localhost:12434 (Docker Engine, or Desktop with TCP), "
+        "http://model-runner.docker.internal (in a container), or unix:///path/to/docker.sock.",
+    )
+
+
+def resolve(settings: DockerAPISettings, config: UltraConfig | None = None) -> Endpoint:
+    """The ``Endpoint`` the settings describe; ``ConfigurationError`` for a URL that cannot work."""
+    raw = settings.url.strip()
+    uds: str | None = None
+    api_path = settings.path
+    if raw.startswith("unix://"):
+        uds = raw[len("unix://") :]
+        if not uds.startswith("/"):
+            raise _bad("MODEL_RUNNER_URL", raw, "a unix socket URL needs an absolute path (unix:///...)")
+        origin = "http://localhost" + settings.socket_prefix.rstrip("/")
+    else:
+        parts = urlsplit(raw)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise _bad("MODEL_RUNNER_URL", raw, "it must be an http(s):// or unix:// URL")
+        origin = f"{parts.scheme}://{parts.netloc}"
+        path = parts.path.rstrip("/")
+        if api_path is None and path.endswith("/v1"):
+            # The URL names the API itself; a runner's /engines/... keeps management at its root.
+            marker = path.find("/engines/")
+            if marker >= 0:
+                api_path, origin = path[marker:], origin + path[:marker]
+            else:
+                api_path = path
+        else:
+            origin += path
+    if api_path is None:
+        api_path = f"/engines/{settings.engine}/v1" if settings.engine else "/engines/v1"
+    if not api_path.startswith("/"):
+        api_path = "/" + api_path
+    api_path = api_path.rstrip("/")
+
+    if settings.timeout is not None:
+        total = settings.timeout
+    elif settings.legacy_timeout_ms is not None:
+        total = settings.legacy_timeout_ms / 1000.0
+    else:
+        total = config.timeout if config is not None else 300.0
+    first = settings.first_token_timeout or (config.first_token_timeout if config is not None else 120.0)
+    return Endpoint(
+        origin=origin,
+        api_path=api_path,
+        runner_layout=api_path.startswith("/engines"),
+        uds=uds,
+        display_url=raw,
+        api_key=settings.api_key,
+        connect_timeout=settings.connect_timeout,
+        first_token_timeout=min(first, total),
+        idle_timeout=settings.idle_timeout,
+        total_timeout=total,
+        check_timeout=config.check_timeout if config is not None else 5.0,
+        retries=settings.retries,
+        retry_wait_initial=settings.retry_wait_initial,
+        retry_wait_max=settings.retry_wait_max,
+        retry_after_max=settings.retry_after_max,
+        max_response_bytes=settings.max_response_bytes,
+        max_connections=settings.max_connections,
+        stream_usage=settings.stream_usage,
+    )
