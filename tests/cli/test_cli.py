@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from tests.core.plugins import BROKEN_PLUGINS, install_distribution
 from ultra_llm.cli.app import build_cli
+from ultra_llm.host import reset_host
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")
 
@@ -83,6 +84,7 @@ def test_backends_shows_selection_and_reason(monkeypatch: pytest.MonkeyPatch) ->
     assert [b["name"] for b in data["backends"] if b["selected"]] == ["mock"]
     monkeypatch.setenv("USE_MODEL_RUNNER", "true")
     monkeypatch.setenv("ULTRA_LLM_LOAD_PLUGINS", "mock")
+    reset_host()  # the process-wide host read the plugin lists when it was first used
     data = json.loads(invoke("backends", "--json")[1])
     assert data["selection"]["requested"] == "docker-cli" and data["selection"]["serving"] == "mock"
     assert "not installed" in data["selection"]["fallback_reason"]

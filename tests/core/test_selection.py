@@ -15,7 +15,7 @@ from ultra_llm.selection import _warned, select_backend
 
 @pytest.fixture
 def host() -> PluginHost:
-    host = PluginHost()
+    host = PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "mock"})  # the stand-ins take the Docker names
     host.register(RunnerStandIns(), name="standins")
     _warned.clear()
     return host
