@@ -1,0 +1,123 @@
+"""The ``shout`` backend: a complete, small backend to copy.
+
+It needs no server: ``shout/upper`` answers with the prompt in capitals, ``shout/reverse`` with
+the prompt reversed. Everything a real backend has is here in miniature: an options model, a
+settings model, availability, discovery, streaming with cancellation, typed errors.
+
+Imported only when the backend is first used (the plugin registers it as a string), so it may
+import pydantic and whatever client library a real backend needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from ultra_llm import (
+    Availability,
+    Backend,
+    Chunk,
+    GenerationRequest,
+    InvalidOptionsError,
+    ModelInfo,
+    ModelNotFoundError,
+    Usage,
+)
+from ultra_llm.config import load_settings
+
+if TYPE_CHECKING:
+    from ultra_llm import UltraConfig
+
+__all__ = ["MODELS", "ShoutBackend", "ShoutOptions", "ShoutSettings"]
+
+MODELS: dict[str, str] = {
+    "shout/upper": "Answers with the prompt in capitals.",
+    "shout/reverse": "Answers with the prompt reversed, in capitals.",
+}
+
+
+class ShoutOptions(BaseModel):
+    """The generation options the backend accepts (``-o name=value`` in the CLI).
+
+    ``extra="forbid"`` is required: an unknown option must be an error, not silently ignored.
+    ``defer_build=True`` keeps pydantic's schema build off the import path. Accept the common
+    sampling options your callers send (Ultra passes ``temperature`` and ``max_tokens``) even
+    when, as here, some of them change nothing.
+    """
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    exclamations: int = Field(1, ge=0, le=5, description="How many '!' to end the answer with.")
+    max_tokens: int | None = Field(None, ge=1, description="Stop after this many words.")
+    temperature: float | None = Field(None, ge=0, le=2, description="Accepted and ignored: shouting is deterministic.")
+
+
+class ShoutSettings(BaseSettings):
+    """The backend's own environment variables, ``ULTRA_LLM_SHOUT_*`` (``ultra-llm config`` shows them)."""
+
+    model_config = SettingsConfigDict(env_prefix="ULTRA_LLM_SHOUT_", case_sensitive=False, extra="ignore")
+
+    delay: float = Field(0.0, ge=0, le=10, description="Seconds to wait between streamed words.")
+
+
+class ShoutBackend(Backend):
+    """Shouts the prompt back, word by word."""
+
+    name: ClassVar[str] = "shout"
+    summary: ClassVar[str] = "Answers by shouting (or reversing) the prompt: an example backend."
+    options_model: ClassVar[type[BaseModel]] = ShoutOptions
+    settings_model: ClassVar[type[BaseSettings]] = ShoutSettings
+
+    def __init__(self, config: UltraConfig) -> None:
+        super().__init__(config)
+        # Settings are read here, when the backend is made, never at import. load_settings turns
+        # a bad value into a ConfigurationError naming the variable.
+        self.settings = load_settings(ShoutSettings)
+
+    async def check_availability(self) -> Availability:
+        # Cheap, and never raises for "not available": return Availability(False, error=...)
+        # with a typed error whose fix says what to do. This backend is always available.
+        return Availability(True, "the shout backend needs no server")
+
+    async def list_models(self) -> list[ModelInfo]:
+        return [ModelInfo(name, self.name, details={"description": text}) for name, text in MODELS.items()]
+
+    def answer_for(self, request: GenerationRequest) -> str:
+        """The whole answer to ``request``; ``ModelNotFoundError`` for a model we do not serve."""
+        if request.model not in MODELS:
+            # A typed error with a fix, never a bare exception or an "Error: ..." string.
+            raise ModelNotFoundError(
+                request.model or "(empty)",
+                backend=self.name,
+                fix=f"Use one of: {', '.join(MODELS)} (`ultra-llm models -b shout`).",
+            )
+        text = request.prompt.upper()
+        if request.model == "shout/reverse":
+            text = text[::-1]
+        options: ShoutOptions = request.options
+        return text.rstrip() + "!" * options.exclamations
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        """Yield the answer word by word; the last chunk carries the finish reason and usage.
+
+        This is an async generator, so when the caller closes it early Python raises
+        ``GeneratorExit`` at the ``await``/``yield`` it is paused on and the work stops there:
+        that is what cancellation means for a backend. A backend with a subprocess or an HTTP
+        response closes it in a ``finally`` block.
+        """
+        options: ShoutOptions = request.options
+        if not isinstance(options, ShoutOptions):  # the host validates; direct callers may not
+            raise InvalidOptionsError("The shout backend got options it did not validate.", backend=self.name)
+        words = self.answer_for(request).split(" ")
+        finish = "stop"
+        if options.max_tokens is not None and len(words) > options.max_tokens:
+            words, finish = words[: options.max_tokens], "length"
+        for index, word in enumerate(words):
+            if index and self.settings.delay:
+                await asyncio.sleep(self.settings.delay)
+            yield Chunk(word if index == 0 else f" {word}")
+        prompt_words = len(request.prompt.split())
+        yield Chunk("", finish_reason=finish, usage=Usage(prompt_words, len(words), prompt_words + len(words)))
