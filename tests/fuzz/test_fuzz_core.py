@@ -1,0 +1,67 @@
+"""Property-based fuzzing of the core's parsers: only typed errors come out, never anything else."""
+
+from __future__ import annotations
+
+import string
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ultra_llm import InvalidModelNameError, InvalidOptionsError, normalize_model_name, short_model_name
+from ultra_llm.options import parse_option_pairs, validate_options
+from ultra_llm.types import to_messages
+from ultra_llm_mock.backend import MockBackend
+
+NAME_ALPHABET = string.ascii_letters + string.digits + "/:._-@ \t\n;$`'\"\\|&<>()[]{}*?!~#%^+=,"
+FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FUZZ
+@given(st.text(alphabet=NAME_ALPHABET, max_size=80) | st.text(max_size=40))
+def test_model_names_parse_or_raise_the_typed_error(name: str) -> None:
+    try:
+        canonical = normalize_model_name(name)
+    except InvalidModelNameError as error:
+        assert error.fix
+        return
+    # A valid name is safe on a command line and in a URL path, and normalisation is idempotent.
+    assert not canonical.startswith("-")
+    assert not set(canonical) & set(" \t\n;$`'\"\\|&<>()[]{}*?!~#%^+=,")
+    assert normalize_model_name(canonical) == canonical
+    assert normalize_model_name(short_model_name(canonical)) == canonical
+
+
+@FUZZ
+@given(st.lists(st.text(max_size=30), max_size=6))
+def test_option_pairs_parse_or_raise_the_typed_error(pairs: list[str]) -> None:
+    try:
+        options = parse_option_pairs(pairs)
+    except InvalidOptionsError:
+        return
+    assert set(options) == {pair.partition("=")[0].strip() for pair in pairs}
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from(["temperature", "max_tokens", "top_p", "seed", "stop", "bogus"]),
+                       st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st.text(max_size=10),
+                                 st.lists(st.text(max_size=5), max_size=3), st.booleans()),
+                       max_size=5))
+def test_option_values_validate_or_raise_the_typed_error(options: dict[str, object]) -> None:
+    try:
+        _, cleaned = validate_options(MockBackend, options)
+    except InvalidOptionsError as error:
+        assert error.message and error.fix
+        return
+    assert set(cleaned) <= {"temperature", "max_tokens", "top_p", "seed", "stop"}
+
+
+@FUZZ
+@given(st.lists(st.dictionaries(st.sampled_from(["role", "content", "name"]),
+                                st.one_of(st.text(max_size=10), st.integers(), st.none()), max_size=3),
+                max_size=4))
+def test_message_lists_convert_or_raise_value_error(items: list[dict[str, object]]) -> None:
+    try:
+        messages = to_messages(items)
+    except ValueError:
+        return
+    assert len(messages) == len(items) and all(isinstance(m.content, str) for m in messages)
