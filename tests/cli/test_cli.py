@@ -133,7 +133,9 @@ def test_trace_hooks_prints_hook_calls() -> None:
 # -- through a real process of the console script ---------------------------------------------------
 
 
-def run_script(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_script(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(CONSOLE_SCRIPT), *args], capture_output=True, text=True, input=input, timeout=60,
         env={**os.environ, **(env or {})},

@@ -20,7 +20,8 @@ class DownRunnerBackend(Backend):
     name: ClassVar[str] = "docker-cli"
 
     async def check_availability(self) -> Availability:
-        return Availability(False, error=DockerDaemonDownError("Cannot connect to the Docker daemon.", backend=self.name))
+        error = DockerDaemonDownError("Cannot connect to the Docker daemon.", backend=self.name)
+        return Availability(False, error=error)
 
     async def list_models(self) -> list[ModelInfo]:
         raise DockerDaemonDownError("Cannot connect to the Docker daemon.", backend=self.name)

@@ -232,7 +232,9 @@ def test_embeddings_and_capabilities() -> None:
     assert caps["source"] == "local"
 
 
-def test_fallback_logs_are_visible_to_applications(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_fallback_logs_are_visible_to_applications(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("USE_MODEL_RUNNER", "true")
     monkeypatch.setenv("ULTRA_LLM_LOAD_PLUGINS", "ultra-llm-mock")
     from ultra_llm.selection import _warned

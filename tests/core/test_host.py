@@ -134,7 +134,7 @@ def test_invalid_backend_target_is_a_plugin_error() -> None:
     host.register(BadTarget(), name="badtarget")
     with pytest.raises(PluginError, match="could not import"):
         host.backend_spec("bad").load()
-    with pytest.raises(PluginError, match="not a ultra_llm.Backend"):
+    with pytest.raises(PluginError, match=r"not a ultra_llm\.Backend"):
         host.backend_spec("notabackend").load()
 
 

@@ -6,11 +6,11 @@ import string
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ultra_llm_mock.backend import MockBackend
 
 from ultra_llm import InvalidModelNameError, InvalidOptionsError, normalize_model_name, short_model_name
 from ultra_llm.options import parse_option_pairs, validate_options
 from ultra_llm.types import to_messages
-from ultra_llm_mock.backend import MockBackend
 
 NAME_ALPHABET = string.ascii_letters + string.digits + "/:._-@ \t\n;$`'\"\\|&<>()[]{}*?!~#%^+=,"
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,8 +6,10 @@ import asyncio
 import json
 import time
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
+from ultra_llm_mock.backend import FIXED_ANSWER, MockBackend, split_words
 
 from ultra_llm import (
     BackendUnavailableError,
@@ -21,12 +23,11 @@ from ultra_llm import (
 from ultra_llm.adapter import Adapter
 from ultra_llm.host import PluginHost
 from ultra_llm.testing import BackendConformance, BackendFactory
-from ultra_llm_mock.backend import FIXED_ANSWER, MockBackend, split_words
 
 
 class TestMockConformance(BackendConformance):
     model = "mock/echo"
-    options = {"temperature": 0}
+    options: ClassVar[dict[str, Any]] = {"temperature": 0}
 
     @pytest.fixture
     def backend_factory(self, monkeypatch: pytest.MonkeyPatch) -> BackendFactory:
