@@ -78,12 +78,16 @@ def run_cases(names: list[str] | None = None) -> list[Measurement]:
         if names and name not in names:
             continue
         results.extend(func())
-    header = f"{'case':<28} {'subject':<34} {'median':>10} {'baseline':<34} {'median':>10} {'ratio':>7} {'limit':>7}  ok"
+    header = (
+        f"{'case':<28} {'subject':<34} {'median':>10} {'baseline':<34} {'median':>10} {'ratio':>7} {'limit':>7}  ok"
+    )
     print(header)
     print("-" * len(header))
     for m in results:
         limit = "-" if m.limit is None else (f">={m.limit:g}" if m.higher_is_better else f"<={m.limit:g}")
         ok = {True: "yes", False: "NO", None: "-"}[m.ok]
-        print(f"{m.case:<28} {m.subject:<34} {m.value:>8.2f}{m.unit:>2} {m.baseline_name:<34} "
-              f"{m.baseline:>8.2f}{m.unit:>2} {m.ratio:>7.2f} {limit:>7}  {ok}")
+        print(
+            f"{m.case:<28} {m.subject:<34} {m.value:>8.2f}{m.unit:>2} {m.baseline_name:<34} "
+            f"{m.baseline:>8.2f}{m.unit:>2} {m.ratio:>7.2f} {limit:>7}  {ok}"
+        )
     return results
