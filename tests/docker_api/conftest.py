@@ -1,0 +1,30 @@
+"""Fixtures for the docker-api backend tests: the real engine, the runner proxy, backend builders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.support.engine.fixtures import dmr_runner, real_engine
+
+__all__ = ["dmr_runner", "make_backend", "real_engine"]
+
+pytest.importorskip("httpx2")
+pytest.importorskip("ultra_llm_docker_api")
+
+
+@pytest.fixture
+def make_backend() -> Callable[..., Any]:
+    """Build a ``DockerAPIBackend`` for ``url`` with settings overrides (fast retries by default)."""
+    from ultra_llm.config import load_config
+    from ultra_llm_docker_api.backend import DockerAPIBackend
+    from ultra_llm_docker_api.settings import DockerAPISettings
+
+    def build(url: str, **settings: Any) -> DockerAPIBackend:
+        settings.setdefault("retry_wait_initial", 0.01)
+        settings.setdefault("retry_wait_max", 0.05)
+        return DockerAPIBackend(load_config(), settings=DockerAPISettings(url=url, **settings))
+
+    return build
