@@ -18,9 +18,10 @@ pytest.importorskip("ultra_llm_docker_api")
 @pytest.fixture
 def make_backend() -> Callable[..., Any]:
     """Build a ``DockerAPIBackend`` for ``url`` with settings overrides (fast retries by default)."""
-    from ultra_llm.config import load_config
     from ultra_llm_docker_api.backend import DockerAPIBackend
     from ultra_llm_docker_api.settings import DockerAPISettings
+
+    from ultra_llm.config import load_config
 
     def build(url: str, **settings: Any) -> DockerAPIBackend:
         settings.setdefault("retry_wait_initial", 0.01)

@@ -56,8 +56,7 @@ async def send_json(writer: asyncio.StreamWriter, status: int, value: Any, **hea
 def sse_head(content_type: str = "text/event-stream") -> bytes:
     """The head of a chunked streaming response."""
     return (
-        f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n"
-        "Connection: close\r\n\r\n"
+        f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     ).encode()
 
 

@@ -114,7 +114,9 @@ def test_malformed_sse_is_a_generation_error(make_backend: Callable[..., Any], p
     assert [c.text for c in chunks] == ["ok"]
 
 
-@pytest.mark.parametrize("body", [b"<html>oops</html>", b'{"choices": []}', b'{"choices": [{"message": {"content": 5}}]}'])
+@pytest.mark.parametrize(
+    "body", [b"<html>oops</html>", b'{"choices": []}', b'{"choices": [{"message": {"content": 5}}]}']
+)
 def test_malformed_json_body_is_a_generation_error(make_backend: Callable[..., Any], body: bytes) -> None:
     async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
         await send_text(writer, 200, body, content_type="application/json")

@@ -222,8 +222,15 @@ class DockerAPIBackend(Backend):
         done = finished = False
         parts = transport.iter_body(response, first_deadline=first_deadline, total_deadline=total_deadline)
         async with contextlib.aclosing(parts):
-            async for part in parts:
-                for data in decoder.feed(part):
+            ended = False
+            while not (ended or done):
+                try:
+                    payloads = decoder.feed(await anext(parts))
+                except StopAsyncIteration:
+                    payloads, ended = decoder.finish(), True
+                except MalformedResponse as exc:  # an event over the size cap
+                    raise _malformed(exc, url) from None
+                for data in payloads:
                     if data == DONE:
                         done = True
                         break
@@ -243,8 +250,6 @@ class DockerAPIBackend(Backend):
                         if chunk.finish_reason is not None:
                             finished = True
                         yield chunk
-                if done:
-                    break
         if not done and not finished:
             raise StreamInterruptedError(
                 f"The stream from {url} ended before it was complete (no finish reason, no [DONE]).",

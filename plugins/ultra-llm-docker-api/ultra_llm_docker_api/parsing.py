@@ -102,6 +102,10 @@ class SSEDecoder:
                     self._data.append(value)
         return events
 
+    def finish(self) -> list[bytes]:
+        """At the end of the body: events completed by a held-back final ``\r`` (CR line ends)."""
+        return self.feed(b"\n") if self._buffer.endswith(b"\r") else []
+
     @property
     def pending(self) -> bool:
         """True when bytes of an unfinished event are buffered (a stream cut mid-event)."""

@@ -1,0 +1,141 @@
+"""Error mapping (runner plain text, llama.cpp and OpenAI JSON) and settings resolution."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ultra_llm_docker_api.error_map import error_from_body
+from ultra_llm_docker_api.settings import DockerAPISettings, resolve
+
+from ultra_llm.config import load_config
+from ultra_llm.errors import (
+    BackendUnavailableError,
+    BadRequestError,
+    ConfigurationError,
+    ContextLengthExceededError,
+    GenerationError,
+    GenerationTimeoutError,
+    ModelNotFoundError,
+    ModelRunnerNotEnabledError,
+)
+
+URL = "http://localhost:12434/engines/v1/chat/completions"
+
+
+def mapped(status: int, body: bytes | dict[str, object], model: str | None = "ai/smollm2:latest") -> Exception:
+    raw = json.dumps(body).encode() if isinstance(body, dict) else body
+    return error_from_body(status, raw, model=model, url=URL)
+
+
+def test_context_size_errors_carry_both_numbers() -> None:
+    llama_server = {
+        "error": {
+            "code": 400,
+            "message": "request (4139 tokens) exceeds the available context size (4096 tokens), try increasing it",
+            "type": "exceed_context_size_error",
+        }
+    }
+    openai = {
+        "error": {
+            "message": "This model's maximum context length is 512 tokens. However, you requested 600 tokens "
+            "(590 in the messages, 10 in the completion).",
+            "type": "invalid_request_error",
+            "code": "context_length_exceeded",
+        }
+    }
+    for body, numbers in ((llama_server, (4139, 4096)), (openai, (600, 512))):
+        error = mapped(400, body)
+        assert isinstance(error, ContextLengthExceededError)
+        assert (error.requested, error.available) == numbers
+        assert str(numbers[0]) in error.message and str(numbers[1]) in error.message
+        assert "--context-size" in error.fix
+
+
+def test_runner_plain_text_errors() -> None:
+    missing = mapped(404, b"model not found\n")
+    assert isinstance(missing, ModelNotFoundError) and missing.pull_command == "docker model pull ai/smollm2:latest"
+    assert isinstance(mapped(400, b"model is required\n"), BadRequestError)
+    unavailable = mapped(503, b"service unavailable\n")
+    assert isinstance(unavailable, ModelRunnerNotEnabledError) and "--tcp 12434" in unavailable.fix
+    engine = mapped(404, b"backend not found\n")
+    assert isinstance(engine, ConfigurationError) and "ENGINE" in engine.fix
+    load = mapped(500, b"unable to load runner: not enough memory\n")
+    assert type(load) is GenerationError and "not enough memory" in load.output
+    server = mapped(502, b"", model=None)
+    assert isinstance(server, ModelRunnerNotEnabledError)
+    other = mapped(500, b"something odd\n")
+    assert type(other) is GenerationError and other.output == "something odd\n"
+    assert "500" in other.message
+
+
+def test_other_statuses() -> None:
+    assert isinstance(mapped(404, b"404 page not found", model=None), BackendUnavailableError)
+    assert "ULTRA_LLM_DOCKER_API_PATH" in mapped(404, b"nope\n", model=None).fix  # type: ignore[attr-defined]
+    assert isinstance(mapped(401, b"unauthorized"), BackendUnavailableError)
+    assert isinstance(mapped(408, b""), GenerationTimeoutError)
+    assert isinstance(mapped(409, b"resource conflict\n"), BadRequestError)
+    vllm = {"object": "error", "message": "The model `x` does not exist.", "type": "NotFoundError", "code": 404}
+    assert isinstance(mapped(404, vllm), ModelNotFoundError)
+    bad = mapped(422, {"detail": [{"msg": "field required"}]})
+    assert isinstance(bad, BadRequestError)
+
+
+def test_every_error_is_one_line_with_a_fix() -> None:
+    for status, body in ((404, b"model not found\n"), (503, b"service unavailable\n"), (400, b"x\n")):
+        error = mapped(status, body)
+        assert "\n" not in error.message and error.fix  # type: ignore[attr-defined]
+
+
+def settings(**values: object) -> DockerAPISettings:
+    return DockerAPISettings(**values)  # type: ignore[arg-type]
+
+
+def test_default_endpoint_and_timeouts() -> None:
+    endpoint = resolve(settings(), load_config())
+    assert endpoint.api("/chat/completions") == "http://localhost:12434/engines/v1/chat/completions"
+    assert endpoint.management("/models") == "http://localhost:12434/models"
+    assert endpoint.runner_layout and endpoint.uds is None
+    config = load_config()
+    assert endpoint.total_timeout == config.timeout
+    assert endpoint.first_token_timeout == config.first_token_timeout
+
+
+@pytest.mark.parametrize(
+    ("url", "extra", "api", "management"),
+    [
+        ("http://model-runner.docker.internal", {}, "http://model-runner.docker.internal/engines/v1/x", True),
+        ("http://h:1/", {"engine": "llama.cpp"}, "http://h:1/engines/llama.cpp/v1/x", True),
+        ("http://h:1", {"path": "/v1"}, "http://h:1/v1/x", False),
+        ("http://vllm:8000/v1", {}, "http://vllm:8000/v1/x", False),
+        ("http://h:1/engines/llama.cpp/v1", {}, "http://h:1/engines/llama.cpp/v1/x", True),
+        ("http://gw/prefix/engines/v1/", {}, "http://gw/prefix/engines/v1/x", True),
+        ("unix:///var/run/docker.sock", {}, "http://localhost/exp/vDD4.40/engines/v1/x", True),
+    ],
+)
+def test_url_forms(url: str, extra: dict[str, object], api: str, management: bool) -> None:
+    endpoint = resolve(settings(url=url, **extra))
+    assert endpoint.api("/x") == api
+    assert endpoint.runner_layout is management
+    if url.startswith("unix://"):
+        assert endpoint.uds == "/var/run/docker.sock"
+    if url.startswith("http://gw/prefix"):
+        assert endpoint.management("/models") == "http://gw/prefix/models"
+
+
+def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_RUNNER_URL", "http://runner:9999")
+    monkeypatch.setenv("LOCAL_MODEL_TIMEOUT", "60000")
+    monkeypatch.setenv("ULTRA_LLM_DOCKER_API_IDLE_TIMEOUT", "7")
+    endpoint = resolve(DockerAPISettings(), load_config())
+    assert endpoint.origin == "http://runner:9999"
+    assert endpoint.total_timeout == 60.0 and endpoint.idle_timeout == 7.0
+    assert endpoint.first_token_timeout == 60.0  # never longer than the total
+    monkeypatch.setenv("ULTRA_LLM_DOCKER_API_TIMEOUT", "30")
+    assert resolve(DockerAPISettings(), load_config()).total_timeout == 30.0
+
+
+@pytest.mark.parametrize("url", ["localhost:12434", "ftp://x", "unix://relative.sock"])
+def test_unusable_urls_are_configuration_errors(url: str) -> None:
+    with pytest.raises(ConfigurationError, match="MODEL_RUNNER_URL"):
+        resolve(settings(url=url))

@@ -1,0 +1,176 @@
+"""The pure parsers: SSE and NDJSON framing, chunk and completion shapes, progress, Retry-After."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from ultra_llm_docker_api.parsing import (
+    DONE,
+    MalformedResponse,
+    NDJSONDecoder,
+    PullFailed,
+    PullTracker,
+    SSEDecoder,
+    StreamError,
+    chunks_from_event,
+    completion_from_body,
+    embeddings_from_body,
+    models_from_openai,
+    models_from_runner,
+    parse_retry_after,
+)
+
+from ultra_llm.types import Chunk, Usage
+
+
+def feed_all(decoder: SSEDecoder, parts: list[bytes]) -> list[bytes]:
+    return [event for part in parts for event in decoder.feed(part)] + decoder.finish()
+
+
+STREAM = (
+    b'data: {"a": 1}\n\n'
+    b": keep-alive comment\n\n"
+    b"data: line one\ndata: line two\n\n"
+    b"event: ignored\nid: 7\ndata:no-space\n\n"
+    b"data: [DONE]\n\n"
+)
+EXPECTED = [b'{"a": 1}', b"line one\nline two", b"no-space", DONE]
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_sse_events_with_every_line_ending(newline: bytes) -> None:
+    assert feed_all(SSEDecoder(), [STREAM.replace(b"\n", newline)]) == EXPECTED
+
+
+@given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=12), st.sampled_from([b"\n", b"\r\n", b"\r"]))
+def test_sse_split_anywhere_gives_the_same_events(cuts: list[int], newline: bytes) -> None:
+    data = STREAM.replace(b"\n", newline)
+    points = sorted({min(c, len(data)) for c in cuts})
+    parts = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
+    assert feed_all(SSEDecoder(), parts) == EXPECTED
+
+
+def test_sse_cap_and_pending() -> None:
+    decoder = SSEDecoder(max_event_bytes=16)
+    assert decoder.feed(b"data: short\n") == []
+    assert decoder.pending
+    with pytest.raises(MalformedResponse, match="exceeds 16 bytes"):
+        decoder.feed(b"data: " + b"x" * 40 + b"\n")
+    with pytest.raises(MalformedResponse, match="line exceeds"):
+        SSEDecoder(max_event_bytes=16).feed(b"data: " + b"y" * 40)
+
+
+def test_ndjson_framing() -> None:
+    decoder = NDJSONDecoder()
+    assert decoder.feed(b'{"a":1}\n\n{"b"') == [b'{"a":1}']
+    assert decoder.feed(b":2}\r\n{}") == [b'{"b":2}']
+    assert decoder.finish() == [b"{}"]
+    with pytest.raises(MalformedResponse):
+        NDJSONDecoder(max_line_bytes=4).feed(b"123456")
+
+
+def test_chunks_from_events() -> None:
+    def ev(delta: dict[str, object], finish: str | None = None, **extra: object) -> dict[str, object]:
+        return {"choices": [{"delta": delta, "finish_reason": finish}], **extra}
+
+    assert chunks_from_event(ev({"role": "assistant"})) == []
+    assert chunks_from_event(ev({"content": ""})) == []  # partial UTF-8 byte token
+    assert chunks_from_event(ev({"content": "hi"})) == [Chunk("hi")]
+    assert chunks_from_event(ev({"reasoning_content": "hmm", "content": "a"})) == [
+        Chunk("hmm", kind="reasoning"),
+        Chunk("a"),
+    ]
+    assert chunks_from_event(ev({}, "length")) == [Chunk("", finish_reason="length")]
+    usage = {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}
+    assert chunks_from_event({"choices": [], "usage": usage}) == [Chunk("", usage=Usage(2, 3, 5))]
+    with pytest.raises(StreamError):
+        chunks_from_event({"error": {"message": "boom"}})
+    for bad in ([1], {"id": 1}, {"choices": ["x"]}):
+        with pytest.raises(MalformedResponse):
+            chunks_from_event(bad)
+
+
+def test_completion_from_body() -> None:
+    body = {
+        "choices": [{"message": {"content": "yes", "reasoning_content": "why"}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+    }
+    parsed = completion_from_body(body)
+    assert (parsed.text, parsed.reasoning, parsed.finish_reason, parsed.usage) == ("yes", "why", "stop", Usage(1, 1, 2))
+    assert completion_from_body({"choices": [{"message": {"content": None}}]}).text == ""
+    for bad in ({}, {"choices": []}, {"choices": [{}]}, [], {"choices": [{"message": {"content": 3}}]}):
+        with pytest.raises(MalformedResponse):
+            completion_from_body(bad)
+
+
+def test_embeddings_from_body() -> None:
+    body = {
+        "data": [{"index": 1, "embedding": [3, 4]}, {"index": 0, "embedding": [1.5, 2.5]}],
+        "usage": {"prompt_tokens": 4, "total_tokens": 4},
+    }
+    vectors, usage = embeddings_from_body(body, 2)
+    assert vectors == ((1.5, 2.5), (3.0, 4.0))
+    assert usage == Usage(4, None, 4)
+    with pytest.raises(MalformedResponse, match="1 vectors for 2 inputs"):
+        embeddings_from_body({"data": [{"embedding": [1.0]}]}, 2)
+    with pytest.raises(MalformedResponse, match="per token"):
+        embeddings_from_body({"data": [{"embedding": [[1.0], [2.0]]}]}, 1)
+
+
+def test_models_from_runner_and_openai() -> None:
+    runner = [
+        {
+            "id": "sha256:" + "ab" * 32,
+            "tags": ["ai/smollm2:latest", "ai/smollm2:360M"],
+            "created": 1742816981,
+            "config": {"format": "gguf", "parameters": "361.82 M", "context_size": 8192},
+        },
+        {"id": "sha256:" + "cd" * 32, "tags": [], "created": 1},
+        "junk",
+    ]
+    found = models_from_runner(runner)
+    assert [name for name, _ in found] == ["ai/smollm2:latest", "ai/smollm2:360M"]
+    assert found[0][1]["id"] == ("ab" * 32)[:12] and found[0][1]["context_size"] == 8192
+    openai = {"object": "list", "data": [{"id": "docker.io/ai/gemma3", "owned_by": "docker", "created": 5}, {}]}
+    assert models_from_openai(openai) == [("docker.io/ai/gemma3", {"created": 5, "owned_by": "docker"})]
+    with pytest.raises(MalformedResponse):
+        models_from_runner({"data": []})
+    with pytest.raises(MalformedResponse):
+        models_from_openai([])
+
+
+def test_pull_tracker_sums_layers_and_fails_on_error_records() -> None:
+    tracker = PullTracker()
+    records = [
+        {"type": "progress", "total": 300, "layer": {"id": "a", "size": 100, "current": 50}},
+        {"type": "progress", "total": 300, "layer": {"id": "a", "size": 100, "current": 100}},
+        {"type": "progress", "total": 300, "layer": {"id": "b", "size": 200, "current": 200}},
+        {"type": "warning", "message": "format is old"},
+        {"type": "success", "message": "Model pulled successfully"},
+    ]
+    updates = [tracker.feed(r) for r in records]
+    assert [u.completed for u in updates[:3]] == [50, 100, 300]
+    assert all(u.total == 300 for u in updates[:3])
+    assert updates[3].status == "warning" and updates[3].message == "format is old"
+    assert updates[4].status == "success" and tracker.succeeded
+    with pytest.raises(PullFailed, match=r"^disk full$"):
+        PullTracker().feed({"type": "error", "message": "Error: disk full"})
+    with pytest.raises(MalformedResponse):
+        PullTracker().feed({"message": "no type"})
+
+
+def test_retry_after() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after("-1") == 0.0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412475.0) == pytest.approx(5.0)
+
+
+def test_sse_round_trip_of_real_engine_shape() -> None:
+    payload = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "\u05be"}}]}
+    data = b"data: " + json.dumps(payload).encode() + b"\r\n\r\n"
+    (event,) = SSEDecoder().feed(data)
+    assert chunks_from_event(json.loads(event)) == [Chunk("\u05be")]
