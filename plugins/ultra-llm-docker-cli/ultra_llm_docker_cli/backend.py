@@ -103,6 +103,8 @@ class DockerCLIBackend(Backend):
                 f"`docker model {action}` did not finish within {timeout:g} s.", timeout=timeout, backend=BACKEND
             ) from None
         except OSError as exc:
+            if isinstance(exc, UltraLLMError):  # GenerationTimeoutError is a TimeoutError, an OSError
+                raise
             raise BackendUnavailableError(f"Could not start {argv[0]}: {exc}.", backend=BACKEND) from exc
         if done.returncode != 0:
             stderr = done.stderr.decode("utf-8", "replace")
@@ -250,6 +252,8 @@ class DockerCLIBackend(Backend):
                 if stderr.strip():
                     log.info("docker model run %s wrote to stderr: %s", model, first_line(stderr))
         except OSError as exc:
+            if isinstance(exc, UltraLLMError):  # GenerationTimeoutError is a TimeoutError, an OSError
+                raise
             raise BackendUnavailableError(f"Could not start {argv[0]}: {exc}.", backend=BACKEND) from exc
         for event in parser.finish():
             if event.kind == "usage" and event.usage is not None:
@@ -303,6 +307,8 @@ class DockerCLIBackend(Backend):
                 if code != 0:
                     raise error_for("pull", returncode=code, stderr=proc.stderr.decode("utf-8", "replace"), model=name)
         except OSError as exc:
+            if isinstance(exc, UltraLLMError):  # GenerationTimeoutError is a TimeoutError, an OSError
+                raise
             raise BackendUnavailableError(f"Could not start {argv[0]}: {exc}.", backend=BACKEND) from exc
         self._present.add(name)
 

@@ -1,0 +1,34 @@
+"""Fixtures for the docker-cli backend tests: the docker double and a backend built on it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from ultra_llm_docker_cli.backend import DockerCLIBackend
+from ultra_llm_docker_cli.settings import DockerCLISettings
+
+from tests.support.docker_double.fixtures import DockerDouble, docker_double, no_docker
+from tests.support.engine.fixtures import real_engine
+from ultra_llm.config import load_config
+
+__all__ = ["cli_backend", "docker_double", "make_backend", "no_docker", "real_engine"]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("ULTRA_LLM_", "MODEL_RUNNER_")) or name in ("USE_MODEL_RUNNER", "DEFAULT_MODEL"):
+            monkeypatch.delenv(name, raising=False)
+
+
+def make_backend(**settings: object) -> DockerCLIBackend:
+    """A backend with the environment's core config and these backend settings."""
+    return DockerCLIBackend(load_config(), DockerCLISettings(**settings))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def cli_backend(docker_double: DockerDouble) -> Iterator[DockerCLIBackend]:
+    """A docker-cli backend whose ``docker`` is the double (status answers not cached)."""
+    yield make_backend(status_cache_seconds=0)

@@ -1,0 +1,297 @@
+"""The docker-cli backend against the docker double, run as a real subprocess found on PATH."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from ultra_llm_docker_cli.backend import DockerCLIBackend
+
+from tests.docker_cli.conftest import make_backend
+from tests.support.docker_double import fake_docker
+from tests.support.docker_double.fixtures import DockerDouble
+from ultra_llm.errors import (
+    DockerDaemonDownError,
+    DockerNotInstalledError,
+    GenerationError,
+    InvalidModelNameError,
+    InvalidOptionsError,
+    ModelNotFoundError,
+    ModelRunnerNotEnabledError,
+    ModelRunnerPluginMissingError,
+    StreamInterruptedError,
+    UltraLLMError,
+)
+from ultra_llm.options import validate_options
+from ultra_llm.types import Chunk, GenerationRequest, Progress, Result, to_messages
+
+
+def request(model: str, prompt: str) -> GenerationRequest:
+    return GenerationRequest(model, to_messages(prompt), None, "docker-cli")
+
+
+def generate(backend: DockerCLIBackend, model: str, prompt: str) -> Result:
+    result: Result = asyncio.run(backend.generate(request(model, prompt)))
+    return result
+
+
+def stream(backend: DockerCLIBackend, model: str, prompt: str) -> list[Chunk]:
+    async def run() -> list[Chunk]:
+        return [chunk async for chunk in backend.stream(request(model, prompt))]
+
+    return asyncio.run(run())
+
+
+# ----------------------------------------------------------------------------- availability
+
+
+def test_available(cli_backend: DockerCLIBackend) -> None:
+    availability = asyncio.run(cli_backend.check_availability())
+    assert availability.available and "llama.cpp" in availability.detail
+
+
+def test_docker_not_installed(no_docker: object) -> None:
+    backend = make_backend()
+    availability = asyncio.run(backend.check_availability())
+    assert not availability.available and isinstance(availability.error, DockerNotInstalledError)
+    with pytest.raises(DockerNotInstalledError):
+        generate(backend, "smollm2", "hi")
+
+
+@pytest.mark.parametrize(
+    ("state", "error"),
+    [
+        ({"daemon": "down"}, DockerDaemonDownError),
+        ({"plugin_installed": False, "docker_cli": "old"}, ModelRunnerPluginMissingError),
+        ({"plugin_installed": False, "docker_cli": "new"}, ModelRunnerPluginMissingError),
+        ({"runner": "disabled"}, ModelRunnerNotEnabledError),
+        ({"runner": "disabled", "cli_version": "old"}, ModelRunnerNotEnabledError),
+    ],
+)
+def test_unavailable_states(
+    docker_double: DockerDouble, cli_backend: DockerCLIBackend, state: dict[str, Any], error: type[Exception]
+) -> None:
+    docker_double.set(**state)
+    availability = asyncio.run(cli_backend.check_availability())
+    assert not availability.available and isinstance(availability.error, error)
+    assert isinstance(availability.error, UltraLLMError) and availability.error.fix
+    with pytest.raises(error):
+        generate(cli_backend, "smollm2", "hi")
+    with pytest.raises(error):
+        asyncio.run(cli_backend.list_models())
+
+
+def test_runner_disabled_fix_names_the_enable_command(
+    docker_double: DockerDouble, cli_backend: DockerCLIBackend
+) -> None:
+    docker_double.set(runner="disabled")
+    with pytest.raises(ModelRunnerNotEnabledError) as caught:
+        generate(cli_backend, "smollm2", "hi")
+    assert "docker desktop enable model-runner" in str(caught.value)
+
+
+def test_old_cli_status_text_fallback(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
+    docker_double.set(cli_version="oldest")
+    assert asyncio.run(cli_backend.check_availability()).available
+
+
+def test_availability_is_cached(docker_double: DockerDouble) -> None:
+    backend = make_backend(status_cache_seconds=60)
+    assert asyncio.run(backend.check_availability()).available
+    docker_double.set(runner="disabled")
+    assert asyncio.run(backend.check_availability()).available  # still the cached answer
+    assert not asyncio.run(make_backend(status_cache_seconds=0).check_availability()).available
+
+
+def test_no_subprocess_at_plugin_load_and_nothing_heavy_imported() -> None:
+    code = (
+        "import sys, ultra_llm_docker_cli.plugin as p;"
+        "print(sorted(m for m in ('ultra_llm_docker_cli.backend', 'pydantic_settings', 'asyncio', 'subprocess')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+# ----------------------------------------------------------------------------- discovery
+
+
+@pytest.mark.parametrize("version", ["new", "old", "oldest"])
+def test_list_models_across_cli_versions(
+    docker_double: DockerDouble, cli_backend: DockerCLIBackend, version: str
+) -> None:
+    docker_double.set(cli_version=version)
+    docker_double.add_model("docker.io/ai/gemma3:v1", parameters="7.52B", size="4.74GiB", context_size=None)
+    models = {m.name: m for m in asyncio.run(cli_backend.list_models())}
+    assert set(models) == {"ai/smollm2:latest", "ai/gemma3:v1"}
+    smol = models["ai/smollm2:latest"].details
+    assert smol["parameters"] == "361.82 M" and smol["size"] == "256.35 MiB"
+    if version == "new":
+        assert smol["context_size"] == 8192  # the old table has no CONTEXT column
+    assert "context_size" not in models["ai/gemma3:v1"].details
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def test_generate_prompt_on_stdin_never_in_argv(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
+    prompt = "What is the capital of France?"
+    result = generate(cli_backend, "smollm2", prompt)
+    assert result.text == docker_double.expected_answer(prompt, "smollm2")
+    (call,) = docker_double.invocations()
+    assert call["argv"] == ["model", "run", "ai/smollm2:latest"]
+    assert call["stdin_bytes"] == len(prompt.encode())
+
+
+@pytest.mark.parametrize("prompt", ["--help", "-d", "-- --json", "--openaiurl=http://evil"])
+def test_prompts_starting_with_dash(docker_double: DockerDouble, cli_backend: DockerCLIBackend, prompt: str) -> None:
+    assert generate(cli_backend, "ai/smollm2", prompt).text == docker_double.expected_answer(prompt, "smollm2")
+
+
+@pytest.mark.parametrize("model", ["--help", "-x", "ai/Sm ollm2", "", "a;rm -rf /"])
+def test_bad_model_names_never_reach_argv(
+    docker_double: DockerDouble, cli_backend: DockerCLIBackend, model: str
+) -> None:
+    with pytest.raises(InvalidModelNameError):
+        generate(cli_backend, model, "hi")
+    assert docker_double.invocations() == []
+
+
+def test_one_mib_prompt(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
+    prompt = ("lorem ipsum " * 100_000)[: 1 << 20]
+    assert f"({1 << 20} chars)" in generate(cli_backend, "smollm2", prompt).text
+    assert docker_double.invocations()[0]["stdin_bytes"] == 1 << 20
+
+
+def test_stream_equals_generate_and_ends_with_stop(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
+    docker_double.set(token_delay=0.005)
+    chunks = stream(cli_backend, "smollm2", "one two three four")
+    assert len([c for c in chunks if c.text]) > 1  # streamed in pieces
+    assert "".join(c.text for c in chunks) == generate(cli_backend, "smollm2", "one two three four").text
+    assert chunks[-1].finish_reason == "stop"
+
+
+def test_unknown_model(cli_backend: DockerCLIBackend) -> None:
+    with pytest.raises(ModelNotFoundError) as caught:
+        generate(cli_backend, "nosuch", "hi")
+    assert caught.value.model == "ai/nosuch:latest"
+    assert "docker model pull ai/nosuch:latest" in str(caught.value)
+
+
+def test_auto_pull_output_is_not_answer_text(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
+    seen: list[Progress] = []
+    cli_backend.progress_callback = seen.append
+    result = generate(cli_backend, "gemma3", "hi")
+    assert result.text == docker_double.expected_answer("hi", "gemma3")
+    assert [p.status for p in seen] == ["progress"] * 4 + ["success"]  # pull-started, 3 Downloaded, pulled
+    assert seen[-2].completed == seen[-2].total and seen[-2].total
+    assert any("ai/gemma3:latest" in m["tags"] for m in docker_double.models)
+
+
+def test_reasoning_and_usage_kept_apart(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
+    docker_double.set(usage=True)
+    docker_double.add_model("ai/qwen3:latest", reasoning=True)
+    result = generate(cli_backend, "qwen3", "why is the sky blue")
+    assert result.text == docker_double.expected_answer("why is the sky blue", "qwen3")
+    assert result.reasoning == fake_docker.reasoning_for("why is the sky blue")
+    assert result.usage is not None and result.usage.prompt_tokens == 5
+    assert result.usage.total_tokens == 5 + len(fake_docker.tokens_of(result.text))
+
+
+def test_non_ascii_split_across_reads(docker_double: DockerDouble) -> None:
+    docker_double.set(non_ascii=True, split_utf8=True, split_delay=0.02)
+    backend = make_backend(read_size=1)  # one byte per read: every character is split
+    chunks = stream(backend, "smollm2", "hi")
+    text = "".join(c.text for c in chunks)
+    assert text == docker_double.expected_answer("hi", "smollm2") and "\ufffd" not in text
+
+
+def test_bad_utf8_does_not_crash(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
+    docker_double.set(fault="bad_utf8", fault_after=1)
+    assert "\ufffd" in generate(cli_backend, "smollm2", "hi there").text
+
+
+def test_crash_mid_stream(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
+    docker_double.set(fault="crash", fault_after=2, token_delay=0.01)
+    got: list[str] = []
+
+    async def run() -> None:
+        async for chunk in cli_backend.stream(request("smollm2", "alpha beta gamma delta")):
+            got.append(chunk.text)
+
+    with pytest.raises(StreamInterruptedError) as caught:
+        asyncio.run(run())
+    tokens = fake_docker.tokens_of(docker_double.expected_answer("alpha beta gamma delta", "smollm2"))
+    assert "".join(got) == "".join(tokens[:2])
+    assert "unexpected EOF" in str(caught.value)
+
+
+def test_killed_mid_stream(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
+    docker_double.set(fault="kill", fault_after=1)
+    with pytest.raises(StreamInterruptedError) as caught:
+        generate(cli_backend, "smollm2", "alpha beta")
+    assert "signal 9" in caught.value.message
+
+
+def test_runner_500(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
+    docker_double.set(fault="runner_500", fault_message="llama.cpp exited")
+    with pytest.raises(GenerationError) as caught:
+        generate(cli_backend, "smollm2", "hi")
+    assert not isinstance(caught.value, StreamInterruptedError)
+    assert "unable to load runner: llama.cpp exited" in str(caught.value)
+
+
+def test_slow_first_token_within_the_limit(docker_double: DockerDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    docker_double.set(first_token_delay=0.4)
+    monkeypatch.setenv("ULTRA_LLM_FIRST_TOKEN_TIMEOUT", "5")
+    assert generate(make_backend(), "smollm2", "hi").text == docker_double.expected_answer("hi", "smollm2")
+
+
+def test_options_are_refused_with_a_pointer_to_the_api_backend() -> None:
+    with pytest.raises(InvalidOptionsError) as caught:
+        validate_options(DockerCLIBackend, {"temperature": 0.2})
+    assert "MODEL_RUNNER_TYPE=api" in caught.value.fix
+
+
+# ----------------------------------------------------------------------------- model management
+
+
+def test_pull_with_progress_and_remove(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
+    seen: list[Progress] = []
+    asyncio.run(cli_backend.pull("gemma3", seen.append))
+    assert [p.status for p in seen] == ["progress"] * 3 + ["success"]
+    assert seen[0].total is not None and seen[0].completed is not None and seen[0].completed < seen[0].total
+    assert "ai/gemma3:latest" in {m.name for m in asyncio.run(cli_backend.list_models())}
+    asyncio.run(cli_backend.remove("docker.io/ai/gemma3"))
+    assert "ai/gemma3:latest" not in {m.name for m in asyncio.run(cli_backend.list_models())}
+    with pytest.raises(ModelNotFoundError):
+        asyncio.run(cli_backend.remove("gemma3"))
+    with pytest.raises(ModelNotFoundError):
+        asyncio.run(cli_backend.pull("nosuch"))
+
+
+def test_auto_pull_setting_pulls_before_running(docker_double: DockerDouble) -> None:
+    backend = make_backend(auto_pull=True)
+    seen: list[Progress] = []
+    backend.progress_callback = seen.append
+    assert generate(backend, "gemma3", "hi").text == docker_double.expected_answer("hi", "gemma3")
+    assert seen == []  # pulled by `docker model pull` first, so `run` printed no pull lines
+    assert any("ai/gemma3:latest" in m["tags"] for m in docker_double.models)
+
+
+# ----------------------------------------------------------------------------- real engine
+
+
+@pytest.mark.engine
+def test_answers_from_the_real_engine(docker_double: DockerDouble, cli_backend: DockerCLIBackend, request: Any) -> None:
+    try:
+        engine = request.getfixturevalue("real_engine")
+    except pytest.FixtureLookupError:
+        pytest.skip("the real-engine fixture is not loaded in this run")
+    docker_double.set(engine_url=engine.url, engine_model=engine.model)
+    chunks = stream(cli_backend, "smollm2", "Hello")
+    assert chunks[-1].finish_reason == "stop"
+    assert "".join(c.text for c in chunks)

@@ -1,0 +1,156 @@
+"""Process lifecycle: timeouts and cancellation kill the process group, reap it, close its pipes;
+no zombie and no leaked descriptor after many calls; concurrency bounded by the setting."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from pathlib import Path
+
+import pytest
+from ultra_llm_docker_cli.backend import DockerCLIBackend
+
+from tests.docker_cli.conftest import make_backend
+from tests.support.docker_double.fixtures import DockerDouble
+from ultra_llm.errors import GenerationTimeoutError, UltraLLMError
+from ultra_llm.types import GenerationRequest, to_messages
+
+
+def request(prompt: str = "hi", model: str = "smollm2") -> GenerationRequest:
+    return GenerationRequest(model, to_messages(prompt), None, "docker-cli")
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def alive(pid: int) -> bool:
+    """True when ``pid`` exists (a zombie counts: it has not been reaped)."""
+    return Path(f"/proc/{pid}").exists()
+
+
+def children() -> list[int]:
+    """PIDs of docker-double processes whose parent is this process (other fixtures' servers ignored)."""
+    me = str(os.getpid())
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+                if stat.rsplit(")", 1)[1].split()[1] == me and b"docker-double" in cmdline:
+                    kids.append(int(entry))
+    return kids
+
+
+def run_pids(double: DockerDouble) -> list[int]:
+    return [call["pid"] for call in double.invocations()]
+
+
+def test_first_token_timeout_kills_and_reaps(docker_double: DockerDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    docker_double.set(fault="hang")
+    monkeypatch.setenv("ULTRA_LLM_FIRST_TOKEN_TIMEOUT", "0.5")
+    with pytest.raises(GenerationTimeoutError) as caught:
+        asyncio.run(make_backend().generate(request()))
+    assert caught.value.timeout == 0.5
+    (pid,) = run_pids(docker_double)
+    assert not alive(pid) and children() == []
+
+
+def test_total_timeout_mid_stream(docker_double: DockerDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+    docker_double.set(fault="hang_after", fault_after=2)
+    monkeypatch.setenv("ULTRA_LLM_TIMEOUT", "0.8")
+    got: list[str] = []
+
+    async def run() -> None:
+        async for chunk in make_backend().stream(request("a b c d")):
+            got.append(chunk.text)
+
+    with pytest.raises(GenerationTimeoutError):
+        asyncio.run(run())
+    assert "".join(got)  # the first tokens arrived before the timeout
+    assert not any(alive(pid) for pid in run_pids(docker_double)) and children() == []
+
+
+def test_closing_a_stream_early_kills_the_process(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
+    docker_double.set(token_delay=0.2)
+
+    async def run() -> str:
+        stream = cli_backend.stream(request("one two three four five six"))
+        first = await stream.__anext__()
+        await stream.aclose()  # type: ignore[attr-defined]
+        return first.text
+
+    assert asyncio.run(run())
+    (pid,) = run_pids(docker_double)
+    assert not alive(pid) and children() == []
+
+
+def test_cancelling_the_task_kills_the_process(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
+    docker_double.set(token_delay=0.2)
+
+    async def consume() -> None:
+        async for _ in cli_backend.stream(request("one two three four five six")):
+            pass
+
+    async def run() -> None:
+        task = asyncio.ensure_future(consume())
+        await asyncio.sleep(0.6)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    (pid,) = run_pids(docker_double)
+    assert not alive(pid) and children() == []
+
+
+def test_no_zombie_or_leaked_fd_after_many_calls(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
+    async def cancel_one() -> None:
+        stream = cli_backend.stream(request("x y z"))
+        with contextlib.suppress(StopAsyncIteration):
+            await stream.__anext__()
+        await stream.aclose()  # type: ignore[attr-defined]
+
+    async def run(rounds: int) -> None:
+        for i in range(rounds):
+            if i % 3 == 0:
+                await cancel_one()
+            elif i % 3 == 1:
+                await cli_backend.generate(request(f"prompt {i}"))
+            else:
+                with contextlib.suppress(UltraLLMError):
+                    await cli_backend.generate(request("hi", model="nosuch"))
+
+    asyncio.run(run(3))  # warm up the event loop's own descriptors
+    before = open_fds()
+    asyncio.run(run(150))
+    assert open_fds() == before
+    assert children() == []
+    pids = run_pids(docker_double)
+    assert len(pids) == 153 and not any(alive(pid) for pid in pids)
+
+
+def test_concurrency_is_bounded(docker_double: DockerDouble) -> None:
+    docker_double.set(token_delay=0.02)
+    backend = make_backend(max_concurrency=3)
+    peak = 0
+
+    async def sample(stop: asyncio.Event) -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, len(children()))
+            await asyncio.sleep(0.005)
+
+    async def run() -> list[str]:
+        stop = asyncio.Event()
+        sampler = asyncio.ensure_future(sample(stop))
+        results = await asyncio.gather(*(backend.generate(request(f"prompt number {i}")) for i in range(12)))
+        stop.set()
+        await sampler
+        return [r.text for r in results]
+
+    texts = asyncio.run(run())
+    assert texts == [docker_double.expected_answer(f"prompt number {i}", "smollm2") for i in range(12)]
+    assert 1 <= peak <= 3
