@@ -1,0 +1,122 @@
+"""``ultra-llm batch FILE``: plain and JSONL files, stdin, output file, progress bar, failures, exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from ultra_llm.batch import BatchProgress
+from ultra_llm.cli.app import build_cli
+from ultra_llm.cli.commands_batch import COMMANDS, BatchBar, batch, read_prompts
+from ultra_llm.errors import InvalidOptionsError
+
+
+def run(args: list[str], stdin: str | None = None) -> Result:
+    cli = build_cli()
+    if "batch" not in cli.commands:  # until the lead wires commands_batch into cli/app.py
+        cli.add_command(batch)
+    return CliRunner().invoke(cli, args, input=stdin)
+
+
+def lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_the_module_exports_the_command() -> None:
+    assert [batch] == COMMANDS and isinstance(batch, click.Command) and batch.name == "batch"
+
+
+def test_a_plain_file_gives_jsonl_in_input_order(tmp_path: Path) -> None:
+    prompts = [f"prompt number {i}" for i in range(25)]
+    source = tmp_path / "prompts.txt"
+    source.write_text("\n".join(prompts[:10]) + "\n\n" + "\n".join(prompts[10:]) + "\n", encoding="utf-8")
+
+    result = run(["batch", str(source), "-m", "mock/echo", "--concurrency", "4"])
+
+    assert result.exit_code == 0, result.output
+    out = lines(result.stdout)
+    assert [row["index"] for row in out] == list(range(25)), "the blank line is skipped, order is kept"
+    assert [row["result"]["text"] for row in out] == prompts
+    assert all(row["ok"] and row["error"] is None and row["id"] is None for row in out)
+    assert "Batch [" in result.stderr and "25/25" in result.stderr
+    assert "25 prompts: 25 answered, 0 failed." in result.stderr
+
+
+def test_jsonl_on_stdin_with_ids_messages_and_options() -> None:
+    stdin = "\n".join(
+        [
+            json.dumps({"prompt": "one two three four", "id": "a"}),
+            json.dumps({"messages": [{"role": "user", "content": "five six seven"}], "id": 2}),
+            json.dumps({"prompt": "eight"}),
+        ]
+    )
+    result = run(["batch", "-", "-m", "mock/echo", "-o", "max_tokens=2", "--no-progress"], stdin=stdin)
+
+    assert result.exit_code == 0, result.output
+    out = lines(result.stdout)
+    assert [row["id"] for row in out] == ["a", 2, None]
+    assert [row["result"]["text"] for row in out] == ["one two ", "five six ", "eight"]
+    assert [row["result"]["finish_reason"] for row in out] == ["length", "length", "stop"]
+    assert "Batch [" not in result.stderr
+
+
+def test_output_file_and_system_prompt(tmp_path: Path) -> None:
+    target = tmp_path / "out.jsonl"
+    result = run(["batch", "-", "-m", "mock/fixed", "--system", "be brief", "--output", str(target)], stdin="q\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    out = lines(target.read_text(encoding="utf-8"))
+    assert len(out) == 1 and "mock response" in out[0]["result"]["text"]
+
+
+def test_failed_prompts_are_reported_and_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "fail")
+    result = run(["batch", "-", "-b", "mock", "-m", "mock/echo"], stdin="a\nb\nc\n")
+    assert result.exit_code == 1
+    out = lines(result.stdout)
+    assert len(out) == 3 and not any(row["ok"] for row in out)
+    assert {row["error"]["error"] for row in out} == {"GenerationError"}
+    assert "3 failed" in result.stderr
+
+
+def test_bad_input_is_a_clear_error_before_any_work() -> None:
+    bad_json = run(["batch", "-", "-m", "mock/echo"], stdin='{"prompt": "ok"}\n{not json\n')
+    assert bad_json.exit_code == 2 and "Line 2" in bad_json.stderr and bad_json.stdout == ""
+    no_prompt = run(["batch", "-", "-m", "mock/echo"], stdin='{"text": "x"}\n')
+    assert no_prompt.exit_code == 2 and 'neither a "prompt"' in no_prompt.stderr
+    bad_option = run(["batch", "-", "-m", "mock/echo", "-o", "bogus=1"], stdin="a\n")
+    assert bad_option.exit_code == 2 and "bogus" in bad_option.stderr and bad_option.stdout == ""
+    bad_concurrency = run(["batch", "-", "-c", "0"], stdin="a\n")
+    assert bad_concurrency.exit_code == 2
+
+
+def test_an_empty_file_is_an_empty_batch() -> None:
+    result = run(["batch", "-", "-m", "mock/echo"], stdin="\n\n")
+    assert result.exit_code == 0 and result.stdout == "" and "0 prompts" in result.stderr
+
+
+def test_read_prompts_decides_the_format_from_the_first_line() -> None:
+    assert read_prompts(io.StringIO("a {b}\n{c}\n")) == [("a {b}", None), ("{c}", None)]
+    assert read_prompts(io.StringIO('{"prompt": "x", "id": 1}\r\n')) == [("x", 1)]
+    with pytest.raises(InvalidOptionsError, match="Line 2"):
+        read_prompts(io.StringIO('{"prompt": "x"}\nplain\n'))
+
+
+def test_the_bar_redraws_on_a_terminal_and_prints_lines_elsewhere(capsys: pytest.CaptureFixture[str]) -> None:
+    bar = BatchBar(tty=False, width=10)
+    for done in range(5):
+        bar(BatchProgress(done, 4, 1 if done > 2 else 0))
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "Batch [----------] 0/4" and err[-1] == "Batch [##########] 4/4, 1 failed"
+    assert len(err) < 5, "non-terminal output is throttled"
+    tty = BatchBar(tty=True, width=4)
+    tty(BatchProgress(2, 4, 0))
+    tty.finish()
+    drawn = capsys.readouterr().err  # click strips the erase-line escape when stderr is not a terminal
+    assert drawn.startswith("\r") and drawn.endswith("Batch [##--] 2/4\n")
