@@ -91,9 +91,9 @@ def build_cli() -> click.Group:
         _configure_logging(debug)
         ctx.obj = _Context(debug, trace_hooks)
 
-    from . import commands_generate, commands_info, commands_models, doctor
+    from . import commands_generate, commands_info, commands_models, commands_serve, doctor
 
-    for module in (commands_info, commands_models, commands_generate, doctor):
+    for module in (commands_info, commands_models, commands_generate, commands_serve, doctor):
         for command in module.COMMANDS:
             cli.add_command(command)
     return cli

@@ -1,0 +1,76 @@
+"""``create_app()``: the standalone app ``ultra-llm serve`` runs (API at ``/api``, console at ``/``).
+
+Security by default: with no token the app answers only requests whose Host is loopback (or listed
+in ``ULTRA_LLM_WEB_ALLOWED_HOSTS``); with a token every API call needs ``Authorization: Bearer``.
+CORS is off unless ``ULTRA_LLM_WEB_CORS_ORIGINS`` lists origins. Bodies above the cap get 413.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from .. import __version__
+from .console import create_console_router
+from .middleware import BodyLimitMiddleware, HostCheckMiddleware
+from .router import create_router
+from .service import WebService
+from .settings import WebSettings, load_web_settings
+
+if TYPE_CHECKING:
+    from ..config import UltraConfig
+    from ..host import PluginHost
+
+__all__ = ["API_PREFIX", "create_app"]
+
+API_PREFIX = "/api"
+
+
+def create_app(
+    *,
+    settings: WebSettings | None = None,
+    host: PluginHost | None = None,
+    config: UltraConfig | None = None,
+    service: WebService | None = None,
+    console: bool = True,
+    bind_host: str | None = None,
+) -> FastAPI:
+    """The standalone FastAPI app: the API under ``/api`` (docs at ``/api/docs``) and the console at ``/``.
+
+    ``settings`` default to ``ULTRA_LLM_WEB_*`` from the environment; ``host``/``config`` (or a ready
+    ``service``) choose the plugin host and core configuration. When ``bind_host`` is given and is
+    not loopback, a token is required (``ConfigurationError`` otherwise).
+    """
+    settings = settings or load_web_settings()
+    if bind_host is not None:
+        settings.check_bind(bind_host)
+    token = None if settings.token is None else settings.token.get_secret_value()
+    app = FastAPI(
+        title="ultra-llm",
+        version=__version__,
+        summary="Local LLMs through Docker Model Runner: models, pulls, generation, embeddings.",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+    app.include_router(
+        create_router(service=service or WebService(host=host, config=config), token=token), prefix=API_PREFIX
+    )
+    if console:
+        app.include_router(create_console_router())
+    origins = settings.cors_origin_list
+    if origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if token is None:
+        app.add_middleware(HostCheckMiddleware, allowed=settings.allowed_host_list)
+    app.state.web_settings = settings
+    return app

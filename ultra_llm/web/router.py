@@ -1,0 +1,322 @@
+"""The API router Ultra mounts under its own prefix: backends, doctor, models, pull, remove, generate, embeddings.
+
+``create_router()`` returns a FastAPI ``APIRouter``. Every route answers a typed ultra-llm error
+with its HTTP status (see ``ultra_llm.web.errors``) and an ``ErrorBody``; streamed routes (pull,
+``generate`` with ``stream: true``) send server-sent events and, once streaming, report errors as
+an ``event: error`` frame. A client that disconnects cancels the work behind its request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.responses import JSONResponse, Response
+
+from ..errors import UltraLLMError
+from .errors import WebError, error_body, status_for
+from .schemas import (
+    BackendsResponse,
+    DoctorResponse,
+    EmbeddingsRequest,
+    EmbeddingsResponse,
+    ErrorBody,
+    GenerateRequest,
+    GenerateResponse,
+    ModelsResponse,
+    PullRequest,
+    RemoveResponse,
+)
+from .service import WebService
+from .streaming import ClientDisconnected, EventStreamResponse, run_until_disconnect, sse_frame
+
+if TYPE_CHECKING:
+    from ..adapter import Adapter
+    from ..types import Chunk, Progress
+
+__all__ = ["ERROR_RESPONSES", "create_router"]
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in {
+        401: "Missing or wrong bearer token.",
+        404: "Unknown model or backend.",
+        422: "Invalid options, model name, request body or configuration.",
+        500: "A plugin failed.",
+        501: "The backend does not support this operation.",
+        502: "The backend failed while working.",
+        503: "The runner (backend) is unavailable.",
+        504: "The backend did not answer in time.",
+    }.items()
+}
+SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Server-sent events (see the ProgressEvent, ChunkEvent, DoneEvent and ErrorBody schemas).",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+DISCONNECTED_STATUS = 499
+
+
+class TypedErrorRoute(APIRoute):
+    """A route that answers typed errors and request validation errors with an ``ErrorBody``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except UltraLLMError as error:
+                headers = {"WWW-Authenticate": "Bearer"} if status_for(error) == 401 else None
+                return JSONResponse(error_body(error), status_code=status_for(error), headers=headers)
+            except RequestValidationError as error:
+                detail = jsonable_encoder(error.errors())
+                where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in detail)
+                body = {
+                    "error": "RequestValidationError",
+                    "message": f"Invalid request: {where}.",
+                    "fix": "Correct the request body; the OpenAPI schema (/openapi.json) describes it.",
+                    "backend": None,
+                    "status": 422,
+                    "detail": detail,
+                }
+                return JSONResponse(body, status_code=422)
+            except ClientDisconnected:
+                return Response(status_code=DISCONNECTED_STATUS)
+
+        return route
+
+
+def _token_dependency(token: bytes) -> Callable[..., Coroutine[Any, Any, None]]:
+    bearer = HTTPBearer(auto_error=False, description="The server's ULTRA_LLM_WEB_TOKEN.")
+
+    async def require_token(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        given = b"" if credentials is None else credentials.credentials.encode("utf-8")
+        if not hmac.compare_digest(given, token):
+            raise WebError(
+                "Missing or wrong bearer token." if given else "This server needs a bearer token.",
+                status=401,
+                fix="Send `Authorization: Bearer <ULTRA_LLM_WEB_TOKEN>` (the console asks for it once).",
+            )
+
+    return require_token
+
+
+def _progress_dict(event: Progress) -> dict[str, Any]:
+    fraction = None
+    if event.completed is not None and event.total:
+        fraction = max(0.0, min(1.0, event.completed / event.total))
+    return {
+        "message": event.message,
+        "completed": event.completed,
+        "total": event.total,
+        "fraction": fraction,
+        "status": event.status,
+    }
+
+
+async def _pull_frames(adapter: Adapter, model: str) -> AsyncIterator[bytes]:
+    """``progress`` frames while ``adapter.pull`` runs, then ``done`` or ``error``; closing cancels the pull."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Progress | None] = asyncio.Queue()
+
+    def report(event: Progress) -> None:
+        loop.call_soon_threadsafe(queue.put_nowait, event)
+
+    task = asyncio.ensure_future(adapter.pull(model, report))
+    task.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, None))
+    try:
+        while (event := await queue.get()) is not None:
+            yield sse_frame("progress", _progress_dict(event))
+        try:
+            task.result()
+        except UltraLLMError as error:
+            yield sse_frame("error", error_body(error))
+            return
+        yield sse_frame("done", {"model": model, "backend": adapter.name})
+    finally:
+        if not task.done():
+            task.cancel()
+            try:
+                await task
+            except BaseException:  # noqa: S110 - the pull was cancelled on purpose
+                pass
+
+
+def _usage(chunk: Chunk) -> dict[str, Any] | None:
+    usage = chunk.usage
+    return None if usage is None else dict(usage.__dict__)
+
+
+async def _generation_frames(
+    adapter: Adapter, model: str, first: Chunk | None, stream: AsyncIterator[Chunk]
+) -> AsyncIterator[bytes]:
+    """``chunk`` frames (the first already fetched), then ``done``; a typed error mid-stream is an ``error`` frame."""
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    try:
+        chunk = first
+        while chunk is not None:
+            if chunk.text:
+                yield sse_frame("chunk", {"text": chunk.text, "kind": chunk.kind})
+            finish_reason = chunk.finish_reason or finish_reason
+            usage = _usage(chunk) or usage
+            try:
+                chunk = await stream.__anext__()
+            except StopAsyncIteration:
+                chunk = None
+        yield sse_frame(
+            "done", {"model": model, "backend": adapter.name, "finish_reason": finish_reason, "usage": usage}
+        )
+    except UltraLLMError as error:
+        yield sse_frame("error", error_body(error))
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def create_router(
+    *,
+    service: WebService | None = None,
+    token: str | None = None,
+    manage_lifespan: bool = True,
+) -> APIRouter:
+    """The API as an ``APIRouter``; mount it with ``app.include_router(router, prefix="/api/llm")``.
+
+    ``service`` holds the adapters (default: a new ``WebService`` over the process-wide plugin host
+    and the environment's configuration). ``token``, when given, makes every route require
+    ``Authorization: Bearer <token>`` (compared in constant time); leave it out when the mounting
+    app authenticates requests itself. With ``manage_lifespan`` the router closes the service's
+    adapters when the app shuts down (FastAPI merges an included router's lifespan into the app's).
+    """
+    state = service or WebService()
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await state.aclose()
+
+    dependencies = [Depends(_token_dependency(token.encode("utf-8")))] if token else []
+    router = APIRouter(
+        route_class=TypedErrorRoute,
+        dependencies=dependencies,
+        responses=ERROR_RESPONSES,
+        lifespan=lifespan if manage_lifespan else None,
+        tags=["ultra-llm"],
+    )
+
+    @router.get("/backends", response_model=BackendsResponse, summary="Backends: selected, available, why")
+    async def backends(request: Request) -> dict[str, Any]:
+        """Every registered backend: which one serves and why, which are available and how to fix those that
+        are not, their capabilities and the JSON schema of their generation options."""
+        return await run_until_disconnect(request.receive, state.backends())
+
+    @router.get("/doctor", response_model=DoctorResponse, summary="The doctor's checks")
+    async def doctor(request: Request) -> dict[str, Any]:
+        """The checks of ``ultra-llm doctor``, each with what was found and the fix when it failed."""
+        steps = await run_until_disconnect(request.receive, state.doctor())
+        return {"ok": all(step["ok"] or not step["required"] for step in steps), "steps": steps}
+
+    @router.get("/models", response_model=ModelsResponse, summary="List models")
+    async def models(
+        request: Request, backend: Annotated[str | None, Query(description="Default: the serving backend.")] = None
+    ) -> dict[str, Any]:
+        """The models the backend can serve now (plus those plugins contribute)."""
+        adapter = await state.adapter(backend)
+        found = await run_until_disconnect(request.receive, adapter.list_models())
+        return {
+            "backend": adapter.name,
+            "default_model": adapter.model,
+            "models": [model.to_dict() for model in found],
+        }
+
+    @router.post("/models/pull", response_class=EventStreamResponse, responses=SSE_RESPONSE, summary="Pull a model")
+    async def pull(body: PullRequest) -> Response:
+        """Download a model; progress streams as ``event: progress`` (ProgressEvent), then ``event: done``
+        (``{"model", "backend"}``) or ``event: error`` (ErrorBody). Disconnecting cancels the pull."""
+        adapter = await state.adapter(body.backend)
+        model = adapter.backend.canonical_model(body.model)
+        if not adapter.backend.supports_pull:
+            from ..errors import UnsupportedOperationError
+
+            raise UnsupportedOperationError(f"Backend '{adapter.name}' cannot pull models.", backend=adapter.name)
+        return EventStreamResponse(_pull_frames(adapter, model))
+
+    @router.delete("/models/{model:path}", response_model=RemoveResponse, summary="Remove a model")
+    async def remove(
+        request: Request,
+        model: str,
+        backend: Annotated[str | None, Query(description="Default: the serving backend.")] = None,
+    ) -> dict[str, Any]:
+        """Delete a local model (404 when there is no such model)."""
+        adapter = await state.adapter(backend)
+        name = adapter.backend.canonical_model(model)
+        await run_until_disconnect(request.receive, adapter.remove(name))
+        return {"removed": name, "backend": adapter.name}
+
+    @router.post(
+        "/generate",
+        response_model=GenerateResponse,
+        responses=SSE_RESPONSE,
+        summary="Generate, whole or streamed",
+    )
+    async def generate(request: Request, body: GenerateRequest) -> Any:
+        """Generate an answer. With ``stream: false`` the whole answer as JSON; with ``stream: true``
+        server-sent events: ``event: chunk`` (ChunkEvent) as the text arrives, then ``event: done``
+        (DoneEvent), or ``event: error`` (ErrorBody) if the backend fails mid-stream. Errors before the
+        first chunk (unknown model, bad options, runner unavailable) are HTTP statuses. Disconnecting
+        cancels the generation and the backend's process or request."""
+        adapter = await state.adapter(body.backend)
+        prompt: Any = body.prompt if isinstance(body.prompt, str) else [m.model_dump() for m in body.prompt]
+        options = dict(body.options)
+        if body.model:
+            options["model"] = body.model
+        if body.system_message:
+            options["system_message"] = body.system_message
+        model = adapter.build_request(prompt, options).model
+        if not body.stream:
+            result = await run_until_disconnect(request.receive, adapter.complete(prompt, **options))
+            return result.to_dict()
+        stream = adapter.stream(prompt, **options)
+        try:
+            first = await run_until_disconnect(request.receive, _first(stream))
+        except BaseException:
+            await stream.aclose()
+            raise
+        return EventStreamResponse(_generation_frames(adapter, model, first, stream))
+
+    @router.post("/embeddings", response_model=EmbeddingsResponse, summary="Embed texts")
+    async def embeddings(request: Request, body: EmbeddingsRequest) -> dict[str, Any]:
+        """One vector per input text, in order (501 when the backend has no embeddings)."""
+        adapter = await state.adapter(body.backend)
+        result = await run_until_disconnect(request.receive, adapter.embed(body.input, model=body.model))
+        usage = result.usage
+        return {
+            "model": result.model,
+            "backend": result.backend,
+            "vectors": [list(vector) for vector in result.vectors],
+            "usage": None if usage is None else dict(usage.__dict__),
+        }
+
+    return router
+
+
+async def _first(stream: AsyncIterator[Chunk]) -> Chunk | None:
+    try:
+        return await stream.__anext__()
+    except StopAsyncIteration:
+        return None

@@ -1,0 +1,104 @@
+"""The web server's settings: token, CORS origins, body cap, allowed hosts (``ULTRA_LLM_WEB_*``).
+
+Read only when the web app is built. ``WebSettings.check_bind(host)`` enforces the one rule the
+server must never break: anything but loopback needs a token.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ..errors import ConfigurationError
+
+__all__ = ["LOOPBACK_HOSTS", "MIN_TOKEN_LENGTH", "WebSettings", "is_loopback", "load_web_settings"]
+
+MIN_TOKEN_LENGTH = 16
+LOOPBACK_HOSTS: tuple[str, ...] = ("127.0.0.1", "localhost", "::1", "[::1]")
+TOKEN_FIX = (
+    "Set ULTRA_LLM_WEB_TOKEN to a long random secret, e.g. "
+    "`export ULTRA_LLM_WEB_TOKEN=$(python -c 'import secrets; print(secrets.token_urlsafe(32))')`, "
+    "or bind to 127.0.0.1 (the default)."
+)
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``); false for ``0.0.0.0``."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class WebSettings(BaseSettings):
+    """``ULTRA_LLM_WEB_*`` variables. Values passed to the constructor win over the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="ULTRA_LLM_WEB_", case_sensitive=False, extra="ignore")
+
+    token: SecretStr | None = Field(
+        None,
+        description=f"Bearer token every API request must carry (at least {MIN_TOKEN_LENGTH} characters). "
+        "Required when the server binds anything but loopback.",
+    )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins allowed to call the API from a browser (CORS). Empty: CORS off.",
+    )
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, le=256 * 1_048_576, description="Largest request body accepted, in bytes (413 above)."
+    )
+    allowed_hosts: str = Field(
+        "",
+        description="Comma-separated extra Host header values accepted without a token "
+        "(loopback names always are); guards against DNS rebinding.",
+    )
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _token(cls, value: object) -> object:
+        if value is None:
+            return None
+        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        text = text.strip()
+        if not text:
+            return None
+        if len(text) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters long")
+        return text
+
+    @property
+    def token_bytes(self) -> bytes | None:
+        """The token as UTF-8 bytes (what ``hmac.compare_digest`` compares), or ``None``."""
+        return None if self.token is None else self.token.get_secret_value().encode("utf-8")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """``cors_origins`` split on commas, blanks dropped."""
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+
+    @property
+    def allowed_host_list(self) -> list[str]:
+        """Host header values accepted when no token is set: loopback names plus ``allowed_hosts``."""
+        extra = [host.strip() for host in self.allowed_hosts.split(",") if host.strip()]
+        return [*LOOPBACK_HOSTS, *extra]
+
+    def check_bind(self, host: str) -> None:
+        """Raise ``ConfigurationError`` when ``host`` is not loopback and no token is set."""
+        if self.token is None and not is_loopback(host):
+            raise ConfigurationError(
+                f"Refusing to serve on {host!r} without a token: anyone who can reach it could pull, "
+                "remove and run models.",
+                fix=TOKEN_FIX,
+            )
+
+
+def load_web_settings(**overrides: object) -> WebSettings:
+    """``WebSettings`` from the environment; a bad value is a ``ConfigurationError`` naming the variable."""
+    from ..config import load_settings
+
+    return load_settings(WebSettings, **overrides)
