@@ -105,6 +105,7 @@ def test_a_stream_is_timed_with_its_chunks(ultra_llm_host: PluginHost, timings: 
     assert timing.first_chunk_seconds is not None and timing.first_chunk_seconds <= timing.seconds
 
 
+# --8<-- [start:other-plugins]
 def test_other_plugins_backends_are_timed_too(
     ultra_llm_host: PluginHost, register_plugin: Callable[..., str], timings: Callable[[], list[Timing]]
 ) -> None:
@@ -115,6 +116,9 @@ def test_other_plugins_backends_are_timed_too(
     assert whole.backend == streamed.backend == "slow-test"
     assert whole.seconds >= PAUSE
     assert streamed.first_chunk_seconds is not None and streamed.first_chunk_seconds >= PAUSE
+
+
+# --8<-- [end:other-plugins]
 
 
 def test_a_failure_is_timed_and_still_raised(

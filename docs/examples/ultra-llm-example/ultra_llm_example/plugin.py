@@ -1,5 +1,7 @@
 """The entry-point module: the hooks ultra-llm calls. Keep it light.
 
+(The ``# --8<--`` comments mark the parts the documentation site quotes; drop them in a copy.)
+
 ultra-llm imports this module for ``ultra-llm plugins``, ``--help`` and every start-up, so it
 imports only the standard library and ``ultra_llm``'s light public names. The backend (and its
 pydantic models) is named by a ``"module:Class"`` string and imported only when it is used.
@@ -33,6 +35,7 @@ LOGGER_NAME = "ultra_llm_example.timing"
 logger = logging.getLogger(LOGGER_NAME)
 
 
+# --8<-- [start:register]
 @hookimpl
 def ultra_llm_register_backends(register: BackendRegistrar) -> None:
     """Register the ``shout`` backend, lazily: the string is imported on first use, not now."""
@@ -42,6 +45,9 @@ def ultra_llm_register_backends(register: BackendRegistrar) -> None:
         summary="Answers by shouting (or reversing) the prompt: an example backend.",
         aliases=["example-shout"],
     )
+
+
+# --8<-- [end:register]
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,7 @@ def _log(timing: Timing) -> None:
     )
 
 
+# --8<-- [start:generate]
 # A new-style wrapper (``wrapper=True``): the code before ``yield`` runs before the inner
 # implementations, ``yield`` returns their result (here the call that will generate), and what we
 # return replaces it. ultra_llm_generate is ``firstresult``, so the result is one call or None.
@@ -101,6 +108,10 @@ def ultra_llm_generate(
     return timed
 
 
+# --8<-- [end:generate]
+
+
+# --8<-- [start:stream]
 @hookimpl(wrapper=True)
 def ultra_llm_stream(
     request: GenerationRequest, backend: Backend
@@ -142,3 +153,6 @@ def ultra_llm_stream(
             )
 
     return timed
+
+
+# --8<-- [end:stream]
