@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# The shared test doubles and the real engine, available to every test directory.
+pytest_plugins = ["tests.support.docker_double.fixtures", "tests.support.engine.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_environment(ultra_llm_clean_env: pytest.MonkeyPatch) -> None:

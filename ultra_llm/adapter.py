@@ -61,8 +61,9 @@ else:  # pragma: no cover - Python 3.10
 class Adapter:
     """A backend ready for use: generation, streaming, discovery, embeddings, model management.
 
-    Options are the backend's (``-o`` in the CLI) plus two of Ultra's: ``model`` overrides the
-    adapter's model for one call, ``system_message`` puts a system prompt first.
+    Options are the backend's (``-o`` in the CLI) plus three reserved ones: ``model`` overrides the
+    adapter's model for one call, ``system_message`` puts a system prompt first, and ``progress``
+    (a callable taking ``Progress``) receives progress the backend reports before answering.
     """
 
     def __init__(
@@ -128,6 +129,7 @@ class Adapter:
         options = dict(options)
         model = self.backend.canonical_model(str(options.pop("model", None) or self.model))
         system_message = options.pop("system_message", None)
+        progress = options.pop("progress", None)
         try:
             messages = to_messages(prompt, system_message=system_message)
         except ValueError as exc:
@@ -137,7 +139,7 @@ class Adapter:
                 f"Invalid prompt: {exc}.", fix="Pass a string or a list of role/content messages."
             ) from exc
         instance, options_dict = validate_options(type(self.backend), options)
-        return GenerationRequest(model, messages, instance, self.backend.name, options_dict)
+        return GenerationRequest(model, messages, instance, self.backend.name, options_dict, progress)
 
     async def complete(self, prompt: Prompt, **options: Any) -> Result:
         """The whole answer as a ``Result`` (text, model, backend, finish reason, usage)."""

@@ -44,6 +44,8 @@ class Backend(abc.ABC):
     name: ClassVar[str]
     summary: ClassVar[str] = ""
     options_model: ClassVar[type[Any] | None] = None
+    options_hint: ClassVar[str] = ""
+    """Shown as the fix when a caller passes options the backend does not accept."""
     settings_model: ClassVar[type[Any] | None] = None
     supports_embeddings: ClassVar[bool] = False
     supports_pull: ClassVar[bool] = False

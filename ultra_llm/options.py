@@ -31,7 +31,7 @@ def validate_options(backend: type[Backend], options: Mapping[str, Any]) -> tupl
         if options:
             raise InvalidOptionsError(
                 f"Backend '{name}' accepts no generation options, got: {', '.join(sorted(options))}.",
-                fix=getattr(backend, "options_hint", "") or "Call it without options.",
+                fix=backend.options_hint or "Call it without options.",
                 backend=name,
             )
         return None, {}
@@ -41,7 +41,7 @@ def validate_options(backend: type[Backend], options: Mapping[str, Any]) -> tupl
         supported = ", ".join(sorted(model.model_fields)) or "none"
         unknown = sorted(str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden" and e["loc"])
         if unknown:
-            hint = getattr(backend, "options_hint", "")
+            hint = backend.options_hint
             raise InvalidOptionsError(
                 f"Backend '{name}' does not support the option(s) {', '.join(unknown)}; it supports: {supported}.",
                 fix=hint or f"Use only: {supported}.",

@@ -123,6 +123,8 @@ class GenerationRequest:
     options: Any
     backend: str
     options_dict: Mapping[str, Any] = field(default_factory=dict)
+    progress: Callable[[Progress], None] | None = field(default=None, compare=False, repr=False)
+    """Receives progress a backend reports while preparing to answer (an auto-pull), when given."""
 
     @property
     def prompt(self) -> str:

@@ -191,6 +191,19 @@ def test_auto_pull_output_is_not_answer_text(docker_double: DockerDouble, cli_ba
     assert any("ai/gemma3:latest" in m["tags"] for m in docker_double.models)
 
 
+def test_auto_pull_progress_reaches_the_adapter_callers_progress_option(docker_double: DockerDouble) -> None:
+    from ultra_llm import create_adapter
+
+    seen: list[Progress] = []
+
+    async def run() -> str:
+        async with await create_adapter("gemma3", backend="docker-cli") as adapter:
+            return await adapter.generate("hi", progress=seen.append)
+
+    assert asyncio.run(run()) == docker_double.expected_answer("hi", "gemma3")
+    assert [p.status for p in seen] == ["progress"] * 4 + ["success"]
+
+
 def test_reasoning_and_usage_kept_apart(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
     docker_double.set(usage=True)
     docker_double.add_model("ai/qwen3:latest", reasoning=True)

@@ -233,7 +233,7 @@ class DockerCLIBackend(Backend):
                     if not data:
                         break
                     for event in parser.feed(data):
-                        chunk = self._on_event(event, model)
+                        chunk = self._on_event(event, model, request.progress)
                         if chunk is not None:
                             yield chunk
                 try:
@@ -259,20 +259,23 @@ class DockerCLIBackend(Backend):
             if event.kind == "usage" and event.usage is not None:
                 usage = Usage(*event.usage)
                 continue
-            chunk = self._on_event(event, model)
+            chunk = self._on_event(event, model, request.progress)
             if chunk is not None:
                 yield chunk
         self._present.add(model)
         yield Chunk("", finish_reason="stop", usage=usage)
 
-    def _on_event(self, event: Event, model: str) -> Chunk | None:
-        """Answer and reasoning become chunks; auto-pull lines go to the log and ``progress_callback``."""
+    def _on_event(self, event: Event, model: str, progress: ProgressCallback | None) -> Chunk | None:
+        """Answer and reasoning become chunks; auto-pull lines go to the log, the request's ``progress``
+        callback and ``progress_callback``."""
         if event.kind in ("text", "reasoning"):
             return Chunk(event.text, kind="reasoning" if event.kind == "reasoning" else "text")
         if event.kind in ("pull-started", "progress", "pulled"):
             log.info("docker model run %s: %s", model, event.text)
-            if self.progress_callback is not None:
-                self.progress_callback(_progress(event.text, event.completed, event.total, done=event.kind == "pulled"))
+            report = _progress(event.text, event.completed, event.total, done=event.kind == "pulled")
+            for callback in (progress, self.progress_callback):
+                if callback is not None:
+                    callback(report)
         return None
 
     # -- model management -----------------------------------------------------------------------
