@@ -6,6 +6,8 @@ A page asks for generated Markdown with a marker comment on a line of its own:
     The core variables (``ultra_llm.config.UltraConfig``).
 ``<!-- ultra-llm: settings BACKEND -->``
     The variables of an installed backend's ``settings_model`` (``mock``, ``docker-cli`` ...).
+``<!-- ultra-llm: settings package.module:Class -->``
+    The variables of any other pydantic-settings class (the web server's, say).
 ``<!-- ultra-llm: errors -->``
     Every typed error of ``ultra_llm.errors``: its parent, meaning and fix.
 ``<!-- ultra-llm: exit-codes -->``
@@ -17,6 +19,7 @@ The functions are plain so ``tests/docs`` can call them; ``on_config`` also puts
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import logging
 import re
@@ -39,7 +42,7 @@ __all__ = [
 ]
 
 HERE = Path(__file__).resolve().parent
-MARKER = re.compile(r"^<!-- ultra-llm: (?P<kind>settings|errors|exit-codes)(?: (?P<arg>[\w.-]+))? -->$", re.MULTILINE)
+MARKER = re.compile(r"^<!-- ultra-llm: (?P<kind>settings|errors|exit-codes)(?: (?P<arg>[\w.:-]+))? -->$", re.MULTILINE)
 ERROR_MARKER = "<!-- ultra-llm: errors -->"
 log = logging.getLogger("mkdocs.plugins.ultra_llm_docs")
 
@@ -71,6 +74,8 @@ def _default(info: Any) -> str:
         value = info.default
     if value is None:
         return "unset"
+    if value == "":
+        return "empty"
     if isinstance(value, bool):
         return "true" if value else "false"
     return f"`{value}`"
@@ -125,6 +130,19 @@ def _settings_block(arg: str | None) -> str:
         from ultra_llm.config import UltraConfig
 
         return settings_reference(UltraConfig)
+    if ":" in arg:
+        # An optional package (a plugin that is not a backend, an extra): when it is not installed
+        # the section says so instead of failing the build.
+        module_name, _, class_name = arg.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            log.info("%s is not importable (%s); its settings are not documented", module_name, exc)
+            return (
+                f'!!! note "Not generated"\n    `{module_name}` was not installed when this site was built, '
+                "so its variables are not listed here."
+            )
+        return settings_reference(getattr(module, class_name))
     from ultra_llm.errors import BackendNotFoundError
 
     try:
@@ -210,9 +228,7 @@ def hookspecs() -> dict[str, Any]:
     from ultra_llm import hookspecs as module
 
     marker = f"{module.PROJECT_NAME}_spec"
-    return {
-        name: func for name, func in vars(module).items() if inspect.isfunction(func) and hasattr(func, marker)
-    }
+    return {name: func for name, func in vars(module).items() if inspect.isfunction(func) and hasattr(func, marker)}
 
 
 def hookspec_signature(func: Any) -> str:
