@@ -1,0 +1,211 @@
+"""The cache at work: the configured store, the wrapped calls, and the counters.
+
+Imported on the first generation with caching on. The store for the current variables is built
+once and reused (a memory cache lives as long as the process). A store that fails (a locked or
+unwritable SQLite file) never fails a generation: the error is logged at WARNING on
+``ultra_llm.cache``, counted, and the request goes to the backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ultra_llm.types import Chunk, GenerateCall, GenerationRequest, Result, StreamCall
+
+from .store import CachedValue, Kind, MemoryStore, SQLiteStore, Store, is_deterministic, request_key
+
+__all__ = ["Counters", "clear", "current_store", "reset", "stats", "wrap_generate", "wrap_stream"]
+
+logger = logging.getLogger("ultra_llm.cache")
+T = TypeVar("T")
+
+_VARIABLES = ("ULTRA_LLM_CACHE", "ULTRA_LLM_CACHE_PATH", "ULTRA_LLM_CACHE_MAX_ENTRIES", "ULTRA_LLM_CACHE_TTL")
+
+
+@dataclass
+class Counters:
+    """This process's lookups: ``hits``, ``misses``, ``skipped`` (not deterministic), ``stored``, ``errors``."""
+
+    hits: int = 0
+    misses: int = 0
+    skipped: int = 0
+    stored: int = 0
+    errors: int = 0
+
+
+_lock = threading.Lock()
+_stores: dict[tuple[str | None, ...], tuple[str, Store | None]] = {}
+_counters = Counters()
+
+
+def _count(field: str) -> None:
+    with _lock:
+        setattr(_counters, field, getattr(_counters, field) + 1)
+
+
+def current_store() -> Store | None:
+    """The store the environment asks for now (``None`` when off), built once per distinct setting.
+
+    Raises ``ConfigurationError`` (from ``ultra_llm.config.load_settings``) for invalid variables.
+    """
+    signature = tuple(os.environ.get(name) for name in _VARIABLES)
+    with _lock:
+        found = _stores.get(signature)
+    if found is not None:
+        return found[1]
+    from ultra_llm.config import load_settings
+
+    from .settings import CacheSettings
+
+    settings = load_settings(CacheSettings)
+    store: Store | None = None
+    if settings.mode == "memory":
+        store = MemoryStore(settings.max_entries, settings.ttl)
+    elif settings.mode == "sqlite":
+        store = SQLiteStore(settings.sqlite_path, settings.max_entries, settings.ttl)
+    with _lock:
+        found = _stores.setdefault(signature, (settings.mode, store))
+    if found[1] is not store and store is not None:
+        store.close()  # another thread built the same store first
+    return found[1]
+
+
+async def _run(store: Store, func: Callable[[], T]) -> T:
+    """Run a store operation: inline for memory, on a worker thread for SQLite (it may wait on a lock)."""
+    if isinstance(store, MemoryStore):
+        return func()
+    import asyncio
+
+    return await asyncio.to_thread(func)
+
+
+async def _lookup(store: Store, key: str) -> CachedValue | None:
+    try:
+        value = await _run(store, lambda: store.get(key))
+    except Exception as exc:  # the cache must never fail a generation
+        _count("errors")
+        logger.warning("cache lookup failed, asking the backend: %s: %s", type(exc).__name__, exc)
+        return None
+    _count("hits" if value is not None else "misses")
+    return value
+
+
+async def _save(store: Store, key: str, kind: Kind, value: CachedValue) -> None:
+    try:
+        await _run(store, lambda: store.put(key, kind, value))
+    except Exception as exc:  # the cache must never fail a generation
+        _count("errors")
+        logger.warning("cache store failed, answer not cached: %s: %s", type(exc).__name__, exc)
+        return
+    _count("stored")
+
+
+def _prepare(request: GenerationRequest, kind: Kind) -> tuple[Store, str] | None:
+    store = current_store()
+    if store is None:
+        return None
+    if not is_deterministic(request):
+        _count("skipped")
+        return None
+    return store, request_key(request, kind)
+
+
+def wrap_generate(request: GenerationRequest, call: GenerateCall) -> GenerateCall:
+    """``call`` answered from the cache when the request is deterministic; errors are never cached."""
+    prepared = _prepare(request, "generate")
+    if prepared is None:
+        return call
+    store, key = prepared
+
+    async def cached() -> Result:
+        hit = await _lookup(store, key)
+        if isinstance(hit, Result):
+            logger.debug("cache hit %s (%s, %s)", key[:12], request.backend, request.model)
+            return hit
+        result = await call()
+        if isinstance(result, Result):
+            await _save(store, key, "generate", result)
+        return result
+
+    return cached
+
+
+@contextlib.asynccontextmanager
+async def _closing(iterator: AsyncIterator[Chunk]) -> AsyncIterator[AsyncIterator[Chunk]]:
+    try:
+        yield iterator
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def wrap_stream(request: GenerationRequest, call: StreamCall) -> StreamCall:
+    """``call`` replayed chunk by chunk from the cache when deterministic; only complete streams are stored."""
+    prepared = _prepare(request, "stream")
+    if prepared is None:
+        return call
+    store, key = prepared
+
+    async def replay_or_record() -> AsyncIterator[Chunk]:
+        hit = await _lookup(store, key)
+        if isinstance(hit, tuple):
+            logger.debug("cache hit %s (%s, %s, stream)", key[:12], request.backend, request.model)
+            for chunk in hit:
+                yield chunk
+            return
+        recorded: list[Chunk] = []
+        async with _closing(call()) as chunks:
+            async for chunk in chunks:
+                recorded.append(chunk)
+                yield chunk
+        # reached only when the inner stream ended normally and the consumer read it all
+        await _save(store, key, "stream", tuple(recorded))
+
+    return replay_or_record
+
+
+def stats() -> dict[str, Any]:
+    """See ``ultra_llm_cache.stats``."""
+    store = current_store()
+    mode = "off"
+    with _lock:
+        process = dict(_counters.__dict__)
+        for found_mode, found_store in _stores.values():
+            if found_store is store:
+                mode = found_mode
+    figures: dict[str, Any] | None = None
+    if store is not None:
+        try:
+            figures = store.stats()
+        except Exception as exc:  # an unreadable file: say so rather than fail
+            figures = {"error": f"{type(exc).__name__}: {exc}"}
+    return {
+        "mode": mode,
+        "path": str(store.path) if isinstance(store, SQLiteStore) else None,
+        "process": process,
+        "store": figures,
+    }
+
+
+def clear() -> int:
+    """See ``ultra_llm_cache.clear``."""
+    store = current_store()
+    return 0 if store is None else store.clear()
+
+
+def reset() -> None:
+    """Close and forget every store and zero this process's counters (for tests and benchmarks)."""
+    global _counters
+    with _lock:
+        stores = [store for _, store in _stores.values() if store is not None]
+        _stores.clear()
+        _counters = Counters()
+    for store in stores:
+        store.close()
