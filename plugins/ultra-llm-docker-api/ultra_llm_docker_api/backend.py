@@ -250,6 +250,12 @@ class DockerAPIBackend(Backend):
                         if chunk.finish_reason is not None:
                             finished = True
                         yield chunk
+            if done and not ended:
+                # Read the body's end (the terminating chunk follows [DONE] at once) so the
+                # connection goes back to the pool instead of being closed.
+                with contextlib.suppress(UltraLLMError):
+                    async for _ in parts:
+                        pass
         if not done and not finished:
             raise StreamInterruptedError(
                 f"The stream from {url} ended before it was complete (no finish reason, no [DONE]).",

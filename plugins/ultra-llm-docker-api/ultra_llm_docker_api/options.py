@@ -16,11 +16,11 @@ class DockerAPIOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature; 0 is greedy.")
-    max_tokens: int | None = Field(None, ge=1, description="Most tokens to generate (sent as max_tokens).")
-    top_p: float | None = Field(None, ge=0, le=1, description="Nucleus sampling probability mass.")
-    stop: str | list[str] | None = Field(None, description="Text (or texts) that ends the answer.")
-    seed: int | None = Field(None, description="Random seed, for repeatable sampling.")
+    temperature: float | None = Field(default=None, ge=0, le=2, description="Sampling temperature; 0 is greedy.")
+    max_tokens: int | None = Field(default=None, ge=1, description="Most tokens to generate (sent as max_tokens).")
+    top_p: float | None = Field(default=None, ge=0, le=1, description="Nucleus sampling probability mass.")
+    stop: str | list[str] | None = Field(default=None, description="Text (or texts) that ends the answer.")
+    seed: int | None = Field(default=None, description="Random seed, for repeatable sampling.")
 
     @field_validator("stop")
     @classmethod

@@ -44,49 +44,49 @@ class DockerAPISettings(BaseSettings):
     )
 
     url: str = Field(
-        DEFAULT_URL,
+        default=DEFAULT_URL,
         validation_alias=AliasChoices("MODEL_RUNNER_URL", "ULTRA_LLM_DOCKER_API_URL"),
         description="Docker Model Runner's base URL (http://model-runner.docker.internal in a container; "
         "unix:///path/docker.sock for Desktop without TCP), or an OpenAI-compatible server.",
     )
     path: str | None = Field(
-        None,
+        default=None,
         description="API path: unset for the runner's /engines/v1; /v1 for llama.cpp's server, vLLM, Ollama.",
     )
     engine: str | None = Field(
-        None, description="Runner engine to address, e.g. llama.cpp (gives /engines/llama.cpp/v1)."
+        default=None, description="Runner engine to address, e.g. llama.cpp (gives /engines/llama.cpp/v1)."
     )
     socket_prefix: str = Field(
-        DEFAULT_SOCKET_PREFIX, description="Path prefix of the runner's API on the Docker socket."
+        default=DEFAULT_SOCKET_PREFIX, description="Path prefix of the runner's API on the Docker socket."
     )
-    api_key: str | None = Field(None, description="Bearer token for servers that need one (vLLM, gateways).")
-    connect_timeout: float = Field(5.0, gt=0, description="Seconds to open a connection.")
+    api_key: str | None = Field(default=None, description="Bearer token for servers that need one (vLLM, gateways).")
+    connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to open a connection.")
     first_token_timeout: float | None = Field(
-        None,
+        default=None,
         gt=0,
         description="Seconds to the first streamed byte (cold loads are slow). Unset: ULTRA_LLM_FIRST_TOKEN_TIMEOUT.",
     )
-    idle_timeout: float = Field(60.0, gt=0, description="Seconds allowed between two streamed chunks.")
+    idle_timeout: float = Field(default=60.0, gt=0, description="Seconds allowed between two streamed chunks.")
     timeout: float | None = Field(
-        None,
+        default=None,
         gt=0,
         description="Seconds one request may take in all. Unset: LOCAL_MODEL_TIMEOUT, else ULTRA_LLM_TIMEOUT.",
     )
     legacy_timeout_ms: float | None = Field(
-        None,
+        default=None,
         gt=0,
         validation_alias="LOCAL_MODEL_TIMEOUT",
         description="Ultra's legacy total timeout in milliseconds (used when ULTRA_LLM_DOCKER_API_TIMEOUT is unset).",
     )
-    retries: int = Field(3, ge=1, le=20, description="Attempts per request (1 = no retry).")
-    retry_wait_initial: float = Field(0.5, ge=0, description="First backoff in seconds (doubles, with jitter).")
-    retry_wait_max: float = Field(10.0, ge=0, description="Longest backoff in seconds.")
-    retry_after_max: float = Field(60.0, ge=0, description="Longest Retry-After honoured, in seconds.")
+    retries: int = Field(default=3, ge=1, le=20, description="Attempts per request (1 = no retry).")
+    retry_wait_initial: float = Field(default=0.5, ge=0, description="First backoff in seconds (doubles, with jitter).")
+    retry_wait_max: float = Field(default=10.0, ge=0, description="Longest backoff in seconds.")
+    retry_after_max: float = Field(default=60.0, ge=0, description="Longest Retry-After honoured, in seconds.")
     max_response_bytes: int = Field(
-        32 * 1024 * 1024, ge=1024, description="Cap on a response read into memory (whole or streamed)."
+        default=32 * 1024 * 1024, ge=1024, description="Cap on a response read into memory (whole or streamed)."
     )
-    max_connections: int = Field(100, ge=1, description="Connection pool size.")
-    stream_usage: bool = Field(True, description="Ask streams for token usage (stream_options.include_usage).")
+    max_connections: int = Field(default=100, ge=1, description="Connection pool size.")
+    stream_usage: bool = Field(default=True, description="Ask streams for token usage (stream_options.include_usage).")
 
     @field_validator("path", "engine", "api_key", mode="before")
     @classmethod

@@ -247,10 +247,20 @@ class Transport:
     async def _with_retries(
         self, call: Callable[[], Awaitable[Reply | httpx2.Response]], deadline: float, retry: bool
     ) -> Reply | httpx2.Response:
-        """Run ``call`` (one attempt) under stamina's retry policy, within ``deadline``."""
+        """Run ``call`` (one attempt) under stamina's retry policy, within ``deadline``.
+
+        The first attempt runs outside the retry machinery (the common case pays nothing for it);
+        its failure is replayed as stamina's first attempt, so stamina alone decides every backoff.
+        """
         ep = self.endpoint
-        loop = asyncio.get_running_loop()
         attempts = ep.retries if retry else 1
+        try:
+            return await call()
+        except _Retryable as exc:
+            if attempts == 1:
+                raise exc.error from exc.__cause__
+            replay: _Retryable | None = exc
+        loop = asyncio.get_running_loop()
 
         def backoff(exc: Exception) -> bool | float:
             if not isinstance(exc, _Retryable):
@@ -273,6 +283,9 @@ class Transport:
                 wait_jitter=ep.retry_wait_initial,
             ):
                 with attempt:
+                    if replay is not None:
+                        failure, replay = replay, None
+                        raise failure
                     result: Reply | httpx2.Response = await call()
                     return result
         except _Retryable as exc:

@@ -135,6 +135,10 @@ def start_engine(
             str(n_ctx),
             "--n_threads",
             "1",
+            # Queue concurrent requests as llama.cpp's own server does, instead of cutting the
+            # running stream short with an early [DONE] (llama-cpp-python's default).
+            "--interrupt_requests",
+            "false",
             *(("--embedding", "true") if embedding else ()),
             *extra_args,
         ]

@@ -1,0 +1,258 @@
+"""The docker-api backend against a real llama.cpp engine (issue 4's performance section).
+
+One real engine (the tiny GGUF model under ``llama_cpp.server``) serves every request; the client
+talks to its OpenAI layout (``/v1``) directly, so only client-side work is in this process.
+
+* ``docker-api-cpu-whole`` / ``docker-api-cpu-stream``: client CPU time (``time.process_time``) per
+  request through ``DockerAPIBackend`` against raw httpx2 doing the same request (same body, same
+  pooled client settings, response parsed to text) in the same run, rounds interleaved. Limit 1.2x.
+  A row through the full ``Adapter`` (hooks, option validation, deadlines) is shown beside it.
+* ``docker-api-256-streams``: 256 concurrent streams through one backend all complete with no
+  error; the row shows the wall time, and the Python heap peak (tracemalloc) must stay under 64 MiB.
+
+Needs ``llama-cpp-python[server]``; the case is skipped (empty) without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import statistics
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from .runner import Measurement, case
+
+if TYPE_CHECKING:
+    from tests.support.engine.launcher import EngineProcess
+
+MAX_TOKENS = 16
+ROUNDS = 7
+PER_ROUND = 15
+MESSAGES = [{"role": "user", "content": "hello world, tell me about benchmarks"}]
+
+
+@contextmanager
+def engine() -> Iterator[EngineProcess]:
+    """A real engine for the duration of one case; always stopped."""
+    from tests.support.engine.launcher import start_engine
+    from tests.support.engine.tiny_model import write_tiny_model
+
+    with tempfile.TemporaryDirectory(prefix="bench-docker-api-") as directory:
+        process = start_engine(write_tiny_model(f"{directory}/tiny.gguf"), log_dir=directory, embedding=True)
+        try:
+            yield process
+        finally:
+            process.stop()
+
+
+def _cpu_per_request(func: Callable[[], Awaitable[object]], loop: asyncio.AbstractEventLoop, count: int) -> float:
+    start = time.process_time()
+    for _ in range(count):
+        loop.run_until_complete(func())
+    return (time.process_time() - start) * 1000 / count
+
+
+def _available() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+@case("docker-api-cpu")
+def client_cpu() -> list[Measurement]:
+    if not _available():
+        print("docker-api-cpu: skipped (llama_cpp is not importable)")
+        return []
+    import httpx2
+    from ultra_llm_docker_api.backend import DockerAPIBackend
+    from ultra_llm_docker_api.options import DockerAPIOptions
+    from ultra_llm_docker_api.settings import DockerAPISettings
+
+    from ultra_llm import Adapter
+    from ultra_llm.config import load_config
+    from ultra_llm.host import PluginHost
+    from ultra_llm.selection import Selection
+    from ultra_llm.types import GenerationRequest, to_messages
+
+    with engine() as process:
+        config = load_config()
+        backend = DockerAPIBackend(config, settings=DockerAPISettings(url=process.url, stream_usage=False))
+        adapter_backend = DockerAPIBackend(config, settings=DockerAPISettings(url=process.url, stream_usage=False))
+        adapter = Adapter(
+            PluginHost(entry_points=lambda: []),
+            adapter_backend,
+            model="ai/tiny",
+            config=config,
+            selection=Selection("docker-api", "bench", "docker-api"),
+        )
+        options = DockerAPIOptions(temperature=0, max_tokens=MAX_TOKENS)
+        request = GenerationRequest(
+            "ai/tiny",
+            to_messages(MESSAGES[0]["content"]),
+            options,
+            "docker-api",
+            options.model_dump(exclude_none=True),
+        )
+        raw = httpx2.AsyncClient(
+            transport=httpx2.AsyncHTTPTransport(
+                limits=httpx2.Limits(max_connections=100, max_keepalive_connections=32)
+            ),
+            timeout=httpx2.Timeout(connect=5.0, read=None, write=30.0, pool=120.0),
+        )
+        url = f"{process.url}/chat/completions"
+        whole_body = {"model": "ai/tiny", "messages": MESSAGES, "temperature": 0, "max_tokens": MAX_TOKENS}
+        stream_body = {**whole_body, "stream": True}
+
+        async def raw_whole() -> str:
+            response = await raw.post(url, json=whole_body)
+            response.raise_for_status()
+            return str(response.json()["choices"][0]["message"]["content"])
+
+        async def raw_stream() -> str:
+            parts: list[str] = []
+            async with raw.stream("POST", url, json=stream_body) as response:
+                response.raise_for_status()
+                async for line in response.aiter_lines():
+                    if line.startswith("data: ") and line != "data: [DONE]":
+                        delta = json.loads(line[6:])["choices"][0]["delta"]
+                        parts.append(delta.get("content") or "")
+            return "".join(parts)
+
+        async def backend_whole() -> str:
+            return (await backend.generate(request)).text
+
+        async def backend_stream() -> str:
+            return "".join([chunk.text async for chunk in backend.stream(request)])
+
+        async def adapter_whole() -> str:
+            return await adapter.generate(MESSAGES[0]["content"], temperature=0, max_tokens=MAX_TOKENS)
+
+        async def adapter_stream() -> str:
+            chunks = [
+                t async for t in adapter.stream_generate(MESSAGES[0]["content"], temperature=0, max_tokens=MAX_TOKENS)
+            ]
+            return "".join(chunks)
+
+        loop = asyncio.new_event_loop()
+        try:
+            subjects: dict[str, Callable[[], Awaitable[object]]] = {
+                "raw-whole": raw_whole,
+                "backend-whole": backend_whole,
+                "adapter-whole": adapter_whole,
+                "raw-stream": raw_stream,
+                "backend-stream": backend_stream,
+                "adapter-stream": adapter_stream,
+            }
+            for func in subjects.values():  # warm pools, caches, lazy imports
+                _cpu_per_request(func, loop, 3)
+            samples: dict[str, list[float]] = {name: [] for name in subjects}
+            for _ in range(ROUNDS):
+                for name, func in subjects.items():
+                    samples[name].append(_cpu_per_request(func, loop, PER_ROUND))
+            loop.run_until_complete(backend.aclose())
+            loop.run_until_complete(adapter.aclose())
+            loop.run_until_complete(raw.aclose())
+        finally:
+            loop.close()
+    med = {name: statistics.median(values) for name, values in samples.items()}
+    return [
+        Measurement(
+            "docker-api-cpu-whole",
+            "backend generate (CPU/request)",
+            med["backend-whole"],
+            "raw httpx2",
+            med["raw-whole"],
+            limit=1.2,
+        ),
+        Measurement(
+            "docker-api-cpu-stream",
+            "backend stream (CPU/request)",
+            med["backend-stream"],
+            "raw httpx2",
+            med["raw-stream"],
+            limit=1.2,
+        ),
+        Measurement(
+            "docker-api-cpu-whole",
+            "via Adapter (hooks, validation)",
+            med["adapter-whole"],
+            "raw httpx2",
+            med["raw-whole"],
+        ),
+        Measurement(
+            "docker-api-cpu-stream",
+            "via Adapter (hooks, validation)",
+            med["adapter-stream"],
+            "raw httpx2",
+            med["raw-stream"],
+        ),
+    ]
+
+
+@case("docker-api-256-streams")
+def concurrent_streams() -> list[Measurement]:
+    if not _available():
+        print("docker-api-256-streams: skipped (llama_cpp is not importable)")
+        return []
+    from ultra_llm_docker_api.backend import DockerAPIBackend
+    from ultra_llm_docker_api.options import DockerAPIOptions
+    from ultra_llm_docker_api.settings import DockerAPISettings
+
+    from ultra_llm.config import load_config
+    from ultra_llm.types import GenerationRequest, to_messages
+
+    with engine() as process:
+        backend = DockerAPIBackend(load_config(), settings=DockerAPISettings(url=process.url))
+        options = DockerAPIOptions(temperature=0, max_tokens=8)
+
+        async def one(index: int) -> str:
+            request = GenerationRequest(
+                "ai/tiny",
+                to_messages(f"stream number {index}"),
+                options,
+                "docker-api",
+                options.model_dump(exclude_none=True),
+            )
+            chunks = [chunk async for chunk in backend.stream(request)]
+            if chunks[-1].finish_reason is None:
+                raise AssertionError(f"stream {index} ended without a finish reason")
+            return "".join(c.text for c in chunks)
+
+        async def all_streams() -> list[Any]:
+            try:
+                return await asyncio.gather(*(one(i) for i in range(256)), return_exceptions=True)
+            finally:
+                await backend.aclose()
+
+        tracemalloc.start()
+        started = time.perf_counter()
+        results = asyncio.run(all_streams())
+        wall = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    errors = [r for r in results if isinstance(r, BaseException)]
+    print(
+        f"docker-api-256-streams: {len(results) - len(errors)}/256 complete, {len(errors)} errors, "
+        f"{wall:.1f} s wall, Python heap peak {peak / 1024 / 1024:.1f} MiB"
+    )
+    for error in errors[:3]:
+        print(f"  error: {type(error).__name__}: {error}")
+    limit_mib = 64.0
+    return [
+        Measurement(
+            "docker-api-256-streams",
+            "errors (must be 0)",
+            float(len(errors)),
+            "streams",
+            256.0,
+            unit="count",
+            limit=0.0,
+        ),
+        Measurement(
+            "docker-api-256-streams", "heap peak MiB", peak / 1024 / 1024, "limit MiB", limit_mib, unit="MiB", limit=1.0
+        ),
+    ]
