@@ -25,6 +25,8 @@ from ..errors import UltraLLMError
 from .errors import WebError, error_body, status_for
 from .schemas import (
     BackendsResponse,
+    ChunkEvent,
+    DoneEvent,
     DoctorResponse,
     EmbeddingsRequest,
     EmbeddingsResponse,
@@ -32,6 +34,8 @@ from .schemas import (
     GenerateRequest,
     GenerateResponse,
     ModelsResponse,
+    ProgressEvent,
+    PullDoneEvent,
     PullRequest,
     RemoveResponse,
 )
@@ -57,10 +61,29 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         504: "The backend did not answer in time.",
     }.items()
 }
-SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
+_REF = "#/components/schemas/{}"
+GENERATE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "Server-sent events (see the ProgressEvent, ChunkEvent, DoneEvent and ErrorBody schemas).",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "description": "The whole answer as JSON, or with `stream: true` server-sent events: "
+        "`chunk` (ChunkEvent) frames, then `done` (DoneEvent) or `error` (ErrorBody).",
+        "content": {
+            "text/event-stream": {
+                "schema": {"anyOf": [{"$ref": _REF.format(name)} for name in ("ChunkEvent", "DoneEvent", "ErrorBody")]}
+            }
+        },
+    }
+}
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": ChunkEvent | DoneEvent | ErrorBody,
+        "description": "Server-sent events: `chunk` (ChunkEvent) frames, then `done` (DoneEvent) or `error` (ErrorBody).",
+    }
+}
+PULL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": ProgressEvent | PullDoneEvent | ErrorBody,
+        "description": "Server-sent events: `progress` (ProgressEvent) frames, then `done` (PullDoneEvent) "
+        "or `error` (ErrorBody).",
     }
 }
 DISCONNECTED_STATUS = 499
@@ -96,11 +119,12 @@ class TypedErrorRoute(APIRoute):
         return route
 
 
-def _token_dependency(token: bytes) -> Callable[..., Coroutine[Any, Any, None]]:
-    bearer = HTTPBearer(auto_error=False, description="The server's ULTRA_LLM_WEB_TOKEN.")
+_BEARER = HTTPBearer(auto_error=False, description="The server's ULTRA_LLM_WEB_TOKEN.")
 
+
+def _token_dependency(token: bytes) -> Callable[..., Coroutine[Any, Any, None]]:
     async def require_token(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
     ) -> None:
         given = b"" if credentials is None else credentials.credentials.encode("utf-8")
         if not hmac.compare_digest(given, token):
@@ -244,7 +268,9 @@ def create_router(
             "models": [model.to_dict() for model in found],
         }
 
-    @router.post("/models/pull", response_class=EventStreamResponse, responses=SSE_RESPONSE, summary="Pull a model")
+    @router.post(
+        "/models/pull", response_class=EventStreamResponse, responses=PULL_RESPONSES, summary="Pull a model"
+    )
     async def pull(body: PullRequest) -> Response:
         """Download a model; progress streams as ``event: progress`` (ProgressEvent), then ``event: done``
         (``{"model", "backend"}``) or ``event: error`` (ErrorBody). Disconnecting cancels the pull."""
@@ -271,7 +297,7 @@ def create_router(
     @router.post(
         "/generate",
         response_model=GenerateResponse,
-        responses=SSE_RESPONSE,
+        responses=GENERATE_RESPONSES,
         summary="Generate, whole or streamed",
     )
     async def generate(request: Request, body: GenerateRequest) -> Any:
@@ -280,6 +306,19 @@ def create_router(
         (DoneEvent), or ``event: error`` (ErrorBody) if the backend fails mid-stream. Errors before the
         first chunk (unknown model, bad options, runner unavailable) are HTTP statuses. Disconnecting
         cancels the generation and the backend's process or request."""
+        return await _generate(request, body, body.stream)
+
+    @router.post(
+        "/generate/stream",
+        response_class=EventStreamResponse,
+        responses=STREAM_RESPONSES,
+        summary="Generate, streamed",
+    )
+    async def generate_stream(request: Request, body: GenerateRequest) -> Any:
+        """``POST /generate`` with ``stream`` forced on: always server-sent events."""
+        return await _generate(request, body, True)
+
+    async def _generate(request: Request, body: GenerateRequest, streamed: bool) -> Any:
         adapter = await state.adapter(body.backend)
         prompt: Any = body.prompt if isinstance(body.prompt, str) else [m.model_dump() for m in body.prompt]
         options = dict(body.options)
@@ -288,7 +327,7 @@ def create_router(
         if body.system_message:
             options["system_message"] = body.system_message
         model = adapter.build_request(prompt, options).model
-        if not body.stream:
+        if not streamed:
             result = await run_until_disconnect(request.receive, adapter.complete(prompt, **options))
             return result.to_dict()
         stream = adapter.stream(prompt, **options)

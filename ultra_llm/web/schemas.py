@@ -26,6 +26,7 @@ __all__ = [
     "ModelOut",
     "ModelsResponse",
     "ProgressEvent",
+    "PullDoneEvent",
     "PullRequest",
     "RemoveResponse",
     "SelectionOut",
@@ -134,6 +135,13 @@ class ProgressEvent(BaseModel):
     total: int | None = None
     fraction: float | None = Field(None, description="completed / total, when both are known.")
     status: Literal["progress", "success", "warning", "info"] = "progress"
+
+
+class PullDoneEvent(BaseModel):
+    """SSE ``event: done``, last of a pull that completed."""
+
+    model: str
+    backend: str
 
 
 class RemoveResponse(BaseModel):
