@@ -128,7 +128,7 @@ def test_a_caching_wrapper_can_answer_without_the_backend() -> None:
             return cached
 
     host = PluginHost()
-    host.register(Cache(), name="cache")
+    host.register(Cache(), name="test-answer-cache")
     with adapter_for(host) as adapter:
         assert adapter.generate_sync("anything") == "from cache"
 
