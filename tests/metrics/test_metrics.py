@@ -202,7 +202,8 @@ def test_spans_with_the_sdk_in_memory_exporter(
     spans = exporter.get_finished_spans()
     assert [span.name for span in spans] == ["chat mock/echo"] * 3
     whole, _, failed = spans
-    w, st, f = (dict(span.attributes or {}) for span in spans)
+    attributes: list[dict[str, Any]] = [dict(span.attributes or {}) for span in spans]
+    w, st, f = attributes
     assert whole.kind == SpanKind.CLIENT
     assert w["gen_ai.operation.name"] == "chat"
     assert w["gen_ai.request.model"] == "mock/echo"
@@ -210,7 +211,7 @@ def test_spans_with_the_sdk_in_memory_exporter(
     assert w["gen_ai.request.max_tokens"] == 8
     assert w["gen_ai.usage.output_tokens"] == 2
     assert w["gen_ai.usage.input_tokens"] == 2
-    assert list(w["gen_ai.response.finish_reasons"])  # type: ignore[arg-type] == ["stop"]
+    assert list(w["gen_ai.response.finish_reasons"]) == ["stop"]
     assert w["ultra_llm.backend"] == "mock" and w["ultra_llm.status"] == "ok"
     assert whole.status.status_code == StatusCode.UNSET
     assert st["ultra_llm.operation"] == "stream"
