@@ -73,6 +73,8 @@ def _configure_logging(debug: bool) -> None:
     logger.handlers[:] = [handler]
     logger.setLevel(logging.DEBUG if debug else logging.WARNING)
     logger.propagate = False
+    if debug:  # every library's log too (the HTTP backend's retries, for one)
+        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
 
 
 def build_cli() -> click.Group:
