@@ -1,0 +1,179 @@
+"""A client that disconnects cancels its generation, on the server, at once.
+
+Proved with a wrapper-hook plugin on the server's host that records how the stream ended and
+keeps the backend's own iterator, and, on the docker-cli backend over the ``docker`` double, by
+the ``docker model run`` process being gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from ultra_llm import hookimpl
+
+httpx2 = pytest.importorskip("httpx2")
+
+LONG_PROMPT = " ".join(f"word{i}" for i in range(100))
+
+
+class Probe:
+    """Wraps every stream and whole generation; records ``started``, ``chunk``, ``cancelled``, ``closed``."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+        self.inner: Any = None
+
+    @hookimpl(wrapper=True)
+    def ultra_llm_stream(self, request: Any, backend: Any) -> Any:
+        call = yield
+
+        def wrapped() -> AsyncIterator[Any]:
+            async def chunks() -> AsyncIterator[Any]:
+                inner = call()
+                self.inner = inner
+                self.events.append("started")
+                try:
+                    async for chunk in inner:
+                        self.events.append("chunk")
+                        yield chunk
+                    self.events.append("finished")
+                except (asyncio.CancelledError, GeneratorExit):
+                    self.events.append("cancelled")
+                    raise
+                finally:
+                    await inner.aclose()
+                    self.events.append("closed")
+
+            return chunks()
+
+        return wrapped
+
+    @hookimpl(wrapper=True)
+    def ultra_llm_generate(self, request: Any, backend: Any) -> Any:
+        call = yield
+
+        async def wrapped() -> Any:
+            self.events.append("started")
+            try:
+                return await call()
+            except asyncio.CancelledError:
+                self.events.append("cancelled")
+                raise
+            finally:
+                self.events.append("closed")
+
+        return wrapped
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+@pytest.fixture
+def probe(web_host: Any) -> Any:
+    probe = Probe()
+    web_host.register(probe, "web-test-probe")
+    yield probe
+    web_host.unregister("web-test-probe")
+
+
+def read_chunks(lines: Iterator[str], count: int) -> list[str]:
+    """The next ``count`` chunk ``data:`` lines from ``lines`` (kept open: closing it would disconnect)."""
+    texts: list[str] = []
+    while len(texts) < count:
+        line = next(lines)
+        if line.startswith("data:") and '"text"' in line:
+            texts.append(line)
+    return texts
+
+
+def test_disconnect_mid_stream_cancels_the_backend_stream(
+    web_server: Any, probe: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ULTRA_LLM_MOCK_DELAY", "0.1")
+    server = web_server()
+    body = {"prompt": LONG_PROMPT, "model": "mock/echo", "stream": True}
+    with httpx2.Client(base_url=server.url, timeout=30) as client:
+        with client.stream("POST", "/api/generate", json=body) as response:
+            assert response.status_code == 200
+            lines = response.iter_lines()
+            assert len(read_chunks(lines, 3)) == 3
+            assert "closed" not in probe.events
+        # Leaving the block closes the unfinished response, so the connection.
+    assert wait_for(lambda: "closed" in probe.events, timeout=3), probe.events
+    assert "cancelled" in probe.events and "finished" not in probe.events
+    produced = probe.events.count("chunk")
+    assert produced < 20, f"the backend kept generating after the disconnect: {produced} chunks"
+    assert probe.inner.ag_frame is None, "the backend's stream was not closed"
+    time.sleep(0.3)
+    assert probe.events.count("chunk") == produced, "chunks were produced after the stream was closed"
+
+
+def test_disconnect_before_the_first_chunk_cancels(
+    web_server: Any, probe: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "hang")
+    server = web_server()
+    with httpx2.Client(base_url=server.url, timeout=httpx2.Timeout(30, read=0.5)) as client:
+        with pytest.raises(httpx2.ReadTimeout):
+            client.post("/api/generate", json={"prompt": "x", "stream": True})
+    assert wait_for(lambda: "closed" in probe.events, timeout=3), probe.events
+    assert "cancelled" in probe.events
+    assert probe.inner.ag_frame is None
+
+
+def test_disconnect_during_a_whole_generation_cancels(
+    web_server: Any, probe: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "hang")
+    server = web_server()
+    with httpx2.Client(base_url=server.url, timeout=httpx2.Timeout(30, read=0.5)) as client:
+        with pytest.raises(httpx2.ReadTimeout):
+            client.post("/api/generate", json={"prompt": "x"})
+    assert wait_for(lambda: "closed" in probe.events, timeout=3), probe.events
+    assert probe.events == ["started", "cancelled", "closed"]
+
+
+def process_state(pid: int) -> str:
+    """The process's state letter from /proc (``Z`` for a zombie), or ``gone``."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(") ", 1)[1][:1]
+    except (FileNotFoundError, ProcessLookupError):  # gone, or gone while being read
+        return "gone"
+
+
+def process_gone(pid: int) -> bool:
+    return process_state(pid) in ("gone", "Z")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to watch the docker process")
+def test_disconnect_kills_the_docker_model_run_process(
+    web_server: Any, docker_double: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ULTRA_LLM_BACKEND", "docker-cli")
+    docker_double.set(token_delay=0.2, answer=LONG_PROMPT)
+    server = web_server()
+    body = {"prompt": "tell me a long story", "model": "ai/smollm2", "stream": True}
+    with httpx2.Client(base_url=server.url, timeout=30) as client:
+        with client.stream("POST", "/api/generate", json=body) as response:
+            assert response.status_code == 200, response.read()
+            lines = response.iter_lines()
+            assert len(read_chunks(lines, 2)) == 2
+            runs = docker_double.invocations()
+            assert len(runs) == 1
+            pid = runs[0]["pid"]
+            state = process_state(pid)
+            assert state not in ("gone", "Z"), f"docker model run should still be streaming: {state} {runs}"
+    assert wait_for(lambda: process_gone(pid), timeout=5), f"docker model run (pid {pid}) still runs"
