@@ -121,7 +121,8 @@ async function loadBackends() {
     el("span", { class: `dot${b.available ? " ok" : ""}`, title: b.available ? "available" : "unavailable" }),
     el("strong", { textContent: b.name }),
     el("span", { class: "muted", textContent: b.selected ? "serving" : (b.available ? "available" : "unavailable") }),
-    b.available ? null : el("span", { class: "why", textContent: b.fix ? `${b.reason} Fix: ${b.fix}` : b.reason }))));
+    b.available ? null : el("details", { class: "why" }, el("summary", { textContent: "why, and the fix" }),
+      el("span", { textContent: b.fix ? `${b.reason} Fix: ${b.fix}` : b.reason })))));
   renderOptions();
 }
 
