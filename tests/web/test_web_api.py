@@ -66,11 +66,12 @@ def test_generate_whole_answers_json(web_server: Any, client_for: Any) -> None:
 
 def test_generate_accepts_messages_and_system_message(web_server: Any, client_for: Any) -> None:
     client = client_for(web_server())
-    messages = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"},
-                {"role": "user", "content": "second question"}]
-    body = client.post(
-        "/api/generate", json={"prompt": messages, "model": ECHO, "system_message": "Be brief."}
-    ).json()
+    messages = [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "second question"},
+    ]
+    body = client.post("/api/generate", json={"prompt": messages, "model": ECHO, "system_message": "Be brief."}).json()
     assert body["text"] == "second question"
 
 
@@ -222,9 +223,15 @@ def test_backends_models_doctor_and_openapi(web_server: Any, client_for: Any) ->
     doctor = client.get("/api/doctor").json()
     assert doctor["ok"] and [s["title"] for s in doctor["steps"]][:3] == ["ultra-llm", "plugins", "configuration"]
     schema = client.get("/api/openapi.json").json()
-    assert {"GenerateRequest", "GenerateResponse", "ErrorBody", "ProgressEvent", "ChunkEvent", "DoneEvent", "PullDoneEvent"} <= set(
-        schema["components"]["schemas"]
-    )
+    assert {
+        "GenerateRequest",
+        "GenerateResponse",
+        "ErrorBody",
+        "ProgressEvent",
+        "ChunkEvent",
+        "DoneEvent",
+        "PullDoneEvent",
+    } <= set(schema["components"]["schemas"])
     assert "404" in schema["paths"]["/api/generate"]["post"]["responses"]
 
 
@@ -257,14 +264,14 @@ def test_short_token_is_refused() -> None:
 def test_non_loopback_bind_needs_a_token() -> None:
     from ultra_llm.errors import ConfigurationError
     from ultra_llm.web import create_app
-    from ultra_llm.web.settings import WebSettings
+    from ultra_llm.web.settings import load_web_settings
 
     with pytest.raises(ConfigurationError, match="without a token") as caught:
-        create_app(settings=WebSettings(), bind_host="0.0.0.0")
+        create_app(settings=load_web_settings(), bind_host="0.0.0.0")
     assert "ULTRA_LLM_WEB_TOKEN" in caught.value.fix
-    create_app(settings=WebSettings(), bind_host="127.0.0.1")
-    create_app(settings=WebSettings(), bind_host="::1")
-    create_app(settings=WebSettings(token="x" * 32), bind_host="0.0.0.0")
+    create_app(settings=load_web_settings(), bind_host="127.0.0.1")
+    create_app(settings=load_web_settings(), bind_host="::1")
+    create_app(settings=load_web_settings(token="x" * 32), bind_host="0.0.0.0")
 
 
 def test_host_header_is_checked_without_a_token(web_server: Any, client_for: Any) -> None:
@@ -295,8 +302,11 @@ def test_request_bodies_are_capped(web_server: Any, client_for: Any) -> None:
 
 
 def test_cors_is_off_unless_configured(web_server: Any, client_for: Any) -> None:
-    preflight = {"Origin": "http://ultra.example", "Access-Control-Request-Method": "POST",
-                 "Access-Control-Request-Headers": "authorization,content-type"}
+    preflight = {
+        "Origin": "http://ultra.example",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
     closed = client_for(web_server())
     response = closed.options("/api/generate", headers=preflight)
     assert "access-control-allow-origin" not in response.headers

@@ -109,9 +109,7 @@ def test_console_generate_streams_in(web_server: Any, page: Any, monkeypatch: py
     expect(answer).to_have_text("the quick ")
 
 
-def test_console_pull_shows_progress_then_remove(
-    web_server: Any, page: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_console_pull_shows_progress_then_remove(web_server: Any, page: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ULTRA_LLM_MOCK_DELAY", "0.6")
     server = web_server()
     page.goto(server.url + "/")

@@ -104,13 +104,15 @@ def test_disconnect_mid_stream_cancels_the_backend_stream(
     monkeypatch.setenv("ULTRA_LLM_MOCK_DELAY", "0.1")
     server = web_server()
     body = {"prompt": LONG_PROMPT, "model": "mock/echo", "stream": True}
-    with httpx2.Client(base_url=server.url, timeout=30) as client:
-        with client.stream("POST", "/api/generate", json=body) as response:
-            assert response.status_code == 200
-            lines = response.iter_lines()
-            assert len(read_chunks(lines, 3)) == 3
-            assert "closed" not in probe.events
-        # Leaving the block closes the unfinished response, so the connection.
+    with (
+        httpx2.Client(base_url=server.url, timeout=30) as client,
+        client.stream("POST", "/api/generate", json=body) as response,
+    ):
+        assert response.status_code == 200
+        lines = response.iter_lines()
+        assert len(read_chunks(lines, 3)) == 3
+        assert "closed" not in probe.events
+    # Leaving the block closes the unfinished response, so the connection.
     assert wait_for(lambda: "closed" in probe.events, timeout=3), probe.events
     assert "cancelled" in probe.events and "finished" not in probe.events
     produced = probe.events.count("chunk")
@@ -125,9 +127,9 @@ def test_disconnect_before_the_first_chunk_cancels(
 ) -> None:
     monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "hang")
     server = web_server()
-    with httpx2.Client(base_url=server.url, timeout=httpx2.Timeout(30, read=0.5)) as client:
-        with pytest.raises(httpx2.ReadTimeout):
-            client.post("/api/generate", json={"prompt": "x", "stream": True})
+    timeout = httpx2.Timeout(30, read=0.5)
+    with httpx2.Client(base_url=server.url, timeout=timeout) as client, pytest.raises(httpx2.ReadTimeout):
+        client.post("/api/generate", json={"prompt": "x", "stream": True})
     assert wait_for(lambda: "closed" in probe.events, timeout=3), probe.events
     assert "cancelled" in probe.events
     assert probe.inner.ag_frame is None
@@ -138,9 +140,9 @@ def test_disconnect_during_a_whole_generation_cancels(
 ) -> None:
     monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "hang")
     server = web_server()
-    with httpx2.Client(base_url=server.url, timeout=httpx2.Timeout(30, read=0.5)) as client:
-        with pytest.raises(httpx2.ReadTimeout):
-            client.post("/api/generate", json={"prompt": "x"})
+    timeout = httpx2.Timeout(30, read=0.5)
+    with httpx2.Client(base_url=server.url, timeout=timeout) as client, pytest.raises(httpx2.ReadTimeout):
+        client.post("/api/generate", json={"prompt": "x"})
     assert wait_for(lambda: "closed" in probe.events, timeout=3), probe.events
     assert probe.events == ["started", "cancelled", "closed"]
 
@@ -166,14 +168,16 @@ def test_disconnect_kills_the_docker_model_run_process(
     docker_double.set(token_delay=0.2, answer=LONG_PROMPT)
     server = web_server()
     body = {"prompt": "tell me a long story", "model": "ai/smollm2", "stream": True}
-    with httpx2.Client(base_url=server.url, timeout=30) as client:
-        with client.stream("POST", "/api/generate", json=body) as response:
-            assert response.status_code == 200, response.read()
-            lines = response.iter_lines()
-            assert len(read_chunks(lines, 2)) == 2
-            runs = docker_double.invocations()
-            assert len(runs) == 1
-            pid = runs[0]["pid"]
-            state = process_state(pid)
-            assert state not in ("gone", "Z"), f"docker model run should still be streaming: {state} {runs}"
+    with (
+        httpx2.Client(base_url=server.url, timeout=30) as client,
+        client.stream("POST", "/api/generate", json=body) as response,
+    ):
+        assert response.status_code == 200, response.read()
+        lines = response.iter_lines()
+        assert len(read_chunks(lines, 2)) == 2
+        runs = docker_double.invocations()
+        assert len(runs) == 1
+        pid = runs[0]["pid"]
+        state = process_state(pid)
+        assert state not in ("gone", "Z"), f"docker model run should still be streaming: {state} {runs}"
     assert wait_for(lambda: process_gone(pid), timeout=5), f"docker model run (pid {pid}) still runs"

@@ -21,8 +21,7 @@ DEFAULT_PORT = 8765
     "--cors-origin",
     "cors_origins",
     multiple=True,
-    help="Allow this browser origin to call the API (repeatable; default: CORS off). "
-    "Also ULTRA_LLM_WEB_CORS_ORIGINS.",
+    help="Allow this browser origin to call the API (repeatable; default: CORS off). Also ULTRA_LLM_WEB_CORS_ORIGINS.",
 )
 @click.option(
     "--max-body-bytes",
@@ -30,7 +29,9 @@ DEFAULT_PORT = 8765
     default=None,
     help="Largest request body accepted (default 1 MiB; ULTRA_LLM_WEB_MAX_BODY_BYTES).",
 )
-@click.option("--allowed-host", "allowed_hosts", multiple=True, help="Extra Host header value accepted without a token.")
+@click.option(
+    "--allowed-host", "allowed_hosts", multiple=True, help="Extra Host header value accepted without a token."
+)
 @click.option("--no-console", is_flag=True, help="Serve the API only, not the web page at /.")
 @click.option("--log-level", default="info", show_default=True, help="uvicorn's log level.")
 @pass_context

@@ -33,7 +33,7 @@ SECURITY_HEADERS: dict[str, str] = {
 def _asset(name: str) -> Response:
     if name not in ASSETS:
         raise HTTPException(404)
-    data = resources.files("ultra_llm.web").joinpath("static", name).read_bytes()
+    data = resources.files("ultra_llm.web").joinpath("static").joinpath(name).read_bytes()
     return Response(data, media_type=ASSETS[name], headers=SECURITY_HEADERS)
 
 

@@ -33,6 +33,7 @@ class WebError(UltraLLMError):
         self.status = status
         super().__init__(message, fix=fix)
 
+
 STATUS_BY_ERROR: tuple[tuple[type[UltraLLMError], int], ...] = (
     (ModelNotFoundError, 404),
     (BackendNotFoundError, 404),

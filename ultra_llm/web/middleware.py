@@ -14,9 +14,7 @@ __all__ = ["BodyLimitMiddleware", "HostCheckMiddleware"]
 
 
 async def _send_error(send: Send, status: int, error: str, message: str, fix: str) -> None:
-    body = json.dumps(
-        {"error": error, "message": message, "fix": fix, "backend": None, "status": status}
-    ).encode()
+    body = json.dumps({"error": error, "message": message, "fix": fix, "backend": None, "status": status}).encode()
     await send(
         {
             "type": "http.response.start",

@@ -9,6 +9,7 @@ an ``event: error`` frame. A client that disconnects cancels the work behind its
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -26,8 +27,8 @@ from .errors import WebError, error_body, status_for
 from .schemas import (
     BackendsResponse,
     ChunkEvent,
-    DoneEvent,
     DoctorResponse,
+    DoneEvent,
     EmbeddingsRequest,
     EmbeddingsResponse,
     ErrorBody,
@@ -76,7 +77,8 @@ GENERATE_RESPONSES: dict[int | str, dict[str, Any]] = {
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "model": ChunkEvent | DoneEvent | ErrorBody,
-        "description": "Server-sent events: `chunk` (ChunkEvent) frames, then `done` (DoneEvent) or `error` (ErrorBody).",
+        "description": "Server-sent events: `chunk` (ChunkEvent) frames, then `done` (DoneEvent) "
+        "or `error` (ErrorBody).",
     }
 }
 PULL_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -172,10 +174,8 @@ async def _pull_frames(adapter: Adapter, model: str) -> AsyncIterator[bytes]:
     finally:
         if not task.done():
             task.cancel()
-            try:
+            with contextlib.suppress(BaseException):  # the pull was cancelled on purpose
                 await task
-            except BaseException:  # noqa: S110 - the pull was cancelled on purpose
-                pass
 
 
 def _usage(chunk: Chunk) -> dict[str, Any] | None:
@@ -268,9 +268,7 @@ def create_router(
             "models": [model.to_dict() for model in found],
         }
 
-    @router.post(
-        "/models/pull", response_class=EventStreamResponse, responses=PULL_RESPONSES, summary="Pull a model"
-    )
+    @router.post("/models/pull", response_class=EventStreamResponse, responses=PULL_RESPONSES, summary="Pull a model")
     async def pull(body: PullRequest) -> Response:
         """Download a model; progress streams as ``event: progress`` (ProgressEvent), then ``event: done``
         (``{"model", "backend"}``) or ``event: error`` (ErrorBody). Disconnecting cancels the pull."""

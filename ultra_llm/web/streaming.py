@@ -47,17 +47,18 @@ async def run_until_disconnect(receive: Receive, awaitable: Awaitable[T]) -> T:
     Call only after the request body was read (FastAPI reads it before the endpoint runs).
     """
     work: asyncio.Future[T] = asyncio.ensure_future(awaitable)
-    watcher = asyncio.ensure_future(_wait_for_disconnect(receive))
+    watcher: asyncio.Future[None] = asyncio.ensure_future(_wait_for_disconnect(receive))
+    futures: set[asyncio.Future[Any]] = {work, watcher}
     try:
-        await asyncio.wait({work, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
         if work.done():
             return work.result()
         raise ClientDisconnected
     finally:
-        for future in (work, watcher):
+        for future in futures:
             if not future.done():
                 future.cancel()
-        for future in (work, watcher):
+        for future in futures:
             with contextlib.suppress(BaseException):
                 await future
 
