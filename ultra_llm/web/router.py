@@ -143,6 +143,8 @@ def _progress_dict(event: Progress) -> dict[str, Any]:
     fraction = None
     if event.completed is not None and event.total:
         fraction = max(0.0, min(1.0, event.completed / event.total))
+    elif event.status == "success":
+        fraction = 1.0
     return {
         "message": event.message,
         "completed": event.completed,
