@@ -106,7 +106,7 @@ class Adapter:
 
     async def list_models(self) -> list[ModelInfo]:
         """The backend's models plus those plugins contribute, de-duplicated by canonical name."""
-        models = await self._guard(self.backend.list_models())
+        models = await self._guard(self.backend.list_models(), deadline=self._deadline())
         seen = {model.name for model in models}
         for extra in self.host.hooks.register_models(self.backend.name):
             try:
