@@ -314,7 +314,7 @@ def api_backend(url: str, **settings: Any) -> Any:
 
 
 def ndjson_head() -> bytes:
-    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    return sse_head("application/json")
 
 
 def record(kind: str, current: int = 0, message: str = "") -> bytes:
@@ -420,7 +420,8 @@ def test_api_non_utf8_bytes_in_a_stream_are_typed(bad: bytes) -> None:
 
 def test_api_non_utf8_whole_body_is_typed() -> None:
     async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
-        await send_text(writer, 200, b'{"choices": [{"message": {"content": "\xff\xfe"}}]}', content_type="application/json")
+        body = b'{"choices": [{"message": {"content": "\xff\xfe"}}]}'
+        await send_text(writer, 200, body, content_type="application/json")
 
     with ScriptedServer(handler) as server, pytest.raises(GenerationError, match="malformed"):
         run(whole(api_backend(server.url)))
