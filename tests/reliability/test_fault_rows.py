@@ -387,6 +387,12 @@ async def collect(backend: Any, chunks: list[Chunk]) -> None:
         await backend.aclose()
 
 
+async def whole_on(backend: Any) -> Result:
+    """One whole generation on ``backend``, left open."""
+    result: Result = await backend.generate(api_request())
+    return result
+
+
 async def whole(backend: Any) -> Result:
     try:
         result: Result = await backend.generate(api_request())
@@ -458,7 +464,8 @@ def test_api_concurrent_calls_through_a_503_storm_all_end_typed() -> None:
 
     async def many(backend: Any) -> list[BaseException | Result]:
         try:
-            return await asyncio.gather(*(backend.generate(api_request()) for _ in range(20)), return_exceptions=True)
+            calls = [whole_on(backend) for _ in range(20)]
+            return list(await asyncio.gather(*calls, return_exceptions=True))
         finally:
             await backend.aclose()
 
