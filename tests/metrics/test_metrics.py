@@ -284,3 +284,16 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
     heavy = {"opentelemetry", "opentelemetry.trace", "asyncio", "ultra_llm_metrics.recorder", "pydantic"}
     assert not loaded & heavy, loaded & heavy
     assert "ultra_llm_metrics.plugin" in loaded
+
+
+@pytest.mark.parametrize(
+    ("value", "on"), [("1", True), ("true", True), ("Yes", True), ("on", True), ("0", False), ("", False)]
+)
+def test_the_documented_settings_agree_with_the_hooks(monkeypatch: pytest.MonkeyPatch, value: str, on: bool) -> None:
+    from ultra_llm_metrics.plugin import enabled
+    from ultra_llm_metrics.settings import MetricsSettings
+
+    monkeypatch.setenv("ULTRA_LLM_METRICS", value)
+    assert enabled() is on
+    if value:
+        assert MetricsSettings().enabled is on

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Mode = Literal["off", "memory", "sqlite"]
@@ -26,7 +26,7 @@ class CacheSettings(BaseSettings):
 
     mode: Mode = Field(
         "off",
-        validation_alias=AliasChoices("ULTRA_LLM_CACHE", "mode"),
+        validation_alias="ULTRA_LLM_CACHE",
         description="off (default), memory (an LRU in this process) or sqlite (a file shared across processes).",
     )
     path: Path | None = Field(None, description="The SQLite file (default: ~/.cache/ultra-llm/cache.sqlite3).")
