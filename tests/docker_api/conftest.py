@@ -7,9 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.engine.fixtures import dmr_runner, real_engine
-
-__all__ = ["dmr_runner", "make_backend", "real_engine"]
+__all__ = ["make_backend"]
 
 pytest.importorskip("httpx2")
 pytest.importorskip("ultra_llm_docker_api")

@@ -9,11 +9,10 @@ import pytest
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 from ultra_llm_docker_cli.settings import DockerCLISettings
 
-from tests.support.docker_double.fixtures import DockerDouble, docker_double, no_docker
-from tests.support.engine.fixtures import real_engine
+from tests.support.docker_double.fixtures import DockerDouble
 from ultra_llm.config import load_config
 
-__all__ = ["cli_backend", "docker_double", "make_backend", "no_docker", "real_engine"]
+__all__ = ["cli_backend", "make_backend"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,1 @@
-"""Fixtures of the docker double for its own tests."""
-
-from tests.support.docker_double.fixtures import docker_double, no_docker
-
-__all__ = ["docker_double", "no_docker"]
+"""The docker double fixtures are registered for every test directory in tests/conftest.py."""

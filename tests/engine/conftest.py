@@ -1,5 +1,1 @@
-"""The real-engine fixtures for these tests (the plugin module lives in tests/support/engine)."""
-
-from tests.support.engine.fixtures import dmr_runner, real_engine
-
-__all__ = ["dmr_runner", "real_engine"]
+"""The real engine fixtures are registered for every test directory in tests/conftest.py."""

@@ -29,6 +29,19 @@ class EngineStartError(RuntimeError):
     """The engine did not come up; the message ends with the tail of its log."""
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM it when the test process dies, however it dies
+    (a killed pytest must not leave an engine running). A no-op where prctl is unavailable."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -149,6 +162,7 @@ def start_engine(
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         engine = EngineProcess(process=process, port=port, model=alias, log_path=log_path, embedding=embedding)
         deadline = time.monotonic() + startup_timeout
