@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .backend import Backend
@@ -30,6 +30,7 @@ from .types import (
 )
 
 if TYPE_CHECKING:
+    from .batch import BatchItem, BatchProgressCallback
     from .config import UltraConfig
     from .host import PluginHost
     from .selection import Selection
@@ -199,6 +200,20 @@ class Adapter:
                 if chunk.kind == "text" and chunk.text:
                     yield chunk.text
 
+    async def generate_many(
+        self,
+        prompts: Iterable[Prompt],
+        *,
+        concurrency: int = 8,
+        progress: BatchProgressCallback | None = None,
+        **options: Any,
+    ) -> list[BatchItem]:
+        """Answer every prompt, at most ``concurrency`` at once: one ``BatchItem`` each, in input order,
+        a failed prompt's typed error in its item (see ``ultra_llm.batch``)."""
+        from .batch import generate_many
+
+        return await generate_many(self, prompts, concurrency=concurrency, progress=progress, **options)
+
     async def embed(self, inputs: str | Sequence[str], *, model: str | None = None) -> EmbeddingResult:
         """Embed one text or several; one vector per input, in order."""
         if not self.backend.supports_embeddings:
@@ -247,6 +262,17 @@ class Adapter:
     def stream_sync(self, prompt: Prompt, **options: Any) -> Iterator[Chunk]:
         """``stream`` for sync code; breaking out of the loop cancels the backend."""
         return self._sync.iterate(self.stream(prompt, **options))
+
+    def generate_many_sync(
+        self,
+        prompts: Iterable[Prompt],
+        *,
+        concurrency: int = 8,
+        progress: BatchProgressCallback | None = None,
+        **options: Any,
+    ) -> list[BatchItem]:
+        """``generate_many`` for sync code."""
+        return self._sync.run(self.generate_many(prompts, concurrency=concurrency, progress=progress, **options))
 
     def list_models_sync(self) -> list[ModelInfo]:
         """``list_models`` for sync code."""

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    import click
+
     from .backend import Backend
     from .registry import BackendRegistrar, ModelRegistrar
     from .types import EmbedCall, EmbeddingRequest, GenerateCall, GenerationRequest, StreamCall
@@ -47,6 +49,19 @@ def ultra_llm_register_models(backend: str, register: ModelRegistrar) -> None:
     backend has listed its own. Call ``register(name, display_name=None, details=None)`` for each
     extra model (an alias, a remote model, a fine-tune); entries whose canonical name the backend
     already listed are merged away. Must be quick and must not do network I/O.
+
+    All implementations are called; the return value is ignored.
+    """
+
+
+@hookspec
+def ultra_llm_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``ultra-llm`` command line.
+
+    Called once when the CLI is built, before it parses its arguments. Call
+    ``cli.add_command(command)`` with click commands or groups; import what the commands need
+    inside them, not here, so ``ultra-llm --help`` stays fast. A name already taken is refused and
+    recorded as this plugin's error; a hook that raises is recorded and the CLI works without it.
 
     All implementations are called; the return value is ignored.
     """

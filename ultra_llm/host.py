@@ -24,6 +24,8 @@ from .registry import BackendSpec, check_backend_name, make_model_registrar
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
+    import click
+
     from .backend import Backend
     from .types import (
         EmbedCall,
@@ -320,6 +322,21 @@ class Hooks:
             found.extend(entries)
         return found
 
+    def register_commands(self, cli: click.Group) -> None:
+        """Let each plugin add CLI commands, in its own error boundary; a clash or a raise is recorded."""
+        self._host.load()
+        for plugin_name, function, argnames in self.implementations("ultra_llm_register_commands"):
+            before = dict(cli.commands)
+            guarded = _GuardedGroup(cli, plugin_name)
+            try:
+                function(**{arg: guarded for arg in argnames if arg == "cli"})
+            except Exception as exc:  # a plugin's hook may raise anything
+                cli.commands.clear()
+                cli.commands.update(before)
+                record = self._host.records.get(plugin_name)
+                if record is not None:
+                    self._host._fail(record, f"ultra_llm_register_commands failed: {type(exc).__name__}: {exc}", exc)
+
     def generate_call(self, request: GenerationRequest, backend: Backend) -> GenerateCall:
         """The (possibly wrapped) call producing a whole answer."""
         return cast("GenerateCall", self._call_hook("ultra_llm_generate", request=request, backend=backend))
@@ -349,6 +366,24 @@ class Hooks:
                 plugin="unknown",
             )
         return call
+
+
+class _GuardedGroup:
+    """What ``ultra_llm_register_commands`` receives: adds commands to the CLI, refusing taken names."""
+
+    def __init__(self, group: click.Group, plugin: str) -> None:
+        self._group = group
+        self._plugin = plugin
+
+    def add_command(self, command: click.Command, name: str | None = None) -> None:
+        """Add ``command`` (under ``name``); ``ValueError`` if the name is already a command."""
+        command_name = name or command.name
+        if command_name in self._group.commands:
+            raise ValueError(f"the command name '{command_name}' is already taken")
+        self._group.add_command(command, command_name)
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._group, attribute)
 
 
 def _plugin_of(exc: BaseException, host: PluginHost) -> str | None:

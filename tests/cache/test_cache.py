@@ -28,7 +28,7 @@ MakeAdapter = Callable[..., Adapter]
 def test_the_plugin_is_installed_and_wraps_both_generation_hooks(ultra_llm_host: PluginHost) -> None:
     record = ultra_llm_host.records["cache"]
     assert record.status == "loaded" and record.distribution == "ultra-llm-cache"
-    assert record.hooks == ["ultra_llm_generate", "ultra_llm_stream"]
+    assert record.hooks == ["ultra_llm_generate", "ultra_llm_register_commands", "ultra_llm_stream"]
 
 
 def test_installed_but_not_enabled_changes_nothing(counting_adapter: MakeAdapter) -> None:

@@ -137,7 +137,11 @@ def run_script(
     *args: str, env: dict[str, str] | None = None, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(CONSOLE_SCRIPT), *args], capture_output=True, text=True, input=input, timeout=60,
+        [str(CONSOLE_SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=60,
         env={**os.environ, **(env or {})},
     )
 
@@ -164,7 +168,10 @@ def test_console_script_reports_broken_plugins_installed_beside(tmp_path: Path) 
 
 def test_ctrl_c_leaves_no_traceback() -> None:
     process = subprocess.Popen(
-        [str(CONSOLE_SCRIPT), "generate", "hello"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [str(CONSOLE_SCRIPT), "generate", "hello"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "ULTRA_LLM_MOCK_FAULT": "hang"},
     )
     try:
@@ -177,3 +184,43 @@ def test_ctrl_c_leaves_no_traceback() -> None:
             process.wait()
     assert process.returncode == 130
     assert "Interrupted" in err and "Traceback" not in err
+
+
+def test_generate_batch_is_the_batch_command(tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("first prompt\nsecond\n")
+    code, out, err = invoke("generate", "--batch", str(prompts), "-m", "mock/echo", "-c", "2")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [row["result"]["text"] for row in rows] == ["first prompt", "second"]
+    assert "2/2" in err
+    code, _, err = invoke("generate")
+    assert code == 2 and "PROMPT or --batch" in err
+
+
+def test_plugins_add_commands_through_the_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    import click
+
+    from ultra_llm import hookimpl
+    from ultra_llm.host import get_host
+
+    class Commands:
+        @hookimpl
+        def ultra_llm_register_commands(self, cli):  # type: ignore[no-untyped-def]
+            @click.command()
+            def hello() -> None:
+                click.echo("hello from a plugin")
+
+            cli.add_command(hello)
+
+    class Clashing:
+        @hookimpl
+        def ultra_llm_register_commands(self, cli):  # type: ignore[no-untyped-def]
+            cli.add_command(click.Command("generate", callback=lambda: None))
+
+    host = get_host()
+    host.register(Commands(), name="commands")
+    host.register(Clashing(), name="clashing")
+    code, out, _ = invoke("hello")
+    assert code == 0 and out == "hello from a plugin\n"
+    assert "already taken" in (host.records["clashing"].error or "")
+    assert invoke("generate", "-m", "mock/echo", "still mine")[1] == "still mine\n"

@@ -243,3 +243,10 @@ def test_fallback_logs_are_visible_to_applications(
     with caplog.at_level(logging.WARNING, logger="ultra_llm"), adapter_for() as adapter:
         assert adapter.selection.fell_back
     assert "docker-cli" in caplog.text
+
+
+def test_generate_many_keeps_order_and_per_item_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    with adapter_for() as adapter:
+        items = adapter.generate_many_sync(["one", "two", [{"role": "wizard", "content": "x"}], "four"], concurrency=2)
+    assert [item.result.text if item.result else None for item in items] == ["one", "two", None, "four"]
+    assert isinstance(items[2].error, InvalidOptionsError)

@@ -6,8 +6,19 @@ import json
 import subprocess
 import sys
 
-HEAVY = ["httpx", "httpx2", "stamina", "tenacity", "pydantic_settings", "pydantic_core", "ultra_llm.config",
-         "ultra_llm_mock.backend", "ultra_llm_docker_cli.backend", "ultra_llm_docker_api.backend", "asyncio"]
+HEAVY = [
+    "httpx",
+    "httpx2",
+    "stamina",
+    "tenacity",
+    "pydantic_settings",
+    "pydantic_core",
+    "ultra_llm.config",
+    "ultra_llm_mock.backend",
+    "ultra_llm_docker_cli.backend",
+    "ultra_llm_docker_api.backend",
+    "asyncio",
+]
 
 
 def modules_after(code: str) -> set[str]:

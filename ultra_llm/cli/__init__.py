@@ -7,6 +7,14 @@ __all__ = ["main"]
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: build the click app and run it."""
+    from ..errors import UltraLLMError
     from .app import build_cli
 
-    build_cli().main(args=argv, prog_name="ultra-llm")
+    try:
+        cli = build_cli()
+    except UltraLLMError as error:  # a strict-mode plugin failure while plugins add their commands
+        from .output import exit_code_for, print_error
+
+        print_error(error)
+        raise SystemExit(exit_code_for(error)) from None
+    cli.main(args=argv, prog_name="ultra-llm")

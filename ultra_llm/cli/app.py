@@ -93,9 +93,12 @@ def build_cli() -> click.Group:
         _configure_logging(debug)
         ctx.obj = _Context(debug, trace_hooks)
 
-    from . import commands_generate, commands_info, commands_models, commands_serve, doctor
+    from . import commands_batch, commands_generate, commands_info, commands_models, commands_serve, doctor
 
-    for module in (commands_info, commands_models, commands_generate, commands_serve, doctor):
+    for module in (commands_info, commands_models, commands_generate, commands_batch, commands_serve, doctor):
         for command in module.COMMANDS:
             cli.add_command(command)
+    from ..host import get_host
+
+    get_host().hooks.register_commands(cli)
     return cli

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TextIO
 
 import click
 
@@ -19,7 +20,22 @@ def _read_prompt(prompt: str) -> str:
 
 
 @click.command()
-@click.argument("prompt")
+@click.argument("prompt", required=False)
+@click.option(
+    "--batch",
+    "batch_file",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="Answer every prompt in this file instead (one a line, or JSONL); same as `ultra-llm batch`.",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="With --batch: prompts in flight.",
+)
 @click.option("--model", "-m", default=None, help="Model (default: DEFAULT_MODEL).")
 @backend_option
 @click.option("--stream/--no-stream", "-s", default=False, help="Print the answer as it arrives.")
@@ -38,7 +54,9 @@ def _read_prompt(prompt: str) -> str:
 @handle_errors
 def generate(
     ctx: _Context,
-    prompt: str,
+    prompt: str | None,
+    batch_file: TextIO | None,
+    concurrency: int,
     model: str | None,
     backend: str | None,
     stream: bool,
@@ -48,6 +66,24 @@ def generate(
     as_json: bool,
 ) -> None:
     """Generate an answer to PROMPT ('-' reads it from stdin; use -- before a prompt starting with '-')."""
+    if (prompt is None) == (batch_file is None):
+        raise click.UsageError("Give either PROMPT or --batch FILE.")
+    if batch_file is not None:
+        from .commands_batch import batch
+
+        click.get_current_context().invoke(
+            batch,
+            file=batch_file,
+            concurrency=concurrency,
+            model=model,
+            backend=backend,
+            options=options,
+            system=system,
+            output=sys.stdout,
+            progress=True,
+        )
+        return
+    assert prompt is not None
     text = _read_prompt(prompt)
     parsed = parse_option_pairs(options)
     if system:

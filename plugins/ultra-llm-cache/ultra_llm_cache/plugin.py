@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 from ultra_llm import hookimpl
 
 if TYPE_CHECKING:
+    import click
+
     from ultra_llm.types import GenerateCall, GenerationRequest, StreamCall
 
 MODE_VARIABLE = "ULTRA_LLM_CACHE"
@@ -45,3 +47,12 @@ def ultra_llm_stream(request: GenerationRequest) -> Generator[None, StreamCall, 
     from .runtime import wrap_stream
 
     return wrap_stream(request, call)
+
+
+@hookimpl
+def ultra_llm_register_commands(cli: click.Group) -> None:
+    """Add ``ultra-llm cache stats|clear``."""
+    from .cli import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
