@@ -45,7 +45,7 @@ from .types import (
 
 if TYPE_CHECKING:
     from .adapter import Adapter, LLMAdapter
-    from .backend import Backend, collect_result
+    from .backend import Backend, closing_stream, collect_result
     from .config import UltraConfig, load_config
     from .factory import create_adapter, create_adapter_sync
     from .host import PluginHost, get_host
@@ -57,6 +57,7 @@ _LAZY = {
     "Adapter": "adapter",
     "LLMAdapter": "adapter",
     "Backend": "backend",
+    "closing_stream": "backend",
     "collect_result": "backend",
     "UltraConfig": "config",
     "load_config": "config",
@@ -120,6 +121,7 @@ __all__ = [
     "UltraLLMError",
     "UnsupportedOperationError",
     "Usage",
+    "closing_stream",
     "collect_result",
     "create_adapter",
     "create_adapter_sync",

@@ -8,8 +8,9 @@ Nothing here imports pydantic or any client library: backends import what they n
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from .errors import UnsupportedOperationError
 from .types import (
@@ -27,7 +28,9 @@ from .types import (
 if TYPE_CHECKING:
     from .config import UltraConfig
 
-__all__ = ["Backend", "collect_result"]
+__all__ = ["Backend", "closing_stream", "collect_result"]
+
+ItemT = TypeVar("ItemT")
 
 
 class Backend(abc.ABC):
@@ -108,21 +111,30 @@ class Backend(abc.ABC):
         }
 
 
+@contextlib.asynccontextmanager
+async def closing_stream(stream: AsyncIterator[ItemT]) -> AsyncIterator[AsyncIterator[ItemT]]:
+    """``async with closing_stream(call()) as chunks:``: the stream, closed on exit however the block
+    ends (``contextlib.aclosing`` for any async iterator, ``aclose`` or not), so an early stop
+    cancels the backend's work."""
+    try:
+        yield stream
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 async def collect_result(stream: AsyncIterator[Chunk], *, model: str, backend: str) -> Result:
     """Drain ``stream`` into one ``Result``: text and reasoning joined, last finish reason and usage kept."""
     text: list[str] = []
     reasoning: list[str] = []
     finish_reason: str | None = None
     usage: Usage | None = None
-    try:
-        async for chunk in stream:
+    async with closing_stream(stream) as chunks:
+        async for chunk in chunks:
             (reasoning if chunk.kind == "reasoning" else text).append(chunk.text)
             finish_reason = chunk.finish_reason or finish_reason
             usage = chunk.usage or usage
-    finally:
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
     return Result(
         text="".join(text),
         model=model,

@@ -89,7 +89,7 @@ def ultra_llm_stream(request: GenerationRequest, backend: Backend) -> StreamCall
     ``lambda: backend.stream(request)``. A ``wrapper=True`` implementation gets the inner call from
     ``yield`` and returns a zero-argument function giving an async iterator: typically an async
     generator that iterates ``call()`` and re-yields each chunk. It must close the inner iterator
-    when it stops early (``async with contextlib.aclosing(call()) as chunks``).
+    when it stops early (``async with ultra_llm.closing_stream(call()) as chunks``).
 
     First non-None result wins (``firstresult``).
     """

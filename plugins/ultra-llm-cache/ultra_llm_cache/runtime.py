@@ -8,7 +8,6 @@ unwritable SQLite file) never fails a generation: the error is logged at WARNING
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -16,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ultra_llm.backend import closing_stream
 from ultra_llm.types import Chunk, GenerateCall, GenerationRequest, Result, StreamCall
 
 from .store import CachedValue, Kind, MemoryStore, SQLiteStore, Store, is_deterministic, request_key
@@ -136,16 +136,6 @@ def wrap_generate(request: GenerationRequest, call: GenerateCall) -> GenerateCal
     return cached
 
 
-@contextlib.asynccontextmanager
-async def _closing(iterator: AsyncIterator[Chunk]) -> AsyncIterator[AsyncIterator[Chunk]]:
-    try:
-        yield iterator
-    finally:
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
 def wrap_stream(request: GenerationRequest, call: StreamCall) -> StreamCall:
     """``call`` replayed chunk by chunk from the cache when deterministic; only complete streams are stored."""
     prepared = _prepare(request, "stream")
@@ -161,7 +151,7 @@ def wrap_stream(request: GenerationRequest, call: StreamCall) -> StreamCall:
                 yield chunk
             return
         recorded: list[Chunk] = []
-        async with _closing(call()) as chunks:
+        async with closing_stream(call()) as chunks:
             async for chunk in chunks:
                 recorded.append(chunk)
                 yield chunk

@@ -17,7 +17,6 @@ A failure inside the recorder (a logging handler, a span exporter) never fails t
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -26,6 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ultra_llm.backend import closing_stream
 from ultra_llm.types import (
     Chunk,
     EmbedCall,
@@ -347,23 +347,13 @@ def measure_generate(request: GenerationRequest, call: GenerateCall) -> Generate
     return measured
 
 
-@contextlib.asynccontextmanager
-async def _closing(iterator: AsyncIterator[Chunk]) -> AsyncIterator[AsyncIterator[Chunk]]:
-    try:
-        yield iterator
-    finally:
-        aclose = getattr(iterator, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
 def measure_stream(request: GenerationRequest, call: StreamCall) -> StreamCall:
     """``call``, measured: each chunk is noted as it passes through, unchanged."""
 
     async def measured() -> AsyncIterator[Chunk]:
         measurement = _start("stream", request)
         try:
-            async with _closing(call()) as chunks:
+            async with closing_stream(call()) as chunks:
                 async for chunk in chunks:
                     if isinstance(chunk, Chunk):
                         measurement.chunk(chunk)
