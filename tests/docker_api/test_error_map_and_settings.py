@@ -139,3 +139,27 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unusable_urls_are_configuration_errors(url: str) -> None:
     with pytest.raises(ConfigurationError, match="MODEL_RUNNER_URL"):
         resolve(settings(url=url))
+
+
+@pytest.mark.parametrize(
+    "variable", ["ULTRA_LLM_DOCKER_API_KEY", "MODEL_RUNNER_API_KEY", "ULTRA_LLM_DOCKER_API_API_KEY"]
+)
+def test_every_documented_key_variable_sets_the_secret(variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for other in ("ULTRA_LLM_DOCKER_API_KEY", "MODEL_RUNNER_API_KEY", "ULTRA_LLM_DOCKER_API_API_KEY"):
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(variable, "s3cret-token")
+    settings = DockerAPISettings()
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "s3cret-token"
+    endpoint = resolve(settings, load_config())
+    assert endpoint.api_key == "s3cret-token"
+    assert "s3cret-token" not in repr(settings) + repr(endpoint) + str(settings.model_dump())
+
+
+def test_the_401_fix_names_a_variable_the_setting_reads() -> None:
+    error = error_from_body(401, b"unauthorized\n", model=None, url=URL)
+    assert error.fix is not None and "ULTRA_LLM_DOCKER_API_KEY" in error.fix and "MODEL_RUNNER_API_KEY" in error.fix
+
+
+def test_a_blank_key_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ULTRA_LLM_DOCKER_API_KEY", "  ")
+    assert DockerAPISettings().api_key is None

@@ -16,10 +16,7 @@ from ultra_llm import errors
 
 # A variable name ends with a letter or digit, not with `_` or `_*` (prefixes like ULTRA_LLM_MOCK_*).
 VARIABLE = re.compile(r"\b(?:ULTRA_LLM|MODEL_RUNNER)_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_*])|\bUSE_MODEL_RUNNER\b")
-KNOWN_UNDOCUMENTED = {
-    # Named in a fix message but read nowhere: the variable is ULTRA_LLM_DOCKER_API_API_KEY.
-    "ULTRA_LLM_DOCKER_API_KEY": "plugins/ultra-llm-docker-api/ultra_llm_docker_api/error_map.py",
-}
+KNOWN_UNDOCUMENTED: dict[str, str] = {}
 """Known defects in the code, not the docs; each entry fails ``test_known_gaps_still_exist`` once fixed."""
 SOURCES = [ROOT / "ultra_llm", *sorted((ROOT / "plugins").glob("*/ultra_llm_*"))]
 

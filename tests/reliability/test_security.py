@@ -155,11 +155,6 @@ def test_bad_model_names_stop_before_any_request(name: str) -> None:
     assert [(r.method, r.path) for r in server.requests] == [("GET", "/")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="docker-api's Backend.remove/pull do not validate the name themselves: called directly (not through "
-    "the adapter) a name like '../engines/unload' reaches the URL path; validate with parse_model_reference",
-)
 def test_api_backend_validates_names_itself() -> None:
     pytest.importorskip("httpx2")
     from ultra_llm_docker_api.backend import DockerAPIBackend
@@ -261,11 +256,6 @@ def test_ultra_llm_config_masks_the_api_key(monkeypatch: pytest.MonkeyPatch) -> 
         assert KEY_VARIABLE in result.output and "***" in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the 401/403 fix tells users to set ULTRA_LLM_DOCKER_API_KEY, but the setting reads "
-    "ULTRA_LLM_DOCKER_API_API_KEY (env prefix + field name api_key); add the alias (and MODEL_RUNNER_API_KEY)",
-)
 def test_the_variable_the_401_fix_names_sets_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("httpx2")
     from ultra_llm_docker_api.settings import DockerAPISettings
@@ -295,11 +285,6 @@ def test_debug_cli_output_on_a_failure_does_not_show_the_key(monkeypatch: pytest
     assert server.requests and server.requests[0].headers["authorization"] == f"Bearer {SECRET}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="docker-api's api_key is a plain str: repr() of DockerAPISettings and of Endpoint show the token "
-    "(any log of the settings leaks it); make it a pydantic SecretStr and keep it out of Endpoint's repr",
-)
 def test_settings_and_endpoint_reprs_hide_the_key() -> None:
     backend = api_backend("http://127.0.0.1:9")
     assert SECRET not in repr(backend.settings)

@@ -25,6 +25,7 @@ from ultra_llm.errors import (
     UltraLLMError,
     UnsupportedOperationError,
 )
+from ultra_llm.names import parse_model_reference
 from ultra_llm.types import (
     Availability,
     Chunk,
@@ -289,6 +290,7 @@ class DockerAPIBackend(Backend):
     async def pull(self, model: str, progress: ProgressCallback | None = None) -> None:
         """``POST /models/create`` and follow its NDJSON progress; an ``error`` record is a failure."""
         self._require_runner("Pulling a model")
+        parse_model_reference(model)  # InvalidModelNameError before the name reaches a request
         ep = self.endpoint
         transport = self.transport
         url = ep.management("/models/create")
@@ -352,6 +354,7 @@ class DockerAPIBackend(Backend):
     async def remove(self, model: str) -> None:
         """``DELETE /models/{name}``; ``ModelNotFoundError`` when the runner has no such model."""
         self._require_runner("Removing a model")
+        parse_model_reference(model)  # InvalidModelNameError before the name reaches the URL path
         url = self.endpoint.management("/models/" + quote(model, safe="/:@"))
         try:
             await self.transport.request("DELETE", url, model=model, retry=False)

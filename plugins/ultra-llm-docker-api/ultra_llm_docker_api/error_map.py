@@ -126,7 +126,7 @@ def error_from_body(
     if status in (401, 403):
         return BackendUnavailableError(
             f"{url} refused the request: {status} {short}.",
-            fix="Set ULTRA_LLM_DOCKER_API_KEY to a token the server accepts.",
+            fix="Set ULTRA_LLM_DOCKER_API_KEY (or MODEL_RUNNER_API_KEY) to a token the server accepts.",
             backend=BACKEND,
         )
     if status in (408, 504):

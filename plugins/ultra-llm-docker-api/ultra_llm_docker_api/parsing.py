@@ -52,6 +52,8 @@ def load_json(data: bytes, what: str) -> Any:
         return json.loads(data)
     except ValueError as exc:
         raise MalformedResponse(f"{what} is not valid JSON ({exc.args[0]}): {_snippet(data)!r}") from None
+    except RecursionError:
+        raise MalformedResponse(f"{what} is JSON nested too deeply to read: {_snippet(data)!r}") from None
 
 
 class SSEDecoder:
@@ -161,6 +163,8 @@ def chunks_from_event(event: object) -> list[Chunk]:
     if "error" in event:
         raise StreamError(event)
     choices = event.get("choices")
+    if choices is not None and not isinstance(choices, list):
+        raise MalformedResponse(f"a stream event's choices is not an array: {_snippet(json.dumps(event))!r}")
     usage = usage_from(event.get("usage"))
     if not choices:
         if choices is None and usage is None:
@@ -228,7 +232,14 @@ def embeddings_from_body(body: object, expected: int) -> tuple[tuple[tuple[float
     if not isinstance(data, list) or len(data) != expected:
         count = len(data) if isinstance(data, list) else "no"
         raise MalformedResponse(f"the embeddings response has {count} vectors for {expected} inputs")
-    ordered = sorted(data, key=lambda item: item.get("index", 0) if isinstance(item, dict) else 0)
+    indexes = [item.get("index") if isinstance(item, dict) else None for item in data]
+    numbers = [_int(index) for index in indexes]
+    if all(number is not None for number in numbers):
+        ordered = [item for _, item in sorted(zip([n or 0 for n in numbers], data, strict=True), key=lambda p: p[0])]
+    elif all(index is None for index in indexes):
+        ordered = list(data)  # no indexes at all: the server's order is the input order
+    else:
+        raise MalformedResponse("the embeddings' index values are not all integers")
     vectors: list[tuple[float, ...]] = []
     for item in ordered:
         vector = item.get("embedding") if isinstance(item, dict) else None
@@ -266,7 +277,10 @@ def models_from_runner(listing: object) -> list[tuple[str, dict[str, str | int |
             value = config.get(key)
             if isinstance(value, (str, int, float)) and not isinstance(value, bool):
                 details[key] = value
-        for tag in model.get("tags") or ():
+        tags = model.get("tags")
+        if not isinstance(tags, list):
+            continue  # a model with no tag list has no name to use (a string is not a list of tags)
+        for tag in tags:
             if isinstance(tag, str) and tag:
                 found.append((tag, dict(details)))
     return found

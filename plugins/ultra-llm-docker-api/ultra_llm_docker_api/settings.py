@@ -18,11 +18,11 @@ URL forms accepted by ``MODEL_RUNNER_URL``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ultra_llm.errors import ConfigurationError
@@ -59,7 +59,13 @@ class DockerAPISettings(BaseSettings):
     socket_prefix: str = Field(
         default=DEFAULT_SOCKET_PREFIX, description="Path prefix of the runner's API on the Docker socket."
     )
-    api_key: str | None = Field(default=None, description="Bearer token for servers that need one (vLLM, gateways).")
+    api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "ULTRA_LLM_DOCKER_API_KEY", "MODEL_RUNNER_API_KEY", "ULTRA_LLM_DOCKER_API_API_KEY"
+        ),
+        description="Bearer token for servers that need one (vLLM, gateways); sent as Authorization, never shown.",
+    )
     connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to open a connection.")
     first_token_timeout: float | None = Field(
         default=None,
@@ -91,6 +97,8 @@ class DockerAPISettings(BaseSettings):
     @field_validator("path", "engine", "api_key", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         if isinstance(value, str) and not value.strip():
             return None
         return value.strip() if isinstance(value, str) else value
@@ -108,7 +116,8 @@ class Endpoint:
     """True when management routes (``/models``, ``/models/create``) exist: Docker Model Runner."""
     uds: str | None
     display_url: str
-    api_key: str | None
+    api_key: str | None = field(repr=False)
+    """The bearer token, if any: kept out of ``repr`` (and so out of logs of the endpoint)."""
     connect_timeout: float
     first_token_timeout: float
     idle_timeout: float
@@ -183,7 +192,7 @@ def resolve(settings: DockerAPISettings, config: UltraConfig | None = None) -> E
         runner_layout=api_path.startswith("/engines"),
         uds=uds,
         display_url=raw,
-        api_key=settings.api_key,
+        api_key=settings.api_key.get_secret_value() if settings.api_key is not None else None,
         connect_timeout=settings.connect_timeout,
         first_token_timeout=min(first, total),
         idle_timeout=settings.idle_timeout,
