@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, 
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .backend import Backend
+from .deadline import StreamDeadline
 from .errors import GenerationTimeoutError, PluginError, UltraLLMError, UnsupportedOperationError
 from .options import validate_options
 from .sync import LoopThread
@@ -162,7 +163,7 @@ class Adapter:
         """Yield ``Chunk`` objects as the backend produces them; closing early cancels the backend."""
         request = self.build_request(prompt, options)
         call = self.host.hooks.stream_call(request, self.backend)
-        deadline = self._deadline()
+        deadline = StreamDeadline(self._deadline())
         try:
             iterator = call()
         except UltraLLMError:
@@ -172,8 +173,7 @@ class Adapter:
         try:
             while True:
                 try:
-                    async with _timeout_at(deadline):
-                        chunk = await iterator.__anext__()
+                    chunk = await deadline.next(iterator)
                 except StopAsyncIteration:
                     return
                 except (UltraLLMError, asyncio.CancelledError):
@@ -188,6 +188,7 @@ class Adapter:
                     )
                 yield chunk
         finally:
+            deadline.close()
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 with contextlib.suppress(Exception):
