@@ -281,19 +281,7 @@ def test_bug_embeddings_with_mixed_index_types() -> None:
         parsing.embeddings_from_body(body, 2)
 
 
-_CLI_RECURSION = pytest.mark.xfail(
-    strict=True, reason="docker-cli: json.loads raises RecursionError (not ValueError) on deeply nested input"
-)
-
-
-@pytest.mark.parametrize(
-    "parse",
-    [
-        "load_json",
-        pytest.param("parse_list_json", marks=_CLI_RECURSION),
-        pytest.param("parse_status_json", marks=_CLI_RECURSION),
-    ],
-)
+@pytest.mark.parametrize("parse", ["load_json", "parse_list_json", "parse_status_json"])
 def test_bug_deeply_nested_json(parse: str) -> None:
     deep = "[" * 100_000
     try:

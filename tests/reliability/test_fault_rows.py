@@ -498,11 +498,6 @@ def test_cli_large_answer_arrives_whole_in_bounded_chunks(docker_double: DockerD
     assert max(len(c.text.encode()) for c in chunks) <= 4096
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="docker-cli has no response size cap: `docker model run` output is read into memory without bound "
-    "(needs a max_response_bytes setting raising ResponseTooLargeError, like docker-api's)",
-)
 def test_cli_answer_over_a_size_cap_is_refused(docker_double: DockerDouble) -> None:
     from ultra_llm_docker_cli.backend import DockerCLIBackend
     from ultra_llm_docker_cli.settings import DockerCLISettings

@@ -362,11 +362,6 @@ def test_cli_stderr_read_into_memory_is_capped(docker_double: DockerDouble) -> N
     assert 1024 <= len(caught.value.output) <= 64 * 1024
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="docker-cli's error message embeds the whole first stderr line (up to the 64 KiB stderr cap), so "
-    "the CLI's one-line error can be 64 KiB long; truncate first_line() in failures.py (e.g. 300 chars)",
-)
 def test_cli_error_message_stays_short_when_stderr_is_huge(docker_double: DockerDouble) -> None:
     from ultra_llm_docker_cli.backend import DockerCLIBackend
 

@@ -8,6 +8,10 @@
   decoded incrementally; the CLI's own lines (auto-pull, usage, final newline) are not answer text.
 * The CLI cannot pass sampling options: any option is an ``InvalidOptionsError`` pointing at the
   API backend (the core validates against ``options_model = None`` and shows ``options_hint``).
+* Bounded: an answer past ``max_response_bytes`` (``list``/``status``/``rm`` output past
+  ``max_listing_bytes``) is a ``ResponseTooLargeError``; a pull silent for ``pull_idle_timeout``
+  is a ``GenerationTimeoutError``; each kills its process. ``aclose`` kills and reaps every
+  process still open, a stream its consumer never closed included.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from ultra_llm.errors import (
     GenerationTimeoutError,
     ModelNotFoundError,
     ModelRunnerNotEnabledError,
+    ResponseTooLargeError,
+    StreamInterruptedError,
     UltraLLMError,
 )
 from ultra_llm.names import normalize_model_name, parse_model_reference
@@ -44,7 +50,7 @@ from .parsers import (
     parse_status_text,
     render_prompt,
 )
-from .process import Completed, ProcessRunner
+from .process import Completed, OutputTooLargeError, ProcessRunner
 from .run_output import Event, RunOutputParser
 from .settings import DockerCLISettings
 
@@ -55,6 +61,9 @@ if TYPE_CHECKING:
 __all__ = ["DockerCLIBackend"]
 
 log = logging.getLogger("ultra_llm_docker_cli")
+
+_MAX_PULL_LINE = 64 * 1024
+"""A partial ``pull`` output line longer than this is dropped (progress lines are ~40 bytes)."""
 
 
 class DockerCLIBackend(Backend):
@@ -97,11 +106,7 @@ class DockerCLIBackend(Backend):
         other than an unknown flag (returned, so callers can fall back)."""
         argv = [self.docker(), "model", action, *args]
         try:
-            done = await self.runner.run(argv, timeout=timeout)
-        except asyncio.TimeoutError:
-            raise GenerationTimeoutError(
-                f"`docker model {action}` did not finish within {timeout:g} s.", timeout=timeout, backend=BACKEND
-            ) from None
+            done = await self._run(argv, timeout=timeout)
         except OSError as exc:
             if isinstance(exc, UltraLLMError):  # GenerationTimeoutError is a TimeoutError, an OSError
                 raise
@@ -118,6 +123,22 @@ class DockerCLIBackend(Backend):
                 model=model,
             )
         return done
+
+    async def _run(self, argv: list[str], *, timeout: float) -> Completed:
+        """``runner.run`` with the listing cap; timeouts and oversize output as typed errors."""
+        action = argv[2]
+        try:
+            return await self.runner.run(argv, timeout=timeout, max_bytes=self.settings.max_listing_bytes)
+        except asyncio.TimeoutError:
+            raise GenerationTimeoutError(
+                f"`docker model {action}` did not finish within {timeout:g} s.", timeout=timeout, backend=BACKEND
+            ) from None
+        except OutputTooLargeError as exc:
+            raise ResponseTooLargeError(
+                f"`docker model {action}` printed more than {exc.limit} bytes "
+                "(ULTRA_LLM_DOCKER_CLI_MAX_LISTING_BYTES).",
+                backend=BACKEND,
+            ) from None
 
     # -- availability ---------------------------------------------------------------------------
 
@@ -151,13 +172,7 @@ class DockerCLIBackend(Backend):
                 return parse_status_json(done.stdout.decode("utf-8", "replace"))
             except ValueError:
                 pass
-        argv = [self.docker(), "model", "status"]
-        try:
-            text = await self.runner.run(argv, timeout=timeout)
-        except asyncio.TimeoutError:
-            raise GenerationTimeoutError(
-                f"`docker model status` did not finish within {timeout:g} s.", timeout=timeout, backend=BACKEND
-            ) from None
+        text = await self._run([self.docker(), "model", "status"], timeout=timeout)
         stdout, stderr = text.stdout.decode("utf-8", "replace"), text.stderr.decode("utf-8", "replace")
         status = parse_status_text(stdout)
         if status.running is None and text.returncode != 0:
@@ -214,6 +229,7 @@ class DockerCLIBackend(Backend):
         loop = asyncio.get_running_loop()
         parser = RunOutputParser()
         usage: Usage | None = None
+        cap, received = self.settings.max_response_bytes, 0
         try:
             async with self.runner.open(argv, input=prompt) as proc:
                 deadline = loop.time() + self.config.timeout
@@ -232,6 +248,13 @@ class DockerCLIBackend(Backend):
                         ) from None
                     if not data:
                         break
+                    received += len(data)
+                    if received > cap:  # leaving the block kills the process
+                        raise ResponseTooLargeError(
+                            f"`docker model run {model}` printed more than {cap} bytes "
+                            "(ULTRA_LLM_DOCKER_CLI_MAX_RESPONSE_BYTES).",
+                            backend=BACKEND,
+                        )
                     for event in parser.feed(data):
                         chunk = self._on_event(event, model, request.progress)
                         if chunk is not None:
@@ -244,6 +267,10 @@ class DockerCLIBackend(Backend):
                         timeout=self.config.timeout,
                         backend=BACKEND,
                     ) from None
+                if proc.closed:  # the backend's aclose() ended it under us
+                    raise StreamInterruptedError(
+                        f"The backend was closed while `docker model run {model}` was streaming.", backend=BACKEND
+                    )
                 stderr = proc.stderr.decode("utf-8", "replace")
                 if code != 0:
                     raise error_for(
@@ -286,27 +313,48 @@ class DockerCLIBackend(Backend):
             await self.pull(model, progress)
 
     async def pull(self, model: str, progress: ProgressCallback | None = None) -> None:
-        """``docker model pull MODEL``, each ``Downloaded X of Y`` line reported to ``progress``."""
+        """``docker model pull MODEL``, each ``Downloaded X of Y`` line reported to ``progress``.
+
+        A pull that prints nothing for ``pull_idle_timeout`` seconds is killed
+        (``GenerationTimeoutError``); a pull that keeps printing progress may take as long as it needs.
+        """
         name = self._model_arg(model)
         argv = [self.docker(), "model", "pull", name]
         report = progress or (lambda p: log.info("pull %s: %s", name, p.message))
+        idle = self.settings.pull_idle_timeout
         buffer = b""
         try:
             async with self.runner.open(argv) as proc:
                 while True:
-                    data = await proc.read(None)
+                    try:
+                        data = await proc.read(idle)
+                    except asyncio.TimeoutError:
+                        raise GenerationTimeoutError(
+                            f"`docker model pull {name}` printed nothing for {idle:g} s and was stopped.",
+                            timeout=idle,
+                            fix="Check the network and `docker model status`, then pull again; for a registry "
+                            "that is slow to answer, raise ULTRA_LLM_DOCKER_CLI_PULL_IDLE_TIMEOUT.",
+                            backend=BACKEND,
+                        ) from None
                     if not data:
                         break
                     buffer += data
                     *lines, rest = buffer.split(b"\n")
-                    buffer = rest
+                    buffer = rest if len(rest) <= _MAX_PULL_LINE else b""  # no line grows without bound
                     for raw in lines:
                         line = raw.decode("utf-8", "replace").strip()
                         if line:
                             counts = parse_progress_line(line)
                             done = line == "Model pulled successfully"
                             report(_progress(line, *(counts or (None, None)), done=done))
-                code = await proc.wait(self.config.timeout)
+                try:
+                    code = await proc.wait(self.config.timeout)
+                except asyncio.TimeoutError:
+                    raise GenerationTimeoutError(
+                        f"`docker model pull {name}` closed its output but did not exit.",
+                        timeout=self.config.timeout,
+                        backend=BACKEND,
+                    ) from None
                 if code != 0:
                     raise error_for("pull", returncode=code, stderr=proc.stderr.decode("utf-8", "replace"), model=name)
         except OSError as exc:
@@ -324,8 +372,10 @@ class DockerCLIBackend(Backend):
         self._present.discard(name)
 
     async def aclose(self) -> None:
-        """Nothing stays open between calls: each process is reaped when its call ends."""
+        """Kill, reap and close every ``docker`` process still running (a stream left open included:
+        its consumer then gets ``StreamInterruptedError``); forget the cached status."""
         self._status = None
+        await self.runner.aclose()
 
 
 def _progress(message: str, completed: int | None, total: int | None, *, done: bool) -> Progress:

@@ -16,17 +16,22 @@ from ultra_llm.errors import (
 
 from .parsers import Failure, classify_failure, strip_ansi
 
-__all__ = ["BACKEND", "error_for", "first_line", "not_installed"]
+__all__ = ["BACKEND", "FIRST_LINE_LIMIT", "error_for", "first_line", "not_installed"]
 
 BACKEND = "docker-cli"
+FIRST_LINE_LIMIT = 500
+"""Characters of the CLI's message quoted in an error message (the full text stays in ``output``)."""
 API_HINT = "Use the API backend for that: MODEL_RUNNER_TYPE=api (backend docker-api)."
 
 
-def first_line(text: str) -> str:
-    """The first non-blank line of ``text`` without ANSI escapes (the CLI's error message)."""
+def first_line(text: str, limit: int = FIRST_LINE_LIMIT) -> str:
+    """The first non-blank line of ``text`` without ANSI escapes (the CLI's error message), cut to
+    ``limit`` characters with an ellipsis: an error message stays one short line however much the
+    CLI printed."""
     for line in strip_ansi(text).splitlines():
-        if line.strip():
-            return line.strip()
+        line = line.strip()
+        if line:
+            return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
     return ""
 
 

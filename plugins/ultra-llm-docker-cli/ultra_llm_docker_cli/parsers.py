@@ -106,13 +106,22 @@ def _as_str(value: Any) -> str | None:
     return text or None
 
 
+def _load_json(text: str, what: str) -> Any:
+    """``json.loads``, with input nested too deeply for the decoder (``RecursionError``) reported as
+    malformed like any other: a ``ValueError``."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{what} printed JSON nested too deeply to read") from None
+
+
 def parse_list_json(text: str) -> list[ListedModel]:
     """``docker model list --json`` (an array of ``{id, tags, created, config}``): one entry per tag.
 
     Untagged models (no tags) are left out: they cannot be named. Raises ``ValueError`` when the
-    text is not a JSON array (so a caller can fall back to the table).
+    text is not a JSON array, however malformed or deeply nested (so a caller can fall back to the table).
     """
-    data = json.loads(text)
+    data = _load_json(text, "docker model list --json")
     if not isinstance(data, list):
         raise ValueError("docker model list --json did not print a JSON array")
     models: list[ListedModel] = []
@@ -210,8 +219,9 @@ class RunnerStatus:
 
 
 def parse_status_json(text: str) -> RunnerStatus:
-    """``docker model status --json``; raises ``ValueError`` when the text is not a JSON object."""
-    data = json.loads(text)
+    """``docker model status --json``; raises ``ValueError`` when the text is not a JSON object
+    (malformed or deeply nested JSON included)."""
+    data = _load_json(text, "docker model status --json")
     if not isinstance(data, Mapping):
         raise ValueError("docker model status --json did not print a JSON object")
     running = data.get("running")

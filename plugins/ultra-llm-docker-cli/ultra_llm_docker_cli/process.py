@@ -8,7 +8,11 @@ Contract:
 * stderr is drained concurrently (bounded), so a chatty child never blocks on a full pipe;
 * on every exit path (normal end, error, timeout, ``aclose``, cancellation) the process is
   killed if still running, reaped, and its pipes are closed: no zombie, no leaked descriptor;
-* at most ``max_concurrency`` processes run at once per runner; callers beyond wait their turn.
+* at most ``max_concurrency`` processes run at once per runner; callers beyond wait their turn;
+* the runner knows its live processes: ``aclose`` kills, reaps and closes every one still open
+  (a stream its consumer never closed included), so nothing is left for loop shutdown or GC;
+* ``run`` reads at most ``max_bytes`` of stdout (``OutputTooLargeError`` past it; stderr is kept
+  to its first 64 KiB anyway).
 """
 
 from __future__ import annotations
@@ -21,10 +25,18 @@ import weakref
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Completed", "ProcessRunner", "RunningProcess"]
+__all__ = ["Completed", "OutputTooLargeError", "ProcessRunner", "RunningProcess"]
 
 _STDERR_LIMIT = 64 * 1024
 _REAP_TIMEOUT = 5.0
+
+
+class OutputTooLargeError(Exception):
+    """A process printed more than ``limit`` bytes on stdout (it has been killed)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the process printed more than {limit} bytes")
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,7 @@ class RunningProcess:
         self._read_size = read_size
         self._stderr = bytearray()
         self._closed = False
+        self.loop = asyncio.get_running_loop()
         self._stdin_task = asyncio.ensure_future(self._feed(input)) if proc.stdin is not None else None
         self._stderr_task = asyncio.ensure_future(self._drain_stderr())
 
@@ -54,6 +67,11 @@ class RunningProcess:
     @property
     def returncode(self) -> int | None:
         return self._proc.returncode
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close`` has begun (by the caller, or by ``ProcessRunner.aclose``)."""
+        return self._closed
 
     @property
     def stderr(self) -> bytes:
@@ -146,6 +164,12 @@ class ProcessRunner:
         self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
+        self._live: set[RunningProcess] = set()
+
+    @property
+    def live_pids(self) -> list[int]:
+        """The PIDs of the processes started and not yet closed."""
+        return sorted(p.pid for p in self._live)
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -170,13 +194,34 @@ class ProcessRunner:
                 start_new_session=True,
             )
             running = RunningProcess(proc, input, self.read_size)
+            self._live.add(running)
             try:
                 yield running
             finally:
+                self._live.discard(running)
                 await running.close()
 
-    async def run(self, argv: Sequence[str], *, input: bytes | None = None, timeout: float) -> Completed:
-        """Run ``argv`` to completion within ``timeout`` seconds (``TimeoutError`` otherwise; killed)."""
+    async def aclose(self) -> None:
+        """Kill, reap and close every process still open (their callers then read EOF).
+
+        A process started on another event loop (one already finished) can only be killed from
+        here: its loop's child watcher reaps it.
+        """
+        loop = asyncio.get_running_loop()
+        live, self._live = list(self._live), set()
+        for running in live:
+            if running.loop is loop:
+                await running.close()
+            else:
+                running.kill()
+
+    async def run(
+        self, argv: Sequence[str], *, input: bytes | None = None, timeout: float, max_bytes: int | None = None
+    ) -> Completed:
+        """Run ``argv`` to completion within ``timeout`` seconds (``TimeoutError`` otherwise; killed).
+
+        More than ``max_bytes`` of stdout is ``OutputTooLargeError`` (killed; nothing more read).
+        """
         async with self.open(argv, input=input) as proc:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
@@ -186,5 +231,7 @@ class ProcessRunner:
                 if not data:
                     break
                 out += data
+                if max_bytes is not None and len(out) > max_bytes:
+                    raise OutputTooLargeError(max_bytes)
             code = await proc.wait(max(0.0, deadline - loop.time()))
             return Completed(code, bytes(out), proc.stderr)

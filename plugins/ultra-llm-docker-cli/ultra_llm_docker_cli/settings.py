@@ -26,3 +26,20 @@ class DockerCLISettings(BaseSettings):
         False, description="Pull a model that is not present locally before running it (with progress)."
     )
     read_size: int = Field(4096, ge=1, le=1 << 20, description="Bytes per read of the CLI's output while streaming.")
+    max_response_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        description="Cap on the bytes `docker model run` may print for one answer (streamed or whole); past it the "
+        "process is killed and the call fails with ResponseTooLargeError.",
+    )
+    max_listing_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="Cap on the bytes read from `docker model list`, `status` and `rm`; past it the process is "
+        "killed and the call fails with ResponseTooLargeError.",
+    )
+    pull_idle_timeout: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds `docker model pull` may print nothing before it is killed (GenerationTimeoutError).",
+    )

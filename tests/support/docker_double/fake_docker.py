@@ -54,8 +54,11 @@ State keys (all optional; see ``DEFAULT_STATE``): ``cli_version`` (``new``/``old
 ``pull_steps``, ``pull_delay``, ``answer`` (fixed text), ``non_ascii``, ``split_utf8``,
 ``split_delay``, ``usage``, ``engine_url``/``engine_model`` (answer from a real OpenAI-compatible
 server), ``fault`` (``crash``, ``kill``, ``hang``, ``hang_after``, ``bad_utf8``, ``runner_500``)
-with ``fault_after`` and ``fault_message``, ``timestamp_log`` (one ``<monotonic_ns> <len>`` line
-per stdout write, taken just before the write) and ``invocation_log`` (one JSON line per run).
+with ``fault_after`` and ``fault_message``, ``pull_hang_after`` (a fault too: ``pull``, and the
+auto-pull of ``run``, print that many progress lines and then nothing, never exiting, as a stalled
+download would; the real CLI's behaviour when its registry stalls is not confirmed),
+``timestamp_log`` (one ``<monotonic_ns> <len>`` line per stdout write, taken just before the
+write) and ``invocation_log`` (one JSON line per run).
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ DEFAULT_STATE: dict[str, Any] = {
     "token_delay": 0.0,
     "pull_steps": 3,
     "pull_delay": 0.0,
+    "pull_hang_after": None,
     "answer": None,
     "non_ascii": False,
     "split_utf8": False,
@@ -576,7 +580,11 @@ def do_pull(state: dict[str, Any], name: str, out: Out) -> None:
         raise Exit(1, f"Failed to pull model: pulling {ref} failed with status 404 Not Found: Model not found\n")
     total = parse_size((found.get("config") or {}).get("size", "100 MB"))
     steps = max(1, int(state["pull_steps"]))
+    hang_after = state.get("pull_hang_after")
     for i in range(1, steps + 1):
+        if hang_after is not None and i > int(hang_after):
+            while True:  # a stalled download: no more output, no exit
+                time.sleep(3600)
         if state["pull_delay"]:
             time.sleep(float(state["pull_delay"]))
         out.text(f"Downloaded {format_size(total * i / steps)} of {format_size(total)}\n")
