@@ -42,10 +42,20 @@ def test_option_pairs_parse_or_raise_the_typed_error(pairs: list[str]) -> None:
 
 
 @FUZZ
-@given(st.dictionaries(st.sampled_from(["temperature", "max_tokens", "top_p", "seed", "stop", "bogus"]),
-                       st.one_of(st.none(), st.integers(), st.floats(allow_nan=True), st.text(max_size=10),
-                                 st.lists(st.text(max_size=5), max_size=3), st.booleans()),
-                       max_size=5))
+@given(
+    st.dictionaries(
+        st.sampled_from(["temperature", "max_tokens", "top_p", "seed", "stop", "bogus"]),
+        st.one_of(
+            st.none(),
+            st.integers(),
+            st.floats(allow_nan=True),
+            st.text(max_size=10),
+            st.lists(st.text(max_size=5), max_size=3),
+            st.booleans(),
+        ),
+        max_size=5,
+    )
+)
 def test_option_values_validate_or_raise_the_typed_error(options: dict[str, object]) -> None:
     try:
         _, cleaned = validate_options(MockBackend, options)
@@ -56,9 +66,16 @@ def test_option_values_validate_or_raise_the_typed_error(options: dict[str, obje
 
 
 @FUZZ
-@given(st.lists(st.dictionaries(st.sampled_from(["role", "content", "name"]),
-                                st.one_of(st.text(max_size=10), st.integers(), st.none()), max_size=3),
-                max_size=4))
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["role", "content", "name"]),
+            st.one_of(st.text(max_size=10), st.integers(), st.none()),
+            max_size=3,
+        ),
+        max_size=4,
+    )
+)
 def test_message_lists_convert_or_raise_value_error(items: list[dict[str, object]]) -> None:
     try:
         messages = to_messages(items)

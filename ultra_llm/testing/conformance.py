@@ -146,8 +146,11 @@ class BackendConformance:
             try:
                 request = self.request(backend)
                 request = GenerationRequest(
-                    backend.canonical_model(self.unknown_model or ""), request.messages, request.options,
-                    request.backend, request.options_dict,
+                    backend.canonical_model(self.unknown_model or ""),
+                    request.messages,
+                    request.options,
+                    request.backend,
+                    request.options_dict,
                 )
                 await backend.generate(request)
             finally:
@@ -175,8 +178,13 @@ class BackendConformance:
             backend = self.make(backend_factory)
             config = load_config()
             host = PluginHost(entry_points=lambda: [])
-            adapter = Adapter(host, backend, model=self.model, config=config,
-                              selection=Selection(backend.name, "conformance", backend.name))
+            adapter = Adapter(
+                host,
+                backend,
+                model=self.model,
+                config=config,
+                selection=Selection(backend.name, "conformance", backend.name),
+            )
             async with adapter:
                 whole = await adapter.generate(self.prompt, **self.options)
                 streamed = "".join([text async for text in adapter.stream_generate(self.prompt, **self.options)])
