@@ -95,6 +95,15 @@ class Backend(abc.ABC):
             return normalize_model_name(name)
         return name
 
+    def diagnostics(self) -> dict[str, Any]:
+        """Backend-specific state worth showing, JSON-ready (``{}`` by default).
+
+        Shown by ``ultra-llm backends --json`` and ``ultra-llm doctor`` after the availability check.
+        Must not do I/O or raise. A list of objects with ``url``/``name`` and ``healthy`` (as
+        docker-api's ``endpoints``) is shown by ``doctor`` one line per item.
+        """
+        return {}
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook with a no-op default
         """Release clients, pools and processes; called once when the adapter closes."""
 

@@ -65,6 +65,12 @@ async def _backend_rows(ctx: _Context) -> tuple[list[dict[str, Any]], dict[str, 
             row.update(
                 available=availability.available, reason=availability.reason, capabilities=backend.capabilities()
             )
+            try:
+                diagnostics = backend.diagnostics()
+            except Exception as exc:  # a plugin's diagnostics must not break the listing
+                diagnostics = {"error": f"{type(exc).__name__}: {exc}"}
+            if diagnostics:
+                row["diagnostics"] = diagnostics
         finally:
             await backend.aclose()
         return row
@@ -126,6 +132,16 @@ def backends(ctx: _Context, as_json: bool) -> None:
     for row in rows:
         if not row["available"]:
             click.echo(f"  {row['name']}: {row['reason']}")
+    for row in rows:
+        endpoints = row.get("diagnostics", {}).get("endpoints")
+        if isinstance(endpoints, list) and len(endpoints) > 1:
+            click.echo(f"{row['name']} endpoints:")
+            for item in endpoints:
+                if isinstance(item, dict):
+                    state = "ejected" if item.get("ejected") else ("healthy" if item.get("healthy") else "failing")
+                    click.echo(
+                        f"  {item.get('url')}: {state}" + (f" ({item['last_error']})" if item.get("last_error") else "")
+                    )
 
 
 @click.command()

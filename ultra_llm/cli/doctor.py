@@ -9,6 +9,7 @@ from __future__ import annotations
 import platform
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import click
 
@@ -35,6 +36,31 @@ class Step:
         click.echo(f"[{mark}] {self.title}" + (f": {self.detail}" if self.detail else ""))
         if not self.ok and self.fix:
             click.echo(f"       fix: {self.fix}")
+
+
+def _diagnostic_steps(backend: Any) -> list[Step]:
+    """``backend.diagnostics()`` as steps: one per item of a list of objects, one per other value (never raises)."""
+    try:
+        found = backend.diagnostics()
+    except Exception as error:
+        return [Step("diagnostics", False, f"{type(error).__name__}: {error}", required=False)]
+    steps: list[Step] = []
+    for key, value in (found or {}).items():
+        if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+            for index, item in enumerate(value):
+                label = item.get("url") or item.get("name") or index
+                healthy = bool(item.get("healthy", True))
+                detail = ", ".join(
+                    f"{k} {v}"
+                    for k, v in item.items()
+                    if k not in ("url", "name", "healthy") and v not in (None, False)
+                )
+                steps.append(
+                    Step(f"{key.removesuffix('s')} {label}", healthy, detail, "It is skipped while it fails.", False)
+                )
+        else:
+            steps.append(Step(str(key), True, str(value), required=False))
+    return steps
 
 
 def _from_error(title: str, error: Exception, required: bool = True) -> Step:
@@ -96,6 +122,9 @@ async def _walk(ctx: _Context, smoke: bool, backend_name: str | None) -> list[St
         else:
             problem = availability.error or RuntimeError(availability.detail)
             add(_from_error(f"backend '{backend.name}' available", problem))
+        for step in _diagnostic_steps(backend):
+            add(step)
+        if not availability.available:
             return steps
         from ..selection import Selection
 

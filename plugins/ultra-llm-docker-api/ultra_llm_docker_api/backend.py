@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from ultra_llm.backend import Backend
@@ -53,14 +53,17 @@ from .parsing import (
     models_from_openai,
     models_from_runner,
 )
-from .settings import DockerAPISettings, Endpoint, resolve
-from .transport import Transport
+from .pool import EndpointPool, Member, is_endpoint_failure
+from .settings import DockerAPISettings, Endpoint, resolve_all
+from .transport import EndpointFailure, Transport
 
 if TYPE_CHECKING:
     from ultra_llm.config import UltraConfig
     from ultra_llm.types import ProgressCallback
 
 __all__ = ["DockerAPIBackend"]
+
+T = TypeVar("T")
 
 
 def _malformed(exc: MalformedResponse, url: str) -> GenerationError:
@@ -78,6 +81,11 @@ class DockerAPIBackend(Backend):
     In the runner's layout model names are Docker references (``smollm2`` = ``ai/smollm2:latest``)
     and pull/remove use the runner's ``/models`` API; with another API path names pass unchanged
     and pull/remove raise ``UnsupportedOperationError``.
+
+    Several comma-separated URLs make a pool (``pool``): requests go to the endpoint with the
+    fewest in flight, fail over before their first chunk, and a failing endpoint is ejected for a
+    cooldown; ``endpoint_states()`` and ``diagnostics()`` show each one. Pull and remove act on
+    every endpoint.
     """
 
     name: ClassVar[str] = "docker-api"
@@ -93,8 +101,32 @@ class DockerAPIBackend(Backend):
     def __init__(self, config: UltraConfig, *, settings: DockerAPISettings | None = None) -> None:
         super().__init__(config)
         self.settings = settings if settings is not None else load_settings(DockerAPISettings)
-        self.endpoint: Endpoint = resolve(self.settings, config)
-        self.transport = Transport(self.endpoint)
+        self.endpoints: list[Endpoint] = resolve_all(self.settings, config)
+        self.endpoint: Endpoint = self.endpoints[0]
+        self.pool = EndpointPool(
+            self.endpoints,
+            eject_failures=self.settings.eject_failures,
+            eject_cooldown=self.settings.eject_cooldown,
+            health_interval=self.settings.health_interval,
+        )
+        self.transport: Transport = self.pool.members[0].transport
+        """The first endpoint's transport (the only one with a single URL)."""
+
+    # -- endpoints --------------------------------------------------------------------------------
+
+    def endpoint_states(self) -> list[dict[str, Any]]:
+        """Each endpoint's state: url, healthy, ejected (until), in flight, successes, failures, last error."""
+        return self.pool.states()
+
+    def diagnostics(self) -> dict[str, Any]:
+        """The endpoints' states, for ``ultra-llm backends --json`` and ``ultra-llm doctor``."""
+        return {"endpoints": self.endpoint_states()}
+
+    async def _call(self, op: Callable[[Member, bool], Awaitable[T]], timeout: float | None = None) -> T:
+        """``op(member, failover)`` through the pool (failover between endpoints when there are several)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (timeout if timeout is not None else self.endpoint.total_timeout)
+        return await self.pool.call(op, attempts=self.endpoint.retries, deadline=deadline)
 
     # -- names ----------------------------------------------------------------------------------
 
@@ -114,7 +146,22 @@ class DockerAPIBackend(Backend):
     # -- status and discovery --------------------------------------------------------------------
 
     async def check_availability(self) -> Availability:
-        """``GET /`` on the runner (``GET <api>/models`` elsewhere), within the check timeout; never raises."""
+        """``GET /`` on the runner (``GET <api>/models`` elsewhere), within the check timeout; never raises.
+
+        With several endpoints each is checked at once; available when at least one answers.
+        """
+        if self.pool.several:
+            errors = await self.pool.check_all()
+            answering = sum(error is None for error in errors)
+            parts = [
+                f"{m.endpoint.display_url} {'answers' if e is None else 'fails: ' + e.message}"
+                for m, e in zip(self.pool.members, errors, strict=True)
+            ]
+            detail = f"{answering} of {len(errors)} endpoints answer ({'; '.join(parts)})"
+            first = next((e for e in errors if e is not None), None)
+            if answering:
+                return Availability(True, detail=detail)
+            return Availability(False, detail=detail, error=first)
         ep = self.endpoint
         url = ep.management("/") if ep.runner_layout else ep.api("/models")
         try:
@@ -127,23 +174,8 @@ class DockerAPIBackend(Backend):
 
     async def list_models(self) -> list[ModelInfo]:
         """The runner's ``GET /models`` (richer), else the OpenAI ``GET <api>/models``; names canonical."""
+        entries = await self._call(self._list_on)
         ep = self.endpoint
-        entries: list[tuple[str, dict[str, str | int | float | None]]] | None = None
-        if ep.runner_layout:
-            url = ep.management("/models")
-            reply = await self.transport.request("GET", url, tolerate=frozenset({404, 405}))
-            if reply.status < 300:
-                try:
-                    entries = models_from_runner(load_json(reply.body, "GET /models"))
-                except MalformedResponse:
-                    entries = None  # not the runner's shape: try the OpenAI list below
-        if entries is None:
-            url = ep.api("/models")
-            reply = await self.transport.request("GET", url)
-            try:
-                entries = models_from_openai(load_json(reply.body, f"GET {ep.api_path}/models"))
-            except MalformedResponse as exc:
-                raise _malformed(exc, url) from None
         models: dict[str, ModelInfo] = {}
         for raw_name, details in entries:
             try:
@@ -154,6 +186,26 @@ class DockerAPIBackend(Backend):
                 display = self._display(name) if name != raw_name or ep.runner_layout else name
                 models[name] = ModelInfo(name=name, backend=self.name, display_name=display, details=details)
         return list(models.values())
+
+    async def _list_on(self, member: Member, failover: bool) -> list[tuple[str, dict[str, str | int | float | None]]]:
+        ep, transport = member.endpoint, member.transport
+        entries: list[tuple[str, dict[str, str | int | float | None]]] | None = None
+        if ep.runner_layout:
+            url = ep.management("/models")
+            reply = await transport.request("GET", url, tolerate=frozenset({404, 405}), failover=failover)
+            if reply.status < 300:
+                try:
+                    entries = models_from_runner(load_json(reply.body, "GET /models"))
+                except MalformedResponse:
+                    entries = None  # not the runner's shape: try the OpenAI list below
+        if entries is None:
+            url = ep.api("/models")
+            reply = await transport.request("GET", url, failover=failover)
+            try:
+                entries = models_from_openai(load_json(reply.body, f"GET {ep.api_path}/models"))
+            except MalformedResponse as exc:
+                raise _malformed(exc, url) from None
+        return entries
 
     # -- generation -------------------------------------------------------------------------------
 
@@ -168,10 +220,16 @@ class DockerAPIBackend(Backend):
 
     async def generate(self, request: GenerationRequest) -> Result:
         """One ``POST <api>/chat/completions``; the whole answer with finish reason and usage."""
-        url = self.endpoint.api("/chat/completions")
-        reply = await self.transport.request("POST", url, body=self._chat_body(request, False), model=request.model)
+        body = self._chat_body(request, False)
+
+        async def on(member: Member, failover: bool) -> tuple[bytes, str]:
+            url = member.endpoint.api("/chat/completions")
+            reply = await member.transport.request("POST", url, body=body, model=request.model, failover=failover)
+            return reply.body, url
+
+        raw, url = await self._call(on)
         try:
-            completion = completion_from_body(load_json(reply.body, "the completion"))
+            completion = completion_from_body(load_json(raw, "the completion"))
         except MalformedResponse as exc:
             raise _malformed(exc, url) from None
         return Result(
@@ -188,16 +246,67 @@ class DockerAPIBackend(Backend):
 
         Retried only until the response status is accepted; a stream that breaks afterwards raises
         ``StreamInterruptedError``. Closing the iterator closes the connection (the server stops).
+        With several endpoints a stream that fails before its first chunk moves to another one;
+        after the first chunk it never does.
         """
-        ep = self.endpoint
-        transport = self.transport
+        pool = self.pool
+        loop = asyncio.get_running_loop()
+        total_deadline = loop.time() + self.endpoint.total_timeout
+        tried: list[Member] = []
+        last: UltraLLMError | None = None
+        rounds = 0
+        for _ in range(max(self.endpoint.retries, len(pool.members)) if pool.several else 1):
+            if last is not None and loop.time() >= total_deadline:
+                break
+            member = pool.pick(tried)
+            if member is None:
+                tried, rounds = [], rounds + 1
+                await pool.backoff(rounds, total_deadline)
+                member = pool.pick()
+                assert member is not None
+            tried.append(member)
+            started = False
+            pool.begin(member)
+            try:
+                parts = self._stream_on(member, request, pool.several, total_deadline)
+                async with contextlib.aclosing(parts):
+                    async for chunk in parts:
+                        started = True
+                        yield chunk
+            except EndpointFailure as exc:
+                pool.fail(member, exc)
+                last = exc.error
+                continue
+            except UltraLLMError as exc:
+                if is_endpoint_failure(exc):
+                    pool.fail(member, exc)
+                    if pool.several and not started:
+                        last = exc
+                        continue  # nothing delivered yet: another endpoint may serve it
+                raise
+            finally:
+                pool.end(member)
+            pool.succeed(member)
+            return
+        assert last is not None
+        raise last
+
+    async def _stream_on(
+        self, member: Member, request: GenerationRequest, failover: bool, total_deadline: float
+    ) -> AsyncGenerator[Chunk, None]:
+        """The stream from one endpoint (``failover``: failures before the status raise ``EndpointFailure``)."""
+        ep = member.endpoint
+        transport = member.transport
         url = ep.api("/chat/completions")
         loop = asyncio.get_running_loop()
-        start = loop.time()
-        total_deadline = start + ep.total_timeout
-        first_deadline = min(start + ep.first_token_timeout, total_deadline)
+        first_deadline = min(loop.time() + ep.first_token_timeout, total_deadline)
         response = await transport.open(
-            "POST", url, body=self._chat_body(request, True), model=request.model, deadline=first_deadline
+            "POST",
+            url,
+            body=self._chat_body(request, True),
+            model=request.model,
+            deadline=first_deadline,
+            failover=failover,
         )
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
             # A server that ignored "stream": read the whole answer and give it as one chunk.
@@ -267,11 +376,16 @@ class DockerAPIBackend(Backend):
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         """``POST <api>/embeddings`` with every input at once; vectors in input order."""
-        url = self.endpoint.api("/embeddings")
         body = json.dumps({"model": request.model, "input": list(request.inputs)}, ensure_ascii=False).encode()
-        reply = await self.transport.request("POST", url, body=body, model=request.model)
+
+        async def on(member: Member, failover: bool) -> tuple[bytes, str]:
+            url = member.endpoint.api("/embeddings")
+            reply = await member.transport.request("POST", url, body=body, model=request.model, failover=failover)
+            return reply.body, url
+
+        raw, url = await self._call(on)
         try:
-            vectors, usage = embeddings_from_body(load_json(reply.body, "the embeddings"), len(request.inputs))
+            vectors, usage = embeddings_from_body(load_json(raw, "the embeddings"), len(request.inputs))
         except MalformedResponse as exc:
             raise _malformed(exc, url) from None
         return EmbeddingResult(vectors=vectors, model=request.model, backend=self.name, usage=usage)
@@ -288,11 +402,18 @@ class DockerAPIBackend(Backend):
             )
 
     async def pull(self, model: str, progress: ProgressCallback | None = None) -> None:
-        """``POST /models/create`` and follow its NDJSON progress; an ``error`` record is a failure."""
+        """``POST /models/create`` and follow its NDJSON progress; an ``error`` record is a failure.
+
+        With several endpoints the model is pulled on each, one after the other.
+        """
         self._require_runner("Pulling a model")
         parse_model_reference(model)  # InvalidModelNameError before the name reaches a request
-        ep = self.endpoint
-        transport = self.transport
+        for member in self.pool.members:
+            await self._pull_on(member, model, progress)
+
+    async def _pull_on(self, member: Member, model: str, progress: ProgressCallback | None) -> None:
+        ep = member.endpoint
+        transport = member.transport
         url = ep.management("/models/create")
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -352,19 +473,30 @@ class DockerAPIBackend(Backend):
             progress(update)
 
     async def remove(self, model: str) -> None:
-        """``DELETE /models/{name}``; ``ModelNotFoundError`` when the runner has no such model."""
+        """``DELETE /models/{name}``; ``ModelNotFoundError`` when the runner has no such model.
+
+        With several endpoints the model is removed from each; not found is an error only if no
+        endpoint had it.
+        """
         self._require_runner("Removing a model")
         parse_model_reference(model)  # InvalidModelNameError before the name reaches the URL path
-        url = self.endpoint.management("/models/" + quote(model, safe="/:@"))
-        try:
-            await self.transport.request("DELETE", url, model=model, retry=False)
-        except ModelNotFoundError as exc:
+        missing: ModelNotFoundError | None = None
+        removed = 0
+        for member in self.pool.members:
+            url = member.endpoint.management("/models/" + quote(model, safe="/:@"))
+            try:
+                await member.transport.request("DELETE", url, model=model, retry=False)
+            except ModelNotFoundError as exc:
+                missing = exc
+            else:
+                removed += 1
+        if missing is not None and not removed:
             raise ModelNotFoundError(
                 model, backend=self.name, detail="no such local model", fix="`ultra-llm models` lists what there is."
-            ) from exc
+            ) from missing
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close the connection pool (if a request ever opened it)."""
-        await self.transport.aclose()
+        """Stop the endpoints' health checks and close their connection pools (if a request opened them)."""
+        await self.pool.aclose()

@@ -10,6 +10,10 @@ URL forms accepted by ``MODEL_RUNNER_URL``:
 - ``http://model-runner.docker.internal`` from inside a container.
 - ``unix:///path/to/docker.sock``: Docker Desktop without TCP, through the Docker socket, with the
   path prefix ``ULTRA_LLM_DOCKER_API_SOCKET_PREFIX`` (default ``/exp/vDD4.40``).
+- Several URLs separated by commas (``http://host-a:12434,http://host-b:12434``): the backend
+  spreads requests over them (least outstanding requests), ejects a failing one for
+  ``ULTRA_LLM_DOCKER_API_EJECT_COOLDOWN`` seconds and fails a request over to another endpoint
+  while nothing of its answer has arrived. All of them must use the same layout.
 - A URL whose path already ends in ``/v1`` (``http://vllm:8000/v1``, ``http://host/engines/v1``):
   that path is the API path. Otherwise ``ULTRA_LLM_DOCKER_API_PATH=/v1`` selects the OpenAI layout
   of llama.cpp's server, vLLM, Ollama or a Kubernetes service; management (pull, remove, the
@@ -30,7 +34,7 @@ from ultra_llm.errors import ConfigurationError
 if TYPE_CHECKING:
     from ultra_llm.config import UltraConfig
 
-__all__ = ["DEFAULT_URL", "DockerAPISettings", "Endpoint", "resolve"]
+__all__ = ["DEFAULT_URL", "DockerAPISettings", "Endpoint", "resolve", "resolve_all"]
 
 DEFAULT_URL = "http://localhost:12434"
 DEFAULT_SOCKET_PREFIX = "/exp/vDD4.40"
@@ -47,7 +51,8 @@ class DockerAPISettings(BaseSettings):
         default=DEFAULT_URL,
         validation_alias=AliasChoices("MODEL_RUNNER_URL", "ULTRA_LLM_DOCKER_API_URL"),
         description="Docker Model Runner's base URL (http://model-runner.docker.internal in a container; "
-        "unix:///path/docker.sock for Desktop without TCP), or an OpenAI-compatible server.",
+        "unix:///path/docker.sock for Desktop without TCP), or an OpenAI-compatible server; several, "
+        "comma-separated, to spread requests over them.",
     )
     path: str | None = Field(
         default=None,
@@ -93,6 +98,17 @@ class DockerAPISettings(BaseSettings):
     )
     max_connections: int = Field(default=100, ge=1, description="Connection pool size.")
     stream_usage: bool = Field(default=True, description="Ask streams for token usage (stream_options.include_usage).")
+    eject_failures: int = Field(
+        default=2, ge=1, description="Several URLs: consecutive failures after which an endpoint is ejected."
+    )
+    eject_cooldown: float = Field(
+        default=10.0, gt=0, description="Several URLs: seconds an ejected endpoint gets no traffic before a retry."
+    )
+    health_interval: float = Field(
+        default=5.0,
+        ge=0,
+        description="Several URLs: seconds between health checks while the backend is in use (0: none).",
+    )
 
     @field_validator("path", "engine", "api_key", mode="before")
     @classmethod
@@ -148,9 +164,30 @@ def _bad(variable: str, value: str, why: str) -> ConfigurationError:
     )
 
 
+def split_urls(value: str) -> list[str]:
+    """The URLs of a ``MODEL_RUNNER_URL`` value: comma-separated, blanks dropped."""
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
 def resolve(settings: DockerAPISettings, config: UltraConfig | None = None) -> Endpoint:
-    """The ``Endpoint`` the settings describe; ``ConfigurationError`` for a URL that cannot work."""
-    raw = settings.url.strip()
+    """The (first) ``Endpoint`` the settings describe; ``ConfigurationError`` for a URL that cannot work."""
+    return resolve_all(settings, config)[0]
+
+
+def resolve_all(settings: DockerAPISettings, config: UltraConfig | None = None) -> list[Endpoint]:
+    """One ``Endpoint`` per URL of ``MODEL_RUNNER_URL`` (comma-separated), in the given order."""
+    urls = split_urls(settings.url)
+    if not urls:
+        raise _bad("MODEL_RUNNER_URL", settings.url, "it names no URL")
+    endpoints = [_resolve_one(url, settings, config) for url in urls]
+    if len({(ep.origin, ep.api_path, ep.uds) for ep in endpoints}) != len(endpoints):
+        raise _bad("MODEL_RUNNER_URL", settings.url, "it names the same endpoint twice")
+    if len({(ep.api_path, ep.runner_layout) for ep in endpoints}) != 1:
+        raise _bad("MODEL_RUNNER_URL", settings.url, "its URLs use different API paths (one layout for all)")
+    return endpoints
+
+
+def _resolve_one(raw: str, settings: DockerAPISettings, config: UltraConfig | None) -> Endpoint:
     uds: str | None = None
     api_path = settings.path
     if raw.startswith("unix://"):

@@ -40,7 +40,7 @@ from .parsing import parse_retry_after
 if TYPE_CHECKING:
     from .settings import Endpoint
 
-__all__ = ["ERROR_BODY_LIMIT", "Reply", "Transport"]
+__all__ = ["ERROR_BODY_LIMIT", "EndpointFailure", "Reply", "Transport"]
 
 # stamina logs each scheduled retry at WARNING on its own logger; with no logging configured,
 # Python's last-resort handler would print that line to stderr under the CLI's one-line errors.
@@ -71,6 +71,17 @@ class _Retryable(Exception):
         super().__init__(error.message)
         self.error = error
         self.retry_after = retry_after
+
+
+class EndpointFailure(Exception):
+    """With ``failover=True``: this endpoint failed before answering (connection, 408/429/5xx, timeout).
+
+    Another endpoint may serve the request; ``error`` is what the caller sees if none can.
+    """
+
+    def __init__(self, error: UltraLLMError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class Transport:
@@ -131,15 +142,21 @@ class Transport:
         timeout: float | None = None,
         retry: bool = True,
         tolerate: frozenset[int] = frozenset(),
+        failover: bool = False,
     ) -> Reply:
-        """Send and read the whole answer (capped). A status >= 400 not in ``tolerate`` raises its typed error."""
+        """Send and read the whole answer (capped). A status >= 400 not in ``tolerate`` raises its typed error.
+
+        ``failover=True`` (several endpoints): one attempt, and a failure another endpoint could
+        avoid raises ``EndpointFailure`` instead of being retried here.
+        """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (timeout if timeout is not None else self.endpoint.total_timeout)
         headers = _JSON_HEADERS
         reply = await self._with_retries(
             lambda: self._attempt(method, url, body, headers, model, deadline, True, tolerate),
             deadline,
-            retry,
+            retry and not failover,
+            failover,
         )
         assert isinstance(reply, Reply)
         return reply
@@ -154,16 +171,19 @@ class Transport:
         deadline: float,
         accept: str = "text/event-stream",
         retry: bool = True,
+        failover: bool = False,
     ) -> httpx2.Response:
         """Send and return the open response once its status is 2xx (the caller must read or close it).
 
         ``deadline`` (event-loop time) bounds connecting, retrying and waiting for the status line.
+        ``failover`` as for ``request``.
         """
         headers = _SSE_HEADERS if accept == "text/event-stream" else {**_JSON_HEADERS, "Accept": accept}
         response = await self._with_retries(
             lambda: self._attempt(method, url, body, headers, model, deadline, False, frozenset()),
             deadline,
-            retry,
+            retry and not failover,
+            failover,
         )
         assert isinstance(response, httpx2.Response)
         return response
@@ -245,18 +265,29 @@ class Transport:
         )
 
     async def _with_retries(
-        self, call: Callable[[], Awaitable[Reply | httpx2.Response]], deadline: float, retry: bool
+        self,
+        call: Callable[[], Awaitable[Reply | httpx2.Response]],
+        deadline: float,
+        retry: bool,
+        failover: bool = False,
     ) -> Reply | httpx2.Response:
         """Run ``call`` (one attempt) under stamina's retry policy, within ``deadline``.
 
         The first attempt runs outside the retry machinery (the common case pays nothing for it);
         its failure is replayed as stamina's first attempt, so stamina alone decides every backoff.
+        With ``failover`` there is one attempt and its endpoint-side failure is an ``EndpointFailure``.
         """
         ep = self.endpoint
         attempts = ep.retries if retry else 1
         try:
             return await call()
+        except GenerationTimeoutError as exc:
+            if failover:
+                raise EndpointFailure(exc) from exc
+            raise
         except _Retryable as exc:
+            if failover:
+                raise EndpointFailure(exc.error) from exc.__cause__
             if attempts == 1:
                 raise exc.error from exc.__cause__
             replay: _Retryable | None = exc

@@ -1,0 +1,316 @@
+"""Several endpoints behind one docker-api backend (issue 7 item 1), against real loopback servers.
+
+The healthy endpoints are Docker Model Runner proxies over the session's real llama.cpp engine
+(two proxies, one engine); the failing ones are scripted servers (503 always, a drop before the
+first event, a drop after it, a stalled first byte). One proxy is stopped mid-run and started
+again on the same port: requests keep succeeding, it is ejected, retried after its cooldown and
+reinstated. Every server a test starts is stopped by its own handle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tests.docker_api.scripted_server import ScriptedServer, SeenRequest, chunked, send_text, sse_head
+from tests.support.engine.dmr_proxy import DMRProxy
+from tests.support.engine.fixtures import DMRRunner
+from tests.support.engine.launcher import free_port
+from ultra_llm.errors import ConfigurationError, StreamInterruptedError
+from ultra_llm.types import Chunk, GenerationRequest, to_messages
+
+FAST = {"max_tokens": 4, "temperature": 0}
+
+
+def request(model: str, stream: bool = False) -> GenerationRequest:
+    return GenerationRequest(model, to_messages("hello there"), None, "docker-api", dict(FAST))
+
+
+async def collect(backend: Any, model: str) -> str:
+    chunks: list[Chunk] = [c async for c in backend.stream(request(model, True))]
+    return "".join(c.text for c in chunks)
+
+
+def states(backend: Any) -> dict[str, dict[str, Any]]:
+    return {s["url"]: s for s in backend.endpoint_states()}
+
+
+@pytest.fixture
+def second_proxy(dmr_runner: DMRRunner) -> Iterator[DMRProxy]:
+    """A second runner proxy over the same real engine; stopped by its handle."""
+    proxy = DMRProxy(dmr_runner.engine.base_url, engine_model=dmr_runner.model).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+async def answer_503(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
+    await send_text(writer, 503, "service unavailable\n")
+
+
+# -- settings ------------------------------------------------------------------------------------
+
+
+def test_a_single_url_resolves_as_before_and_several_are_split() -> None:
+    from ultra_llm_docker_api.settings import DockerAPISettings, resolve, resolve_all
+
+    single = DockerAPISettings(url="http://localhost:12434")
+    assert resolve_all(single) == [resolve(single)]
+    assert resolve(single).api("/chat/completions") == "http://localhost:12434/engines/v1/chat/completions"
+    both = resolve_all(DockerAPISettings(url=" http://a:12434 , http://b:12434/ ,"))
+    assert [ep.display_url for ep in both] == ["http://a:12434", "http://b:12434/"]
+    assert [ep.api("/models") for ep in both] == [
+        "http://a:12434/engines/v1/models",
+        "http://b:12434/engines/v1/models",
+    ]
+    for bad in ("http://a:1,http://a:1", "http://a:1,http://b:2/v1", " , "):
+        with pytest.raises(ConfigurationError):
+            resolve_all(DockerAPISettings(url=bad))
+
+
+def test_building_a_pool_opens_nothing(make_backend: Callable[..., Any]) -> None:
+    backend = make_backend(f"http://127.0.0.1:{free_port()},http://127.0.0.1:{free_port()}")
+    assert backend.pool.several and not backend.pool.health_running
+    assert not any(m.transport.started for m in backend.pool.members)
+    assert [s["in_flight"] for s in backend.endpoint_states()] == [0, 0]
+    assert backend.diagnostics() == {"endpoints": backend.endpoint_states()}
+
+
+# -- spread and failover against real servers ------------------------------------------------------
+
+
+def test_requests_spread_by_least_outstanding(
+    make_backend: Callable[..., Any], dmr_runner: DMRRunner, second_proxy: DMRProxy
+) -> None:
+    backend = make_backend(f"{dmr_runner.url},{second_proxy.url}", health_interval=0)
+
+    async def run() -> list[str]:
+        try:
+            whole = [backend.generate(request(dmr_runner.model)) for _ in range(4)]
+            streamed = [collect(backend, dmr_runner.model) for _ in range(4)]
+            results = await asyncio.gather(*whole, *streamed)
+            return [r if isinstance(r, str) else r.text for r in results]
+        finally:
+            await backend.aclose()
+
+    texts = asyncio.run(run())
+    assert len(texts) == 8 and all(isinstance(t, str) for t in texts)
+    seen = states(backend)
+    assert seen[dmr_runner.url]["successes"] == 4 and seen[second_proxy.url]["successes"] == 4, seen
+    assert all(s["in_flight"] == 0 and s["failures"] == 0 and s["healthy"] for s in seen.values())
+
+
+def test_a_failing_endpoint_is_ejected_and_requests_fail_over(
+    make_backend: Callable[..., Any], dmr_runner: DMRRunner
+) -> None:
+    with ScriptedServer(answer_503) as bad:
+        backend = make_backend(
+            f"{bad.url},{dmr_runner.url}", eject_failures=1, eject_cooldown=60, health_interval=0, retries=2
+        )
+
+        async def run() -> None:
+            try:
+                for _ in range(3):
+                    await backend.generate(request(dmr_runner.model))
+                    assert await collect(backend, dmr_runner.model) is not None
+            finally:
+                await backend.aclose()
+
+        asyncio.run(run())
+    seen = states(backend)
+    assert seen[bad.url]["ejected"] and seen[bad.url]["failures"] == 1 and seen[bad.url]["ejected_until"]
+    assert "503" in seen[bad.url]["last_error"]
+    assert seen[dmr_runner.url]["successes"] == 6
+    assert len(bad.requests) == 1  # ejected after its first failure: no traffic during the cooldown
+
+
+def test_an_endpoint_killed_mid_run_is_ejected_then_retried_and_reinstated(
+    make_backend: Callable[..., Any], dmr_runner: DMRRunner
+) -> None:
+    victim = DMRProxy(dmr_runner.engine.base_url, engine_model=dmr_runner.model).start()
+    port = victim.port
+    assert port is not None
+    url = victim.url
+    backend = make_backend(
+        f"{dmr_runner.url},{url}", eject_failures=1, eject_cooldown=0.6, health_interval=0.2, retries=2
+    )
+    revived: DMRProxy | None = None
+    interrupted: list[StreamInterruptedError] = []
+
+    async def worker(count: int) -> int:
+        done = 0
+        for index in range(count):
+            if index % 2:
+                try:
+                    await collect(backend, dmr_runner.model)
+                except StreamInterruptedError as exc:
+                    # a stream already running on the killed endpoint: never failed over mid-way
+                    interrupted.append(exc)
+                    continue
+            else:
+                await backend.generate(request(dmr_runner.model))
+            done += 1
+        return done
+
+    async def until(finish: asyncio.Event) -> int:
+        done = 0
+        while not finish.is_set():
+            done += await worker(2)
+        return done
+
+    async def run() -> None:
+        nonlocal revived
+        try:
+            finish = asyncio.Event()
+            first = asyncio.gather(*(until(finish) for _ in range(3)))
+            await asyncio.sleep(0.3)
+            served = states(backend)[url]["successes"]
+            await asyncio.to_thread(victim.stop)  # killed mid-run, with requests in flight
+            await asyncio.sleep(0.5)
+            finish.set()
+            assert sum(await first) >= 6  # every request succeeded (gather raises otherwise) ...
+            assert len(interrupted) <= 3  # ... but streams cut by the kill (at most one per worker)
+            assert served >= 1
+            dead = states(backend)[url]
+            assert dead["failures"] >= 1 and dead["ejections"] >= 1 and not dead["healthy"], dead
+            checks = dead["health_checks"]
+            await asyncio.sleep(1.0)  # past the cooldown: the health check tries it again
+            await worker(2)  # in use: the checks keep running
+            again = states(backend)[url]
+            assert again["health_checks"] > checks and not again["healthy"], again
+            revived = await asyncio.to_thread(
+                lambda: DMRProxy(dmr_runner.engine.base_url, engine_model=dmr_runner.model).start(port)
+            )
+            for _ in range(30):
+                await worker(1)
+                if states(backend)[url]["healthy"]:
+                    break
+                await asyncio.sleep(0.1)
+            before = states(backend)[url]["successes"]
+            await asyncio.gather(*(worker(2) for _ in range(3)))
+            back = states(backend)[url]
+            assert back["healthy"] and not back["ejected"] and back["successes"] > before, back
+        finally:
+            await backend.aclose()
+            assert not backend.pool.health_running
+
+    try:
+        asyncio.run(run())
+    finally:
+        victim.stop()
+        if revived is not None:
+            revived.stop()
+
+
+# -- the first chunk is the line --------------------------------------------------------------------
+
+
+async def drop_before_first_event(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
+    writer.write(sse_head())
+    await writer.drain()
+    writer.transport.abort()
+
+
+async def drop_after_first_event(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
+    event = {"choices": [{"index": 0, "delta": {"content": "partial"}, "finish_reason": None}]}
+    writer.write(sse_head() + chunked(f"data: {json.dumps(event)}\n\n".encode()))
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    writer.transport.abort()
+
+
+async def stall(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
+    await asyncio.sleep(5)
+
+
+@pytest.mark.parametrize("handler", [drop_before_first_event, stall, answer_503])
+def test_a_stream_failing_before_its_first_chunk_fails_over(
+    handler: Any, make_backend: Callable[..., Any], dmr_runner: DMRRunner
+) -> None:
+    with ScriptedServer(handler) as bad:
+        backend = make_backend(f"{bad.url},{dmr_runner.url}", first_token_timeout=0.5, health_interval=0)
+
+        async def run() -> list[str]:
+            try:
+                return [await collect(backend, dmr_runner.model) for _ in range(2)]
+            finally:
+                await backend.aclose()
+
+        assert len(asyncio.run(run())) == 2
+        assert bad.requests  # the bad endpoint was tried first (in turn) and the stream moved on
+    seen = states(backend)
+    assert seen[bad.url]["failures"] >= 1 and seen[dmr_runner.url]["successes"] == 2
+
+
+def test_a_stream_is_never_failed_over_after_its_first_chunk(
+    make_backend: Callable[..., Any], dmr_runner: DMRRunner
+) -> None:
+    with ScriptedServer(drop_after_first_event) as bad:
+        backend = make_backend(f"{bad.url},{dmr_runner.url}", health_interval=0)
+        got: list[str] = []
+
+        async def run() -> None:
+            try:
+                async for chunk in backend.stream(request(dmr_runner.model, True)):
+                    got.append(chunk.text)
+            finally:
+                await backend.aclose()
+
+        proxied_before = len(dmr_runner.proxy.requests)
+        with pytest.raises(StreamInterruptedError):
+            asyncio.run(run())
+    assert got == ["partial"]
+    assert len(dmr_runner.proxy.requests) == proxied_before  # nothing was sent to the other endpoint
+    assert states(backend)[bad.url]["failures"] == 1
+
+
+# -- health checks only while in use -----------------------------------------------------------------
+
+
+def test_health_checks_run_only_while_in_use_and_stop_with_aclose(
+    make_backend: Callable[..., Any], dmr_runner: DMRRunner, second_proxy: DMRProxy
+) -> None:
+    backend = make_backend(f"{dmr_runner.url},{second_proxy.url}", health_interval=0.1)
+
+    async def run() -> None:
+        await backend.generate(request(dmr_runner.model))
+        assert backend.pool.health_running
+        await asyncio.sleep(0.25)
+        assert sum(s["health_checks"] for s in backend.endpoint_states()) >= 2
+        await asyncio.sleep(0.6)  # idle for more than 3 intervals: the checks end by themselves
+        assert not backend.pool.health_running
+        await backend.generate(request(dmr_runner.model))
+        assert backend.pool.health_running
+        await backend.aclose()
+        assert not backend.pool.health_running
+        assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+
+    asyncio.run(run())
+
+
+# -- visible in the CLI ------------------------------------------------------------------------------------
+
+
+def test_backends_json_and_doctor_show_each_endpoint(dmr_runner: DMRRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ultra_llm.cli.app import build_cli
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MODEL_RUNNER_URL", f"{dmr_runner.url},{dead}")
+    monkeypatch.setenv("ULTRA_LLM_BACKEND", "docker-api")
+    monkeypatch.setenv("DEFAULT_MODEL", dmr_runner.model)
+    result = CliRunner().invoke(build_cli(), ["backends", "--json"])
+    assert result.exit_code == 0, result.output
+    row = next(r for r in json.loads(result.output)["backends"] if r["name"] == "docker-api")
+    shown = {e["url"]: e for e in row["diagnostics"]["endpoints"]}
+    assert row["available"] and shown[dmr_runner.url]["healthy"] and not shown[dead]["healthy"]
+    assert shown[dead]["last_error"] and shown[dead]["health_checks"] == 1
+
+    result = CliRunner().invoke(build_cli(), ["doctor"])
+    assert f"endpoint {dmr_runner.url}" in result.output and f"endpoint {dead}" in result.output, result.output
+    assert "1 of 2 endpoints answer" in result.output
