@@ -35,77 +35,17 @@ def plugins(ctx: _Context, as_json: bool) -> None:
             click.secho(f"Plugin '{record['name']}' failed: {record['error']}", fg="yellow", err=True)
 
 
-async def _backend_rows(ctx: _Context) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    import asyncio
-
-    from ..config import load_config
-    from ..selection import check_backend, choose_backend_name, instantiate
-
-    host = ctx.host
-    config = load_config()
-    requested, reason = choose_backend_name(config)
-    specs = host.backends()
-
-    async def describe(name: str) -> dict[str, Any]:
-        spec = specs[name]
-        row: dict[str, Any] = {
-            "name": name,
-            "plugin": spec.plugin,
-            "summary": spec.summary,
-            "aliases": list(spec.aliases),
-            "selected": False,
-        }
-        try:
-            backend = instantiate(host, name, config)
-        except Exception as exc:
-            row.update(available=False, reason=str(exc), capabilities=None)
-            return row
-        try:
-            availability = await check_backend(backend, config.check_timeout)
-            row.update(
-                available=availability.available, reason=availability.reason, capabilities=backend.capabilities()
-            )
-            try:
-                diagnostics = backend.diagnostics()
-            except Exception as exc:  # a plugin's diagnostics must not break the listing
-                diagnostics = {"error": f"{type(exc).__name__}: {exc}"}
-            if diagnostics:
-                row["diagnostics"] = diagnostics
-        finally:
-            await backend.aclose()
-        return row
-
-    rows = list(await asyncio.gather(*(describe(name) for name in sorted(specs))))
-    try:
-        resolved = host.resolve_backend_name(requested)
-    except Exception:
-        resolved = requested
-    by_name = {row["name"]: row for row in rows}
-    serving = resolved
-    fallback_reason = None
-    if resolved not in by_name or not by_name[resolved]["available"]:
-        fallback_reason = by_name[resolved]["reason"] if resolved in by_name else f"'{resolved}' is not installed"
-        if config.fallback != "none" and by_name.get(config.fallback, {}).get("available"):
-            serving = config.fallback
-    if serving in by_name:
-        by_name[serving]["selected"] = True
-    selection = {
-        "requested": resolved,
-        "reason": reason,
-        "serving": serving,
-        "fallback": config.fallback,
-        "fallback_reason": fallback_reason if serving != resolved else None,
-    }
-    return rows, selection
-
-
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_context
 @handle_errors
 def backends(ctx: _Context, as_json: bool) -> None:
     """List backends: which is selected and why, which are available and why not."""
-    rows, selection = run_async(_backend_rows(ctx))
+    from ..config import load_config
+    from ..status import describe_backends
+
+    report = run_async(describe_backends(ctx.host, load_config()))
+    rows, selection = report["backends"], report["selection"]
     if as_json:
         echo_json({"selection": selection, "backends": rows})
         return
@@ -125,13 +65,15 @@ def backends(ctx: _Context, as_json: bool) -> None:
     )
     click.echo()
     click.echo(f"Requested: {selection['requested']} ({selection['reason']})")
-    if selection["fallback_reason"]:
+    if selection["serving"] is None:
+        click.echo(f"Serving:   nothing (ULTRA_LLM_FALLBACK=none): {selection['fallback_reason']}")
+    elif selection["fallback_reason"]:
         click.echo(f"Serving:   {selection['serving']} (fallback: {selection['fallback_reason']})")
     else:
         click.echo(f"Serving:   {selection['serving']}")
     for row in rows:
         if not row["available"]:
-            click.echo(f"  {row['name']}: {row['reason']}")
+            click.echo(f"  {row['name']}: {row['reason']}" + (f" Fix: {row['fix']}" if row["fix"] else ""))
     for row in rows:
         endpoints = row.get("diagnostics", {}).get("endpoints")
         if isinstance(endpoints, list) and len(endpoints) > 1:

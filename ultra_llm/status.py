@@ -1,0 +1,270 @@
+"""What the setup looks like: every backend's availability and the doctor's checks, as data.
+
+One implementation for every front end: ``ultra-llm backends`` and ``ultra-llm doctor`` print these,
+the web API returns them. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import UltraLLMError
+
+if TYPE_CHECKING:
+    from .adapter import Adapter
+    from .backend import Backend
+    from .config import UltraConfig
+    from .host import PluginHost
+
+__all__ = ["Check", "check_from_error", "describe_backends", "diagnostic_checks", "run_checks"]
+
+SMOKE_PROMPT = "Say hello in one short sentence."
+
+
+@dataclass
+class Check:
+    """One check: its title, whether it passed, what was found, and the fix when it failed."""
+
+    title: str
+    ok: bool
+    detail: str = ""
+    fix: str = ""
+    required: bool = True
+    """A failed required check fails the doctor; an optional one is a warning."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return asdict(self)
+
+
+def check_from_error(title: str, error: BaseException, required: bool = True) -> Check:
+    """A failed check from an error: a typed error's message and fix, or the exception's text."""
+    if isinstance(error, UltraLLMError):
+        return Check(title, False, error.message, error.fix, required)
+    return Check(title, False, f"{type(error).__name__}: {error}", "Run with --debug for details.", required)
+
+
+def _diagnostics(backend: Backend) -> dict[str, Any]:
+    try:
+        return dict(backend.diagnostics() or {})
+    except Exception as error:  # a plugin's diagnostics must not break a listing
+        return {"error": f"{type(error).__name__}: {error}"}
+
+
+def diagnostic_checks(backend: Backend) -> list[Check]:
+    """``backend.diagnostics()`` as optional checks: one per item of a list of objects (an endpoint,
+    healthy or not), one per other value. Never raises."""
+    checks: list[Check] = []
+    for key, value in _diagnostics(backend).items():
+        if key == "error":
+            checks.append(Check("diagnostics", False, str(value), required=False))
+        elif isinstance(value, list) and all(isinstance(item, dict) for item in value):
+            for index, item in enumerate(value):
+                label = item.get("url") or item.get("name") or index
+                detail = ", ".join(
+                    f"{k} {v}"
+                    for k, v in item.items()
+                    if k not in ("url", "name", "healthy") and v not in (None, False)
+                )
+                healthy = bool(item.get("healthy", True))
+                checks.append(
+                    Check(
+                        f"{key.removesuffix('s')} {label}",
+                        healthy,
+                        detail,
+                        "It is skipped while it fails.",
+                        required=False,
+                    )
+                )
+        else:
+            checks.append(Check(str(key), True, str(value), required=False))
+    return checks
+
+
+async def describe_backends(host: PluginHost, config: UltraConfig, *, options_schemas: bool = False) -> dict[str, Any]:
+    """Every registered backend (plugin, capabilities, availability and why, diagnostics) and the
+    selection the configuration makes: ``{"selection": {...}, "backends": [...]}``.
+
+    ``options_schemas`` adds each backend's options JSON schema (for forms). Checks run concurrently,
+    each within ``config.check_timeout``; every backend built is closed again.
+    """
+    from .selection import check_backend, choose_backend_name, instantiate
+
+    specs = host.backends()
+    requested, reason = choose_backend_name(config)
+
+    async def describe(name: str) -> dict[str, Any]:
+        spec = specs[name]
+        row: dict[str, Any] = {
+            "name": name,
+            "plugin": spec.plugin,
+            "summary": spec.summary,
+            "aliases": list(spec.aliases),
+            "selected": False,
+            "capabilities": None,
+            "fix": None,
+        }
+        try:
+            cls = spec.load()
+            row["capabilities"] = cls.capabilities()
+            if options_schemas:
+                model = cls.options_model
+                row["options_schema"] = None if model is None else model.model_json_schema()
+            backend = instantiate(host, name, config)
+        except Exception as error:  # typed or not, it is this row's answer
+            failed = check_from_error(name, error)
+            row.update(available=False, reason=failed.detail, fix=failed.fix)
+            return row
+        try:
+            availability = await check_backend(backend, config.check_timeout)
+            diagnostics = _diagnostics(backend)
+        finally:
+            await backend.aclose()
+        if availability.available:
+            row.update(available=True, reason=availability.detail)
+        else:
+            failed = check_from_error(name, availability.error or RuntimeError(availability.detail))
+            row.update(available=False, reason=failed.detail, fix=failed.fix)
+        if diagnostics:
+            row["diagnostics"] = diagnostics
+        return row
+
+    rows = list(await asyncio.gather(*(describe(name) for name in sorted(specs))))
+    by_name = {row["name"]: row for row in rows}
+    try:
+        resolved = host.resolve_backend_name(requested)
+    except UltraLLMError:
+        resolved = requested
+    serving: str | None = resolved
+    fallback_reason = None
+    if resolved not in by_name or not by_name[resolved]["available"]:
+        fallback_reason = by_name[resolved]["reason"] if resolved in by_name else f"'{resolved}' is not installed"
+        fallback = by_name.get(config.fallback)
+        serving = config.fallback if config.fallback != "none" and fallback and fallback["available"] else None
+    if serving in by_name:
+        by_name[serving]["selected"] = True
+    selection = {
+        "requested": resolved,
+        "reason": reason,
+        "serving": serving,
+        "fallback": config.fallback,
+        "fallback_reason": fallback_reason,
+    }
+    return {"selection": selection, "backends": rows}
+
+
+async def run_checks(
+    host: PluginHost,
+    *,
+    backend: str | None = None,
+    config: UltraConfig | None = None,
+    smoke: bool = False,
+    pull_hint: str = "`ultra-llm pull {model}`",
+    on_check: Callable[[Check], None] | None = None,
+) -> list[Check]:
+    """The doctor's checks in order: version, plugins, configuration, the backend's availability and
+    diagnostics, its models, the default model, and with ``smoke`` one whole and one streamed
+    generation. Stops at the first failing required check. ``on_check`` sees each check as it is made.
+    """
+    from . import __version__
+    from .adapter import Adapter
+    from .config import load_config
+    from .selection import Selection, check_backend, choose_backend_name, instantiate
+
+    checks: list[Check] = []
+
+    def add(check: Check) -> bool:
+        checks.append(check)
+        if on_check is not None:
+            on_check(check)
+        return check.ok or not check.required
+
+    add(Check("ultra-llm", True, f"{__version__} on Python {platform.python_version()}"))
+    host.load()
+    specs = host.backends()
+    broken = [r for r in host.records.values() if r.status == "failed"]
+    add(
+        Check(
+            "plugins",
+            not broken,
+            f"{sum(r.status == 'loaded' for r in host.records.values())} loaded, backends: {', '.join(sorted(specs))}"
+            + (f"; failed: {', '.join(f'{r.name} ({r.error})' for r in broken)}" if broken else ""),
+            "Fix or uninstall the failing plugin, or skip it with ULTRA_LLM_DISABLE_PLUGINS=<name>.",
+            required=False,
+        )
+    )
+    try:
+        config = config or load_config()
+    except UltraLLMError as error:
+        add(check_from_error("configuration", error))
+        return checks
+    requested, reason = (backend, "asked for by name") if backend else choose_backend_name(config)
+    add(
+        Check(
+            "configuration",
+            True,
+            f"backend '{requested}' ({reason}), model '{config.default_model}', fallback '{config.fallback}'",
+        )
+    )
+    try:
+        chosen = instantiate(host, requested, config)
+    except UltraLLMError as error:
+        add(check_from_error(f"backend '{requested}'", error))
+        return checks
+    try:
+        availability = await check_backend(chosen, config.check_timeout)
+        title = f"backend '{chosen.name}' available"
+        passed = add(
+            Check(title, True, availability.detail)
+            if availability.available
+            else check_from_error(title, availability.error or RuntimeError(availability.detail))
+        )
+        for check in diagnostic_checks(chosen):
+            add(check)
+        if not passed:
+            return checks
+        adapter = Adapter(
+            host,
+            chosen,
+            model=config.default_model,
+            config=config,
+            selection=Selection(chosen.name, reason, chosen.name, availability),
+        )
+        try:
+            names = await adapter.get_available_models()
+        except Exception as error:  # typed or not, it is the check's answer
+            add(check_from_error("models", error))
+            return checks
+        add(Check("models", True, f"{len(names)} found" + (f": {', '.join(names[:8])}" if names else "")))
+        if adapter.model not in names and chosen.name != "mock":
+            add(
+                Check(
+                    f"default model '{adapter.model}'",
+                    False,
+                    "not found locally",
+                    f"docker model pull {adapter.model} (or {pull_hint.format(model=adapter.model)})",
+                    required=False,
+                )
+            )
+        if smoke:
+            await _smoke(adapter, add)
+    finally:
+        await chosen.aclose()
+    return checks
+
+
+async def _smoke(adapter: Adapter, add: Callable[[Check], bool]) -> None:
+    started = time.perf_counter()
+    try:
+        text = await adapter.generate(SMOKE_PROMPT)
+        add(Check("generate", bool(text), f"{len(text)} characters in {time.perf_counter() - started:.2f} s"))
+        started = time.perf_counter()
+        chunks = [chunk async for chunk in adapter.stream_generate(SMOKE_PROMPT)]
+        add(Check("stream", bool(chunks), f"{len(chunks)} chunks in {time.perf_counter() - started:.2f} s"))
+    except Exception as error:  # typed or not, it is the check's answer
+        add(check_from_error("generate", error))
