@@ -221,3 +221,29 @@ def test_aclose_of_a_backend_used_on_a_finished_loop_kills_its_leftover(docker_d
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
     assert not alive(pid) and children() == []
+
+
+def test_loop_shutdown_finalizes_an_unclosed_stream_in_any_order(docker_double: DockerDouble) -> None:
+    """At shutdown the loop closes every async generator it tracks, in no set order. A stream whose
+    process context was itself an async generator (``asynccontextmanager``) failed with "generator
+    didn't stop after athrow()" when that inner generator was closed first. Here every other tracked
+    generator is closed first, on purpose (``loop._asyncgens`` is what ``shutdown_asyncgens`` walks)."""
+    docker_double.set(token_delay=0.2)
+
+    async def run() -> list[BaseException]:
+        loop = asyncio.get_running_loop()
+        backend = make_backend()
+        stream = backend.stream(request("one two three four"))
+        await stream.__anext__()
+        others = [gen for gen in list(loop._asyncgens) if gen is not stream]  # type: ignore[attr-defined]
+        problems: list[BaseException] = []
+        for gen in [*others, stream]:
+            try:
+                await gen.aclose()
+            except BaseException as exc:  # the check itself: any error closing them fails it
+                problems.append(exc)
+        await backend.aclose()
+        return problems
+
+    assert asyncio.run(run()) == []
+    assert children() == []

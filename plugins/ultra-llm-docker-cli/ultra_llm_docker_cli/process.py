@@ -22,10 +22,10 @@ import contextlib
 import os
 import signal
 import weakref
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Completed", "OutputTooLargeError", "ProcessRunner", "RunningProcess"]
+__all__ = ["Completed", "OpenProcess", "OutputTooLargeError", "ProcessRunner", "RunningProcess"]
 
 _STDERR_LIMIT = 64 * 1024
 _REAP_TIMEOUT = 5.0
@@ -155,6 +155,53 @@ class RunningProcess:
         await asyncio.sleep(0)
 
 
+class OpenProcess:
+    """The context manager ``ProcessRunner.open`` returns.
+
+    A class, not an ``asynccontextmanager``: a stream left unclosed until its event loop shuts down
+    is then finalized alone, with no inner async generator that the loop may finalize first (which
+    made ``aclose`` fail with "generator didn't stop after athrow()").
+    """
+
+    def __init__(self, runner: ProcessRunner, argv: Sequence[str], input: bytes | None) -> None:
+        self._runner = runner
+        self._argv = list(argv)
+        self._input = input
+        self._semaphore: asyncio.Semaphore | None = None
+        self._running: RunningProcess | None = None
+
+    async def __aenter__(self) -> RunningProcess:
+        semaphore = self._runner._semaphore()
+        await semaphore.acquire()
+        self._semaphore = semaphore
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self._argv,
+                stdin=asyncio.subprocess.PIPE if self._input is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+        except BaseException:
+            self._semaphore = None
+            semaphore.release()
+            raise
+        running = self._running = RunningProcess(proc, self._input, self._runner.read_size)
+        self._runner._live.add(running)
+        return running
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        running, semaphore = self._running, self._semaphore
+        self._running = self._semaphore = None
+        try:
+            if running is not None:
+                self._runner._live.discard(running)
+                await running.close()
+        finally:
+            if semaphore is not None:
+                semaphore.release()
+
+
 class ProcessRunner:
     """Starts processes with a bound on how many run at once (per event loop)."""
 
@@ -178,28 +225,14 @@ class ProcessRunner:
             semaphore = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
         return semaphore
 
-    @contextlib.asynccontextmanager
-    async def open(self, argv: Sequence[str], *, input: bytes | None = None) -> AsyncIterator[RunningProcess]:
-        """Start ``argv`` (a slot permitting) and yield it; on leaving, it is killed, reaped and closed.
+    def open(self, argv: Sequence[str], *, input: bytes | None = None) -> OpenProcess:
+        """``async with runner.open(argv) as proc``: start ``argv`` (a slot permitting); on leaving, it
+        is killed, reaped and closed.
 
         ``input`` is written to stdin, which is then closed; ``None`` gives ``/dev/null`` instead.
         Raises ``FileNotFoundError``/``PermissionError`` when the executable cannot be started.
         """
-        async with self._semaphore():
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
-            running = RunningProcess(proc, input, self.read_size)
-            self._live.add(running)
-            try:
-                yield running
-            finally:
-                self._live.discard(running)
-                await running.close()
+        return OpenProcess(self, argv, input)
 
     async def aclose(self) -> None:
         """Kill, reap and close every process still open (their callers then read EOF).
