@@ -8,9 +8,8 @@ Nothing here imports pydantic or any client library: backends import what they n
 from __future__ import annotations
 
 import abc
-import contextlib
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from .errors import UnsupportedOperationError
 from .types import (
@@ -120,15 +119,23 @@ class Backend(abc.ABC):
         }
 
 
-@contextlib.asynccontextmanager
-async def closing_stream(stream: AsyncIterator[ItemT]) -> AsyncIterator[AsyncIterator[ItemT]]:
+class closing_stream(Generic[ItemT]):  # named like contextlib.aclosing, which it generalises
     """``async with closing_stream(call()) as chunks:``: the stream, closed on exit however the block
     ends (``contextlib.aclosing`` for any async iterator, ``aclose`` or not), so an early stop
-    cancels the backend's work."""
-    try:
-        yield stream
-    finally:
-        aclose = getattr(stream, "aclose", None)
+    cancels the backend's work.
+
+    A class rather than an ``asynccontextmanager``: used inside an async generator left unclosed
+    until its loop shuts down, it adds no inner generator the loop could finalize first.
+    """
+
+    def __init__(self, stream: AsyncIterator[ItemT]) -> None:
+        self.stream = stream
+
+    async def __aenter__(self) -> AsyncIterator[ItemT]:
+        return self.stream
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        aclose = getattr(self.stream, "aclose", None)
         if aclose is not None:
             await aclose()
 
