@@ -11,3 +11,27 @@ pytest_plugins = ["tests.support.docker_double.fixtures", "tests.support.engine.
 @pytest.fixture(autouse=True)
 def _clean_environment(ultra_llm_clean_env: pytest.MonkeyPatch) -> None:
     """Unset ULTRA_LLM_*, MODEL_RUNNER_* and the seed's variables, and reset the default host."""
+
+
+@pytest.fixture
+def mock_stream_closes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Track the mock backend's streams: one ``True`` is appended each time a stream is closed
+    (finished, broken out of, or failed), so a test can prove nothing was left open."""
+    from collections.abc import AsyncIterator
+
+    from ultra_llm_mock.backend import MockBackend
+
+    from ultra_llm import Chunk, GenerationRequest
+
+    closed: list[bool] = []
+    original = MockBackend.stream
+
+    async def tracking(self: MockBackend, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        try:
+            async for chunk in original(self, request):
+                yield chunk
+        finally:
+            closed.append(True)
+
+    monkeypatch.setattr(MockBackend, "stream", tracking)
+    return closed

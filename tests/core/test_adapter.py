@@ -202,24 +202,11 @@ def test_a_hanging_backend_hits_the_total_timeout(monkeypatch: pytest.MonkeyPatc
             list(adapter.stream_sync("x"))
 
 
-def test_breaking_out_of_a_stream_closes_the_backend_stream(monkeypatch: pytest.MonkeyPatch) -> None:
-    closed: list[bool] = []
-    from ultra_llm_mock.backend import MockBackend
-
-    original = MockBackend.stream
-
-    async def tracking(self: MockBackend, request: GenerationRequest) -> AsyncIterator[Chunk]:
-        try:
-            async for chunk in original(self, request):
-                yield chunk
-        finally:
-            closed.append(True)
-
-    monkeypatch.setattr(MockBackend, "stream", tracking)
+def test_breaking_out_of_a_stream_closes_the_backend_stream(mock_stream_closes: list[bool]) -> None:
     with adapter_for() as adapter:
         for _chunk in adapter.stream_sync("a b c d e f"):
             break
-        assert closed == [True]
+        assert mock_stream_closes == [True]
         assert adapter.generate_sync("still works") == "still works"
 
 

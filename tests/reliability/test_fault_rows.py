@@ -183,22 +183,8 @@ def test_a_stream_hook_whose_call_gives_no_iterator_is_a_plugin_error() -> None:
 
 
 def test_a_stream_wrapper_raising_mid_stream_is_a_plugin_error_and_closes_the_backend(
-    monkeypatch: pytest.MonkeyPatch,
+    mock_stream_closes: list[bool],
 ) -> None:
-    from ultra_llm_mock.backend import MockBackend
-
-    closed: list[bool] = []
-    original = MockBackend.stream
-
-    async def tracking(self: MockBackend, request: GenerationRequest) -> AsyncIterator[Chunk]:
-        try:
-            async for chunk in original(self, request):
-                yield chunk
-        finally:
-            closed.append(True)
-
-    monkeypatch.setattr(MockBackend, "stream", tracking)
-
     class RaisesMidStream:
         @hookimpl(wrapper=True)
         def ultra_llm_stream(self, request):  # type: ignore[no-untyped-def]
@@ -218,7 +204,7 @@ def test_a_stream_wrapper_raising_mid_stream_is_a_plugin_error_and_closes_the_ba
     with adapter_for(host) as adapter, pytest.raises(PluginError, match="wrapper bug mid-stream"):
         for chunk in adapter.stream_sync("one two three"):
             got.append(chunk.text)
-    assert got == ["one "] and closed == [True]
+    assert got == ["one "] and mock_stream_closes == [True]
 
 
 def test_a_wrapper_raising_before_its_yield_and_an_embed_wrapper_raising() -> None:
