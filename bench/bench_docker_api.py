@@ -62,6 +62,41 @@ def _available() -> bool:
     return importlib.util.find_spec("llama_cpp") is not None
 
 
+def _openai_subjects(url: str) -> dict[str, Callable[[], Awaitable[object]]]:
+    """The same two requests through the OpenAI SDK, when it is installed (a comparison, not a limit).
+
+    LiteLLM is not measured: importing it takes seconds and fetches a model price list from the
+    internet, which a benchmark here must not do.
+    """
+    if importlib.util.find_spec("openai") is None:
+        return {}
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=url, api_key="not-needed", max_retries=0)
+    messages: Any = MESSAGES  # the SDK's TypedDict message types; the same plain dicts go on the wire
+
+    async def openai_whole() -> str:
+        response = await client.chat.completions.create(
+            model="ai/tiny",
+            messages=messages,
+            temperature=0,
+            max_tokens=MAX_TOKENS,
+        )
+        return response.choices[0].message.content or ""
+
+    async def openai_stream() -> str:
+        stream = await client.chat.completions.create(
+            model="ai/tiny",
+            messages=messages,
+            temperature=0,
+            max_tokens=MAX_TOKENS,
+            stream=True,
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    return {"openai-whole": openai_whole, "openai-stream": openai_stream}
+
+
 @case("docker-api-cpu")
 def client_cpu() -> list[Measurement]:
     if not _available():
@@ -146,6 +181,7 @@ def client_cpu() -> list[Measurement]:
                 "raw-stream": raw_stream,
                 "backend-stream": backend_stream,
                 "adapter-stream": adapter_stream,
+                **_openai_subjects(process.url),
             }
             for func in subjects.values():  # warm pools, caches, lazy imports
                 _cpu_per_request(func, loop, 3)
@@ -159,7 +195,21 @@ def client_cpu() -> list[Measurement]:
         finally:
             loop.close()
     med = {name: statistics.median(values) for name, values in samples.items()}
+    reported = [
+        Measurement(
+            f"docker-api-cpu-{kind}",
+            "OpenAI SDK (for comparison)",
+            med[f"openai-{kind}"],
+            "raw httpx2",
+            med[f"raw-{kind}"],
+        )
+        for kind in ("whole", "stream")
+        if f"openai-{kind}" in med
+    ]
+    if not reported:
+        print("docker-api-cpu: the OpenAI SDK is not installed, so it is not reported beside (pip install openai)")
     return [
+        *reported,
         Measurement(
             "docker-api-cpu-whole",
             "backend generate (CPU/request)",
