@@ -252,19 +252,8 @@ class DockerAPIBackend(Backend):
         pool = self.pool
         loop = asyncio.get_running_loop()
         total_deadline = loop.time() + self.endpoint.total_timeout
-        tried: list[Member] = []
         last: UltraLLMError | None = None
-        rounds = 0
-        for _ in range(max(self.endpoint.retries, len(pool.members)) if pool.several else 1):
-            if last is not None and loop.time() >= total_deadline:
-                break
-            member = pool.pick(tried)
-            if member is None:
-                tried, rounds = [], rounds + 1
-                await pool.backoff(rounds, total_deadline)
-                member = pool.pick()
-                assert member is not None
-            tried.append(member)
+        async for member in pool.attempts(self.endpoint.retries if pool.several else 1, total_deadline):
             started = False
             pool.begin(member)
             try:

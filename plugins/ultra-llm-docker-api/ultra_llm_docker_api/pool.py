@@ -194,21 +194,8 @@ class EndpointPool:
                 self.end(member)
             self.succeed(member)
             return result
-        loop = asyncio.get_running_loop()
-        tried: list[Member] = []
         last: EndpointFailure | None = None
-        rounds = 0
-        for _ in range(max(attempts, len(self.members))):
-            if last is not None and loop.time() >= deadline:
-                break
-            chosen = self.pick(tried)
-            if chosen is None:
-                tried, rounds = [], rounds + 1
-                await self.backoff(rounds, deadline)
-                chosen = self.pick()
-            assert chosen is not None
-            member = chosen
-            tried.append(member)
+        async for member in self.attempts(attempts, deadline):
             self.begin(member)
             try:
                 result = await op(member, True)
@@ -222,6 +209,10 @@ class EndpointPool:
             return result
         assert last is not None
         raise last.error from last.__cause__
+
+    def attempts(self, attempts: int, deadline: float) -> Attempts:
+        """``async for member in pool.attempts(n, deadline)``: the members to try, in turn, for one request."""
+        return Attempts(self, attempts, deadline)
 
     async def backoff(self, rounds: int, deadline: float) -> None:
         """Wait before another round over members that all failed (exponential, jittered, bounded)."""
@@ -312,3 +303,37 @@ class EndpointPool:
                 loop.call_soon_threadsafe(task.cancel)  # a task of another (running) loop
         for member in self.members:
             await member.transport.aclose()
+
+
+class Attempts:
+    """The members one request tries, in turn: the best one it has not tried yet; once it tried them
+    all, another round after a backoff. At most ``max(attempts, len(members))`` tries, and none
+    after the first once ``deadline`` (event-loop time) has passed.
+
+    A class, not an async generator, so a stream left unclosed at loop shutdown has no inner
+    generator for the loop to finalize out of order.
+    """
+
+    def __init__(self, pool: EndpointPool, attempts: int, deadline: float) -> None:
+        self._pool = pool
+        self._limit = max(attempts, len(pool.members))
+        self._deadline = deadline
+        self._tried: list[Member] = []
+        self._count = 0
+        self._rounds = 0
+
+    def __aiter__(self) -> Attempts:
+        return self
+
+    async def __anext__(self) -> Member:
+        if self._count >= self._limit or (self._count and asyncio.get_running_loop().time() >= self._deadline):
+            raise StopAsyncIteration
+        self._count += 1
+        member = self._pool.pick(self._tried)
+        if member is None:
+            self._tried, self._rounds = [], self._rounds + 1
+            await self._pool.backoff(self._rounds, self._deadline)
+            member = self._pool.pick()
+        assert member is not None
+        self._tried.append(member)
+        return member
