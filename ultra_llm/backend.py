@@ -40,7 +40,9 @@ class Backend(abc.ABC):
     matching ``supports_*`` flag. ``options_model`` is a pydantic model (``extra="forbid"``) of the
     generation options the backend accepts; ``None`` means it accepts none. ``settings_model`` is an
     optional pydantic-settings model of the backend's own environment variables, shown by
-    ``ultra-llm config``. Errors raised must be ``ultra_llm.errors`` types.
+    ``ultra-llm config``; a backend with one takes ``settings=`` (an instance of it, built by the
+    host from per-adapter overrides) in its constructor and reads the environment when it is
+    ``None``. Errors raised must be ``ultra_llm.errors`` types.
     """
 
     name: ClassVar[str]

@@ -95,13 +95,18 @@ class UncheckedModelRunnerAdapter(ModelRunnerAdapter):
     otherwise). This object's backend is closed when it is replaced, so use the awaited result.
     """
 
+    settings_overrides: dict[str, Any] | None = None
+    """The backend settings this adapter was made with (``base_url``, ``api_key``), re-applied by the check."""
+
     def __await__(self) -> Generator[Any, None, ModelRunnerAdapter]:
         return self._checked().__await__()
 
     async def _checked(self) -> ModelRunnerAdapter:
         from .selection import select_backend
 
-        backend, selection = await select_backend(self.host, self.config, backend=self.backend.name)
+        backend, selection = await select_backend(
+            self.host, self.config, backend=self.backend.name, settings=self.settings_overrides
+        )
         if backend.name == self.backend.name and not selection.fell_back:
             await backend.aclose()  # the check's own instance; keep the one callers already hold
             self.selection = selection
@@ -119,31 +124,21 @@ def _config(timeout: float | None, overrides: dict[str, Any]) -> UltraConfig:
     return load_config(**overrides)
 
 
-def _refuse_unsupported(base_url: str | None, api_key: str | None, kwargs: dict[str, Any]) -> None:
-    """Raise ``ConfigurationError`` for legacy arguments a per-adapter call cannot honour yet.
-
-    Backends read their own settings from the environment, so the runner's URL and key are set
-    with ``MODEL_RUNNER_URL`` and ``ULTRA_LLM_DOCKER_API_API_KEY``; a ``base_url`` equal to
-    ``MODEL_RUNNER_URL`` is accepted (a no-op), anything else is refused rather than ignored.
-    """
-    import os
-
-    if base_url is not None and base_url.rstrip("/") != os.environ.get("MODEL_RUNNER_URL", "").rstrip("/"):
-        raise ConfigurationError(
-            f"base_url={base_url!r} cannot be set per adapter.",
-            fix=f"Set MODEL_RUNNER_URL={base_url} in the environment instead (ultra-llm reads it once per adapter).",
-        )
-    if api_key is not None:
-        raise ConfigurationError(
-            "api_key cannot be set per adapter.",
-            fix="Set ULTRA_LLM_DOCKER_API_API_KEY in the environment instead (Docker Model Runner needs none).",
-        )
+def _api_settings(base_url: str | None, api_key: str | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The docker-api settings the seed's legacy arguments ask for (``base_url`` -> ``url``,
+    ``api_key``), for this adapter only; ``ConfigurationError`` for any other keyword argument."""
     if kwargs:
         raise ConfigurationError(
             f"Unsupported argument(s) to create_modelrunner_adapter: {', '.join(sorted(kwargs))}.",
-            fix="Pass only model, base_url, timeout (milliseconds), host or config; "
+            fix="Pass only model, base_url, api_key, timeout (milliseconds), host or config; "
             "generation options go to generate(prompt, **options).",
         )
+    settings: dict[str, Any] = {}
+    if base_url is not None:
+        settings["url"] = base_url
+    if api_key is not None:
+        settings["api_key"] = api_key
+    return settings
 
 
 async def _checked_adapter(
@@ -190,23 +185,25 @@ def create_modelrunner_adapter(
     ``llm_config_service``) checks availability and applies the fallback policy, returning the
     adapter to use.
 
-    ``timeout`` is the seed's total timeout in milliseconds (like ``LOCAL_MODEL_TIMEOUT``). The
-    runner's URL comes from ``MODEL_RUNNER_URL``; ``base_url`` and ``api_key`` are accepted only
-    where they agree with the environment, and raise ``ConfigurationError`` otherwise, as do
-    other unknown keyword arguments. Raises ``BackendNotFoundError`` when the
-    ``ultra-llm-docker-api`` plugin is not installed.
+    ``timeout`` is the seed's total timeout in milliseconds (like ``LOCAL_MODEL_TIMEOUT``).
+    ``base_url`` (the runner, or any OpenAI-compatible server: a URL ending in ``/v1`` selects
+    that layout) and ``api_key`` apply to this adapter only; without them the runner's URL comes
+    from ``MODEL_RUNNER_URL``. Other keyword arguments raise ``ConfigurationError``. Raises
+    ``BackendNotFoundError`` when the ``ultra-llm-docker-api`` plugin is not installed.
     """
     from .host import get_host
     from .selection import Selection, instantiate
 
-    _refuse_unsupported(base_url, api_key, kwargs)
+    settings = _api_settings(base_url, api_key, kwargs)
     config = config or _config(timeout, {})
     host = host or get_host()
-    backend = instantiate(host, API_BACKEND, config)
+    backend = instantiate(host, API_BACKEND, config, settings)
     selection = Selection(backend.name, "create_modelrunner_adapter (not yet checked)", backend.name)
-    return UncheckedModelRunnerAdapter(
+    adapter = UncheckedModelRunnerAdapter(
         host, backend, model=model or config.default_model, config=config, selection=selection
     )
+    adapter.settings_overrides = settings
+    return adapter
 
 
 async def get_available_models(
@@ -224,11 +221,10 @@ async def get_available_models(
     from .host import get_host
     from .selection import Selection, instantiate
 
-    _refuse_unsupported(base_url, None, {})
     config = config or load_config()
     host = host or get_host()
     name = API_BACKEND if base_url is not None else (config.backend or config.runner_backend)
-    backend = instantiate(host, name, config)
+    backend = instantiate(host, name, config, _api_settings(base_url, None, {}))
     adapter = Adapter(
         host, backend, model=config.default_model, config=config, selection=Selection(name, "discovery", name)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,12 +20,14 @@ async def create_adapter(
     config: UltraConfig | None = None,
     host: PluginHost | None = None,
     check: bool = True,
+    settings: Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> Adapter:
     """An adapter chosen as the environment says (``USE_MODEL_RUNNER``, ``MODEL_RUNNER_TYPE``,
     ``ULTRA_LLM_BACKEND``), for ``model`` (default ``DEFAULT_MODEL``), with the fallback policy applied.
 
     ``backend`` names a backend explicitly; ``overrides`` set ``UltraConfig`` fields by name;
+    ``settings`` set the backend's own settings for this adapter (``{"url": ...}`` for docker-api);
     ``check=False`` skips the availability check (and so the fallback).
     """
     from .adapter import Adapter
@@ -34,7 +37,7 @@ async def create_adapter(
 
     config = config or load_config(**overrides)
     host = host or get_host()
-    chosen, selection = await select_backend(host, config, backend=backend, check=check)
+    chosen, selection = await select_backend(host, config, backend=backend, check=check, settings=settings)
     return Adapter(host, chosen, model=model or config.default_model, config=config, selection=selection)
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import BackendNotFoundError, BackendUnavailableError, PluginError, UltraLLMError
+from .errors import BackendNotFoundError, BackendUnavailableError, ConfigurationError, PluginError, UltraLLMError
 from .types import Availability
 
 if TYPE_CHECKING:
@@ -61,12 +62,36 @@ def choose_backend_name(config: UltraConfig) -> tuple[str, str]:
     return "mock", "USE_MODEL_RUNNER is not true (the default), so the mock backend serves"
 
 
-def instantiate(host: PluginHost, name: str, config: UltraConfig) -> Backend:
-    """Create the backend ``name`` (aliases accepted); errors are typed."""
+def instantiate(host: PluginHost, name: str, config: UltraConfig, settings: Mapping[str, Any] | None = None) -> Backend:
+    """Create the backend ``name`` (aliases accepted); errors are typed.
+
+    ``settings`` overrides fields of the backend's ``settings_model`` for this instance only (the
+    rest still come from the environment), e.g. ``{"url": "http://gpu-1:12434"}`` for docker-api.
+    """
     spec = host.backend_spec(name)
     cls = spec.load()
+    built = None
+    if settings:
+        if cls.settings_model is None:
+            raise ConfigurationError(
+                f"Backend '{spec.name}' has no settings, so {', '.join(sorted(settings))} cannot be set.",
+                fix="Pass settings only to a backend that has them; `ultra-llm config` lists each backend's.",
+            )
+        from .config import load_settings
+
+        known = set(cls.settings_model.model_fields)
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"Backend '{spec.name}' has no setting(s) {', '.join(unknown)}.",
+                fix=f"Use one of: {', '.join(sorted(known))}.",
+            )
+        built = load_settings(cls.settings_model, **settings)
     try:
-        return cls(config)
+        if built is None:
+            return cls(config)
+        with_settings: Any = cls  # the contract: a backend with a settings_model takes settings=
+        return with_settings(config, settings=built)  # type: ignore[no-any-return]
     except UltraLLMError:
         raise
     except Exception as exc:  # a plugin's constructor may raise anything
@@ -112,16 +137,24 @@ async def check_backend(backend: Backend, timeout: float) -> Availability:
 
 
 async def select_backend(
-    host: PluginHost, config: UltraConfig, *, backend: str | None = None, check: bool = True
+    host: PluginHost,
+    config: UltraConfig,
+    *,
+    backend: str | None = None,
+    check: bool = True,
+    settings: Mapping[str, Any] | None = None,
 ) -> tuple[Backend, Selection]:
-    """Pick, create and (when ``check``) check the backend; fall back per ``config.fallback``."""
+    """Pick, create and (when ``check``) check the backend; fall back per ``config.fallback``.
+
+    ``settings`` overrides the chosen backend's own settings (see ``instantiate``), not the fallback's.
+    """
     if backend:
         requested, reason = backend, f"asked for by name ({backend})"
     else:
         requested, reason = choose_backend_name(config)
     explicit = bool(backend or config.backend)
     try:
-        chosen = instantiate(host, requested, config)
+        chosen = instantiate(host, requested, config, settings)
     except BackendNotFoundError as exc:
         if explicit or config.fallback == "none":
             raise

@@ -74,9 +74,9 @@ class MockBackend(Backend):
     supports_pull: ClassVar[bool] = True
     supports_remove: ClassVar[bool] = True
 
-    def __init__(self, config: UltraConfig) -> None:
+    def __init__(self, config: UltraConfig, settings: MockSettings | None = None) -> None:
         super().__init__(config)
-        self.settings = load_settings(MockSettings)
+        self.settings = settings if settings is not None else load_settings(MockSettings)
         self._models: dict[str, ModelInfo] = {
             ECHO_MODEL: ModelInfo(ECHO_MODEL, self.name, details={"kind": "echo", "context_size": 4096}),
             FIXED_MODEL: ModelInfo(FIXED_MODEL, self.name, details={"kind": "fixed", "context_size": 4096}),

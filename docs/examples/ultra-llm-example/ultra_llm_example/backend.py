@@ -71,11 +71,12 @@ class ShoutBackend(Backend):
     options_model: ClassVar[type[BaseModel]] = ShoutOptions
     settings_model: ClassVar[type[BaseSettings]] = ShoutSettings
 
-    def __init__(self, config: UltraConfig) -> None:
+    def __init__(self, config: UltraConfig, settings: ShoutSettings | None = None) -> None:
         super().__init__(config)
         # Settings are read here, when the backend is made, never at import. load_settings turns
-        # a bad value into a ConfigurationError naming the variable.
-        self.settings = load_settings(ShoutSettings)
+        # a bad value into a ConfigurationError naming the variable. The host passes `settings`
+        # when a caller overrides some for one adapter (create_adapter(settings={...})).
+        self.settings = settings if settings is not None else load_settings(ShoutSettings)
 
     async def check_availability(self) -> Availability:
         # Cheap, and never raises for "not available": return Availability(False, error=...)
