@@ -116,15 +116,17 @@ def test_cancelling_a_task_mid_stream_closes_the_http_connection(monkeypatch: py
     assert server.disconnects >= 1, "the server saw the connection close when the task was cancelled"
 
 
-def test_ctrl_c_on_the_cli_mid_generation_leaves_no_process_and_no_traceback(docker_double: DockerDouble) -> None:
+def start_cli_streaming(docker_double: DockerDouble, prompt: str) -> subprocess.Popen[bytes]:
+    """``ultra-llm generate --stream PROMPT`` on the docker-cli backend, slow tokens from the double."""
     docker_double.set(token_delay=0.3)
     env = {**os.environ, "ULTRA_LLM_BACKEND": "docker-cli", "ULTRA_LLM_FALLBACK": "none"}
-    process = subprocess.Popen(
-        [str(CONSOLE_SCRIPT), "generate", "--stream", "one two three four five six seven eight nine ten"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
+    return subprocess.Popen(
+        [str(CONSOLE_SCRIPT), "generate", "--stream", prompt], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
+
+
+def test_ctrl_c_on_the_cli_mid_generation_leaves_no_process_and_no_traceback(docker_double: DockerDouble) -> None:
+    process = start_cli_streaming(docker_double, "one two three four five six seven eight nine ten")
     try:
         assert process.stdout is not None
         first = process.stdout.read(1)  # the first token has been printed: generation is under way
@@ -146,14 +148,7 @@ def test_ctrl_c_on_the_cli_mid_generation_leaves_no_process_and_no_traceback(doc
 
 
 def test_sigterm_on_the_cli_mid_generation_leaves_no_process(docker_double: DockerDouble) -> None:
-    docker_double.set(token_delay=0.3)
-    env = {**os.environ, "ULTRA_LLM_BACKEND": "docker-cli", "ULTRA_LLM_FALLBACK": "none"}
-    process = subprocess.Popen(
-        [str(CONSOLE_SCRIPT), "generate", "--stream", "one two three four five six"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    process = start_cli_streaming(docker_double, "one two three four five six")
     try:
         assert process.stdout is not None
         assert process.stdout.read(1)
