@@ -224,3 +224,10 @@ def test_plugins_add_commands_through_the_hook(monkeypatch: pytest.MonkeyPatch) 
     assert code == 0 and out == "hello from a plugin\n"
     assert "already taken" in (host.records["clashing"].error or "")
     assert invoke("generate", "-m", "mock/echo", "still mine")[1] == "still mine\n"
+
+
+def test_a_stream_failing_midway_ends_its_line_then_one_error_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "fail-midstream")
+    code, out, err = invoke("generate", "--stream", "-m", "mock/echo", "a b c d")
+    assert code == 6 and out == "a b \n"
+    assert err.startswith("Error: ") and err.count("\n") == 1 and "Fix:" in err

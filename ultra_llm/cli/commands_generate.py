@@ -101,17 +101,19 @@ def generate(
                 click.echo(result.text)
                 return
             ended_with_newline = True
-            async for chunk in adapter.stream(text, **parsed):
-                if chunk.kind == "reasoning":
-                    if reasoning:
-                        click.secho(chunk.text, dim=True, err=True, nl=False)
-                    continue
-                if chunk.text:
-                    click.echo(chunk.text, nl=False)
-                    sys.stdout.flush()
-                    ended_with_newline = chunk.text.endswith("\n")
-            if not ended_with_newline:
-                click.echo()
+            try:
+                async for chunk in adapter.stream(text, **parsed):
+                    if chunk.kind == "reasoning":
+                        if reasoning:
+                            click.secho(chunk.text, dim=True, err=True, nl=False)
+                        continue
+                    if chunk.text:
+                        click.echo(chunk.text, nl=False)
+                        sys.stdout.flush()
+                        ended_with_newline = chunk.text.endswith("\n")
+            finally:  # an answer cut short by an error or Ctrl-C still ends its line
+                if not ended_with_newline:
+                    click.echo()
 
     run_async(run())
 
