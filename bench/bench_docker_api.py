@@ -6,7 +6,8 @@ talks to its OpenAI layout (``/v1``) directly, so only client-side work is in th
 * ``docker-api-cpu-whole`` / ``docker-api-cpu-stream``: client CPU time (``time.process_time``) per
   request through ``DockerAPIBackend`` against raw httpx2 doing the same request (same body, same
   pooled client settings, response parsed to text) in the same run, rounds interleaved. Limit 1.2x.
-  A row through the full ``Adapter`` (hooks, option validation, deadlines) is shown beside it.
+  Through the full ``Adapter`` (option validation, deadline, the composed middleware chain) with no
+  middleware on: limit 1.10x; with the metrics middleware on (``ULTRA_LLM_METRICS=1``): limit 1.15x.
 * ``docker-api-256-streams``: 256 concurrent streams through one backend all complete with no
   error; the row shows the wall time, and the Python heap peak (tracemalloc) must stay under 64 MiB.
 
@@ -124,6 +125,7 @@ def client_cpu() -> list[Measurement]:
             config=config,
             selection=Selection("docker-api", "bench", "docker-api"),
         )
+        metered = _metered_adapter(config, process.url)
         options = DockerAPIOptions(temperature=0, max_tokens=MAX_TOKENS)
         request = GenerationRequest(
             "ai/tiny",
@@ -163,14 +165,8 @@ def client_cpu() -> list[Measurement]:
         async def backend_stream() -> str:
             return "".join([chunk.text async for chunk in backend.stream(request)])
 
-        async def adapter_whole() -> str:
-            return await adapter.generate(MESSAGES[0]["content"], temperature=0, max_tokens=MAX_TOKENS)
-
-        async def adapter_stream() -> str:
-            chunks = [
-                t async for t in adapter.stream_generate(MESSAGES[0]["content"], temperature=0, max_tokens=MAX_TOKENS)
-            ]
-            return "".join(chunks)
+        adapter_whole, adapter_stream = _adapter_calls(adapter)
+        metered_whole, metered_stream = _adapter_calls(metered)
 
         loop = asyncio.new_event_loop()
         try:
@@ -178,9 +174,11 @@ def client_cpu() -> list[Measurement]:
                 "raw-whole": raw_whole,
                 "backend-whole": backend_whole,
                 "adapter-whole": adapter_whole,
+                "metered-whole": metered_whole,
                 "raw-stream": raw_stream,
                 "backend-stream": backend_stream,
                 "adapter-stream": adapter_stream,
+                "metered-stream": metered_stream,
                 **_openai_subjects(process.url),
             }
             for func in subjects.values():  # warm pools, caches, lazy imports
@@ -191,6 +189,7 @@ def client_cpu() -> list[Measurement]:
                     samples[name].append(_cpu_per_request(func, loop, PER_ROUND))
             loop.run_until_complete(backend.aclose())
             loop.run_until_complete(adapter.aclose())
+            loop.run_until_complete(metered.aclose())
             loop.run_until_complete(raw.aclose())
         finally:
             loop.close()
@@ -226,21 +225,59 @@ def client_cpu() -> list[Measurement]:
             med["raw-stream"],
             limit=1.2,
         ),
-        Measurement(
-            "docker-api-cpu-whole",
-            "via Adapter (hooks, validation)",
-            med["adapter-whole"],
-            "raw httpx2",
-            med["raw-whole"],
-        ),
-        Measurement(
-            "docker-api-cpu-stream",
-            "via Adapter (hooks, validation)",
-            med["adapter-stream"],
-            "raw httpx2",
-            med["raw-stream"],
-        ),
+        *[
+            Measurement(
+                f"docker-api-cpu-{kind}",
+                f"via Adapter, {label}",
+                med[f"{subject}-{kind}"],
+                "raw httpx2",
+                med[f"raw-{kind}"],
+                limit=limit,
+            )
+            for kind in ("whole", "stream")
+            for subject, label, limit in (("adapter", "no middleware", 1.10), ("metered", "metrics middleware", 1.15))
+        ],
     ]
+
+
+def _adapter_calls(adapter: Any) -> tuple[Callable[[], Awaitable[str]], Callable[[], Awaitable[str]]]:
+    """The bench's request through ``adapter``: whole, and streamed (its text joined)."""
+    prompt = MESSAGES[0]["content"]
+
+    async def whole() -> str:
+        return str(await adapter.generate(prompt, temperature=0, max_tokens=MAX_TOKENS))
+
+    async def stream() -> str:
+        return "".join([t async for t in adapter.stream_generate(prompt, temperature=0, max_tokens=MAX_TOKENS)])
+
+    return whole, stream
+
+
+def _metered_adapter(config: Any, url: str) -> Any:
+    """An adapter whose chain has the installed metrics plugin's middleware (made with it on)."""
+    import os
+
+    from ultra_llm_docker_api.backend import DockerAPIBackend
+    from ultra_llm_docker_api.settings import DockerAPISettings
+
+    from ultra_llm import Adapter
+    from ultra_llm.host import PluginHost
+    from ultra_llm.selection import Selection
+
+    backend = DockerAPIBackend(config, settings=DockerAPISettings(url=url, stream_usage=False))
+    host = PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "metrics"})
+    saved = os.environ.get("ULTRA_LLM_METRICS")
+    os.environ["ULTRA_LLM_METRICS"] = "1"
+    try:
+        adapter = Adapter(host, backend, model="ai/tiny", config=config, selection=Selection("docker-api", "bench", ""))
+    finally:
+        if saved is None:
+            del os.environ["ULTRA_LLM_METRICS"]
+        else:
+            os.environ["ULTRA_LLM_METRICS"] = saved
+    if [layer.plugin for layer in adapter.chain.layers] != ["metrics"]:
+        raise AssertionError(f"expected the metrics middleware alone, got {adapter.chain.layers!r}")
+    return adapter
 
 
 @case("docker-api-256-streams")

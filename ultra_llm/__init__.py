@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from .host import PluginHost, get_host
     from .names import normalize_model_name, parse_model_reference, same_model, short_model_name
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "Adapter": "adapter",

@@ -1,8 +1,9 @@
 """The Ultra-facing adapter: the seed's ``LLMAdapter`` contract over one backend.
 
 Async first (``generate``, ``stream_generate``, ``get_available_models``), with sync twins for
-scripts (``generate_sync`` ...). Every generation goes through the plugin hooks, so ``wrapper=True``
-implementations see each one; errors from a backend are typed before they reach the caller.
+scripts (``generate_sync`` ...). Every generation and embedding goes through the middleware chain
+plugins return from ``ultra_llm_middleware``, composed once when the adapter is made; an untyped
+exception from a plugin reaches the caller as a ``PluginError`` naming that plugin.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .backend import Backend
@@ -76,6 +77,8 @@ class Adapter:
         self.config = config
         self.selection = selection
         self.model = backend.canonical_model(model)
+        self.chain = host.hooks.chain(backend)
+        """The middleware around the backend, composed here once (``ultra_llm.middleware``)."""
         self._sync = LoopThread()
         self._closed = False
 
@@ -108,7 +111,7 @@ class Adapter:
 
     async def list_models(self) -> list[ModelInfo]:
         """The backend's models plus those plugins contribute, de-duplicated by canonical name."""
-        models = await self._guard(self.backend.list_models(), deadline=self._deadline())
+        models = await self._guard(self.backend.list_models, deadline=self._deadline())
         seen = {model.name for model in models}
         for extra in self.host.hooks.register_models(self.backend.name):
             try:
@@ -146,12 +149,11 @@ class Adapter:
     async def complete(self, prompt: Prompt, **options: Any) -> Result:
         """The whole answer as a ``Result`` (text, model, backend, finish reason, usage)."""
         request = self.build_request(prompt, options)
-        call = self.host.hooks.generate_call(request, self.backend)
-        result = await self._guard(call(), deadline=self._deadline())
+        result = await self._guard(self.chain.generate, request, deadline=self._deadline())
         if not isinstance(result, Result):
             raise PluginError(
                 f"Generation on backend '{self.name}' returned {type(result).__name__}, not a Result.",
-                plugin=self.name,
+                plugin=self._plugin_name(None),
             )
         return result
 
@@ -162,10 +164,9 @@ class Adapter:
     async def stream(self, prompt: Prompt, **options: Any) -> AsyncGenerator[Chunk, None]:
         """Yield ``Chunk`` objects as the backend produces them; closing early cancels the backend."""
         request = self.build_request(prompt, options)
-        call = self.host.hooks.stream_call(request, self.backend)
         deadline = StreamDeadline(self._deadline())
         try:
-            iterator = call()
+            iterator = self.chain.stream(request)
         except UltraLLMError:
             raise
         except Exception as exc:  # a plugin may raise anything
@@ -184,7 +185,8 @@ class Adapter:
                     raise self._plugin_error(exc) from exc
                 if not isinstance(chunk, Chunk):
                     raise PluginError(
-                        f"Backend '{self.name}' streamed a {type(chunk).__name__}, not a Chunk.", plugin=self.name
+                        f"Backend '{self.name}' streamed a {type(chunk).__name__}, not a Chunk.",
+                        plugin=self._plugin_name(None),
                     )
                 yield chunk
         finally:
@@ -225,16 +227,15 @@ class Adapter:
             )
         texts = (inputs,) if isinstance(inputs, str) else tuple(inputs)
         request = EmbeddingRequest(self.backend.canonical_model(model or self.model), texts, self.name)
-        call = self.host.hooks.embed_call(request, self.backend)
-        return await self._guard(call(), deadline=self._deadline())
+        return await self._guard(self.chain.embed, request, deadline=self._deadline())
 
     async def pull(self, model: str | None = None, progress: ProgressCallback | None = None) -> None:
         """Download ``model`` (default: the adapter's), reporting progress to ``progress``."""
-        await self._guard(self.backend.pull(self.backend.canonical_model(model or self.model), progress))
+        await self._guard(self.backend.pull, self.backend.canonical_model(model or self.model), progress)
 
     async def remove(self, model: str) -> None:
         """Delete a local model."""
-        await self._guard(self.backend.remove(self.backend.canonical_model(model)))
+        await self._guard(self.backend.remove, self.backend.canonical_model(model))
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -316,18 +317,26 @@ class Adapter:
             backend=self.name,
         )
 
+    def _plugin_name(self, exc: BaseException | None) -> str:
+        """The plugin to blame for ``exc``: the one whose code raised it, else the backend's."""
+        found = self.chain.blame(exc) if exc is not None else None
+        return found or self.chain.backend_plugin or self.name
+
     def _plugin_error(self, exc: BaseException) -> PluginError:
+        plugin = self._plugin_name(exc)
         return PluginError(
-            f"Backend '{self.name}' failed with an untyped {type(exc).__name__}: {exc}", plugin=self.name
+            f"Plugin '{plugin}' failed on backend '{self.name}' with an untyped {type(exc).__name__}: {exc}",
+            plugin=plugin,
         )
 
-    async def _guard(self, awaitable: Awaitable[T], deadline: float | None = None) -> T:
-        """Await ``awaitable`` (within ``deadline``), turning untyped plugin exceptions into ``PluginError``."""
+    async def _guard(self, func: Callable[..., Awaitable[T]], *args: Any, deadline: float | None = None) -> T:
+        """Await ``func(*args)`` (within ``deadline``), turning untyped plugin exceptions into a
+        ``PluginError`` that names the plugin."""
         try:
             if deadline is None:
-                return await awaitable
+                return await func(*args)
             async with _timeout_at(deadline):
-                return await awaitable
+                return await func(*args)
         except UltraLLMError:
             raise
         except TimeoutError as exc:

@@ -3,8 +3,9 @@
 Project name ``ultra_llm``. Implement a hook with ``@ultra_llm.hookimpl`` on a function of the
 same name in the module your ``ultra_llm`` entry point names. pluggy passes an implementation only
 the arguments it names, so new arguments may be added here later without breaking old plugins.
-Every hook is called with keyword arguments through ``ultra_llm.host.Hooks``; each is documented
-in ``docs/hooks.md`` (a test keeps the two in step).
+Every hook is called through ``pm.hook`` by ``ultra_llm.host``, one plugin at a time, so one
+plugin's error never stops another's; each is documented in ``docs/hooks.md`` (a test keeps the
+two in step).
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ if TYPE_CHECKING:
     import click
 
     from .backend import Backend
+    from .middleware import Middleware
     from .registry import BackendRegistrar, ModelRegistrar
-    from .types import EmbedCall, EmbeddingRequest, GenerateCall, GenerationRequest, StreamCall
 
-__all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
+__all__ = ["PROJECT_NAME", "REMOVED_HOOKS", "hookimpl", "hookspec"]
 
 PROJECT_NAME = "ultra_llm"
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
@@ -67,40 +68,30 @@ def ultra_llm_register_commands(cli: click.Group) -> None:
     """
 
 
-@hookspec(firstresult=True)
-def ultra_llm_generate(request: GenerationRequest, backend: Backend) -> GenerateCall | None:
-    """Return the call that produces the whole answer for ``request`` on ``backend``.
+@hookspec
+def ultra_llm_middleware(backend: Backend) -> Middleware | None:
+    """Return middleware to put around every call an adapter makes to ``backend``, or ``None``.
 
-    Called once per whole generation, after the options are validated. The host's own
-    implementation (``trylast``) returns ``lambda: backend.generate(request)``. Use a
-    ``wrapper=True`` implementation to wrap every generation: ``call = yield`` gives the inner
-    call; return a new zero-argument coroutine function that awaits ``call()`` (to time, log or
-    retry) or answers without it (a cache). Exceptions raised by ``call()`` reach your wrapper.
+    Called once per plugin each time an adapter is made (``create_adapter``, each CLI command),
+    never per request: the host composes the returned objects into one chain, so a request pays
+    no hook dispatch. Return an object with any of ``generate(request, call_next)``,
+    ``stream(request, call_next)`` and ``embed(request, call_next)`` (subclass
+    ``ultra_llm.middleware.Middleware``); ``call_next(request)`` runs the rest of the chain, and
+    the errors it raises reach your ``try``. Return ``None`` when your plugin is off or has nothing
+    to add for this backend (look at ``backend.name`` and its class attributes). Do no I/O here.
 
-    First non-None result wins (``firstresult``).
+    Order: the middleware from the implementation pluggy calls first is the outermost. Mark yours
+    ``@hookimpl(tryfirst=True)`` to see everything the caller waits for (timing), or
+    ``@hookimpl(trylast=True)`` to sit next to the backend (a cache); among the rest, plugins
+    loaded later (entry points load sorted by name) are outer.
+
+    All implementations are called; the results, outermost first, make the chain.
     """
 
 
-@hookspec(firstresult=True)
-def ultra_llm_stream(request: GenerationRequest, backend: Backend) -> StreamCall | None:
-    """Return the call that streams the answer for ``request`` on ``backend`` as ``Chunk`` objects.
-
-    Called once per streamed generation. The host's own implementation (``trylast``) returns
-    ``lambda: backend.stream(request)``. A ``wrapper=True`` implementation gets the inner call from
-    ``yield`` and returns a zero-argument function giving an async iterator: typically an async
-    generator that iterates ``call()`` and re-yields each chunk. It must close the inner iterator
-    when it stops early (``async with ultra_llm.closing_stream(call()) as chunks``).
-
-    First non-None result wins (``firstresult``).
-    """
-
-
-@hookspec(firstresult=True)
-def ultra_llm_embed(request: EmbeddingRequest, backend: Backend) -> EmbedCall | None:
-    """Return the call that embeds ``request.inputs`` on ``backend``.
-
-    Called once per embedding request. The host's own implementation (``trylast``) returns
-    ``lambda: backend.embed(request)``; wrappers work as for ``ultra_llm_generate``.
-
-    First non-None result wins (``firstresult``).
-    """
+REMOVED_HOOKS = {
+    "ultra_llm_generate": "generate(request, call_next)",
+    "ultra_llm_stream": "stream(request, call_next)",
+    "ultra_llm_embed": "embed(request, call_next)",
+}
+"""The 0.1 call hooks, removed in 0.2.0, and the middleware method that replaces each."""

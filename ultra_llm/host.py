@@ -1,9 +1,12 @@
 """The plugin host: loads entry points one by one in isolation and owns the one facade over hooks.
 
 Loading is lazy and idempotent: nothing happens at import, and ``load()`` runs once. Each entry
-point is imported, registered and checked (``check_pending``) inside its own error boundary; a
-failure is recorded on its ``PluginRecord`` and stops nothing else, unless
-``ULTRA_LLM_STRICT_PLUGINS=1``. No other module calls ``pm.hook``: they go through ``Hooks``.
+point (sorted by name) is imported, registered and checked inside its own error boundary. Every
+hook is called through ``pm.hook``, one plugin at a time (``subset_hook_caller``), so tracing sees
+each call and one plugin's error never stops another's. A plugin that fails anywhere (import,
+validation, any registration hook) is unregistered and its commands removed: it has no effect,
+and its ``PluginRecord`` says why; ``ULTRA_LLM_STRICT_PLUGINS=1`` makes that fatal instead. No
+other module calls ``pm.hook``: they go through ``Hooks``.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -27,19 +31,12 @@ if TYPE_CHECKING:
     import click
 
     from .backend import Backend
-    from .types import (
-        EmbedCall,
-        EmbeddingRequest,
-        GenerateCall,
-        GenerationRequest,
-        ModelInfo,
-        StreamCall,
-    )
+    from .middleware import Chain, Layer
+    from .types import ModelInfo
 
 __all__ = ["ENTRY_POINT_GROUP", "Hooks", "PluginHost", "PluginRecord", "get_host", "reset_host"]
 
 ENTRY_POINT_GROUP = "ultra_llm"
-CORE_PLUGIN = "ultra_llm.core"
 
 
 @dataclass
@@ -55,6 +52,7 @@ class PluginRecord:
     error: str | None = None
     hooks: list[str] = field(default_factory=list)
     backends: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -66,6 +64,7 @@ class PluginRecord:
             "status": self.status,
             "hooks": list(self.hooks),
             "backends": list(self.backends),
+            "commands": list(self.commands),
             "error": self.error,
         }
 
@@ -105,7 +104,9 @@ class PluginHost:
         self._loaded = False
         self._backends: dict[str, BackendSpec] | None = None
         self._aliases: dict[str, str] = {}
+        self._cli: click.Group | None = None
         self._lock = threading.RLock()
+        self._tracing = False
         if _env_flag(self.environ, "ULTRA_LLM_TRACE_HOOKS"):
             self.enable_tracing()
 
@@ -117,22 +118,12 @@ class PluginHost:
     # -- loading -------------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Load the core hooks and every allowed entry point, once; later calls do nothing."""
+        """Load every allowed entry point, once, sorted by name; later calls do nothing."""
         with self._lock:
             if self._loaded:
                 return
             self._loaded = True
-            from . import core_hooks
-
-            self.pm.register(core_hooks, name=CORE_PLUGIN)
-            self.records[CORE_PLUGIN] = PluginRecord(
-                name=CORE_PLUGIN,
-                distribution="ultra-llm",
-                version=_version("ultra-llm"),
-                module=core_hooks.__name__,
-                hooks=self._hook_names(core_hooks),
-            )
-            for entry_point in self._iter_entry_points():
+            for entry_point in sorted(self._iter_entry_points(), key=lambda ep: ep.name):
                 self._load_entry_point(entry_point)
 
     def _iter_entry_points(self) -> Iterable[EntryPoint]:
@@ -167,7 +158,7 @@ class PluginHost:
         try:
             plugin = entry_point.load()
         except Exception as exc:  # a plugin's import may raise anything
-            self._fail(record, f"import failed: {type(exc).__name__}: {exc}", exc)
+            self.fail(record.name, f"import failed: {type(exc).__name__}: {exc}", exc)
             return
         self._register_checked(plugin, record)
 
@@ -175,19 +166,30 @@ class PluginHost:
         try:
             self.pm.register(plugin, name=record.name)
         except Exception as exc:  # pluggy.PluginValidationError and friends
-            self._fail(record, f"registration failed: {exc}", exc)
+            self.fail(record.name, f"registration failed: {exc}", exc)
             return
-        try:
-            self.pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            self.pm.unregister(name=record.name)
-            self._fail(record, f"{exc} (is the hook name misspelt? `ultra-llm plugins` lists the known hooks)", exc)
+        unknown = [caller.name for caller in self.pm.get_hookcallers(plugin) or [] if caller.spec is None]
+        if unknown:
+            self.fail(record.name, _unknown_hooks_message(sorted(unknown)))
             return
         record.hooks = self._hook_names(plugin)
         self._backends = None
 
-    def _fail(self, record: PluginRecord, message: str, exc: BaseException) -> None:
-        record.status, record.error = "failed", message
+    def fail(self, plugin: str, message: str, exc: BaseException | None = None) -> None:
+        """Mark ``plugin`` failed with ``message`` and remove it: unregistered, its backends and
+        commands gone. Raises ``PluginError`` instead of going on when plugins are strict."""
+        with self._lock:
+            record = self.records.get(plugin)
+            if record is None:
+                record = self.records[plugin] = PluginRecord(name=plugin)
+            record.status, record.error = "failed", message
+            if self.pm.has_plugin(plugin):
+                self.pm.unregister(name=plugin)
+            if self._cli is not None:
+                for command in record.commands:
+                    self._cli.commands.pop(command, None)
+            record.hooks, record.backends, record.commands = [], [], []
+            self._backends = None
         if self.strict:
             raise PluginError(
                 f"Plugin '{record.name}' ({record.distribution or 'unknown distribution'}) {message}",
@@ -203,12 +205,14 @@ class PluginHost:
         """Register an in-process plugin (an app's own hooks, a test's); raise ``PluginError`` if invalid."""
         self.load()
         plugin_name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin)}"
-        record = PluginRecord(name=plugin_name, module=getattr(plugin, "__name__", None))
+        module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
+        record = PluginRecord(name=plugin_name, module=module)
         with self._lock:
+            self.records[plugin_name] = record
             self._register_checked(plugin, record)
         if record.status == "failed":
+            self.records.pop(plugin_name, None)
             raise PluginError(f"Plugin '{plugin_name}' {record.error}", plugin=plugin_name)
-        self.records[plugin_name] = record
         return plugin_name
 
     def unregister(self, name: str) -> None:
@@ -216,14 +220,32 @@ class PluginHost:
         with self._lock:
             if self.pm.has_plugin(name):
                 self.pm.unregister(name=name)
-            self.records.pop(name, None)
+            record = self.records.pop(name, None)
+            if record is not None and self._cli is not None:
+                for command in record.commands:
+                    self._cli.commands.pop(command, None)
             self._backends = None
 
     def enable_tracing(self, write: Callable[[str], None] | None = None) -> None:
-        """Print every hook call and its result (pluggy tracing) to ``write`` (default: stderr)."""
+        """Print every hook call and its result (pluggy tracing) to ``write`` (default: stderr); once."""
+        if self._tracing:
+            return
+        self._tracing = True
         writer = write or (lambda text: sys.stderr.write(f"[ultra-llm hooks] {text}"))
         self.pm.trace.root.setwriter(writer)
         self.pm.enable_tracing()
+
+    def each_plugin(self, hook_name: str) -> Iterator[tuple[str, Callable[..., list[Any]]]]:
+        """``(plugin name, caller)`` for each plugin implementing ``hook_name``, in registration
+        order (``trylast`` ones first, ``tryfirst`` ones last: pluggy's call order reversed, so the
+        first plugin registers a name first); the caller runs the hook (through ``pm.hook``) on
+        that plugin alone."""
+        implementations = getattr(self.pm.hook, hook_name).get_hookimpls()
+        for implementation in implementations:
+            if not self.pm.is_registered(implementation.plugin):
+                continue  # failed while an earlier plugin's hook ran
+            others = [other.plugin for other in implementations if other.plugin is not implementation.plugin]
+            yield implementation.plugin_name, self.pm.subset_hook_caller(hook_name, others)
 
     # -- backends ------------------------------------------------------------------------------
 
@@ -231,46 +253,9 @@ class PluginHost:
         """Every registered backend by name, collected once per plugin in its own error boundary."""
         self.load()
         with self._lock:
-            if self._backends is None:
-                self._backends, self._aliases = self._collect_backends()
+            while self._backends is None:  # a plugin failing while collecting starts it over
+                self._backends, self._aliases = self.hooks.register_backends()
             return dict(self._backends)
-
-    def _collect_backends(self) -> tuple[dict[str, BackendSpec], dict[str, str]]:
-        specs: dict[str, BackendSpec] = {}
-        aliases: dict[str, str] = {}
-        for plugin_name, function, argnames in self.hooks.implementations("ultra_llm_register_backends"):
-            record = self.records.get(plugin_name)
-            added: list[BackendSpec] = []
-
-            def register(
-                name: str,
-                target: Any,
-                *,
-                summary: str = "",
-                aliases: Iterable[str] = (),
-                _plugin: str = plugin_name,
-                _added: list[BackendSpec] = added,
-            ) -> None:
-                check_backend_name(name)
-                _added.append(BackendSpec(name, target, _plugin, summary, tuple(aliases)))
-
-            try:
-                function(**{arg: register for arg in argnames if arg == "register"})
-                for spec in added:
-                    taken = specs.get(spec.name) or specs.get(aliases.get(spec.name, ""))
-                    if taken is not None:
-                        raise ValueError(f"backend name '{spec.name}' is already registered by plugin '{taken.plugin}'")
-            except Exception as exc:  # a plugin's hook may raise anything
-                if record is not None:
-                    self._fail(record, f"ultra_llm_register_backends failed: {type(exc).__name__}: {exc}", exc)
-                continue
-            for spec in added:
-                specs[spec.name] = spec
-                for alias in spec.aliases:
-                    aliases.setdefault(alias, spec.name)
-            if record is not None:
-                record.backends = [spec.name for spec in added]
-        return specs, aliases
 
     def resolve_backend_name(self, name: str) -> str:
         """The registered name for ``name`` or one of its aliases; ``BackendNotFoundError`` otherwise."""
@@ -290,123 +275,141 @@ class PluginHost:
 
 
 class Hooks:
-    """The one typed facade over ``pm.hook``: every hook call in ultra-llm goes through here."""
+    """The one typed facade over ``pm.hook``: every hook call in ultra-llm goes through here, one
+    plugin at a time; a plugin whose hook raises (or hands back something invalid) fails."""
 
     def __init__(self, host: PluginHost) -> None:
         self._host = host
 
-    def implementations(self, hook_name: str) -> list[tuple[str, Callable[..., Any], tuple[str, ...]]]:
-        """``(plugin name, function, argument names)`` of each implementation of ``hook_name``."""
-        caller = getattr(self._host.pm.hook, hook_name)
-        return [(impl.plugin_name, impl.function, tuple(impl.argnames)) for impl in caller.get_hookimpls()]
+    def register_backends(self) -> tuple[dict[str, BackendSpec], dict[str, str]]:
+        """Collect every plugin's backends: ``(specs by name, alias -> name)``. A plugin that
+        raises, registers an invalid name or one already taken fails, and contributes nothing."""
+        host = self._host
+        specs: dict[str, BackendSpec] = {}
+        aliases: dict[str, str] = {}
+        for plugin_name, call in host.each_plugin("ultra_llm_register_backends"):
+            added: list[BackendSpec] = []
+
+            def register(
+                name: str,
+                target: Any,
+                *,
+                summary: str = "",
+                aliases: Iterable[str] = (),
+                _plugin: str = plugin_name,
+                _added: list[BackendSpec] = added,
+            ) -> None:
+                check_backend_name(name)
+                _added.append(BackendSpec(name, target, _plugin, summary, tuple(aliases)))
+
+            try:
+                call(register=register)
+                for spec in added:
+                    taken = specs.get(spec.name) or specs.get(aliases.get(spec.name, ""))
+                    if taken is not None:
+                        raise ValueError(f"backend name '{spec.name}' is already registered by plugin '{taken.plugin}'")
+            except Exception as exc:  # a plugin's hook may raise anything
+                host.fail(plugin_name, f"ultra_llm_register_backends failed: {type(exc).__name__}: {exc}", exc)
+                continue
+            for spec in added:
+                specs[spec.name] = spec
+                for alias in spec.aliases:
+                    aliases.setdefault(alias, spec.name)
+            record = host.records.get(plugin_name)
+            if record is not None:
+                record.backends = [spec.name for spec in added]
+        return specs, aliases
 
     def register_models(self, backend: str) -> list[ModelInfo]:
-        """Models plugins contribute for ``backend``; a failing plugin is recorded and skipped."""
+        """Models plugins contribute for ``backend``; a plugin whose hook raises fails."""
         self._host.load()
         found: list[ModelInfo] = []
-        for plugin_name, function, argnames in self.implementations("ultra_llm_register_models"):
+        for plugin_name, call in self._host.each_plugin("ultra_llm_register_models"):
             entries: list[ModelInfo] = []
-            register = make_model_registrar(backend, plugin_name, entries)
-            arguments = {"backend": backend, "register": register}
             try:
-                function(**{arg: arguments[arg] for arg in argnames if arg in arguments})
+                call(backend=backend, register=make_model_registrar(backend, plugin_name, entries))
             except Exception as exc:  # a plugin's hook may raise anything
-                record = self._host.records.get(plugin_name)
-                if record is not None:
-                    record.error = f"ultra_llm_register_models failed: {type(exc).__name__}: {exc}"
-                if self._host.strict:
-                    raise PluginError(
-                        f"Plugin '{plugin_name}' failed in ultra_llm_register_models: {exc}", plugin=plugin_name
-                    ) from exc
+                self._host.fail(plugin_name, f"ultra_llm_register_models failed: {type(exc).__name__}: {exc}", exc)
                 continue
             found.extend(entries)
         return found
 
     def register_commands(self, cli: click.Group) -> None:
-        """Let each plugin add CLI commands, in its own error boundary; a clash or a raise is recorded."""
-        self._host.load()
-        for plugin_name, function, argnames in self.implementations("ultra_llm_register_commands"):
+        """Let each plugin add CLI commands. A plugin that raises, or that replaces or removes a
+        command already there (however it adds them), fails: the group is put back as it was."""
+        host = self._host
+        host.load()
+        host._cli = cli
+        for plugin_name, call in host.each_plugin("ultra_llm_register_commands"):
             before = dict(cli.commands)
-            guarded = _GuardedGroup(cli, plugin_name)
             try:
-                function(**{arg: guarded for arg in argnames if arg == "cli"})
+                call(cli=cli)
+                changed = sorted(name for name, command in before.items() if cli.commands.get(name) is not command)
+                if changed:
+                    raise ValueError(f"the command name(s) {', '.join(changed)} are already taken")
             except Exception as exc:  # a plugin's hook may raise anything
                 cli.commands.clear()
                 cli.commands.update(before)
-                record = self._host.records.get(plugin_name)
-                if record is not None:
-                    self._host._fail(record, f"ultra_llm_register_commands failed: {type(exc).__name__}: {exc}", exc)
+                host.fail(plugin_name, f"ultra_llm_register_commands failed: {type(exc).__name__}: {exc}", exc)
+                continue
+            record = host.records.get(plugin_name)
+            if record is not None:
+                record.commands = sorted(name for name in cli.commands if name not in before)
 
-    def generate_call(self, request: GenerationRequest, backend: Backend) -> GenerateCall:
-        """The (possibly wrapped) call producing a whole answer."""
-        return cast("GenerateCall", self._call_hook("ultra_llm_generate", request=request, backend=backend))
+    def middleware(self, backend: Backend) -> list[Layer]:
+        """Every plugin's middleware for ``backend``, outermost first. A plugin whose hook raises or
+        returns something that is not middleware fails (and adds none)."""
+        from .middleware import Layer
 
-    def stream_call(self, request: GenerationRequest, backend: Backend) -> StreamCall:
-        """The (possibly wrapped) call producing a stream of chunks."""
-        return cast("StreamCall", self._call_hook("ultra_llm_stream", request=request, backend=backend))
-
-    def embed_call(self, request: EmbeddingRequest, backend: Backend) -> EmbedCall:
-        """The (possibly wrapped) call producing embeddings."""
-        return cast("EmbedCall", self._call_hook("ultra_llm_embed", request=request, backend=backend))
-
-    def _call_hook(self, hook_name: str, **kwargs: Any) -> Any:
         self._host.load()
+        layers: list[Layer] = []
+        for plugin_name, call in self._host.each_plugin("ultra_llm_middleware"):
+            try:
+                for returned in call(backend=backend):
+                    layer = Layer(plugin_name, returned)
+                    layer.check()
+                    layers.append(layer)
+            except UltraLLMError:  # the plugin's own typed answer (a bad setting): the caller's to see
+                raise
+            except Exception as exc:  # a plugin's hook may raise anything
+                self._host.fail(plugin_name, f"ultra_llm_middleware failed: {type(exc).__name__}: {exc}", exc)
+        layers.reverse()  # pluggy's call order: the first plugin it would call is the outermost
+        return layers
+
+    def chain(self, backend: Backend) -> Chain:
+        """The composed middleware chain around ``backend`` (built once per adapter)."""
+        from .middleware import Chain
+
+        layers = self.middleware(backend)
+        owner: str | None = None
         try:
-            call = getattr(self._host.pm.hook, hook_name)(**kwargs)
-        except UltraLLMError:
-            raise
-        except Exception as exc:  # a plugin's hook or wrapper may raise anything
-            raise PluginError(
-                f"A plugin's {hook_name} hook raised {type(exc).__name__}: {exc}",
-                plugin=_plugin_of(exc, self._host) or "unknown",
-            ) from exc
-        if not callable(call):
-            raise PluginError(
-                f"A plugin's {hook_name} hook returned {type(call).__name__}, not a zero-argument callable.",
-                plugin="unknown",
-            )
-        return call
+            owner = self._host.backend_spec(backend.name).plugin
+        except Exception:  # a backend built by hand (tests, the conformance suite) has no spec
+            owner = None
+        return Chain(backend, layers, backend_plugin=owner)
 
 
-class _GuardedGroup:
-    """What ``ultra_llm_register_commands`` receives: adds commands to the CLI, refusing taken names."""
+def _unknown_hooks_message(names: list[str]) -> str:
+    """Why hooks without a spec are refused: 0.1 hooks with their replacement, misspellings with a
+    suggestion."""
+    import difflib
 
-    def __init__(self, group: click.Group, plugin: str) -> None:
-        self._group = group
-        self._plugin = plugin
-
-    def add_command(self, command: click.Command, name: str | None = None) -> None:
-        """Add ``command`` (under ``name``); ``ValueError`` if the name is already a command."""
-        command_name = name or command.name
-        if command_name in self._group.commands:
-            raise ValueError(f"the command name '{command_name}' is already taken")
-        self._group.add_command(command, command_name)
-
-    def __getattr__(self, attribute: str) -> Any:
-        return getattr(self._group, attribute)
-
-
-def _plugin_of(exc: BaseException, host: PluginHost) -> str | None:
-    """The plugin whose module raised ``exc``, found from the traceback's innermost plugin frame."""
-    modules = {record.module.split(":")[0]: name for name, record in host.records.items() if record.module}
-    found: str | None = None
-    tb = exc.__traceback__
-    while tb is not None:
-        module = tb.tb_frame.f_globals.get("__name__", "")
-        for prefix, name in modules.items():
-            if module == prefix or module.startswith(prefix + "."):
-                found = name
-        tb = tb.tb_next
-    return found
-
-
-def _version(distribution: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return None
+    parts: list[str] = []
+    removed = [name for name in names if name in hookspecs.REMOVED_HOOKS]
+    if removed:
+        methods = ", ".join(hookspecs.REMOVED_HOOKS[name] for name in removed)
+        parts.append(
+            f"implements {', '.join(removed)}, removed in ultra-llm 0.2: return middleware with "
+            f"{methods} from ultra_llm_middleware instead (CHANGELOG.md, 'Migrating from 0.1')"
+        )
+    known = sorted(attr for attr in dir(hookspecs) if attr.startswith("ultra_llm_"))
+    for name in names:
+        if name in hookspecs.REMOVED_HOOKS:
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"the hooks are {', '.join(known)}"
+        parts.append(f"implements unknown hook {name} ({hint})")
+    return "; ".join(parts)
 
 
 _default_host: PluginHost | None = None

@@ -5,17 +5,15 @@ Plain frozen dataclasses, so importing them is cheap and plugins can build them 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
     "Availability",
     "Chunk",
-    "EmbedCall",
     "EmbeddingRequest",
     "EmbeddingResult",
-    "GenerateCall",
     "GenerationRequest",
     "Message",
     "ModelInfo",
@@ -24,7 +22,6 @@ __all__ = [
     "ProgressCallback",
     "Result",
     "Role",
-    "StreamCall",
     "Usage",
     "to_messages",
 ]
@@ -222,13 +219,3 @@ class Availability:
         if self.available or self.error is None:
             return self.detail
         return str(self.error)
-
-
-GenerateCall = Callable[[], Awaitable[Result]]
-"""A zero-argument coroutine function producing a whole ``Result`` (what generation hooks wrap)."""
-
-StreamCall = Callable[[], AsyncIterator[Chunk]]
-"""A zero-argument function returning an async iterator of ``Chunk`` (what streaming hooks wrap)."""
-
-EmbedCall = Callable[[], Awaitable[EmbeddingResult]]
-"""A zero-argument coroutine function producing an ``EmbeddingResult``."""

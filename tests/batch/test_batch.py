@@ -14,10 +14,11 @@ from ultra_llm.adapter import Adapter
 from ultra_llm.batch import BatchProgress, generate_many, generate_many_sync
 from ultra_llm.factory import create_adapter
 from ultra_llm.host import PluginHost
+from ultra_llm.middleware import GenerateNext, Middleware
 
 
-class InFlight:
-    """A wrapper plugin that delays each generation and records how many run at once."""
+class InFlight(Middleware):
+    """Middleware that delays each generation and records how many run at once."""
 
     def __init__(self, delay: Callable[[str], float]) -> None:
         self.delay = delay
@@ -26,43 +27,38 @@ class InFlight:
         self.finished: list[str] = []
         self.cancelled = 0
 
-    @hookimpl(wrapper=True)
-    def ultra_llm_generate(self, request: GenerationRequest):  # type: ignore[no-untyped-def]
-        call = yield
+    @hookimpl
+    def ultra_llm_middleware(self) -> Middleware:
+        return self
 
-        async def counted() -> Result:
-            self.current += 1
-            self.peak = max(self.peak, self.current)
-            try:
-                await asyncio.sleep(self.delay(request.prompt))
-                result: Result = await call()
-                self.finished.append(request.prompt)
-                return result
-            except asyncio.CancelledError:
-                self.cancelled += 1
-                raise
-            finally:
-                self.current -= 1
-
-        return counted
+    async def generate(self, request: GenerationRequest, call_next: GenerateNext) -> Result:
+        self.current += 1
+        self.peak = max(self.peak, self.current)
+        try:
+            await asyncio.sleep(self.delay(request.prompt))
+            result = await call_next(request)
+            self.finished.append(request.prompt)
+            return result
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        finally:
+            self.current -= 1
 
 
-class Failing:
+class Failing(Middleware):
     """Fails prompts by their text: "typed" raises GenerationError, "untyped" a bare ValueError."""
 
-    @hookimpl(wrapper=True)
-    def ultra_llm_generate(self, request: GenerationRequest):  # type: ignore[no-untyped-def]
-        call = yield
+    @hookimpl
+    def ultra_llm_middleware(self) -> Middleware:
+        return self
 
-        async def maybe_fail() -> Result:
-            if request.prompt.startswith("typed"):
-                raise GenerationError(f"injected for {request.prompt}", backend=request.backend)
-            if request.prompt.startswith("untyped"):
-                raise ValueError(f"bare failure for {request.prompt}")
-            answered: Result = await call()
-            return answered
-
-        return maybe_fail
+    async def generate(self, request: GenerationRequest, call_next: GenerateNext) -> Result:
+        if request.prompt.startswith("typed"):
+            raise GenerationError(f"injected for {request.prompt}", backend=request.backend)
+        if request.prompt.startswith("untyped"):
+            raise ValueError(f"bare failure for {request.prompt}")
+        return await call_next(request)
 
 
 def make_adapter(host: PluginHost) -> Adapter:

@@ -25,10 +25,16 @@ from ultra_llm.host import PluginHost
 MakeAdapter = Callable[..., Adapter]
 
 
-def test_the_plugin_is_installed_and_wraps_both_generation_hooks(ultra_llm_host: PluginHost) -> None:
+def test_the_plugin_is_installed_as_innermost_middleware(
+    ultra_llm_host: PluginHost, counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch
+) -> None:
     record = ultra_llm_host.records["cache"]
     assert record.status == "loaded" and record.distribution == "ultra-llm-cache"
-    assert record.hooks == ["ultra_llm_generate", "ultra_llm_register_commands", "ultra_llm_stream"]
+    assert record.hooks == ["ultra_llm_middleware", "ultra_llm_register_commands"]
+    assert counting_adapter().chain.layers == (), "off: no layer at all"
+    monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")
+    monkeypatch.setenv("ULTRA_LLM_METRICS", "1")
+    assert [layer.plugin for layer in counting_adapter().chain.layers] == ["metrics", "cache"]
 
 
 def test_installed_but_not_enabled_changes_nothing(counting_adapter: MakeAdapter) -> None:
@@ -177,14 +183,16 @@ def test_the_memory_store_is_a_bounded_lru(counting_adapter: MakeAdapter, monkey
 def test_invalid_settings_are_configuration_errors(
     counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    adapter = counting_adapter()
+    """Read when the adapter is made: a bad value fails that, not a request, and no plugin is blamed."""
     monkeypatch.setenv("ULTRA_LLM_CACHE", "redis")
     with pytest.raises(ConfigurationError, match="ULTRA_LLM_CACHE='redis'"):
-        adapter.generate_sync("x", temperature=0)
+        counting_adapter()
     monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")
     monkeypatch.setenv("ULTRA_LLM_CACHE_MAX_ENTRIES", "0")
     with pytest.raises(ConfigurationError, match="ULTRA_LLM_CACHE_MAX_ENTRIES"):
-        adapter.generate_sync("x", temperature=0)
+        counting_adapter()
+    monkeypatch.setenv("ULTRA_LLM_CACHE_MAX_ENTRIES", "10")
+    assert counting_adapter().generate_sync("x", temperature=0) == "x"
 
 
 @pytest.mark.parametrize("value", ["0", "off", "OFF", "none", ""])

@@ -127,7 +127,9 @@ def test_debug_shows_the_traceback() -> None:
 
 def test_trace_hooks_prints_hook_calls() -> None:
     code, _, err = invoke("--trace-hooks", "generate", "hi")
-    assert code == 0 and "ultra_llm_generate" in err
+    assert code == 0, err
+    for hook in ("ultra_llm_register_backends", "ultra_llm_middleware"):  # every hook after the flag
+        assert f"[ultra-llm hooks]   {hook} [hook]" in err, err
 
 
 # -- through a real process of the console script ---------------------------------------------------
@@ -224,6 +226,76 @@ def test_plugins_add_commands_through_the_hook(monkeypatch: pytest.MonkeyPatch) 
     assert code == 0 and out == "hello from a plugin\n"
     assert "already taken" in (host.records["clashing"].error or "")
     assert invoke("generate", "-m", "mock/echo", "still mine")[1] == "still mine\n"
+
+
+def test_a_command_replaced_by_decorator_is_refused_and_restored() -> None:
+    import click
+
+    from ultra_llm import hookimpl
+    from ultra_llm.host import get_host
+
+    class Decorating:
+        @hookimpl
+        def ultra_llm_register_commands(self, cli):  # type: ignore[no-untyped-def]
+            @cli.command(name="extra")
+            def extra() -> None:
+                click.echo("extra")
+
+            @cli.command(name="generate")  # click's decorator bypasses add_command
+            def generate() -> None:
+                click.echo("hijacked")
+
+    host = get_host()
+    host.register(Decorating(), name="decorating")
+    code, out, _ = invoke("generate", "-m", "mock/echo", "still mine")
+    assert (code, out) == (0, "still mine\n")
+    record = host.records["decorating"]
+    assert record.status == "failed" and "generate are already taken" in (record.error or "")
+    assert invoke("extra")[0] == 2, "the failed plugin's other command is gone too"
+    code, out, _ = invoke("plugins", "--json")
+    shown = {row["name"]: row for row in json.loads(out)}["decorating"]
+    assert shown["status"] == "failed" and "already taken" in shown["error"]
+
+
+def test_a_plugin_failing_in_a_later_hook_loses_its_commands_and_middleware() -> None:
+    """Failure means one thing: the plugin's command added at CLI build time goes when its
+    ultra_llm_register_backends raises later, and its middleware never runs."""
+    import click
+
+    from ultra_llm import hookimpl
+    from ultra_llm.host import get_host
+    from ultra_llm.middleware import Middleware
+
+    ran: list[str] = []
+
+    class Spy(Middleware):
+        async def generate(self, request, call_next):  # type: ignore[no-untyped-def]
+            ran.append("spy")
+            return await call_next(request)
+
+    class LateFailure:
+        @hookimpl
+        def ultra_llm_register_commands(self, cli):  # type: ignore[no-untyped-def]
+            cli.add_command(click.Command("late", callback=lambda: click.echo("late")))
+
+        @hookimpl
+        def ultra_llm_register_backends(self, register):  # type: ignore[no-untyped-def]
+            raise RuntimeError("registry bug")
+
+        @hookimpl
+        def ultra_llm_middleware(self):  # type: ignore[no-untyped-def]
+            return Spy()
+
+    host = get_host()
+    host.register(LateFailure(), name="late-failure")
+    cli = build_cli()
+    assert "late" in cli.commands
+    result = CliRunner().invoke(cli, ["generate", "-m", "mock/echo", "hi"])
+    assert (result.exit_code, result.stdout) == (0, "hi\n")
+    assert "late" not in cli.commands and ran == []
+    record = host.records["late-failure"]
+    assert record.status == "failed" and "registry bug" in (record.error or "")
+    assert not host.pm.has_plugin("late-failure")
 
 
 def test_a_stream_failing_midway_ends_its_line_then_one_error_line(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,11 +1,9 @@
-"""The adapter over the mock backend: contract, options, wrappers, typed plugin faults, timeouts."""
+"""The adapter over the mock backend: contract, options, typed plugin faults, timeouts (middleware: test_middleware)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
@@ -70,80 +68,6 @@ def test_options_are_validated_against_the_backend_model() -> None:
             adapter.generate_sync("x", temperature=9)
         assert adapter.complete_sync("a b c d", max_tokens=2).finish_reason == "length"
         assert adapter.generate_sync("a b c d", max_tokens="2") == "a b "
-
-
-class Timing:
-    """A wrapper plugin like a metrics plugin would write: sees every whole and streamed generation."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str, float]] = []
-
-    @hookimpl(wrapper=True)
-    def ultra_llm_generate(self, request: GenerationRequest):  # type: ignore[no-untyped-def]
-        call = yield
-
-        async def timed() -> Result:
-            start = time.perf_counter()
-            result = await call()
-            self.seen.append(("whole", result.text, time.perf_counter() - start))
-            return result
-
-        return timed
-
-    @hookimpl(wrapper=True)
-    def ultra_llm_stream(self, request: GenerationRequest):  # type: ignore[no-untyped-def]
-        call = yield
-
-        async def timed() -> AsyncIterator[Chunk]:
-            start = time.perf_counter()
-            text = []
-            async with contextlib.aclosing(call()) as chunks:
-                async for chunk in chunks:
-                    text.append(chunk.text)
-                    yield chunk
-            self.seen.append(("stream", "".join(text), time.perf_counter() - start))
-
-        return timed
-
-
-def test_wrapper_hooks_see_every_generation() -> None:
-    host = PluginHost()
-    timing = Timing()
-    host.register(timing, name="timing")
-    with adapter_for(host) as adapter:
-        adapter.generate_sync("one two")
-        list(adapter.stream_sync("three"))
-    assert [(kind, text) for kind, text, _ in timing.seen] == [("whole", "one two"), ("stream", "three")]
-
-
-def test_a_caching_wrapper_can_answer_without_the_backend() -> None:
-    class Cache:
-        @hookimpl(wrapper=True)
-        def ultra_llm_generate(self, request: GenerationRequest):  # type: ignore[no-untyped-def]
-            yield
-
-            async def cached() -> Result:
-                return Result("from cache", request.model, request.backend)
-
-            return cached
-
-    host = PluginHost()
-    host.register(Cache(), name="test-answer-cache")
-    with adapter_for(host) as adapter:
-        assert adapter.generate_sync("anything") == "from cache"
-
-
-def test_a_wrapper_that_raises_becomes_a_plugin_error_naming_it() -> None:
-    class Raising:
-        @hookimpl(wrapper=True)
-        def ultra_llm_generate(self):  # type: ignore[no-untyped-def]
-            yield
-            raise RuntimeError("wrapper bug")
-
-    host = PluginHost()
-    host.register(Raising(), name="raising")
-    with adapter_for(host) as adapter, pytest.raises(PluginError, match="wrapper bug"):
-        adapter.generate_sync("x")
 
 
 class Misbehaving(Backend):

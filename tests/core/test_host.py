@@ -119,8 +119,38 @@ def test_register_rejects_a_misnamed_hook_in_process() -> None:
     host = PluginHost()
     with pytest.raises(PluginError) as caught:
         host.register(Misnamed(), name="misnamed")
-    assert "ultra_llm_generat" in caught.value.message
+    assert "unknown hook ultra_llm_generat" in caught.value.message
     assert not host.pm.has_plugin("misnamed")
+
+
+def test_a_misspelt_hook_suggests_the_right_name() -> None:
+    class Misspelt:
+        @hookimpl
+        def ultra_llm_register_backend(self, register):  # type: ignore[no-untyped-def]
+            register("never", "json:dumps")
+
+    host = PluginHost()
+    with pytest.raises(PluginError, match="did you mean ultra_llm_register_backends"):
+        host.register(Misspelt(), name="misspelt")
+
+
+def test_a_0_1_call_hook_fails_the_plugin_with_the_migration() -> None:
+    class OldWrapper:
+        @hookimpl(wrapper=True)
+        def ultra_llm_stream(self, request):  # type: ignore[no-untyped-def]
+            return (yield)
+
+        @hookimpl
+        def ultra_llm_register_backends(self, register):  # type: ignore[no-untyped-def]
+            register("old-backend", "json:dumps")
+
+    host = PluginHost()
+    with pytest.raises(PluginError) as caught:
+        host.register(OldWrapper(), name="old")
+    message = caught.value.message
+    assert "ultra_llm_stream, removed in ultra-llm 0.2" in message
+    assert "stream(request, call_next) from ultra_llm_middleware" in message and "Migrating from 0.1" in message
+    assert "old-backend" not in host.backends()
 
 
 def test_invalid_backend_target_is_a_plugin_error() -> None:
@@ -138,16 +168,22 @@ def test_invalid_backend_target_is_a_plugin_error() -> None:
         host.backend_spec("notabackend").load()
 
 
-def test_tracing_reports_hook_calls() -> None:
-    from ultra_llm import load_config
-    from ultra_llm.selection import instantiate
-    from ultra_llm.types import GenerationRequest, to_messages
+def test_tracing_reports_every_hook_called_one_plugin_at_a_time() -> None:
+    class Models:
+        @hookimpl
+        def ultra_llm_register_models(self, register):  # type: ignore[no-untyped-def]
+            register("mock/extra")
 
     lines: list[str] = []
     host = PluginHost()
+    host.register(Models(), name="models")
     host.enable_tracing(lines.append)
-    backend = instantiate(host, "mock", load_config())
-    request = GenerationRequest("mock/echo", to_messages("hi"), None, "mock")
-    call = host.hooks.stream_call(request, backend)
-    assert callable(call)
-    assert any("ultra_llm_stream" in line for line in lines)
+    host.backends()
+    assert [m.name for m in host.hooks.register_models("mock")] == ["mock/extra"]
+    from ultra_llm import load_config
+    from ultra_llm.selection import instantiate
+
+    host.hooks.chain(instantiate(host, "mock", load_config()))
+    traced = "".join(lines)
+    for hook in ("ultra_llm_register_backends", "ultra_llm_register_models", "ultra_llm_middleware"):
+        assert hook in traced, f"{hook} not traced in {traced!r}"

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.engine.fixtures import DMRRunner, RealEngine
 from ultra_llm.errors import ContextLengthExceededError, ModelNotFoundError, UnsupportedOperationError
-from ultra_llm.testing.conformance import BackendConformance, BackendFactory
+from ultra_llm.testing.conformance import BackendConformance
 from ultra_llm.types import Chunk, EmbeddingRequest, GenerationRequest, Progress, to_messages
 
 T = TypeVar("T")
@@ -243,6 +243,7 @@ def test_cli_models_generate_stream_pull(dmr_runner: DMRRunner) -> None:
 class TestConformanceThroughTheRunner(BackendConformance):
     """The core's conformance suite, against real llama.cpp behind the runner proxy."""
 
+    backend: ClassVar[str] = "docker-api"
     model: ClassVar[str] = "ai/tiny"
     prompt: ClassVar[str] = "hello world"
     options: ClassVar[dict[str, Any]] = {"temperature": 0, "max_tokens": 8}
@@ -250,9 +251,5 @@ class TestConformanceThroughTheRunner(BackendConformance):
     deterministic: ClassVar[bool] = False
 
     @pytest.fixture
-    def backend_factory(self, dmr_runner: DMRRunner) -> BackendFactory:
-        from ultra_llm_docker_api.backend import DockerAPIBackend
-        from ultra_llm_docker_api.settings import DockerAPISettings
-
-        settings = DockerAPISettings(url=dmr_runner.url)
-        return lambda config: DockerAPIBackend(config, settings=settings)
+    def backend_settings(self, dmr_runner: DMRRunner) -> dict[str, Any] | None:
+        return {"url": dmr_runner.url}

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
-from ultra_llm_docker_cli.backend import DockerCLIBackend
 
 from tests.support.docker_double.fixtures import DockerDouble
 from ultra_llm.testing import BackendConformance
-from ultra_llm.testing.conformance import BackendFactory
 
 
 class TestDockerCLIConformance(BackendConformance):
+    backend: ClassVar[str] = "docker-cli"
     model: ClassVar[str] = "ai/smollm2"
 
     @pytest.fixture
-    def backend_factory(self, docker_double: DockerDouble) -> BackendFactory:
+    def backend_settings(self, docker_double: DockerDouble) -> dict[str, Any] | None:
         docker_double.set(token_delay=0.001)
-        return DockerCLIBackend
+        return None

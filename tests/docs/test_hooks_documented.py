@@ -55,6 +55,6 @@ def test_documented_signature_matches_the_spec(name: str) -> None:
 def test_a_drifted_signature_is_caught() -> None:
     """The check compares against the code: a changed annotation gives a different signature."""
 
-    def ultra_llm_generate(request: str, backend: str) -> None: ...
+    def ultra_llm_middleware(backend: str) -> None: ...
 
-    assert docs_hooks().hookspec_signature(ultra_llm_generate) != sections()["ultra_llm_generate"][0]
+    assert docs_hooks().hookspec_signature(ultra_llm_middleware) != sections()["ultra_llm_middleware"][0]

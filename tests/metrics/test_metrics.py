@@ -60,9 +60,11 @@ def test_installed_and_outermost_but_off_by_default(
 ) -> None:
     record = ultra_llm_host.records["metrics"]
     assert record.status == "loaded" and record.distribution == "ultra-llm-metrics"
-    assert record.hooks == ["ultra_llm_embed", "ultra_llm_generate", "ultra_llm_stream"]
+    assert record.hooks == ["ultra_llm_middleware"]
+    off = adapter()
+    assert off.chain.layers == (), "off: no layer at all"
     with caplog.at_level(logging.INFO, logger="ultra_llm.metrics"):
-        adapter().generate_sync("x")
+        off.generate_sync("x")
     assert ultra_llm_metrics.snapshot() == {"enabled": False, "series": []}
     assert metric_records(caplog) == []
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from ultra_llm_mock.backend import FIXED_ANSWER, MockBackend, split_words
+from ultra_llm_mock.backend import FIXED_ANSWER, split_words
 
 from ultra_llm import (
     BackendUnavailableError,
@@ -22,17 +22,18 @@ from ultra_llm import (
 )
 from ultra_llm.adapter import Adapter
 from ultra_llm.host import PluginHost
-from ultra_llm.testing import BackendConformance, BackendFactory
+from ultra_llm.testing import BackendConformance
 
 
 class TestMockConformance(BackendConformance):
+    backend = "mock"
     model = "mock/echo"
     options: ClassVar[dict[str, Any]] = {"temperature": 0}
 
     @pytest.fixture
-    def backend_factory(self, monkeypatch: pytest.MonkeyPatch) -> BackendFactory:
+    def backend_settings(self, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any] | None:
         monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "unknown-model")
-        return MockBackend
+        return None
 
 
 def adapter(model: str = "mock/echo", **overrides: object) -> Adapter:

@@ -32,7 +32,7 @@ REQUIRED_FAULTS = [
     "hostile plugin: raising in a hook",
     "hostile plugin: returning the wrong type",
     "hostile plugin: hanging",
-    "wrapper hook that raises",
+    "middleware that raises",
 ]
 BACKENDS = {"docker-cli", "docker-api", "mock", "any"}
 

@@ -1,4 +1,4 @@
-"""Fault-catalogue rows no other test proves: hostile plugins and wrappers, pulls failing mid-way,
+"""Fault-catalogue rows no other test proves: hostile plugins and middleware, pulls failing mid-way,
 non-UTF-8 in an HTTP stream, 429/503 storms, very large CLI answers. See docs/fault-catalogue.md."""
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from ultra_llm.errors import (
     UltraLLMError,
 )
 from ultra_llm.host import PluginHost
+from ultra_llm.middleware import Middleware
 from ultra_llm.types import EmbeddingRequest, Progress, to_messages
 
 T = TypeVar("T")
@@ -155,84 +156,87 @@ def test_a_raising_register_models_hook_is_fatal_in_strict_mode() -> None:
     assert caught.value.plugin == "raising-models"
 
 
-@pytest.mark.parametrize("returned", [42, "not callable", None.__class__])
-def test_a_generate_hook_returning_the_wrong_type_is_a_plugin_error(returned: object) -> None:
+@pytest.mark.parametrize("returned", [42, "not middleware", {"generate": None}])
+def test_a_middleware_hook_returning_the_wrong_type_fails_its_plugin(returned: object) -> None:
     class WrongType:
         @hookimpl(tryfirst=True)
-        def ultra_llm_generate(self, request):  # type: ignore[no-untyped-def]
+        def ultra_llm_middleware(self):  # type: ignore[no-untyped-def]
             return returned
 
     host = PluginHost()
     host.register(WrongType(), name="wrong-type")
-    with adapter_for(host) as adapter, pytest.raises(PluginError):
-        adapter.generate_sync("x")
+    with adapter_for(host) as adapter:
+        assert adapter.generate_sync("x") == "x"
+    record = host.records["wrong-type"]
+    assert record.status == "failed" and "none of the methods" in (record.error or "")
 
 
-def test_a_stream_hook_whose_call_gives_no_iterator_is_a_plugin_error() -> None:
-    class NoIterator:
+def test_a_middleware_stream_giving_no_iterator_is_a_plugin_error() -> None:
+    class NoIterator(Middleware):
+        def stream(self, request, call_next):  # type: ignore[no-untyped-def]
+            return [Chunk("a list, not an async iterator")]
+
+    class Plugin:
         @hookimpl(tryfirst=True)
-        def ultra_llm_stream(self, request):  # type: ignore[no-untyped-def]
-            return lambda: [Chunk("a list, not an async iterator")]
+        def ultra_llm_middleware(self):  # type: ignore[no-untyped-def]
+            return NoIterator()
 
     host = PluginHost()
-    host.register(NoIterator(), name="no-iterator")
+    host.register(Plugin(), name="no-iterator")
     with adapter_for(host) as adapter:
         with pytest.raises(PluginError, match="AttributeError"):
             list(adapter.stream_sync("x"))
         assert adapter.generate_sync("whole still works") == "whole still works"
 
 
-def test_a_stream_wrapper_raising_mid_stream_is_a_plugin_error_and_closes_the_backend(
+def test_middleware_raising_mid_stream_is_a_plugin_error_and_closes_the_backend(
     mock_stream_closes: list[bool],
 ) -> None:
-    class RaisesMidStream:
-        @hookimpl(wrapper=True)
-        def ultra_llm_stream(self, request):  # type: ignore[no-untyped-def]
-            call = yield
+    class RaisesMidStream(Middleware):
+        async def stream(self, request, call_next):  # type: ignore[no-untyped-def]
+            async with contextlib.aclosing(call_next(request)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+                    raise ValueError("middleware bug mid-stream")
 
-            async def wrapped() -> AsyncIterator[Chunk]:
-                async with contextlib.aclosing(call()) as chunks:
-                    async for chunk in chunks:
-                        yield chunk
-                        raise ValueError("wrapper bug mid-stream")
-
-            return wrapped
+    class Plugin:
+        @hookimpl
+        def ultra_llm_middleware(self):  # type: ignore[no-untyped-def]
+            return RaisesMidStream()
 
     host = PluginHost()
-    host.register(RaisesMidStream(), name="raises-mid-stream")
+    host.register(Plugin(), name="raises-mid-stream")
     got: list[str] = []
-    with adapter_for(host) as adapter, pytest.raises(PluginError, match="wrapper bug mid-stream"):
+    with adapter_for(host) as adapter, pytest.raises(PluginError, match="middleware bug mid-stream") as caught:
         for chunk in adapter.stream_sync("one two three"):
             got.append(chunk.text)
     assert got == ["one "] and mock_stream_closes == [True]
+    assert caught.value.plugin == "raises-mid-stream"
 
 
-def test_a_wrapper_raising_before_its_yield_and_an_embed_wrapper_raising() -> None:
-    class RaisesAtCallTime:
-        @hookimpl(wrapper=True)
-        def ultra_llm_stream(self, request):  # type: ignore[no-untyped-def]
-            raise OSError("before yield")
-            yield  # pragma: no cover
+def test_middleware_raising_before_streaming_and_in_embed() -> None:
+    class RaisesAtCallTime(Middleware):
+        def stream(self, request, call_next):  # type: ignore[no-untyped-def]
+            raise OSError("before the stream")
 
-        @hookimpl(wrapper=True)
-        def ultra_llm_embed(self, request):  # type: ignore[no-untyped-def]
-            call = yield
+        async def embed(self, request, call_next):  # type: ignore[no-untyped-def]
+            await call_next(request)
+            raise LookupError("embed middleware bug")
 
-            async def broken() -> EmbeddingResult:
-                await call()
-                raise LookupError("embed wrapper bug")
-
-            return broken
+    class Plugin:
+        @hookimpl
+        def ultra_llm_middleware(self):  # type: ignore[no-untyped-def]
+            return RaisesAtCallTime()
 
     host = PluginHost()
-    host.register(RaisesAtCallTime(), name="raises-at-call-time")
+    host.register(Plugin(), name="raises-at-call-time")
     with adapter_for(host) as adapter:
-        with pytest.raises(PluginError, match="before yield") as at_call:
+        with pytest.raises(PluginError, match="before the stream") as at_call:
             list(adapter.stream_sync("x"))
-        with pytest.raises(PluginError, match="embed wrapper bug"):
+        with pytest.raises(PluginError, match="embed middleware bug") as in_embed:
             adapter.embed_sync("x")
         assert adapter.generate_sync("the rest works") == "the rest works"
-    assert at_call.value.plugin == "unknown" or at_call.value.plugin
+    assert at_call.value.plugin == in_embed.value.plugin == "raises-at-call-time"
 
 
 # -- docker-cli: a pull failing mid-way -----------------------------------------------------------

@@ -1,6 +1,6 @@
 """A client that disconnects cancels its generation, on the server, at once.
 
-Proved with a wrapper-hook plugin on the server's host that records how the stream ended and
+Proved with a middleware plugin on the server's host that records how the stream ended and
 keeps the backend's own iterator, and, on the docker-cli backend over the ``docker`` double, by
 the ``docker model run`` process being gone.
 """
@@ -16,59 +16,50 @@ from typing import Any
 import pytest
 
 from ultra_llm import hookimpl
+from ultra_llm.middleware import Middleware
 
 httpx2 = pytest.importorskip("httpx2")
 
 LONG_PROMPT = " ".join(f"word{i}" for i in range(100))
 
 
-class Probe:
-    """Wraps every stream and whole generation; records ``started``, ``chunk``, ``cancelled``, ``closed``."""
+class Probe(Middleware):
+    """Middleware around every stream and whole generation; records ``started``, ``chunk``,
+    ``cancelled``, ``closed`` and keeps the backend's own iterator."""
 
     def __init__(self) -> None:
         self.events: list[str] = []
         self.inner: Any = None
 
-    @hookimpl(wrapper=True)
-    def ultra_llm_stream(self, request: Any, backend: Any) -> Any:
-        call = yield
+    @hookimpl
+    def ultra_llm_middleware(self) -> Middleware:
+        return self
 
-        def wrapped() -> AsyncIterator[Any]:
-            async def chunks() -> AsyncIterator[Any]:
-                inner = call()
-                self.inner = inner
-                self.events.append("started")
-                try:
-                    async for chunk in inner:
-                        self.events.append("chunk")
-                        yield chunk
-                    self.events.append("finished")
-                except (asyncio.CancelledError, GeneratorExit):
-                    self.events.append("cancelled")
-                    raise
-                finally:
-                    await inner.aclose()
-                    self.events.append("closed")
+    async def stream(self, request: Any, call_next: Any) -> AsyncIterator[Any]:
+        inner = call_next(request)
+        self.inner = inner
+        self.events.append("started")
+        try:
+            async for chunk in inner:
+                self.events.append("chunk")
+                yield chunk
+            self.events.append("finished")
+        except (asyncio.CancelledError, GeneratorExit):
+            self.events.append("cancelled")
+            raise
+        finally:
+            await inner.aclose()
+            self.events.append("closed")
 
-            return chunks()
-
-        return wrapped
-
-    @hookimpl(wrapper=True)
-    def ultra_llm_generate(self, request: Any, backend: Any) -> Any:
-        call = yield
-
-        async def wrapped() -> Any:
-            self.events.append("started")
-            try:
-                return await call()
-            except asyncio.CancelledError:
-                self.events.append("cancelled")
-                raise
-            finally:
-                self.events.append("closed")
-
-        return wrapped
+    async def generate(self, request: Any, call_next: Any) -> Any:
+        self.events.append("started")
+        try:
+            return await call_next(request)
+        except asyncio.CancelledError:
+            self.events.append("cancelled")
+            raise
+        finally:
+            self.events.append("closed")
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:

@@ -6,6 +6,10 @@
 
 from __future__ import annotations
 
-from .conformance import BackendConformance, BackendFactory
+import pytest
+
+pytest.register_assert_rewrite("ultra_llm.testing.conformance")  # failed checks show the values compared
+
+from .conformance import BackendConformance, BackendFactory  # noqa: E402
 
 __all__ = ["BackendConformance", "BackendFactory"]

@@ -3,15 +3,15 @@
 A plugin author writes::
 
     class TestMyBackend(BackendConformance):
+        backend = "my-backend"  # the name your plugin registers
         model = "my-model"
 
-        @pytest.fixture
-        def backend_factory(self):
-            return MyBackend
-
-and pytest runs every check below against it: discovery, availability, whole and streamed
-generation agreeing, option validation, typed errors, cancellation, embeddings where declared.
-The fixture may depend on others (a test double, a server), which is how real boundaries stay real.
+and pytest runs every check below against it: the backend is loaded through its installed entry
+point (as users get it: a wrong ``"module:Class"`` or a plugin failing at import fails the suite),
+then discovery, availability, whole and streamed generation agreeing, option validation, typed
+errors, cancellation, embeddings where declared. Per-test settings (a test server's URL) come from
+the ``backend_settings`` fixture, which may depend on others (a test double, a server): that is
+how real boundaries stay real. A failed check says which values it compared.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from ..backend import Backend
 from ..config import load_config
 from ..errors import InvalidOptionsError, ModelNotFoundError, UltraLLMError, UnsupportedOperationError
 from ..host import PluginHost
-from ..selection import Selection
+from ..selection import Selection, instantiate
 from ..types import Availability, Chunk, EmbeddingRequest, GenerationRequest, ModelInfo, Result, to_messages
 
 __all__ = ["BackendConformance", "BackendFactory"]
@@ -43,14 +43,16 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 class BackendConformance:
-    """Checks every backend must pass. Set ``model`` and override the ``backend_factory`` fixture.
+    """Checks every backend must pass. Set ``backend`` (its registered name) and ``model``.
 
     Class attributes tune the suite: ``prompt`` and ``options`` for the generation checks
     (``options`` should make the backend deterministic, e.g. ``{"temperature": 0}``);
     ``deterministic = False`` when two runs may differ; ``unknown_model`` names a model the
-    backend must answer with ``ModelNotFoundError`` (``None`` skips that check).
+    backend must answer with ``ModelNotFoundError`` (``None`` skips that check). Override the
+    ``backend_settings`` fixture to set the backend's own settings for the run.
     """
 
+    backend: ClassVar[str]
     model: ClassVar[str]
     prompt: ClassVar[str] = "Say hello in one short sentence."
     options: ClassVar[dict[str, Any]] = {}
@@ -58,9 +60,25 @@ class BackendConformance:
     unknown_model: ClassVar[str | None] = "ai/no-such-model-ultra-llm:latest"
 
     @pytest.fixture
-    def backend_factory(self) -> BackendFactory:
-        """Override: return a callable building the backend from an ``UltraConfig``."""
-        raise NotImplementedError("override the backend_factory fixture in your subclass")
+    def backend_settings(self) -> dict[str, Any] | None:
+        """Override: the backend's settings for this run (fields of its ``settings_model``), or ``None``."""
+        return None
+
+    @pytest.fixture
+    def conformance_host(self) -> PluginHost:
+        """A host over the installed entry points, with ``backend`` registered (the check fails
+        with the plugin's own error otherwise)."""
+        host = PluginHost()
+        host.load()
+        if self.backend not in host.backends():
+            pytest.fail(_not_registered(host, self.backend), pytrace=False)
+        return host
+
+    @pytest.fixture
+    def backend_factory(self, conformance_host: PluginHost, backend_settings: dict[str, Any] | None) -> BackendFactory:
+        """Builds ``backend`` as the host does for users: the class its entry point registers, with
+        ``backend_settings``."""
+        return lambda config: instantiate(conformance_host, self.backend, config, backend_settings)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -80,11 +98,21 @@ class BackendConformance:
 
     # -- the checks ---------------------------------------------------------------------------
 
+    def test_loads_through_its_entry_point(self, conformance_host: PluginHost) -> None:
+        spec = conformance_host.backend_spec(self.backend)
+        record = conformance_host.records[spec.plugin]
+        assert record.status == "loaded", f"plugin {record.name!r} is {record.status}: {record.error}"
+        backend_cls = spec.load()  # PluginError naming the plugin when its "module:Class" is wrong
+        assert backend_cls.name == self.backend, (
+            f"the class registered as {self.backend!r} ({spec.target!r}) says its name is {backend_cls.name!r}"
+        )
+
     def test_declares_a_name(self, backend_factory: BackendFactory) -> None:
         backend = self.make(backend_factory)
-        assert isinstance(backend.name, str) and backend.name
+        assert isinstance(backend.name, str) and backend.name, f"backend name {backend.name!r}"
         caps = backend.capabilities()
-        assert set(caps) >= {"streaming", "embeddings", "pull", "remove", "options"}
+        missing = {"streaming", "embeddings", "pull", "remove", "options"} - set(caps)
+        assert not missing, f"capabilities() lacks {sorted(missing)}: {caps!r}"
 
     def test_availability_is_typed(self, backend_factory: BackendFactory) -> None:
         async def case() -> Availability:
@@ -95,7 +123,7 @@ class BackendConformance:
                 await backend.aclose()
 
         availability = _run(case())
-        assert isinstance(availability, Availability)
+        assert isinstance(availability, Availability), f"check_availability returned {availability!r}"
         assert availability.available, f"backend unavailable in its own conformance run: {availability.reason}"
 
     def test_lists_models_with_canonical_names(self, backend_factory: BackendFactory) -> None:
@@ -109,9 +137,12 @@ class BackendConformance:
         backend, models = _run(case())
         assert models, "list_models returned nothing"
         for model in models:
-            assert isinstance(model, ModelInfo)
-            assert backend.canonical_model(model.name) == model.name, f"{model.name!r} is not canonical"
-        assert backend.canonical_model(self.model) in {m.name for m in models}
+            assert isinstance(model, ModelInfo), f"list_models returned {model!r}, not a ModelInfo"
+            canonical = backend.canonical_model(model.name)
+            assert canonical == model.name, f"{model.name!r} is not canonical (canonical: {canonical!r})"
+        names = sorted(m.name for m in models)
+        wanted = backend.canonical_model(self.model)
+        assert wanted in names, f"model {wanted!r} is not among the listed {names!r}"
 
     def test_whole_and_streamed_generation_agree(self, backend_factory: BackendFactory) -> None:
         async def case() -> tuple[Result, list[Chunk]]:
@@ -124,18 +155,19 @@ class BackendConformance:
                 await backend.aclose()
 
         whole, chunks = _run(case())
-        assert isinstance(whole, Result) and whole.text
-        assert all(isinstance(chunk, Chunk) for chunk in chunks)
+        assert isinstance(whole, Result) and whole.text, f"generate returned {whole!r}"
+        strays = [chunk for chunk in chunks if not isinstance(chunk, Chunk)]
+        assert not strays, f"the stream yielded non-Chunk items {strays[:3]!r}"
         streamed = "".join(chunk.text for chunk in chunks if chunk.kind == "text")
-        assert streamed, "the stream produced no text"
+        assert streamed, f"the stream produced no text: {chunks!r}"
         if self.deterministic:
-            assert streamed == whole.text
+            assert streamed == whole.text, f"streamed {streamed!r} != whole {whole.text!r}"
 
     def test_unknown_option_is_a_typed_error(self, backend_factory: BackendFactory) -> None:
         backend = self.make(backend_factory)
         with pytest.raises(InvalidOptionsError) as caught:
             self.request(backend, no_such_option_ultra_llm=1)
-        assert "no_such_option_ultra_llm" in caught.value.message
+        assert "no_such_option_ultra_llm" in caught.value.message, f"the message does not name it: {caught.value}"
 
     def test_unknown_model_is_a_typed_error(self, backend_factory: BackendFactory) -> None:
         if self.unknown_model is None:
@@ -171,18 +203,17 @@ class BackendConformance:
             finally:
                 await backend.aclose()
 
-        assert _run(case()), "the backend did not answer after a stream was closed early"
+        answer = _run(case())
+        assert answer, f"the backend answered {answer!r} after a stream was closed early"
 
-    def test_through_the_host_and_adapter(self, backend_factory: BackendFactory) -> None:
+    def test_through_the_host_and_adapter(self, backend_factory: BackendFactory, conformance_host: PluginHost) -> None:
         async def case() -> tuple[str, str]:
             backend = self.make(backend_factory)
-            config = load_config()
-            host = PluginHost(entry_points=lambda: [])
             adapter = Adapter(
-                host,
+                conformance_host,
                 backend,
                 model=self.model,
-                config=config,
+                config=load_config(),
                 selection=Selection(backend.name, "conformance", backend.name),
             )
             async with adapter:
@@ -191,9 +222,9 @@ class BackendConformance:
             return whole, streamed
 
         whole, streamed = _run(case())
-        assert whole
+        assert whole, f"the adapter's generate answered {whole!r}"
         if self.deterministic:
-            assert whole == streamed
+            assert whole == streamed, f"adapter: whole {whole!r} != streamed {streamed!r}"
 
     def test_embeddings_when_declared(self, backend_factory: BackendFactory) -> None:
         async def case() -> Any:
@@ -210,8 +241,9 @@ class BackendConformance:
                 _run(case())
             return
         result = _run(case())
-        assert len(result.vectors) == 2
-        assert all(len(vector) > 0 and all(isinstance(x, float) for x in vector) for vector in result.vectors)
+        assert len(result.vectors) == 2, f"2 inputs gave {len(result.vectors)} vectors"
+        for vector in result.vectors:
+            assert vector and all(isinstance(x, float) for x in vector), f"not a vector of floats: {vector[:5]!r}"
 
     def test_errors_are_typed(self, backend_factory: BackendFactory) -> None:
         """A request with an empty model name fails with an ultra-llm error, never a bare exception."""
@@ -231,3 +263,13 @@ class BackendConformance:
             return
         except Exception as exc:  # the check itself: anything untyped fails it
             pytest.fail(f"untyped {type(exc).__name__} for an empty model name: {exc}")
+
+
+def _not_registered(host: PluginHost, backend: str) -> str:
+    """Why ``backend`` is not registered: the failed plugins' errors, and what is registered."""
+    lines = [f"no installed plugin registers the backend {backend!r}."]
+    failed = [record for record in host.records.values() if record.status != "loaded"]
+    lines += [f"  plugin {r.name!r} ({r.distribution or '?'}): {r.status}: {r.error or ''}" for r in failed]
+    lines.append(f"  registered: {', '.join(sorted(host.backends())) or 'none'}")
+    lines.append("  Is the plugin installed (`pip install -e .`) and its entry point in the `ultra_llm` group?")
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Opt-in response caching for ultra-llm, as a wrapper on the generation hooks.
+"""Opt-in response caching for ultra-llm, as middleware next to the backend.
 
 Installing the plugin changes nothing: set ``ULTRA_LLM_CACHE=memory`` (an LRU in this process) or
 ``ULTRA_LLM_CACHE=sqlite`` (a file shared by threads and processes, ``ULTRA_LLM_CACHE_PATH``) to

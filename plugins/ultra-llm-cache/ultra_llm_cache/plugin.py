@@ -1,14 +1,13 @@
-"""The entry-point module: the two wrapper hooks, and nothing heavy at import.
+"""The entry-point module: the cache middleware and the ``cache`` command, nothing heavy at import.
 
-When ``ULTRA_LLM_CACHE`` is unset (or ``off``) each hook hands back the inner call unchanged, so
-the plugin costs one environment lookup per generation. Settings, stores, SQLite and hashing are
-imported only on the first generation with caching on.
+When ``ULTRA_LLM_CACHE`` is unset (or ``off``) the hook returns ``None``: the adapter's chain has
+no cache layer and the plugin costs nothing per request. Settings, stores, SQLite and hashing are
+imported only when an adapter is made with caching on.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 from ultra_llm import hookimpl
@@ -16,7 +15,8 @@ from ultra_llm import hookimpl
 if TYPE_CHECKING:
     import click
 
-    from ultra_llm.types import GenerateCall, GenerationRequest, StreamCall
+    from ultra_llm.backend import Backend
+    from ultra_llm.middleware import Middleware
 
 MODE_VARIABLE = "ULTRA_LLM_CACHE"
 OFF_VALUES = frozenset(("", "0", "off", "none", "false", "no"))
@@ -27,26 +27,15 @@ def enabled() -> bool:
     return os.environ.get(MODE_VARIABLE, "").strip().lower() not in OFF_VALUES
 
 
-@hookimpl(wrapper=True)
-def ultra_llm_generate(request: GenerationRequest) -> Generator[None, GenerateCall, GenerateCall]:
-    """Answer a deterministic whole generation from the cache, or generate and store it."""
-    call = yield
+@hookimpl(trylast=True)
+def ultra_llm_middleware(backend: Backend) -> Middleware | None:
+    """Answer deterministic requests from the cache (innermost: next to the backend), when on."""
     if not enabled():
-        return call
-    from .runtime import wrap_generate
+        return None
+    from .runtime import CacheMiddleware, current_store
 
-    return wrap_generate(request, call)
-
-
-@hookimpl(wrapper=True)
-def ultra_llm_stream(request: GenerationRequest) -> Generator[None, StreamCall, StreamCall]:
-    """Replay a deterministic stream's chunks from the cache, or stream, record and store them."""
-    call = yield
-    if not enabled():
-        return call
-    from .runtime import wrap_stream
-
-    return wrap_stream(request, call)
+    store = current_store()  # ConfigurationError for a bad variable reaches the caller
+    return None if store is None else CacheMiddleware(store)
 
 
 @hookimpl

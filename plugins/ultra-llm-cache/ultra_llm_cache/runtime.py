@@ -1,6 +1,6 @@
-"""The cache at work: the configured store, the wrapped calls, and the counters.
+"""The cache at work: the configured store, the cache middleware, and the counters.
 
-Imported on the first generation with caching on. The store for the current variables is built
+Imported when an adapter is made with caching on. The store for the current variables is built
 once and reused (a memory cache lives as long as the process). A store that fails (a locked or
 unwritable SQLite file) never fails a generation: the error is logged at WARNING on
 ``ultra_llm.cache``, counted, and the request goes to the backend.
@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ultra_llm.backend import closing_stream
-from ultra_llm.types import Chunk, GenerateCall, GenerationRequest, Result, StreamCall
+from ultra_llm.middleware import GenerateNext, Middleware, StreamNext
+from ultra_llm.types import Chunk, GenerationRequest, Result
 
 from .store import CachedValue, Kind, MemoryStore, SQLiteStore, Store, is_deterministic, request_key
 
-__all__ = ["Counters", "clear", "current_store", "reset", "stats", "wrap_generate", "wrap_stream"]
+__all__ = ["CacheMiddleware", "Counters", "clear", "current_store", "reset", "stats"]
 
 logger = logging.getLogger("ultra_llm.cache")
 T = TypeVar("T")
@@ -106,59 +107,54 @@ async def _save(store: Store, key: str, kind: Kind, value: CachedValue) -> None:
     _count("stored")
 
 
-def _prepare(request: GenerationRequest, kind: Kind) -> tuple[Store, str] | None:
-    store = current_store()
-    if store is None:
-        return None
-    if not is_deterministic(request):
-        _count("skipped")
-        return None
-    return store, request_key(request, kind)
+class CacheMiddleware(Middleware):
+    """Answers deterministic requests from ``store``, or asks the backend and stores the answer;
+    errors and streams cut short are never stored."""
 
+    def __init__(self, store: Store) -> None:
+        self.store = store
 
-def wrap_generate(request: GenerationRequest, call: GenerateCall) -> GenerateCall:
-    """``call`` answered from the cache when the request is deterministic; errors are never cached."""
-    prepared = _prepare(request, "generate")
-    if prepared is None:
-        return call
-    store, key = prepared
+    def _key(self, request: GenerationRequest, kind: Kind) -> str | None:
+        if not is_deterministic(request):
+            _count("skipped")
+            return None
+        return request_key(request, kind)
 
-    async def cached() -> Result:
-        hit = await _lookup(store, key)
+    async def generate(self, request: GenerationRequest, call_next: GenerateNext) -> Result:
+        """The cached ``Result``, or ``call_next``'s, stored."""
+        key = self._key(request, "generate")
+        if key is None:
+            return await call_next(request)
+        hit = await _lookup(self.store, key)
         if isinstance(hit, Result):
             logger.debug("cache hit %s (%s, %s)", key[:12], request.backend, request.model)
             return hit
-        result = await call()
+        result = await call_next(request)
         if isinstance(result, Result):
-            await _save(store, key, "generate", result)
+            await _save(self.store, key, "generate", result)
         return result
 
-    return cached
-
-
-def wrap_stream(request: GenerationRequest, call: StreamCall) -> StreamCall:
-    """``call`` replayed chunk by chunk from the cache when deterministic; only complete streams are stored."""
-    prepared = _prepare(request, "stream")
-    if prepared is None:
-        return call
-    store, key = prepared
-
-    async def replay_or_record() -> AsyncIterator[Chunk]:
-        hit = await _lookup(store, key)
+    async def stream(self, request: GenerationRequest, call_next: StreamNext) -> AsyncIterator[Chunk]:
+        """The cached chunks replayed, or ``call_next``'s recorded and stored once complete."""
+        key = self._key(request, "stream")
+        if key is None:
+            async with closing_stream(call_next(request)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+            return
+        hit = await _lookup(self.store, key)
         if isinstance(hit, tuple):
             logger.debug("cache hit %s (%s, %s, stream)", key[:12], request.backend, request.model)
             for chunk in hit:
                 yield chunk
             return
         recorded: list[Chunk] = []
-        async with closing_stream(call()) as chunks:
+        async with closing_stream(call_next(request)) as chunks:
             async for chunk in chunks:
                 recorded.append(chunk)
                 yield chunk
         # reached only when the inner stream ended normally and the consumer read it all
-        await _save(store, key, "stream", tuple(recorded))
-
-    return replay_or_record
+        await _save(self.store, key, "stream", tuple(recorded))
 
 
 def stats() -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Observability for ultra-llm, as wrappers on the generation and embedding hooks.
+"""Observability for ultra-llm, as middleware around every generation and embedding request.
 
 Installing the plugin changes nothing: set ``ULTRA_LLM_METRICS=1`` to measure every generation
 (time to first token, tokens per second, total time) and count requests and errors per backend,

@@ -1,6 +1,6 @@
-"""Measuring generations: the wrapped calls, the counters, the log records and the spans.
+"""Measuring generations: the middleware, the counters, the log records and the spans.
 
-Imported on the first call with metrics on. Definitions, for one call:
+Imported when an adapter is made with metrics on. Definitions, for one call:
 
 * ``total_ms``: from the call's start to its last chunk (or its result, or its error);
 * ``ttft_ms`` (streams only): from the start to the first chunk carrying text (answer or reasoning);
@@ -26,23 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ultra_llm.backend import closing_stream
-from ultra_llm.types import (
-    Chunk,
-    EmbedCall,
-    EmbeddingRequest,
-    EmbeddingResult,
-    GenerateCall,
-    GenerationRequest,
-    Result,
-    StreamCall,
-    Usage,
-)
+from ultra_llm.middleware import EmbedNext, GenerateNext, Middleware, StreamNext
+from ultra_llm.types import Chunk, EmbeddingRequest, EmbeddingResult, GenerationRequest, Result, Usage
 
 __all__ = [
     "Call",
-    "measure_embed",
-    "measure_generate",
-    "measure_stream",
+    "MetricsMiddleware",
     "reset",
     "snapshot",
     "use_tracer_provider",
@@ -329,13 +318,15 @@ def _status(exc: BaseException) -> str:
     return "error" if isinstance(exc, Exception) else "cancelled"
 
 
-def measure_generate(request: GenerationRequest, call: GenerateCall) -> GenerateCall:
-    """``call``, measured."""
+class MetricsMiddleware(Middleware):
+    """Measures every call passing through: whole answers, streams (chunk by chunk, unchanged)
+    and embeddings; a call that raises or is cancelled is counted as such and re-raised."""
 
-    async def measured() -> Result:
+    async def generate(self, request: GenerationRequest, call_next: GenerateNext) -> Result:
+        """``call_next``, measured."""
         measurement = _start("generate", request)
         try:
-            result = await call()
+            result = await call_next(request)
         except BaseException as exc:
             measurement.finish(_status(exc), exc)
             raise
@@ -344,16 +335,11 @@ def measure_generate(request: GenerationRequest, call: GenerateCall) -> Generate
         measurement.finish("ok")
         return result
 
-    return measured
-
-
-def measure_stream(request: GenerationRequest, call: StreamCall) -> StreamCall:
-    """``call``, measured: each chunk is noted as it passes through, unchanged."""
-
-    async def measured() -> AsyncIterator[Chunk]:
+    async def stream(self, request: GenerationRequest, call_next: StreamNext) -> AsyncIterator[Chunk]:
+        """``call_next``'s chunks, each noted as it passes through."""
         measurement = _start("stream", request)
         try:
-            async with closing_stream(call()) as chunks:
+            async with closing_stream(call_next(request)) as chunks:
                 async for chunk in chunks:
                     if isinstance(chunk, Chunk):
                         measurement.chunk(chunk)
@@ -363,13 +349,8 @@ def measure_stream(request: GenerationRequest, call: StreamCall) -> StreamCall:
             raise
         measurement.finish("ok")
 
-    return measured
-
-
-def measure_embed(request: EmbeddingRequest, call: EmbedCall) -> EmbedCall:
-    """``call``, measured (total time, counts and errors; no token rate)."""
-
-    async def measured() -> EmbeddingResult:
+    async def embed(self, request: EmbeddingRequest, call_next: EmbedNext) -> EmbeddingResult:
+        """``call_next``, measured (total time, counts and errors; no token rate)."""
         measurement = Call(
             "embed",
             request.backend,
@@ -377,7 +358,7 @@ def measure_embed(request: EmbeddingRequest, call: EmbedCall) -> EmbedCall:
             {**_attributes("embed", request.backend, request.model, {}), "ultra_llm.inputs": len(request.inputs)},
         )
         try:
-            result = await call()
+            result = await call_next(request)
         except BaseException as exc:
             measurement.finish(_status(exc), exc)
             raise
@@ -386,5 +367,3 @@ def measure_embed(request: EmbeddingRequest, call: EmbedCall) -> EmbedCall:
             measurement.response_model = result.model
         measurement.finish("ok")
         return result
-
-    return measured

@@ -1,8 +1,9 @@
 """The backend conformance suite from ``ultra_llm.testing``, run against the shout backend.
 
-Subclassing ``BackendConformance`` is all it takes: pytest collects every check of the base class
-(discovery, availability, whole and streamed generation agreeing, option validation, typed
-errors, cancellation, embeddings) and runs it against the backend the fixture builds.
+Subclassing ``BackendConformance`` is all it takes: the suite loads the backend through the
+installed entry point (so a wrong ``"module:Class"`` string fails it), then pytest runs every check
+of the base class (discovery, availability, whole and streamed generation agreeing, option
+validation, typed errors, cancellation, embeddings) against it.
 """
 
 from __future__ import annotations
@@ -10,19 +11,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
-from ultra_llm.testing import BackendConformance, BackendFactory
-
-from ultra_llm_example.backend import ShoutBackend
+from ultra_llm.testing import BackendConformance
 
 
 class TestShoutConformance(BackendConformance):
+    backend = "shout"  # the name the plugin registers
     model = "shout/upper"
     options: ClassVar[dict[str, Any]] = {"exclamations": 2}
-
-    @pytest.fixture
-    def backend_factory(self) -> BackendFactory:
-        # Any callable taking an UltraConfig and returning a Backend; the class itself is one.
-        return ShoutBackend
 
 
 class TestShoutReverseConformance(TestShoutConformance):
@@ -31,6 +26,5 @@ class TestShoutReverseConformance(TestShoutConformance):
     model = "shout/reverse"
 
     @pytest.fixture
-    def backend_factory(self, monkeypatch: pytest.MonkeyPatch) -> BackendFactory:
-        monkeypatch.setenv("ULTRA_LLM_SHOUT_DELAY", "0.001")
-        return ShoutBackend
+    def backend_settings(self) -> dict[str, Any] | None:
+        return {"delay": 0.001}  # ShoutSettings.delay, for this run only

@@ -22,7 +22,7 @@ def test_the_entry_point_is_installed_and_loaded(ultra_llm_host: PluginHost) -> 
     assert record is not None, "the plugin is not installed: run `pip install -e .` in its folder"
     assert record.status == "loaded", record.error
     assert "shout" in ultra_llm_host.backends()
-    assert {"ultra_llm_register_backends", "ultra_llm_generate", "ultra_llm_stream"} <= set(record.hooks)
+    assert {"ultra_llm_register_backends", "ultra_llm_middleware"} <= set(record.hooks)
 
 
 def test_upper_and_reverse(ultra_llm_host: PluginHost) -> None:

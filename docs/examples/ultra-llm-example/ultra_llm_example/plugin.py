@@ -6,30 +6,29 @@ ultra-llm imports this module for ``ultra-llm plugins``, ``--help`` and every st
 imports only the standard library and ``ultra_llm``'s light public names. The backend (and its
 pydantic models) is named by a ``"module:Class"`` string and imported only when it is used.
 
-Two kinds of hook live here:
+Two hooks live here:
 
 * ``ultra_llm_register_backends`` registers the ``shout`` backend.
-* ``ultra_llm_generate`` and ``ultra_llm_stream`` as ``wrapper=True`` hooks: they wrap every
-  generation on every backend (not only ours), time it, and log one line through ``logging``.
+* ``ultra_llm_middleware`` returns ``TimingMiddleware`` for every adapter, on every backend (not
+  only ours): it times each generation and logs one line through ``logging``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ultra_llm import hookimpl
+from ultra_llm import closing_stream, hookimpl
+from ultra_llm.middleware import GenerateNext, Middleware, StreamNext
 
 if TYPE_CHECKING:  # types only: nothing below is imported at run time
     from ultra_llm import Backend, Chunk, GenerationRequest, Result
     from ultra_llm.registry import BackendRegistrar
-    from ultra_llm.types import GenerateCall, StreamCall
 
-__all__ = ["LOGGER_NAME", "Timing", "ultra_llm_generate", "ultra_llm_register_backends", "ultra_llm_stream"]
+__all__ = ["LOGGER_NAME", "Timing", "TimingMiddleware", "ultra_llm_middleware", "ultra_llm_register_backends"]
 
 LOGGER_NAME = "ultra_llm_example.timing"
 logger = logging.getLogger(LOGGER_NAME)
@@ -80,57 +79,38 @@ def _log(timing: Timing) -> None:
     )
 
 
-# --8<-- [start:generate]
-# A new-style wrapper (``wrapper=True``): the code before ``yield`` runs before the inner
-# implementations, ``yield`` returns their result (here the call that will generate), and what we
-# return replaces it. ultra_llm_generate is ``firstresult``, so the result is one call or None.
-@hookimpl(wrapper=True)
-def ultra_llm_generate(
-    request: GenerationRequest, backend: Backend
-) -> Generator[None, GenerateCall | None, GenerateCall | None]:
-    """Wrap every whole generation with a timer."""
-    call = yield
-    if call is None:  # no implementation answered: nothing to wrap
-        return None
-    inner: GenerateCall = call
+# --8<-- [start:middleware]
+class TimingMiddleware(Middleware):
+    """Times every whole and streamed generation through the adapter it was made for.
 
-    async def timed() -> Result:
+    ``call_next(request)`` runs the rest of the chain (other plugins' middleware, then the
+    backend), so the ``try`` around it sees the backend's errors. ``embed`` is left out: the
+    chain then skips this layer for embeddings at no cost.
+    """
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+
+    async def generate(self, request: GenerationRequest, call_next: GenerateNext) -> Result:
         started = time.perf_counter()
         error: str | None = None
         try:
-            return await inner()
-        except BaseException as exc:  # timing is recorded for failures and cancellations too
+            return await call_next(request)
+        except BaseException as exc:  # failures and cancellations are timed too, then re-raised
             error = type(exc).__name__
             raise
         finally:
-            _log(Timing("generate", backend.name, request.model, time.perf_counter() - started, error=error))
+            _log(Timing("generate", self.backend, request.model, time.perf_counter() - started, error=error))
 
-    return timed
-
-
-# --8<-- [end:generate]
-
-
-# --8<-- [start:stream]
-@hookimpl(wrapper=True)
-def ultra_llm_stream(
-    request: GenerationRequest, backend: Backend
-) -> Generator[None, StreamCall | None, StreamCall | None]:
-    """Wrap every streamed generation with a timer (time to first chunk, total, chunk count)."""
-    call = yield
-    if call is None:
-        return None
-    inner: StreamCall = call
-
-    async def timed() -> AsyncIterator[Chunk]:
+    async def stream(self, request: GenerationRequest, call_next: StreamNext) -> AsyncIterator[Chunk]:
         started = time.perf_counter()
         first: float | None = None
         chunks = 0
         error: str | None = None
         try:
-            # aclosing: when the caller stops early, the inner stream is closed too, so the
-            # backend cancels its work (the hookspec requires it of every stream wrapper).
-            async with contextlib.aclosing(inner()) as stream:  # type: ignore[type-var]
+            # closing_stream: when the caller stops early, the inner stream is closed too, so the
+            # backend cancels its work.
+            async with closing_stream(call_next(request)) as stream:
                 async for chunk in stream:
                     if first is None:
                         first = time.perf_counter() - started
@@ -140,19 +120,14 @@ def ultra_llm_stream(
             error = None if isinstance(exc, GeneratorExit) else type(exc).__name__
             raise
         finally:
-            _log(
-                Timing(
-                    "stream",
-                    backend.name,
-                    request.model,
-                    time.perf_counter() - started,
-                    first_chunk_seconds=first,
-                    chunks=chunks,
-                    error=error,
-                )
-            )
-
-    return timed
+            timing = Timing("stream", self.backend, request.model, time.perf_counter() - started, first, chunks, error)
+            _log(timing)
 
 
-# --8<-- [end:stream]
+@hookimpl
+def ultra_llm_middleware(backend: Backend) -> TimingMiddleware:
+    """Time every generation on every backend (called once per adapter, not per request)."""
+    return TimingMiddleware(backend.name)
+
+
+# --8<-- [end:middleware]
