@@ -1,13 +1,14 @@
 """Every distribution ships ``py.typed``, so ``mypy --strict`` of an installed third-party plugin
 checks it against ultra-llm's types (without the marker mypy would skip ultra_llm as untyped).
 
-The wheels are built offline from this checkout (``pip wheel --no-build-isolation``) and unpacked
-into a directory that mypy sees as installed packages (``PYTHONPATH``), as a plugin author's
-environment would have them.
+The wheels are built offline from a copy of each distribution's files (``pip wheel
+--no-build-isolation``, so the checkout gets no ``build/``) and unpacked into a directory that mypy
+sees as installed packages (``PYTHONPATH``), as a plugin author's environment would have them.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -49,13 +50,24 @@ def ultra_llm_middleware() -> Middleware:
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The package name -> the wheel built for it."""
     out = tmp_path_factory.mktemp("wheels")
-    sources = [str(path) for path in DISTRIBUTIONS.values()]
+    sources = [
+        str(_copy_sources(package, root, tmp_path_factory.mktemp(package))) for package, root in DISTRIBUTIONS.items()
+    ]
     command = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out)]
     done = subprocess.run([*command, *sources], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     built = {path.name.split("-")[0]: path for path in out.glob("*.whl")}
     assert set(built) == set(DISTRIBUTIONS), sorted(built)
     return built
+
+
+def _copy_sources(package: str, root: Path, into: Path) -> Path:
+    """What the build reads: ``pyproject.toml``, a README if any, and the package's files."""
+    for name in ("pyproject.toml", "README.md"):
+        if (root / name).exists():
+            shutil.copy(root / name, into / name)
+    shutil.copytree(root / package, into / package, ignore=shutil.ignore_patterns("__pycache__"))
+    return into
 
 
 @pytest.mark.parametrize("package", sorted(DISTRIBUTIONS))
