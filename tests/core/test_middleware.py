@@ -29,6 +29,12 @@ from ultra_llm.host import PluginHost
 from ultra_llm.middleware import EmbedNext, GenerateNext, Middleware, StreamNext
 
 
+def shipped_only() -> PluginHost:
+    """A host loading only the mock among installed plugins (an installed example plugin adds
+    its own middleware), so each test's middleware is all there is."""
+    return PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "mock"})
+
+
 def adapter_for(host: PluginHost, backend: str = "mock", model: str = "mock/echo") -> Adapter:
     return asyncio.run(create_adapter(model, host=host, backend=backend))
 
@@ -82,7 +88,7 @@ class RecorderPlugin:
 
 
 def test_middleware_is_composed_once_per_adapter_not_per_request() -> None:
-    host = PluginHost()
+    host = shipped_only()
     log: list[str] = []
     plugin = RecorderPlugin("r", log)
     host.register(plugin, name="recorder")
@@ -97,7 +103,7 @@ def test_middleware_is_composed_once_per_adapter_not_per_request() -> None:
 
 def test_a_try_around_call_next_sees_the_generation_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "fail")
-    host = PluginHost()
+    host = shipped_only()
     log: list[str] = []
     host.register(RecorderPlugin("timer", log), name="timer")
     with adapter_for(host) as adapter:
@@ -121,7 +127,7 @@ def test_the_first_plugin_called_is_outermost_and_tryfirst_wins() -> None:
         def ultra_llm_middleware(self) -> Middleware:
             return Recorder("inner", log)
 
-    host = PluginHost()
+    host = shipped_only()
     host.register(Inner(), name="inner")  # registered first, and last: order comes from the marks
     host.register(Outer(), name="outer")
     host.register(RecorderPlugin("middle", log), name="middle")
@@ -143,7 +149,7 @@ def test_middleware_can_answer_without_the_backend_and_change_the_request() -> N
         def ultra_llm_middleware(self) -> Middleware:
             return Canned()
 
-    host = PluginHost()
+    host = shipped_only()
     host.register(CannedPlugin(), name="canned")
     with adapter_for(host) as adapter:
         assert adapter.generate_sync("cached?") == "from cache"
@@ -160,7 +166,7 @@ def test_operations_a_middleware_leaves_out_are_not_in_the_chain() -> None:
         def ultra_llm_middleware(self) -> OnlyEmbed:
             return OnlyEmbed()
 
-    host = PluginHost()
+    host = shipped_only()
     host.register(Plugin(), name="only-embed")
     with adapter_for(host) as adapter:
         chain = adapter.chain
@@ -176,7 +182,7 @@ def test_returning_none_adds_nothing() -> None:
         def ultra_llm_middleware(self, backend: Backend) -> None:
             assert backend.name == "mock"
 
-    host = PluginHost()
+    host = shipped_only()
     host.register(Off(), name="off")
     with adapter_for(host) as adapter:
         assert adapter.chain.layers == ()
@@ -194,7 +200,7 @@ def test_an_untyped_error_from_middleware_names_its_plugin() -> None:
         def ultra_llm_middleware(self) -> Middleware:
             return _Faulty()
 
-    host = PluginHost()
+    host = shipped_only()
     host.register(Plugin(), name="faulty-middleware")
     with adapter_for(host) as adapter, pytest.raises(PluginError) as caught:
         adapter.generate_sync("x")
@@ -226,7 +232,7 @@ def test_an_untyped_error_from_the_backend_names_the_backends_plugin_not_the_mid
         def ultra_llm_register_backends(self, register: Any) -> None:
             register("broken", Broken)
 
-    host = PluginHost()
+    host = shipped_only()
     host.register(BrokenPlugin(), name="broken-plugin")
     host.register(RecorderPlugin("timer", log), name="timer")
     with adapter_for(host, backend="broken", model="m") as adapter, pytest.raises(PluginError) as caught:
@@ -255,7 +261,7 @@ def test_returning_something_that_is_not_middleware_fails_the_plugin(returned: o
         def ultra_llm_middleware(self) -> object:
             return returned
 
-    host = PluginHost()
+    host = shipped_only()
     host.register(Plugin(), name="not-middleware")
     with adapter_for(host) as adapter:
         assert adapter.chain.layers == ()
@@ -273,7 +279,7 @@ def test_a_middleware_hook_that_raises_fails_its_plugin_only() -> None:
         def ultra_llm_middleware(self) -> Middleware:
             raise ValueError("hook bug")
 
-    host = PluginHost()
+    host = shipped_only()
     host.register(RecorderPlugin("good", log), name="good")
     host.register(Raising(), name="raising")
     with adapter_for(host) as adapter:
@@ -286,7 +292,7 @@ def test_a_middleware_hook_that_raises_fails_its_plugin_only() -> None:
 
 def test_a_stream_closed_early_closes_every_layer_and_the_backend(mock_stream_closes: list[bool]) -> None:
     log: list[str] = []
-    host = PluginHost()
+    host = shipped_only()
     host.register(RecorderPlugin("outer", log), name="outer")
     with adapter_for(host) as adapter:
         for _chunk in adapter.stream_sync("a b c d e f"):
