@@ -116,8 +116,8 @@ def client_cpu() -> list[Measurement]:
 
     with engine() as process:
         config = load_config()
-        backend = DockerAPIBackend(config, settings=DockerAPISettings(url=process.url, stream_usage=False))
-        adapter_backend = DockerAPIBackend(config, settings=DockerAPISettings(url=process.url, stream_usage=False))
+        backend = DockerAPIBackend(config, settings=DockerAPISettings.load(url=process.url, stream_usage=False))
+        adapter_backend = DockerAPIBackend(config, settings=DockerAPISettings.load(url=process.url, stream_usage=False))
         adapter = Adapter(
             PluginHost(entry_points=lambda: []),
             adapter_backend,
@@ -264,7 +264,7 @@ def _metered_adapter(config: Any, url: str) -> Any:
     from ultra_llm.host import PluginHost
     from ultra_llm.selection import Selection
 
-    backend = DockerAPIBackend(config, settings=DockerAPISettings(url=url, stream_usage=False))
+    backend = DockerAPIBackend(config, settings=DockerAPISettings.load(url=url, stream_usage=False))
     host = PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "metrics"})
     saved = os.environ.get("ULTRA_LLM_METRICS")
     os.environ["ULTRA_LLM_METRICS"] = "1"
@@ -293,7 +293,7 @@ def concurrent_streams() -> list[Measurement]:
     from ultra_llm.types import GenerationRequest, to_messages
 
     with engine() as process:
-        backend = DockerAPIBackend(load_config(), settings=DockerAPISettings(url=process.url))
+        backend = DockerAPIBackend(load_config(), settings=DockerAPISettings.load(url=process.url))
         options = DockerAPIOptions(temperature=0, max_tokens=8)
 
         async def one(index: int) -> str:

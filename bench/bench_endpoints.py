@@ -63,7 +63,7 @@ async def _throughput(urls: list[str], model: str) -> tuple[float, dict[str, int
     from ultra_llm.config import load_config
     from ultra_llm.types import GenerationRequest, to_messages
 
-    settings = DockerAPISettings(url=",".join(urls), health_interval=0)
+    settings = DockerAPISettings.load(url=",".join(urls), health_interval=0)
     backend = DockerAPIBackend(load_config(), settings=settings)
     options: dict[str, Any] = {"max_tokens": MAX_TOKENS, "temperature": 0}
 

@@ -21,6 +21,7 @@ from .options import validate_options
 from .sync import LoopThread
 from .types import (
     Chunk,
+    Deadline,
     EmbeddingRequest,
     EmbeddingResult,
     GenerationRequest,
@@ -129,8 +130,10 @@ class Adapter:
 
     # -- generation ---------------------------------------------------------------------------
 
-    def build_request(self, prompt: Prompt, options: dict[str, Any]) -> GenerationRequest:
-        """Validate the prompt and options into the request backends and hooks receive."""
+    def build_request(
+        self, prompt: Prompt, options: dict[str, Any], deadline: Deadline | None = None
+    ) -> GenerationRequest:
+        """Validate the prompt and options into the request middleware and backends receive."""
         options = dict(options)
         model = self.backend.canonical_model(str(options.pop("model", None) or self.model))
         system_message = options.pop("system_message", None)
@@ -144,12 +147,13 @@ class Adapter:
                 f"Invalid prompt: {exc}.", fix="Pass a string or a list of role/content messages."
             ) from exc
         instance, options_dict = validate_options(type(self.backend), options)
-        return GenerationRequest(model, messages, instance, self.backend.name, options_dict, progress)
+        return GenerationRequest(model, messages, instance, self.backend.name, options_dict, progress, deadline)
 
     async def complete(self, prompt: Prompt, **options: Any) -> Result:
         """The whole answer as a ``Result`` (text, model, backend, finish reason, usage)."""
-        request = self.build_request(prompt, options)
-        result = await self._guard(self.chain.generate, request, deadline=self._deadline())
+        deadline = self._request_deadline()
+        request = self.build_request(prompt, options, deadline)
+        result = await self._guard(self.chain.generate, request, deadline=deadline.total)
         if not isinstance(result, Result):
             raise PluginError(
                 f"Generation on backend '{self.name}' returned {type(result).__name__}, not a Result.",
@@ -163,8 +167,9 @@ class Adapter:
 
     async def stream(self, prompt: Prompt, **options: Any) -> AsyncGenerator[Chunk, None]:
         """Yield ``Chunk`` objects as the backend produces them; closing early cancels the backend."""
-        request = self.build_request(prompt, options)
-        deadline = StreamDeadline(self._deadline())
+        request_deadline = self._request_deadline()
+        request = self.build_request(prompt, options, request_deadline)
+        deadline = StreamDeadline(request_deadline.total)
         try:
             iterator = self.chain.stream(request)
         except UltraLLMError:
@@ -309,6 +314,11 @@ class Adapter:
 
     def _deadline(self) -> float:
         return asyncio.get_running_loop().time() + self.config.timeout
+
+    def _request_deadline(self) -> Deadline:
+        """The deadline of a generation starting now (``ULTRA_LLM_TIMEOUT``, ``_FIRST_TOKEN_TIMEOUT``)."""
+        now = asyncio.get_running_loop().time()
+        return Deadline.starting(now, self.config.timeout, self.config.first_token_timeout)
 
     def _timeout_error(self) -> GenerationTimeoutError:
         return GenerationTimeoutError(

@@ -26,6 +26,7 @@ from .types import (
 
 if TYPE_CHECKING:
     from .config import UltraConfig
+    from .settings import Settings
 
 __all__ = ["Backend", "closing_stream", "collect_result"]
 
@@ -39,10 +40,10 @@ class Backend(abc.ABC):
     they may override ``generate`` (whole answers), ``embed``, ``pull`` and ``remove`` and set the
     matching ``supports_*`` flag. ``options_model`` is a pydantic model (``extra="forbid"``) of the
     generation options the backend accepts; ``None`` means it accepts none. ``settings_model`` is an
-    optional pydantic-settings model of the backend's own environment variables, shown by
-    ``ultra-llm config``; a backend with one takes ``settings=`` (an instance of it, built by the
-    host from per-adapter overrides) in its constructor and reads the environment when it is
-    ``None``. Errors raised must be ``ultra_llm.errors`` types.
+    optional ``ultra_llm.settings.Settings`` class of the backend's own environment variables,
+    shown by ``ultra-llm config``; a backend with one takes ``settings=`` (an instance of it, read
+    by the host, with per-adapter overrides) in its constructor and reads the environment itself
+    only when it is ``None``. Errors raised must be ``ultra_llm.errors`` types.
     """
 
     name: ClassVar[str]
@@ -50,7 +51,7 @@ class Backend(abc.ABC):
     options_model: ClassVar[type[Any] | None] = None
     options_hint: ClassVar[str] = ""
     """Shown as the fix when a caller passes options the backend does not accept."""
-    settings_model: ClassVar[type[Any] | None] = None
+    settings_model: ClassVar[type[Settings] | None] = None
     supports_embeddings: ClassVar[bool] = False
     supports_pull: ClassVar[bool] = False
     supports_remove: ClassVar[bool] = False

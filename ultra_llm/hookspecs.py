@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from .backend import Backend
     from .middleware import Middleware
-    from .registry import BackendRegistrar, ModelRegistrar
+    from .registry import BackendRegistrar, ModelRegistrar, SettingsRegistrar
 
 __all__ = ["PROJECT_NAME", "REMOVED_HOOKS", "hookimpl", "hookspec"]
 
@@ -63,6 +63,19 @@ def ultra_llm_register_commands(cli: click.Group) -> None:
     ``cli.add_command(command)`` with click commands or groups; import what the commands need
     inside them, not here, so ``ultra-llm --help`` stays fast. A name already taken is refused and
     recorded as this plugin's error; a hook that raises is recorded and the CLI works without it.
+
+    All implementations are called; the return value is ignored.
+    """
+
+
+@hookspec
+def ultra_llm_register_settings(register: SettingsRegistrar) -> None:
+    """Register this plugin's settings classes, so ``ultra-llm config`` and the documentation list them.
+
+    Call ``register(section, target)`` for each ``ultra_llm.settings.Settings`` subclass the plugin
+    reads (a backend's ``settings_model`` is found through its backend: do not register it here),
+    where ``target`` is the class or, better for start-up time, a ``"module:Class"`` string imported
+    only when listed. ``section`` is the heading ``ultra-llm config`` shows (the plugin's name).
 
     All implementations are called; the return value is ignored.
     """

@@ -24,6 +24,7 @@ import pluggy
 from . import hookspecs
 from .errors import BackendNotFoundError, PluginError, UltraLLMError
 from .registry import BackendSpec, check_backend_name, make_model_registrar
+from .settings import Settings, setting
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from .middleware import Chain, Layer
     from .types import ModelInfo
 
-__all__ = ["ENTRY_POINT_GROUP", "Hooks", "PluginHost", "PluginRecord", "get_host", "reset_host"]
+__all__ = ["ENTRY_POINT_GROUP", "HostSettings", "Hooks", "PluginHost", "PluginRecord", "get_host", "reset_host"]
 
 ENTRY_POINT_GROUP = "ultra_llm"
 
@@ -69,24 +70,38 @@ class PluginRecord:
         }
 
 
-def _env_list(environ: Mapping[str, str], name: str) -> frozenset[str] | None:
-    """A comma-separated variable as a set; ``None`` when unset (an empty value is the empty set)."""
-    raw = environ.get(name)
-    if raw is None:
+def _names(value: str | None) -> frozenset[str] | None:
+    """A comma-separated list as a set; ``None`` stays ``None`` (unset), blank items dropped."""
+    if value is None:
         return None
-    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
 
 
-def _env_flag(environ: Mapping[str, str], name: str) -> bool:
-    return environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+@dataclass(frozen=True)
+class HostSettings(Settings):
+    """The plugin host's variables: which plugins load, whether a failure is fatal, tracing."""
+
+    load_plugins: str | None = setting(
+        None,
+        env="ULTRA_LLM_LOAD_PLUGINS",
+        help="Comma-separated allow-list of plugins (entry-point or distribution names); set but empty "
+        "loads none. Unset: all.",
+    )
+    disable_plugins: str | None = setting(
+        None, env="ULTRA_LLM_DISABLE_PLUGINS", help="Comma-separated plugins not to load."
+    )
+    strict_plugins: bool = setting(
+        False, env="ULTRA_LLM_STRICT_PLUGINS", help="A plugin that fails is a fatal error instead of skipped."
+    )
+    trace_hooks: bool = setting(False, env="ULTRA_LLM_TRACE_HOOKS", help="Print every hook call to stderr.")
 
 
 class PluginHost:
     """The plugin manager and the backend registry it feeds.
 
-    ``environ`` (default ``os.environ``) supplies ``ULTRA_LLM_LOAD_PLUGINS`` (allow-list; empty
-    means none), ``ULTRA_LLM_DISABLE_PLUGINS`` (deny-list) and ``ULTRA_LLM_STRICT_PLUGINS``.
-    Names in both lists match an entry point's name or its distribution's name.
+    ``environ`` (default ``os.environ``) supplies the ``HostSettings``: ``ULTRA_LLM_LOAD_PLUGINS``
+    (allow-list), ``ULTRA_LLM_DISABLE_PLUGINS`` (deny-list), ``ULTRA_LLM_STRICT_PLUGINS`` and
+    ``ULTRA_LLM_TRACE_HOOKS``. Names in both lists match an entry point's or its distribution's name.
     """
 
     def __init__(
@@ -96,6 +111,7 @@ class PluginHost:
         entry_points: Callable[[], Iterable[EntryPoint]] | None = None,
     ) -> None:
         self.environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.settings = HostSettings.load(self.environ)
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
@@ -107,13 +123,13 @@ class PluginHost:
         self._cli: click.Group | None = None
         self._lock = threading.RLock()
         self._tracing = False
-        if _env_flag(self.environ, "ULTRA_LLM_TRACE_HOOKS"):
+        if self.settings.trace_hooks:
             self.enable_tracing()
 
     @property
     def strict(self) -> bool:
         """True when ``ULTRA_LLM_STRICT_PLUGINS`` makes plugin failures fatal."""
-        return _env_flag(self.environ, "ULTRA_LLM_STRICT_PLUGINS")
+        return self.settings.strict_plugins
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -142,8 +158,8 @@ class PluginHost:
             module=entry_point.value,
         )
         names = {entry_point.name, record.distribution or entry_point.name}
-        allowed = _env_list(self.environ, "ULTRA_LLM_LOAD_PLUGINS")
-        denied = _env_list(self.environ, "ULTRA_LLM_DISABLE_PLUGINS") or frozenset()
+        allowed = _names(self.settings.load_plugins)
+        denied = _names(self.settings.disable_plugins) or frozenset()
         if entry_point.name in self.records:
             record.status, record.error = "failed", f"another plugin is already registered as '{entry_point.name}'"
             self.records[f"{entry_point.name} ({record.distribution})"] = record
@@ -319,6 +335,27 @@ class Hooks:
             if record is not None:
                 record.backends = [spec.name for spec in added]
         return specs, aliases
+
+    def register_settings(self) -> dict[str, tuple[str, Any]]:
+        """Every plugin's settings classes: ``{section: (plugin, "module:Class" or class)}``; a plugin
+        that raises or registers a section already taken fails."""
+        self._host.load()
+        sections: dict[str, tuple[str, Any]] = {}
+        for plugin_name, call in self._host.each_plugin("ultra_llm_register_settings"):
+            added: dict[str, tuple[str, Any]] = {}
+
+            def register(section: str, target: Any, _plugin: str = plugin_name, _added: dict[str, Any] = added) -> None:
+                if section in sections or section in _added:
+                    raise ValueError(f"the settings section '{section}' is already registered")
+                _added[section] = (_plugin, target)
+
+            try:
+                call(register=register)
+            except Exception as exc:  # a plugin's hook may raise anything
+                self._host.fail(plugin_name, f"ultra_llm_register_settings failed: {type(exc).__name__}: {exc}", exc)
+                continue
+            sections.update(added)
+        return sections
 
     def register_models(self, backend: str) -> list[ModelInfo]:
         """Models plugins contribute for ``backend``; a plugin whose hook raises fails."""

@@ -35,6 +35,8 @@ def validate_options(backend: type[Backend], options: Mapping[str, Any]) -> tupl
                 backend=name,
             )
         return None, {}
+    if not options:  # nothing to check: skip building the model's validator (tens of ms at start-up)
+        return model.model_construct(), {}
     try:
         instance = model.model_validate(dict(options))
     except ValidationError as exc:

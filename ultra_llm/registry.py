@@ -6,16 +6,25 @@ import importlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import PluginError
 from .types import ModelInfo
 
 if TYPE_CHECKING:
     from .backend import Backend
+    from .settings import Settings
 
-__all__ = ["BackendRegistrar", "BackendSpec", "ModelRegistrar", "load_target"]
+__all__ = [
+    "BackendRegistrar",
+    "BackendSpec",
+    "ModelRegistrar",
+    "SettingsRegistrar",
+    "load_settings_target",
+    "load_target",
+]
 
+BaseT = TypeVar("BaseT")
 _BACKEND_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 
 
@@ -30,6 +39,12 @@ class BackendRegistrar(Protocol):
         summary: str = "",
         aliases: Iterable[str] = (),
     ) -> None: ...
+
+
+class SettingsRegistrar(Protocol):
+    """The ``register`` callback of ``ultra_llm_register_settings``."""
+
+    def __call__(self, section: str, target: str | type[Settings]) -> None: ...
 
 
 class ModelRegistrar(Protocol):
@@ -48,6 +63,19 @@ def load_target(target: str | type[Backend], *, plugin: str) -> type[Backend]:
     """Import a ``"module:Class"`` target (or return a class) and check it is a ``Backend``."""
     from .backend import Backend
 
+    base: type[Any] = Backend  # abstract: a concrete subclass is what is checked for
+    loaded: type[Backend] = _load(target, base, "ultra_llm.Backend", plugin=plugin)
+    return loaded
+
+
+def load_settings_target(target: str | type[Settings], *, plugin: str) -> type[Settings]:
+    """Import a ``"module:Class"`` target (or return a class) and check it is a ``Settings`` class."""
+    from .settings import Settings
+
+    return _load(target, Settings, "ultra_llm.settings.Settings", plugin=plugin)
+
+
+def _load(target: str | type[BaseT], base: type[BaseT], what: str, *, plugin: str) -> type[BaseT]:
     if isinstance(target, str):
         module_name, _, attr = target.partition(":")
         try:
@@ -61,9 +89,9 @@ def load_target(target: str | type[Backend], *, plugin: str) -> type[Backend]:
             ) from exc
     else:
         obj = target
-    if not (isinstance(obj, type) and issubclass(obj, Backend)):
+    if not (isinstance(obj, type) and issubclass(obj, base)):
         raise PluginError(
-            f"Plugin '{plugin}' registered {target!r}, which is not a ultra_llm.Backend subclass.",
+            f"Plugin '{plugin}' registered {target!r}, which is not a {what} subclass.",
             plugin=plugin,
         )
     return obj

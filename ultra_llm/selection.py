@@ -65,28 +65,27 @@ def choose_backend_name(config: UltraConfig) -> tuple[str, str]:
 def instantiate(host: PluginHost, name: str, config: UltraConfig, settings: Mapping[str, Any] | None = None) -> Backend:
     """Create the backend ``name`` (aliases accepted); errors are typed.
 
-    ``settings`` overrides fields of the backend's ``settings_model`` for this instance only (the
-    rest still come from the environment), e.g. ``{"url": "http://gpu-1:12434"}`` for docker-api.
+    The backend's ``settings_model`` is read here, once, and passed as ``settings=``; ``settings``
+    overrides its fields for this instance only (the rest still come from the environment), e.g.
+    ``{"url": "http://gpu-1:12434"}`` for docker-api.
     """
     spec = host.backend_spec(name)
     cls = spec.load()
     built = None
-    if settings:
-        if cls.settings_model is None:
-            raise ConfigurationError(
-                f"Backend '{spec.name}' has no settings, so {', '.join(sorted(settings))} cannot be set.",
-                fix="Pass settings only to a backend that has them; `ultra-llm config` lists each backend's.",
-            )
-        from .config import load_settings
-
-        known = set(cls.settings_model.model_fields)
-        unknown = sorted(set(settings) - known)
+    if cls.settings_model is not None:
+        known = {field.name for field in cls.settings_model.fields()}
+        unknown = sorted(set(settings or ()) - known)
         if unknown:
             raise ConfigurationError(
                 f"Backend '{spec.name}' has no setting(s) {', '.join(unknown)}.",
                 fix=f"Use one of: {', '.join(sorted(known))}.",
             )
-        built = load_settings(cls.settings_model, **settings)
+        built = cls.settings_model.load(**(settings or {}))
+    elif settings:
+        raise ConfigurationError(
+            f"Backend '{spec.name}' has no settings, so {', '.join(sorted(settings))} cannot be set.",
+            fix="Pass settings only to a backend that has them; `ultra-llm config` lists each backend's.",
+        )
     try:
         if built is None:
             return cls(config)

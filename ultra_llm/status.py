@@ -1,4 +1,4 @@
-"""What the setup looks like: every backend's availability and the doctor's checks, as data.
+"""What the setup looks like: every backend's availability, the doctor's checks, every setting, as data.
 
 One implementation for every front end: ``ultra-llm backends`` and ``ultra-llm doctor`` print these,
 the web API returns them. Nothing here prints.
@@ -14,12 +14,14 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import UltraLLMError
+from .settings import SettingRow
 
 if TYPE_CHECKING:
     from .adapter import Adapter
     from .backend import Backend
     from .config import UltraConfig
     from .host import PluginHost
+    from .settings import Settings
 
 __all__ = ["Check", "check_from_error", "describe_backends", "diagnostic_checks", "run_checks"]
 
@@ -268,3 +270,40 @@ async def _smoke(adapter: Adapter, add: Callable[[Check], bool]) -> None:
         add(Check("stream", bool(chunks), f"{len(chunks)} chunks in {time.perf_counter() - started:.2f} s"))
     except Exception as error:  # typed or not, it is the check's answer
         add(check_from_error("generate", error))
+
+
+def settings_sections(host: PluginHost) -> dict[str, list[SettingRow]]:
+    """Every setting, by owner: the core, the plugin host, the web server (with the web extra), each
+    backend's ``settings_model`` and each plugin's registered settings; a section that cannot be read
+    (a bad value, a plugin that fails) is one row saying why."""
+    from .config import UltraConfig
+    from .host import HostSettings
+    from .registry import load_settings_target
+
+    owners: list[tuple[str, Callable[[], type[Settings] | None]]] = [
+        ("core", lambda: UltraConfig),
+        ("plugins", lambda: HostSettings),
+        ("web", _web_settings),
+    ]
+    for name, spec in sorted(host.backends().items()):
+        owners.append((name, lambda spec=spec: spec.load().settings_model))  # type: ignore[misc]
+    for section, (plugin, target) in sorted(host.hooks.register_settings().items()):
+        owners.append((section, lambda plugin=plugin, target=target: load_settings_target(target, plugin=plugin)))  # type: ignore[misc]
+    sections: dict[str, list[SettingRow]] = {}
+    for name, find in owners:
+        try:
+            model = find()
+            if model is not None:
+                sections[name] = model.load().describe()
+        except Exception as exc:  # a bad value or a broken plugin: say so in the listing
+            text = str(exc) if isinstance(exc, UltraLLMError) else f"{type(exc).__name__}: {exc}"
+            sections[name] = [SettingRow("-", None, "error", text)]
+    return sections
+
+
+def _web_settings() -> type[Settings] | None:
+    try:
+        from .web.settings import WebSettings
+    except ImportError:  # the web extra is not installed
+        return None
+    return WebSettings

@@ -12,6 +12,7 @@ from typing import Any, Literal
 __all__ = [
     "Availability",
     "Chunk",
+    "Deadline",
     "EmbeddingRequest",
     "EmbeddingResult",
     "GenerationRequest",
@@ -108,6 +109,21 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class Deadline:
+    """When a request must be done, as the running event loop's ``loop.time()`` values, set by the
+    adapter (which alone owns the timeouts): ``total`` for all of it (a model load or a pull before
+    answering included), ``first_token`` (never later than ``total``) for its first token."""
+
+    total: float
+    first_token: float
+
+    @classmethod
+    def starting(cls, now: float, total: float, first_token: float) -> Deadline:
+        """The deadline of a request starting at ``now`` with these timeouts, in seconds."""
+        return cls(now + total, now + min(first_token, total))
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """One validated generation request, as backends and hooks receive it.
 
@@ -122,6 +138,9 @@ class GenerationRequest:
     options_dict: Mapping[str, Any] = field(default_factory=dict)
     progress: Callable[[Progress], None] | None = field(default=None, compare=False, repr=False)
     """Receives progress a backend reports while preparing to answer (an auto-pull), when given."""
+    deadline: Deadline | None = field(default=None, compare=False, repr=False)
+    """When the request must be done (set by the adapter); a backend waits within it, never longer.
+    ``None`` (a request built by hand): the backend uses its ``config``'s timeouts."""
 
     @property
     def prompt(self) -> str:

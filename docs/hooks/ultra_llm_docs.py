@@ -7,7 +7,7 @@ A page asks for generated Markdown with a marker comment on a line of its own:
 ``<!-- ultra-llm: settings BACKEND -->``
     The variables of an installed backend's ``settings_model`` (``mock``, ``docker-cli`` ...).
 ``<!-- ultra-llm: settings package.module:Class -->``
-    The variables of any other pydantic-settings class (the web server's, say).
+    The variables of any other ``ultra_llm.settings.Settings`` class (the web server's, say).
 ``<!-- ultra-llm: errors -->``
     Every typed error of ``ultra_llm.errors``: its parent, meaning and fix.
 ``<!-- ultra-llm: exit-codes -->``
@@ -50,28 +50,7 @@ log = logging.getLogger("mkdocs.plugins.ultra_llm_docs")
 # -- settings ---------------------------------------------------------------------------------------
 
 
-def _env_names(model: type[Any], field_name: str) -> list[str]:
-    """Every environment variable that sets ``field_name`` of the pydantic-settings ``model``."""
-    from pydantic import AliasChoices
-
-    alias = model.model_fields[field_name].validation_alias
-    if isinstance(alias, str):
-        return [alias]
-    if isinstance(alias, AliasChoices):
-        return [str(choice) for choice in alias.choices]
-    prefix = str(model.model_config.get("env_prefix", ""))
-    return [f"{prefix}{field_name}".upper()]
-
-
-def _default(info: Any) -> str:
-    from pydantic_core import PydanticUndefined
-
-    if info.default_factory is not None:
-        value = info.default_factory()
-    elif info.default is PydanticUndefined:
-        return "required"
-    else:
-        value = info.default
+def _default(value: Any) -> str:
     if value is None:
         return "unset"
     if value == "":
@@ -81,37 +60,38 @@ def _default(info: Any) -> str:
     return f"`{value}`"
 
 
-def _allowed(info: Any) -> str:
-    """Allowed values: a Literal's choices, or a numeric range from the field's constraints."""
+def _allowed(field: Any) -> str:
+    """Allowed values: a Literal's choices, or a numeric range from the setting's bounds."""
     import typing
 
-    choices = [str(arg) for arg in typing.get_args(info.annotation) if isinstance(arg, str)]
-    if typing.get_origin(info.annotation) is typing.Literal and choices:
+    choices = [str(arg) for arg in typing.get_args(field.kind) if isinstance(arg, str)]
+    if typing.get_origin(field.kind) is typing.Literal and choices:
         return " Allowed: " + ", ".join(f"`{choice}`" for choice in choices) + "."
-    bounds = []
-    for item in info.metadata:
-        for attr, symbol in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")):
-            value = getattr(item, attr, None)
-            if value is not None:
-                bounds.append(f"{symbol} {value}")
+    spec = field.spec
+    bounds = [
+        f"{symbol} {value:g}" for symbol, value in ((">", spec.gt), ("≥", spec.ge), ("≤", spec.le)) if value is not None
+    ]
     return f" Must be {' and '.join(bounds)}." if bounds else ""
 
 
-def setting_rows(model: type[Any]) -> list[tuple[list[str], str, str]]:
-    """``(variables, default, meaning)`` for each field of a pydantic-settings ``model``."""
+def _alias_note(alias: Any) -> str:
+    unit = " (milliseconds)" if alias.scale == 0.001 else ""
+    return f"<br>(or `{alias.name}`{unit}{', deprecated' if alias.deprecated else ''})"
+
+
+def setting_rows(model: type[Any]) -> list[tuple[str, str, str]]:
+    """``(variable cell, default, meaning)`` for each setting of an ``ultra_llm.settings.Settings`` class."""
     rows = []
-    for name, info in model.model_fields.items():
-        description = (info.description or "").strip()
-        rows.append((_env_names(model, name), _default(info), description + _allowed(info)))
+    for field in model.fields():
+        variable = f"`{field.variable}`" + "".join(_alias_note(alias) for alias in field.aliases)
+        rows.append((variable, _default(field.default), field.spec.help.strip() + _allowed(field)))
     return rows
 
 
 def settings_reference(model: type[Any]) -> str:
     """A Markdown table of ``model``'s variables: variable (and aliases), default, effect."""
     lines = ["| Variable | Default | Effect |", "|---|---|---|"]
-    for names, default, meaning in setting_rows(model):
-        first, *others = names
-        variable = f"`{first}`" + "".join(f"<br>(or `{other}`)" for other in others)
+    for variable, default, meaning in setting_rows(model):
         escaped = _markdown_text(meaning).replace("|", "\\|")
         lines.append(f"| {variable} | {default} | {escaped} |")
     return "\n".join(lines)

@@ -30,7 +30,7 @@ def test_the_plugin_is_installed_as_innermost_middleware(
 ) -> None:
     record = ultra_llm_host.records["cache"]
     assert record.status == "loaded" and record.distribution == "ultra-llm-cache"
-    assert record.hooks == ["ultra_llm_middleware", "ultra_llm_register_commands"]
+    assert record.hooks == ["ultra_llm_middleware", "ultra_llm_register_commands", "ultra_llm_register_settings"]
     ours = {"cache", "metrics"}  # an installed third-party plugin may add middleware of its own
     assert not [layer for layer in counting_adapter().chain.layers if layer.plugin in ours], "off: no layer"
     monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from ultra_llm import ConfigurationError, load_config
-from ultra_llm.config import describe_settings
 from ultra_llm.selection import choose_backend_name
 
 
@@ -44,9 +43,11 @@ def test_environment_matrix(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
     ("variable", "value", "allowed"),
     [
         ("MODEL_RUNNER_TYPE", "grpc", "cli"),
-        ("USE_MODEL_RUNNER", "maybe", "bool"),
+        ("USE_MODEL_RUNNER", "maybe", "1, true, yes, on, 0, false, no, off"),
+        ("USE_MODEL_RUNNER", "y", "1, true, yes, on, 0, false, no, off"),
         ("ULTRA_LLM_TIMEOUT", "-1", "greater than 0"),
-        ("ULTRA_LLM_TIMEOUT", "soon", "number"),
+        ("ULTRA_LLM_TIMEOUT", "soon", "must be a number"),
+        ("LOCAL_MODEL_TIMEOUT", "-5", "greater than 0"),
     ],
 )
 def test_bad_values_name_variable_value_and_allowed(
@@ -66,7 +67,7 @@ def test_legacy_default_local_model_is_read(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_describe_settings_tells_the_source(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODEL_RUNNER_TYPE", "api")
-    rows = {row.variable: row for row in describe_settings(load_config())}
+    rows = {row.variable: row for row in load_config().describe()}
     assert rows["MODEL_RUNNER_TYPE"].source == "environment (MODEL_RUNNER_TYPE)"
     assert rows["MODEL_RUNNER_TYPE"].value == "api"
     assert rows["USE_MODEL_RUNNER"].source == "default"

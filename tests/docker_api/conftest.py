@@ -23,7 +23,7 @@ def make_backend() -> Callable[..., Any]:
 
     def build(url: str, **settings: Any) -> DockerAPIBackend:
         settings.setdefault("retry_wait_initial", 0.01)
-        settings.setdefault("retry_wait_max", 0.05)
-        return DockerAPIBackend(load_config(), settings=DockerAPISettings(url=url, **settings))
+        core = {name: settings.pop(name) for name in ("timeout", "first_token_timeout") if name in settings}
+        return DockerAPIBackend(load_config(**core), settings=DockerAPISettings.load(url=url, **settings))
 
     return build

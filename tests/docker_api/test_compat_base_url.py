@@ -23,7 +23,7 @@ def test_base_url_is_honoured_per_adapter(dmr_runner: DMRRunner, monkeypatch: py
         plain = create_modelrunner_adapter("ai/tiny", base_url=dmr_runner.url, api_key="sk-test")
         checked = await create_modelrunner_adapter("ai/tiny", base_url=dmr_runner.url)
         async with plain, checked:
-            key = plain.backend.settings.api_key.get_secret_value()  # type: ignore[attr-defined]
+            key = plain.backend.settings.api_key.get()  # type: ignore[attr-defined]
             text = await checked.generate("hello", temperature=0, max_tokens=4)
             names = await get_available_models(base_url=dmr_runner.url)
             return key, checked.backend.settings.url, names, text  # type: ignore[attr-defined]

@@ -60,10 +60,10 @@ async def answer_503(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
 def test_a_single_url_resolves_as_before_and_several_are_split() -> None:
     from ultra_llm_docker_api.settings import DockerAPISettings, resolve, resolve_all
 
-    single = DockerAPISettings(url="http://localhost:12434")
+    single = DockerAPISettings.load(url="http://localhost:12434")
     assert resolve_all(single) == [resolve(single)]
     assert resolve(single).api("/chat/completions") == "http://localhost:12434/engines/v1/chat/completions"
-    both = resolve_all(DockerAPISettings(url=" http://a:12434 , http://b:12434/ ,"))
+    both = resolve_all(DockerAPISettings.load(url=" http://a:12434 , http://b:12434/ ,"))
     assert [ep.display_url for ep in both] == ["http://a:12434", "http://b:12434/"]
     assert [ep.api("/models") for ep in both] == [
         "http://a:12434/engines/v1/models",
@@ -71,7 +71,7 @@ def test_a_single_url_resolves_as_before_and_several_are_split() -> None:
     ]
     for bad in ("http://a:1,http://a:1", "http://a:1,http://b:2/v1", " , "):
         with pytest.raises(ConfigurationError):
-            resolve_all(DockerAPISettings(url=bad))
+            resolve_all(DockerAPISettings.load(url=bad))
 
 
 def test_building_a_pool_opens_nothing(make_backend: Callable[..., Any]) -> None:

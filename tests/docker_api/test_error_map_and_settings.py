@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -88,7 +89,7 @@ def test_every_error_is_one_line_with_a_fix() -> None:
 
 
 def settings(**values: object) -> DockerAPISettings:
-    return DockerAPISettings(**values)  # type: ignore[arg-type]
+    return DockerAPISettings.load(**values)  # type: ignore[arg-type]
 
 
 def test_default_endpoint_and_timeouts() -> None:
@@ -127,12 +128,12 @@ def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODEL_RUNNER_URL", "http://runner:9999")
     monkeypatch.setenv("LOCAL_MODEL_TIMEOUT", "60000")
     monkeypatch.setenv("ULTRA_LLM_DOCKER_API_IDLE_TIMEOUT", "7")
-    endpoint = resolve(DockerAPISettings(), load_config())
+    endpoint = resolve(DockerAPISettings.load(), load_config())
     assert endpoint.origin == "http://runner:9999"
     assert endpoint.total_timeout == 60.0 and endpoint.idle_timeout == 7.0
     assert endpoint.first_token_timeout == 60.0  # never longer than the total
-    monkeypatch.setenv("ULTRA_LLM_DOCKER_API_TIMEOUT", "30")
-    assert resolve(DockerAPISettings(), load_config()).total_timeout == 30.0
+    monkeypatch.setenv("ULTRA_LLM_TIMEOUT", "30")  # the adapter's own name wins over Ultra's
+    assert resolve(DockerAPISettings.load(), load_config()).total_timeout == 30.0
 
 
 @pytest.mark.parametrize("url", ["localhost:12434", "ftp://x", "unix://relative.sock"])
@@ -148,11 +149,11 @@ def test_every_documented_key_variable_sets_the_secret(variable: str, monkeypatc
     for other in ("ULTRA_LLM_DOCKER_API_KEY", "MODEL_RUNNER_API_KEY", "ULTRA_LLM_DOCKER_API_API_KEY"):
         monkeypatch.delenv(other, raising=False)
     monkeypatch.setenv(variable, "s3cret-token")
-    settings = DockerAPISettings()
-    assert settings.api_key is not None and settings.api_key.get_secret_value() == "s3cret-token"
+    settings = DockerAPISettings.load()
+    assert settings.api_key is not None and settings.api_key.get() == "s3cret-token"
     endpoint = resolve(settings, load_config())
     assert endpoint.api_key == "s3cret-token"
-    assert "s3cret-token" not in repr(settings) + repr(endpoint) + str(settings.model_dump())
+    assert "s3cret-token" not in repr(settings) + repr(endpoint) + str(dataclasses.asdict(settings))
 
 
 def test_the_401_fix_names_a_variable_the_setting_reads() -> None:
@@ -162,4 +163,4 @@ def test_the_401_fix_names_a_variable_the_setting_reads() -> None:
 
 def test_a_blank_key_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ULTRA_LLM_DOCKER_API_KEY", "  ")
-    assert DockerAPISettings().api_key is None
+    assert DockerAPISettings.load().api_key is None

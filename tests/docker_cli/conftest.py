@@ -22,9 +22,13 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name, raising=False)
 
 
-def make_backend(**settings: object) -> DockerCLIBackend:
-    """A backend with the environment's core config and these backend settings."""
-    return DockerCLIBackend(load_config(), DockerCLISettings(**settings))  # type: ignore[arg-type]
+def make_backend(read_size: int | None = None, **settings: object) -> DockerCLIBackend:
+    """A backend with the environment's core config and these backend settings (``read_size``:
+    bytes per read of the CLI's output)."""
+    backend = DockerCLIBackend(load_config(), DockerCLISettings.load(**settings))
+    if read_size is not None:
+        backend.runner.read_size = read_size
+    return backend
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ def test_installed_and_outermost_but_off_by_default(
 ) -> None:
     record = ultra_llm_host.records["metrics"]
     assert record.status == "loaded" and record.distribution == "ultra-llm-metrics"
-    assert record.hooks == ["ultra_llm_middleware"]
+    assert record.hooks == ["ultra_llm_middleware", "ultra_llm_register_settings"]
     off = adapter()
     assert "metrics" not in [layer.plugin for layer in off.chain.layers], "off: no layer at all"
     with caplog.at_level(logging.INFO, logger="ultra_llm.metrics"):
@@ -264,14 +264,16 @@ def test_spans_can_be_turned_off_and_missing_otel_is_fine(
     made.generate_sync("counted")
     assert [name for name, _ in provider.started] == ["chat mock/echo"]
     monkeypatch.setenv("ULTRA_LLM_METRICS_OTEL", "0")
-    made.generate_sync("not traced")
-    assert len(provider.started) == 1
+    made.generate_sync("still traced: settings are read when an adapter is made")
+    assert len(provider.started) == 2
+    adapter().generate_sync("not traced")
+    assert len(provider.started) == 2
     monkeypatch.delenv("ULTRA_LLM_METRICS_OTEL")
     monkeypatch.setitem(sys.modules, "opentelemetry", None)  # as if opentelemetry-api were not installed
     recorder._otel_missing = False
-    made.generate_sync("no otel")
-    assert len(provider.started) == 1 and recorder._otel_missing
-    assert series("generate")["ok"] == 3
+    adapter().generate_sync("no otel")
+    assert len(provider.started) == 2 and recorder._otel_missing
+    assert series("generate")["ok"] == 4
 
 
 def test_loading_the_plugin_imports_nothing_heavy() -> None:
@@ -298,4 +300,4 @@ def test_the_documented_settings_agree_with_the_hooks(monkeypatch: pytest.Monkey
     monkeypatch.setenv("ULTRA_LLM_METRICS", value)
     assert enabled() is on
     if value:
-        assert MetricsSettings().enabled is on
+        assert MetricsSettings.load().enabled is on

@@ -299,8 +299,7 @@ def api_backend(url: str, **settings: Any) -> Any:
     from ultra_llm_docker_api.settings import DockerAPISettings
 
     settings.setdefault("retry_wait_initial", 0.01)
-    settings.setdefault("retry_wait_max", 0.02)
-    return DockerAPIBackend(load_config(), settings=DockerAPISettings(url=url, **settings))
+    return DockerAPIBackend(load_config(), settings=DockerAPISettings.load(url=url, **settings))
 
 
 def ndjson_head() -> bytes:
@@ -477,7 +476,7 @@ def test_cli_large_answer_arrives_whole_in_bounded_chunks(docker_double: DockerD
 
     answer = ("lorem ipsum dolor " * 60_000).strip()  # about 1 MiB
     docker_double.set(answer=answer)
-    backend = DockerCLIBackend(load_config(), DockerCLISettings(read_size=4096))  # type: ignore[call-arg]
+    backend = DockerCLIBackend(load_config(), DockerCLISettings.load())
     request = GenerationRequest("smollm2", to_messages("hi"), None, "docker-cli")
 
     async def stream() -> list[Chunk]:

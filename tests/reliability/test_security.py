@@ -164,7 +164,7 @@ def test_api_backend_validates_names_itself() -> None:
         await send_text(writer, 404, "no such model\n")
 
     async def remove(url: str) -> None:
-        backend = DockerAPIBackend(load_config(), settings=DockerAPISettings(url=url))
+        backend = DockerAPIBackend(load_config(), settings=DockerAPISettings.load(url=url))
         try:
             await backend.remove("../engines/unload")
         finally:
@@ -185,8 +185,7 @@ def api_backend(url: str, **settings: Any) -> Any:
     from ultra_llm_docker_api.settings import DockerAPISettings
 
     settings.setdefault("retry_wait_initial", 0.0)
-    settings.setdefault("retry_wait_max", 0.0)
-    return DockerAPIBackend(load_config(), settings=DockerAPISettings(url=url, api_key=SECRET, **settings))
+    return DockerAPIBackend(load_config(), settings=DockerAPISettings.load(url=url, api_key=SECRET, **settings))
 
 
 def whole_text(error: BaseException) -> str:
@@ -261,7 +260,7 @@ def test_the_variable_the_401_fix_names_sets_the_key(monkeypatch: pytest.MonkeyP
     from ultra_llm_docker_api.settings import DockerAPISettings
 
     monkeypatch.setenv("ULTRA_LLM_DOCKER_API_KEY", SECRET)
-    assert DockerAPISettings().api_key is not None
+    assert DockerAPISettings.load().api_key is not None
 
 
 def test_debug_cli_output_on_a_failure_does_not_show_the_key(monkeypatch: pytest.MonkeyPatch) -> None:

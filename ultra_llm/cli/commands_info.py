@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from .app import _Context, handle_errors, pass_context, run_async
@@ -92,16 +90,9 @@ def backends(ctx: _Context, as_json: bool) -> None:
 @handle_errors
 def config(ctx: _Context, as_json: bool) -> None:
     """Show the effective configuration and where each value came from."""
-    from ..config import describe_settings, load_config, load_settings
+    from ..status import settings_sections
 
-    sections: dict[str, list[dict[str, Any]]] = {"core": [r.__dict__ for r in describe_settings(load_config())]}
-    for name, spec in sorted(ctx.host.backends().items()):
-        try:
-            model = spec.load().settings_model
-            if model is not None:
-                sections[name] = [r.__dict__ for r in describe_settings(load_settings(model))]
-        except Exception as exc:
-            sections[name] = [{"variable": "-", "value": None, "source": "error", "description": str(exc)}]
+    sections = {name: [row.__dict__ for row in rows] for name, rows in settings_sections(ctx.host).items()}
     if as_json:
         echo_json(sections)
         return

@@ -45,7 +45,7 @@ def create_app(
     settings = settings or load_web_settings()
     if bind_host is not None:
         settings.check_bind(bind_host)
-    token = None if settings.token is None else settings.token.get_secret_value()
+    token = None if settings.token is None else settings.token.get()
     app = FastAPI(
         title="ultra-llm",
         version=__version__,

@@ -9,6 +9,7 @@ re-checked at most every ``RESELECT_SECONDS``. A request naming a backend never 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +65,7 @@ class WebService:
             if backend:
                 name = self.host.resolve_backend_name(backend)
                 if name not in self._adapters:
-                    strict = self.config.model_copy(update={"fallback": "none"})
+                    strict = dataclasses.replace(self.config, fallback="none")
                     self._adapters[name] = await create_adapter(backend=name, host=self.host, config=strict)
                 return self._adapters[name]
             if self._default is not None and time.monotonic() < self._default_until:

@@ -7,11 +7,11 @@ server must never break: anything but loopback needs a token.
 from __future__ import annotations
 
 import ipaddress
-
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from ..errors import ConfigurationError
+from ..settings import Secret, Settings, setting
 
 __all__ = ["LOOPBACK_HOSTS", "MIN_TOKEN_LENGTH", "WebSettings", "is_loopback", "load_web_settings"]
 
@@ -35,46 +35,45 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class WebSettings(BaseSettings):
-    """``ULTRA_LLM_WEB_*`` variables. Values passed to the constructor win over the environment."""
+def _token(value: Secret | None) -> Secret | None:
+    if value is None:
+        return None
+    text = value.get().strip()
+    if not text:
+        return None
+    if len(text) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters long")
+    return Secret(text)
 
-    model_config = SettingsConfigDict(env_prefix="ULTRA_LLM_WEB_", case_sensitive=False, extra="ignore")
 
-    token: SecretStr | None = Field(
+@dataclass(frozen=True)
+class WebSettings(Settings):
+    """``ULTRA_LLM_WEB_*`` variables. Values passed to ``load`` win over the environment."""
+
+    env_prefix: ClassVar[str] = "ULTRA_LLM_WEB_"
+
+    token: Secret | None = setting(
         None,
-        description=f"Bearer token every API request must carry (at least {MIN_TOKEN_LENGTH} characters). "
+        help=f"Bearer token every API request must carry (at least {MIN_TOKEN_LENGTH} characters). "
         "Required when the server binds anything but loopback.",
+        check=_token,
     )
-    cors_origins: str = Field(
+    cors_origins: str = setting(
+        "", help="Comma-separated origins allowed to call the API from a browser (CORS). Empty: CORS off."
+    )
+    max_body_bytes: int = setting(
+        1_048_576, ge=1024, le=256 * 1_048_576, help="Largest request body accepted, in bytes (413 above)."
+    )
+    allowed_hosts: str = setting(
         "",
-        description="Comma-separated origins allowed to call the API from a browser (CORS). Empty: CORS off.",
-    )
-    max_body_bytes: int = Field(
-        1_048_576, ge=1024, le=256 * 1_048_576, description="Largest request body accepted, in bytes (413 above)."
-    )
-    allowed_hosts: str = Field(
-        "",
-        description="Comma-separated extra Host header values accepted without a token "
+        help="Comma-separated extra Host header values accepted without a token "
         "(loopback names always are); guards against DNS rebinding.",
     )
-
-    @field_validator("token", mode="before")
-    @classmethod
-    def _token(cls, value: object) -> object:
-        if value is None:
-            return None
-        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-        text = text.strip()
-        if not text:
-            return None
-        if len(text) < MIN_TOKEN_LENGTH:
-            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters long")
-        return text
 
     @property
     def token_bytes(self) -> bytes | None:
         """The token as UTF-8 bytes (what ``hmac.compare_digest`` compares), or ``None``."""
-        return None if self.token is None else self.token.get_secret_value().encode("utf-8")
+        return None if self.token is None else self.token.get().encode("utf-8")
 
     @property
     def cors_origin_list(self) -> list[str]:
@@ -97,8 +96,6 @@ class WebSettings(BaseSettings):
             )
 
 
-def load_web_settings(**overrides: object) -> WebSettings:
+def load_web_settings(**overrides: Any) -> WebSettings:
     """``WebSettings`` from the environment; a bad value is a ``ConfigurationError`` naming the variable."""
-    from ..config import load_settings
-
-    return load_settings(WebSettings, **overrides)
+    return WebSettings.load(**overrides)

@@ -9,7 +9,6 @@ unwritable SQLite file) never fails a generation: the error is logged at WARNING
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -19,14 +18,13 @@ from ultra_llm.backend import closing_stream
 from ultra_llm.middleware import GenerateNext, Middleware, StreamNext
 from ultra_llm.types import Chunk, GenerationRequest, Result
 
+from .settings import CacheSettings
 from .store import CachedValue, Kind, MemoryStore, SQLiteStore, Store, is_deterministic, request_key
 
-__all__ = ["CacheMiddleware", "Counters", "clear", "current_store", "reset", "stats"]
+__all__ = ["CacheMiddleware", "Counters", "clear", "current_store", "reset", "stats", "store_for"]
 
 logger = logging.getLogger("ultra_llm.cache")
 T = TypeVar("T")
-
-_VARIABLES = ("ULTRA_LLM_CACHE", "ULTRA_LLM_CACHE_PATH", "ULTRA_LLM_CACHE_MAX_ENTRIES", "ULTRA_LLM_CACHE_TTL")
 
 
 @dataclass
@@ -41,7 +39,7 @@ class Counters:
 
 
 _lock = threading.Lock()
-_stores: dict[tuple[str | None, ...], tuple[str, Store | None]] = {}
+_stores: dict[CacheSettings, tuple[str, Store | None]] = {}
 _counters = Counters()
 
 
@@ -51,27 +49,24 @@ def _count(field: str) -> None:
 
 
 def current_store() -> Store | None:
-    """The store the environment asks for now (``None`` when off), built once per distinct setting.
+    """The store the environment asks for now (``None`` when off); ``ConfigurationError`` for
+    invalid variables."""
+    return store_for(CacheSettings.load())
 
-    Raises ``ConfigurationError`` (from ``ultra_llm.config.load_settings``) for invalid variables.
-    """
-    signature = tuple(os.environ.get(name) for name in _VARIABLES)
+
+def store_for(settings: CacheSettings) -> Store | None:
+    """The store ``settings`` ask for (``None`` when off), built once per distinct settings."""
     with _lock:
-        found = _stores.get(signature)
+        found = _stores.get(settings)
     if found is not None:
         return found[1]
-    from ultra_llm.config import load_settings
-
-    from .settings import CacheSettings
-
-    settings = load_settings(CacheSettings)
     store: Store | None = None
     if settings.mode == "memory":
         store = MemoryStore(settings.max_entries, settings.ttl)
     elif settings.mode == "sqlite":
         store = SQLiteStore(settings.sqlite_path, settings.max_entries, settings.ttl)
     with _lock:
-        found = _stores.setdefault(signature, (settings.mode, store))
+        found = _stores.setdefault(settings, (settings.mode, store))
     if found[1] is not store and store is not None:
         store.close()  # another thread built the same store first
     return found[1]

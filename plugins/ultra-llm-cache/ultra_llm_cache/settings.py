@@ -1,48 +1,49 @@
-"""The cache's settings, from the environment (built on first use, never at plugin load)."""
+"""The cache's settings, from the environment (read when an adapter is made, never at plugin load)."""
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import ClassVar
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from ultra_llm.settings import FALSE_WORDS, Settings, setting
 
-Mode = Literal["off", "memory", "sqlite"]
+MODES = ("off", "memory", "sqlite")
 
 
 def default_path() -> Path:
     """``$XDG_CACHE_HOME/ultra-llm/cache.sqlite3`` (``~/.cache`` when XDG_CACHE_HOME is unset)."""
-    import os
-
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "ultra-llm" / "cache.sqlite3"
 
 
-class CacheSettings(BaseSettings):
+def _mode(value: str) -> str:
+    word = value.strip().lower()
+    if not word or word in FALSE_WORDS or word == "none":
+        return "off"
+    if word not in MODES:
+        raise ValueError(f"must be one of: {', '.join(MODES)}")
+    return word
+
+
+@dataclass(frozen=True)
+class CacheSettings(Settings):
     """``ULTRA_LLM_CACHE`` and ``ULTRA_LLM_CACHE_*`` variables."""
 
-    model_config = SettingsConfigDict(env_prefix="ULTRA_LLM_CACHE_", case_sensitive=False, extra="ignore")
+    env_prefix: ClassVar[str] = "ULTRA_LLM_CACHE_"
 
-    mode: Mode = Field(
+    mode: str = setting(
         "off",
-        validation_alias="ULTRA_LLM_CACHE",
-        description="off (default), memory (an LRU in this process) or sqlite (a file shared across processes).",
+        env="ULTRA_LLM_CACHE",
+        help="off (default), memory (an LRU in this process) or sqlite (a file shared across processes).",
+        check=_mode,
     )
-    path: Path | None = Field(None, description="The SQLite file (default: ~/.cache/ultra-llm/cache.sqlite3).")
-    max_entries: int = Field(10_000, ge=1, description="Entries kept; the least recently used go first.")
-    ttl: float | None = Field(None, gt=0, description="Seconds an entry stays valid (default: forever).")
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _normalise_mode(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.strip().lower()
-            if value in {"", "0", "none", "false", "no"}:
-                return "off"
-        return value
+    path: str | None = setting(None, help="The SQLite file (default: ~/.cache/ultra-llm/cache.sqlite3).")
+    max_entries: int = setting(10_000, ge=1, help="Entries kept; the least recently used go first.")
+    ttl: float | None = setting(None, gt=0, help="Seconds an entry stays valid (default: forever).")
 
     @property
     def sqlite_path(self) -> Path:
         """The SQLite file this configuration uses."""
-        return self.path or default_path()
+        return Path(self.path) if self.path else default_path()

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from ultra_llm.backend import Backend
-from ultra_llm.config import load_settings
 from ultra_llm.errors import (
     BadRequestError,
     GenerationError,
@@ -100,7 +99,7 @@ class DockerAPIBackend(Backend):
 
     def __init__(self, config: UltraConfig, *, settings: DockerAPISettings | None = None) -> None:
         super().__init__(config)
-        self.settings = settings if settings is not None else load_settings(DockerAPISettings)
+        self.settings = settings if settings is not None else DockerAPISettings.load()
         self.endpoints: list[Endpoint] = resolve_all(self.settings, config)
         self.endpoint: Endpoint = self.endpoints[0]
         self.pool = EndpointPool(
@@ -122,10 +121,14 @@ class DockerAPIBackend(Backend):
         """The endpoints' states, for ``ultra-llm backends --json`` and ``ultra-llm doctor``."""
         return {"endpoints": self.endpoint_states()}
 
-    async def _call(self, op: Callable[[Member, bool], Awaitable[T]], timeout: float | None = None) -> T:
-        """``op(member, failover)`` through the pool (failover between endpoints when there are several)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (timeout if timeout is not None else self.endpoint.total_timeout)
+    async def _call(
+        self, op: Callable[[Member, bool], Awaitable[T]], timeout: float | None = None, deadline: float | None = None
+    ) -> T:
+        """``op(member, failover)`` through the pool (failover between endpoints when there are several),
+        until ``deadline`` (a ``loop.time()``), else ``timeout`` seconds, else the core's total timeout."""
+        if deadline is None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + (timeout if timeout is not None else self.endpoint.total_timeout)
         return await self.pool.call(op, attempts=self.endpoint.retries, deadline=deadline)
 
     # -- names ----------------------------------------------------------------------------------
@@ -227,7 +230,7 @@ class DockerAPIBackend(Backend):
             reply = await member.transport.request("POST", url, body=body, model=request.model, failover=failover)
             return reply.body, url
 
-        raw, url = await self._call(on)
+        raw, url = await self._call(on, deadline=request.deadline.total if request.deadline else None)
         try:
             completion = completion_from_body(load_json(raw, "the completion"))
         except MalformedResponse as exc:
@@ -251,7 +254,8 @@ class DockerAPIBackend(Backend):
         """
         pool = self.pool
         loop = asyncio.get_running_loop()
-        total_deadline = loop.time() + self.endpoint.total_timeout
+        given = request.deadline
+        total_deadline = given.total if given is not None else loop.time() + self.endpoint.total_timeout
         last: UltraLLMError | None = None
         async for member in pool.attempts(self.endpoint.retries if pool.several else 1, total_deadline):
             started = False
@@ -288,7 +292,10 @@ class DockerAPIBackend(Backend):
         transport = member.transport
         url = ep.api("/chat/completions")
         loop = asyncio.get_running_loop()
-        first_deadline = min(loop.time() + ep.first_token_timeout, total_deadline)
+        given = request.deadline
+        first_deadline = min(
+            given.first_token if given is not None else loop.time() + ep.first_token_timeout, total_deadline
+        )
         response = await transport.open(
             "POST",
             url,

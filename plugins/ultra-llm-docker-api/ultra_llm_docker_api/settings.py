@@ -1,7 +1,7 @@
 """The backend's settings from the environment, and the endpoint and limits they resolve to.
 
 ``DockerAPISettings`` is what ``ultra-llm config`` shows; ``resolve`` turns it (with the core
-``UltraConfig`` for the default timeouts) into an immutable ``Endpoint`` the transport uses.
+``UltraConfig``, which owns the timeouts) into an immutable ``Endpoint`` the transport uses.
 
 URL forms accepted by ``MODEL_RUNNER_URL``:
 
@@ -23,101 +23,75 @@ URL forms accepted by ``MODEL_RUNNER_URL``:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import ClassVar
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
+from ultra_llm.config import UltraConfig
 from ultra_llm.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from ultra_llm.config import UltraConfig
+from ultra_llm.settings import Alias, Secret, Settings, setting
 
 __all__ = ["DEFAULT_URL", "DockerAPISettings", "Endpoint", "resolve", "resolve_all"]
 
 DEFAULT_URL = "http://localhost:12434"
 DEFAULT_SOCKET_PREFIX = "/exp/vDD4.40"
+MAX_CONNECTIONS = 100
+"""Connections per endpoint's pool (each stream holds one while it runs)."""
 
 
-class DockerAPISettings(BaseSettings):
-    """``MODEL_RUNNER_URL``, ``LOCAL_MODEL_TIMEOUT`` (Ultra's, milliseconds) and ``ULTRA_LLM_DOCKER_API_*``."""
+def _blank_is_unset(value: str | None) -> str | None:
+    return value.strip() or None if value is not None else None
 
-    model_config = SettingsConfigDict(
-        env_prefix="ULTRA_LLM_DOCKER_API_", case_sensitive=False, extra="ignore", populate_by_name=True
-    )
 
-    url: str = Field(
-        default=DEFAULT_URL,
-        validation_alias=AliasChoices("MODEL_RUNNER_URL", "ULTRA_LLM_DOCKER_API_URL"),
-        description="Docker Model Runner's base URL (http://model-runner.docker.internal in a container; "
+@dataclass(frozen=True)
+class DockerAPISettings(Settings):
+    """``MODEL_RUNNER_URL`` and ``ULTRA_LLM_DOCKER_API_*``: where the runner is and the transport's
+    knobs. The request deadlines are the adapter's (``ULTRA_LLM_TIMEOUT``, ``ULTRA_LLM_FIRST_TOKEN_TIMEOUT``)."""
+
+    env_prefix: ClassVar[str] = "ULTRA_LLM_DOCKER_API_"
+
+    url: str = setting(
+        DEFAULT_URL,
+        env="MODEL_RUNNER_URL",
+        aliases=["ULTRA_LLM_DOCKER_API_URL"],
+        help="Docker Model Runner's base URL (http://model-runner.docker.internal in a container; "
         "unix:///path/docker.sock for Desktop without TCP), or an OpenAI-compatible server; several, "
         "comma-separated, to spread requests over them.",
     )
-    path: str | None = Field(
-        default=None,
-        description="API path: unset for the runner's /engines/v1; /v1 for llama.cpp's server, vLLM, Ollama.",
+    path: str | None = setting(
+        None,
+        help="API path: unset for the runner's /engines/v1; /v1 for llama.cpp's server, vLLM, Ollama.",
+        check=_blank_is_unset,
     )
-    engine: str | None = Field(
-        default=None, description="Runner engine to address, e.g. llama.cpp (gives /engines/llama.cpp/v1)."
+    engine: str | None = setting(
+        None, help="Runner engine to address, e.g. llama.cpp (gives /engines/llama.cpp/v1).", check=_blank_is_unset
     )
-    socket_prefix: str = Field(
-        default=DEFAULT_SOCKET_PREFIX, description="Path prefix of the runner's API on the Docker socket."
+    socket_prefix: str = setting(DEFAULT_SOCKET_PREFIX, help="Path prefix of the runner's API on the Docker socket.")
+    api_key: Secret | None = setting(
+        None,
+        env="ULTRA_LLM_DOCKER_API_KEY",
+        aliases=[Alias("MODEL_RUNNER_API_KEY", deprecated=False), "ULTRA_LLM_DOCKER_API_API_KEY"],
+        help="Bearer token for servers that need one (vLLM, gateways); sent as Authorization, never shown.",
     )
-    api_key: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices(
-            "ULTRA_LLM_DOCKER_API_KEY", "MODEL_RUNNER_API_KEY", "ULTRA_LLM_DOCKER_API_API_KEY"
-        ),
-        description="Bearer token for servers that need one (vLLM, gateways); sent as Authorization, never shown.",
+    connect_timeout: float = setting(5.0, gt=0, help="Seconds to open a connection.")
+    idle_timeout: float = setting(60.0, gt=0, help="Seconds allowed between two streamed chunks.")
+    retries: int = setting(3, ge=1, le=20, help="Attempts per request (1 = no retry).")
+    retry_wait_initial: float = setting(
+        0.5, ge=0, help="First backoff in seconds (doubles, with jitter, up to 20 times this)."
     )
-    connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to open a connection.")
-    first_token_timeout: float | None = Field(
-        default=None,
-        gt=0,
-        description="Seconds to the first streamed byte (cold loads are slow). Unset: ULTRA_LLM_FIRST_TOKEN_TIMEOUT.",
+    retry_after_max: float = setting(60.0, ge=0, help="Longest Retry-After honoured, in seconds.")
+    max_response_bytes: int = setting(
+        32 * 1024 * 1024, ge=1024, help="Cap on a response read into memory (whole or streamed)."
     )
-    idle_timeout: float = Field(default=60.0, gt=0, description="Seconds allowed between two streamed chunks.")
-    timeout: float | None = Field(
-        default=None,
-        gt=0,
-        description="Seconds one request may take in all. Unset: LOCAL_MODEL_TIMEOUT, else ULTRA_LLM_TIMEOUT.",
+    stream_usage: bool = setting(True, help="Ask streams for token usage (stream_options.include_usage).")
+    eject_failures: int = setting(
+        2, ge=1, help="Several URLs: consecutive failures after which an endpoint is ejected."
     )
-    legacy_timeout_ms: float | None = Field(
-        default=None,
-        gt=0,
-        validation_alias="LOCAL_MODEL_TIMEOUT",
-        description="Ultra's legacy total timeout in milliseconds (used when ULTRA_LLM_DOCKER_API_TIMEOUT is unset).",
+    eject_cooldown: float = setting(
+        10.0, gt=0, help="Several URLs: seconds an ejected endpoint gets no traffic before a retry."
     )
-    retries: int = Field(default=3, ge=1, le=20, description="Attempts per request (1 = no retry).")
-    retry_wait_initial: float = Field(default=0.5, ge=0, description="First backoff in seconds (doubles, with jitter).")
-    retry_wait_max: float = Field(default=10.0, ge=0, description="Longest backoff in seconds.")
-    retry_after_max: float = Field(default=60.0, ge=0, description="Longest Retry-After honoured, in seconds.")
-    max_response_bytes: int = Field(
-        default=32 * 1024 * 1024, ge=1024, description="Cap on a response read into memory (whole or streamed)."
+    health_interval: float = setting(
+        5.0, ge=0, help="Several URLs: seconds between health checks while the backend is in use (0: none)."
     )
-    max_connections: int = Field(default=100, ge=1, description="Connection pool size.")
-    stream_usage: bool = Field(default=True, description="Ask streams for token usage (stream_options.include_usage).")
-    eject_failures: int = Field(
-        default=2, ge=1, description="Several URLs: consecutive failures after which an endpoint is ejected."
-    )
-    eject_cooldown: float = Field(
-        default=10.0, gt=0, description="Several URLs: seconds an ejected endpoint gets no traffic before a retry."
-    )
-    health_interval: float = Field(
-        default=5.0,
-        ge=0,
-        description="Several URLs: seconds between health checks while the backend is in use (0: none).",
-    )
-
-    @field_validator("path", "engine", "api_key", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        if isinstance(value, str) and not value.strip():
-            return None
-        return value.strip() if isinstance(value, str) else value
 
 
 @dataclass(frozen=True)
@@ -216,30 +190,25 @@ def _resolve_one(raw: str, settings: DockerAPISettings, config: UltraConfig | No
         api_path = "/" + api_path
     api_path = api_path.rstrip("/")
 
-    if settings.timeout is not None:
-        total = settings.timeout
-    elif settings.legacy_timeout_ms is not None:
-        total = settings.legacy_timeout_ms / 1000.0
-    else:
-        total = config.timeout if config is not None else 300.0
-    first = settings.first_token_timeout or (config.first_token_timeout if config is not None else 120.0)
+    core = config if config is not None else UltraConfig.load()
+    total, first = core.timeout, core.first_token_timeout
     return Endpoint(
         origin=origin,
         api_path=api_path,
         runner_layout=api_path.startswith("/engines"),
         uds=uds,
         display_url=raw,
-        api_key=settings.api_key.get_secret_value() if settings.api_key is not None else None,
+        api_key=settings.api_key.get() if settings.api_key is not None else None,
         connect_timeout=settings.connect_timeout,
         first_token_timeout=min(first, total),
         idle_timeout=settings.idle_timeout,
         total_timeout=total,
-        check_timeout=config.check_timeout if config is not None else 5.0,
+        check_timeout=core.check_timeout,
         retries=settings.retries,
         retry_wait_initial=settings.retry_wait_initial,
-        retry_wait_max=settings.retry_wait_max,
+        retry_wait_max=settings.retry_wait_initial * 20,
         retry_after_max=settings.retry_after_max,
         max_response_bytes=settings.max_response_bytes,
-        max_connections=settings.max_connections,
+        max_connections=MAX_CONNECTIONS,
         stream_usage=settings.stream_usage,
     )

@@ -246,14 +246,14 @@ class Transport:
             return GenerationTimeoutError(
                 f"{what.capitalize()} took longer than the {ep.total_timeout:g} s total timeout.",
                 timeout=ep.total_timeout,
-                fix="Raise ULTRA_LLM_DOCKER_API_TIMEOUT (or LOCAL_MODEL_TIMEOUT), or ask for less (max_tokens).",
+                fix="Raise ULTRA_LLM_TIMEOUT (or Ultra's LOCAL_MODEL_TIMEOUT, in ms), or ask for less (max_tokens).",
                 backend=BACKEND,
             )
         if first:
             return GenerationTimeoutError(
                 f"No answer within the {ep.first_token_timeout:g} s first-token timeout from {ep.display_url}.",
                 timeout=ep.first_token_timeout,
-                fix="A cold model load takes tens of seconds: raise ULTRA_LLM_DOCKER_API_FIRST_TOKEN_TIMEOUT, "
+                fix="A cold model load takes tens of seconds: raise ULTRA_LLM_FIRST_TOKEN_TIMEOUT, "
                 "or use a smaller model.",
                 backend=BACKEND,
             )
@@ -370,7 +370,8 @@ class Transport:
                 f"No free connection to {ep.display_url} within {ep.first_token_timeout:g} s "
                 f"({ep.max_connections} in use).",
                 timeout=ep.first_token_timeout,
-                fix="Raise ULTRA_LLM_DOCKER_API_MAX_CONNECTIONS, or send fewer requests at once.",
+                fix="Send fewer requests at once (each stream holds a connection while it runs), or spread "
+                "them over several runners (comma-separated MODEL_RUNNER_URL).",
                 backend=BACKEND,
             ) from exc
         except (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError) as exc:

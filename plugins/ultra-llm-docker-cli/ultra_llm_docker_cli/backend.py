@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, ClassVar
 
 from ultra_llm.backend import Backend
-from ultra_llm.config import load_settings
 from ultra_llm.errors import (
     BackendUnavailableError,
     GenerationTimeoutError,
@@ -80,8 +79,8 @@ class DockerCLIBackend(Backend):
 
     def __init__(self, config: UltraConfig, settings: DockerCLISettings | None = None) -> None:
         super().__init__(config)
-        self.settings = settings or load_settings(DockerCLISettings)
-        self.runner = ProcessRunner(self.settings.max_concurrency, self.settings.read_size)
+        self.settings = settings if settings is not None else DockerCLISettings.load()
+        self.runner = ProcessRunner(self.settings.max_concurrency)
         self._status: tuple[float, Availability] | None = None
         self._present: set[str] = set()
         self.progress_callback: ProgressCallback | None = None

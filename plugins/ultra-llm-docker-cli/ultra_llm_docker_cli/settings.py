@@ -2,44 +2,45 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ultra_llm.settings import Settings, setting
 
 
-class DockerCLISettings(BaseSettings):
+@dataclass(frozen=True)
+class DockerCLISettings(Settings):
     """``ULTRA_LLM_DOCKER_BIN`` and ``ULTRA_LLM_DOCKER_CLI_*`` variables."""
 
-    model_config = SettingsConfigDict(env_prefix="ULTRA_LLM_DOCKER_CLI_", case_sensitive=False, extra="ignore")
+    env_prefix: ClassVar[str] = "ULTRA_LLM_DOCKER_CLI_"
 
-    docker_bin: str = Field(
+    docker_bin: str = setting(
         "docker",
-        validation_alias=AliasChoices("ULTRA_LLM_DOCKER_BIN", "ULTRA_LLM_DOCKER_CLI_BIN"),
-        description="The docker executable: a name looked up on PATH, or a path.",
+        env="ULTRA_LLM_DOCKER_BIN",
+        aliases=["ULTRA_LLM_DOCKER_CLI_BIN"],
+        help="The docker executable: a name looked up on PATH, or a path.",
     )
-    max_concurrency: int = Field(
-        4, ge=1, le=256, description="At most this many `docker model` processes at once; more calls wait."
+    max_concurrency: int = setting(
+        4, ge=1, le=256, help="At most this many `docker model` processes at once; more calls wait."
     )
-    status_cache_seconds: float = Field(
-        5.0, ge=0, description="How long an availability answer (`docker model status`) is reused."
+    status_cache_seconds: float = setting(
+        5.0, ge=0, help="How long an availability answer (`docker model status`) is reused."
     )
-    auto_pull: bool = Field(
-        False, description="Pull a model that is not present locally before running it (with progress)."
-    )
-    read_size: int = Field(4096, ge=1, le=1 << 20, description="Bytes per read of the CLI's output while streaming.")
-    max_response_bytes: int = Field(
+    auto_pull: bool = setting(False, help="Pull a model that is not present locally before running it (with progress).")
+    max_response_bytes: int = setting(
         16 * 1024 * 1024,
         ge=1024,
-        description="Cap on the bytes `docker model run` may print for one answer (streamed or whole); past it the "
+        help="Cap on the bytes `docker model run` may print for one answer (streamed or whole); past it the "
         "process is killed and the call fails with ResponseTooLargeError.",
     )
-    max_listing_bytes: int = Field(
+    max_listing_bytes: int = setting(
         8 * 1024 * 1024,
         ge=1024,
-        description="Cap on the bytes read from `docker model list`, `status` and `rm`; past it the process is "
+        help="Cap on the bytes read from `docker model list`, `status` and `rm`; past it the process is "
         "killed and the call fails with ResponseTooLargeError.",
     )
-    pull_idle_timeout: float = Field(
+    pull_idle_timeout: float = setting(
         300.0,
         gt=0,
-        description="Seconds `docker model pull` may print nothing before it is killed (GenerationTimeoutError).",
+        help="Seconds `docker model pull` may print nothing before it is killed (GenerationTimeoutError).",
     )

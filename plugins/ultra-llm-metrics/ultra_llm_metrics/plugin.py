@@ -7,7 +7,6 @@ adapter's chain has no metrics layer at all.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from ultra_llm import hookimpl
@@ -15,20 +14,30 @@ from ultra_llm import hookimpl
 if TYPE_CHECKING:
     from ultra_llm.backend import Backend
     from ultra_llm.middleware import Middleware
-
-ENABLE_VARIABLE = "ULTRA_LLM_METRICS"
+    from ultra_llm.registry import SettingsRegistrar
 
 
 def enabled() -> bool:
-    """True when ``ULTRA_LLM_METRICS`` is 1, true, yes or on."""
-    return os.environ.get(ENABLE_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
+    """True when ``ULTRA_LLM_METRICS`` turns measuring on (``MetricsSettings``)."""
+    from .settings import MetricsSettings
+
+    return MetricsSettings.load().enabled
+
+
+@hookimpl
+def ultra_llm_register_settings(register: SettingsRegistrar) -> None:
+    """``ULTRA_LLM_METRICS`` and ``ULTRA_LLM_METRICS_OTEL`` in ``ultra-llm config``."""
+    register("metrics", "ultra_llm_metrics.settings:MetricsSettings")
 
 
 @hookimpl(tryfirst=True)
 def ultra_llm_middleware(backend: Backend) -> Middleware | None:
     """Time and count every generation, stream and embedding request on ``backend`` (when on)."""
-    if not enabled():
+    from .settings import MetricsSettings
+
+    settings = MetricsSettings.load()
+    if not settings.enabled:
         return None
     from .recorder import MetricsMiddleware
 
-    return MetricsMiddleware()
+    return MetricsMiddleware(otel=settings.otel)

@@ -18,7 +18,6 @@ A failure inside the recorder (a logging handler, a span exporter) never fails t
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -122,10 +121,10 @@ def use_tracer_provider(provider: Any | None) -> None:
     _provider = provider
 
 
-def _tracer() -> Any | None:
-    """A tracer, or ``None`` when spans are off or ``opentelemetry-api`` is not importable."""
+def _tracer(otel: bool) -> Any | None:
+    """A tracer, or ``None`` when spans are off (``otel`` false) or ``opentelemetry-api`` is not importable."""
     global _otel_missing
-    if _otel_missing or os.environ.get("ULTRA_LLM_METRICS_OTEL", "1").strip().lower() in {"0", "false", "no", "off"}:
+    if _otel_missing or not otel:
         return None
     try:
         from opentelemetry import trace
@@ -143,7 +142,7 @@ def _tracer() -> Any | None:
 class Call:
     """The measurement of one call: started at construction, finished once by ``finish``."""
 
-    def __init__(self, operation: str, backend: str, model: str, attributes: dict[str, Any]) -> None:
+    def __init__(self, operation: str, backend: str, model: str, attributes: dict[str, Any], otel: bool) -> None:
         self.operation = operation
         self.backend = backend
         self.model = model
@@ -157,7 +156,7 @@ class Call:
         self._done = False
         self.span: Any | None = None
         try:
-            tracer = _tracer()
+            tracer = _tracer(otel)
             if tracer is not None:
                 from opentelemetry.trace import SpanKind
 
@@ -305,12 +304,13 @@ def _attributes(operation: str, backend: str, model: str, options: dict[str, Any
     return attributes
 
 
-def _start(operation: str, request: GenerationRequest) -> Call:
+def _start(operation: str, request: GenerationRequest, otel: bool) -> Call:
     return Call(
         operation,
         request.backend,
         request.model,
         _attributes(operation, request.backend, request.model, dict(request.options_dict)),
+        otel,
     )
 
 
@@ -320,11 +320,15 @@ def _status(exc: BaseException) -> str:
 
 class MetricsMiddleware(Middleware):
     """Measures every call passing through: whole answers, streams (chunk by chunk, unchanged)
-    and embeddings; a call that raises or is cancelled is counted as such and re-raised."""
+    and embeddings; a call that raises or is cancelled is counted as such and re-raised. ``otel``
+    false: logging only, no spans."""
+
+    def __init__(self, *, otel: bool = True) -> None:
+        self.otel = otel
 
     async def generate(self, request: GenerationRequest, call_next: GenerateNext) -> Result:
         """``call_next``, measured."""
-        measurement = _start("generate", request)
+        measurement = _start("generate", request, self.otel)
         try:
             result = await call_next(request)
         except BaseException as exc:
@@ -337,7 +341,7 @@ class MetricsMiddleware(Middleware):
 
     async def stream(self, request: GenerationRequest, call_next: StreamNext) -> AsyncIterator[Chunk]:
         """``call_next``'s chunks, each noted as it passes through."""
-        measurement = _start("stream", request)
+        measurement = _start("stream", request, self.otel)
         try:
             async with closing_stream(call_next(request)) as chunks:
                 async for chunk in chunks:
@@ -356,6 +360,7 @@ class MetricsMiddleware(Middleware):
             request.backend,
             request.model,
             {**_attributes("embed", request.backend, request.model, {}), "ultra_llm.inputs": len(request.inputs)},
+            self.otel,
         )
         try:
             result = await call_next(request)

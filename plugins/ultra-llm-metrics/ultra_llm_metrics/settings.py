@@ -1,26 +1,24 @@
-"""The metrics plugin's variables, as a pydantic-settings model for ``ultra-llm config``-style references.
-
-The hooks read the two variables directly (one environment lookup per call, no model built), with
-the meanings written here; this class exists so the documentation renders them from one place.
-"""
+"""The metrics plugin's variables, read once per adapter by its middleware hook."""
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ultra_llm.settings import Settings, setting
 
 
-class MetricsSettings(BaseSettings):
+@dataclass(frozen=True)
+class MetricsSettings(Settings):
     """``ULTRA_LLM_METRICS`` and ``ULTRA_LLM_METRICS_OTEL``."""
 
-    model_config = SettingsConfigDict(env_prefix="ULTRA_LLM_METRICS_", case_sensitive=False, extra="ignore")
+    env_prefix: ClassVar[str] = "ULTRA_LLM_METRICS_"
 
-    enabled: bool = Field(
+    enabled: bool = setting(
         False,
-        validation_alias="ULTRA_LLM_METRICS",
-        description="1 to measure every generation (logger ultra_llm.metrics, OpenTelemetry spans); off by default.",
+        env="ULTRA_LLM_METRICS",
+        help="1 to measure every generation (logger ultra_llm.metrics, OpenTelemetry spans); off by default.",
     )
-    otel: bool = Field(
-        True,
-        description="0 to emit no OpenTelemetry spans even when opentelemetry-api is installed (logging only).",
+    otel: bool = setting(
+        True, help="0 to emit no OpenTelemetry spans even when opentelemetry-api is installed (logging only)."
     )

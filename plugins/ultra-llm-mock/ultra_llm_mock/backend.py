@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,7 +33,6 @@ from ultra_llm import (
     StreamInterruptedError,
     Usage,
 )
-from ultra_llm.config import load_settings
 
 from .settings import MockSettings
 
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from ultra_llm.config import UltraConfig
     from ultra_llm.types import ProgressCallback
 
+EMBEDDING_SIZE = 8
+"""Length of the mock's embedding vectors."""
 ECHO_MODEL = "mock/echo"
 FIXED_MODEL = "mock/fixed"
 FIXED_ANSWER = "This is a mock response from ultra-llm's mock backend."
@@ -76,7 +78,7 @@ class MockBackend(Backend):
 
     def __init__(self, config: UltraConfig, settings: MockSettings | None = None) -> None:
         super().__init__(config)
-        self.settings = settings if settings is not None else load_settings(MockSettings)
+        self.settings = settings if settings is not None else MockSettings.load()
         self._models: dict[str, ModelInfo] = {
             ECHO_MODEL: ModelInfo(ECHO_MODEL, self.name, details={"kind": "echo", "context_size": 4096}),
             FIXED_MODEL: ModelInfo(FIXED_MODEL, self.name, details={"kind": "fixed", "context_size": 4096}),
@@ -88,7 +90,7 @@ class MockBackend(Backend):
         if path is None:
             return {}
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ConfigurationError(
                 f"ULTRA_LLM_MOCK_ANSWERS={str(path)!r} could not be read as JSON: {exc}.",
@@ -173,7 +175,7 @@ class MockBackend(Backend):
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         self._check_model(request.model)
-        size = self.settings.embedding_size
+        size = EMBEDDING_SIZE
         vectors = []
         for text in request.inputs:
             digest = hashlib.sha256(text.encode("utf-8")).digest()

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from ultra_llm.settings import Settings, setting
 
 Fault = Literal["none", "unavailable", "timeout", "hang", "fail-midstream", "unknown-model", "fail"]
 
 
-class MockSettings(BaseSettings):
+@dataclass(frozen=True)
+class MockSettings(Settings):
     """``ULTRA_LLM_MOCK_*`` variables."""
 
-    model_config = SettingsConfigDict(env_prefix="ULTRA_LLM_MOCK_", case_sensitive=False, extra="ignore")
+    env_prefix: ClassVar[str] = "ULTRA_LLM_MOCK_"
 
-    delay: float = Field(0.0, ge=0, description="Seconds between streamed chunks.")
-    first_token_delay: float = Field(0.0, ge=0, description="Seconds before the first chunk.")
-    answers: Path | None = Field(None, description="JSON file mapping prompts to canned answers.")
-    fault: Fault = Field(
-        "none", description="Inject a failure: unavailable, timeout, hang, fail, fail-midstream, unknown-model."
+    delay: float = setting(0.0, ge=0, help="Seconds between streamed chunks.")
+    first_token_delay: float = setting(0.0, ge=0, help="Seconds before the first chunk.")
+    answers: str | None = setting(None, help="JSON file mapping prompts to canned answers.")
+    fault: Fault = setting(
+        "none", help="Inject a failure: unavailable, timeout, hang, fail, fail-midstream, unknown-model."
     )
-    fail_after: int = Field(2, ge=0, description="Chunks streamed before `fail-midstream` fails.")
-    embedding_size: int = Field(8, ge=1, le=4096, description="Length of the mock's embedding vectors.")
+    fail_after: int = setting(2, ge=0, help="Chunks streamed before `fail-midstream` fails.")

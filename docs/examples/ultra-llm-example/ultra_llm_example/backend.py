@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from ultra_llm import (
     Availability,
     Backend,
@@ -26,7 +26,7 @@ from ultra_llm import (
     ModelNotFoundError,
     Usage,
 )
-from ultra_llm.config import load_settings
+from ultra_llm.settings import Settings, setting
 
 if TYPE_CHECKING:
     from ultra_llm import UltraConfig
@@ -55,12 +55,13 @@ class ShoutOptions(BaseModel):
     temperature: float | None = Field(None, ge=0, le=2, description="Accepted and ignored: shouting is deterministic.")
 
 
-class ShoutSettings(BaseSettings):
+@dataclass(frozen=True)
+class ShoutSettings(Settings):
     """The backend's own environment variables, ``ULTRA_LLM_SHOUT_*`` (``ultra-llm config`` shows them)."""
 
-    model_config = SettingsConfigDict(env_prefix="ULTRA_LLM_SHOUT_", case_sensitive=False, extra="ignore")
+    env_prefix: ClassVar[str] = "ULTRA_LLM_SHOUT_"
 
-    delay: float = Field(0.0, ge=0, le=10, description="Seconds to wait between streamed words.")
+    delay: float = setting(0.0, ge=0, le=10, help="Seconds to wait between streamed words.")
 
 
 class ShoutBackend(Backend):
@@ -69,14 +70,14 @@ class ShoutBackend(Backend):
     name: ClassVar[str] = "shout"
     summary: ClassVar[str] = "Answers by shouting (or reversing) the prompt: an example backend."
     options_model: ClassVar[type[BaseModel]] = ShoutOptions
-    settings_model: ClassVar[type[BaseSettings]] = ShoutSettings
+    settings_model: ClassVar[type[Settings]] = ShoutSettings
 
     def __init__(self, config: UltraConfig, settings: ShoutSettings | None = None) -> None:
         super().__init__(config)
-        # Settings are read here, when the backend is made, never at import. load_settings turns
-        # a bad value into a ConfigurationError naming the variable. The host passes `settings`
-        # when a caller overrides some for one adapter (create_adapter(settings={...})).
-        self.settings = settings if settings is not None else load_settings(ShoutSettings)
+        # The host reads the settings when it makes the backend and passes them (with a caller's
+        # per-adapter overrides: create_adapter(settings={...})); a bad value is a
+        # ConfigurationError naming the variable. Built by hand, the backend reads them itself.
+        self.settings = settings if settings is not None else ShoutSettings.load()
 
     async def check_availability(self) -> Availability:
         # Cheap, and never raises for "not available": return Availability(False, error=...)

@@ -1,0 +1,141 @@
+"""``ultra_llm.settings``: one reader and one boolean grammar for every setting, names and units."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import pytest
+
+from ultra_llm import ConfigurationError, load_config
+from ultra_llm.host import HostSettings, PluginHost
+from ultra_llm.settings import FALSE_WORDS, TRUE_WORDS, Alias, Secret, Settings, setting
+
+CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")
+
+
+@dataclass(frozen=True)
+class Example(Settings):
+    env_prefix: ClassVar[str] = "EXAMPLE_"
+
+    flag: bool = setting(False, help="A flag.")
+    count: int = setting(3, ge=1, le=9, help="A count.")
+    seconds: float = setting(1.0, gt=0, aliases=[Alias("EXAMPLE_MS", deprecated=False, scale=0.001)], help="Time.")
+    name: str = setting("x", aliases=["EXAMPLE_OLD_NAME"], help="A name.")
+    mode: Literal["a", "b"] = setting("a", help="A mode.")
+    key: Secret | None = setting(None, help="A secret.")
+
+
+@pytest.mark.parametrize("word", sorted(TRUE_WORDS | FALSE_WORDS | {"TRUE", "Off", " yes "}))
+def test_the_one_boolean_grammar(word: str) -> None:
+    assert Example.load({"EXAMPLE_FLAG": word}).flag is (word.strip().lower() in TRUE_WORDS)
+
+
+@pytest.mark.parametrize("word", ["y", "n", "enabled", "2", "truee"])
+def test_anything_else_is_an_error_naming_the_variable(word: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Example.load({"EXAMPLE_FLAG": word})
+    assert f"EXAMPLE_FLAG={word!r} is not allowed: must be one of 1, true, yes, on" in caught.value.message
+
+
+@pytest.mark.parametrize("word", ["1", "true", "yes", "on", "0", "false", "no", "off", "y", "enabled", ""])
+def test_config_and_the_plugin_host_agree_for_every_boolean(word: str) -> None:
+    """ULTRA_LLM_STRICT_PLUGINS is read by one model: `ultra-llm config` and the host cannot disagree."""
+    environ = {"ULTRA_LLM_STRICT_PLUGINS": word}
+    try:
+        behaviour: object = PluginHost(environ=environ).strict
+    except ConfigurationError as exc:
+        behaviour = type(exc)
+    try:
+        shown: object = {row.variable: row.value for row in HostSettings.load(environ).describe(environ)}[
+            "ULTRA_LLM_STRICT_PLUGINS"
+        ]
+    except ConfigurationError as exc:
+        shown = type(exc)
+    assert shown == behaviour
+    assert behaviour in (True, False, ConfigurationError)
+
+
+def test_bounds_units_and_choices() -> None:
+    assert Example.load({"EXAMPLE_MS": "2500"}).seconds == 2.5
+    assert Example.load({"EXAMPLE_SECONDS": "3", "EXAMPLE_MS": "2500"}).seconds == 3.0, "the primary name wins"
+    assert Example.load({"EXAMPLE_MODE": "B"}).mode == "b"
+    for variable, value, allowed in (
+        ("EXAMPLE_COUNT", "0", "at least 1"),
+        ("EXAMPLE_COUNT", "10", "at most 9"),
+        ("EXAMPLE_COUNT", "2.5", "a whole number"),
+        ("EXAMPLE_SECONDS", "0", "greater than 0"),
+        ("EXAMPLE_SECONDS", "nan", "finite"),
+        ("EXAMPLE_MODE", "c", "one of: a, b"),
+    ):
+        with pytest.raises(ConfigurationError, match=allowed):
+            Example.load({variable: value})
+
+
+def test_blank_is_unset_except_for_text() -> None:
+    loaded = Example.load({"EXAMPLE_COUNT": " ", "EXAMPLE_FLAG": "", "EXAMPLE_NAME": "", "EXAMPLE_KEY": ""})
+    assert (loaded.count, loaded.flag, loaded.name) == (3, False, "")
+    assert HostSettings.load({"ULTRA_LLM_LOAD_PLUGINS": ""}).load_plugins == "", "empty allow-list: none load"
+
+
+def test_a_deprecated_alias_works_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+    from ultra_llm import settings as module
+
+    module._warned.discard("EXAMPLE_OLD_NAME")
+    with caplog.at_level(logging.WARNING, logger="ultra_llm.settings"):
+        assert Example.load({"EXAMPLE_OLD_NAME": "old"}).name == "old"
+        assert Example.load({"EXAMPLE_OLD_NAME": "old"}).name == "old"
+    assert [r.getMessage() for r in caplog.records] == ["EXAMPLE_OLD_NAME is deprecated: set EXAMPLE_NAME instead."]
+
+
+def test_secrets_never_show() -> None:
+    loaded = Example.load({"EXAMPLE_KEY": "hunter2-hunter2"})
+    assert loaded.key is not None and loaded.key.get() == "hunter2-hunter2"
+    assert "hunter2" not in repr(loaded) + str(loaded.describe({"EXAMPLE_KEY": "hunter2-hunter2"}))
+    with pytest.raises(ConfigurationError) as caught:
+        Example.load({"EXAMPLE_KEY": "x"}, count="not a number")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_overrides_are_checked_like_the_environment() -> None:
+    assert Example.load({}, count=5, seconds=2).seconds == 2.0
+    with pytest.raises(ConfigurationError, match="at most 9"):
+        Example.load({}, count=99)
+    with pytest.raises(ConfigurationError, match="no setting"):
+        Example.load({}, colour="red")
+
+
+def test_ultras_names_keep_their_meaning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCAL_MODEL_TIMEOUT", "60000")  # Ultra's: milliseconds
+    monkeypatch.setenv("DEFAULT_LOCAL_MODEL", "ai/llama3.2")
+    config = load_config()
+    assert config.timeout == 60.0 and config.default_model == "ai/llama3.2"
+    monkeypatch.setenv("DEFAULT_MODEL", "ai/qwen3")
+    assert load_config().default_model == "ai/qwen3", "DEFAULT_MODEL is the primary name"
+
+
+def test_config_lists_every_owner_with_one_name_each() -> None:
+    done = subprocess.run(
+        [str(CONSOLE_SCRIPT), "config", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "ULTRA_LLM_CACHE": "memory", "MODEL_RUNNER_API_KEY": "k" * 20},
+    )
+    assert done.returncode == 0, done.stderr
+    import json
+
+    sections = json.loads(done.stdout)
+    assert {"core", "plugins", "web", "mock", "docker-cli", "docker-api", "cache", "metrics"} <= set(sections)
+    variables = [row["variable"] for rows in sections.values() for row in rows]
+    assert len(variables) == len(set(variables)), "one name per setting"
+    assert len(variables) <= 50  # 0.1 had 55 under 60 names
+    rows = {row["variable"]: row for rows in sections.values() for row in rows}
+    assert rows["ULTRA_LLM_CACHE"]["value"] == "memory" and rows["ULTRA_LLM_CACHE"]["source"].startswith("environment")
+    assert rows["ULTRA_LLM_DOCKER_API_KEY"]["value"] == "***"
+    assert rows["ULTRA_LLM_DOCKER_API_KEY"]["source"] == "environment (MODEL_RUNNER_API_KEY)"
