@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Coroutine
@@ -29,7 +30,7 @@ from ultra_llm.errors import (
     ResponseTooLargeError,
     StreamInterruptedError,
 )
-from ultra_llm.types import Chunk, GenerationRequest, to_messages
+from ultra_llm.types import Chunk, Deadline, GenerationRequest, to_messages
 
 T = TypeVar("T")
 
@@ -142,6 +143,34 @@ def test_slow_first_byte_hits_the_first_token_timeout(make_backend: Callable[...
     assert "first-token" in caught.value.message
     assert elapsed < 2.0
     assert len(server.requests) == 1, "a client-side timeout is not retried"
+
+
+def test_the_requests_deadline_wins_over_the_backends_config(make_backend: Callable[..., Any]) -> None:
+    """The adapter owns the deadlines: a backend whose config allows 60 s stops at the request's 0.3 s."""
+
+    async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+        await send_json(writer, 200, completion())
+
+    async def case(backend: Any, streamed: bool) -> None:
+        now = asyncio.get_running_loop().time()
+        deadline = Deadline.starting(now, total=60.0, first_token=0.3)
+        timed = dataclasses.replace(request(), deadline=deadline)
+        try:
+            if streamed:
+                [_ async for _ in backend.stream(timed)]
+            else:
+                await backend.generate(dataclasses.replace(timed, deadline=Deadline(now + 0.3, now + 0.3)))
+        finally:
+            await backend.aclose()
+
+    with ScriptedServer(handler) as server:
+        for streamed in (True, False):
+            backend = make_backend(server.url, timeout=60.0, first_token_timeout=60.0)
+            started = time.monotonic()
+            with pytest.raises(GenerationTimeoutError):
+                run(case(backend, streamed))
+            assert time.monotonic() - started < 2.0, "the backend waited past the request's deadline"
 
 
 def test_first_event_late_after_headers_hits_the_first_token_timeout(make_backend: Callable[..., Any]) -> None:

@@ -37,7 +37,7 @@ def request(prompt: str = "hi", model: str = "smollm2") -> GenerationRequest:
 
 
 def test_default_caps() -> None:
-    settings = DockerCLISettings.model_validate({})
+    settings = DockerCLISettings.load()
     assert settings.max_response_bytes == 16 * 1024 * 1024
     assert 1024 <= settings.max_listing_bytes <= settings.max_response_bytes
     assert settings.pull_idle_timeout >= 60

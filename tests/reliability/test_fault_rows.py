@@ -492,7 +492,7 @@ def test_cli_answer_over_a_size_cap_is_refused(docker_double: DockerDouble) -> N
     from ultra_llm_docker_cli.settings import DockerCLISettings
 
     docker_double.set(answer="x " * 300_000)
-    settings = DockerCLISettings.model_validate({"max_response_bytes": 65536})
+    settings = DockerCLISettings.load(max_response_bytes=65536)
     backend = DockerCLIBackend(load_config(), settings)
     request = GenerationRequest("smollm2", to_messages("hi"), None, "docker-cli")
     with pytest.raises(ResponseTooLargeError):

@@ -197,7 +197,7 @@ def test_soak_docker_api() -> None:
     host = PluginHost()
     with ScriptedServer(handler) as server, pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODEL_RUNNER_URL", server.url)
-        patch.setenv("ULTRA_LLM_DOCKER_API_TIMEOUT", "0.05")
+        patch.setenv("ULTRA_LLM_TIMEOUT", "0.05")  # the adapter owns the deadline
         patch.setenv("ULTRA_LLM_DOCKER_API_RETRIES", "1")
 
         async def make() -> Adapter:

@@ -224,13 +224,17 @@ class DockerAPIBackend(Backend):
     async def generate(self, request: GenerationRequest) -> Result:
         """One ``POST <api>/chat/completions``; the whole answer with finish reason and usage."""
         body = self._chat_body(request, False)
+        deadline = request.deadline.total if request.deadline is not None else None
 
         async def on(member: Member, failover: bool) -> tuple[bytes, str]:
             url = member.endpoint.api("/chat/completions")
-            reply = await member.transport.request("POST", url, body=body, model=request.model, failover=failover)
+            transport = member.transport
+            reply = await transport.request(
+                "POST", url, body=body, model=request.model, deadline=deadline, failover=failover
+            )
             return reply.body, url
 
-        raw, url = await self._call(on, deadline=request.deadline.total if request.deadline else None)
+        raw, url = await self._call(on, deadline=deadline)
         try:
             completion = completion_from_body(load_json(raw, "the completion"))
         except MalformedResponse as exc:

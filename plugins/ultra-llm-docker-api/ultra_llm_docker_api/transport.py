@@ -140,17 +140,20 @@ class Transport:
         body: bytes | None = None,
         model: str | None = None,
         timeout: float | None = None,
+        deadline: float | None = None,
         retry: bool = True,
         tolerate: frozenset[int] = frozenset(),
         failover: bool = False,
     ) -> Reply:
         """Send and read the whole answer (capped). A status >= 400 not in ``tolerate`` raises its typed error.
 
-        ``failover=True`` (several endpoints): one attempt, and a failure another endpoint could
-        avoid raises ``EndpointFailure`` instead of being retried here.
+        Done by ``deadline`` (event-loop time: a request's own), else within ``timeout`` seconds, else
+        the core's total timeout. ``failover=True`` (several endpoints): one attempt, and a failure
+        another endpoint could avoid raises ``EndpointFailure`` instead of being retried here.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (timeout if timeout is not None else self.endpoint.total_timeout)
+        if deadline is None:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + (timeout if timeout is not None else self.endpoint.total_timeout)
         headers = _JSON_HEADERS
         reply = await self._with_retries(
             lambda: self._attempt(method, url, body, headers, model, deadline, True, tolerate),
