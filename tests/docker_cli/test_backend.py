@@ -181,9 +181,19 @@ def test_unknown_model(cli_backend: DockerCLIBackend) -> None:
     assert "docker model pull ai/nosuch:latest" in str(caught.value)
 
 
+def listed_then_removed(double: DockerDouble, backend: DockerCLIBackend, tag: str) -> None:
+    """``backend`` lists ``tag`` as present, then it is removed behind its back: ``run`` pulls it
+    again itself (run.go:829-838), printing its pull lines before the answer."""
+    before = double.models
+    double.add_model(tag)
+    asyncio.run(backend.list_models())
+    double.set(models=before)
+
+
 def test_auto_pull_output_is_not_answer_text(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
     seen: list[Progress] = []
     cli_backend.progress_callback = seen.append
+    listed_then_removed(docker_double, cli_backend, "ai/gemma3:latest")
     result = generate(cli_backend, "gemma3", "hi")
     assert result.text == docker_double.expected_answer("hi", "gemma3")
     assert [p.status for p in seen] == ["progress"] * 4 + ["success"]  # pull-started, 3 Downloaded, pulled
@@ -198,6 +208,11 @@ def test_auto_pull_progress_reaches_the_adapter_callers_progress_option(docker_d
 
     async def run() -> str:
         async with await create_adapter("gemma3", backend="docker-cli") as adapter:
+            assert isinstance(adapter.backend, DockerCLIBackend)
+            before = docker_double.models
+            docker_double.add_model("ai/gemma3:latest")
+            await adapter.backend.list_models()
+            docker_double.set(models=before)  # removed behind our back: `run` pulls it itself
             return await adapter.generate("hi", progress=seen.append)
 
     assert asyncio.run(run()) == docker_double.expected_answer("hi", "gemma3")

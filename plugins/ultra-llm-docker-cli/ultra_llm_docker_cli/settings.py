@@ -23,7 +23,22 @@ class DockerCLISettings(BaseSettings):
         5.0, ge=0, description="How long an availability answer (`docker model status`) is reused."
     )
     auto_pull: bool = Field(
-        False, description="Pull a model that is not present locally before running it (with progress)."
+        False,
+        description="Pull a model that is not present locally before running it (with progress). Off: such a "
+        "model is a ModelNotFoundError before `docker model run` starts (which would pull it unasked).",
+    )
+    allow_file_inclusion: bool = Field(
+        False,
+        description="Trusted local use only: send prompts that `docker model run` rewrites from files (`@path` "
+        "replaced by the file's contents, image paths attached), with `docker` run in the caller's working "
+        "directory. Off: such a prompt is refused (UnsafePromptError) before any process starts, and `docker` "
+        "runs in a private empty directory.",
+    )
+    allow_containers: bool = Field(
+        False,
+        description="Let `docker model run` start an NVIDIA NIM container for an `nvcr.io/nim/...` model (it "
+        "pulls the image and runs it with the Docker engine). Off: such a model is refused before any process "
+        "starts.",
     )
     read_size: int = Field(4096, ge=1, le=1 << 20, description="Bytes per read of the CLI's output while streaming.")
     max_response_bytes: int = Field(

@@ -521,9 +521,7 @@ def include_files(prompt: str) -> str:
                 ("@'" + quoted + "'", text),
                 ("(@" + quoted + ")(" + GO_SPACE + "|\\Z)", text + "$2"),
             ):
-                prompt = re.sub(
-                    pattern, lambda m, t=template: go_expand(t, [m.group(0), *m.groups()]), prompt
-                )
+                prompt = re.sub(pattern, lambda m, t=template: go_expand(t, [m.group(0), *m.groups()]), prompt)
     return prompt
 
 
@@ -859,7 +857,10 @@ def cmd_run(state: dict[str, Any], argv: list[str], out: Out) -> int:
     log = state.get("invocation_log")
     if log:
         with open(log, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"argv": sys.argv[1:], "stdin_bytes": stdin_bytes, "pid": os.getpid(), "cwd": os.getcwd()}) + "\n")
+            fh.write(
+                json.dumps({"argv": sys.argv[1:], "stdin_bytes": stdin_bytes, "pid": os.getpid(), "cwd": os.getcwd()})
+                + "\n"
+            )
     ensure_runner(state)
     if model.startswith(NIM_PREFIX):  # run.go:775, before any inspect: a container, not the runner
         return run_nim(state, model, prompt, out)
