@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ultra_llm_docker_cli.backend import DockerCLIBackend
-from ultra_llm_docker_cli.prompt_guard import find_file_reference, normalize_file_path
+from ultra_llm_docker_cli.prompt_guard import IMAGE_PATH, find_file_reference, image_paths, normalize_file_path
 
 from tests.docker_cli.conftest import make_backend
 from tests.support.docker_double.fixtures import DockerDouble
@@ -194,3 +197,39 @@ def test_a_blank_prompt_is_refused_before_any_process(docker_double: DockerDoubl
     with pytest.raises(EmptyPromptError):
         asyncio.run(make_backend().generate(request))
     assert docker_double.invocations() == []
+
+
+# ----------------------------------------------------------------------------- the image grammar
+
+
+def reference_image_paths(prompt: str) -> list[tuple[str, str]]:
+    """``extractImagePaths`` through its own regex (quadratic in Python: small inputs only)."""
+    return [(m.group(0), m.group(1) or m.group(2) or m.group(0)) for m in IMAGE_PATH.finditer(prompt)]
+
+
+@given(st.text(alphabet="/\\.:'\"\n Cc_x-pjgnewbPJG", max_size=40))
+@settings(max_examples=3000, deadline=None)
+def test_the_linear_image_scanner_finds_what_the_clis_regex_finds(prompt: str) -> None:
+    assert list(image_paths(prompt)) == reference_image_paths(prompt)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "count"),
+    [
+        ("see /a/b.png, 'x y.JPEG' and \"C:\\\\p\\\\q.webp\" or ./r.jpg.", 4),
+        ("no: /a.pngx /b.png_ 'c.gif' \"d.png (unclosed", 0),
+        ("D:/x.jpg then \\\\server\\\\s.png then 'q.png' again", 3),
+        ("C:/ first /not-an-image\n./second.jpeg", 1),
+    ],
+)
+def test_the_linear_image_scanner_on_known_prompts(prompt: str, count: int) -> None:
+    found = list(image_paths(prompt))
+    assert found == reference_image_paths(prompt) and len(found) == count
+
+
+def test_the_image_scan_is_linear_on_a_hostile_prompt() -> None:
+    """The CLI's regex backtracks quadratically in Python: 1 MiB of '/' would take hours."""
+    started = time.perf_counter()
+    assert list(image_paths("/" * (1 << 20))) == []
+    assert find_file_reference("@" * (1 << 19) + "/" * (1 << 19), ["/nonexistent"]) is None
+    assert time.perf_counter() - started < 5

@@ -16,23 +16,32 @@ and decides with ``os.stat`` only: nothing is opened, so a FIFO or ``/dev/zero``
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-__all__ = ["FileReference", "find_file_reference", "normalize_file_path"]
+__all__ = ["IMAGE_PATH", "FileReference", "find_file_reference", "image_paths", "normalize_file_path"]
 
 _INCLUSION = re.compile(r"""@(?:"([^"]+)"|'([^']+)'|([^\t\n\f\r "']+))""")
 """``extractFileInclusions``; Go's ``\\s`` is ``[\\t\\n\\f\\r ]``, spelled out (Python's has more)."""
 
-_IMAGE = re.compile(
+IMAGE_PATH = re.compile(
     r""""([^"]+?\.(?i:jpg|jpeg|png|webp))"|'([^']+?\.(?i:jpg|jpeg|png|webp))'"""
     r"""|(?:[a-zA-Z]:[/\\]|[/\\]|\./)[^\n"']*?\.(?i:jpg|jpeg|png|webp)\b""",
     re.ASCII,  # Go's \b is an ASCII word boundary
 )
-"""``extractImagePaths``, character for character."""
+"""``extractImagePaths``, character for character: the reference ``image_paths`` is checked against.
+Not used on prompts: Python's backtracking engine takes quadratic time on it (20 000 ``/`` take
+seconds), where Go's RE2 is linear."""
+
+_CANDIDATE = re.compile(r"""(?=[a-zA-Z]:[/\\]|[/\\]|\./|["'])""")
+"""Every position where one of ``IMAGE_PATH``'s alternatives can begin (overlapping)."""
+_EXTENSION = re.compile(r"\.(?:jpg|jpeg|png|webp)\b", re.IGNORECASE | re.ASCII)
+_BREAK = re.compile(r"""[\n"']""")
+_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 
 _ESCAPED = re.compile(r"""\\([ ()\[\]{}$&;'\\*?~])""")
 """The pairs ``normalizeFilePath``'s ``strings.NewReplacer`` undoes (each a backslash and one character)."""
@@ -71,11 +80,41 @@ def find_file_reference(prompt: str, cwds: Sequence[str]) -> FileReference | Non
         path = normalize_file_path(match.group(1) or match.group(2) or match.group(3))
         if any(mode is not None and not stat.S_ISDIR(mode) for mode in _modes(path, cwds)):
             return FileReference(match.group(0), path, "file")
-    for match in _IMAGE.finditer(prompt):
-        path = normalize_file_path(match.group(1) or match.group(2) or match.group(0))
+    for token, raw in image_paths(prompt):
+        path = normalize_file_path(raw)
         if any(mode is not None for mode in _modes(path, cwds)):
-            return FileReference(match.group(0), path, "image")
+            return FileReference(token, path, "image")
     return None
+
+
+def image_paths(prompt: str) -> Iterator[tuple[str, str]]:
+    """``(match, path)`` for each match of ``IMAGE_PATH`` (leftmost first, not overlapping), as
+    ``extractImagePaths`` finds them, in linear time: a quoted path is the text up to the next same
+    quote when it ends in an image extension; an unquoted one runs from its prefix (``C:/``, ``/``,
+    ``\\``, ``./``) to the first extension before a newline or quote."""
+    extensions = [(m.start(), m.end()) for m in _EXTENSION.finditer(prompt)]
+    starts = [start for start, _ in extensions]
+    position, next_break = 0, -1
+    for candidate in _CANDIDATE.finditer(prompt):
+        s = candidate.start()
+        if s < position:
+            continue
+        char = prompt[s]
+        if char in "\"'":
+            close = prompt.find(char, s + 1)
+            content = prompt[s + 1 : close]
+            if close != -1 and any(content[-6:].lower().endswith(x) and len(content) > len(x) for x in _SUFFIXES):
+                position = close + 1
+                yield prompt[s:position], content
+            continue
+        body = s + (3 if char.isalpha() else 2 if char == "." else 1)
+        if next_break < body:
+            found = _BREAK.search(prompt, body)
+            next_break = found.start() if found else len(prompt)
+        index = bisect.bisect_left(starts, body)
+        if index < len(extensions) and extensions[index][0] < next_break:
+            position = extensions[index][1]
+            yield prompt[s:position], prompt[s:position]
 
 
 def _modes(path: str, cwds: Sequence[str]) -> list[int | None]:

@@ -521,8 +521,18 @@ def include_files(prompt: str) -> str:
                 ("@'" + quoted + "'", text),
                 ("(@" + quoted + ")(" + GO_SPACE + "|\\Z)", text + "$2"),
             ):
-                prompt = re.sub(pattern, lambda m, t=template: go_expand(t, [m.group(0), *m.groups()]), prompt)
+                prompt = go_replace_all(pattern, template, prompt)
     return prompt
+
+
+def go_replace_all(pattern: str, template: str, text: str) -> str:
+    """Go's ``Regexp.ReplaceAllString``: each match replaced by ``template``, expanded (``go_expand``)."""
+    import re
+
+    def expand(match: re.Match[str]) -> str:
+        return go_expand(template, [match.group(0), *match.groups()])
+
+    return re.sub(pattern, expand, text)
 
 
 def attach_images(prompt: str) -> tuple[str, list[dict[str, Any]]]:
