@@ -240,7 +240,8 @@ class DockerCLIBackend(Backend):
             raise container_refused(model)
         text = render_prompt([(m.role, m.content) for m in request.messages])
         cwd = self._workdir()
-        self._check_prompt(text, cwd)
+        # in a thread: a hostile prompt of a million characters costs a second of stat calls
+        await asyncio.to_thread(self._check_prompt, text, cwd)
         if not nim:  # a NIM image is no runner model: `docker model list` never shows it
             await self._require_present(model)
         prompt = text.encode("utf-8")

@@ -76,13 +76,20 @@ def find_file_reference(prompt: str, cwds: Sequence[str]) -> FileReference | Non
     any other it could be taken for). An ``@`` token counts when it names anything but a directory
     (``os.ReadFile`` fails on one); an image path when it names anything (the CLI opens it, or fails).
     """
+    cache: dict[str, list[int | None]] = {}  # each path is looked at once, however often it recurs
+
+    def modes(path: str) -> list[int | None]:
+        if path not in cache:
+            cache[path] = _modes(path, cwds)
+        return cache[path]
+
     for match in _INCLUSION.finditer(prompt):
         path = normalize_file_path(match.group(1) or match.group(2) or match.group(3))
-        if any(mode is not None and not stat.S_ISDIR(mode) for mode in _modes(path, cwds)):
+        if any(mode is not None and not stat.S_ISDIR(mode) for mode in modes(path)):
             return FileReference(match.group(0), path, "file")
     for token, raw in image_paths(prompt):
         path = normalize_file_path(raw)
-        if any(mode is not None for mode in _modes(path, cwds)):
+        if any(mode is not None for mode in modes(path)):
             return FileReference(token, path, "image")
     return None
 
