@@ -10,7 +10,8 @@
   prompt naming a file ``run`` would read (``@path``, image paths; see ``prompt_guard``) unless
   ``allow_file_inclusion``; an ``nvcr.io/nim/`` model (``run`` starts a container) unless
   ``allow_containers``; a model not present while ``auto_pull`` is off (``run`` would pull it).
-  ``run`` works in a private empty directory (removed by ``aclose``), so relative paths name nothing.
+  ``run`` works in a private empty directory (removed by ``aclose``), so relative paths name nothing
+  there; one naming a file in our own working directory is refused all the same.
 * The CLI cannot pass sampling options: any option is an ``InvalidOptionsError`` pointing at the
   API backend (the core validates against ``options_model = None`` and shows ``options_hint``).
 * Bounded: an answer past ``max_response_bytes`` (``list``/``status``/``rm`` output past
@@ -27,6 +28,7 @@ import os
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, ClassVar
 
@@ -319,6 +321,7 @@ class DockerCLIBackend(Backend):
             return None
         if self._private_dir is None or not os.path.isdir(self._private_dir):
             self._private_dir = tempfile.mkdtemp(prefix="ultra-llm-docker-cli-")
+            weakref.finalize(self, shutil.rmtree, self._private_dir, ignore_errors=True)  # never closed
         return self._private_dir
 
     def _check_prompt(self, text: str, cwd: str | None) -> None:
@@ -326,10 +329,10 @@ class DockerCLIBackend(Backend):
         ``UnsafePromptError`` for a token ``run`` would read a file for (by ``stat`` only)."""
         if not text.strip():
             raise EmptyPromptError("The prompt is empty: there is nothing to answer.", backend=BACKEND)
-        if not self.settings.allow_file_inclusion:
+        if cwd is not None:  # None: allow_file_inclusion
             # relative paths: against docker's private directory (where they would be read) and ours
             # (where a caller may think they point): refused in both, so never silently sent as text
-            found = find_file_reference(text, [cwd or os.getcwd(), os.getcwd()])
+            found = find_file_reference(text, [cwd, *_own_directory()])
             if found is not None:
                 raise unsafe_prompt(found)
 
@@ -432,6 +435,14 @@ class DockerCLIBackend(Backend):
         if self._private_dir is not None:
             shutil.rmtree(self._private_dir, ignore_errors=True)
             self._private_dir = None
+
+
+def _own_directory() -> list[str]:
+    """This process's working directory, if it still exists."""
+    try:
+        return [os.getcwd()]
+    except OSError:
+        return []
 
 
 def _progress(message: str, completed: int | None, total: int | None, *, done: bool) -> Progress:
