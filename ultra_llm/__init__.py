@@ -16,6 +16,7 @@ from .errors import (
     ContextLengthExceededError,
     DockerDaemonDownError,
     DockerNotInstalledError,
+    EmptyPromptError,
     GenerationError,
     GenerationTimeoutError,
     InvalidModelNameError,
@@ -27,6 +28,7 @@ from .errors import (
     ResponseTooLargeError,
     StreamInterruptedError,
     UltraLLMError,
+    UnsafePromptError,
     UnsupportedOperationError,
 )
 from .hookspecs import hookimpl
@@ -100,6 +102,7 @@ __all__ = [
     "DockerNotInstalledError",
     "EmbeddingRequest",
     "EmbeddingResult",
+    "EmptyPromptError",
     "GenerationError",
     "GenerationRequest",
     "GenerationTimeoutError",
@@ -119,6 +122,7 @@ __all__ = [
     "StreamInterruptedError",
     "UltraConfig",
     "UltraLLMError",
+    "UnsafePromptError",
     "UnsupportedOperationError",
     "Usage",
     "closing_stream",

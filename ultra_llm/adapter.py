@@ -141,6 +141,8 @@ class Adapter:
         try:
             messages = to_messages(prompt, system_message=system_message)
         except ValueError as exc:
+            if isinstance(exc, UltraLLMError):  # EmptyPromptError: already typed, with its own fix
+                raise
             from .errors import InvalidOptionsError
 
             raise InvalidOptionsError(

@@ -14,6 +14,7 @@ __all__ = [
     "ContextLengthExceededError",
     "DockerDaemonDownError",
     "DockerNotInstalledError",
+    "EmptyPromptError",
     "GenerationError",
     "GenerationTimeoutError",
     "InvalidModelNameError",
@@ -25,6 +26,7 @@ __all__ = [
     "ResponseTooLargeError",
     "StreamInterruptedError",
     "UltraLLMError",
+    "UnsafePromptError",
     "UnsupportedOperationError",
 ]
 
@@ -82,6 +84,18 @@ class InvalidOptionsError(UltraLLMError, ValueError):
     """Generation options the backend does not accept, or values out of range."""
 
     default_fix = "Pass only the options the backend supports; `ultra-llm backends` lists them."
+
+
+class EmptyPromptError(InvalidOptionsError):
+    """The prompt's last user message has no text (empty or only white space): nothing to answer."""
+
+    default_fix = "Write the question in the prompt (the last user message must have some text)."
+
+
+class UnsafePromptError(InvalidOptionsError):
+    """The prompt holds text the backend would act on instead of sending (a file it would read)."""
+
+    default_fix = "Rephrase that part, or use the API backend, which sends text as text: MODEL_RUNNER_TYPE=api."
 
 
 class InvalidModelNameError(UltraLLMError, ValueError):

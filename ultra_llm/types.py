@@ -48,7 +48,8 @@ Prompt = str | Sequence[Message | Mapping[str, Any]]
 
 
 def to_messages(prompt: Prompt, *, system_message: str | None = None) -> tuple[Message, ...]:
-    """Turn a bare prompt or a role/content list into messages; raise ``ValueError`` on bad items.
+    """Turn a bare prompt or a role/content list into messages; raise ``ValueError`` on bad items
+    and ``EmptyPromptError`` (a ``ValueError`` too) when the last user message has no text.
 
     A ``system_message`` is put first unless the messages already start with a system message.
     """
@@ -68,9 +69,21 @@ def to_messages(prompt: Prompt, *, system_message: str | None = None) -> tuple[M
             messages.append(Message(role, content))
         if not messages:
             raise ValueError("the message list is empty")
+    _require_text(messages)
     if system_message and messages[0].role != "system":
         messages.insert(0, Message("system", system_message))
     return tuple(messages)
+
+
+def _require_text(messages: Sequence[Message]) -> None:
+    """Raise ``EmptyPromptError`` unless the last user message has text (not only white space)."""
+    from .errors import EmptyPromptError
+
+    last = next((m for m in reversed(messages) if m.role == "user"), None)
+    if last is None:
+        raise EmptyPromptError("The prompt has no user message: there is nothing to answer.")
+    if not last.content.strip():
+        raise EmptyPromptError("The prompt is empty (the last user message has no text): there is nothing to answer.")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from ultra_llm.errors import (
     DockerDaemonDownError,
     DockerNotInstalledError,
     GenerationError,
+    GenerationTimeoutError,
     InvalidModelNameError,
     InvalidOptionsError,
     ModelNotFoundError,
@@ -26,7 +28,7 @@ from ultra_llm.errors import (
     UltraLLMError,
 )
 from ultra_llm.options import validate_options
-from ultra_llm.types import Chunk, GenerationRequest, Progress, Result, to_messages
+from ultra_llm.types import Chunk, Deadline, GenerationRequest, Progress, Result, to_messages
 
 
 def request(model: str, prompt: str) -> GenerationRequest:
@@ -181,9 +183,19 @@ def test_unknown_model(cli_backend: DockerCLIBackend) -> None:
     assert "docker model pull ai/nosuch:latest" in str(caught.value)
 
 
+def listed_then_removed(double: DockerDouble, backend: DockerCLIBackend, tag: str) -> None:
+    """``backend`` lists ``tag`` as present, then it is removed behind its back: ``run`` pulls it
+    again itself (run.go:829-838), printing its pull lines before the answer."""
+    before = double.models
+    double.add_model(tag)
+    asyncio.run(backend.list_models())
+    double.set(models=before)
+
+
 def test_auto_pull_output_is_not_answer_text(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
     seen: list[Progress] = []
     cli_backend.progress_callback = seen.append
+    listed_then_removed(docker_double, cli_backend, "ai/gemma3:latest")
     result = generate(cli_backend, "gemma3", "hi")
     assert result.text == docker_double.expected_answer("hi", "gemma3")
     assert [p.status for p in seen] == ["progress"] * 4 + ["success"]  # pull-started, 3 Downloaded, pulled
@@ -198,6 +210,11 @@ def test_auto_pull_progress_reaches_the_adapter_callers_progress_option(docker_d
 
     async def run() -> str:
         async with await create_adapter("gemma3", backend="docker-cli") as adapter:
+            assert isinstance(adapter.backend, DockerCLIBackend)
+            before = docker_double.models
+            docker_double.add_model("ai/gemma3:latest")
+            await adapter.backend.list_models()
+            docker_double.set(models=before)  # removed behind our back: `run` pulls it itself
             return await adapter.generate("hi", progress=seen.append)
 
     assert asyncio.run(run()) == docker_double.expected_answer("hi", "gemma3")
@@ -261,6 +278,32 @@ def test_slow_first_token_within_the_limit(docker_double: DockerDouble, monkeypa
     docker_double.set(first_token_delay=0.4)
     monkeypatch.setenv("ULTRA_LLM_FIRST_TOKEN_TIMEOUT", "5")
     assert generate(make_backend(), "smollm2", "hi").text == docker_double.expected_answer("hi", "smollm2")
+
+
+def test_the_requests_deadline_wins_over_the_config(
+    docker_double: DockerDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The adapter owns the deadlines: with the config allowing 60 s, the request's 0.3 s first-token
+    deadline ends the `run` (killed), long before the double's first token at 5 s."""
+    docker_double.set(first_token_delay=5)
+    monkeypatch.setenv("ULTRA_LLM_FIRST_TOKEN_TIMEOUT", "60")
+    backend = make_backend()
+
+    async def case() -> None:
+        now = asyncio.get_running_loop().time()
+        request = GenerationRequest(
+            "ai/smollm2", to_messages("hi"), None, "docker-cli", deadline=Deadline.starting(now, 60.0, 0.3)
+        )
+        try:
+            async for _chunk in backend.stream(request):
+                pass
+        finally:
+            await backend.aclose()
+
+    started = time.monotonic()
+    with pytest.raises(GenerationTimeoutError, match="first-token"):
+        asyncio.run(case())
+    assert time.monotonic() - started < 3.0
 
 
 def test_options_are_refused_with_a_pointer_to_the_api_backend() -> None:

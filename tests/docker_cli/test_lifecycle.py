@@ -6,14 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from ultra_llm_docker_cli.backend import DockerCLIBackend
+from ultra_llm_docker_cli.process import Completed, ProcessRunner
 
 from tests.docker_cli.conftest import make_backend
 from tests.support.docker_double.fixtures import DockerDouble
-from ultra_llm.errors import GenerationTimeoutError, UltraLLMError
+from ultra_llm.errors import GenerationError, GenerationTimeoutError, UltraLLMError
 from ultra_llm.types import GenerationRequest, to_messages
 
 
@@ -129,7 +132,8 @@ def test_no_zombie_or_leaked_fd_after_many_calls(docker_double: DockerDouble, cl
     assert open_fds() == before
     assert children() == []
     pids = run_pids(docker_double)
-    assert len(pids) == 153 and not any(alive(pid) for pid in pids)
+    # every third call names an unknown model: refused after `docker model list`, with no `run`
+    assert len(pids) == 102 and not any(alive(pid) for pid in pids)
 
 
 def test_concurrency_is_bounded(docker_double: DockerDouble) -> None:
@@ -154,3 +158,61 @@ def test_concurrency_is_bounded(docker_double: DockerDouble) -> None:
     texts = asyncio.run(run())
     assert texts == [docker_double.expected_answer(f"prompt number {i}", "smollm2") for i in range(12)]
     assert 1 <= peak <= 3
+
+
+# ----------------------------------------------------------------------------- helpers left behind
+
+
+def dead(pid: int, within: float = 5.0) -> bool:
+    """True once ``pid`` is gone or a zombie (killed; its new parent, not us, reaps it)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.parametrize("code", [1, 0])
+def test_a_helper_holding_stdout_neither_delays_the_exit_nor_outlives_it(
+    docker_double: DockerDouble, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, code: int
+) -> None:
+    """``docker`` forks a helper into its group that keeps stdout open, then exits: the call ends at
+    once with the exit code (not at the 30 s first-token limit) and the helper is killed."""
+    pid_file = tmp_path / "helper.pid"
+    docker_double.set(fault="leave_helper", fault_code=code, helper_pid_file=str(pid_file), fault_message="boom")
+    monkeypatch.setenv("ULTRA_LLM_FIRST_TOKEN_TIMEOUT", "30")
+    monkeypatch.setenv("ULTRA_LLM_TIMEOUT", "60")
+    started = time.monotonic()
+    if code:
+        with pytest.raises(GenerationError) as caught:
+            asyncio.run(make_backend().generate(request()))
+        assert "exited with code 1: boom" in str(caught.value)
+    else:
+        result = asyncio.run(make_backend().generate(request()))
+        assert result.text == docker_double.expected_answer("hi", "smollm2")
+    assert time.monotonic() - started < 10
+    assert dead(int(pid_file.read_text())) and children() == []
+
+
+def test_the_run_helper_reports_the_exit_at_once_and_kills_the_group(tmp_path: Path) -> None:
+    pid_file = tmp_path / "helper.pid"
+    script = (
+        "import os, sys, time\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n    time.sleep(3600)\n    os._exit(0)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(pid))\n"
+        "sys.stdout.write('partial'); sys.stdout.flush(); sys.exit(3)\n"
+    )
+
+    async def run() -> Completed:
+        return await ProcessRunner().run([sys.executable, "-c", script], timeout=30)
+
+    started = time.monotonic()
+    done = asyncio.run(run())
+    assert (done.returncode, done.stdout) == (3, b"partial")
+    assert time.monotonic() - started < 10 and dead(int(pid_file.read_text()))

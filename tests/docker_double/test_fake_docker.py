@@ -238,7 +238,8 @@ def test_run_with_open_pipe_hangs_until_stdin_closes(docker_double: DockerDouble
         assert proc.stdout is not None
         out = proc.stdout.read()
         assert proc.wait(timeout=10) == 0
-        assert out.decode() == docker_double.expected_output("hi\n\n", "smollm2")
+        # "hi" + "\n\n" + empty stdin, trimmed by processImagesInPrompt (images.go) before sending
+        assert out.decode() == docker_double.expected_output("hi", "smollm2")
     finally:
         if proc.poll() is None:
             proc.kill()

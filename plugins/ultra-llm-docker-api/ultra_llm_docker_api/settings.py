@@ -34,6 +34,8 @@ __all__ = ["DEFAULT_URL", "DockerAPISettings", "Endpoint", "resolve", "resolve_a
 
 DEFAULT_URL = "http://localhost:12434"
 DEFAULT_SOCKET_PREFIX = "/exp/vDD4.40"
+RETRY_AFTER_MAX = 60.0
+"""The longest ``Retry-After`` honoured, in seconds (a longer one fails at once, saying so)."""
 MAX_CONNECTIONS = 100
 """Connections per endpoint's pool (each stream holds one while it runs)."""
 
@@ -78,7 +80,6 @@ class DockerAPISettings(Settings):
     retry_wait_initial: float = setting(
         0.5, ge=0, help="First backoff in seconds (doubles, with jitter, up to 20 times this)."
     )
-    retry_after_max: float = setting(60.0, ge=0, help="Longest Retry-After honoured, in seconds.")
     max_response_bytes: int = setting(
         32 * 1024 * 1024, ge=1024, help="Cap on a response read into memory (whole or streamed)."
     )
@@ -207,7 +208,7 @@ def _resolve_one(raw: str, settings: DockerAPISettings, config: UltraConfig | No
         retries=settings.retries,
         retry_wait_initial=settings.retry_wait_initial,
         retry_wait_max=settings.retry_wait_initial * 20,
-        retry_after_max=settings.retry_after_max,
+        retry_after_max=RETRY_AFTER_MAX,
         max_response_bytes=settings.max_response_bytes,
         max_connections=MAX_CONNECTIONS,
         stream_usage=settings.stream_usage,

@@ -6,6 +6,12 @@
 * Generation: ``docker model run MODEL`` with the prompt on stdin (closed after writing), never in
   argv; the model name validated by ``ultra_llm.names`` first. Output streamed in small reads,
   decoded incrementally; the CLI's own lines (auto-pull, usage, final newline) are not answer text.
+* Refused before any process starts (the one-shot ``run`` would act on them, not send them): a
+  prompt naming a file ``run`` would read (``@path``, image paths; see ``prompt_guard``) unless
+  ``allow_file_inclusion``; an ``nvcr.io/nim/`` model (``run`` starts a container) unless
+  ``allow_containers``; a model not present while ``auto_pull`` is off (``run`` would pull it).
+  ``run`` works in a private empty directory (removed by ``aclose``), so relative paths name nothing
+  there; one naming a file in our own working directory is refused all the same.
 * The CLI cannot pass sampling options: any option is an ``InvalidOptionsError`` pointing at the
   API backend (the core validates against ``options_model = None`` and shows ``options_hint``).
 * Bounded: an answer past ``max_response_bytes`` (``list``/``status``/``rm`` output past
@@ -18,14 +24,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
+import tempfile
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, ClassVar
 
 from ultra_llm.backend import Backend
 from ultra_llm.errors import (
     BackendUnavailableError,
+    EmptyPromptError,
     GenerationTimeoutError,
     ModelNotFoundError,
     ModelRunnerNotEnabledError,
@@ -36,7 +46,7 @@ from ultra_llm.errors import (
 from ultra_llm.names import normalize_model_name, parse_model_reference
 from ultra_llm.types import Availability, Chunk, GenerationRequest, ModelInfo, Progress, Usage
 
-from .failures import API_HINT, BACKEND, error_for, first_line, not_installed
+from .failures import API_HINT, BACKEND, container_refused, error_for, first_line, not_installed, unsafe_prompt
 from .parsers import (
     Failure,
     ListedModel,
@@ -50,6 +60,7 @@ from .parsers import (
     render_prompt,
 )
 from .process import Completed, OutputTooLargeError, ProcessRunner
+from .prompt_guard import find_file_reference
 from .run_output import Event, RunOutputParser
 from .settings import DockerCLISettings
 
@@ -60,6 +71,9 @@ if TYPE_CHECKING:
 __all__ = ["DockerCLIBackend"]
 
 log = logging.getLogger("ultra_llm_docker_cli")
+
+NIM_PREFIX = "nvcr.io/nim/"
+"""``run`` starts a container for these models (``cmd/cli/commands/nim.go:isNIMImage``)."""
 
 _MAX_PULL_LINE = 64 * 1024
 """A partial ``pull`` output line longer than this is dropped (progress lines are ~40 bytes)."""
@@ -83,6 +97,7 @@ class DockerCLIBackend(Backend):
         self.runner = ProcessRunner(self.settings.max_concurrency)
         self._status: tuple[float, Availability] | None = None
         self._present: set[str] = set()
+        self._private_dir: str | None = None
         self.progress_callback: ProgressCallback | None = None
         """Receives the auto-pull progress ``docker model run`` prints (besides the log)."""
 
@@ -221,21 +236,30 @@ class DockerCLIBackend(Backend):
             raise InvalidOptionsError(
                 f"Backend '{BACKEND}' accepts no generation options.", fix=self.options_hint, backend=BACKEND
             )
-        if self.settings.auto_pull and model not in self._present:
-            await self.ensure_present(model)
-        prompt = render_prompt([(m.role, m.content) for m in request.messages]).encode("utf-8")
+        nim = model.startswith(NIM_PREFIX)
+        if nim and not self.settings.allow_containers:
+            raise container_refused(model)
+        text = render_prompt([(m.role, m.content) for m in request.messages])
+        cwd = self._workdir()
+        # in a thread: a hostile prompt of a million characters costs a second of stat calls
+        await asyncio.to_thread(self._check_prompt, text, cwd)
+        if not nim:  # a NIM image is no runner model: `docker model list` never shows it
+            await self._require_present(model)
+        prompt = text.encode("utf-8")
         argv = [self.docker(), "model", "run", model]
         loop = asyncio.get_running_loop()
         parser = RunOutputParser()
         usage: Usage | None = None
         cap, received = self.settings.max_response_bytes, 0
         try:
-            async with self.runner.open(argv, input=prompt) as proc:
-                deadline = loop.time() + self.config.timeout
+            async with self.runner.open(argv, input=prompt, cwd=cwd) as proc:
+                given, now = request.deadline, loop.time()
+                # the adapter's deadlines when it set them (they count from the request's start: a
+                # presence check or an auto-pull before `run` is inside them), else the config's
+                deadline = given.total if given is not None else now + self.config.timeout
+                first_token = given.first_token if given is not None else now + self.config.first_token_timeout
                 while True:
-                    limit = deadline - loop.time()
-                    if not parser.answered:
-                        limit = min(limit, self.config.first_token_timeout)
+                    limit = (deadline if parser.answered else min(deadline, first_token)) - loop.time()
                     try:
                         data = await proc.read(max(0.0, limit))
                     except asyncio.TimeoutError:
@@ -290,6 +314,40 @@ class DockerCLIBackend(Backend):
                 yield chunk
         self._present.add(model)
         yield Chunk("", finish_reason="stop", usage=usage)
+
+    def _workdir(self) -> str | None:
+        """Where ``docker model run`` runs: a private empty directory (made on first use, removed by
+        ``aclose``), or the caller's own with ``allow_file_inclusion``."""
+        if self.settings.allow_file_inclusion:
+            return None
+        if self._private_dir is None or not os.path.isdir(self._private_dir):
+            self._private_dir = tempfile.mkdtemp(prefix="ultra-llm-docker-cli-")
+            weakref.finalize(self, shutil.rmtree, self._private_dir, ignore_errors=True)  # never closed
+        return self._private_dir
+
+    def _check_prompt(self, text: str, cwd: str | None) -> None:
+        """``EmptyPromptError`` for a blank prompt (``run`` would start its chat loop);
+        ``UnsafePromptError`` for a token ``run`` would read a file for (by ``stat`` only)."""
+        if not text.strip():
+            raise EmptyPromptError("The prompt is empty: there is nothing to answer.", backend=BACKEND)
+        if cwd is not None:  # None: allow_file_inclusion
+            # relative paths: against docker's private directory (where they would be read) and ours
+            # (where a caller may think they point): refused in both, so never silently sent as text
+            found = find_file_reference(text, [cwd, *_own_directory()])
+            if found is not None:
+                raise unsafe_prompt(found)
+
+    async def _require_present(self, model: str) -> None:
+        """Make sure ``run`` will not pull: pull first with ``auto_pull``, else ``ModelNotFoundError``
+        unless ``docker model list`` shows the model (one listing, then remembered)."""
+        if model in self._present:
+            return
+        if self.settings.auto_pull:
+            await self.ensure_present(model)
+            return
+        await self.list_models()
+        if model not in self._present:
+            raise ModelNotFoundError(model, backend=BACKEND, detail="not in `docker model list`; auto-pull is off")
 
     def _on_event(self, event: Event, model: str, progress: ProgressCallback | None) -> Chunk | None:
         """Answer and reasoning become chunks; auto-pull lines go to the log, the request's ``progress``
@@ -375,6 +433,17 @@ class DockerCLIBackend(Backend):
         its consumer then gets ``StreamInterruptedError``); forget the cached status."""
         self._status = None
         await self.runner.aclose()
+        if self._private_dir is not None:
+            shutil.rmtree(self._private_dir, ignore_errors=True)
+            self._private_dir = None
+
+
+def _own_directory() -> list[str]:
+    """This process's working directory, if it still exists."""
+    try:
+        return [os.getcwd()]
+    except OSError:
+        return []
 
 
 def _progress(message: str, completed: int | None, total: int | None, *, done: bool) -> Progress:

@@ -7,16 +7,27 @@ from ultra_llm.errors import (
     DockerDaemonDownError,
     DockerNotInstalledError,
     GenerationError,
+    InvalidModelNameError,
     ModelNotFoundError,
     ModelRunnerNotEnabledError,
     ModelRunnerPluginMissingError,
     StreamInterruptedError,
     UltraLLMError,
+    UnsafePromptError,
 )
 
 from .parsers import Failure, classify_failure, strip_ansi
+from .prompt_guard import FileReference
 
-__all__ = ["BACKEND", "FIRST_LINE_LIMIT", "error_for", "first_line", "not_installed"]
+__all__ = [
+    "BACKEND",
+    "FIRST_LINE_LIMIT",
+    "container_refused",
+    "error_for",
+    "first_line",
+    "not_installed",
+    "unsafe_prompt",
+]
 
 BACKEND = "docker-cli"
 FIRST_LINE_LIMIT = 500
@@ -38,6 +49,32 @@ def first_line(text: str, limit: int = FIRST_LINE_LIMIT) -> str:
 def not_installed(docker_bin: str) -> DockerNotInstalledError:
     """``docker`` is not on PATH (or the configured path does not exist)."""
     return DockerNotInstalledError(f"The docker executable '{docker_bin}' was not found.", backend=BACKEND)
+
+
+def unsafe_prompt(found: FileReference) -> UnsafePromptError:
+    """The refusal of a prompt holding ``found``, a token ``docker model run`` would read a file for."""
+    if found.kind == "file":
+        what = f"which `docker model run` would replace with the contents of the file {found.path!r}"
+    else:
+        what = f"which `docker model run` would read from {found.path!r} and attach as an image"
+    return UnsafePromptError(
+        f"Refused before running docker: the prompt contains {found.shown()}, {what}; nothing was read.",
+        fix="Rephrase that part (no '@' right before a path, no quoted, absolute or ./ image path), or use "
+        "the API backend, which sends text as text: MODEL_RUNNER_TYPE=api (backend docker-api). Only for "
+        "trusted local use: ULTRA_LLM_DOCKER_CLI_ALLOW_FILE_INCLUSION=1.",
+        backend=BACKEND,
+    )
+
+
+def container_refused(model: str) -> InvalidModelNameError:
+    """The refusal of an NVIDIA NIM model, for which ``docker model run`` pulls and starts a container."""
+    return InvalidModelNameError(
+        f"Refused before running docker: '{model}' is an NVIDIA NIM image, for which `docker model run` pulls "
+        "and starts a container.",
+        fix="Use a Docker Model Runner model (e.g. ai/smollm2), or allow containers on purpose: "
+        "ULTRA_LLM_DOCKER_CLI_ALLOW_CONTAINERS=1.",
+        backend=BACKEND,
+    )
 
 
 def error_for(

@@ -3,6 +3,10 @@
 Contract:
 * each process starts in its own session (``start_new_session``), so a timeout or a cancelled
   stream kills its whole process group (``docker`` and the plugin binary it runs);
+* the moment the process exits, its group is killed too: a helper it left behind (holding stdout
+  open) can neither outlive the call nor keep the exit from being seen (``wait`` resolves only once
+  the pipes close);
+* ``cwd`` sets the working directory (``None``: the caller's);
 * stdin gets the input and is then closed (``docker model run`` reads ALL of stdin: a pipe left
   open would hang it); with no input, stdin is ``/dev/null``;
 * stderr is drained concurrently (bounded), so a chatty child never blocks on a full pipe;
@@ -48,11 +52,67 @@ class Completed:
     stderr: bytes
 
 
+class _GroupReaper(asyncio.subprocess.SubprocessStreamProtocol):
+    """The stream protocol of ``create_subprocess_exec``, which also kills the process group as soon
+    as the process exits (before its pipes close)."""
+
+    def __init__(self, limit: int, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=limit, loop=loop)
+        self.pid: int | None = None
+        self.exited = False
+        self.group_killed = False
+        """True once the group was killed at the exit: its number may then be reused, not killed again."""
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        self.exited = True
+        self.kill_group_once()
+
+    def kill_group_once(self) -> None:
+        """Kill the exited process's group, if the pid is known and it was not done yet."""
+        if self.pid is not None and not self.group_killed:
+            _kill_group(self.pid)
+            self.group_killed = True
+
+
+def _kill_group(pid: int) -> bool:
+    """SIGKILL the process group ``pid`` leads; False when it cannot (gone, or not ours)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+async def _start(
+    argv: Sequence[str], *, piped_stdin: bool, cwd: str | None
+) -> tuple[asyncio.subprocess.Process, _GroupReaper]:
+    """``create_subprocess_exec`` in a new session with ``_GroupReaper`` as its protocol."""
+    loop = asyncio.get_running_loop()
+    protocol = _GroupReaper(limit=2**16, loop=loop)
+    transport, _ = await loop.subprocess_exec(
+        lambda: protocol,
+        *argv,
+        stdin=asyncio.subprocess.PIPE if piped_stdin else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+        cwd=cwd,
+    )
+    protocol.pid = transport.get_pid()
+    if protocol.exited:  # it exited while we were starting it
+        protocol.kill_group_once()
+    return asyncio.subprocess.Process(transport, protocol, loop), protocol
+
+
 class RunningProcess:
     """One started process; read its stdout with ``read``, end it with ``wait`` or ``close``."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, input: bytes | None, read_size: int) -> None:
+    def __init__(
+        self, proc: asyncio.subprocess.Process, input: bytes | None, read_size: int, reaper: _GroupReaper | None = None
+    ) -> None:
         self._proc = proc
+        self._reaper = reaper
         self._read_size = read_size
         self._stderr = bytearray()
         self._closed = False
@@ -119,12 +179,11 @@ class RunningProcess:
         return code
 
     def kill(self) -> None:
-        """Kill the process group now (idempotent; a process already gone is fine)."""
-        if self._proc.returncode is not None:
+        """Kill the process group now, even once the process itself has exited (a helper it left in
+        the group may hold its pipes), unless that was done at the exit; idempotent."""
+        if self._reaper is not None and self._reaper.group_killed:
             return
-        try:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+        if not _kill_group(self._proc.pid) and self._proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self._proc.kill()
 
@@ -163,10 +222,11 @@ class OpenProcess:
     made ``aclose`` fail with "generator didn't stop after athrow()").
     """
 
-    def __init__(self, runner: ProcessRunner, argv: Sequence[str], input: bytes | None) -> None:
+    def __init__(self, runner: ProcessRunner, argv: Sequence[str], input: bytes | None, cwd: str | None) -> None:
         self._runner = runner
         self._argv = list(argv)
         self._input = input
+        self._cwd = cwd
         self._semaphore: asyncio.Semaphore | None = None
         self._running: RunningProcess | None = None
 
@@ -175,18 +235,12 @@ class OpenProcess:
         await semaphore.acquire()
         self._semaphore = semaphore
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *self._argv,
-                stdin=asyncio.subprocess.PIPE if self._input is not None else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                start_new_session=True,
-            )
+            proc, reaper = await _start(self._argv, piped_stdin=self._input is not None, cwd=self._cwd)
         except BaseException:
             self._semaphore = None
             semaphore.release()
             raise
-        running = self._running = RunningProcess(proc, self._input, self._runner.read_size)
+        running = self._running = RunningProcess(proc, self._input, self._runner.read_size, reaper)
         self._runner._live.add(running)
         return running
 
@@ -225,14 +279,15 @@ class ProcessRunner:
             semaphore = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
         return semaphore
 
-    def open(self, argv: Sequence[str], *, input: bytes | None = None) -> OpenProcess:
+    def open(self, argv: Sequence[str], *, input: bytes | None = None, cwd: str | None = None) -> OpenProcess:
         """``async with runner.open(argv) as proc``: start ``argv`` (a slot permitting); on leaving, it
         is killed, reaped and closed.
 
         ``input`` is written to stdin, which is then closed; ``None`` gives ``/dev/null`` instead.
+        ``cwd``: the working directory (``None``: this process's).
         Raises ``FileNotFoundError``/``PermissionError`` when the executable cannot be started.
         """
-        return OpenProcess(self, argv, input)
+        return OpenProcess(self, argv, input, cwd)
 
     async def aclose(self) -> None:
         """Kill, reap and close every process still open (their callers then read EOF).

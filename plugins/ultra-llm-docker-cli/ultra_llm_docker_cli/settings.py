@@ -26,7 +26,24 @@ class DockerCLISettings(Settings):
     status_cache_seconds: float = setting(
         5.0, ge=0, help="How long an availability answer (`docker model status`) is reused."
     )
-    auto_pull: bool = setting(False, help="Pull a model that is not present locally before running it (with progress).")
+    auto_pull: bool = setting(
+        False,
+        help="Pull a model that is not present locally before running it (with progress). Off: such a "
+        "model is a ModelNotFoundError before `docker model run` starts (which would pull it unasked).",
+    )
+    allow_file_inclusion: bool = setting(
+        False,
+        help="Trusted local use only: send prompts that `docker model run` rewrites from files (`@path` "
+        "replaced by the file's contents, image paths attached), with `docker` run in the caller's working "
+        "directory. Off: such a prompt is refused (UnsafePromptError) before any process starts, and `docker` "
+        "runs in a private empty directory.",
+    )
+    allow_containers: bool = setting(
+        False,
+        help="Let `docker model run` start an NVIDIA NIM container for an `nvcr.io/nim/...` model (it "
+        "pulls the image and runs it with the Docker engine). Off: such a model is refused before any process "
+        "starts.",
+    )
     max_response_bytes: int = setting(
         16 * 1024 * 1024,
         ge=1024,

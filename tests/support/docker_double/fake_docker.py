@@ -17,6 +17,30 @@ Where each behaviour comes from
     server.`` is printed to stdout (cobra ``cmd.Println``; docker's plugin wrapper sets the output
     to stdout) before pulling; an empty prompt starts the interactive ``> `` loop; a one-shot run
     ends with ``cmd.Println()``; errors are ``Failed to generate a response: <err>``.
+    An unknown model is ALWAYS pulled before the run (``run.go:829-838``; the runner's own
+    auto-pull setting plays no part); ``cmd_run`` does the same.
+  - ``commands/images.go`` (called from ``run.go:chatWithMarkdownContext`` on every prompt, one-shot
+    and interactive; ``include_files``/``attach_images`` here):
+    ``processFileInclusions`` finds ``@(?:"([^"]+)"|'([^']+)'|([^\\s"']+))`` tokens, undoes shell
+    escapes (``normalizeFilePath``; no ``~`` expansion), ``os.ReadFile``s each (relative to the
+    working directory; an unreadable or missing one is skipped, a FIFO blocks, as in Go), leaves
+    image files (content sniff OR extension) for the next step, and replaces ``@"p"``, ``@'p'`` and
+    ``(@p)(\\s|$)`` with the contents through Go's ``ReplaceAllString``, so ``$1``, ``${x}`` and ``$$``
+    in the file are template-expanded (``go_expand``). Then ``processImagesInPrompt``: the
+    ``extractImagePaths`` regex (quoted, absolute, ``./`` or drive-letter paths ending in
+    .jpg/.jpeg/.png/.webp); a missing file (``os.ErrNotExist``) is skipped; any other failure (a
+    directory, an unreadable or empty file, over 100 MiB) ends ``run`` with ``Failed to generate a
+    response: failed to process images: couldn't process image "<p>": <err>`` (Go's error text:
+    ``open <p>: permission denied``, ``read <p>: is a directory``, ``EOF``, ``file size exceeds
+    maximum limit (100 MB)``); a read image is cut out of the text (``strings.ReplaceAll`` of
+    ``'p'`` and ``p``, then ``TrimSpace``) and sent as a ``data:`` URL before the text
+    (``run.go:buildUserMessage``). ``prompt_log`` records what is finally sent. Simplified:
+    ``http.DetectContentType`` knows PNG, JPEG, GIF and WebP signatures only here.
+  - ``commands/nim.go`` and ``run.go:772-826``: a model starting ``nvcr.io/nim/`` (``isNIMImage``,
+    a plain prefix test before any inspect) is not run by the model runner: the image is pulled
+    (``Pulling NIM image <m>...``) and a container ``docker-model-nim-<name>`` started with the
+    Docker engine, then the prompt is sent to it. The double records the container in the state's
+    ``containers`` and answers as usual; it leaves out the credential and GPU lines.
   - ``desktop/desktop.go``: reasoning is printed as ``Thinking:\\n`` + reasoning, then
     ``\\n\\n--\\n\\n`` before the answer; usage as ``\\n\\nToken usage: P prompt + C completion = T
     total`` (so a blank line precedes it, the final newline follows it); a non-200 answer is
@@ -58,7 +82,12 @@ with ``fault_after`` and ``fault_message``, ``pull_hang_after`` (a fault too: ``
 auto-pull of ``run``, print that many progress lines and then nothing, never exiting, as a stalled
 download would; the real CLI's behaviour when its registry stalls is not confirmed),
 ``timestamp_log`` (one ``<monotonic_ns> <len>`` line per stdout write, taken just before the
-write) and ``invocation_log`` (one JSON line per run).
+write) and ``invocation_log`` (one JSON line per run), ``prompt_log`` (one JSON line per prompt
+sent to the model: its final ``text`` and ``images``, each ``{"path", "bytes", "sha256"}``),
+``containers`` (NIM containers started). Fault ``leave_helper`` (not a documented CLI behaviour: a
+crashing plugin's child would do it): ``run`` forks a helper into its process group that keeps
+stdout and stderr open and sleeps (its pid written to ``helper_pid_file``), then exits with
+``fault_code`` (default 1; 0 answers normally first).
 """
 
 from __future__ import annotations
@@ -100,6 +129,10 @@ DEFAULT_STATE: dict[str, Any] = {
     "fault_message": None,
     "timestamp_log": None,
     "invocation_log": None,
+    "prompt_log": None,
+    "containers": [],
+    "helper_pid_file": None,
+    "fault_code": 1,
     "client_version": "v1.0.3",
     "server_version": "v1.0.3",
 }
@@ -400,6 +433,163 @@ def expected_output(prompt: str, model: str, state: dict[str, Any], reasoning: b
     return text + "\n"
 
 
+# --------------------------------------------------------------------------- prompt rewriting (images.go)
+
+INCLUSION = r"""@(?:"([^"]+)"|'([^']+)'|([^\t\n\f\r "']+))"""
+IMAGE_PATH = (
+    r""""([^"]+?\.(?i:jpg|jpeg|png|webp))"|'([^']+?\.(?i:jpg|jpeg|png|webp))'"""
+    r"""|(?:[a-zA-Z]:[/\\]|[/\\]|\./)[^\n"']*?\.(?i:jpg|jpeg|png|webp)\b"""
+)
+GO_SPACE = "[\t\n\f\r ]"  # Go's \s
+MAX_IMAGE_BYTES = 100 * 1024 * 1024
+NIM_PREFIX = "nvcr.io/nim/"
+
+
+def normalize_file_path(path: str) -> str:
+    """``normalizeFilePath``: undo the shell escapes ``\\ ``, ``\\(`` ... ``\\~`` (left to right)."""
+    import re
+
+    return re.sub(r"""\\([ ()\[\]{}$&;'\\*?~])""", r"\1", path)
+
+
+def sniff(head: bytes) -> str:
+    """A cut-down ``http.DetectContentType``: the image signatures, else text or octet-stream."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if head.startswith(b"RIFF") and head[8:14] == b"WEBPVP":
+        return "image/webp"
+    binary = any(b < 0x20 and b not in b"\t\n\x0c\r\x1b" for b in head)
+    return "application/octet-stream" if binary else "text/plain; charset=utf-8"
+
+
+def is_image(head: bytes, path: str) -> bool:
+    """``isImageFileByContentAndExtension``: the sniffed type, or else the extension."""
+    kinds = ("image/jpeg", "image/jpg", "image/png", "image/webp")
+    return sniff(head) in kinds or path.lower().endswith((".jpg", ".jpeg", ".png", ".webp"))
+
+
+def go_expand(template: str, groups: list[str | None]) -> str:
+    """Go's ``Regexp.Expand`` of a ``ReplaceAllString`` template: ``$$`` is ``$``; ``$n``, ``${n}``
+    and ``$name`` are group n (empty when there is none: these regexes name no group)."""
+    import re
+
+    out, i = [], 0
+    while True:
+        j = template.find("$", i)
+        if j < 0:
+            out.append(template[i:])
+            return "".join(out)
+        out.append(template[i:j])
+        rest = template[j + 1 :]
+        if rest.startswith("$"):
+            out.append("$")
+            i = j + 2
+            continue
+        m = re.match(r"\{(\w+)\}|(\w+)", rest, re.ASCII)
+        if m is None:
+            out.append("$")  # malformed: the $ stays
+            i = j + 1
+            continue
+        name = m.group(1) or m.group(2)
+        if name.isdigit() and int(name) < len(groups):
+            out.append(groups[int(name)] or "")
+        i = j + 1 + m.end()
+
+
+def include_files(prompt: str) -> str:
+    """``processFileInclusions``: each readable, non-image ``@`` file's contents replace its token."""
+    import re
+
+    for match in re.finditer(INCLUSION, prompt):
+        path = match.group(1) or match.group(2) or match.group(3)
+        nfp = normalize_file_path(path)
+        try:
+            with open(nfp, "rb") as f:  # os.ReadFile: a FIFO blocks here, /dev/zero never ends
+                content = f.read()
+        except OSError:
+            continue
+        if is_image(content[:512], nfp):
+            continue
+        text = content.decode("utf-8", errors="replace")
+        for quoted in (re.escape(path), re.escape(nfp)):
+            for pattern, template in (
+                ('@"' + quoted + '"', text),
+                ("@'" + quoted + "'", text),
+                ("(@" + quoted + ")(" + GO_SPACE + "|\\Z)", text + "$2"),
+            ):
+                prompt = go_replace_all(pattern, template, prompt)
+    return prompt
+
+
+def go_replace_all(pattern: str, template: str, text: str) -> str:
+    """Go's ``Regexp.ReplaceAllString``: each match replaced by ``template``, expanded (``go_expand``)."""
+    import re
+
+    def expand(match: re.Match[str]) -> str:
+        return go_expand(template, [match.group(0), *match.groups()])
+
+    return re.sub(pattern, expand, text)
+
+
+def attach_images(prompt: str) -> tuple[str, list[dict[str, Any]]]:
+    """``processImagesInPrompt``: the prompt without the image paths it read, and those images."""
+    import re
+
+    images: list[dict[str, Any]] = []
+    for match in re.finditer(IMAGE_PATH, prompt, re.ASCII):
+        path = match.group(1) or match.group(2) or match.group(0)
+        nfp = normalize_file_path(path)
+        try:
+            data = read_image(nfp)
+        except FileNotFoundError:
+            continue  # a false positive of the regex
+        except OSError as e:
+            reason = str(e)
+            if e.strerror:  # Go's *PathError: a directory opens, then fails to read
+                op = "read" if isinstance(e, IsADirectoryError) else "open"
+                reason = f"{op} {nfp}: {e.strerror.lower()}"
+            raise Exit(
+                1,
+                "Failed to generate a response: failed to process images: "
+                f"couldn't process image {json.dumps(nfp, ensure_ascii=False)}: {reason}\n",
+            ) from None
+        for old in ("'" + nfp + "'", "'" + path + "'", nfp, path):
+            prompt = prompt.replace(old, "")
+        images.append(data)
+    return prompt.strip(), images
+
+
+def read_image(path: str) -> dict[str, Any]:
+    """``encodeImageToDataURL``, with Go's error texts (``read <p>: is a directory``, ``EOF`` ...)."""
+    import hashlib
+
+    with open(path, "rb") as f:  # a directory opens fine in Go; Python refuses: same text either way
+        head = f.read(512)
+        if not head:
+            raise OSError("EOF")
+        if not is_image(head, path):
+            raise OSError(f"invalid image type for file: {path}")
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_IMAGE_BYTES:
+            raise OSError(f"file size exceeds maximum limit ({MAX_IMAGE_BYTES // (1024 * 1024)} MB)")
+        data = head + f.read()
+    return {"path": path, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "type": sniff(head)}
+
+
+def rewrite_prompt(prompt: str, state: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """What ``chatWithMarkdownContext`` sends: files included, then images cut out; logged."""
+    text, images = attach_images(include_files(prompt))
+    log = state.get("prompt_log")
+    if log:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"text": text, "images": images, "pid": os.getpid()}) + "\n")
+    return text, images
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -677,10 +867,15 @@ def cmd_run(state: dict[str, Any], argv: list[str], out: Out) -> int:
     log = state.get("invocation_log")
     if log:
         with open(log, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"argv": sys.argv[1:], "stdin_bytes": stdin_bytes, "pid": os.getpid()}) + "\n")
+            fh.write(
+                json.dumps({"argv": sys.argv[1:], "stdin_bytes": stdin_bytes, "pid": os.getpid(), "cwd": os.getcwd()})
+                + "\n"
+            )
     ensure_runner(state)
+    if model.startswith(NIM_PREFIX):  # run.go:775, before any inspect: a container, not the runner
+        return run_nim(state, model, prompt, out)
     m = find_model(state["models"], model)
-    if m is None:
+    if m is None:  # run.go:829-838: pulled whatever the runner's settings say
         out.text(f"Unable to find model '{model}' locally. Pulling from the server.\n")
         do_pull(state, model, out)
         m = find_model(state["models"], model)
@@ -691,6 +886,44 @@ def cmd_run(state: dict[str, Any], argv: list[str], out: Out) -> int:
         return interactive(state, model, m, out)
     generate(state, model, m, prompt, out)
     return 0
+
+
+def run_nim(state: dict[str, Any], model: str, prompt: str, out: Out) -> int:
+    """``runNIMModel`` then ``chatWithNIM`` (``nim.go``): pull the image, start the container (kept
+    in the state's ``containers``), answer; the prompt goes to the NIM as is (no file inclusion)."""
+    name = nim_container_name(model)
+    if not any(c.get("name") == name for c in state["containers"]):
+        out.text(f"Pulling NIM image {model}...\n")
+        state["containers"].append({"name": name, "image": model, "running": True})
+        save_state(state)
+        out.text(f"Started NIM container {name}\n")
+    else:
+        out.text(f"Using existing NIM container {name}\n")
+    out.text("Waiting for NIM to be ready (this may take several minutes)...\nNIM is ready!\n")
+    if prompt:
+        out.text(answer_for(prompt, model, state) + "\n")
+    return 0
+
+
+def nim_container_name(model: str) -> str:
+    """``nimContainerName``: ``nvcr.io/nim/google/gemma:1`` -> ``docker-model-nim-google-gemma``."""
+    name = "-".join(model[len(NIM_PREFIX) :].split("/")).split(":")[0]
+    return "docker-model-nim-" + name
+
+
+def leave_helper(state: dict[str, Any]) -> None:
+    """Fault ``leave_helper``: fork a child into this process group that holds stdout and stderr
+    open and sleeps; its pid goes to ``helper_pid_file``."""
+    import time
+
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(3600)
+        os._exit(0)
+    path = state.get("helper_pid_file")
+    if path:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(str(pid))
 
 
 def interactive(state: dict[str, Any], model: str, m: dict[str, Any], out: Out) -> int:
@@ -757,6 +990,12 @@ def generate(state: dict[str, Any], model: str, m: dict[str, Any], prompt: str, 
     import time
 
     fault = state.get("fault")
+    if fault == "leave_helper":
+        leave_helper(state)
+        code = int(state.get("fault_code") or 0)
+        if code:
+            raise Exit(code, (state.get("fault_message") or "Failed to generate a response: EOF") + "\n")
+    prompt, images = rewrite_prompt(prompt, state)
     if fault == "hang":
         while True:
             time.sleep(3600)
@@ -765,7 +1004,7 @@ def generate(state: dict[str, Any], model: str, m: dict[str, Any], prompt: str, 
         body = f"unable to load runner: {detail}\n"  # DMR's plain-text error body ends with a newline
         raise Exit(1, f"Failed to generate a response: error response: status=500 body={body}\n")
     if state.get("engine_url"):
-        stream_engine(state, model, prompt, out)
+        stream_engine(state, model, prompt, out, images)
         return
     first, written = [True], [0]
     if m.get("reasoning"):
@@ -781,15 +1020,25 @@ def generate(state: dict[str, Any], model: str, m: dict[str, Any], prompt: str, 
     out.text("\n")
 
 
-def stream_engine(state: dict[str, Any], model: str, prompt: str, out: Out) -> None:
-    """POST ``<engine_url>/chat/completions`` with stream true; write each delta as it arrives."""
+def stream_engine(
+    state: dict[str, Any], model: str, prompt: str, out: Out, images: list[dict[str, Any]] | None = None
+) -> None:
+    """POST ``<engine_url>/chat/completions`` with stream true; write each delta as it arrives.
+
+    Images are sent as ``image_url`` parts before the text (``buildUserMessage``); the double sends
+    their digest, not their bytes."""
     import urllib.error
     import urllib.request
 
+    content: Any = prompt
+    if images:
+        content = [{"type": "image_url", "image_url": {"url": "sha256:" + i["sha256"]}} for i in images]
+        if prompt:
+            content.append({"type": "text", "text": prompt})
     body = json.dumps(
         {
             "model": state.get("engine_model") or model,
-            "messages": [{"role": "user", "content": prompt}],
+            "messages": [{"role": "user", "content": content}],
             "stream": True,
             "stream_options": {"include_usage": True},
         }

@@ -3,7 +3,8 @@
 Use as a plugin (``pytest_plugins = ["tests.support.docker_double.fixtures"]`` in the root
 conftest) or import the fixtures into a conftest. Nothing here starts a process at import.
 
-* ``docker_double``: a function-scoped ``DockerDouble`` controller. Its ``bin_dir`` holds an
+* ``docker_double``: a function-scoped ``DockerDouble`` controller (run invocations and the prompts
+  the double finally sends logged). Its ``bin_dir`` holds an
   executable ``docker`` (a wrapper whose shebang is the current interpreter) and is put FIRST on
   PATH; ``FAKE_DOCKER_STATE`` names its state file. Change behaviour with ``set(**state)``.
 * ``no_docker``: PATH holds only an empty directory, so no ``docker`` can be found.
@@ -96,6 +97,7 @@ class DockerDouble:
     state_path: Path
     timestamp_log: Path
     invocation_log: Path
+    prompt_log: Path
 
     @property
     def docker(self) -> str:
@@ -145,10 +147,17 @@ class DockerDouble:
         self.set(timestamp_log=str(self.timestamp_log))
 
     def invocations(self) -> list[dict[str, Any]]:
-        """One record (``argv``, ``stdin_bytes``, ``pid``) per ``docker model run`` that read its input."""
+        """One record (``argv``, ``stdin_bytes``, ``pid``, ``cwd``) per ``docker model run`` that read its input."""
         if not self.invocation_log.exists():
             return []
         return [json.loads(line) for line in self.invocation_log.read_text().splitlines()]
+
+    def sent_prompts(self) -> list[dict[str, Any]]:
+        """What each ``run`` finally sent to the model, after its file inclusion and image
+        attachment: ``{"text", "images": [{"path", "bytes", "sha256", "type"}], "pid"}``."""
+        if not self.prompt_log.exists():
+            return []
+        return [json.loads(line) for line in self.prompt_log.read_text().splitlines()]
 
     def expected_output(self, prompt: str, model: str, *, reasoning: bool = False) -> str:
         """Exactly what a successful one-shot ``run`` prints for ``prompt`` under the current state."""
@@ -187,6 +196,7 @@ def install_double(directory: Path) -> DockerDouble:
         state_path=state_path,
         timestamp_log=directory / "timestamps.log",
         invocation_log=directory / "invocations.log",
+        prompt_log=directory / "prompts.log",
     )
 
 
@@ -194,7 +204,7 @@ def install_double(directory: Path) -> DockerDouble:
 def docker_double(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DockerDouble]:
     """A fresh double first on PATH, with ``FAKE_DOCKER_STATE`` set and run invocations logged."""
     double = install_double(tmp_path / "docker-double")
-    double.set(invocation_log=str(double.invocation_log))
+    double.set(invocation_log=str(double.invocation_log), prompt_log=str(double.prompt_log))
     monkeypatch.setenv("PATH", str(double.bin_dir) + os.pathsep + os.environ.get("PATH", ""))
     monkeypatch.setenv("FAKE_DOCKER_STATE", str(double.state_path))
     yield double
