@@ -39,7 +39,8 @@ class Backend(abc.ABC):
     Subclasses set ``name`` and implement ``check_availability``, ``list_models`` and ``stream``;
     they may override ``generate`` (whole answers), ``embed``, ``pull`` and ``remove`` and set the
     matching ``supports_*`` flag. ``options_model`` is a pydantic model (``extra="forbid"``) of the
-    generation options the backend accepts; ``None`` means it accepts none. ``settings_model`` is an
+    generation options the backend accepts, or better for start-up time its ``"module:Class"``
+    name, imported only when a call passes options; ``None`` means it accepts none. ``settings_model`` is an
     optional ``ultra_llm.settings.Settings`` class of the backend's own environment variables,
     shown by ``ultra-llm config``; a backend with one takes ``settings=`` (an instance of it, read
     by the host, with per-adapter overrides) in its constructor and reads the environment itself
@@ -48,7 +49,7 @@ class Backend(abc.ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str] = ""
-    options_model: ClassVar[type[Any] | None] = None
+    options_model: ClassVar[type[Any] | str | None] = None
     options_hint: ClassVar[str] = ""
     """Shown as the fix when a caller passes options the backend does not accept."""
     settings_model: ClassVar[type[Settings] | None] = None
@@ -110,9 +111,20 @@ class Backend(abc.ABC):
         """Release clients, pools and processes; called once when the adapter closes."""
 
     @classmethod
+    def options_class(cls) -> type[Any] | None:
+        """The options model, imported now if ``options_model`` names it (``PluginError`` if that fails)."""
+        model = cls.options_model
+        if isinstance(model, str):
+            from .registry import import_target
+
+            model = import_target(model, plugin=cls.name)
+            cls.options_model = model  # once: later calls find the class
+        return model
+
+    @classmethod
     def capabilities(cls) -> dict[str, Any]:
         """What the backend offers: streaming, embeddings, pull, remove, its option names."""
-        options = cls.options_model
+        options = cls.options_class()
         return {
             "streaming": True,
             "embeddings": cls.supports_embeddings,

@@ -20,6 +20,7 @@ __all__ = [
     "BackendSpec",
     "ModelRegistrar",
     "SettingsRegistrar",
+    "import_target",
     "load_settings_target",
     "load_target",
 ]
@@ -75,20 +76,23 @@ def load_settings_target(target: str | type[Settings], *, plugin: str) -> type[S
     return _load(target, Settings, "ultra_llm.settings.Settings", plugin=plugin)
 
 
+def import_target(target: str, *, plugin: str) -> Any:
+    """The object a ``"module:attr"`` string names; ``PluginError`` naming ``plugin`` when it fails."""
+    module_name, _, attr = target.partition(":")
+    try:
+        obj: object = importlib.import_module(module_name)
+        for part in attr.split(".") if attr else ():
+            obj = getattr(obj, part)
+    except Exception as exc:  # any import-time failure of a plugin's module
+        raise PluginError(
+            f"Plugin '{plugin}' could not import its backend '{target}': {type(exc).__name__}: {exc}",
+            plugin=plugin,
+        ) from exc
+    return obj
+
+
 def _load(target: str | type[BaseT], base: type[BaseT], what: str, *, plugin: str) -> type[BaseT]:
-    if isinstance(target, str):
-        module_name, _, attr = target.partition(":")
-        try:
-            obj: object = importlib.import_module(module_name)
-            for part in attr.split(".") if attr else ():
-                obj = getattr(obj, part)
-        except Exception as exc:  # any import-time failure of a plugin's module
-            raise PluginError(
-                f"Plugin '{plugin}' could not import its backend '{target}': {type(exc).__name__}: {exc}",
-                plugin=plugin,
-            ) from exc
-    else:
-        obj = target
+    obj = import_target(target, plugin=plugin) if isinstance(target, str) else target
     if not (isinstance(obj, type) and issubclass(obj, base)):
         raise PluginError(
             f"Plugin '{plugin}' registered {target!r}, which is not a {what} subclass.",

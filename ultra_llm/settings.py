@@ -87,15 +87,23 @@ class Alias:
     scale: float = 1.0
 
 
-@dataclass(frozen=True)
 class _Spec:
-    help: str
-    env: str | None
-    aliases: tuple[Alias, ...]
-    ge: float | None
-    gt: float | None
-    le: float | None
-    check: Callable[[Any], Any] | None
+    """What ``setting()`` declared (a plain class: a dataclass costs milliseconds to create at import)."""
+
+    __slots__ = ("aliases", "check", "env", "ge", "gt", "help", "le")
+
+    def __init__(
+        self,
+        help: str,
+        env: str | None,
+        aliases: tuple[Alias, ...],
+        ge: float | None,
+        gt: float | None,
+        le: float | None,
+        check: Callable[[Any], Any] | None,
+    ) -> None:
+        self.help, self.env, self.aliases = help, env, aliases
+        self.ge, self.gt, self.le, self.check = ge, gt, le, check
 
 
 def setting(
@@ -127,15 +135,16 @@ class SettingRow:
     aliases: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
 class _Field:
-    name: str
-    variable: str
-    aliases: tuple[Alias, ...]
-    kind: Any
-    optional: bool
-    default: Any
-    spec: _Spec
+    """One setting of a class, resolved: its variable, type and declaration."""
+
+    __slots__ = ("aliases", "default", "kind", "name", "optional", "spec", "variable")
+
+    def __init__(
+        self, name: str, variable: str, aliases: tuple[Alias, ...], kind: Any, optional: bool, default: Any, spec: _Spec
+    ) -> None:
+        self.name, self.variable, self.aliases, self.kind = name, variable, aliases, kind
+        self.optional, self.default, self.spec = optional, default, spec
 
 
 class Settings:

@@ -115,7 +115,7 @@ async def describe_backends(host: PluginHost, config: UltraConfig, *, options_sc
             cls = spec.load()
             row["capabilities"] = cls.capabilities()
             if options_schemas:
-                model = cls.options_model
+                model = cls.options_class()
                 row["options_schema"] = None if model is None else model.model_json_schema()
             backend = instantiate(host, name, config)
         except Exception as error:  # typed or not, it is this row's answer

@@ -140,8 +140,10 @@ class Deadline:
 class GenerationRequest:
     """One validated generation request, as backends and hooks receive it.
 
-    ``options`` is the backend's own options model instance (pydantic), already validated;
-    ``options_dict`` is the same without unset values, for wire formats and cache keys.
+    ``options`` is the backend's own options model instance (pydantic), already validated, or
+    ``None`` when the call passed no options (nothing is built then: read defaults yourself, e.g.
+    ``request.options or MyOptions()``); ``options_dict`` holds the values the caller set, for wire
+    formats and cache keys.
     """
 
     model: str

@@ -45,3 +45,12 @@ def test_plugins_command_builds_no_settings_and_no_backend() -> None:
     )
     loaded = modules_after(code)
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_generate_on_the_mock_builds_no_pydantic_model() -> None:
+    """A call with no options needs no options model: ``generate hello`` imports no pydantic at all
+    (its import and a validator build are most of a cold start); a call with options does."""
+    plain = "from ultra_llm.cli import main\ntry:\n    main(['generate', 'hello'])\nexcept SystemExit:\n    pass"
+    assert not modules_after(plain) & {"pydantic", "pydantic_core", "pydantic_settings"}
+    with_options = plain.replace("'hello'", "'-o', 'max_tokens=2', 'hello'")
+    assert "pydantic_core" in modules_after(with_options)

@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from ultra_llm import (
     Availability,
     Backend,
@@ -48,18 +46,6 @@ FIXED_ANSWER = "This is a mock response from ultra-llm's mock backend."
 _WORD = re.compile(r"\s*\S+\s*|\s+")
 
 
-class MockOptions(BaseModel):
-    """Options the mock accepts (the common sampling options, so callers can exercise them)."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-
-    temperature: float | None = Field(None, ge=0, le=2, description="Accepted and ignored: the mock is deterministic.")
-    max_tokens: int | None = Field(None, ge=1, description="Stop after this many word-sized chunks.")
-    top_p: float | None = Field(None, gt=0, le=1, description="Accepted and ignored.")
-    seed: int | None = Field(None, description="Accepted and ignored.")
-    stop: str | list[str] | None = Field(None, description="Stop before the first occurrence of this text.")
-
-
 def split_words(text: str) -> list[str]:
     """Word-sized chunks that join back to exactly ``text``."""
     return _WORD.findall(text)
@@ -70,7 +56,7 @@ class MockBackend(Backend):
 
     name: ClassVar[str] = "mock"
     summary: ClassVar[str] = "Deterministic answers with no runner: echo and fixed-text models."
-    options_model: ClassVar[type[BaseModel]] = MockOptions
+    options_model = "ultra_llm_mock.options:MockOptions"  # imported only when a call sets options
     settings_model: ClassVar[type[MockSettings]] = MockSettings
     supports_embeddings: ClassVar[bool] = True
     supports_pull: ClassVar[bool] = True
@@ -149,16 +135,18 @@ class MockBackend(Backend):
             )
         if settings.fault == "hang":
             await asyncio.Event().wait()
-        options = request.options
+        options = request.options  # None when the call set no options
+        stop = options.stop if options is not None else None
+        max_tokens = options.max_tokens if options is not None else None
         answer = self.answer_for(request)
         finish = "stop"
-        stops = [options.stop] if isinstance(options.stop, str) else (options.stop or [])
+        stops = [stop] if isinstance(stop, str) else (stop or [])
         for stop in stops:
             if stop and stop in answer:
                 answer = answer[: answer.index(stop)]
         words = split_words(answer)
-        if options.max_tokens is not None and len(words) > options.max_tokens:
-            words, finish = words[: options.max_tokens], "length"
+        if max_tokens is not None and len(words) > max_tokens:
+            words, finish = words[:max_tokens], "length"
         if settings.first_token_delay:
             await asyncio.sleep(settings.first_token_delay)
         for index, word in enumerate(words):

@@ -99,7 +99,7 @@ class ShoutBackend(Backend):
         text = request.prompt.upper()
         if request.model == "shout/reverse":
             text = text[::-1]
-        options: ShoutOptions = request.options
+        options: ShoutOptions = request.options or ShoutOptions()  # None when the call set no options
         return text.rstrip() + "!" * options.exclamations
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
@@ -110,7 +110,7 @@ class ShoutBackend(Backend):
         that is what cancellation means for a backend. A backend with a subprocess or an HTTP
         response closes it in a ``finally`` block.
         """
-        options: ShoutOptions = request.options
+        options: ShoutOptions = request.options or ShoutOptions()  # None when the call set no options
         if not isinstance(options, ShoutOptions):  # the host validates; direct callers may not
             raise InvalidOptionsError("The shout backend got options it did not validate.", backend=self.name)
         words = self.answer_for(request).split(" ")
