@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .errors import InvalidModelNameError
 
@@ -62,6 +63,7 @@ def _invalid(name: str, why: str) -> InvalidModelNameError:
     return InvalidModelNameError(f"'{name}' is not a valid model name: {why}.")
 
 
+@lru_cache(maxsize=1024)  # every request parses its model name; the answer never changes
 def parse_model_reference(name: str) -> ModelReference:
     """Parse and validate ``name``; raise ``InvalidModelNameError`` saying what is wrong.
 

@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .errors import EmptyPromptError
+
 __all__ = [
     "Availability",
     "Chunk",
@@ -77,12 +79,10 @@ def to_messages(prompt: Prompt, *, system_message: str | None = None) -> tuple[M
 
 def _require_text(messages: Sequence[Message]) -> None:
     """Raise ``EmptyPromptError`` unless the last user message has text (not only white space)."""
-    from .errors import EmptyPromptError
-
     last = next((m for m in reversed(messages) if m.role == "user"), None)
     if last is None:
         raise EmptyPromptError("The prompt has no user message: there is nothing to answer.")
-    if not last.content.strip():
+    if not last.content or last.content.isspace():  # no copy of a long prompt
         raise EmptyPromptError("The prompt is empty (the last user message has no text): there is nothing to answer.")
 
 
