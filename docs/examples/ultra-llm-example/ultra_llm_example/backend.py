@@ -50,9 +50,11 @@ class ShoutOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    exclamations: int = Field(1, ge=0, le=5, description="How many '!' to end the answer with.")
-    max_tokens: int | None = Field(None, ge=1, description="Stop after this many words.")
-    temperature: float | None = Field(None, ge=0, le=2, description="Accepted and ignored: shouting is deterministic.")
+    exclamations: int = Field(default=1, ge=0, le=5, description="How many '!' to end the answer with.")
+    max_tokens: int | None = Field(default=None, ge=1, description="Stop after this many words.")
+    temperature: float | None = Field(
+        default=None, ge=0, le=2, description="Accepted and ignored: shouting is deterministic."
+    )
 
 
 @dataclass(frozen=True)
