@@ -1,10 +1,14 @@
 """The typed errors of ultra-llm: one root, each error saying what happened and what to do.
 
 Every error carries ``message`` (what happened) and ``fix`` (what to do about it); ``str(error)``
-joins them into the one line the CLI prints. Backends raise these, never bare exceptions.
+joins them into the one line the CLI prints. Each class says its CLI exit status (``exit_code``)
+and HTTP status (``http_status``); subclasses inherit them. No error class is an ``OSError``
+(``except OSError`` around a call never catches ours). Backends raise these, never bare exceptions.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 __all__ = [
     "BackendNotFoundError",
@@ -34,6 +38,11 @@ __all__ = [
 class UltraLLMError(Exception):
     """Root of every ultra-llm error: ``message`` says what happened, ``fix`` what to do."""
 
+    exit_code: ClassVar[int] = 1
+    """The ``ultra-llm`` process exit status for this kind of error (subclasses set their own)."""
+    http_status: ClassVar[int] = 500
+    """The HTTP status the web API answers this kind of error with."""
+
     default_fix = "Run `ultra-llm doctor` to check the setup step by step."
 
     def __init__(self, message: str, *, fix: str | None = None, backend: str | None = None) -> None:
@@ -58,17 +67,24 @@ class UltraLLMError(Exception):
 class ConfigurationError(UltraLLMError, ValueError):
     """A setting has a value that is not allowed (names the variable, the value, what is allowed)."""
 
+    exit_code: ClassVar[int] = 2
+    http_status: ClassVar[int] = 422
+
     default_fix = "Correct the variable, or unset it to use the default; `ultra-llm config` shows them."
 
 
 class BackendNotFoundError(ConfigurationError):
     """A backend was asked for by name and no installed plugin registers it."""
 
+    http_status: ClassVar[int] = 404
+
     default_fix = "Install the plugin that provides it; `ultra-llm backends` lists the registered ones."
 
 
 class PluginError(UltraLLMError):
     """A plugin failed to import, register, or answer a hook."""
+
+    exit_code: ClassVar[int] = 7
 
     default_fix = (
         "Upgrade or uninstall the plugin, or skip it with ULTRA_LLM_DISABLE_PLUGINS=<name>; "
@@ -82,6 +98,9 @@ class PluginError(UltraLLMError):
 
 class InvalidOptionsError(UltraLLMError, ValueError):
     """Generation options the backend does not accept, or values out of range."""
+
+    exit_code: ClassVar[int] = 2
+    http_status: ClassVar[int] = 422
 
     default_fix = "Pass only the options the backend supports; `ultra-llm backends` lists them."
 
@@ -101,17 +120,25 @@ class UnsafePromptError(InvalidOptionsError):
 class InvalidModelNameError(UltraLLMError, ValueError):
     """A model name that is not a valid Docker model reference."""
 
+    exit_code: ClassVar[int] = 2
+    http_status: ClassVar[int] = 422
+
     default_fix = "Use a reference like `ai/smollm2`, `ai/smollm2:360M-Q4_K_M` or `hf.co/org/repo:Q4_K_M`."
 
 
 class UnsupportedOperationError(UltraLLMError):
     """The backend does not offer this operation (embeddings, pull, remove ...)."""
 
+    http_status: ClassVar[int] = 501
+
     default_fix = "Select a backend that supports it; `ultra-llm backends` lists their capabilities."
 
 
 class BackendUnavailableError(UltraLLMError):
     """The backend cannot serve requests right now (binary missing, daemon down, runner off ...)."""
+
+    exit_code: ClassVar[int] = 3
+    http_status: ClassVar[int] = 503
 
     default_fix = "Run `ultra-llm doctor` to see which step fails and how to fix it."
 
@@ -152,6 +179,9 @@ class ModelRunnerNotEnabledError(BackendUnavailableError):
 class ModelNotFoundError(UltraLLMError, LookupError):
     """The model is not available locally; carries the command that pulls it."""
 
+    exit_code: ClassVar[int] = 4
+    http_status: ClassVar[int] = 404
+
     def __init__(
         self, model: str, *, backend: str | None = None, detail: str | None = None, fix: str | None = None
     ) -> None:
@@ -169,6 +199,9 @@ class ModelNotFoundError(UltraLLMError, LookupError):
 
 class GenerationError(UltraLLMError):
     """The backend failed while generating; ``output`` holds what it said (stderr, stdout, body)."""
+
+    exit_code: ClassVar[int] = 6
+    http_status: ClassVar[int] = 502
 
     default_fix = "Read the backend's output above; `ultra-llm doctor` checks the runner."
 
@@ -191,6 +224,8 @@ class StreamInterruptedError(GenerationError):
 
 class BadRequestError(GenerationError):
     """The runner refused the request as malformed."""
+
+    http_status: ClassVar[int] = 422
 
     default_fix = "Check the model name and options sent."
 
@@ -219,8 +254,11 @@ class ResponseTooLargeError(GenerationError):
     default_fix = "Raise the backend's response size cap, or ask for a shorter answer (max_tokens)."
 
 
-class GenerationTimeoutError(UltraLLMError, TimeoutError):
+class GenerationTimeoutError(UltraLLMError):
     """The backend did not answer in time; ``timeout`` is the limit in seconds that ran out."""
+
+    exit_code: ClassVar[int] = 5
+    http_status: ClassVar[int] = 504
 
     def __init__(
         self, message: str, *, timeout: float | None = None, fix: str | None = None, backend: str | None = None

@@ -11,7 +11,7 @@ A page asks for generated Markdown with a marker comment on a line of its own:
 ``<!-- ultra-llm: errors -->``
     Every typed error of ``ultra_llm.errors``: its parent, meaning and fix.
 ``<!-- ultra-llm: exit-codes -->``
-    The CLI's exit status for each kind of error (``ultra_llm.cli.output.EXIT_CODES``).
+    The CLI's exit status for each kind of error (each error class's ``exit_code``).
 
 The functions are plain so ``tests/docs`` can call them; ``on_config`` also puts this folder on
 ``sys.path`` so the ``mkdocs-click`` extension can import ``cli_app`` (the click app, built once).
@@ -186,12 +186,11 @@ def errors_reference() -> str:
 
 
 def exit_codes_reference() -> str:
-    """A Markdown table of the CLI's exit statuses, from the table the CLI itself uses."""
-    from ultra_llm.cli.output import EXIT_CODES
-
+    """A Markdown table of the CLI's exit statuses, from the error classes' own ``exit_code``."""
     lines = ["| Exit status | When |", "|---|---|", "| `0` | Success. |"]
-    for kind, code in EXIT_CODES:
-        lines.append(f"| `{code}` | `{kind.__name__}` (and its subclasses) |")
+    setters = [cls for cls in error_classes() if "exit_code" in vars(cls) and cls.exit_code != 1]
+    for cls in sorted(setters, key=lambda c: c.exit_code):
+        lines.append(f"| `{cls.exit_code}` | `{cls.__name__}` (and its subclasses) |")
     lines += [
         "| `1` | Any other ultra-llm error, or a failed `doctor` check. |",
         "| `2` | Also a usage error (an unknown option or command). |",

@@ -13,8 +13,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli = build_cli()
     except UltraLLMError as error:  # a strict-mode plugin failure while plugins add their commands
-        from .output import exit_code_for, print_error
+        from .output import print_error
 
         print_error(error)
-        raise SystemExit(exit_code_for(error)) from None
+        raise SystemExit(error.exit_code) from None
     cli.main(args=argv, prog_name="ultra-llm")

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import UltraLLMError
-from .output import exit_code_for, print_error
+from .output import print_error
 
 T = TypeVar("T")
 
@@ -53,7 +53,7 @@ def handle_errors(func: Callable[..., T]) -> Callable[..., T]:
             if shared is not None and shared.debug:
                 raise
             print_error(error)
-            sys.exit(exit_code_for(error))
+            sys.exit(error.exit_code)
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             sys.exit(130)

@@ -1,4 +1,4 @@
-"""Shared output helpers: JSON, tables, one-line errors with exit codes, progress rendering."""
+"""Shared output helpers: JSON, tables, one-line errors, progress rendering."""
 
 from __future__ import annotations
 
@@ -10,35 +10,8 @@ from typing import Any
 
 import click
 
-from ..errors import (
-    BackendUnavailableError,
-    ConfigurationError,
-    GenerationError,
-    GenerationTimeoutError,
-    InvalidModelNameError,
-    InvalidOptionsError,
-    ModelNotFoundError,
-    PluginError,
-    UltraLLMError,
-)
+from ..errors import UltraLLMError
 from ..types import Progress
-
-EXIT_CODES: tuple[tuple[type[UltraLLMError], int], ...] = (
-    (ConfigurationError, 2),
-    (InvalidOptionsError, 2),
-    (InvalidModelNameError, 2),
-    (BackendUnavailableError, 3),
-    (ModelNotFoundError, 4),
-    (GenerationTimeoutError, 5),
-    (GenerationError, 6),
-    (PluginError, 7),
-)
-"""Exit status by error type (the first match wins); any other ultra-llm error exits 1."""
-
-
-def exit_code_for(error: UltraLLMError) -> int:
-    """The process exit status for ``error``."""
-    return next((code for kind, code in EXIT_CODES if isinstance(error, kind)), 1)
 
 
 def print_error(error: UltraLLMError) -> None:

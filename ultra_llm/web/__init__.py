@@ -15,18 +15,15 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from .app import API_PREFIX, create_app
-from .errors import STATUS_BY_ERROR, status_for
 from .router import create_router
 from .service import WebService
 from .settings import WebSettings, load_web_settings
 
 __all__ = [
     "API_PREFIX",
-    "STATUS_BY_ERROR",
     "WebService",
     "WebSettings",
     "create_app",
     "create_router",
     "load_web_settings",
-    "status_for",
 ]

@@ -23,7 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import JSONResponse, Response
 
 from ..errors import UltraLLMError
-from .errors import WebError, error_body, status_for
+from .errors import WebError, error_body
 from .schemas import (
     BackendsResponse,
     ChunkEvent,
@@ -101,8 +101,8 @@ class TypedErrorRoute(APIRoute):
             try:
                 return await handler(request)
             except UltraLLMError as error:
-                headers = {"WWW-Authenticate": "Bearer"} if status_for(error) == 401 else None
-                return JSONResponse(error_body(error), status_code=status_for(error), headers=headers)
+                headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
+                return JSONResponse(error_body(error), status_code=error.http_status, headers=headers)
             except RequestValidationError as error:
                 detail = jsonable_encoder(error.errors())
                 where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in detail)

@@ -362,9 +362,7 @@ class Transport:
                     await response.aclose()
                     raise
                 return response
-        except TimeoutError as exc:
-            if isinstance(exc, UltraLLMError):
-                raise
+        except TimeoutError:
             raise self._timeout(not whole, whole, f"the request to {url}") from None
         except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
             raise _Retryable(connection_error(ep.display_url, exc, runner_layout=ep.runner_layout)) from exc

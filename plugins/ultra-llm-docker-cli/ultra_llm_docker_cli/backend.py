@@ -122,8 +122,6 @@ class DockerCLIBackend(Backend):
         try:
             done = await self._run(argv, timeout=timeout)
         except OSError as exc:
-            if isinstance(exc, UltraLLMError):  # GenerationTimeoutError is a TimeoutError, an OSError
-                raise
             raise BackendUnavailableError(f"Could not start {argv[0]}: {exc}.", backend=BACKEND) from exc
         if done.returncode != 0:
             stderr = done.stderr.decode("utf-8", "replace")
@@ -302,8 +300,6 @@ class DockerCLIBackend(Backend):
                 if stderr.strip():
                     log.info("docker model run %s wrote to stderr: %s", model, first_line(stderr))
         except OSError as exc:
-            if isinstance(exc, UltraLLMError):  # GenerationTimeoutError is a TimeoutError, an OSError
-                raise
             raise BackendUnavailableError(f"Could not start {argv[0]}: {exc}.", backend=BACKEND) from exc
         for event in parser.finish():
             if event.kind == "usage" and event.usage is not None:
@@ -415,8 +411,6 @@ class DockerCLIBackend(Backend):
                 if code != 0:
                     raise error_for("pull", returncode=code, stderr=proc.stderr.decode("utf-8", "replace"), model=name)
         except OSError as exc:
-            if isinstance(exc, UltraLLMError):  # GenerationTimeoutError is a TimeoutError, an OSError
-                raise
             raise BackendUnavailableError(f"Could not start {argv[0]}: {exc}.", backend=BACKEND) from exc
         self._present.add(name)
 
