@@ -92,6 +92,8 @@ def ultra_llm_middleware(backend: Backend) -> Middleware | None:
     ``ultra_llm.middleware.Middleware``); ``call_next(request)`` runs the rest of the chain, and
     the errors it raises reach your ``try``. Return ``None`` when your plugin is off or has nothing
     to add for this backend (look at ``backend.name`` and its class attributes). Do no I/O here.
+    A typed ``ultra_llm.errors`` error (a ``ConfigurationError`` for a bad setting of yours) stops
+    the adapter from being made and reaches its caller; any other exception fails your plugin.
 
     Order: the middleware from the implementation pluggy calls first is the outermost. Mark yours
     ``@hookimpl(tryfirst=True)`` to see everything the caller waits for (timing), or
