@@ -115,7 +115,7 @@ class Backend(abc.ABC):
         """The options model, imported now if ``options_model`` names it (``PluginError`` if that fails)."""
         model = cls.options_model
         if isinstance(model, str):
-            from .registry import import_target
+            from .targets import import_target
 
             model = import_target(model, plugin=cls.name)
             cls.options_model = model  # once: later calls find the class

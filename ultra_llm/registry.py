@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import PluginError
+from .targets import import_target
 from .types import ModelInfo
 
 if TYPE_CHECKING:
@@ -20,7 +20,6 @@ __all__ = [
     "BackendSpec",
     "ModelRegistrar",
     "SettingsRegistrar",
-    "import_target",
     "load_settings_target",
     "load_target",
 ]
@@ -74,21 +73,6 @@ def load_settings_target(target: str | type[Settings], *, plugin: str) -> type[S
     from .settings import Settings
 
     return _load(target, Settings, "ultra_llm.settings.Settings", plugin=plugin)
-
-
-def import_target(target: str, *, plugin: str) -> Any:
-    """The object a ``"module:attr"`` string names; ``PluginError`` naming ``plugin`` when it fails."""
-    module_name, _, attr = target.partition(":")
-    try:
-        obj: object = importlib.import_module(module_name)
-        for part in attr.split(".") if attr else ():
-            obj = getattr(obj, part)
-    except Exception as exc:  # any import-time failure of a plugin's module
-        raise PluginError(
-            f"Plugin '{plugin}' could not import its backend '{target}': {type(exc).__name__}: {exc}",
-            plugin=plugin,
-        ) from exc
-    return obj
 
 
 def _load(target: str | type[BaseT], base: type[BaseT], what: str, *, plugin: str) -> type[BaseT]:

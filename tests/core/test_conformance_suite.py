@@ -67,7 +67,7 @@ def run_suite(tmp_path: Path, backend: str) -> subprocess.CompletedProcess[str]:
     ("name", "module", "source", "backend", "reason"),
     [
         ("broken", "broken_plugin", BROKEN_AT_IMPORT, "broken", "import failed: ImportError: cannot import name"),
-        ("wrong", "wrong_target_plugin", WRONG_TARGET, "wrong", "could not import its backend"),
+        ("wrong", "wrong_target_plugin", WRONG_TARGET, "wrong", "could not import 'wrong_target_plugin:NoSuchBackend'"),
     ],
 )
 def test_the_suite_fails_on_a_broken_entry_point(

@@ -293,11 +293,12 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
 @pytest.mark.parametrize(
     ("value", "on"), [("1", True), ("true", True), ("Yes", True), ("on", True), ("0", False), ("", False)]
 )
-def test_the_documented_settings_agree_with_the_hooks(monkeypatch: pytest.MonkeyPatch, value: str, on: bool) -> None:
-    from ultra_llm_metrics.plugin import enabled
+def test_the_documented_settings_decide_the_middleware(
+    adapter: Callable[..., Adapter], monkeypatch: pytest.MonkeyPatch, value: str, on: bool
+) -> None:
     from ultra_llm_metrics.settings import MetricsSettings
 
     monkeypatch.setenv("ULTRA_LLM_METRICS", value)
-    assert enabled() is on
-    if value:
-        assert MetricsSettings.load().enabled is on
+    assert MetricsSettings.load().enabled is on
+    assert ("metrics" in [layer.plugin for layer in adapter().chain.layers]) is on
+    assert ultra_llm_metrics.snapshot()["enabled"] is on

@@ -11,8 +11,8 @@ import click
 
 from ..errors import InvalidOptionsError
 from ..options import parse_option_pairs
-from .app import _Context, handle_errors, pass_context, run_async
 from .commands_models import backend_option, open_adapter
+from .context import _Context, handle_errors, pass_context, run_async
 
 if TYPE_CHECKING:
     from ..batch import BatchItem, BatchProgress

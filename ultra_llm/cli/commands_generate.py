@@ -8,8 +8,8 @@ from typing import TextIO
 import click
 
 from ..options import parse_option_pairs
-from .app import _Context, handle_errors, pass_context, run_async
 from .commands_models import backend_option, open_adapter
+from .context import _Context, handle_errors, pass_context, run_async
 from .output import echo_json
 
 

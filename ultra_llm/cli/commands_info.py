@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .app import _Context, handle_errors, pass_context, run_async
+from .context import _Context, handle_errors, pass_context, run_async
 from .output import echo_json, echo_table
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .app import _Context, handle_errors, pass_context, run_async
+from .context import _Context, handle_errors, pass_context, run_async
 from .output import ProgressBar, echo_json, echo_table
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from ..errors import ConfigurationError
-from .app import _Context, handle_errors, pass_context
+from .context import _Context, handle_errors, pass_context
 
 DEFAULT_PORT = 8765
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .app import _Context, handle_errors, pass_context, run_async
+from .context import _Context, handle_errors, pass_context, run_async
 
 if TYPE_CHECKING:
     from ..status import Check

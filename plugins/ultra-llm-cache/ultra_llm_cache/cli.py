@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from ultra_llm.cli.app import handle_errors
+from ultra_llm.cli.context import handle_errors
 from ultra_llm.cli.output import echo_json
 
 __all__ = ["COMMANDS", "cache"]

@@ -17,13 +17,6 @@ if TYPE_CHECKING:
     from ultra_llm.registry import SettingsRegistrar
 
 
-def enabled() -> bool:
-    """True when ``ULTRA_LLM_METRICS`` turns measuring on (``MetricsSettings``)."""
-    from .settings import MetricsSettings
-
-    return MetricsSettings.load().enabled
-
-
 @hookimpl
 def ultra_llm_register_settings(register: SettingsRegistrar) -> None:
     """``ULTRA_LLM_METRICS`` and ``ULTRA_LLM_METRICS_OTEL`` in ``ultra-llm config``."""

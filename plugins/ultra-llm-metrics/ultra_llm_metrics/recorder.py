@@ -77,7 +77,7 @@ def snapshot() -> dict[str, Any]:
     ``max_total_ms``, ``mean_ttft_ms`` (streams), ``tokens`` and ``tokens_per_second`` (the summed
     tokens over the summed generation times of the calls that had a rate). Means over no calls are ``None``.
     """
-    from .plugin import enabled
+    from .settings import MetricsSettings
 
     with _lock:
         items = sorted(_series.items())
@@ -100,7 +100,7 @@ def snapshot() -> dict[str, Any]:
                     "tokens_per_second": round(s.rate_tokens / s.rate_seconds, 3) if s.rate_seconds > 0 else None,
                 }
             )
-    return {"enabled": enabled(), "series": rows}
+    return {"enabled": MetricsSettings.load().enabled, "series": rows}
 
 
 def reset() -> None:
