@@ -8,12 +8,12 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 from ultra_llm_cache.store import MemoryStore, SQLiteStore, decode_value, encode_value
 
+from tests.support.clock import FakeClock
 from ultra_llm import Chunk, Result, Usage
 
 RESULT = Result("answer", "mock/echo", "mock", "stop", Usage(1, 2, 3), reasoning="thought")
@@ -34,18 +34,20 @@ def test_values_round_trip_through_json() -> None:
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_lru_eviction_and_ttl(tmp_path: Path, kind: str) -> None:
+    clock = FakeClock()
+
     def make(max_entries: int, ttl: float | None = None) -> MemoryStore | SQLiteStore:
         if kind == "memory":
-            return MemoryStore(max_entries, ttl)
-        return SQLiteStore(tmp_path / f"{max_entries}-{ttl}.sqlite3", max_entries, ttl)
+            return MemoryStore(max_entries, ttl, clock=clock)
+        return SQLiteStore(tmp_path / f"{max_entries}-{ttl}.sqlite3", max_entries, ttl, clock=clock)
 
     store = make(2)
     store.put("a", "generate", RESULT)
-    time.sleep(0.002)
+    clock.advance(1)
     store.put("b", "stream", CHUNKS)
-    time.sleep(0.002)
+    clock.advance(1)
     assert store.get("a") == RESULT
-    time.sleep(0.002)
+    clock.advance(1)
     store.put("c", "generate", RESULT)
     assert store.get("b") is None, "b was the least recently used"
     assert store.get("a") == RESULT and store.get("c") == RESULT
@@ -53,10 +55,12 @@ def test_lru_eviction_and_ttl(tmp_path: Path, kind: str) -> None:
     assert store.clear() == 2 and store.get("a") is None
     store.close()
 
-    short = make(10, ttl=0.05)
+    short = make(10, ttl=60)
     short.put("k", "generate", RESULT)
-    assert short.get("k") == RESULT
-    time.sleep(0.1)
+    clock.advance(60)
+    assert short.get("k") == RESULT, "exactly the TTL old: still fresh"
+    assert short.stats()["entries"] == 1
+    clock.advance(0.001)
     assert short.get("k") is None and short.stats()["entries"] == 0
     short.close()
 

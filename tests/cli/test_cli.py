@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from tests.core.plugins import BROKEN_PLUGINS, install_distribution
+from tests.support.waiting import until
 from ultra_llm.cli.app import build_cli
 from ultra_llm.host import reset_host
 
@@ -168,23 +168,49 @@ def test_console_script_reports_broken_plugins_installed_beside(tmp_path: Path) 
     assert strict.returncode == 7 and strict.stderr.startswith("Error: Plugin") and "Traceback" not in strict.stderr
 
 
-def test_ctrl_c_leaves_no_traceback() -> None:
+READY_MARKER = """
+import asyncio, os
+
+_wait = asyncio.Event.wait
+
+
+async def _marked(self):
+    open(os.environ["ULTRA_LLM_TEST_READY"], "w").close()
+    return await _wait(self)
+
+
+asyncio.Event.wait = _marked
+"""
+"""A ``sitecustomize`` for the child: the first ``asyncio.Event.wait`` (the hanging mock's, inside the
+command's event loop) creates the file ``ULTRA_LLM_TEST_READY`` names."""
+
+
+def test_ctrl_c_leaves_no_traceback(tmp_path: Path) -> None:
+    (tmp_path / "sitecustomize.py").write_text(READY_MARKER)
+    ready = tmp_path / "ready"
     process = subprocess.Popen(
         [str(CONSOLE_SCRIPT), "generate", "hello"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "ULTRA_LLM_MOCK_FAULT": "hang"},
+        env={
+            **os.environ,
+            "ULTRA_LLM_MOCK_FAULT": "hang",
+            "ULTRA_LLM_TEST_READY": str(ready),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])),
+        },
     )
     try:
-        time.sleep(1.0)
+        # SIGINT once the command waits inside its event loop, not after a guessed time
+        assert until(lambda: ready.exists() or process.poll() is not None, within=30), "never started waiting"
+        assert process.poll() is None, process.communicate()
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=20)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
-    assert process.returncode == 130
+    assert process.returncode == 130, err
     assert "Interrupted" in err and "Traceback" not in err
 
 

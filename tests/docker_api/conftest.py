@@ -15,7 +15,8 @@ pytest.importorskip("ultra_llm_docker_api")
 
 @pytest.fixture
 def make_backend() -> Callable[..., Any]:
-    """Build a ``DockerAPIBackend`` for ``url`` with settings overrides (fast retries by default)."""
+    """Build a ``DockerAPIBackend`` for ``url`` with settings overrides (fast retries by default);
+    ``clock``/``wall_clock`` go to the backend (its endpoint pool's clocks)."""
     from ultra_llm_docker_api.backend import DockerAPIBackend
     from ultra_llm_docker_api.settings import DockerAPISettings
 
@@ -24,6 +25,7 @@ def make_backend() -> Callable[..., Any]:
     def build(url: str, **settings: Any) -> DockerAPIBackend:
         settings.setdefault("retry_wait_initial", 0.01)
         core = {name: settings.pop(name) for name in ("timeout", "first_token_timeout") if name in settings}
-        return DockerAPIBackend(load_config(**core), settings=DockerAPISettings.load(url=url, **settings))
+        clocks = {name: settings.pop(name) for name in ("clock", "wall_clock") if name in settings}
+        return DockerAPIBackend(load_config(**core), settings=DockerAPISettings.load(url=url, **settings), **clocks)
 
     return build

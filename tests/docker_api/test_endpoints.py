@@ -18,10 +18,12 @@ import pytest
 from click.testing import CliRunner
 
 from tests.docker_api.scripted_server import ScriptedServer, SeenRequest, chunked, send_text, sse_head
+from tests.support.clock import FakeClock
 from tests.support.engine.dmr_proxy import DMRProxy
 from tests.support.engine.fixtures import DMRRunner
 from tests.support.engine.launcher import free_port
-from ultra_llm.errors import ConfigurationError, StreamInterruptedError
+from tests.support.waiting import until_async
+from ultra_llm.errors import BackendUnavailableError, ConfigurationError, StreamInterruptedError
 from ultra_llm.types import Chunk, GenerationRequest, to_messages
 
 FAST = {"max_tokens": 4, "temperature": 0}
@@ -82,6 +84,35 @@ def test_building_a_pool_opens_nothing(make_backend: Callable[..., Any]) -> None
     assert backend.diagnostics() == {"endpoints": backend.endpoint_states()}
 
 
+def test_ejection_lasts_the_cooldown_on_the_pools_clock(make_backend: Callable[..., Any]) -> None:
+    clock, wall = FakeClock(), FakeClock(start=1_700_000_000.0)
+    a, b = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    backend = make_backend(f"{a},{b}", eject_failures=2, eject_cooldown=10, clock=clock, wall_clock=wall)
+    pool = backend.pool
+    first, second = pool.members
+    pool.fail(first, BackendUnavailableError("refused"))
+    assert not states(backend)[a]["ejected"], "one failure of two"
+    pool.fail(first, BackendUnavailableError("refused"))
+    ejected = states(backend)[a]
+    assert ejected["ejected"] and not ejected["healthy"] and ejected["ejections"] == 1
+    assert ejected["ejected_for_s"] == 10 and ejected["ejected_until"] == "2023-11-14T22:13:30Z"
+    assert {pool.pick().endpoint.display_url for _ in range(4)} == {b}  # type: ignore[union-attr]
+
+    clock.advance(9.5)
+    assert states(backend)[a]["ejected_for_s"] == 0.5
+    assert {pool.pick().endpoint.display_url for _ in range(4)} == {b}  # type: ignore[union-attr]
+    pool.fail(second, BackendUnavailableError("refused"))
+    pool.fail(second, BackendUnavailableError("refused"))
+    assert pool.pick() is first, "every member ejected: the one whose cooldown ends first"
+
+    clock.advance(0.5)
+    assert not states(backend)[a]["ejected"]
+    assert pool.pick() is first, "past its cooldown, the only member not ejected"
+    pool.succeed(first)
+    back = states(backend)[a]
+    assert back["healthy"] and back["ejected_until"] is None and back["consecutive_failures"] == 0
+
+
 # -- spread and failover against real servers ------------------------------------------------------
 
 
@@ -137,8 +168,11 @@ def test_an_endpoint_killed_mid_run_is_ejected_then_retried_and_reinstated(
     port = victim.port
     assert port is not None
     url = victim.url
+    # the cooldown ends when the test moves the clock, not after a guessed sleep; it is shorter than
+    # the 3 x 0.2 s of idleness that stop the health checks, so moving past it keeps them running
+    clock = FakeClock()
     backend = make_backend(
-        f"{dmr_runner.url},{url}", eject_failures=1, eject_cooldown=0.6, health_interval=0.2, retries=2
+        f"{dmr_runner.url},{url}", eject_failures=1, eject_cooldown=0.3, health_interval=0.2, retries=2, clock=clock
     )
     revived: DMRProxy | None = None
     interrupted: list[StreamInterruptedError] = []
@@ -169,29 +203,35 @@ def test_an_endpoint_killed_mid_run_is_ejected_then_retried_and_reinstated(
         try:
             finish = asyncio.Event()
             first = asyncio.gather(*(until(finish) for _ in range(3)))
-            await asyncio.sleep(0.3)
-            served = states(backend)[url]["successes"]
+            assert await until_async(lambda: states(backend)[url]["successes"] >= 1), "the victim served"
             await asyncio.to_thread(victim.stop)  # killed mid-run, with requests in flight
-            await asyncio.sleep(0.5)
+            assert await until_async(lambda: states(backend)[url]["ejections"] >= 1), states(backend)[url]
+            live = states(backend)[dmr_runner.url]["successes"]
+            assert await until_async(lambda: states(backend)[dmr_runner.url]["successes"] >= live + 6)
             finish.set()
             assert sum(await first) >= 6  # every request succeeded (gather raises otherwise) ...
             assert len(interrupted) <= 3  # ... but streams cut by the kill (at most one per worker)
-            assert served >= 1
             dead = states(backend)[url]
-            assert dead["failures"] >= 1 and dead["ejections"] >= 1 and not dead["healthy"], dead
+            assert dead["failures"] >= 1 and dead["ejected"] and not dead["healthy"], dead
             checks = dead["health_checks"]
-            await asyncio.sleep(1.0)  # past the cooldown: the health check tries it again
+            clock.advance(0.3)  # past the cooldown: the next health check tries it again
+            assert await until_async(lambda: states(backend)[url]["health_checks"] > checks), states(backend)[url]
             await worker(2)  # in use: the checks keep running
             again = states(backend)[url]
             assert again["health_checks"] > checks and not again["healthy"], again
             revived = await asyncio.to_thread(
                 lambda: DMRProxy(dmr_runner.engine.base_url, engine_model=dmr_runner.model).start(port)
             )
-            for _ in range(30):
-                await worker(1)
-                if states(backend)[url]["healthy"]:
-                    break
-                await asyncio.sleep(0.1)
+
+            async def reinstated() -> bool:
+                for _ in range(100):
+                    clock.advance(0.3)  # any ejection by a check that beat the restart is over
+                    await worker(1)
+                    if await until_async(lambda: states(backend)[url]["healthy"], within=0.5):
+                        return True
+                return False
+
+            assert await reinstated(), states(backend)[url]
             before = states(backend)[url]["successes"]
             await asyncio.gather(*(worker(2) for _ in range(3)))
             back = states(backend)[url]
@@ -276,15 +316,16 @@ def test_a_stream_is_never_failed_over_after_its_first_chunk(
 def test_health_checks_run_only_while_in_use_and_stop_with_aclose(
     make_backend: Callable[..., Any], dmr_runner: DMRRunner, second_proxy: DMRProxy
 ) -> None:
-    backend = make_backend(f"{dmr_runner.url},{second_proxy.url}", health_interval=0.1)
+    clock = FakeClock()
+    backend = make_backend(f"{dmr_runner.url},{second_proxy.url}", health_interval=0.1, clock=clock)
 
     async def run() -> None:
         await backend.generate(request(dmr_runner.model))
         assert backend.pool.health_running
-        await asyncio.sleep(0.25)
-        assert sum(s["health_checks"] for s in backend.endpoint_states()) >= 2
-        await asyncio.sleep(0.6)  # idle for more than 3 intervals: the checks end by themselves
-        assert not backend.pool.health_running
+        assert await until_async(lambda: sum(s["health_checks"] for s in backend.endpoint_states()) >= 4)
+        assert backend.pool.health_running, "no time passed on the pool's clock: still in use"
+        clock.advance(0.31)  # idle for more than 3 intervals: the checks end by themselves
+        assert await until_async(lambda: not backend.pool.health_running)
         await backend.generate(request(dmr_runner.model))
         assert backend.pool.health_running
         await backend.aclose()

@@ -20,6 +20,7 @@ from tests.docker_api.scripted_server import (
     sse_head,
 )
 from tests.support.engine.launcher import free_port
+from tests.support.waiting import until
 from ultra_llm.errors import (
     BadRequestError,
     ContextLengthExceededError,
@@ -395,7 +396,7 @@ def test_closing_the_stream_early_closes_the_connection(make_backend: Callable[.
 
     with ScriptedServer(handler) as server:
         texts = run(case(make_backend(server.url)))
-        time.sleep(0.2)
+        until(lambda: server.disconnects >= 1)  # bounded: the assertion below says what was missing
         disconnects = server.disconnects
     assert texts == ["0 ", "1 ", "2 "]
     assert disconnects == 1, "the server should see the client go away"

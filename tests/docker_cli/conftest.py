@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from ultra_llm_docker_cli.backend import DockerCLIBackend
@@ -22,10 +23,12 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name, raising=False)
 
 
-def make_backend(read_size: int | None = None, **settings: object) -> DockerCLIBackend:
+def make_backend(
+    read_size: int | None = None, clock: Callable[[], float] = time.monotonic, **settings: object
+) -> DockerCLIBackend:
     """A backend with the environment's core config and these backend settings (``read_size``:
-    bytes per read of the CLI's output)."""
-    backend = DockerCLIBackend(load_config(), DockerCLISettings.load(**settings))
+    bytes per read of the CLI's output; ``clock``: the status cache's)."""
+    backend = DockerCLIBackend(load_config(), DockerCLISettings.load(**settings), clock=clock)
     if read_size is not None:
         backend.runner.read_size = read_size
     return backend

@@ -12,6 +12,7 @@ import pytest
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 
 from tests.docker_cli.conftest import make_backend
+from tests.support.clock import FakeClock
 from tests.support.docker_double import fake_docker
 from tests.support.docker_double.fixtures import DockerDouble
 from ultra_llm.errors import (
@@ -101,10 +102,14 @@ def test_old_cli_status_text_fallback(docker_double: DockerDouble, cli_backend: 
 
 
 def test_availability_is_cached(docker_double: DockerDouble) -> None:
-    backend = make_backend(status_cache_seconds=60)
+    clock = FakeClock()
+    backend = make_backend(clock=clock, status_cache_seconds=60)
     assert asyncio.run(backend.check_availability()).available
     docker_double.set(runner="disabled")
+    clock.advance(59.9)
     assert asyncio.run(backend.check_availability()).available  # still the cached answer
+    clock.advance(0.1)
+    assert not asyncio.run(backend.check_availability()).available  # 60 s old: asked again
     assert not asyncio.run(make_backend(status_cache_seconds=0).check_availability()).available
 
 

@@ -16,8 +16,8 @@ from ultra_llm_docker_cli.process import Completed, ProcessRunner
 
 from tests.docker_cli.conftest import make_backend
 from tests.support.docker_double.fixtures import DockerDouble
-from ultra_llm.errors import GenerationError, GenerationTimeoutError, UltraLLMError
-from ultra_llm.types import GenerationRequest, to_messages
+from ultra_llm.errors import GenerationError, GenerationTimeoutError, ModelNotFoundError
+from ultra_llm.types import Chunk, GenerationRequest, to_messages
 
 
 def request(prompt: str = "hi", model: str = "smollm2") -> GenerationRequest:
@@ -93,13 +93,15 @@ def test_closing_a_stream_early_kills_the_process(docker_double: DockerDouble, c
 def test_cancelling_the_task_kills_the_process(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
     docker_double.set(token_delay=0.2)
 
+    started = asyncio.Event()
+
     async def consume() -> None:
         async for _ in cli_backend.stream(request("one two three four five six")):
-            pass
+            started.set()
 
     async def run() -> None:
         task = asyncio.ensure_future(consume())
-        await asyncio.sleep(0.6)
+        await asyncio.wait_for(started.wait(), 10)  # mid-answer (5 more tokens, 0.2 s apart), not a guessed time
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -112,8 +114,8 @@ def test_cancelling_the_task_kills_the_process(docker_double: DockerDouble, cli_
 def test_no_zombie_or_leaked_fd_after_many_calls(docker_double: DockerDouble, cli_backend: DockerCLIBackend) -> None:
     async def cancel_one() -> None:
         stream = cli_backend.stream(request("x y z"))
-        with contextlib.suppress(StopAsyncIteration):
-            await stream.__anext__()
+        first = await stream.__anext__()  # the answer has started: closing it now cancels a running call
+        assert isinstance(first, Chunk), first
         await stream.aclose()  # type: ignore[attr-defined]
 
     async def run(rounds: int) -> None:
@@ -123,7 +125,7 @@ def test_no_zombie_or_leaked_fd_after_many_calls(docker_double: DockerDouble, cl
             elif i % 3 == 1:
                 await cli_backend.generate(request(f"prompt {i}"))
             else:
-                with contextlib.suppress(UltraLLMError):
+                with pytest.raises(ModelNotFoundError):
                     await cli_backend.generate(request("hi", model="nosuch"))
 
     asyncio.run(run(3))  # warm up the event loop's own descriptors

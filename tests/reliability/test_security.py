@@ -202,12 +202,17 @@ def whole_text(error: BaseException) -> str:
 
 @pytest.mark.parametrize(
     "reply",
-    [(401, "unauthorized\n"), (403, "forbidden\n"), (500, "unable to load runner: oom\n"), (200, "<html>")],
+    [
+        (401, "unauthorized\n", "BackendUnavailableError"),
+        (403, "forbidden\n", "BackendUnavailableError"),
+        (500, "unable to load runner: oom\n", "GenerationError"),
+        (200, "<html>", "GenerationError"),
+    ],
 )
 def test_the_api_key_is_sent_as_bearer_and_never_shown(
-    reply: tuple[int, str], caplog: pytest.LogCaptureFixture
+    reply: tuple[int, str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    status, body = reply
+    status, body, expected = reply
 
     async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
         await send_text(writer, status, body)
@@ -221,6 +226,7 @@ def test_the_api_key_is_sent_as_bearer_and_never_shown(
 
     with caplog.at_level(logging.DEBUG), ScriptedServer(handler) as server, pytest.raises(UltraLLMError) as caught:
         asyncio.run(call(server.url))
+    assert type(caught.value).__name__ == expected, repr(caught.value)
     assert server.requests[0].headers["authorization"] == f"Bearer {SECRET}"
     assert SECRET not in whole_text(caught.value)
     assert SECRET not in caplog.text
@@ -239,6 +245,7 @@ def test_a_refused_connection_does_not_show_the_key(caplog: pytest.LogCaptureFix
 
     with caplog.at_level(logging.DEBUG), pytest.raises(UltraLLMError) as caught:
         asyncio.run(call())
+    assert type(caught.value).__name__ == "ModelRunnerNotEnabledError", repr(caught.value)
     assert SECRET not in whole_text(caught.value) and SECRET not in caplog.text
 
 
@@ -345,6 +352,7 @@ def test_https_certificates_are_verified_by_default(self_signed_https: str, monk
 
     with pytest.raises(UltraLLMError) as caught:
         asyncio.run(call())
+    assert type(caught.value).__name__ == "BackendUnavailableError", repr(caught.value)
     assert "certificate" in whole_text(caught.value).lower()
 
 

@@ -120,8 +120,8 @@ def test_console_pull_shows_progress_then_remove(web_server: Any, page: Any, mon
     bar = page.locator("#pull-progress")
     expect(bar).to_be_visible()
     expect(page.locator("#pull-text")).to_contain_text("Downloaded", timeout=5000)
-    value = float(bar.get_attribute("value") or bar.evaluate("b => b.value"))
-    assert 0 < bar.evaluate("b => b.value") < 1 or value < 1
+    value = bar.evaluate("b => b.value")  # 1/3 or 2/3: the mock pauses 0.6 s after each MB
+    assert 0 < value < 1, value
     shot(page, "pulling")
     expect(page.locator("#pull-text")).to_have_text("Pulled ai/gemma3.", timeout=10000)
     assert bar.evaluate("b => b.value") == 1

@@ -14,6 +14,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..adapter import Adapter
     from ..config import UltraConfig
     from ..host import PluginHost
@@ -26,8 +28,16 @@ RESELECT_SECONDS = 15.0
 class WebService:
     """Adapters for the API, by backend name; safe for concurrent requests on one event loop."""
 
-    def __init__(self, *, host: PluginHost | None = None, config: UltraConfig | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        host: PluginHost | None = None,
+        config: UltraConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._host = host
+        self.clock = clock
+        """Seconds, monotonic: when to re-select after a fallback (injectable: tests pass a fake one)."""
         self._config = config
         self._adapters: dict[str, Adapter] = {}
         self._default: str | None = None
@@ -68,7 +78,7 @@ class WebService:
                     strict = dataclasses.replace(self.config, fallback="none")
                     self._adapters[name] = await create_adapter(backend=name, host=self.host, config=strict)
                 return self._adapters[name]
-            if self._default is not None and time.monotonic() < self._default_until:
+            if self._default is not None and self.clock() < self._default_until:
                 return self._adapters[self._default]
             adapter = await create_adapter(host=self.host, config=self.config)
             name = adapter.name
@@ -78,7 +88,7 @@ class WebService:
                 self._adapters[name] = adapter
             self._default = name
             fell_back = adapter.selection.fell_back
-            self._default_until = time.monotonic() + RESELECT_SECONDS if fell_back else float("inf")
+            self._default_until = self.clock() + RESELECT_SECONDS if fell_back else float("inf")
             return self._adapters[name]
 
     async def aclose(self) -> None:

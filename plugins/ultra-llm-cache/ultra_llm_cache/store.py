@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -133,9 +134,13 @@ class MemoryStore:
 
     kind = "memory"
 
-    def __init__(self, max_entries: int = 10_000, ttl: float | None = None) -> None:
+    def __init__(
+        self, max_entries: int = 10_000, ttl: float | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.max_entries = max_entries
         self.ttl = ttl
+        self.clock = clock
+        """Seconds since the epoch, for the TTL (injectable: tests pass a fake one)."""
         self._entries: OrderedDict[str, tuple[float, CachedValue]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -145,7 +150,7 @@ class MemoryStore:
             if found is None:
                 return None
             created, value = found
-            if self.ttl is not None and time.time() - created > self.ttl:
+            if self.ttl is not None and self.clock() - created > self.ttl:
                 del self._entries[key]
                 return None
             self._entries.move_to_end(key)
@@ -153,7 +158,7 @@ class MemoryStore:
 
     def put(self, key: str, kind: Kind, value: CachedValue) -> None:
         with self._lock:
-            self._entries[key] = (time.time(), value)
+            self._entries[key] = (self.clock(), value)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
@@ -197,10 +202,20 @@ class SQLiteStore:
 
     kind = "sqlite"
 
-    def __init__(self, path: Path, max_entries: int = 10_000, ttl: float | None = None, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        max_entries: int = 10_000,
+        ttl: float | None = None,
+        timeout: float = 5.0,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = path
         self.max_entries = max_entries
         self.ttl = ttl
+        self.clock = clock
+        """Seconds since the epoch, stored as ``created``/``last_used``: TTL and LRU order (injectable)."""
         self.timeout = timeout
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
@@ -227,7 +242,7 @@ class SQLiteStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 row = db.execute("SELECT value, created FROM entries WHERE key = ?", (key,)).fetchone()
-                now = time.time()
+                now = self.clock()
                 if row is not None and self.ttl is not None and now - row[1] > self.ttl:
                     db.execute("DELETE FROM entries WHERE key = ?", (key,))
                     row = None
@@ -254,7 +269,7 @@ class SQLiteStore:
             db = self._connect()
             db.execute("BEGIN IMMEDIATE")
             try:
-                now = time.time()
+                now = self.clock()
                 db.execute(
                     "INSERT OR REPLACE INTO entries (key, kind, value, created, last_used, hits) "
                     "VALUES (?, ?, ?, ?, ?, 0)",

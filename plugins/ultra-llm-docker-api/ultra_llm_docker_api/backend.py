@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
@@ -97,7 +98,15 @@ class DockerAPIBackend(Backend):
     supports_remove: ClassVar[bool] = True
     uses_docker_names: ClassVar[bool] = True
 
-    def __init__(self, config: UltraConfig, *, settings: DockerAPISettings | None = None) -> None:
+    def __init__(
+        self,
+        config: UltraConfig,
+        *,
+        settings: DockerAPISettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``clock``/``wall_clock``: the endpoint pool's clocks (ejection and cooldown; display), real by default."""
         super().__init__(config)
         self.settings = settings if settings is not None else DockerAPISettings.load()
         self.endpoints: list[Endpoint] = resolve_all(self.settings, config)
@@ -107,6 +116,8 @@ class DockerAPIBackend(Backend):
             eject_failures=self.settings.eject_failures,
             eject_cooldown=self.settings.eject_cooldown,
             health_interval=self.settings.health_interval,
+            clock=clock,
+            wall_clock=wall_clock,
         )
         self.transport: Transport = self.pool.members[0].transport
         """The first endpoint's transport (the only one with a single URL)."""

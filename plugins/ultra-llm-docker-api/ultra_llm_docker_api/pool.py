@@ -16,6 +16,10 @@ several:
   ``health_interval`` seconds, only while the backend is in use: the task starts with a request,
   ends by itself after ``3 x health_interval`` without one, and ``aclose`` cancels it. Nothing
   runs at import or when the backend is built.
+
+Ejections, cooldowns and idleness are measured on ``clock`` (``time.monotonic`` unless one is
+given; tests pass a fake one); ``wall_clock`` (``time.time``) only dates ``ejected_until`` for display.
+Deadlines stay on the event loop's ``loop.time()``.
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ class Member:
     consecutive_failures: int = 0
     ejections: int = 0
     ejected_until: float | None = None
-    """``time.monotonic()`` at which the ejection ends; ``None`` when not ejected."""
+    """The pool's ``clock()`` at which the ejection ends; ``None`` when not ejected."""
     last_error: str | None = None
     checks: int = 0
     last_ok: bool | None = None
@@ -111,7 +115,13 @@ class EndpointPool:
         eject_failures: int = 2,
         eject_cooldown: float = 10.0,
         health_interval: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        self.clock = clock
+        """Seconds, monotonic: ejection, cooldown, last use (injectable: tests pass a fake one)."""
+        self.wall_clock = wall_clock
+        """Seconds since the epoch: only to show when an ejection ends."""
         self.members = [Member(ep, Transport(ep)) for ep in endpoints]
         self.eject_failures = eject_failures
         self.eject_cooldown = eject_cooldown
@@ -130,7 +140,7 @@ class EndpointPool:
 
     def pick(self, exclude: Sequence[Member] = ()) -> Member | None:
         """The member to send to next (least outstanding requests), or ``None`` if all are excluded."""
-        now = time.monotonic()
+        now = self.clock()
         left = [m for m in self.members if m not in exclude]
         if not left:
             return None
@@ -146,7 +156,7 @@ class EndpointPool:
     def begin(self, member: Member) -> None:
         """A request starts on ``member`` (keeps the health checks running while in use)."""
         member.in_flight += 1
-        self._last_use = time.monotonic()
+        self._last_use = self.clock()
         if self.several and self.health_interval > 0 and not self._closed:
             self._ensure_health()
 
@@ -170,7 +180,7 @@ class EndpointPool:
             self._eject(member)
 
     def _eject(self, member: Member) -> None:
-        member.ejected_until = time.monotonic() + self.eject_cooldown
+        member.ejected_until = self.clock() + self.eject_cooldown
         member.ejections += 1
 
     # -- one request with failover ------------------------------------------------------------------
@@ -236,18 +246,18 @@ class EndpointPool:
         except UltraLLMError as exc:
             member.last_ok = False
             member.last_error = exc.message
-            if self.several and not member.ejected(time.monotonic()):
+            if self.several and not member.ejected(self.clock()):
                 self._eject(member)
             return exc
         member.last_ok = True
-        if not member.ejected(time.monotonic()):
+        if not member.ejected(self.clock()):
             member.consecutive_failures = 0
             member.ejected_until = None
         return None
 
     async def check_all(self, *, skip_ejected: bool = False) -> list[UltraLLMError | None]:
         """Check every member at once (``skip_ejected``: those still in their cooldown are left alone)."""
-        now = time.monotonic()
+        now = self.clock()
         chosen = [m for m in self.members if not (skip_ejected and m.ejected(now))]
         results = await asyncio.gather(*(self.check(m) for m in chosen))
         return list(results)
@@ -265,7 +275,7 @@ class EndpointPool:
             while True:
                 await asyncio.sleep(self.health_interval)
                 in_flight = sum(m.in_flight for m in self.members)
-                if not in_flight and time.monotonic() - self._last_use > idle_after:
+                if not in_flight and self.clock() - self._last_use > idle_after:
                     return  # not in use: stop; the next request starts the checks again
                 await self.check_all(skip_ejected=True)
         finally:
@@ -274,7 +284,7 @@ class EndpointPool:
 
     def states(self) -> list[dict[str, Any]]:
         """Every member's state, in ``MODEL_RUNNER_URL`` order."""
-        now, wall = time.monotonic(), time.time()
+        now, wall = self.clock(), self.wall_clock()
         return [m.state(now, wall) for m in self.members]
 
     @property

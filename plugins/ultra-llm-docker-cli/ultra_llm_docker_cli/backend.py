@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from ultra_llm.backend import Backend
@@ -91,9 +91,17 @@ class DockerCLIBackend(Backend):
     supports_remove: ClassVar[bool] = True
     uses_docker_names: ClassVar[bool] = True
 
-    def __init__(self, config: UltraConfig, settings: DockerCLISettings | None = None) -> None:
+    def __init__(
+        self,
+        config: UltraConfig,
+        settings: DockerCLISettings | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__(config)
         self.settings = settings if settings is not None else DockerCLISettings.load()
+        self.clock = clock
+        """Seconds, monotonic: the age of the cached status (injectable: tests pass a fake one)."""
         self.runner = ProcessRunner(self.settings.max_concurrency)
         self._status: tuple[float, Availability] | None = None
         self._present: set[str] = set()
@@ -156,11 +164,11 @@ class DockerCLIBackend(Backend):
 
     async def check_availability(self) -> Availability:
         """Binary found, then ``docker model status --json`` (text fallback); cached briefly."""
-        now = time.monotonic()
+        now = self.clock()
         if self._status is not None and now - self._status[0] < self.settings.status_cache_seconds:
             return self._status[1]
         availability = await self._check()
-        self._status = (time.monotonic(), availability)
+        self._status = (self.clock(), availability)
         return availability
 
     async def _check(self) -> Availability:
