@@ -352,7 +352,7 @@ def test_answers_from_the_real_engine(docker_double: DockerDouble, cli_backend: 
         engine = request.getfixturevalue("real_engine")
     except pytest.FixtureLookupError:
         pytest.skip("the real-engine fixture is not loaded in this run")
-    docker_double.set(engine_url=engine.url, engine_model=engine.model)
+    docker_double.set(engine_url=engine.url, engine_model=engine.model, engine_max_tokens=16)
     chunks = stream(cli_backend, "smollm2", "Hello")
     assert chunks[-1].finish_reason == "stop"
     assert "".join(c.text for c in chunks)

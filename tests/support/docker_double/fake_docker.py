@@ -73,22 +73,21 @@ Where each behaviour comes from
 
 State keys (all optional; see ``DEFAULT_STATE``): ``cli_version`` (``new``/``old``/``oldest``),
 ``docker_cli`` (``old``/``new``: the plugin-missing wording), ``daemon`` (``up``/``down``),
-``plugin_installed``, ``runner`` (``running``/``disabled``), ``backends``, ``models``,
-``registry`` (models ``pull`` can fetch), ``first_token_delay``, ``token_delay`` (seconds),
-``pull_steps``, ``pull_delay``, ``answer`` (fixed text), ``non_ascii``, ``split_utf8``,
-``split_delay``, ``usage``, ``engine_url``/``engine_model`` (answer from a real OpenAI-compatible
-server), ``fault`` (``crash``, ``kill``, ``hang``, ``hang_after``, ``bad_utf8``, ``runner_500``)
-with ``fault_after`` and ``fault_message``, ``pull_hang_after`` (a fault too: ``pull``, and the
-auto-pull of ``run``, print that many progress lines and then nothing, never exiting, as a stalled
-download would; the real CLI's behaviour when its registry stalls is not confirmed),
-``timestamp_log`` (one ``<monotonic_ns> <len>`` line per stdout write, taken just before the
-write) and ``invocation_log`` (one JSON line per run), ``prompt_log`` (one JSON line per prompt
+``plugin_installed``, ``runner`` (``running``/``disabled``), ``backends``, ``models``, ``registry``
+(models ``pull`` can fetch), ``first_token_delay``, ``token_delay`` (seconds), ``pull_steps``,
+``pull_delay``, ``answer`` (fixed text), ``non_ascii``, ``split_utf8``, ``split_delay``, ``usage``,
+``engine_url``/``engine_model``/``engine_max_tokens`` (answer from a real OpenAI-compatible server,
+the last a test knob bounding the answer), ``fault`` (``crash``, ``kill``, ``hang``, ``hang_after``,
+``bad_utf8``, ``runner_500``) with ``fault_after`` and ``fault_message``, ``pull_hang_after`` (a
+fault too: ``pull``, and the auto-pull of ``run``, print that many progress lines and then nothing,
+never exiting, as a stalled download would; the real CLI's behaviour when its registry stalls is not
+confirmed), ``timestamp_log`` (one ``<monotonic_ns> <len>`` line per stdout write, taken just before
+the write) and ``invocation_log`` (one JSON line per run), ``prompt_log`` (one JSON line per prompt
 sent to the model: its final ``text`` and ``images``, each ``{"path", "bytes", "sha256"}``),
 ``containers`` (NIM containers started). Fault ``leave_helper`` (not a documented CLI behaviour: a
 crashing plugin's child would do it): ``run`` forks a helper into its process group that keeps
 stdout and stderr open and sleeps (its pid written to ``helper_pid_file``), then exits with
-``fault_code`` (default 1; 0 answers normally first).
-"""
+``fault_code`` (default 1; 0 answers normally first)."""
 
 from __future__ import annotations
 
@@ -124,6 +123,7 @@ DEFAULT_STATE: dict[str, Any] = {
     "usage": False,
     "engine_url": None,
     "engine_model": None,
+    "engine_max_tokens": None,
     "fault": None,
     "fault_after": 0,
     "fault_message": None,
@@ -1035,14 +1035,17 @@ def stream_engine(
         content = [{"type": "image_url", "image_url": {"url": "sha256:" + i["sha256"]}} for i in images]
         if prompt:
             content.append({"type": "text", "text": prompt})
-    body = json.dumps(
-        {
-            "model": state.get("engine_model") or model,
-            "messages": [{"role": "user", "content": content}],
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-    ).encode()
+    request: dict[str, Any] = {
+        "model": state.get("engine_model") or model,
+        "messages": [{"role": "user", "content": content}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if state.get("engine_max_tokens"):
+        # Not what the real CLI sends (its OpenAIChatRequest has no sampling fields: the runner's
+        # configuration bounds the answer); a test knob, so a tiny random model's answer stays short.
+        request["max_tokens"] = int(state["engine_max_tokens"])
+    body = json.dumps(request).encode()
     req = urllib.request.Request(
         str(state["engine_url"]).rstrip("/") + "/chat/completions",
         data=body,
