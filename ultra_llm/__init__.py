@@ -32,18 +32,6 @@ from .errors import (
     UnsupportedOperationError,
 )
 from .hookspecs import hookimpl
-from .types import (
-    Availability,
-    Chunk,
-    EmbeddingRequest,
-    EmbeddingResult,
-    GenerationRequest,
-    Message,
-    ModelInfo,
-    Progress,
-    Result,
-    Usage,
-)
 
 if TYPE_CHECKING:
     from .adapter import Adapter, LLMAdapter
@@ -52,10 +40,32 @@ if TYPE_CHECKING:
     from .factory import create_adapter, create_adapter_sync
     from .host import PluginHost, get_host
     from .names import normalize_model_name, parse_model_reference, same_model, short_model_name
+    from .types import (
+        Availability,
+        Chunk,
+        EmbeddingRequest,
+        EmbeddingResult,
+        GenerationRequest,
+        Message,
+        ModelInfo,
+        Progress,
+        Result,
+        Usage,
+    )
 
 __version__ = "0.2.0"
 
 _LAZY = {
+    "Availability": "types",
+    "Chunk": "types",
+    "EmbeddingRequest": "types",
+    "EmbeddingResult": "types",
+    "GenerationRequest": "types",
+    "Message": "types",
+    "ModelInfo": "types",
+    "Progress": "types",
+    "Result": "types",
+    "Usage": "types",
     "Adapter": "adapter",
     "LLMAdapter": "adapter",
     "Backend": "backend",

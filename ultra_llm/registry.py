@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .errors import PluginError
 from .targets import import_target
-from .types import ModelInfo
 
 if TYPE_CHECKING:
     from .backend import Backend
     from .settings import Settings
+    from .types import ModelInfo
 
 __all__ = [
     "BackendRegistrar",
@@ -112,6 +112,7 @@ def check_backend_name(name: str) -> str:
 
 def make_model_registrar(backend: str, plugin: str, sink: list[ModelInfo]) -> ModelRegistrar:
     """A ``register`` callback that appends a ``ModelInfo`` tagged with ``plugin`` to ``sink``."""
+    from .types import ModelInfo
 
     def register(
         name: str,

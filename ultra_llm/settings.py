@@ -27,7 +27,6 @@ import os
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
 
 from .errors import ConfigurationError
@@ -77,14 +76,17 @@ class Secret:
         return hash(self._value)
 
 
-@dataclass(frozen=True)
 class Alias:
     """Another variable for a setting: deprecated (warns once) unless said otherwise; ``scale``
     converts its unit (``0.001`` reads milliseconds into seconds)."""
 
-    name: str
-    deprecated: bool = True
-    scale: float = 1.0
+    __slots__ = ("deprecated", "name", "scale")
+
+    def __init__(self, name: str, deprecated: bool = True, scale: float = 1.0) -> None:
+        self.name, self.deprecated, self.scale = name, deprecated, scale
+
+    def __repr__(self) -> str:
+        return f"Alias({self.name!r}, deprecated={self.deprecated}, scale={self.scale:g})"
 
 
 class _Spec:
@@ -123,16 +125,19 @@ def setting(
     return dataclasses.field(default=default, metadata={"ultra_llm": spec})
 
 
-@dataclass(frozen=True)
 class SettingRow:
     """One line of ``ultra-llm config``: the variable, its value (secrets masked), where it came
     from, what it does, and the other names it is read from."""
 
-    variable: str
-    value: Any
-    source: str
-    description: str
-    aliases: tuple[str, ...] = ()
+    __slots__ = ("aliases", "description", "source", "value", "variable")
+
+    def __init__(self, variable: str, value: Any, source: str, description: str, aliases: tuple[str, ...] = ()) -> None:
+        self.variable, self.value, self.source = variable, value, source
+        self.description, self.aliases = description, aliases
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {name: getattr(self, name) for name in ("variable", "value", "source", "description", "aliases")}
 
 
 class _Field:

@@ -92,7 +92,7 @@ def config(ctx: _Context, as_json: bool) -> None:
     """Show the effective configuration and where each value came from."""
     from ..status import settings_sections
 
-    sections = {name: [row.__dict__ for row in rows] for name, rows in settings_sections(ctx.host).items()}
+    sections = {name: [row.to_dict() for row in rows] for name, rows in settings_sections(ctx.host).items()}
     if as_json:
         echo_json(sections)
         return

@@ -6,12 +6,14 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import UltraLLMError
-from ..types import Progress
+
+if TYPE_CHECKING:
+    from ..types import Progress
 
 
 def print_error(error: UltraLLMError) -> None:

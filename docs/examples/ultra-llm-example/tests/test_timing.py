@@ -27,7 +27,7 @@ from ultra_llm import (
 from ultra_llm.host import PluginHost
 from ultra_llm.registry import BackendRegistrar
 
-from ultra_llm_example.plugin import LOGGER_NAME, Timing
+from ultra_llm_example.timing import LOGGER_NAME, Timing
 
 PAUSE = 0.05
 
