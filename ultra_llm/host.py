@@ -213,6 +213,10 @@ class PluginHost:
                 fix="Fix or uninstall the plugin, or unset ULTRA_LLM_STRICT_PLUGINS to skip failing plugins.",
             ) from exc
 
+    def hook_failed(self, plugin: str, hook_name: str, exc: Exception) -> None:
+        """``fail`` ``plugin`` because its ``hook_name`` raised ``exc`` (the one wording for it)."""
+        self.fail(plugin, f"{hook_name} failed: {type(exc).__name__}: {exc}", exc)
+
     def _hook_names(self, plugin: object) -> list[str]:
         callers = self.pm.get_hookcallers(plugin) or []
         return sorted(caller.name for caller in callers)
@@ -325,7 +329,7 @@ class Hooks:
                     if taken is not None:
                         raise ValueError(f"backend name '{spec.name}' is already registered by plugin '{taken.plugin}'")
             except Exception as exc:  # a plugin's hook may raise anything
-                host.fail(plugin_name, f"ultra_llm_register_backends failed: {type(exc).__name__}: {exc}", exc)
+                host.hook_failed(plugin_name, "ultra_llm_register_backends", exc)
                 continue
             for spec in added:
                 specs[spec.name] = spec
@@ -352,7 +356,7 @@ class Hooks:
             try:
                 call(register=register)
             except Exception as exc:  # a plugin's hook may raise anything
-                self._host.fail(plugin_name, f"ultra_llm_register_settings failed: {type(exc).__name__}: {exc}", exc)
+                self._host.hook_failed(plugin_name, "ultra_llm_register_settings", exc)
                 continue
             sections.update(added)
         return sections
@@ -366,7 +370,7 @@ class Hooks:
             try:
                 call(backend=backend, register=make_model_registrar(backend, plugin_name, entries))
             except Exception as exc:  # a plugin's hook may raise anything
-                self._host.fail(plugin_name, f"ultra_llm_register_models failed: {type(exc).__name__}: {exc}", exc)
+                self._host.hook_failed(plugin_name, "ultra_llm_register_models", exc)
                 continue
             found.extend(entries)
         return found
@@ -387,7 +391,7 @@ class Hooks:
             except Exception as exc:  # a plugin's hook may raise anything
                 cli.commands.clear()
                 cli.commands.update(before)
-                host.fail(plugin_name, f"ultra_llm_register_commands failed: {type(exc).__name__}: {exc}", exc)
+                host.hook_failed(plugin_name, "ultra_llm_register_commands", exc)
                 continue
             record = host.records.get(plugin_name)
             if record is not None:
@@ -409,7 +413,7 @@ class Hooks:
             except UltraLLMError:  # the plugin's own typed answer (a bad setting): the caller's to see
                 raise
             except Exception as exc:  # a plugin's hook may raise anything
-                self._host.fail(plugin_name, f"ultra_llm_middleware failed: {type(exc).__name__}: {exc}", exc)
+                self._host.hook_failed(plugin_name, "ultra_llm_middleware", exc)
         layers.reverse()  # pluggy's call order: the first plugin it would call is the outermost
         return layers
 

@@ -155,7 +155,7 @@ def _codes_of(cls: type) -> Iterator[CodeType]:
     """The code objects of ``cls``'s own functions and its bases' (the core's excepted), nested
     functions included."""
     for klass in cls.__mro__:
-        if klass is object or klass.__module__.split(".", 1)[0] == "ultra_llm":
+        if klass is object or _package(klass.__module__) == "ultra_llm":
             continue
         for value in vars(klass).values():
             function = getattr(value, "__func__", value)

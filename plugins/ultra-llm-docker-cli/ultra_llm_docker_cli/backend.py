@@ -44,7 +44,7 @@ from ultra_llm.errors import (
     UltraLLMError,
 )
 from ultra_llm.names import normalize_model_name, parse_model_reference
-from ultra_llm.types import Availability, Chunk, GenerationRequest, ModelInfo, Progress, Usage
+from ultra_llm.types import Availability, Chunk, Deadline, GenerationRequest, ModelInfo, Progress, Usage
 
 from .failures import API_HINT, BACKEND, container_refused, error_for, first_line, not_installed, unsafe_prompt
 from .parsers import (
@@ -259,13 +259,13 @@ class DockerCLIBackend(Backend):
         cap, received = self.settings.max_response_bytes, 0
         try:
             async with self.runner.open(argv, input=prompt, cwd=cwd) as proc:
-                given, now = request.deadline, loop.time()
                 # the adapter's deadlines when it set them (they count from the request's start: a
                 # presence check or an auto-pull before `run` is inside them), else the config's
-                deadline = given.total if given is not None else now + self.config.timeout
-                first_token = given.first_token if given is not None else now + self.config.first_token_timeout
+                due = request.deadline or Deadline.starting(
+                    loop.time(), self.config.timeout, self.config.first_token_timeout
+                )
                 while True:
-                    limit = (deadline if parser.answered else min(deadline, first_token)) - loop.time()
+                    limit = (due.total if parser.answered else due.first_token) - loop.time()
                     try:
                         data = await proc.read(max(0.0, limit))
                     except asyncio.TimeoutError:
@@ -289,7 +289,7 @@ class DockerCLIBackend(Backend):
                         if chunk is not None:
                             yield chunk
                 try:
-                    code = await proc.wait(max(0.0, deadline - loop.time()) + 1.0)
+                    code = await proc.wait(max(0.0, due.total - loop.time()) + 1.0)
                 except asyncio.TimeoutError:
                     raise GenerationTimeoutError(
                         f"`docker model run {model}` closed its output but did not exit.",
