@@ -230,11 +230,24 @@ class SQLiteStore:
             str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False
         )
         connection.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-        connection.execute("PRAGMA journal_mode = WAL")
+        self._use_wal(connection)
         connection.execute("PRAGMA synchronous = NORMAL")
         connection.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
         self._connection, self._pid = connection, os.getpid()
         return connection
+
+    def _use_wal(self, connection: sqlite3.Connection) -> None:
+        """Switch the file to WAL. Several processes opening a new file at once can find it locked
+        (SQLite does not always call the busy handler for this pragma): retry within ``timeout``."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "database is locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     def get(self, key: str) -> CachedValue | None:
         with self._lock:
