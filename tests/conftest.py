@@ -21,7 +21,8 @@ def mock_stream_closes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
     from ultra_llm_mock.backend import MockBackend
 
-    from ultra_llm import Chunk, GenerationRequest
+    from ultra_llm import Chunk
+    from ultra_llm.plugin import GenerationRequest
 
     closed: list[bool] = []
     original = MockBackend.stream

@@ -28,7 +28,7 @@ def make_backend(
 ) -> DockerCLIBackend:
     """A backend with the environment's core config and these backend settings (``read_size``:
     bytes per read of the CLI's output; ``clock``: the status cache's)."""
-    backend = DockerCLIBackend(load_config(), DockerCLISettings.load(**settings), clock=clock)
+    backend = DockerCLIBackend(load_config(), settings=DockerCLISettings.load(**settings), clock=clock)
     if read_size is not None:
         backend.runner.read_size = read_size
     return backend

@@ -49,7 +49,7 @@ def create_app(
     app = FastAPI(
         title="ultra-llm",
         version=__version__,
-        summary="Local LLMs through Docker Model Runner: models, pulls, generation, embeddings.",
+        summary="Local LLMs through ultra-llm's backends: models, pulls, generation, embeddings.",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
         openapi_url=f"{API_PREFIX}/openapi.json",

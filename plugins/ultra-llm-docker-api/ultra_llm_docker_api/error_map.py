@@ -15,15 +15,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ultra_llm.docker.errors import ModelRunnerNotEnabledError, context_length_exceeded, model_not_found
 from ultra_llm.errors import (
     BackendUnavailableError,
     BadRequestError,
     ConfigurationError,
-    ContextLengthExceededError,
     GenerationError,
     GenerationTimeoutError,
-    ModelNotFoundError,
-    ModelRunnerNotEnabledError,
     UltraLLMError,
 )
 
@@ -104,9 +102,7 @@ def error_from_body(
             line = f"The prompt needs {requested} tokens but the model's context holds {available}."
         else:
             line = f"The prompt does not fit the model's context: {short}"
-        return ContextLengthExceededError(
-            line, requested=requested, available=available, output=output, backend=BACKEND
-        )
+        return context_length_exceeded(line, requested=requested, available=available, output=output, backend=BACKEND)
     if status == 404:
         lowered = message.lower()
         if "backend not found" in lowered:
@@ -116,7 +112,7 @@ def error_from_body(
                 backend=BACKEND,
             )
         if model and _MODEL_NOT_FOUND.search(message):
-            return ModelNotFoundError(model, backend=BACKEND, detail=short)
+            return model_not_found(model, backend=BACKEND, detail=short)
         return BackendUnavailableError(
             f"{url} answered 404 Not Found ({short or 'no body'}): it is not the API this backend expects.",
             fix="Check MODEL_RUNNER_URL and ULTRA_LLM_DOCKER_API_PATH (/engines/v1 for Docker Model Runner, "
@@ -158,7 +154,7 @@ def error_from_body(
         )
     if 400 <= status < 500:
         if model and _MODEL_NOT_FOUND.search(message):
-            return ModelNotFoundError(model, backend=BACKEND, detail=short)
+            return model_not_found(model, backend=BACKEND, detail=short)
         return BadRequestError(f"The server refused the request: {status} {short}", output=output, backend=BACKEND)
     if status >= 500 and "unable to load runner" in message.lower():
         return GenerationError(

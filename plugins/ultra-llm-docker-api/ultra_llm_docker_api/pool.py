@@ -32,11 +32,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ultra_llm.docker.errors import ModelRunnerNotEnabledError
 from ultra_llm.errors import (
     BackendUnavailableError,
     GenerationError,
     GenerationTimeoutError,
-    ModelRunnerNotEnabledError,
     StreamInterruptedError,
     UltraLLMError,
 )

@@ -16,16 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from ultra_llm import (
-    Availability,
-    Backend,
-    Chunk,
-    GenerationRequest,
-    InvalidOptionsError,
-    ModelInfo,
-    ModelNotFoundError,
-    Usage,
-)
+from ultra_llm.errors import InvalidOptionsError, ModelNotFoundError
+from ultra_llm.plugin import Availability, Backend, Chunk, GenerationRequest, ModelInfo, Usage
 from ultra_llm.settings import Settings, setting
 
 if TYPE_CHECKING:
