@@ -18,8 +18,7 @@ import pytest
 from tests.docker_api.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
 from tests.reliability.reliability_support import child_pids
 from tests.support.docker_double.fixtures import DockerDouble
-from ultra_llm import Chunk, EmbeddingResult, ModelInfo, Result, create_adapter
-from ultra_llm.adapter import Adapter
+from ultra_llm import Chunk, EmbeddingResult, ModelInfo, Result, create_adapter_sync
 from ultra_llm.config import load_config
 from ultra_llm.docker.errors import ModelRunnerNotEnabledError
 from ultra_llm.errors import (
@@ -33,6 +32,7 @@ from ultra_llm.errors import (
 from ultra_llm.host import PluginHost
 from ultra_llm.middleware import Middleware
 from ultra_llm.plugin import Availability, Backend, GenerationRequest, hookimpl
+from ultra_llm.sync import SyncAdapter
 from ultra_llm.types import EmbeddingRequest, Progress, to_messages
 
 T = TypeVar("T")
@@ -42,8 +42,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def adapter_for(host: PluginHost, model: str = "mock/echo", **overrides: Any) -> Adapter:
-    return run(create_adapter(model, host=host, **overrides))
+def adapter_for(host: PluginHost, model: str = "mock/echo", **overrides: Any) -> SyncAdapter:
+    return create_adapter_sync(model, host=host, **overrides)
 
 
 # -- hostile third-party plugins ------------------------------------------------------------------
