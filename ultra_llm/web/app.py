@@ -16,7 +16,7 @@ from .console import create_console_router
 from .middleware import BodyLimitMiddleware, HostCheckMiddleware
 from .router import create_router
 from .service import WebService
-from .settings import WebSettings, load_web_settings
+from .settings import WebSettings
 
 if TYPE_CHECKING:
     from ..config import UltraConfig
@@ -42,7 +42,7 @@ def create_app(
     ``service``) choose the plugin host and core configuration. When ``bind_host`` is given and is
     not loopback, a token is required (``ConfigurationError`` otherwise).
     """
-    settings = settings or load_web_settings()
+    settings = settings or WebSettings.load()
     if bind_host is not None:
         settings.check_bind(bind_host)
     token = None if settings.token is None else settings.token.get()
