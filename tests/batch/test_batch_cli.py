@@ -45,7 +45,7 @@ def test_a_plain_file_gives_jsonl_in_input_order(tmp_path: Path) -> None:
     assert [row["index"] for row in out] == list(range(25)), "the blank line is skipped, order is kept"
     assert [row["result"]["text"] for row in out] == prompts
     assert all(row["ok"] and row["error"] is None and row["id"] is None for row in out)
-    assert "Batch: 25/25" in result.stderr
+    assert "Batch: 25/25 (100.0%)" in result.stderr
     assert "25 prompts: 25 answered, 0 failed." in result.stderr
 
 
@@ -117,10 +117,12 @@ def test_the_display_draws_clicks_bar_on_a_terminal_and_prints_lines_elsewhere(
     for done in range(5):
         lines.update(done, 4, "1 failed" if done > 2 else "")
     err = capsys.readouterr().err.splitlines()
-    assert err == ["Batch: 0/4", "Batch: 4/4, 1 failed"], "throttled to a line a second, the last always"
+    assert err == ["Batch: 0/4 (0.0%)", "Batch: 4/4 (100.0%), 1 failed"], (
+        "throttled to a line a second, the last always"
+    )
     clock.advance(1.0)
     lines.update(1, 4)
-    assert capsys.readouterr().err == "Batch: 1/4\n"
+    assert capsys.readouterr().err == "Batch: 1/4 (25.0%)\n"
     bar = ProgressDisplay("Batch", tty=True)
     bar.update(2, 4, "x")
     bar.finish("done")

@@ -230,7 +230,7 @@ def test_legacy_timeout_is_milliseconds(runner: type[RunnerStandIn]) -> None:
 
 
 def test_unknown_legacy_arguments_are_refused_not_ignored(runner: type[RunnerStandIn]) -> None:
-    # base_url and api_key are honoured per adapter: tests/docker_api/test_compat_base_url.py proves
+    # base_url and api_key are honoured per adapter: plugins/ultra-llm-docker-api/tests/test_compat_base_url.py proves
     # it against the real engine (the stand-in backends here have no such settings).
     with pytest.raises(ConfigurationError, match="temperature"):
         create_modelrunner_adapter(temperature=0.2)

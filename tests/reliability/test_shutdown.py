@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.docker_api.scripted_server import ScriptedServer, SeenRequest, chunked, sse_head
 from tests.reliability.reliability_support import child_pids, zombie_children
 from tests.support.docker_double.fixtures import DockerDouble
+from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, sse_head
 from ultra_llm import create_adapter, create_adapter_sync
 from ultra_llm.host import PluginHost
 

@@ -64,9 +64,8 @@ class ProgressDisplay:
         self._last_line: float | None = None
 
     def _counts(self, done: int, total: int) -> str:
-        if self.unit == "bytes":
-            return f"{_human_bytes(done)}/{_human_bytes(total)}"
-        return f"{done}/{total}"
+        counts = f"{_human_bytes(done)}/{_human_bytes(total)}" if self.unit == "bytes" else f"{done}/{total}"
+        return f"{counts} ({min(done / total, 1.0):.1%})"
 
     def update(self, done: int, total: int | None, note: str = "") -> None:
         """Show ``done`` of ``total`` (``None``: not known yet) and ``note``."""

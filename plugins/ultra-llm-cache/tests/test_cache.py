@@ -16,7 +16,7 @@ from ultra_llm_cache import runtime
 from ultra_llm_cache.cli import COMMANDS
 from ultra_llm_cache.store import request_key
 
-from tests.cache.support import CountingBackend
+from tests.support.counting import CountingBackend
 from ultra_llm import Message
 from ultra_llm.adapter import Adapter
 from ultra_llm.cli.app import build_cli

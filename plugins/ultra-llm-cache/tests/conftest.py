@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from ultra_llm_cache import runtime
 
-from tests.cache.support import CountingBackend, CountingPlugin
+from tests.support.counting import CountingBackend, CountingPlugin
 from ultra_llm import create_adapter_sync
 from ultra_llm.adapter import Adapter
 from ultra_llm.host import PluginHost

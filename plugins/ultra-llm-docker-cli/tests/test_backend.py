@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 
-from tests.docker_cli.conftest import make_backend
 from tests.support.clock import FakeClock
 from tests.support.docker_double import fake_docker
+from tests.support.docker_double.cli_backend import make_backend
 from tests.support.docker_double.fixtures import DockerDouble
 from ultra_llm.docker.errors import (
     DockerDaemonDownError,

@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.docker_api.scripted_server import (
+from tests.support.engine.launcher import free_port
+from tests.support.scripted_server import (
     ScriptedServer,
     SeenRequest,
     chunked,
@@ -19,7 +20,6 @@ from tests.docker_api.scripted_server import (
     send_text,
     sse_head,
 )
-from tests.support.engine.launcher import free_port
 from tests.support.waiting import until
 from ultra_llm.docker.errors import ModelRunnerNotEnabledError
 from ultra_llm.errors import (
