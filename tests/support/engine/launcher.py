@@ -187,6 +187,7 @@ def start_engine(
             "1",
             "-tb",
             "1",
+            "--metrics",  # as Docker Model Runner starts it (its llamacpp_config.go)
             *(("--embeddings",) if embedding else ()),
             *extra_args,
         ]
@@ -210,7 +211,9 @@ def start_engine(
         exited = process.poll()
         engine.stop()
         tail = engine.log_tail()
-        reason = f"exited with code {exited}" if exited is not None else f"was not healthy within {startup_timeout:.0f}s"
+        reason = (
+            f"exited with code {exited}" if exited is not None else f"was not healthy within {startup_timeout:.0f}s"
+        )
         last_error = EngineStartError(
             f"llama-server {reason} (attempt {attempt + 1}/{attempts}, port {port}, "
             f"command: {' '.join(command)}).\n--- server log ({log_path}) ---\n{tail}"
