@@ -32,9 +32,9 @@ def stream_text(client: httpx2.Client, url: str, body: dict[str, Any]) -> tuple[
     pieces: list[str] = []
     finish: str | None = None
     for event in events[:-1]:
-        choice = json.loads(event)["choices"][0]
-        pieces.append(choice["delta"].get("content") or "")
-        finish = choice.get("finish_reason") or finish
+        for choice in json.loads(event)["choices"]:  # llama-server's usage chunk has none
+            pieces.append(choice["delta"].get("content") or "")
+            finish = choice.get("finish_reason") or finish
     return pieces, finish, events
 
 
@@ -139,8 +139,24 @@ def test_llama_cpp_json_error_passes_through(dmr_runner: DMRRunner) -> None:
         response = client.post(f"{dmr_runner.url}/engines/v1/chat/completions", json=body)
     assert response.status_code == 400
     error = response.json()["error"]
-    assert error["code"] == "context_length_exceeded"
-    assert "maximum context length is 2048 tokens" in error["message"]
+    # llama-server's shape (tools/server/server-common.cpp, format_error_response, ERROR_TYPE_EXCEED_CONTEXT_SIZE)
+    assert (error["code"], error["type"], error["n_ctx"]) == (400, "exceed_context_size_error", 2048)
+    assert error["n_prompt_tokens"] > 2048
+    assert f"({error['n_prompt_tokens']} tokens) exceeds the available context size (2048 tokens)" in error["message"]
+
+
+def test_streamed_usage_comes_in_its_own_last_chunk(real_engine: RealEngine) -> None:
+    """llama-server's shape, which clients must read: the chunk with ``finish_reason`` carries no
+    usage; with ``stream_options.include_usage`` a further chunk has empty ``choices`` and the usage."""
+    body = {"model": real_engine.model, **CHAT, "stream": True, "stream_options": {"include_usage": True}}
+    with httpx2.Client(timeout=60) as client, client.stream("POST", f"{real_engine.url}/chat/completions", json=body) as response:
+        events = sse_events(response)
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(event) for event in events[:-1]]
+    finishing = [i for i, chunk in enumerate(chunks) if chunk["choices"] and chunk["choices"][0].get("finish_reason")]
+    assert finishing == [len(chunks) - 2]
+    assert not chunks[-2].get("usage")
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 24
 
 
 def pull(
