@@ -320,3 +320,14 @@ def test_proxy_relays_each_chunk_as_it_arrives() -> None:
         proxy.stop()
         thread.join(10)
         listener.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sampled_answers_are_valid_utf8(real_engine: RealEngine, seed: int) -> None:
+    """The tiny model never emits a lone high byte token, even sampled hot: llama-server answers 500
+    ("does not match the expected peg-native format") to a chat answer that is not valid UTF-8."""
+    body = {"model": real_engine.model, **CHAT, "max_tokens": 96, "temperature": 2.0, "seed": seed}
+    with httpx2.Client(timeout=60) as client:
+        response = client.post(f"{real_engine.url}/chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["usage"]["completion_tokens"] > 0
