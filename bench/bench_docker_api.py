@@ -1,7 +1,8 @@
 """The docker-api backend against a real llama.cpp engine (issue 4's performance section).
 
-One real engine (the tiny GGUF model under ``llama_cpp.server``) serves every request; the client
-talks to its OpenAI layout (``/v1``) directly, so only client-side work is in this process.
+One real engine (the tiny GGUF model under llama.cpp's ``llama-server``, as the tests run it) serves
+every request; the client talks to its OpenAI layout (``/v1``) directly, so only client-side work is
+in this process.
 
 * ``docker-api-cpu-whole`` / ``docker-api-cpu-stream``: client user-space CPU time per
   request through ``DockerAPIBackend`` against raw httpx2 doing the same request (same body, same
@@ -11,7 +12,8 @@ talks to its OpenAI layout (``/v1``) directly, so only client-side work is in th
 * ``docker-api-256-streams``: 256 concurrent streams through one backend all complete with no
   error; the row shows the wall time, and the Python heap peak (tracemalloc) must stay under 64 MiB.
 
-Needs ``llama-cpp-python[server]``; the case is skipped (empty) without it.
+Needs the pinned ``llama-server`` (``python tests/support/engine/build_llama_server.py``); the case
+is skipped (empty) without it.
 """
 
 from __future__ import annotations
@@ -63,8 +65,11 @@ def _cpu_per_request(func: Callable[[], Awaitable[object]], loop: asyncio.Abstra
     return (resource.getrusage(resource.RUSAGE_SELF).ru_utime - start) * 1000 / count
 
 
-def _available() -> bool:
-    return importlib.util.find_spec("llama_cpp") is not None
+def _missing() -> str | None:
+    """Why the real engine cannot run (not built), or ``None``."""
+    from tests.support.engine.launcher import engine_missing
+
+    return engine_missing()
 
 
 def _openai_subjects(url: str) -> tuple[dict[str, Callable[[], Awaitable[object]]], Callable[[], Awaitable[None]]]:
@@ -108,8 +113,8 @@ async def _nothing() -> None:
 
 @case("docker-api-cpu")
 def client_cpu() -> list[Measurement]:
-    if not _available():
-        print("docker-api-cpu: skipped (llama_cpp is not importable)")
+    if missing := _missing():
+        print(f"docker-api-cpu: skipped ({missing})")
         return []
     import httpx2
     from ultra_llm_docker_api.backend import DockerAPIBackend
@@ -292,8 +297,8 @@ def _metered_adapter(config: Any, url: str) -> Any:
 
 @case("docker-api-256-streams")
 def concurrent_streams() -> list[Measurement]:
-    if not _available():
-        print("docker-api-256-streams: skipped (llama_cpp is not importable)")
+    if missing := _missing():
+        print(f"docker-api-256-streams: skipped ({missing})")
         return []
     from ultra_llm_docker_api.backend import DockerAPIBackend
     from ultra_llm_docker_api.options import DockerAPIOptions

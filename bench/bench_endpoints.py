@@ -1,21 +1,21 @@
 """Several endpoints behind the docker-api backend: throughput with two engines against one (issue 7).
 
-Two real engines (the tiny GGUF model under ``llama_cpp.server``, ``--n_threads 1 --n_threads_batch 1``
-each, on loopback) are started once. The load is CPU-bound: ``CONCURRENCY`` concurrent whole generations of
+Two real engines (the tiny GGUF model under llama.cpp's ``llama-server``, ``-t 1 -tb 1`` each, on
+loopback) are started once. The load is CPU-bound: ``CONCURRENCY`` concurrent whole generations of
 ``MAX_TOKENS`` tokens each, ``REQUESTS`` in all, through one ``DockerAPIBackend``. The subject is
 the backend with ``MODEL_RUNNER_URL`` naming both engines, the baseline the same backend naming
 only the first; rounds interleave the two. Figures are requests per second (median of ``ROUNDS``);
 the issue's limit is a ratio of at least 1.7x. Each engine needs a core of its own: on a 2-core
 machine the client shares them, so the figure there is below what the spread can give.
 
-Needs ``llama-cpp-python[server]``; the case is skipped (empty) without it.
+Needs the pinned ``llama-server`` (``python tests/support/engine/build_llama_server.py``); the case
+is skipped (empty) without it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import os
 import statistics
 import tempfile
@@ -48,8 +48,8 @@ def engines(count: int) -> Iterator[list[EngineProcess]]:
         started: list[EngineProcess] = []
         try:
             for _ in range(count):
-                # one thread for generation and for prompt evaluation (which defaults to every core)
-                started.append(start_engine(model, log_dir=directory, extra_args=("--n_threads_batch", "1")))
+                # start_engine gives each one thread for generation and for prompt evaluation
+                started.append(start_engine(model, log_dir=directory))
             yield started
         finally:
             for process in started:
@@ -95,8 +95,10 @@ async def _throughput(urls: list[str], model: str) -> tuple[float, dict[str, int
 
 @case("docker-api-endpoints")
 def two_endpoints() -> list[Measurement]:
-    if importlib.util.find_spec("llama_cpp") is None:
-        print("docker-api-endpoints: skipped (llama_cpp is not importable)")
+    from tests.support.engine.launcher import engine_missing
+
+    if missing := engine_missing():
+        print(f"docker-api-endpoints: skipped ({missing})")
         return []
     with engines(2) as (first, second):
         one: list[float] = []

@@ -1,21 +1,22 @@
 """Pytest plugin: session-scoped real-engine fixtures (load with ``pytest_plugins``).
 
-- ``real_engine``: writes the tiny GGUF model into a session temp dir, starts one
-  ``llama_cpp.server`` (``--embedding true``: the model is mean-pooled, so that one process serves
-  chat completions and embeddings) and yields a ``RealEngine`` with ``.url`` (the OpenAI base,
-  ``http://127.0.0.1:PORT/v1``) and ``.model`` (``ai/tiny``).
+- ``real_engine``: writes the tiny GGUF model into a session temp dir, starts one llama.cpp
+  ``llama-server`` (the build Docker Model Runner ships, see ``build_llama_server``; ``--embeddings``:
+  the model is mean-pooled, so that one process serves chat completions and embeddings) and yields a
+  ``RealEngine`` with ``.url`` (the OpenAI base, ``http://127.0.0.1:PORT/v1``) and ``.model``
+  (``ai/tiny``).
 - ``dmr_runner``: a ``DMRProxy`` over it, yielding a ``DMRRunner`` with ``.url`` (the Docker Model
   Runner style base, ``http://127.0.0.1:PORT``), ``.model`` and ``.proxy`` (its state, ``inject``).
 
-Both skip with a clear reason only when ``llama_cpp`` is not importable; set
-``ULTRA_LLM_REQUIRE_ENGINE=1`` (CI) to turn that skip into a failure. Nothing starts at import:
+Both skip with a clear reason only when the pinned ``llama-server`` is not built in the engine cache
+(the reason names the command that builds it); set ``ULTRA_LLM_REQUIRE_ENGINE=1`` (CI) to turn that
+skip into a failure. Nothing starts at import:
 the server starts when a test first asks for the fixture, and stops (its process group, reaped)
 at the end of the session.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,9 +24,9 @@ from dataclasses import dataclass
 import pytest
 
 from .dmr_proxy import DMRProxy
-from .launcher import EngineProcess, start_engine
+from .launcher import EngineProcess, engine_missing, start_engine
 
-__all__ = ["DMRRunner", "RealEngine", "dmr_runner", "real_engine"]
+__all__ = ["DMRRunner", "RealEngine", "dmr_runner", "real_engine", "require_engine"]
 
 
 @dataclass(frozen=True)
@@ -48,18 +49,20 @@ class DMRRunner:
     engine: RealEngine
 
 
-def _require_llama_cpp() -> None:
-    if importlib.util.find_spec("llama_cpp") is None:
-        reason = "llama_cpp is not importable: pip install 'llama-cpp-python[server]' to run real-engine tests"
-        if os.environ.get("ULTRA_LLM_REQUIRE_ENGINE", "").lower() in ("1", "true", "yes"):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+def require_engine() -> None:
+    """Skip the test (fail it under ``ULTRA_LLM_REQUIRE_ENGINE=1``) when ``llama-server`` is not built."""
+    reason = engine_missing()
+    if reason is None:
+        return
+    if os.environ.get("ULTRA_LLM_REQUIRE_ENGINE", "").lower() in ("1", "true", "yes"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def real_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealEngine]:
-    """A real ``llama_cpp.server`` serving the tiny model (chat and embeddings) on loopback."""
-    _require_llama_cpp()
+    """A real ``llama-server`` serving the tiny model (chat and embeddings) on loopback."""
+    require_engine()
     from .tiny_model import write_tiny_model
 
     directory = tmp_path_factory.mktemp("real-engine")

@@ -1,32 +1,66 @@
-"""Start and stop a real ``llama_cpp.server`` process on a free loopback port.
+"""Start and stop a real llama.cpp ``llama-server`` process on a free loopback port.
 
-``start_engine`` launches ``python -m llama_cpp.server --model PATH --host 127.0.0.1 --port PORT
---model_alias ALIAS`` in its own process group, waits until ``GET /v1/models`` answers, and returns
-an ``EngineProcess``. ``EngineProcess.stop`` ends exactly that process group (SIGTERM, then SIGKILL
-after a grace period) and waits for it, so no zombie is left. A server that fails to start raises
-``EngineStartError`` carrying the tail of the server's log.
+``start_engine`` launches the pinned ``llama-server`` built by ``build_llama_server`` (``-m PATH
+--host 127.0.0.1 --port PORT --alias ALIAS --jinja -t 1``, plus ``--embeddings`` on request) in its
+own process group, waits until ``GET /health`` answers 200 (it answers 503 while the model loads),
+and returns an ``EngineProcess``. ``EngineProcess.stop`` ends exactly that process group (SIGTERM,
+then SIGKILL after a grace period) and waits for it, so no zombie is left. A server that fails to
+start raises ``EngineStartError`` carrying the tail of the server's log; a binary that is not built
+raises ``EngineNotBuiltError`` naming the command that builds it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["EngineProcess", "EngineStartError", "free_port", "start_engine"]
+from .build_llama_server import LLAMA_CPP_TAG, binary_works, build_command, llama_server_path
+
+__all__ = [
+    "EngineNotBuiltError",
+    "EngineProcess",
+    "EngineStartError",
+    "engine_binary",
+    "engine_missing",
+    "free_port",
+    "start_engine",
+]
 
 
 class EngineStartError(RuntimeError):
     """The engine did not come up; the message ends with the tail of its log."""
+
+
+class EngineNotBuiltError(EngineStartError):
+    """The pinned ``llama-server`` is not in the cache (or does not run); the message says how to build it."""
+
+
+def engine_binary() -> Path:
+    """The cached, working ``llama-server`` binary; ``EngineNotBuiltError`` when there is none."""
+    binary = llama_server_path()
+    if not binary_works(binary):
+        raise EngineNotBuiltError(
+            f"llama-server {LLAMA_CPP_TAG} is not built at {binary} (about 20 minutes once per machine): "
+            f"run `{build_command()}`"
+        )
+    return binary
+
+
+def engine_missing() -> str | None:
+    """``None`` when the pinned ``llama-server`` is built and runs, else why not and how to build it."""
+    try:
+        engine_binary()
+    except EngineNotBuiltError as exc:
+        return str(exc)
+    return None
 
 
 def _die_with_parent() -> None:
@@ -99,12 +133,12 @@ class EngineProcess:
             self.process.wait()
 
 
-def _answers(url: str) -> bool:
+def _healthy(url: str) -> bool:
+    """True when ``GET url`` answers 200 (llama-server's ``/health`` is 503 while loading)."""
     try:
         with urllib.request.urlopen(url, timeout=2.0) as response:
-            json.loads(response.read())
             return bool(response.status == 200)
-    except (OSError, ValueError, urllib.error.URLError):
+    except (OSError, urllib.error.URLError):
         return False
 
 
@@ -119,13 +153,17 @@ def start_engine(
     extra_args: tuple[str, ...] = (),
     attempts: int = 3,
 ) -> EngineProcess:
-    """Start ``llama_cpp.server`` for ``model_path`` and wait until it answers ``GET /v1/models``.
+    """Start ``llama-server`` for ``model_path`` and wait until ``GET /health`` answers 200.
 
-    ``embedding=True`` passes ``--embedding true``. The port is chosen free just before the start;
-    if another process takes it in between, the start is retried (``attempts`` times in all).
-    Raises ``EngineStartError`` with the log tail when the server exits or does not answer within
-    ``startup_timeout`` seconds; the failed process is always stopped and reaped first.
+    ``embedding=True`` passes ``--embeddings`` (such a server still serves chat; the model needs a
+    pooling type, which the tiny model has). ``n_ctx`` is ``-c``; llama-server caps each slot at the
+    model's training context whatever it says. The port is chosen free just before the start; if
+    another process takes it in between, the start is retried (``attempts`` times in all). Raises
+    ``EngineNotBuiltError`` when the binary is not built, ``EngineStartError`` with the log tail when
+    the server exits or is not healthy within ``startup_timeout`` seconds; the failed process is
+    always stopped and reaped first.
     """
+    binary = engine_binary()
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     last_error: EngineStartError | None = None
@@ -133,26 +171,24 @@ def start_engine(
         port = free_port()
         log_path = log_dir / f"llama-server-{'embed' if embedding else 'chat'}-{port}.log"
         command = [
-            sys.executable,
+            str(binary),
             "-m",
-            "llama_cpp.server",
-            "--model",
             str(model_path),
             "--host",
             "127.0.0.1",
             "--port",
             str(port),
-            "--model_alias",
+            "--alias",
             alias,
-            "--n_ctx",
+            "--jinja",
+            "-c",
             str(n_ctx),
-            "--n_threads",
+            "-t",
             "1",
-            # Queue concurrent requests as llama.cpp's own server does, instead of cutting the
-            # running stream short with an early [DONE] (llama-cpp-python's default).
-            "--interrupt_requests",
-            "false",
-            *(("--embedding", "true") if embedding else ()),
+            "-tb",
+            "1",
+            "--metrics",  # as Docker Model Runner starts it (its llamacpp_config.go)
+            *(("--embeddings",) if embedding else ()),
             *extra_args,
         ]
         with log_path.open("wb") as log:
@@ -169,15 +205,17 @@ def start_engine(
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 break
-            if _answers(f"{engine.url}/models"):
+            if _healthy(f"{engine.base_url}/health"):
                 return engine
             time.sleep(0.1)
         exited = process.poll()
         engine.stop()
         tail = engine.log_tail()
-        reason = f"exited with code {exited}" if exited is not None else f"did not answer within {startup_timeout:.0f}s"
+        reason = (
+            f"exited with code {exited}" if exited is not None else f"was not healthy within {startup_timeout:.0f}s"
+        )
         last_error = EngineStartError(
-            f"llama_cpp.server {reason} (attempt {attempt + 1}/{attempts}, port {port}, "
+            f"llama-server {reason} (attempt {attempt + 1}/{attempts}, port {port}, "
             f"command: {' '.join(command)}).\n--- server log ({log_path}) ---\n{tail}"
         )
         if exited is None or "address already in use" not in tail.lower():

@@ -2,8 +2,15 @@
 
 The model is random (fixed seed), so its text is gibberish, but it is a real model: llama.cpp
 loads it, tokenises any text (byte-fallback tokens cover every byte), applies its one-line jinja
-chat template, and generates thousands of tokens per second on one CPU core. Some generated tokens
-are single bytes of a multi-byte UTF-8 character, so streamed chunks may be empty strings.
+chat template, and generates thousands of tokens per second on one CPU core.
+
+Its answers are always valid UTF-8: llama-server (b9878) parses every chat answer with its chat
+format parser, which refuses invalid UTF-8 with ``500 "The model produced output that does not match
+the expected peg-native format"``, so the model must never generate a lone byte token ``<0x80>``..
+``<0xFF>``. One hidden dimension carries a constant (``BIAS_VALUE`` from the token embedding; no
+block writes to it), and ``output.weight`` reads that dimension with ``BANNED_WEIGHT`` for those
+byte tokens only, which gives them a logit far below any other whatever the sampler's temperature.
+Multi-byte characters still appear in answers as whole word pieces (``VOCAB_WORDS``).
 
 Only ``gguf`` and ``numpy`` are imported, and only when ``write_tiny_model`` is called.
 """
@@ -12,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["CHAT_TEMPLATE", "CONTEXT_LENGTH", "VOCAB_WORDS", "write_tiny_model"]
+__all__ = ["CHAT_TEMPLATE", "CONTEXT_LENGTH", "VOCAB_WORDS", "banned_token_ids", "write_tiny_model"]
 
 N_EMBD = 64
 N_HEAD = 4
@@ -20,6 +27,11 @@ N_FF = 128
 N_BLOCKS = 2
 CONTEXT_LENGTH = 2048
 SEED = 20240611
+BIAS_DIM = 0
+"""The hidden dimension that holds a constant through every block."""
+BIAS_VALUE = 1.0 / N_EMBD**0.5  # the scale of the other dimensions: the norms are not dominated by it
+BANNED_WEIGHT = -1000.0
+"""``output.weight[token, BIAS_DIM]`` for the byte tokens that are not UTF-8 on their own."""
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{{ eos_token }}{% endfor %}"
@@ -54,6 +66,10 @@ VOCAB_WORDS: tuple[str, ...] = (
     "on",
     "an",
     "re",
+    "\u00e9",
+    "\u00fc",
+    "\u2192",
+    "\u65e5\u672c",
     "<|user|>",
     "<|assistant|>",
     "<|system|>",
@@ -78,6 +94,12 @@ def _vocabulary() -> tuple[list[str], list[float], list[int]]:
         scores.append(-float(rank) / 100.0 + len(word))
         types.append(_USER_DEFINED if word.startswith("<|") else _NORMAL)
     return tokens, scores, types
+
+
+def banned_token_ids() -> list[int]:
+    """The ids of the byte tokens ``<0x80>``..``<0xFF>``: never generated (see the module doc)."""
+    first_byte = 3  # after <unk>, <s>, </s>
+    return list(range(first_byte + 0x80, first_byte + 0x100))
 
 
 def write_tiny_model(path: str | Path) -> Path:
@@ -123,19 +145,29 @@ def write_tiny_model(path: str | Path) -> Path:
     writer.add_chat_template(CHAT_TEMPLATE)
     writer.add_pooling_type(gguf.PoolingType.MEAN)  # /v1/embeddings gives one vector per input
 
-    # numpy shapes are (rows, cols) = GGUF's (ne1, ne0) reversed.
-    writer.add_tensor("token_embd.weight", weight(n_vocab, N_EMBD))
+    # numpy shapes are (rows, cols) = GGUF's (ne1, ne0) reversed: a matrix is (outputs, inputs).
+    token_embd = weight(n_vocab, N_EMBD)
+    token_embd[:, BIAS_DIM] = BIAS_VALUE  # every position starts with the constant...
+    output = weight(n_vocab, N_EMBD)
+    output[:, BIAS_DIM] = 0.0
+    output[banned_token_ids(), BIAS_DIM] = BANNED_WEIGHT
+    writer.add_tensor("token_embd.weight", token_embd)
     writer.add_tensor("output_norm.weight", np.ones(N_EMBD, dtype=np.float32))
-    writer.add_tensor("output.weight", weight(n_vocab, N_EMBD))
+    writer.add_tensor("output.weight", output)
     for block in range(N_BLOCKS):
         prefix = f"blk.{block}"
         writer.add_tensor(f"{prefix}.attn_norm.weight", np.ones(N_EMBD, dtype=np.float32))
-        for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
+        for name in ("attn_q", "attn_k", "attn_v"):
             writer.add_tensor(f"{prefix}.{name}.weight", weight(N_EMBD, N_EMBD))
+        attn_output = weight(N_EMBD, N_EMBD)
+        attn_output[BIAS_DIM, :] = 0.0  # ...and no block adds to it
+        writer.add_tensor(f"{prefix}.attn_output.weight", attn_output)
         writer.add_tensor(f"{prefix}.ffn_norm.weight", np.ones(N_EMBD, dtype=np.float32))
         writer.add_tensor(f"{prefix}.ffn_gate.weight", weight(N_FF, N_EMBD))
         writer.add_tensor(f"{prefix}.ffn_up.weight", weight(N_FF, N_EMBD))
-        writer.add_tensor(f"{prefix}.ffn_down.weight", weight(N_EMBD, N_FF))
+        ffn_down = weight(N_EMBD, N_FF)
+        ffn_down[BIAS_DIM, :] = 0.0
+        writer.add_tensor(f"{prefix}.ffn_down.weight", ffn_down)
 
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
