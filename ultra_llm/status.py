@@ -7,6 +7,7 @@ the web API returns them. Nothing here prints.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import platform
 import time
 from collections.abc import Callable
@@ -168,6 +169,8 @@ async def run_checks(
     except UltraLLMError as error:
         add(check_from_error("configuration", error))
         return checks
+    with contextlib.suppress(UltraLLMError):  # an unknown name fails at the backend check below
+        requested = host.resolve_backend_name(requested)
     default_model = "the backend's default"
     add(
         Check(
