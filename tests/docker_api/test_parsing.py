@@ -46,7 +46,10 @@ def feed_all(parts: list[bytes]) -> list[bytes]:
 
     async def read() -> list[bytes]:
         response = httpx2.Response(
-            200, headers={"content-type": "text/event-stream"}, stream=Parts(parts), request=httpx2.Request("POST", "http://x")
+            200,
+            headers={"content-type": "text/event-stream"},
+            stream=Parts(parts),
+            request=httpx2.Request("POST", "http://x"),
         )
         far = asyncio.get_running_loop().time() + 60
         return [event.data.encode() async for event in transport.events(response, first_until=far, total_until=far)]

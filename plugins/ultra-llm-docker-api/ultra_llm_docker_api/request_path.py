@@ -94,17 +94,17 @@ async def attempt(
 
 
 async def _wait_for_load(member: Member, failed: Failed, polls: int, deadline: Deadline, now: float) -> None:
-    """Pause before polling a loading server again; a timeout error once the first-token deadline passed."""
+    """Pause before polling a loading server again; a timeout error when the load outlasts the first-token deadline."""
     ep = member.endpoint
     left = deadline.first_token - now
-    if left <= 0:
+    if polls == 1 and left > 0:
+        log.warning("%s is loading the model; waiting up to %.1f s for it (first-token timeout)", ep.display_url, left)
+    wait = backoff(polls, ep.retry_wait_initial, LOADING_POLL_MAX)
+    await asyncio.sleep(max(0.0, min(wait, left)))
+    if wait >= left:
         raise GenerationTimeoutError(
-            f"{ep.display_url} was still loading the model when the {ep.first_token_timeout:g} s "
-            "first-token timeout ran out.",
+            f"{ep.display_url} was still loading the model when the request's first-token deadline passed.",
             timeout=ep.first_token_timeout,
             fix="A large model takes a while to load: raise ULTRA_LLM_FIRST_TOKEN_TIMEOUT, or retry once it is loaded.",
             backend=BACKEND,
         ) from failed
-    if polls == 1:
-        log.warning("%s is loading the model; waiting up to %.0f s for it (first-token timeout)", ep.display_url, left)
-    await asyncio.sleep(min(backoff(polls, ep.retry_wait_initial, LOADING_POLL_MAX), left))
