@@ -9,7 +9,7 @@ its first chunk) on the pool's best endpoint and decides from the ``Failed`` fla
   first-token deadline, polling, saying so once in the log; not counted;
 * ``retryable``: the next endpoint not yet tried at once; once every endpoint failed this round, the
   back-off (exponential with jitter, or the server's ``Retry-After``) before the next round; at most
-  ``max(retries, endpoints)`` attempts, none started after the total deadline;
+  ``max(retries, endpoints)`` attempts, and none when the wait would outlast the total deadline;
 * ``endpoint_fault``: counted against the endpoint (ejection after several in a row).
 
 Anything else (a typed error) ends the request at once. A stream is retried only inside ``op``,
@@ -46,16 +46,11 @@ def backoff(round_: int, initial: float, ceiling: float) -> float:
     return min(ceiling, initial * 2.0 ** (round_ - 1)) + random.uniform(0, initial)
 
 
-async def attempt(
-    pool: EndpointPool, op: Callable[[Member], Awaitable[T]], deadline: Deadline, *, retries: int | None = None
-) -> tuple[Member, T]:
-    """``op``'s result and the member it came from; the member stays begun: the caller ``release``s it.
-
-    ``retries``: attempts allowed (the endpoint's setting by default; 1 for health-like calls).
-    """
+async def attempt(pool: EndpointPool, op: Callable[[Member], Awaitable[T]], deadline: Deadline) -> tuple[Member, T]:
+    """``op``'s result and the member it came from, which stays begun: the caller ``succeed``s or ``release``s it."""
     loop = asyncio.get_running_loop()
     ep = pool.members[0].endpoint
-    limit = max(retries if retries is not None else ep.retries, len(pool.members))
+    limit = max(ep.retries, len(pool.members))
     tried: list[Member] = []
     attempts = rounds = polls = 0
     while True:
@@ -83,11 +78,13 @@ async def attempt(
                 continue  # another endpoint has not been tried yet: at once
             rounds += 1
             wait = failed.retry_after
-            if wait is not None and (wait > ep.retry_after_max or wait >= deadline.total - now):
-                raise failed.error from failed.__cause__  # waiting that long cannot help: fail now, clearly
             if wait is None:
                 wait = backoff(rounds, ep.retry_wait_initial, ep.retry_wait_max)
-            await asyncio.sleep(min(wait, deadline.total - now))
+            elif wait > ep.retry_after_max:
+                raise failed.error from failed.__cause__  # a wait beyond the honoured limit: fail now, clearly
+            if wait >= deadline.total - now:
+                raise failed.error from failed.__cause__  # no attempt could start in time after it
+            await asyncio.sleep(wait)
         except BaseException:
             pool.release(member, None)
             raise

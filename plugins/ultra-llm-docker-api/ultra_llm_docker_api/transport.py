@@ -235,11 +235,12 @@ class Transport:
         error = error_from_body(status, text, model=model, url=url, kind=self.kind)
         if status not in RETRY_STATUSES:
             raise error
+        loading = is_loading(status, shape)
         raise Failed(
             error,
             retryable=True,
-            endpoint_fault=True,
-            loading=is_loading(status, shape),
+            endpoint_fault=not loading,  # loading is the server getting ready, not failing
+            loading=loading,
             retry_after=parse_retry_after(response.headers.get("retry-after")),
         )
 
