@@ -102,9 +102,12 @@ def _is_context_error(message: str, error: Mapping[str, Any] | None) -> bool:
     return "context size" in lowered or "context length" in lowered or "context window" in lowered
 
 
-def is_loading(status: int, error: Mapping[str, Any] | None) -> bool:
+def is_loading(status: int, body: bytes) -> bool:
     """True for llama-server's answer while it loads its model (``503 "Loading model"``, ``unavailable_error``)."""
-    if status != 503 or error is None:
+    if status != 503:
+        return False
+    _, error = error_body_message(body)
+    if error is None:
         return False
     return error.get("type") == "unavailable_error" and "loading model" in str(error.get("message", "")).lower()
 

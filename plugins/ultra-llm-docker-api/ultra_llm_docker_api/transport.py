@@ -32,7 +32,6 @@ from .error_map import (
     BACKEND,
     RETRY_STATUSES,
     connection_error,
-    error_body_message,
     error_from_body,
     is_loading,
     server_log_hint,
@@ -231,11 +230,10 @@ class Transport:
             raise GenerationError(
                 f"HTTP failure talking to {ep.display_url}: {type(exc).__name__}: {exc}", backend=BACKEND
             ) from exc
-        _, shape = error_body_message(text)
         error = error_from_body(status, text, model=model, url=url, kind=self.kind)
         if status not in RETRY_STATUSES:
             raise error
-        loading = is_loading(status, shape)
+        loading = is_loading(status, text)
         raise Failed(
             error,
             retryable=True,
