@@ -267,5 +267,5 @@ def _figures(seconds: list[float]) -> tuple[float, float, float]:
     ms = sorted(s * 1000 for s in seconds)
     if not ms:
         return float("nan"), float("nan"), float("nan")
-    p99 = statistics.quantiles(ms, n=100)[98] if len(ms) >= 2 else ms[0]
+    p99 = statistics.quantiles(ms, n=100, method="inclusive")[98] if len(ms) >= 2 else ms[0]
     return statistics.median(ms), p99, ms[-1]

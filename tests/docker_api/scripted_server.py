@@ -138,6 +138,8 @@ class ScriptedServer:
                 writer.close()
             current = asyncio.current_task()
             tasks = [t for t in asyncio.all_tasks() if t is not current]
+            if tasks:  # closed connections end their handlers (a kept-alive one waits for a request)
+                await asyncio.wait(tasks, timeout=0.2)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
