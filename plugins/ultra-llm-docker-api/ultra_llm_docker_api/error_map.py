@@ -118,8 +118,8 @@ def _missing_model_fix(kind: ServerKind, url: str) -> str | None:
         return None
     if kind is ServerKind.LLAMA_SERVER:
         return (
-            "llama-server serves the one model it was started with: ask for the name GET /v1/models lists, "
-            "or restart it with that model (`llama-server -m FILE.gguf --alias NAME`)."
+            "llama-server serves only the model(s) it was started with: ask for a name GET /v1/models lists, "
+            "or restart it with this one (`llama-server -m FILE.gguf --alias NAME`)."
         )
     return f"Ask for a model the server lists (GET {url.rsplit('/', 1)[0]}/models), or load it on that server."
 
