@@ -64,6 +64,7 @@ async def attempt(pool: EndpointPool, op: Callable[[Member], Awaitable[T]], dead
         except Failed as failed:
             pool.release(member, failed.error if failed.endpoint_fault else None)
             if failed.stale:
+                log.debug("%s had closed a kept-alive connection; resent at once", member.endpoint.display_url)
                 continue
             if failed.loading:
                 polls += 1
