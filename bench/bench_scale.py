@@ -13,7 +13,6 @@ RSS growth over the batch is reported beside it.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import resource
 import tempfile
@@ -21,10 +20,10 @@ import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ultra_llm.adapter import Adapter
-from ultra_llm.batch import BatchItem, generate_many
-from ultra_llm.factory import create_adapter
+from ultra_llm import create_adapter_sync
+from ultra_llm.batch import BatchItem
 from ultra_llm.host import PluginHost
+from ultra_llm.sync import SyncAdapter
 
 from .runner import Measurement, case, measure
 
@@ -47,9 +46,9 @@ def environment(**values: str) -> Iterator[None]:
                 os.environ[name] = old
 
 
-def mock_adapter(host: PluginHost | None = None) -> Adapter:
-    """A sync-usable adapter on the mock's echo model (the answer is the prompt, word by word)."""
-    return asyncio.run(create_adapter("mock/echo", backend="mock", host=host or PluginHost()))
+def mock_adapter(host: PluginHost | None = None) -> SyncAdapter:
+    """A sync adapter on the mock's echo model (the answer is the prompt, word by word)."""
+    return create_adapter_sync("mock/echo", backend="mock", host=host or PluginHost())
 
 
 def cache_host() -> PluginHost:
@@ -63,13 +62,13 @@ def cache_host() -> PluginHost:
     return host
 
 
-def _consume(adapter: Adapter, prompt: str, seed: int) -> int:
-    """Read a whole stream on the adapter's own loop (no thread hop per chunk, unlike ``stream_sync``)."""
+def _consume(adapter: SyncAdapter, prompt: str, seed: int) -> int:
+    """Read a whole stream on the adapter's own loop (no thread hop per chunk, unlike ``adapter.stream``)."""
 
     async def read() -> int:
-        return len([chunk async for chunk in adapter.stream(prompt, seed=seed)])
+        return len([chunk async for chunk in adapter.adapter.stream(prompt, seed=seed)])
 
-    return adapter._sync.run(read())
+    return adapter.run(read())
 
 
 def _hit_and_miss(mode: str, path: str, prompt: str) -> list[Measurement]:
@@ -80,8 +79,8 @@ def _hit_and_miss(mode: str, path: str, prompt: str) -> list[Measurement]:
         adapter = mock_adapter(cache_host())
         try:
             seeds = iter(range(1_000_000))
-            miss = measure(lambda: adapter.generate_sync(prompt, seed=next(seeds)), repeat=5)
-            hit = measure(lambda: adapter.generate_sync(prompt, seed=-1), repeat=51, warmup=2)
+            miss = measure(lambda: adapter.generate(prompt, seed=next(seeds)), repeat=5)
+            hit = measure(lambda: adapter.generate(prompt, seed=-1), repeat=51, warmup=2)
             stream_miss = measure(lambda: _consume(adapter, prompt, next(seeds)), repeat=5)
             stream_hit = measure(lambda: _consume(adapter, prompt, -1), repeat=51, warmup=2)
             counts = runtime.stats()["process"]
@@ -107,11 +106,12 @@ def _prompts(count: int) -> list[str]:
     return [f"prompt {i} asks for seven more words" for i in range(count)]
 
 
-def _run_batch(adapter: Adapter, prompts: list[str]) -> list[BatchItem]:
-    return adapter._sync.run(generate_many(adapter, prompts, concurrency=CONCURRENCY))
+def _run_batch(adapter: SyncAdapter, prompts: list[str]) -> list[BatchItem]:
+    items: list[BatchItem] = adapter.generate_many(prompts, concurrency=CONCURRENCY)
+    return items
 
 
-def _transient_kb(adapter: Adapter, prompts: list[str]) -> tuple[float, float]:
+def _transient_kb(adapter: SyncAdapter, prompts: list[str]) -> tuple[float, float]:
     """(peak traced memory beyond what the batch keeps, what it keeps: its results) in kB."""
     tracemalloc.start()
     try:
@@ -133,7 +133,7 @@ def batch_256_at_16() -> list[Measurement]:
         adapter = mock_adapter()
         try:
             prompts = _prompts(PROMPTS)
-            single = measure(lambda: adapter.complete_sync(prompts[0]), repeat=9)
+            single = measure(lambda: adapter.complete(prompts[0]), repeat=9)
             items: list[BatchItem] = []
 
             def run_batch() -> None:

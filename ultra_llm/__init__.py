@@ -1,88 +1,47 @@
-"""ultra-llm: local LLMs for Python applications through Docker Model Runner, on pluggy.
+"""ultra-llm: local LLMs for Python applications through pluggable backends, on pluggy.
 
-The public API. Importing this package is cheap: the heavy parts (settings, adapters, backends)
-load on first attribute access.
+The application-facing API, about twenty names: make an adapter (``create_adapter``, or
+``create_adapter_sync`` without an event loop), call it, read ``Result``/``Chunk``. The seed's
+names (``create_modelrunner_adapter`` ...) are here too, from ``ultra_llm.compat``. Errors are in
+``ultra_llm.errors`` (``UltraLLMError`` is their root, re-exported here); plugin authors import
+from ``ultra_llm.plugin``. Importing this package is cheap: everything loads on first use.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    BackendNotFoundError,
-    BackendUnavailableError,
-    BadRequestError,
-    ConfigurationError,
-    ContextLengthExceededError,
-    DockerDaemonDownError,
-    DockerNotInstalledError,
-    EmptyPromptError,
-    GenerationError,
-    GenerationTimeoutError,
-    InvalidModelNameError,
-    InvalidOptionsError,
-    ModelNotFoundError,
-    ModelRunnerNotEnabledError,
-    ModelRunnerPluginMissingError,
-    PluginError,
-    ResponseTooLargeError,
-    StreamInterruptedError,
-    UltraLLMError,
-    UnsafePromptError,
-    UnsupportedOperationError,
-)
-from .hookspecs import hookimpl
+from .errors import UltraLLMError
 
 if TYPE_CHECKING:
     from .adapter import Adapter, LLMAdapter
-    from .backend import Backend, closing_stream, collect_result
+    from .compat import create_modelrunner_adapter, create_modelrunner_cli_adapter, get_available_models
     from .config import UltraConfig, load_config
     from .factory import create_adapter, create_adapter_sync
     from .host import PluginHost, get_host
-    from .names import normalize_model_name, parse_model_reference, same_model, short_model_name
-    from .types import (
-        Availability,
-        Chunk,
-        EmbeddingRequest,
-        EmbeddingResult,
-        GenerationRequest,
-        Message,
-        ModelInfo,
-        Progress,
-        Result,
-        Usage,
-    )
+    from .sync import SyncAdapter
+    from .types import Chunk, EmbeddingResult, Message, ModelInfo, Result, Usage
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _LAZY = {
-    "Availability": "types",
-    "Chunk": "types",
-    "EmbeddingRequest": "types",
-    "EmbeddingResult": "types",
-    "GenerationRequest": "types",
-    "Message": "types",
-    "ModelInfo": "types",
-    "Progress": "types",
-    "Result": "types",
-    "Usage": "types",
     "Adapter": "adapter",
     "LLMAdapter": "adapter",
-    "Backend": "backend",
-    "closing_stream": "backend",
-    "collect_result": "backend",
-    "UltraConfig": "config",
-    "load_config": "config",
+    "SyncAdapter": "sync",
     "create_adapter": "factory",
     "create_adapter_sync": "factory",
+    "UltraConfig": "config",
+    "load_config": "config",
     "PluginHost": "host",
     "get_host": "host",
-    "normalize_model_name": "names",
-    "parse_model_reference": "names",
-    "same_model": "names",
-    "short_model_name": "names",
-    "create_modelrunner_cli_adapter": "compat",
+    "Chunk": "types",
+    "EmbeddingResult": "types",
+    "Message": "types",
+    "ModelInfo": "types",
+    "Result": "types",
+    "Usage": "types",
     "create_modelrunner_adapter": "compat",
+    "create_modelrunner_cli_adapter": "compat",
     "get_available_models": "compat",
 }
 
@@ -100,53 +59,23 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Adapter",
-    "Availability",
-    "Backend",
-    "BackendNotFoundError",
-    "BackendUnavailableError",
-    "BadRequestError",
     "Chunk",
-    "ConfigurationError",
-    "ContextLengthExceededError",
-    "DockerDaemonDownError",
-    "DockerNotInstalledError",
-    "EmbeddingRequest",
     "EmbeddingResult",
-    "EmptyPromptError",
-    "GenerationError",
-    "GenerationRequest",
-    "GenerationTimeoutError",
-    "InvalidModelNameError",
-    "InvalidOptionsError",
     "LLMAdapter",
     "Message",
     "ModelInfo",
-    "ModelNotFoundError",
-    "ModelRunnerNotEnabledError",
-    "ModelRunnerPluginMissingError",
-    "PluginError",
     "PluginHost",
-    "Progress",
-    "ResponseTooLargeError",
     "Result",
-    "StreamInterruptedError",
+    "SyncAdapter",
     "UltraConfig",
     "UltraLLMError",
-    "UnsafePromptError",
-    "UnsupportedOperationError",
     "Usage",
-    "closing_stream",
-    "collect_result",
+    "__version__",
     "create_adapter",
     "create_adapter_sync",
     "create_modelrunner_adapter",
     "create_modelrunner_cli_adapter",
     "get_available_models",
     "get_host",
-    "hookimpl",
     "load_config",
-    "normalize_model_name",
-    "parse_model_reference",
-    "same_model",
-    "short_model_name",
 ]

@@ -1,9 +1,10 @@
 """The Ultra-facing adapter: the seed's ``LLMAdapter`` contract over one backend.
 
-Async first (``generate``, ``stream_generate``, ``get_available_models``), with sync twins for
-scripts (``generate_sync`` ...). Every generation and embedding goes through the middleware chain
-plugins return from ``ultra_llm_middleware``, composed once when the adapter is made; an untyped
-exception from a plugin reaches the caller as a ``PluginError`` naming that plugin.
+Async (``generate``, ``stream_generate``, ``get_available_models``); code without an event loop
+wraps it in ``ultra_llm.sync.SyncAdapter`` (``create_adapter_sync``). Every generation and
+embedding goes through the middleware chain plugins return from ``ultra_llm_middleware``, composed
+once when the adapter is made; an untyped exception from a plugin reaches the caller as a
+``PluginError`` naming that plugin.
 """
 
 from __future__ import annotations
@@ -11,14 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .backend import Backend
 from .deadline import StreamDeadline
-from .errors import GenerationTimeoutError, PluginError, UltraLLMError, UnsupportedOperationError
+from .errors import (
+    ConfigurationError,
+    GenerationTimeoutError,
+    PluginError,
+    UltraLLMError,
+    UnsupportedOperationError,
+)
 from .options import validate_options
-from .sync import LoopThread
 from .types import (
     Chunk,
     Deadline,
@@ -71,16 +77,28 @@ class Adapter:
     """
 
     def __init__(
-        self, host: PluginHost, backend: Backend, *, model: str, config: UltraConfig, selection: Selection
+        self,
+        host: PluginHost,
+        backend: Backend,
+        *,
+        model: str | None = None,
+        config: UltraConfig,
+        selection: Selection,
     ) -> None:
+        """``model`` defaults to ``DEFAULT_MODEL``, else the backend's own ``default_model``."""
         self.host = host
         self.backend = backend
         self.config = config
         self.selection = selection
+        model = model or config.default_model or backend.default_model
+        if not model:
+            raise ConfigurationError(
+                f"No model was named and backend '{backend.name}' has no default model.",
+                fix="Name one (`-m MODEL`, `model=`), or set DEFAULT_MODEL.",
+            )
         self.model = backend.canonical_model(model)
         self.chain = host.hooks.chain(backend)
         """The middleware around the backend, composed here once (``ultra_llm.middleware``)."""
-        self._sync = LoopThread()
         self._closed = False
 
     @property
@@ -229,7 +247,7 @@ class Adapter:
         if not self.backend.supports_embeddings:
             raise UnsupportedOperationError(
                 f"Backend '{self.name}' does not support embeddings.",
-                fix="Use a backend that does (docker-api, mock); `ultra-llm backends` lists capabilities.",
+                fix="Use a backend that does; `ultra-llm backends` lists their capabilities.",
                 backend=self.name,
             )
         texts = (inputs,) if isinstance(inputs, str) else tuple(inputs)
@@ -257,60 +275,6 @@ class Adapter:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-    # -- sync conveniences ---------------------------------------------------------------------
-
-    def generate_sync(self, prompt: Prompt, **options: Any) -> str:
-        """``generate`` for sync code."""
-        return self._sync.run(self.generate(prompt, **options))
-
-    def complete_sync(self, prompt: Prompt, **options: Any) -> Result:
-        """``complete`` for sync code."""
-        return self._sync.run(self.complete(prompt, **options))
-
-    def stream_sync(self, prompt: Prompt, **options: Any) -> Iterator[Chunk]:
-        """``stream`` for sync code; breaking out of the loop cancels the backend."""
-        return self._sync.iterate(self.stream(prompt, **options))
-
-    def generate_many_sync(
-        self,
-        prompts: Iterable[Prompt],
-        *,
-        concurrency: int = 8,
-        progress: BatchProgressCallback | None = None,
-        **options: Any,
-    ) -> list[BatchItem]:
-        """``generate_many`` for sync code."""
-        return self._sync.run(self.generate_many(prompts, concurrency=concurrency, progress=progress, **options))
-
-    def list_models_sync(self) -> list[ModelInfo]:
-        """``list_models`` for sync code."""
-        return self._sync.run(self.list_models())
-
-    def embed_sync(self, inputs: str | Sequence[str], *, model: str | None = None) -> EmbeddingResult:
-        """``embed`` for sync code."""
-        return self._sync.run(self.embed(inputs, model=model))
-
-    def pull_sync(self, model: str | None = None, progress: ProgressCallback | None = None) -> None:
-        """``pull`` for sync code."""
-        self._sync.run(self.pull(model, progress))
-
-    def remove_sync(self, model: str) -> None:
-        """``remove`` for sync code."""
-        self._sync.run(self.remove(model))
-
-    def close(self) -> None:
-        """``aclose`` for sync code, then stop the private loop."""
-        try:
-            self._sync.run(self.aclose())
-        finally:
-            self._sync.close()
-
-    def __enter__(self) -> Adapter:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- internals ------------------------------------------------------------------------------
 

@@ -11,9 +11,10 @@ import abc
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from .errors import UnsupportedOperationError
+from .errors import ModelNotFoundError, UnsupportedOperationError
 from .types import (
     Availability,
+    Check,
     Chunk,
     EmbeddingRequest,
     EmbeddingResult,
@@ -42,9 +43,9 @@ class Backend(abc.ABC):
     generation options the backend accepts, or better for start-up time its ``"module:Class"``
     name, imported only when a call passes options; ``None`` means it accepts none. ``settings_model`` is an
     optional ``ultra_llm.settings.Settings`` class of the backend's own environment variables,
-    shown by ``ultra-llm config``; a backend with one takes ``settings=`` (an instance of it, read
-    by the host, with per-adapter overrides) in its constructor and reads the environment itself
-    only when it is ``None``. Errors raised must be ``ultra_llm.errors`` types.
+    shown by ``ultra-llm config``; the host reads it (with per-adapter overrides) and passes it as
+    ``settings=``, and ``self.settings`` holds it (read from the environment when ``None`` is passed).
+    Errors raised must be ``ultra_llm.errors`` types, with the fix that fits this backend.
     """
 
     name: ClassVar[str]
@@ -56,11 +57,16 @@ class Backend(abc.ABC):
     supports_embeddings: ClassVar[bool] = False
     supports_pull: ClassVar[bool] = False
     supports_remove: ClassVar[bool] = False
-    uses_docker_names: ClassVar[bool] = False
-    """True when model names are Docker references, normalised by ``ultra_llm.names``."""
+    default_model: ClassVar[str | None] = None
+    """The model a call gets when it names none and ``DEFAULT_MODEL`` is unset."""
 
-    def __init__(self, config: UltraConfig) -> None:
+    def __init__(self, config: UltraConfig, *, settings: Settings | None = None) -> None:
+        """``config`` is the core configuration; ``settings`` an instance of ``settings_model``
+        (``None``: read from the environment now; always ``None`` without a ``settings_model``)."""
         self.config = config
+        if settings is None and self.settings_model is not None:
+            settings = self.settings_model.load()
+        self.settings: Settings | None = settings
 
     @abc.abstractmethod
     async def check_availability(self) -> Availability:
@@ -91,20 +97,27 @@ class Backend(abc.ABC):
         raise UnsupportedOperationError(f"Backend '{self.name}' cannot remove models.", backend=self.name)
 
     def canonical_model(self, name: str) -> str:
-        """The canonical form of a model name for this backend (Docker references are normalised)."""
-        if self.uses_docker_names:
-            from .names import normalize_model_name
-
-            return normalize_model_name(name)
+        """The canonical form of a model name for this backend (the name itself by default); raise
+        ``InvalidModelNameError`` for a name the backend cannot accept."""
         return name
 
-    def diagnostics(self) -> dict[str, Any]:
-        """Backend-specific state worth showing, JSON-ready (``{}`` by default).
+    async def doctor_checks(self, model: str) -> list[Check]:
+        """What ``ultra-llm doctor`` checks after the availability check, in order, each with its
+        fix when it fails: by default that the backend lists its models and ``model`` among them."""
+        names = [info.name for info in await self.list_models()]
+        checks = [Check("models", True, f"{len(names)} found" + (f": {', '.join(names[:8])}" if names else ""))]
+        if model not in names:
+            error = self.model_missing(model)
+            checks.append(Check(f"default model '{model}'", False, "not found", error.fix, required=False))
+        return checks
 
-        Shown by ``ultra-llm backends --json`` and ``ultra-llm doctor`` after the availability check.
-        Must not do I/O or raise. A list of objects with ``url``/``name`` and ``healthy`` (as
-        docker-api's ``endpoints``) is shown by ``doctor`` one line per item.
-        """
+    def model_missing(self, model: str, detail: str | None = None) -> ModelNotFoundError:
+        """The error for a model this backend does not have, with this backend's way to get it."""
+        return ModelNotFoundError(model, backend=self.name, detail=detail)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Backend-specific state worth showing, JSON-ready (``{}`` by default), for ``ultra-llm
+        backends --json`` and the web API. Must not do I/O or raise."""
         return {}
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook with a no-op default

@@ -3,7 +3,7 @@
 ``generate_many(adapter, prompts, concurrency=N)`` answers every prompt with ``Adapter.complete``
 (so every wrapper plugin — cache, metrics — sees each one), never more than ``N`` at a time, and
 returns one ``BatchItem`` per prompt **in input order**. A prompt that fails does not fail the
-batch: its typed error is kept in its item. ``generate_many_sync`` is the twin for sync code.
+batch: its typed error is kept in its item.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ __all__ = [
     "BatchProgress",
     "BatchProgressCallback",
     "generate_many",
-    "generate_many_sync",
 ]
 
 DEFAULT_CONCURRENCY = 8
@@ -173,15 +172,3 @@ async def generate_many(
         if workers:
             await asyncio.gather(*workers, return_exceptions=True)
     return [item for item in results if item is not None]
-
-
-def generate_many_sync(
-    adapter: Adapter,
-    prompts: Iterable[Prompt],
-    *,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    progress: BatchProgressCallback | None = None,
-    **options: Any,
-) -> list[BatchItem]:
-    """``generate_many`` for sync code, on the adapter's own event-loop thread (``progress`` runs there)."""
-    return adapter._sync.run(generate_many(adapter, prompts, concurrency=concurrency, progress=progress, **options))

@@ -31,7 +31,7 @@ Defects of the seed that these replacements fix (the names stay, the behaviour c
   had an ``async`` version and Ultra may ``await`` it.
 
 The fallback policy: when the Docker backend is unavailable, ``ULTRA_LLM_FALLBACK`` (default
-``mock``) names the backend that serves instead, with one logged warning giving the reason and the
+``stand-in``: the mock) names the backend that serves instead, with one logged warning giving the reason and the
 fix (the mock answers with text containing "mock response", as Ultra's tests expect); with
 ``ULTRA_LLM_FALLBACK=none`` the typed error is raised instead. A backend that is not installed at
 all is a ``BackendNotFoundError`` here (these factories name their backend explicitly).
@@ -60,11 +60,11 @@ __all__ = [
     "get_available_models",
 ]
 
-CLI_BACKEND = "docker-cli"
-"""The backend behind ``create_modelrunner_cli_adapter`` (the seed's ``MODEL_RUNNER_TYPE=cli``)."""
+CLI_BACKEND = "cli"
+"""The backend behind ``create_modelrunner_cli_adapter``: the one registered as the seed's ``MODEL_RUNNER_TYPE=cli``."""
 
-API_BACKEND = "docker-api"
-"""The backend behind ``create_modelrunner_adapter`` (the seed's ``MODEL_RUNNER_TYPE=api``)."""
+API_BACKEND = "api"
+"""The backend behind ``create_modelrunner_adapter``: the one registered as the seed's ``MODEL_RUNNER_TYPE=api``."""
 
 
 class Capabilities(dict[str, Any]):
@@ -149,7 +149,7 @@ async def _checked_adapter(
 
     host = host or get_host()
     backend, selection = await select_backend(host, config, backend=backend_name)
-    return ModelRunnerAdapter(host, backend, model=model or config.default_model, config=config, selection=selection)
+    return ModelRunnerAdapter(host, backend, model=model, config=config, selection=selection)
 
 
 async def create_modelrunner_cli_adapter(
@@ -199,9 +199,7 @@ def create_modelrunner_adapter(
     host = host or get_host()
     backend = instantiate(host, API_BACKEND, config, settings)
     selection = Selection(backend.name, "create_modelrunner_adapter (not yet checked)", backend.name)
-    adapter = UncheckedModelRunnerAdapter(
-        host, backend, model=model or config.default_model, config=config, selection=selection
-    )
+    adapter = UncheckedModelRunnerAdapter(host, backend, model=model, config=config, selection=selection)
     adapter.settings_overrides = settings
     return adapter
 
@@ -223,10 +221,8 @@ async def get_available_models(
 
     config = config or load_config()
     host = host or get_host()
-    name = API_BACKEND if base_url is not None else (config.backend or config.runner_backend)
+    name = API_BACKEND if base_url is not None else (config.backend or config.model_runner_type)
     backend = instantiate(host, name, config, _api_settings(base_url, None, {}))
-    adapter = Adapter(
-        host, backend, model=config.default_model, config=config, selection=Selection(name, "discovery", name)
-    )
+    adapter = Adapter(host, backend, config=config, selection=Selection(name, "discovery", name))
     async with adapter:
         return await adapter.get_available_models()

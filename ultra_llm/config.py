@@ -8,19 +8,11 @@ allowed. The plugin host's own variables are ``ultra_llm.host.HostSettings``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from .settings import Alias, Settings, setting
 
-__all__ = ["RUNNER_TYPE_BACKENDS", "UltraConfig", "load_config"]
-
-RUNNER_TYPE_BACKENDS: dict[str, str] = {
-    "cli": "docker-cli",
-    "api": "docker-api",
-    "docker-cli": "docker-cli",
-    "docker-api": "docker-api",
-}
-"""``MODEL_RUNNER_TYPE`` values and the backend each selects."""
+__all__ = ["UltraConfig", "load_config"]
 
 
 def _name_or_none(value: str | None) -> str | None:
@@ -31,6 +23,10 @@ def _fallback(value: str) -> str:
     return value.strip().lower() or "none"
 
 
+def _runner_type(value: str) -> str:
+    return value.strip().lower() or "cli"
+
+
 @dataclass(frozen=True)
 class UltraConfig(Settings):
     """The core settings: which backend, which model, the adapter's deadlines."""
@@ -38,12 +34,13 @@ class UltraConfig(Settings):
     use_model_runner: bool = setting(
         False,
         env="USE_MODEL_RUNNER",
-        help="Use Docker Model Runner (true) or the mock backend (false), as in the seed.",
+        help="Use the model runner (true) or the stand-in backend (false), as in the seed.",
     )
-    model_runner_type: Literal["cli", "api", "docker-cli", "docker-api"] = setting(
+    model_runner_type: str = setting(
         "cli",
         env="MODEL_RUNNER_TYPE",
-        help="Which Docker Model Runner backend: `cli` (docker-cli) or `api` (docker-api).",
+        help="Which runner backend, by name or alias (the seed's `cli` and `api`).",
+        check=_runner_type,
     )
     backend: str | None = setting(
         None,
@@ -51,16 +48,19 @@ class UltraConfig(Settings):
         help="Any registered backend by name (third-party ones too); wins over the two above.",
         check=_name_or_none,
     )
-    default_model: str = setting(
-        "ai/smollm2",
+    default_model: str | None = setting(
+        None,
         env="DEFAULT_MODEL",
         aliases=[Alias("DEFAULT_LOCAL_MODEL", deprecated=False)],
-        help="Model used when a call names none (Ultra's DEFAULT_LOCAL_MODEL is read too).",
+        help="Model used when a call names none (Ultra's DEFAULT_LOCAL_MODEL is read too); "
+        "unset: the serving backend's own default.",
+        check=_name_or_none,
     )
     fallback: str = setting(
-        "mock",
+        "stand-in",
         env="ULTRA_LLM_FALLBACK",
-        help="Backend to fall back to when the selected one is unavailable, or `none` to fail.",
+        help="Backend to fall back to when the selected one is unavailable: a name, `stand-in` "
+        "(the backend a plugin registers as the stand-in) or `none` to fail.",
         check=_fallback,
     )
     timeout: float = setting(
@@ -83,11 +83,6 @@ class UltraConfig(Settings):
         env="ULTRA_LLM_CHECK_TIMEOUT",
         help="Seconds an availability check may take.",
     )
-
-    @property
-    def runner_backend(self) -> str:
-        """The backend name ``MODEL_RUNNER_TYPE`` selects."""
-        return RUNNER_TYPE_BACKENDS[self.model_runner_type]
 
 
 def load_config(**overrides: Any) -> UltraConfig:

@@ -16,16 +16,12 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "ContextLengthExceededError",
-    "DockerDaemonDownError",
-    "DockerNotInstalledError",
     "EmptyPromptError",
     "GenerationError",
     "GenerationTimeoutError",
     "InvalidModelNameError",
     "InvalidOptionsError",
     "ModelNotFoundError",
-    "ModelRunnerNotEnabledError",
-    "ModelRunnerPluginMissingError",
     "PluginError",
     "ResponseTooLargeError",
     "StreamInterruptedError",
@@ -114,16 +110,16 @@ class EmptyPromptError(InvalidOptionsError):
 class UnsafePromptError(InvalidOptionsError):
     """The prompt holds text the backend would act on instead of sending (a file it would read)."""
 
-    default_fix = "Rephrase that part, or use the API backend, which sends text as text: MODEL_RUNNER_TYPE=api."
+    default_fix = "Rephrase that part of the prompt."
 
 
 class InvalidModelNameError(UltraLLMError, ValueError):
-    """A model name that is not a valid Docker model reference."""
+    """A model name the backend cannot accept (its grammar says why)."""
 
     exit_code: ClassVar[int] = 2
     http_status: ClassVar[int] = 422
 
-    default_fix = "Use a reference like `ai/smollm2`, `ai/smollm2:360M-Q4_K_M` or `hf.co/org/repo:Q4_K_M`."
+    default_fix = "Use a name `ultra-llm models` lists."
 
 
 class UnsupportedOperationError(UltraLLMError):
@@ -143,41 +139,8 @@ class BackendUnavailableError(UltraLLMError):
     default_fix = "Run `ultra-llm doctor` to see which step fails and how to fix it."
 
 
-class DockerNotInstalledError(BackendUnavailableError):
-    """The `docker` executable was not found."""
-
-    default_fix = (
-        "Install Docker Desktop (or Docker Engine with the Model Runner plugin), or point "
-        "ULTRA_LLM_DOCKER_BIN at the docker executable."
-    )
-
-
-class ModelRunnerPluginMissingError(BackendUnavailableError):
-    """`docker` exists but has no `model` command: the Model Runner CLI plugin is missing."""
-
-    default_fix = (
-        "Update Docker Desktop to 4.40 or later, or on Docker Engine install the plugin "
-        "(`apt-get install docker-model-plugin`)."
-    )
-
-
-class DockerDaemonDownError(BackendUnavailableError):
-    """The Docker daemon does not answer."""
-
-    default_fix = "Start Docker Desktop (or the Docker daemon) and try again."
-
-
-class ModelRunnerNotEnabledError(BackendUnavailableError):
-    """Docker answers but Docker Model Runner is not running or not reachable."""
-
-    default_fix = (
-        "Enable it: `docker desktop enable model-runner` (add `--tcp 12434` for the HTTP API), "
-        "or Settings -> AI -> Enable Docker Model Runner."
-    )
-
-
 class ModelNotFoundError(UltraLLMError, LookupError):
-    """The model is not available locally; carries the command that pulls it."""
+    """The model is not available; ``fix`` is the backend's way to get it (a pull command ...)."""
 
     exit_code: ClassVar[int] = 4
     http_status: ClassVar[int] = 404
@@ -186,13 +149,14 @@ class ModelNotFoundError(UltraLLMError, LookupError):
         self, model: str, *, backend: str | None = None, detail: str | None = None, fix: str | None = None
     ) -> None:
         self.model = model
-        self.pull_command = f"docker model pull {model}"
         message = f"Model '{model}' was not found."
         if detail:
             message = f"{message} ({detail})"
         super().__init__(
             message,
-            fix=fix or f"Pull it with `{self.pull_command}` (or `ultra-llm pull {model}`).",
+            fix=fix
+            or f"`ultra-llm models` lists the models there are; `ultra-llm pull {model}` fetches it "
+            "where the backend can pull.",
             backend=backend,
         )
 
@@ -241,10 +205,11 @@ class ContextLengthExceededError(BadRequestError):
         available: int | None = None,
         output: str = "",
         backend: str | None = None,
+        fix: str | None = None,
     ) -> None:
         self.requested = requested
         self.available = available
-        fix = "Shorten the prompt, or raise the context: `docker model configure --context-size N MODEL`."
+        fix = fix or "Shorten the prompt, or serve the model with a larger context."
         super().__init__(message, output=output, fix=fix, backend=backend)
 
 

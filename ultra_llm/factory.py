@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from .adapter import Adapter
     from .config import UltraConfig
     from .host import PluginHost
+    from .sync import SyncAdapter
 
 __all__ = ["create_adapter", "create_adapter_sync"]
 
@@ -27,7 +28,7 @@ async def create_adapter(
     ``ULTRA_LLM_BACKEND``), for ``model`` (default ``DEFAULT_MODEL``), with the fallback policy applied.
 
     ``backend`` names a backend explicitly; ``overrides`` set ``UltraConfig`` fields by name;
-    ``settings`` set the backend's own settings for this adapter (``{"url": ...}`` for docker-api);
+    ``settings`` set the backend's own settings for this adapter (a ``settings_model``'s fields, e.g. ``{"url": ...}``);
     ``check=False`` skips the availability check (and so the fallback).
     """
     from .adapter import Adapter
@@ -38,11 +39,18 @@ async def create_adapter(
     config = config or load_config(**overrides)
     host = host or get_host()
     chosen, selection = await select_backend(host, config, backend=backend, check=check, settings=settings)
-    return Adapter(host, chosen, model=model or config.default_model, config=config, selection=selection)
+    return Adapter(host, chosen, model=model, config=config, selection=selection)
 
 
-def create_adapter_sync(model: str | None = None, **kwargs: Any) -> Adapter:
-    """``create_adapter`` for sync code; use the adapter's ``*_sync`` methods and ``close()``."""
-    import asyncio
+def create_adapter_sync(model: str | None = None, **kwargs: Any) -> SyncAdapter:
+    """``create_adapter`` for code without an event loop: ``with create_adapter_sync() as llm:
+    llm.generate("hi")``. The adapter lives on its own loop thread until ``close()``."""
+    from .sync import LoopThread, SyncAdapter
 
-    return asyncio.run(create_adapter(model, **kwargs))
+    loop = LoopThread()
+    try:
+        adapter = loop.run(create_adapter(model, **kwargs))
+    except BaseException:
+        loop.close()
+        raise
+    return SyncAdapter(adapter, loop)

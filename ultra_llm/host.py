@@ -293,6 +293,10 @@ class PluginHost:
         """The spec of the backend called ``name`` (aliases accepted)."""
         return self.backends()[self.resolve_backend_name(name)]
 
+    def stand_in(self) -> str | None:
+        """The backend registered as the stand-in (serves with no runner), first by name; or None."""
+        return next((name for name, spec in sorted(self.backends().items()) if spec.stand_in), None)
+
 
 class Hooks:
     """The one typed facade over ``pm.hook``: every hook call in ultra-llm goes through here, one
@@ -316,11 +320,12 @@ class Hooks:
                 *,
                 summary: str = "",
                 aliases: Iterable[str] = (),
+                stand_in: bool = False,
                 _plugin: str = plugin_name,
                 _added: list[BackendSpec] = added,
             ) -> None:
                 check_backend_name(name)
-                _added.append(BackendSpec(name, target, _plugin, summary, tuple(aliases)))
+                _added.append(BackendSpec(name, target, _plugin, summary, tuple(aliases), bool(stand_in)))
 
             try:
                 call(register=register)

@@ -38,6 +38,7 @@ class BackendRegistrar(Protocol):
         *,
         summary: str = "",
         aliases: Iterable[str] = (),
+        stand_in: bool = False,
     ) -> None: ...
 
 
@@ -87,13 +88,18 @@ def _load(target: str | type[BaseT], base: type[BaseT], what: str, *, plugin: st
 
 @dataclass
 class BackendSpec:
-    """A registered backend: its name, where its class lives, and which plugin registered it."""
+    """A registered backend: its name, where its class lives, and which plugin registered it.
+
+    ``aliases`` are other names that select it (the seed's ``MODEL_RUNNER_TYPE`` values among them);
+    ``stand_in`` marks a backend that serves with no runner : it serves when
+    ``USE_MODEL_RUNNER`` is not true, and is the default fallback."""
 
     name: str
     target: str | type[Backend]
     plugin: str
     summary: str = ""
     aliases: tuple[str, ...] = ()
+    stand_in: bool = False
     _cls: type[Backend] | None = field(default=None, repr=False)
 
     def load(self) -> type[Backend]:

@@ -1,8 +1,9 @@
 """From configuration to a backend: which one is wanted, whether it is available, the fallback.
 
 ``ULTRA_LLM_BACKEND`` wins; else ``USE_MODEL_RUNNER=true`` picks the backend ``MODEL_RUNNER_TYPE``
-names; else the mock. When the chosen backend is unavailable the fallback policy
-(``ULTRA_LLM_FALLBACK``) applies: one warning with the reason and the fix, or the typed error.
+names (a name or an alias: the seed's ``cli`` and ``api``); else the backend registered as the
+stand-in. When the chosen backend is unavailable the fallback policy (``ULTRA_LLM_FALLBACK``)
+applies: one warning with the reason and the fix, or the typed error.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from .config import UltraConfig
     from .host import PluginHost
 
-__all__ = ["Selection", "check_backend", "choose_backend_name", "instantiate", "select_backend"]
+__all__ = ["Selection", "check_backend", "choose_backend_name", "fallback_name", "instantiate", "select_backend"]
 
 logger = logging.getLogger("ultra_llm")
 _warned: set[tuple[str, str]] = set()
@@ -53,13 +54,26 @@ class Selection:
         }
 
 
-def choose_backend_name(config: UltraConfig) -> tuple[str, str]:
+def choose_backend_name(config: UltraConfig, host: PluginHost) -> tuple[str, str]:
     """The backend the configuration asks for, and the variable(s) that decided it."""
     if config.backend:
         return config.backend, f"ULTRA_LLM_BACKEND={config.backend}"
     if config.use_model_runner:
-        return config.runner_backend, f"USE_MODEL_RUNNER=true, MODEL_RUNNER_TYPE={config.model_runner_type}"
-    return "mock", "USE_MODEL_RUNNER is not true (the default), so the mock backend serves"
+        return config.model_runner_type, f"USE_MODEL_RUNNER=true, MODEL_RUNNER_TYPE={config.model_runner_type}"
+    stand_in = host.stand_in()
+    if stand_in is None:
+        raise BackendNotFoundError(
+            "USE_MODEL_RUNNER is not true and no installed plugin registers a stand-in backend.",
+            fix="Set USE_MODEL_RUNNER=true or ULTRA_LLM_BACKEND, or install a plugin with a stand-in backend.",
+        )
+    return stand_in, f"USE_MODEL_RUNNER is not true (the default), so the stand-in '{stand_in}' serves"
+
+
+def fallback_name(config: UltraConfig, host: PluginHost) -> str | None:
+    """The backend ``ULTRA_LLM_FALLBACK`` names: ``stand-in`` is the registered stand-in, ``none`` None."""
+    if config.fallback == "none":
+        return None
+    return host.stand_in() if config.fallback == "stand-in" else config.fallback
 
 
 def instantiate(host: PluginHost, name: str, config: UltraConfig, settings: Mapping[str, Any] | None = None) -> Backend:
@@ -67,7 +81,7 @@ def instantiate(host: PluginHost, name: str, config: UltraConfig, settings: Mapp
 
     The backend's ``settings_model`` is read here, once, and passed as ``settings=``; ``settings``
     overrides its fields for this instance only (the rest still come from the environment), e.g.
-    ``{"url": "http://gpu-1:12434"}`` for docker-api.
+    ``{"url": "http://gpu-1:12434"}``.
     """
     spec = host.backend_spec(name)
     cls = spec.load()
@@ -150,32 +164,31 @@ async def select_backend(
     if backend:
         requested, reason = backend, f"asked for by name ({backend})"
     else:
-        requested, reason = choose_backend_name(config)
+        requested, reason = choose_backend_name(config, host)
     explicit = bool(backend or config.backend)
+    fallback = fallback_name(config, host)
     try:
+        requested = host.resolve_backend_name(requested)
         chosen = instantiate(host, requested, config, settings)
     except BackendNotFoundError as exc:
-        if explicit or config.fallback == "none":
+        if explicit:
             raise
-        unavailable = Availability(
-            False,
-            error=BackendUnavailableError(
-                f"Backend '{requested}' is not installed.",
-                fix=f"Install the plugin that provides it (`pip install ultra-llm-{requested}`). {exc.message}",
-                backend=requested,
-            ),
+        missing = BackendNotFoundError(
+            f"No installed backend answers to '{requested}' ({reason}). {exc.message}",
+            fix="Name a registered backend or alias, or install the plugin that provides it.",
         )
-        return await _fall_back(host, config, requested, reason, unavailable)
+        if fallback is None:
+            raise missing from exc
+        return await _fall_back(host, config, fallback, requested, reason, Availability(False, error=missing))
     if not check:
         return chosen, Selection(requested=chosen.name, reason=reason, backend=chosen.name)
     availability = await check_backend(chosen, config.check_timeout)
     if availability.available:
         return chosen, Selection(chosen.name, reason, chosen.name, availability)
-    if config.fallback == "none" or config.fallback == requested:
-        await chosen.aclose()
-        raise _unavailable_error(chosen.name, availability)
     await chosen.aclose()
-    return await _fall_back(host, config, chosen.name, reason, availability)
+    if fallback is None or host.resolve_backend_name(fallback) == chosen.name:
+        raise _unavailable_error(chosen.name, availability)
+    return await _fall_back(host, config, fallback, chosen.name, reason, availability)
 
 
 def _unavailable_error(name: str, availability: Availability) -> UltraLLMError:
@@ -186,10 +199,10 @@ def _unavailable_error(name: str, availability: Availability) -> UltraLLMError:
 
 
 async def _fall_back(
-    host: PluginHost, config: UltraConfig, requested: str, reason: str, availability: Availability
+    host: PluginHost, config: UltraConfig, name: str, requested: str, reason: str, availability: Availability
 ) -> tuple[Backend, Selection]:
     why = availability.reason
-    fallback = instantiate(host, config.fallback, config)
+    fallback = instantiate(host, name, config)
     fallback_availability = await check_backend(fallback, config.check_timeout)
     if not fallback_availability.available:
         await fallback.aclose()

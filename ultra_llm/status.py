@@ -10,11 +10,11 @@ import asyncio
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import UltraLLMError
 from .settings import SettingRow
+from .types import Check
 
 if TYPE_CHECKING:
     from .adapter import Adapter
@@ -23,25 +23,9 @@ if TYPE_CHECKING:
     from .host import PluginHost
     from .settings import Settings
 
-__all__ = ["Check", "check_from_error", "describe_backends", "diagnostic_checks", "run_checks"]
+__all__ = ["check_from_error", "describe_backends", "run_checks"]
 
 SMOKE_PROMPT = "Say hello in one short sentence."
-
-
-@dataclass
-class Check:
-    """One check: its title, whether it passed, what was found, and the fix when it failed."""
-
-    title: str
-    ok: bool
-    detail: str = ""
-    fix: str = ""
-    required: bool = True
-    """A failed required check fails the doctor; an optional one is a warning."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready mapping."""
-        return asdict(self)
 
 
 def check_from_error(title: str, error: BaseException, required: bool = True) -> Check:
@@ -58,36 +42,6 @@ def _diagnostics(backend: Backend) -> dict[str, Any]:
         return {"error": f"{type(error).__name__}: {error}"}
 
 
-def diagnostic_checks(backend: Backend) -> list[Check]:
-    """``backend.diagnostics()`` as optional checks: one per item of a list of objects (an endpoint,
-    healthy or not), one per other value. Never raises."""
-    checks: list[Check] = []
-    for key, value in _diagnostics(backend).items():
-        if key == "error":
-            checks.append(Check("diagnostics", False, str(value), required=False))
-        elif isinstance(value, list) and all(isinstance(item, dict) for item in value):
-            for index, item in enumerate(value):
-                label = item.get("url") or item.get("name") or index
-                detail = ", ".join(
-                    f"{k} {v}"
-                    for k, v in item.items()
-                    if k not in ("url", "name", "healthy") and v not in (None, False)
-                )
-                healthy = bool(item.get("healthy", True))
-                checks.append(
-                    Check(
-                        f"{key.removesuffix('s')} {label}",
-                        healthy,
-                        detail,
-                        "It is skipped while it fails.",
-                        required=False,
-                    )
-                )
-        else:
-            checks.append(Check(str(key), True, str(value), required=False))
-    return checks
-
-
 async def describe_backends(host: PluginHost, config: UltraConfig, *, options_schemas: bool = False) -> dict[str, Any]:
     """Every registered backend (plugin, capabilities, availability and why, diagnostics) and the
     selection the configuration makes: ``{"selection": {...}, "backends": [...]}``.
@@ -95,10 +49,14 @@ async def describe_backends(host: PluginHost, config: UltraConfig, *, options_sc
     ``options_schemas`` adds each backend's options JSON schema (for forms). Checks run concurrently,
     each within ``config.check_timeout``; every backend built is closed again.
     """
-    from .selection import check_backend, choose_backend_name, instantiate
+    from .selection import check_backend, choose_backend_name, fallback_name, instantiate
 
     specs = host.backends()
-    requested, reason = choose_backend_name(config)
+    try:
+        requested, reason = choose_backend_name(config, host)
+    except UltraLLMError as error:
+        requested, reason = "none", error.message
+    fallback_backend = fallback_name(config, host)
 
     async def describe(name: str) -> dict[str, Any]:
         spec = specs[name]
@@ -146,15 +104,15 @@ async def describe_backends(host: PluginHost, config: UltraConfig, *, options_sc
     fallback_reason = None
     if resolved not in by_name or not by_name[resolved]["available"]:
         fallback_reason = by_name[resolved]["reason"] if resolved in by_name else f"'{resolved}' is not installed"
-        fallback = by_name.get(config.fallback)
-        serving = config.fallback if config.fallback != "none" and fallback and fallback["available"] else None
+        fallback = by_name.get(fallback_backend or "")
+        serving = fallback_backend if fallback and fallback["available"] else None
     if serving in by_name:
         by_name[serving]["selected"] = True
     selection = {
         "requested": resolved,
         "reason": reason,
         "serving": serving,
-        "fallback": config.fallback,
+        "fallback": fallback_backend or "none",
         "fallback_reason": fallback_reason,
     }
     return {"selection": selection, "backends": rows}
@@ -166,12 +124,12 @@ async def run_checks(
     backend: str | None = None,
     config: UltraConfig | None = None,
     smoke: bool = False,
-    pull_hint: str = "`ultra-llm pull {model}`",
     on_check: Callable[[Check], None] | None = None,
 ) -> list[Check]:
-    """The doctor's checks in order: version, plugins, configuration, the backend's availability and
-    diagnostics, its models, the default model, and with ``smoke`` one whole and one streamed
-    generation. Stops at the first failing required check. ``on_check`` sees each check as it is made.
+    """The doctor's checks in order: version, plugins, configuration, the backend's availability,
+    the backend's own ``doctor_checks`` (its models and the default model by default), and with
+    ``smoke`` one whole and one streamed generation. Stops at the first failing required check;
+    ``on_check`` sees each check as it is made.
     """
     from . import __version__
     from .adapter import Adapter
@@ -205,12 +163,18 @@ async def run_checks(
     except UltraLLMError as error:
         add(check_from_error("configuration", error))
         return checks
-    requested, reason = (backend, "asked for by name") if backend else choose_backend_name(config)
+    try:
+        requested, reason = (backend, "asked for by name") if backend else choose_backend_name(config, host)
+    except UltraLLMError as error:
+        add(check_from_error("configuration", error))
+        return checks
+    default_model = "the backend's default"
     add(
         Check(
             "configuration",
             True,
-            f"backend '{requested}' ({reason}), model '{config.default_model}', fallback '{config.fallback}'",
+            f"backend '{requested}' ({reason}), model '{config.default_model or default_model}', "
+            f"fallback '{config.fallback}'",
         )
     )
     try:
@@ -226,33 +190,26 @@ async def run_checks(
             if availability.available
             else check_from_error(title, availability.error or RuntimeError(availability.detail))
         )
-        for check in diagnostic_checks(chosen):
-            add(check)
         if not passed:
             return checks
+        model = config.default_model or chosen.default_model
+        if model is None:
+            add(Check("default model", False, "none set", "Set DEFAULT_MODEL (the backend names no default)."))
+            return checks
+        try:
+            backend_checks = await chosen.doctor_checks(model)
+        except Exception as error:  # typed or not, it is the check's answer
+            backend_checks = [check_from_error(f"backend '{chosen.name}' checks", error)]
+        for check in backend_checks:
+            if not add(check):
+                return checks
         adapter = Adapter(
             host,
             chosen,
-            model=config.default_model,
+            model=model,
             config=config,
             selection=Selection(chosen.name, reason, chosen.name, availability),
         )
-        try:
-            names = await adapter.get_available_models()
-        except Exception as error:  # typed or not, it is the check's answer
-            add(check_from_error("models", error))
-            return checks
-        add(Check("models", True, f"{len(names)} found" + (f": {', '.join(names[:8])}" if names else "")))
-        if adapter.model not in names and chosen.name != "mock":
-            add(
-                Check(
-                    f"default model '{adapter.model}'",
-                    False,
-                    "not found locally",
-                    f"docker model pull {adapter.model} (or {pull_hint.format(model=adapter.model)})",
-                    required=False,
-                )
-            )
         if smoke:
             await _smoke(adapter, add)
     finally:

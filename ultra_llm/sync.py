@@ -1,4 +1,4 @@
-"""Run async code from sync code on one private event-loop thread per owner.
+"""Sync code's way in: ``SyncAdapter`` runs an adapter's async methods on one private loop thread.
 
 One loop per adapter keeps pooled clients (bound to a loop) valid across sync calls.
 """
@@ -6,11 +6,15 @@ One loop per adapter keeps pooled clients (bound to a loop) valid across sync ca
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
-__all__ = ["LoopThread"]
+if TYPE_CHECKING:
+    from .adapter import Adapter
+
+__all__ = ["LoopThread", "SyncAdapter"]
 
 T = TypeVar("T")
 
@@ -64,6 +68,57 @@ class LoopThread:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=5)
             loop.close()
+
+
+class SyncAdapter:
+    """An ``Adapter`` for code without an event loop: every async method of the adapter, called
+    here, runs to completion (``llm.generate("hi")`` returns the text) and every async iterator
+    becomes a plain one (``for chunk in llm.stream("hi")``; breaking out cancels the backend).
+
+    Made by ``create_adapter_sync``; ``adapter`` is the async adapter underneath, other attributes
+    (``model``, ``name``, ``get_capabilities()``) are its own. ``close()`` (or ``with``) closes it.
+    """
+
+    def __init__(self, adapter: Adapter, loop: LoopThread) -> None:
+        self.adapter = adapter
+        self._loop = loop
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.adapter, name)
+        if inspect.isasyncgenfunction(attribute):
+            return self._iterating(attribute)
+        if inspect.iscoroutinefunction(attribute):
+            return self._running(attribute)
+        return attribute
+
+    def _running(self, method: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
+        def run(*args: Any, **kwargs: Any) -> T:
+            return self._loop.run(method(*args, **kwargs))
+
+        return run
+
+    def _iterating(self, method: Callable[..., AsyncIterator[T]]) -> Callable[..., Iterator[T]]:
+        def iterate(*args: Any, **kwargs: Any) -> Iterator[T]:
+            return self._loop.iterate(method(*args, **kwargs))
+
+        return iterate
+
+    def run(self, awaitable: Coroutine[Any, Any, T]) -> T:
+        """Run any coroutine on the adapter's loop (one that takes ``self.adapter``, say) and return its result."""
+        return self._loop.run(awaitable)
+
+    def close(self) -> None:
+        """Close the adapter, then stop the private loop."""
+        try:
+            self._loop.run(self.adapter.aclose())
+        finally:
+            self._loop.close()
+
+    def __enter__(self) -> SyncAdapter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 async def _next(iterator: AsyncIterator[T]) -> T:

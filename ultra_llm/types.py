@@ -6,13 +6,14 @@ Plain frozen dataclasses, so importing them is cheap and plugins can build them 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from .errors import EmptyPromptError
 
 __all__ = [
     "Availability",
+    "Check",
     "Chunk",
     "Deadline",
     "EmbeddingRequest",
@@ -99,8 +100,8 @@ class Usage:
 class ModelInfo:
     """A model a backend can serve: its canonical name and whatever the backend knows of it.
 
-    ``name`` is the canonical reference (see ``ultra_llm.names.normalize_model_name``) for Docker
-    models; ``details`` carries parameters, quantization, architecture, size, context_size, id ...
+    ``name`` is the backend's canonical name (``Backend.canonical_model``); ``details`` carries
+    parameters, quantization, architecture, size, context_size, id ...
     """
 
     name: str
@@ -253,3 +254,19 @@ class Availability:
         if self.available or self.error is None:
             return self.detail
         return str(self.error)
+
+
+@dataclass
+class Check:
+    """One step of ``ultra-llm doctor``: its title, whether it passed, what was found, the fix when it failed."""
+
+    title: str
+    ok: bool
+    detail: str = ""
+    fix: str = ""
+    required: bool = True
+    """A failed required check fails the doctor; an optional one is a warning."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return asdict(self)

@@ -143,12 +143,17 @@ def _settings_block(arg: str | None) -> str:
 
 
 def error_classes() -> list[type[Exception]]:
-    """Every error class ``ultra_llm.errors`` exports, root first, in declaration order."""
+    """Every error class ``ultra_llm.errors`` exports, root first, in declaration order, then the
+    Docker backends' own (``ultra_llm.docker.errors``)."""
     from ultra_llm import errors
+    from ultra_llm.docker import errors as docker_errors
 
-    classes = [getattr(errors, name) for name in errors.__all__]
-    found = [cls for cls in classes if isinstance(cls, type) and issubclass(cls, errors.UltraLLMError)]
-    return sorted(found, key=lambda cls: inspect.getsourcelines(cls)[1])
+    ordered: list[type[Exception]] = []
+    for module in (errors, docker_errors):
+        classes = [getattr(module, name) for name in module.__all__]
+        found = [cls for cls in classes if isinstance(cls, type) and issubclass(cls, errors.UltraLLMError)]
+        ordered += sorted(found, key=lambda cls: inspect.getsourcelines(cls)[1])
+    return ordered
 
 
 def example_fix(cls: type[Exception]) -> str:

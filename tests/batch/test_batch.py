@@ -9,12 +9,14 @@ from typing import Any
 
 import pytest
 
-from ultra_llm import GenerationError, GenerationRequest, InvalidOptionsError, Result, UltraLLMError, hookimpl
+from ultra_llm import Result, UltraLLMError, create_adapter_sync
 from ultra_llm.adapter import Adapter
-from ultra_llm.batch import BatchProgress, generate_many, generate_many_sync
+from ultra_llm.batch import BatchProgress, generate_many
+from ultra_llm.errors import GenerationError, InvalidOptionsError
 from ultra_llm.factory import create_adapter
 from ultra_llm.host import PluginHost
 from ultra_llm.middleware import GenerateNext, Middleware
+from ultra_llm.plugin import GenerationRequest, hookimpl
 
 
 class InFlight(Middleware):
@@ -62,7 +64,7 @@ class Failing(Middleware):
 
 
 def make_adapter(host: PluginHost) -> Adapter:
-    return asyncio.run(create_adapter("mock/echo", host=host))
+    return create_adapter_sync("mock/echo", host=host)
 
 
 async def with_adapter(host: PluginHost, func: Callable[[Adapter], Any]) -> Any:
@@ -224,15 +226,15 @@ def test_generator_input_and_chat_messages(ultra_llm_host: PluginHost) -> None:
     assert [item.text for item in items] == ["chat 0", "chat 1", "chat 2"]
 
 
-def test_the_sync_twin_runs_on_the_adapters_loop(
+def test_the_sync_adapter_runs_a_batch_on_its_loop(
     ultra_llm_host: PluginHost, register_plugin: Callable[..., str]
 ) -> None:
     plugin = InFlight(lambda prompt: 0.002)
     register_plugin(plugin, name="in-flight")
     events: list[BatchProgress] = []
     with make_adapter(ultra_llm_host) as adapter:
-        items = generate_many_sync(adapter, [f"s{i}" for i in range(12)], concurrency=5, progress=events.append)
-        again = generate_many_sync(adapter, ["again"], concurrency=5)
+        items = adapter.generate_many([f"s{i}" for i in range(12)], concurrency=5, progress=events.append)
+        again = adapter.generate_many(["again"], concurrency=5)
     assert [item.text for item in items] == [f"s{i}" for i in range(12)]
     assert plugin.peak == 5 and events[-1].done == 12
     assert again[0].text == "again"

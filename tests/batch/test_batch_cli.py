@@ -11,9 +11,10 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from ultra_llm.batch import BatchProgress
+from tests.support.clock import FakeClock
 from ultra_llm.cli.app import build_cli
-from ultra_llm.cli.commands_batch import COMMANDS, BatchBar, batch, read_prompts
+from ultra_llm.cli.commands_batch import COMMANDS, batch, read_prompts
+from ultra_llm.cli.output import ProgressDisplay
 from ultra_llm.errors import InvalidOptionsError
 
 
@@ -44,7 +45,7 @@ def test_a_plain_file_gives_jsonl_in_input_order(tmp_path: Path) -> None:
     assert [row["index"] for row in out] == list(range(25)), "the blank line is skipped, order is kept"
     assert [row["result"]["text"] for row in out] == prompts
     assert all(row["ok"] and row["error"] is None and row["id"] is None for row in out)
-    assert "Batch [" in result.stderr and "25/25" in result.stderr
+    assert "Batch: 25/25 (100.0%)" in result.stderr
     assert "25 prompts: 25 answered, 0 failed." in result.stderr
 
 
@@ -108,15 +109,23 @@ def test_read_prompts_decides_the_format_from_the_first_line() -> None:
         read_prompts(io.StringIO('{"prompt": "x"}\nplain\n'))
 
 
-def test_the_bar_redraws_on_a_terminal_and_prints_lines_elsewhere(capsys: pytest.CaptureFixture[str]) -> None:
-    bar = BatchBar(tty=False, width=10)
+def test_the_display_draws_clicks_bar_on_a_terminal_and_prints_lines_elsewhere(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clock = FakeClock()
+    lines = ProgressDisplay("Batch", tty=False, clock=clock)
     for done in range(5):
-        bar(BatchProgress(done, 4, 1 if done > 2 else 0))
+        lines.update(done, 4, "1 failed" if done > 2 else "")
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == "Batch [----------] 0/4" and err[-1] == "Batch [##########] 4/4, 1 failed"
-    assert len(err) < 5, "non-terminal output is throttled"
-    tty = BatchBar(tty=True, width=4)
-    tty(BatchProgress(2, 4, 0))
-    tty.finish()
-    drawn = capsys.readouterr().err  # click strips the erase-line escape when stderr is not a terminal
-    assert drawn.startswith("\r") and drawn.endswith("Batch [##--] 2/4\n")
+    assert err == ["Batch: 0/4 (0.0%)", "Batch: 4/4 (100.0%), 1 failed"], (
+        "throttled to a line a second, the last always"
+    )
+    clock.advance(1.0)
+    lines.update(1, 4)
+    assert capsys.readouterr().err == "Batch: 1/4 (25.0%)\n"
+    bar = ProgressDisplay("Batch", tty=True)
+    bar.update(2, 4, "x")
+    bar.finish("done")
+    drawn = capsys.readouterr().err
+    assert drawn.startswith("\r") and "Batch" in drawn and "50%" in drawn and "x" in drawn
+    assert drawn.endswith("\ndone\n")

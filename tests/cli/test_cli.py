@@ -86,7 +86,7 @@ def test_backends_shows_selection_and_reason(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("ULTRA_LLM_LOAD_PLUGINS", "mock")
     reset_host()  # the process-wide host read the plugin lists when it was first used
     data = json.loads(invoke("backends", "--json")[1])
-    assert data["selection"]["requested"] == "docker-cli" and data["selection"]["serving"] == "mock"
+    assert data["selection"]["requested"] == "cli" and data["selection"]["serving"] == "mock"
     assert "not installed" in data["selection"]["fallback_reason"]
 
 
@@ -99,14 +99,23 @@ def test_config_shows_values_and_sources(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_bad_configuration_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MODEL_RUNNER_TYPE", "grpc")
+    monkeypatch.setenv("ULTRA_LLM_TIMEOUT", "soon")
     code, _, err = invoke("generate", "hi")
-    assert code == 2 and "MODEL_RUNNER_TYPE='grpc'" in err and "Traceback" not in err
+    assert code == 2 and "ULTRA_LLM_TIMEOUT='soon'" in err and "Traceback" not in err
+
+
+def test_a_runner_type_no_backend_answers_to_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USE_MODEL_RUNNER", "true")
+    monkeypatch.setenv("MODEL_RUNNER_TYPE", "grpc")
+    monkeypatch.setenv("ULTRA_LLM_FALLBACK", "none")
+    code, _, err = invoke("generate", "hi")
+    assert code == 2 and "No installed backend answers to 'grpc'" in err and "MODEL_RUNNER_TYPE=grpc" in err
+    assert "Traceback" not in err
 
 
 def test_models_pull_rm_embed() -> None:
     code, out, _ = invoke("models", "--json")
-    assert code == 0 and {m["name"] for m in json.loads(out)} == {"mock/echo", "mock/fixed"}
+    assert code == 0 and {m["name"] for m in json.loads(out)} == {"mock/echo", "mock/fixed", "mock/default"}
     code, out, err = invoke("pull", "mock/new")
     assert code == 0 and "Pulled mock/new" in out and "100.0%" in err
     code, out, _ = invoke("embed", "alpha", "beta")
@@ -228,8 +237,8 @@ def test_generate_batch_is_the_batch_command(tmp_path: Path) -> None:
 def test_plugins_add_commands_through_the_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     import click
 
-    from ultra_llm import hookimpl
     from ultra_llm.host import get_host
+    from ultra_llm.plugin import hookimpl
 
     class Commands:
         @hookimpl
@@ -257,8 +266,8 @@ def test_plugins_add_commands_through_the_hook(monkeypatch: pytest.MonkeyPatch) 
 def test_a_command_replaced_by_decorator_is_refused_and_restored() -> None:
     import click
 
-    from ultra_llm import hookimpl
     from ultra_llm.host import get_host
+    from ultra_llm.plugin import hookimpl
 
     class Decorating:
         @hookimpl
@@ -288,9 +297,9 @@ def test_a_plugin_failing_in_a_later_hook_loses_its_commands_and_middleware() ->
     ultra_llm_register_backends raises later, and its middleware never runs."""
     import click
 
-    from ultra_llm import hookimpl
     from ultra_llm.host import get_host
     from ultra_llm.middleware import Middleware
+    from ultra_llm.plugin import hookimpl
 
     ran: list[str] = []
 

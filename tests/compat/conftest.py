@@ -12,15 +12,11 @@ from typing import ClassVar
 import pytest
 from ultra_llm_mock.backend import MockBackend
 
-from ultra_llm import (
-    Availability,
-    Chunk,
-    DockerDaemonDownError,
-    GenerationRequest,
-    ModelInfo,
-    hookimpl,
-)
+from ultra_llm import Chunk, ModelInfo
+from ultra_llm.docker.errors import DockerDaemonDownError
+from ultra_llm.docker.names import DEFAULT_MODEL, normalize_model_name
 from ultra_llm.host import PluginHost, get_host
+from ultra_llm.plugin import Availability, GenerationRequest, hookimpl
 from ultra_llm.registry import BackendRegistrar
 from ultra_llm.selection import _warned
 
@@ -29,7 +25,10 @@ class RunnerStandIn(MockBackend):
     """A Docker backend stand-in: answers like a runner when ``up``, like a stopped daemon when not."""
 
     up: ClassVar[bool] = True
-    uses_docker_names: ClassVar[bool] = True
+    default_model: ClassVar[str] = DEFAULT_MODEL
+
+    def canonical_model(self, name: str) -> str:
+        return normalize_model_name(name)
 
     def _down(self) -> DockerDaemonDownError:
         return DockerDaemonDownError("Cannot connect to the Docker daemon.", backend=self.name)
@@ -67,8 +66,8 @@ class StandInPlugin:
 
     @hookimpl
     def ultra_llm_register_backends(self, register: BackendRegistrar) -> None:
-        register("docker-cli", CLIStandIn, summary="stand-in")
-        register("docker-api", APIStandIn, summary="stand-in")
+        register("docker-cli", CLIStandIn, summary="stand-in", aliases=["cli"])
+        register("docker-api", APIStandIn, summary="stand-in", aliases=["api"])
 
 
 @pytest.fixture

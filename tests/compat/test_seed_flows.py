@@ -20,17 +20,16 @@ import ultra_llm
 from tests.compat.conftest import RunnerStandIn
 from ultra_llm import (
     Adapter,
-    BackendUnavailableError,
-    ConfigurationError,
-    DockerDaemonDownError,
     UltraLLMError,
     compat,
     create_adapter,
     create_modelrunner_adapter,
     create_modelrunner_cli_adapter,
     get_available_models,
-    normalize_model_name,
 )
+from ultra_llm.docker.errors import DockerDaemonDownError
+from ultra_llm.docker.names import normalize_model_name
+from ultra_llm.errors import BackendUnavailableError, ConfigurationError
 
 
 async def seed_llm_config_service(options: dict[str, Any]) -> Adapter | None:
@@ -143,7 +142,7 @@ def test_without_use_model_runner_create_adapter_serves_the_mock(runner: type[Ru
         return adapter.name, adapter.model, whole
 
     name, model, whole = run(case())
-    assert name == "mock" and model == "ai/smollm2"
+    assert name == "mock" and model == "mock/default", "DEFAULT_MODEL unset: the serving backend's own default"
     assert "mock response" in whole
 
 
@@ -227,11 +226,11 @@ def test_get_capabilities_is_a_dict_and_awaitable(runner: type[RunnerStandIn]) -
 def test_legacy_timeout_is_milliseconds(runner: type[RunnerStandIn]) -> None:
     adapter = create_modelrunner_adapter(timeout=2500)
     assert adapter.config.timeout == pytest.approx(2.5)
-    adapter.close()
+    asyncio.run(adapter.aclose())
 
 
 def test_unknown_legacy_arguments_are_refused_not_ignored(runner: type[RunnerStandIn]) -> None:
-    # base_url and api_key are honoured per adapter: tests/docker_api/test_compat_base_url.py proves
+    # base_url and api_key are honoured per adapter: plugins/ultra-llm-docker-api/tests/test_compat_base_url.py proves
     # it against the real engine (the stand-in backends here have no such settings).
     with pytest.raises(ConfigurationError, match="temperature"):
         create_modelrunner_adapter(temperature=0.2)

@@ -11,7 +11,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import ClassVar
 
-from ultra_llm import Availability, Backend, Chunk, DockerDaemonDownError, GenerationRequest, ModelInfo, hookimpl
+from ultra_llm import Chunk, ModelInfo
+from ultra_llm.docker.errors import DockerDaemonDownError
+from ultra_llm.plugin import Availability, Backend, GenerationRequest, hookimpl
 
 
 class DownRunnerBackend(Backend):
@@ -52,15 +54,15 @@ class RunnerStandIns:
 
     @hookimpl
     def ultra_llm_register_backends(self, register):  # type: ignore[no-untyped-def]
-        register("docker-cli", DownRunnerBackend, summary="down")
-        register("docker-api", UpRunnerBackend, summary="up", aliases=["api-alias"])
+        register("docker-cli", DownRunnerBackend, summary="down", aliases=["cli"])
+        register("docker-api", UpRunnerBackend, summary="up", aliases=["api", "api-alias"])
 
 
 BROKEN_PLUGINS = {
     "raises_at_import": "raise RuntimeError('boom at import')\n",
     "misnamed_hook": textwrap.dedent(
         """
-        from ultra_llm import hookimpl
+        from ultra_llm.plugin import hookimpl
 
         @hookimpl
         def ultra_llm_register_backend(register):  # misspelt: no trailing s
@@ -69,7 +71,7 @@ BROKEN_PLUGINS = {
     ),
     "raises_in_register": textwrap.dedent(
         """
-        from ultra_llm import hookimpl
+        from ultra_llm.plugin import hookimpl
 
         @hookimpl
         def ultra_llm_register_backends(register):

@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import pytest
 
-from ultra_llm import (
-    Availability,
-    Backend,
-    Chunk,
-    GenerationRequest,
-    GenerationTimeoutError,
-    InvalidOptionsError,
-    Message,
-    ModelInfo,
-    PluginError,
-    Result,
-    create_adapter,
-    hookimpl,
-)
+from ultra_llm import Chunk, Message, ModelInfo, Result, create_adapter_sync
 from ultra_llm.adapter import Adapter
+from ultra_llm.errors import GenerationTimeoutError, InvalidOptionsError, PluginError
 from ultra_llm.host import PluginHost
+from ultra_llm.plugin import Availability, Backend, GenerationRequest, hookimpl
 
 
 def adapter_for(host: PluginHost | None = None, model: str = "mock/echo", **overrides: Any) -> Adapter:
-    return asyncio.run(create_adapter(model, host=host or PluginHost(), **overrides))
+    return create_adapter_sync(model, host=host or PluginHost(), **overrides)
 
 
 def test_generate_stream_and_complete_agree() -> None:
     with adapter_for() as adapter:
-        whole = adapter.generate_sync("the quick brown fox")
-        streamed = [chunk for chunk in adapter.stream_sync("the quick brown fox")]
-        result = adapter.complete_sync("the quick brown fox")
+        whole = adapter.generate("the quick brown fox")
+        streamed = [chunk for chunk in adapter.stream("the quick brown fox")]
+        result = adapter.complete("the quick brown fox")
     assert whole == "the quick brown fox"
     assert "".join(c.text for c in streamed) == whole
     assert len([c for c in streamed if c.text]) == 4, "word-sized chunks"
@@ -46,28 +34,28 @@ def test_generate_stream_and_complete_agree() -> None:
 def test_chat_messages_and_system_message() -> None:
     messages = [{"role": "user", "content": "first"}, Message("assistant", "ok"), {"role": "user", "content": "last"}]
     with adapter_for() as adapter:
-        assert adapter.generate_sync(messages) == "last"
+        assert adapter.generate(messages) == "last"
         request = adapter.build_request("hi", {"system_message": "be brief"})
     assert request.messages[0] == Message("system", "be brief")
     with pytest.raises(InvalidOptionsError, match="role"), adapter_for() as adapter:
-        adapter.generate_sync([{"role": "wizard", "content": "x"}])
+        adapter.generate([{"role": "wizard", "content": "x"}])
 
 
 def test_model_option_overrides_for_one_call() -> None:
     with adapter_for(model="ai/smollm2") as adapter:
-        assert adapter.generate_sync("echo me", model="mock/echo") == "echo me"
-        assert "mock response" in adapter.generate_sync("echo me")
+        assert adapter.generate("echo me", model="mock/echo") == "echo me"
+        assert "mock response" in adapter.generate("echo me")
 
 
 def test_options_are_validated_against_the_backend_model() -> None:
     with adapter_for() as adapter:
         with pytest.raises(InvalidOptionsError) as caught:
-            adapter.generate_sync("x", frequency_penalty=1)
+            adapter.generate("x", frequency_penalty=1)
         assert "frequency_penalty" in caught.value.message and "temperature" in caught.value.message
         with pytest.raises(InvalidOptionsError, match="temperature"):
-            adapter.generate_sync("x", temperature=9)
-        assert adapter.complete_sync("a b c d", max_tokens=2).finish_reason == "length"
-        assert adapter.generate_sync("a b c d", max_tokens="2") == "a b "
+            adapter.generate("x", temperature=9)
+        assert adapter.complete("a b c d", max_tokens=2).finish_reason == "length"
+        assert adapter.generate("a b c d", max_tokens="2") == "a b "
 
 
 class Misbehaving(Backend):
@@ -103,15 +91,15 @@ def test_a_hostile_backend_only_ever_raises_typed_errors() -> None:
     host.register(HostilePlugin(), name="hostile")
     with adapter_for(host, backend="hostile") as adapter:
         with pytest.raises(PluginError, match="not a Result"):
-            adapter.generate_sync("x")
+            adapter.generate("x")
         with pytest.raises(PluginError, match="not a Chunk"):
-            list(adapter.stream_sync("x"))
+            list(adapter.stream("x"))
         with pytest.raises(PluginError, match="KeyError"):
-            adapter.list_models_sync()
+            adapter.list_models()
         Misbehaving.mode = "raise"
         try:
             with pytest.raises(PluginError, match="ZeroDivisionError"):
-                list(adapter.stream_sync("x"))
+                list(adapter.stream("x"))
         finally:
             Misbehaving.mode = "wrong-type"
 
@@ -120,23 +108,23 @@ def test_a_hanging_backend_hits_the_total_timeout(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "hang")
     with adapter_for(timeout=0.2) as adapter:
         with pytest.raises(GenerationTimeoutError) as caught:
-            adapter.generate_sync("x")
+            adapter.generate("x")
         assert caught.value.timeout == 0.2
         with pytest.raises(GenerationTimeoutError):
-            list(adapter.stream_sync("x"))
+            list(adapter.stream("x"))
 
 
 def test_breaking_out_of_a_stream_closes_the_backend_stream(mock_stream_closes: list[bool]) -> None:
     with adapter_for() as adapter:
-        for _chunk in adapter.stream_sync("a b c d e f"):
+        for _chunk in adapter.stream("a b c d e f"):
             break
         assert mock_stream_closes == [True]
-        assert adapter.generate_sync("still works") == "still works"
+        assert adapter.generate("still works") == "still works"
 
 
 def test_embeddings_and_capabilities() -> None:
     with adapter_for() as adapter:
-        result = adapter.embed_sync(["alpha", "beta", "alpha"])
+        result = adapter.embed(["alpha", "beta", "alpha"])
         caps = adapter.get_capabilities()
     assert len(result.vectors) == 3 and result.vectors[0] == result.vectors[2] != result.vectors[1]
     assert caps["name"] == "mock" and caps["supports_streaming"] and caps["embeddings"] and caps["max_tokens"]
@@ -153,11 +141,11 @@ def test_fallback_logs_are_visible_to_applications(
     _warned.clear()
     with caplog.at_level(logging.WARNING, logger="ultra_llm"), adapter_for() as adapter:
         assert adapter.selection.fell_back
-    assert "docker-cli" in caplog.text
+    assert "No installed backend answers to 'cli'" in caplog.text
 
 
 def test_generate_many_keeps_order_and_per_item_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     with adapter_for() as adapter:
-        items = adapter.generate_many_sync(["one", "two", [{"role": "wizard", "content": "x"}], "four"], concurrency=2)
+        items = adapter.generate_many(["one", "two", [{"role": "wizard", "content": "x"}], "four"], concurrency=2)
     assert [item.result.text if item.result else None for item in items] == ["one", "two", None, "four"]
     assert isinstance(items[2].error, InvalidOptionsError)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ultra_llm import ConfigurationError, load_config
+from ultra_llm import load_config
+from ultra_llm.errors import ConfigurationError
+from ultra_llm.host import PluginHost
 from ultra_llm.selection import choose_backend_name
 
 
@@ -12,9 +14,9 @@ def test_defaults_match_the_seed() -> None:
     config = load_config()
     assert config.use_model_runner is False
     assert config.model_runner_type == "cli"
-    assert config.default_model == "ai/smollm2"
-    assert config.fallback == "mock"
-    assert choose_backend_name(config)[0] == "mock"
+    assert config.default_model is None, "unset: each backend's own default (ai/smollm2 for Docker's)"
+    assert config.fallback == "stand-in"
+    assert choose_backend_name(config, PluginHost())[0] == "mock"
 
 
 @pytest.mark.parametrize(
@@ -34,15 +36,15 @@ def test_defaults_match_the_seed() -> None:
 def test_environment_matrix(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    name, reason = choose_backend_name(load_config())
-    assert name == expected
+    host = PluginHost()
+    name, reason = choose_backend_name(load_config(), host)
+    assert (host.resolve_backend_name(name) if name != "example" else name) == expected
     assert reason
 
 
 @pytest.mark.parametrize(
     ("variable", "value", "allowed"),
     [
-        ("MODEL_RUNNER_TYPE", "grpc", "cli"),
         ("USE_MODEL_RUNNER", "maybe", "1, true, yes, on, 0, false, no, off"),
         ("USE_MODEL_RUNNER", "y", "1, true, yes, on, 0, false, no, off"),
         ("ULTRA_LLM_TIMEOUT", "-1", "greater than 0"),

@@ -20,7 +20,7 @@ raise ImportError("cannot import name 'Thing' from 'somewhere'")
 """
 
 WRONG_TARGET = """
-from ultra_llm import hookimpl
+from ultra_llm.plugin import hookimpl
 
 
 @hookimpl
@@ -104,7 +104,7 @@ def test_a_failed_check_prints_the_values_it_compared(tmp_path: Path) -> None:
         "misnamed",
         "misnamed_plugin",
         """
-        from ultra_llm import hookimpl
+        from ultra_llm.plugin import hookimpl
 
 
         @hookimpl

@@ -7,13 +7,15 @@ import inspect
 import pytest
 
 from ultra_llm import errors
+from ultra_llm.docker import errors as docker_errors
 
 
 def error_classes() -> list[type[errors.UltraLLMError]]:
     return [
         cls
-        for _, cls in inspect.getmembers(errors, inspect.isclass)
-        if issubclass(cls, errors.UltraLLMError) and cls.__module__ == errors.__name__
+        for module in (errors, docker_errors)
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, errors.UltraLLMError) and cls.__module__ == module.__name__
     ]
 
 
@@ -25,7 +27,7 @@ def error_classes() -> list[type[errors.UltraLLMError]]:
         (errors.InvalidOptionsError("x"), 2, 422),
         (errors.EmptyPromptError("x"), 2, 422),
         (errors.BackendUnavailableError("x"), 3, 503),
-        (errors.DockerDaemonDownError("x"), 3, 503),
+        (docker_errors.DockerDaemonDownError("x"), 3, 503),
         (errors.ModelNotFoundError("ai/x:latest"), 4, 404),
         (errors.GenerationTimeoutError("x", timeout=1.0), 5, 504),
         (errors.GenerationError("x"), 6, 502),

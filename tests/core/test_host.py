@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.core.plugins import BROKEN_PLUGINS, RunnerStandIns, install_distribution
-from ultra_llm import BackendNotFoundError, PluginError, hookimpl
+from ultra_llm.errors import BackendNotFoundError, PluginError
 from ultra_llm.host import PluginHost
+from ultra_llm.plugin import hookimpl
 
 
 @pytest.fixture

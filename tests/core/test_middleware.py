@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
@@ -10,23 +9,12 @@ from typing import Any, ClassVar
 
 import pytest
 
-from ultra_llm import (
-    Availability,
-    Backend,
-    Chunk,
-    EmbeddingRequest,
-    EmbeddingResult,
-    GenerationError,
-    GenerationRequest,
-    ModelInfo,
-    PluginError,
-    Result,
-    create_adapter,
-    hookimpl,
-)
+from ultra_llm import Chunk, EmbeddingResult, ModelInfo, Result, create_adapter_sync
 from ultra_llm.adapter import Adapter
+from ultra_llm.errors import GenerationError, PluginError
 from ultra_llm.host import PluginHost
 from ultra_llm.middleware import EmbedNext, GenerateNext, Middleware, StreamNext
+from ultra_llm.plugin import Availability, Backend, EmbeddingRequest, GenerationRequest, hookimpl
 
 
 def shipped_only() -> PluginHost:
@@ -36,7 +24,7 @@ def shipped_only() -> PluginHost:
 
 
 def adapter_for(host: PluginHost, backend: str = "mock", model: str = "mock/echo") -> Adapter:
-    return asyncio.run(create_adapter(model, host=host, backend=backend))
+    return create_adapter_sync(model, host=host, backend=backend)
 
 
 class Recorder(Middleware):
@@ -94,9 +82,9 @@ def test_middleware_is_composed_once_per_adapter_not_per_request() -> None:
     host.register(plugin, name="recorder")
     with adapter_for(host) as adapter:
         for _ in range(5):
-            adapter.generate_sync("hi")
-        list(adapter.stream_sync("hi"))
-        adapter.embed_sync("hi")
+            adapter.generate("hi")
+        list(adapter.stream("hi"))
+        adapter.embed("hi")
     assert plugin.hook_calls == 1
     assert log.count("r>") == 6 and log.count("<r") == 6 and log.count("r embed") == 1
 
@@ -108,9 +96,9 @@ def test_a_try_around_call_next_sees_the_generation_errors(monkeypatch: pytest.M
     host.register(RecorderPlugin("timer", log), name="timer")
     with adapter_for(host) as adapter:
         with pytest.raises(GenerationError):
-            adapter.generate_sync("hi")
+            adapter.generate("hi")
         with pytest.raises(GenerationError):
-            list(adapter.stream_sync("hi"))
+            list(adapter.stream("hi"))
     assert log == ["timer>", "timer saw GenerationError", "<timer"] * 2
 
 
@@ -132,7 +120,7 @@ def test_the_first_plugin_called_is_outermost_and_tryfirst_wins() -> None:
     host.register(Outer(), name="outer")
     host.register(RecorderPlugin("middle", log), name="middle")
     with adapter_for(host) as adapter:
-        adapter.generate_sync("hi")
+        adapter.generate("hi")
         assert [layer.plugin for layer in adapter.chain.layers] == ["outer", "middle", "inner"]
     assert log == ["outer>", "middle>", "inner>", "<inner", "<middle", "<outer"]
 
@@ -152,8 +140,8 @@ def test_middleware_can_answer_without_the_backend_and_change_the_request() -> N
     host = shipped_only()
     host.register(CannedPlugin(), name="canned")
     with adapter_for(host) as adapter:
-        assert adapter.generate_sync("cached?") == "from cache"
-        assert adapter.generate_sync("abc").startswith("This is a mock response")  # mock/fixed answered
+        assert adapter.generate("cached?") == "from cache"
+        assert adapter.generate("abc").startswith("This is a mock response")  # mock/fixed answered
 
 
 def test_operations_a_middleware_leaves_out_are_not_in_the_chain() -> None:
@@ -173,7 +161,7 @@ def test_operations_a_middleware_leaves_out_are_not_in_the_chain() -> None:
         backend = adapter.backend
         assert chain.generate == backend.generate and chain.stream == backend.stream  # bound methods, no layer
         assert chain.embed != backend.embed
-        assert adapter.embed_sync("x").vectors
+        assert adapter.embed("x").vectors
 
 
 def test_returning_none_adds_nothing() -> None:
@@ -203,7 +191,7 @@ def test_an_untyped_error_from_middleware_names_its_plugin() -> None:
     host = shipped_only()
     host.register(Plugin(), name="faulty-middleware")
     with adapter_for(host) as adapter, pytest.raises(PluginError) as caught:
-        adapter.generate_sync("x")
+        adapter.generate("x")
     assert caught.value.plugin == "faulty-middleware"
     assert "faulty-middleware" in caught.value.message and "middleware bug" in caught.value.message
 
@@ -236,7 +224,7 @@ def test_an_untyped_error_from_the_backend_names_the_backends_plugin_not_the_mid
     host.register(BrokenPlugin(), name="broken-plugin")
     host.register(RecorderPlugin("timer", log), name="timer")
     with adapter_for(host, backend="broken", model="m") as adapter, pytest.raises(PluginError) as caught:
-        list(adapter.stream_sync("x"))
+        list(adapter.stream("x"))
     assert caught.value.plugin == "broken-plugin", caught.value.message
     assert "timer saw ZeroDivisionError" in log  # the middleware saw the raw error pass
 
@@ -265,7 +253,7 @@ def test_returning_something_that_is_not_middleware_fails_the_plugin(returned: o
     host.register(Plugin(), name="not-middleware")
     with adapter_for(host) as adapter:
         assert adapter.chain.layers == ()
-        assert adapter.generate_sync("still works") == "still works"
+        assert adapter.generate("still works") == "still works"
     record = host.records["not-middleware"]
     assert record.status == "failed" and reason in (record.error or ""), record.error
     assert not host.pm.has_plugin("not-middleware")
@@ -284,7 +272,7 @@ def test_a_middleware_hook_that_raises_fails_its_plugin_only() -> None:
     host.register(Raising(), name="raising")
     with adapter_for(host) as adapter:
         assert [layer.plugin for layer in adapter.chain.layers] == ["good"]
-        adapter.generate_sync("x")
+        adapter.generate("x")
     assert host.records["raising"].status == "failed"
     assert "ultra_llm_middleware failed: ValueError: hook bug" in (host.records["raising"].error or "")
     assert log == ["good>", "<good"]
@@ -295,7 +283,7 @@ def test_a_stream_closed_early_closes_every_layer_and_the_backend(mock_stream_cl
     host = shipped_only()
     host.register(RecorderPlugin("outer", log), name="outer")
     with adapter_for(host) as adapter:
-        for _chunk in adapter.stream_sync("a b c d e f"):
+        for _chunk in adapter.stream("a b c d e f"):
             break
     assert mock_stream_closes == [True]
     assert log == ["outer>", "<outer"]

@@ -8,7 +8,9 @@ import logging
 import pytest
 
 from tests.core.plugins import RunnerStandIns
-from ultra_llm import BackendNotFoundError, DockerDaemonDownError, create_adapter, load_config
+from ultra_llm import create_adapter, load_config
+from ultra_llm.docker.errors import DockerDaemonDownError
+from ultra_llm.errors import BackendNotFoundError
 from ultra_llm.host import PluginHost
 from ultra_llm.selection import _warned, select_backend
 
@@ -84,8 +86,8 @@ def test_runner_plugin_not_installed_degrades_with_the_install_hint(
     with caplog.at_level(logging.WARNING, logger="ultra_llm"):
         name, selection = select(PluginHost())
     assert name == "mock"
-    assert "not installed" in selection.fallback_reason  # type: ignore[attr-defined]
-    assert "pip install ultra-llm-docker-cli" in caplog.text
+    assert "No installed backend answers to 'cli'" in selection.fallback_reason  # type: ignore[attr-defined]
+    assert "install the plugin that provides it" in caplog.text and "MODEL_RUNNER_TYPE=cli" in caplog.text
 
 
 def test_create_adapter_uses_default_model_and_fallback(host: PluginHost, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,8 @@ from typing import ClassVar, Literal
 
 import pytest
 
-from ultra_llm import ConfigurationError, load_config
+from ultra_llm import load_config
+from ultra_llm.errors import ConfigurationError
 from ultra_llm.host import HostSettings, PluginHost
 from ultra_llm.settings import FALSE_WORDS, TRUE_WORDS, Alias, Secret, Settings, setting
 

@@ -13,6 +13,7 @@ import pytest
 
 from tests.docs.docs_support import ROOT, docs_hooks, page
 from ultra_llm import errors
+from ultra_llm.docker import errors as docker_errors
 
 # A variable name ends with a letter or digit, not with `_` or `_*` (prefixes like ULTRA_LLM_MOCK_*).
 VARIABLE = re.compile(r"\b(?:ULTRA_LLM|MODEL_RUNNER)_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_*])|\bUSE_MODEL_RUNNER\b")
@@ -61,7 +62,7 @@ def test_every_typed_error_is_in_the_troubleshooting_page() -> None:
     source = page("troubleshooting.md")
     assert docs_hooks().ERROR_MARKER in source
     rendered = docs_hooks().render_markers(source)
-    exported = [getattr(errors, name) for name in errors.__all__]
+    exported = [getattr(module, name) for module in (errors, docker_errors) for name in module.__all__]
     classes = [cls for cls in exported if isinstance(cls, type) and issubclass(cls, errors.UltraLLMError)]
     assert classes == docs_hooks().error_classes() or set(classes) == set(docs_hooks().error_classes())
     for cls in classes:
@@ -70,9 +71,11 @@ def test_every_typed_error_is_in_the_troubleshooting_page() -> None:
         assert "**Fix:** " in section[1].split("### ", 1)[0], f"{cls.__name__} has no fix"
 
 
-@pytest.mark.parametrize("name", [n for n in errors.__all__ if n.endswith("Error")])
-def test_every_error_carries_a_fix(name: str) -> None:
-    fix = docs_hooks().example_fix(getattr(errors, name))
+@pytest.mark.parametrize(
+    "error", [getattr(m, n) for m in (errors, docker_errors) for n in m.__all__ if n.endswith("Error")]
+)
+def test_every_error_carries_a_fix(error: type[Exception]) -> None:
+    fix = docs_hooks().example_fix(error)
     assert fix and len(fix.split()) >= 3
 
 
@@ -80,7 +83,8 @@ def test_the_seed_table_names_real_errors() -> None:
     table = page("troubleshooting.md").split("## Every typed error", 1)[0]
     named = set(re.findall(r"`([A-Z]\w+Error)`", table))
     assert named, "the common-problems table names no error"
-    assert named <= set(errors.__all__), f"unknown errors in the table: {named - set(errors.__all__)}"
+    known = set(errors.__all__) | set(docker_errors.__all__)
+    assert named <= known, f"unknown errors in the table: {named - known}"
 
 
 def test_every_cli_command_is_in_the_generated_reference() -> None:

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ultra_llm_mock.backend import MockBackend
 
-from ultra_llm import InvalidModelNameError, InvalidOptionsError, normalize_model_name, short_model_name
+from ultra_llm.docker.names import normalize_model_name, short_model_name
+from ultra_llm.errors import InvalidModelNameError, InvalidOptionsError
 from ultra_llm.options import parse_option_pairs, validate_options
 from ultra_llm.types import to_messages
 

@@ -30,7 +30,7 @@ DISTRIBUTIONS = {
 A_THIRD_PARTY_PLUGIN = """
 from __future__ import annotations
 
-from ultra_llm import GenerationRequest, Result, hookimpl
+from ultra_llm.plugin import GenerationRequest, Result, hookimpl
 from ultra_llm.middleware import GenerateNext, Middleware
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "docs" / "fault-catalogue.md"
-NODE_ID = re.compile(r"`(tests/[\w/]+\.py)::([\w:]+)(?:\[[^\]`]*\])?`")
+NODE_ID = re.compile(r"`((?:plugins/[\w-]+/)?tests/[\w/]+\.py)::([\w:]+)(?:\[[^\]`]*\])?`")
 
 REQUIRED_FAULTS = [
     "docker missing",
@@ -118,3 +118,6 @@ def test_the_node_id_pattern_and_lookup_work(tmp_path: Path) -> None:
         set(found) == {"test_a", "TestB::test_c"} and is_xfail(found["test_a"]) and not is_xfail(found["TestB::test_c"])
     )
     assert NODE_ID.findall("`tests/x/test_y.py::test_z[a-b]`") == [("tests/x/test_y.py", "test_z")]
+    assert NODE_ID.findall("`plugins/ultra-llm-mock/tests/test_y.py::test_z`") == [
+        ("plugins/ultra-llm-mock/tests/test_y.py", "test_z")
+    ]

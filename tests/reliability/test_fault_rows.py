@@ -15,33 +15,24 @@ from typing import Any, ClassVar, TypeVar
 
 import pytest
 
-from tests.docker_api.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
 from tests.reliability.reliability_support import child_pids
 from tests.support.docker_double.fixtures import DockerDouble
-from ultra_llm import (
-    Availability,
-    Backend,
-    Chunk,
-    EmbeddingResult,
-    GenerationRequest,
-    GenerationTimeoutError,
-    ModelInfo,
-    PluginError,
-    Result,
-    create_adapter,
-    hookimpl,
-)
-from ultra_llm.adapter import Adapter
+from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
+from ultra_llm import Chunk, EmbeddingResult, ModelInfo, Result, create_adapter_sync
 from ultra_llm.config import load_config
+from ultra_llm.docker.errors import ModelRunnerNotEnabledError
 from ultra_llm.errors import (
     GenerationError,
-    ModelRunnerNotEnabledError,
+    GenerationTimeoutError,
+    PluginError,
     ResponseTooLargeError,
     StreamInterruptedError,
     UltraLLMError,
 )
 from ultra_llm.host import PluginHost
 from ultra_llm.middleware import Middleware
+from ultra_llm.plugin import Availability, Backend, GenerationRequest, hookimpl
+from ultra_llm.sync import SyncAdapter
 from ultra_llm.types import EmbeddingRequest, Progress, to_messages
 
 T = TypeVar("T")
@@ -51,8 +42,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def adapter_for(host: PluginHost, model: str = "mock/echo", **overrides: Any) -> Adapter:
-    return run(create_adapter(model, host=host, **overrides))
+def adapter_for(host: PluginHost, model: str = "mock/echo", **overrides: Any) -> SyncAdapter:
+    return create_adapter_sync(model, host=host, **overrides)
 
 
 # -- hostile third-party plugins ------------------------------------------------------------------
@@ -97,13 +88,13 @@ def test_a_hanging_third_party_backend_hits_the_hosts_deadline() -> None:
     with adapter_for(host, backend="hanging", timeout=0.3) as adapter:
         started = time.monotonic()
         with pytest.raises(GenerationTimeoutError) as whole:
-            adapter.generate_sync("x")
+            adapter.generate("x")
         got: list[str] = []
         with pytest.raises(GenerationTimeoutError):
-            for chunk in adapter.stream_sync("x"):
+            for chunk in adapter.stream("x"):
                 got.append(chunk.text)
         with pytest.raises(GenerationTimeoutError):
-            adapter.embed_sync("x")
+            adapter.embed("x")
         elapsed = time.monotonic() - started
     assert whole.value.timeout == 0.3 and whole.value.backend == "hanging"
     assert got == ["first "], "chunks before the hang are delivered"
@@ -116,7 +107,7 @@ def test_a_hanging_third_party_model_listing_hits_the_hosts_deadline() -> None:
     with adapter_for(host, backend="hanging", timeout=0.3) as adapter:
         started = time.monotonic()
         with pytest.raises(GenerationTimeoutError):
-            adapter.list_models_sync()
+            adapter.list_models()
     assert time.monotonic() - started < 2.0
 
 
@@ -136,7 +127,7 @@ def test_a_plugin_raising_in_register_models_is_recorded_and_skipped() -> None:
     host.register(RaisingModels(), name="raising-models")
     host.register(GoodModels(), name="good-models")
     with adapter_for(host) as adapter:
-        names = adapter.list_models_sync()
+        names = adapter.list_models()
     listed = [m.name for m in names]
     assert "mock/contributed" in listed and "mock/echo" in listed
     assert "mock/extra-before-the-bug" not in listed, "a failing hook's partial entries are dropped"
@@ -152,7 +143,7 @@ def test_a_raising_register_models_hook_is_fatal_in_strict_mode() -> None:
     host = PluginHost(environ={"ULTRA_LLM_STRICT_PLUGINS": "1"})
     host.register(RaisingModels(), name="raising-models")
     with adapter_for(host) as adapter, pytest.raises(PluginError) as caught:
-        adapter.list_models_sync()
+        adapter.list_models()
     assert caught.value.plugin == "raising-models"
 
 
@@ -166,7 +157,7 @@ def test_a_middleware_hook_returning_the_wrong_type_fails_its_plugin(returned: o
     host = PluginHost()
     host.register(WrongType(), name="wrong-type")
     with adapter_for(host) as adapter:
-        assert adapter.generate_sync("x") == "x"
+        assert adapter.generate("x") == "x"
     record = host.records["wrong-type"]
     assert record.status == "failed" and "none of the methods" in (record.error or "")
 
@@ -185,8 +176,8 @@ def test_a_middleware_stream_giving_no_iterator_is_a_plugin_error() -> None:
     host.register(Plugin(), name="no-iterator")
     with adapter_for(host) as adapter:
         with pytest.raises(PluginError, match="AttributeError"):
-            list(adapter.stream_sync("x"))
-        assert adapter.generate_sync("whole still works") == "whole still works"
+            list(adapter.stream("x"))
+        assert adapter.generate("whole still works") == "whole still works"
 
 
 def test_middleware_raising_mid_stream_is_a_plugin_error_and_closes_the_backend(
@@ -208,7 +199,7 @@ def test_middleware_raising_mid_stream_is_a_plugin_error_and_closes_the_backend(
     host.register(Plugin(), name="raises-mid-stream")
     got: list[str] = []
     with adapter_for(host) as adapter, pytest.raises(PluginError, match="middleware bug mid-stream") as caught:
-        for chunk in adapter.stream_sync("one two three"):
+        for chunk in adapter.stream("one two three"):
             got.append(chunk.text)
     assert got == ["one "] and mock_stream_closes == [True]
     assert caught.value.plugin == "raises-mid-stream"
@@ -232,10 +223,10 @@ def test_middleware_raising_before_streaming_and_in_embed() -> None:
     host.register(Plugin(), name="raises-at-call-time")
     with adapter_for(host) as adapter:
         with pytest.raises(PluginError, match="before the stream") as at_call:
-            list(adapter.stream_sync("x"))
+            list(adapter.stream("x"))
         with pytest.raises(PluginError, match="embed middleware bug") as in_embed:
-            adapter.embed_sync("x")
-        assert adapter.generate_sync("the rest works") == "the rest works"
+            adapter.embed("x")
+        assert adapter.generate("the rest works") == "the rest works"
     assert at_call.value.plugin == in_embed.value.plugin == "raises-at-call-time"
 
 
@@ -476,7 +467,7 @@ def test_cli_large_answer_arrives_whole_in_bounded_chunks(docker_double: DockerD
 
     answer = ("lorem ipsum dolor " * 60_000).strip()  # about 1 MiB
     docker_double.set(answer=answer)
-    backend = DockerCLIBackend(load_config(), DockerCLISettings.load())
+    backend = DockerCLIBackend(load_config(), settings=DockerCLISettings.load())
     request = GenerationRequest("smollm2", to_messages("hi"), None, "docker-cli")
 
     async def stream() -> list[Chunk]:
@@ -493,7 +484,7 @@ def test_cli_answer_over_a_size_cap_is_refused(docker_double: DockerDouble) -> N
 
     docker_double.set(answer="x " * 300_000)
     settings = DockerCLISettings.load(max_response_bytes=65536)
-    backend = DockerCLIBackend(load_config(), settings)
+    backend = DockerCLIBackend(load_config(), settings=settings)
     request = GenerationRequest("smollm2", to_messages("hi"), None, "docker-cli")
     with pytest.raises(ResponseTooLargeError):
         run(backend.generate(request))

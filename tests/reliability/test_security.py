@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tests.docker_api.scripted_server import ScriptedServer, SeenRequest, send_json, send_text
 from tests.support.docker_double.fixtures import DockerDouble
+from tests.support.scripted_server import ScriptedServer, SeenRequest, send_json, send_text
 from ultra_llm import create_adapter
 from ultra_llm.cli.app import build_cli
 from ultra_llm.config import load_config

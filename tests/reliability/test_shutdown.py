@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.docker_api.scripted_server import ScriptedServer, SeenRequest, chunked, sse_head
 from tests.reliability.reliability_support import child_pids, zombie_children
 from tests.support.docker_double.fixtures import DockerDouble
-from ultra_llm import create_adapter
+from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, sse_head
+from ultra_llm import create_adapter, create_adapter_sync
 from ultra_llm.host import PluginHost
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")
@@ -39,8 +39,8 @@ def wait_gone(pids: list[int], within: float = 5.0) -> bool:
 def test_closing_the_adapter_mid_stream_kills_the_cli_process(docker_double: DockerDouble) -> None:
     docker_double.set(token_delay=0.2)
     before = child_pids()
-    adapter = asyncio.run(create_adapter("smollm2", host=PluginHost(), backend="docker-cli"))
-    chunks = adapter.stream_sync("alpha beta gamma delta epsilon zeta eta theta")
+    adapter = create_adapter_sync("smollm2", host=PluginHost(), backend="docker-cli")
+    chunks = adapter.stream("alpha beta gamma delta epsilon zeta eta theta")
     first = next(chunks)
     assert first.text
     (call,) = docker_double.invocations()

@@ -22,9 +22,9 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from tests.docker_api.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, sse_head
 from tests.reliability.reliability_support import ProcessSnapshot, snapshot
 from tests.support.docker_double.fixtures import DockerDouble
+from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, sse_head
 from ultra_llm import create_adapter
 from ultra_llm.adapter import Adapter
 from ultra_llm.errors import GenerationTimeoutError, UltraLLMError

@@ -66,12 +66,12 @@ def web_host() -> PluginHost:
 def web_server(web_host: PluginHost) -> Iterator[Callable[..., WebServer]]:
     """``web_server(console=True, **settings)`` -> a started ``WebServer``; all are stopped at teardown."""
     from ultra_llm.web import create_app
-    from ultra_llm.web.settings import load_web_settings
+    from ultra_llm.web.settings import WebSettings
 
     started: list[WebServer] = []
 
     def start(*, console: bool = True, **settings: Any) -> WebServer:
-        app = create_app(settings=load_web_settings(**settings), host=web_host, console=console)
+        app = create_app(settings=WebSettings.load(**settings), host=web_host, console=console)
         server = WebServer(app, web_host)
         started.append(server)
         return server.start()

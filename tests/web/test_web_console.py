@@ -148,7 +148,7 @@ def test_console_shows_errors_with_their_fix(web_server: Any, page: Any, monkeyp
     message = page.locator("#message")
     sync_api.expect(message).to_be_visible()
     sync_api.expect(page.locator("#message-text")).to_contain_text("ai/nope")
-    sync_api.expect(page.locator("#message-fix")).to_contain_text("docker model pull ai/nope")
+    sync_api.expect(page.locator("#message-fix")).to_contain_text("ultra-llm pull ai/nope")
     shot(page, "error")
 
 

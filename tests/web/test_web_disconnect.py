@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from ultra_llm import hookimpl
 from ultra_llm.middleware import Middleware
+from ultra_llm.plugin import hookimpl
 
 httpx2 = pytest.importorskip("httpx2")
 

@@ -32,7 +32,7 @@ def build_cli() -> click.Group:
     @click.version_option(package_name="ultra-llm")
     @click.pass_context
     def cli(ctx: click.Context, debug: bool, trace_hooks: bool) -> None:
-        """Local LLMs through Docker Model Runner: inspect plugins and backends, list models, generate.
+        """Local LLMs through pluggable backends: inspect plugins and backends, list models, generate.
 
         Prompts that start with '-' go after '--' (ultra-llm generate -- "-x") or on stdin ('-').
         """

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import IO, TYPE_CHECKING, Any
 
 import click
@@ -13,12 +12,13 @@ from ..errors import InvalidOptionsError
 from ..options import parse_option_pairs
 from .commands_models import backend_option, open_adapter
 from .context import _Context, handle_errors, pass_context, run_async
+from .output import ProgressDisplay
 
 if TYPE_CHECKING:
     from ..batch import BatchItem, BatchProgress
     from ..types import Prompt
 
-__all__ = ["COMMANDS", "BatchBar", "batch", "read_prompts"]
+__all__ = ["COMMANDS", "batch", "read_prompts"]
 
 
 def read_prompts(stream: IO[str]) -> list[tuple[Prompt, Any]]:
@@ -54,38 +54,6 @@ def read_prompts(stream: IO[str]) -> list[tuple[Prompt, Any]]:
                 fix='Write {"prompt": "..."} or {"messages": [{"role": "user", "content": "..."}]}.',
             )
     return prompts
-
-
-class BatchBar:
-    """Draws batch progress on stderr: a redrawn bar on a terminal, a line a second (and the last) elsewhere."""
-
-    def __init__(self, label: str = "Batch", *, width: int = 30, tty: bool | None = None) -> None:
-        self.label = label
-        self.width = width
-        self.tty = sys.stderr.isatty() if tty is None else tty
-        self._last_line = 0.0
-        self._drawn = False
-
-    def __call__(self, event: BatchProgress) -> None:
-        fraction = event.done / event.total if event.total else 1.0
-        filled = int(fraction * self.width)
-        bar = "#" * filled + "-" * (self.width - filled)
-        failed = f", {event.failed} failed" if event.failed else ""
-        text = f"{self.label} [{bar}] {event.done}/{event.total}{failed}"
-        if self.tty:
-            click.echo("\r\x1b[2K" + text, nl=False, err=True)
-            self._drawn = True
-        else:
-            now = time.monotonic()
-            if event.done in (0, event.total) or now - self._last_line >= 1.0:
-                self._last_line = now
-                click.echo(text, err=True)
-
-    def finish(self) -> None:
-        """End the bar's line on a terminal."""
-        if self.tty and self._drawn:
-            click.echo("", err=True)
-            self._drawn = False
 
 
 @click.command()
@@ -137,7 +105,7 @@ def batch(
     parsed = parse_option_pairs(options)
     if system:
         parsed["system_message"] = system
-    bar = BatchBar() if progress else None
+    display = ProgressDisplay("Batch") if progress else None
     pending: dict[int, BatchItem] = {}
     written = 0
 
@@ -154,8 +122,8 @@ def batch(
         if event.item is not None:
             pending[event.item.index] = event.item
             flush()
-        if bar is not None:
-            bar(event)
+        if display is not None:
+            display.update(event.done, event.total, f"{event.failed} failed" if event.failed else "")
 
     async def run() -> list[BatchItem]:
         async with await open_adapter(ctx, backend, model) as adapter:
@@ -165,8 +133,8 @@ def batch(
             )
 
     items = run_async(run())
-    if bar is not None:
-        bar.finish()
+    if display is not None:
+        display.finish()
     failed = sum(1 for item in items if not item.ok)
     click.echo(f"{len(items)} prompts: {len(items) - failed} answered, {failed} failed.", err=True)
     if failed:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .context import _Context, handle_errors, pass_context, run_async
-from .output import ProgressBar, echo_json, echo_table
+from .output import ProgressDisplay, echo_json, echo_table
 
 if TYPE_CHECKING:
     from ..adapter import Adapter
@@ -56,9 +56,9 @@ def pull(ctx: _Context, model: str, backend: str | None) -> None:
 
     async def run() -> None:
         async with await open_adapter(ctx, backend, model) as adapter:
-            bar = ProgressBar(f"Pulling {adapter.model}")
-            await adapter.pull(progress=bar)
-            bar.finish()
+            display = ProgressDisplay(f"Pulling {adapter.model}", unit="bytes")
+            await adapter.pull(progress=lambda event: display.update(event.completed or 0, event.total, event.message))
+            display.finish()
             click.echo(f"Pulled {adapter.model} on {adapter.name}.")
 
     run_async(run())

@@ -6,6 +6,8 @@ show in ``ps``). Nothing web-related is imported until the command runs.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from ..errors import ConfigurationError
@@ -55,19 +57,19 @@ def serve(
         import uvicorn
 
         from ..web import create_app
-        from ..web.settings import load_web_settings
+        from ..web.settings import WebSettings
     except ImportError as exc:
         raise ConfigurationError(
             f"`ultra-llm serve` needs the web extra ({exc}).", fix="Install it: pip install 'ultra-llm[web]'."
         ) from exc
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     if cors_origins:
         overrides["cors_origins"] = ",".join(cors_origins)
     if max_body_bytes is not None:
         overrides["max_body_bytes"] = max_body_bytes
     if allowed_hosts:
         overrides["allowed_hosts"] = ",".join(allowed_hosts)
-    settings = load_web_settings(**overrides)
+    settings = WebSettings.load(**overrides)
     app = create_app(settings=settings, host=ctx.host, console=not no_console, bind_host=host)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"

@@ -13,7 +13,7 @@ import click
 from .context import _Context, handle_errors, pass_context, run_async
 
 if TYPE_CHECKING:
-    from ..status import Check
+    from ..types import Check
 
 
 def echo_check(check: Check) -> None:

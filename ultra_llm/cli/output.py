@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import click
+import click._termui_impl
 
 from ..errors import UltraLLMError
-
-if TYPE_CHECKING:
-    from ..types import Progress
 
 
 def print_error(error: UltraLLMError) -> None:
@@ -27,7 +25,7 @@ def echo_json(data: Any) -> None:
 
 
 def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print a left-aligned table padded with spaces, Docker style."""
+    """Print a left-aligned table padded with spaces, like `ls -l`."""
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for row in cells:
@@ -42,39 +40,57 @@ def _human_bytes(count: float) -> str:
     return f"{count:.1f} GB"
 
 
-class ProgressBar:
-    """Renders ``Progress`` events: a redrawn bar on a terminal, plain lines (throttled) elsewhere."""
+class ProgressDisplay:
+    """The CLI's one progress display, on stderr: click's progress bar on a terminal; elsewhere a
+    plain line at most once a second (the first and the last always), so logs stay readable.
 
-    def __init__(self, label: str, *, width: int = 30) -> None:
+    ``update(done, total)`` counts items, or bytes with ``unit="bytes"``; with no total yet only
+    ``note`` is shown. ``finish()`` ends the bar's line.
+    """
+
+    def __init__(
+        self,
+        label: str,
+        *,
+        unit: Literal["items", "bytes"] = "items",
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.label = label
-        self.width = width
-        self.tty = sys.stderr.isatty()
-        self._last_line = 0.0
-        self._drawn = False
+        self.unit = unit
+        self.tty = sys.stderr.isatty() if tty is None else tty
+        self.clock = clock
+        self._bar: click._termui_impl.ProgressBar[str] | None = None
+        self._last_line: float | None = None
 
-    def __call__(self, event: Progress) -> None:
-        if event.total and event.completed is not None:
-            fraction = min(max(event.completed / event.total, 0.0), 1.0)
-            filled = int(fraction * self.width)
-            bar = "#" * filled + "-" * (self.width - filled)
-            text = f"{self.label} [{bar}] {fraction:6.1%} {_human_bytes(event.completed)}/{_human_bytes(event.total)}"
-        else:
-            text = f"{self.label}: {event.message}"
-        if self.tty:
-            click.echo("\r\x1b[2K" + text, nl=False, err=True)
-            self._drawn = True
-        else:
-            now = time.monotonic()
-            if event.status != "progress" or now - self._last_line >= 1.0:
-                self._last_line = now
-                click.echo(text, err=True)
-        if event.status == "success":
-            self.finish(event.message)
+    def _counts(self, done: int, total: int) -> str:
+        counts = f"{_human_bytes(done)}/{_human_bytes(total)}" if self.unit == "bytes" else f"{done}/{total}"
+        return f"{counts} ({min(done / total, 1.0):.1%})"
+
+    def update(self, done: int, total: int | None, note: str = "") -> None:
+        """Show ``done`` of ``total`` (``None``: not known yet) and ``note``."""
+        counts = self._counts(done, total) if total else ""
+        shown = ", ".join(part for part in (counts, note) if part)
+        if self.tty and total:
+            bar = self._bar
+            if bar is None or bar.length != total:
+                self.finish()
+                bar = self._bar = click.progressbar(
+                    length=total, label=self.label, file=sys.stderr, show_pos=False, item_show_func=lambda item: item
+                )
+                bar._is_atty = True  # the caller decided it is a terminal (click asks the file itself)
+            bar.update(max(done - bar.pos, 0), shown)
+            return
+        now = self.clock()
+        final = total is not None and done >= total
+        if self._last_line is None or final or now - self._last_line >= 1.0:
+            self._last_line = now
+            click.echo(f"{self.label}: {shown}", err=True)
 
     def finish(self, message: str = "") -> None:
-        """End the bar's line and print ``message``."""
-        if self.tty and self._drawn:
-            click.echo("", err=True)
-            self._drawn = False
+        """End the bar's line (on a terminal) and print ``message``."""
+        if self._bar is not None:
+            self._bar.render_finish()
+            self._bar = None
         if message:
             click.echo(message, err=True)

@@ -18,7 +18,7 @@ ENVIRONMENT_NAMES = ("USE_MODEL_RUNNER", "DEFAULT_MODEL", "DEFAULT_LOCAL_MODEL",
 
 @pytest.fixture
 def ultra_llm_clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """Unset every ultra-llm and Docker Model Runner variable for one test; yields ``monkeypatch``
+    """Unset every ultra-llm and model-runner variable for one test; yields ``monkeypatch``
     to set some. The process-wide host is reset before and after, so it re-reads the environment."""
     for name in list(os.environ):
         if name.startswith(ENVIRONMENT_PREFIXES) or name in ENVIRONMENT_NAMES:

@@ -17,7 +17,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 from .app import API_PREFIX, create_app
 from .router import create_router
 from .service import WebService
-from .settings import WebSettings, load_web_settings
+from .settings import WebSettings
 
 __all__ = [
     "API_PREFIX",
@@ -25,5 +25,4 @@ __all__ = [
     "WebSettings",
     "create_app",
     "create_router",
-    "load_web_settings",
 ]

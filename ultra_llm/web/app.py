@@ -16,7 +16,7 @@ from .console import create_console_router
 from .middleware import BodyLimitMiddleware, HostCheckMiddleware
 from .router import create_router
 from .service import WebService
-from .settings import WebSettings, load_web_settings
+from .settings import WebSettings
 
 if TYPE_CHECKING:
     from ..config import UltraConfig
@@ -42,14 +42,14 @@ def create_app(
     ``service``) choose the plugin host and core configuration. When ``bind_host`` is given and is
     not loopback, a token is required (``ConfigurationError`` otherwise).
     """
-    settings = settings or load_web_settings()
+    settings = settings or WebSettings.load()
     if bind_host is not None:
         settings.check_bind(bind_host)
     token = None if settings.token is None else settings.token.get()
     app = FastAPI(
         title="ultra-llm",
         version=__version__,
-        summary="Local LLMs through Docker Model Runner: models, pulls, generation, embeddings.",
+        summary="Local LLMs through ultra-llm's backends: models, pulls, generation, embeddings.",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=None,
         openapi_url=f"{API_PREFIX}/openapi.json",

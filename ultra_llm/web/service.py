@@ -1,7 +1,7 @@
 """The state behind the API: the plugin host, the configuration, and one adapter per backend.
 
 Adapters are created on first use and kept until ``aclose()`` (so a backend's clients and, for
-the mock, its pulled models live as long as the app). A request naming no backend gets the one the
+a stand-in, its pulled models live as long as the app). A request naming no backend gets the one the
 configuration selects; when that one was unavailable and the fallback served, the choice is
 re-checked at most every ``RESELECT_SECONDS``. A request naming a backend never falls back.
 """
@@ -117,5 +117,5 @@ class WebService:
         """
         from ..status import run_checks
 
-        checks = await run_checks(self.host, config=self._config, pull_hint="pull it from this page")
+        checks = await run_checks(self.host, config=self._config)
         return [check.to_dict() for check in checks]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ..errors import ConfigurationError
 from ..settings import Secret, Settings, setting
 
-__all__ = ["LOOPBACK_HOSTS", "MIN_TOKEN_LENGTH", "WebSettings", "is_loopback", "load_web_settings"]
+__all__ = ["LOOPBACK_HOSTS", "MIN_TOKEN_LENGTH", "WebSettings", "is_loopback"]
 
 MIN_TOKEN_LENGTH = 16
 LOOPBACK_HOSTS: tuple[str, ...] = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -94,8 +94,3 @@ class WebSettings(Settings):
                 "remove and run models.",
                 fix=TOKEN_FIX,
             )
-
-
-def load_web_settings(**overrides: Any) -> WebSettings:
-    """``WebSettings`` from the environment; a bad value is a ``ConfigurationError`` naming the variable."""
-    return WebSettings.load(**overrides)

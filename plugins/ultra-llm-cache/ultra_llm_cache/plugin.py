@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ultra_llm import hookimpl
+from ultra_llm.plugin import hookimpl
 
 if TYPE_CHECKING:
     import click

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from ultra_llm.backend import Backend
+from ultra_llm.docker.errors import model_not_found
+from ultra_llm.docker.names import DEFAULT_MODEL, normalize_model_name, parse_model_reference
 from ultra_llm.errors import (
     BadRequestError,
     GenerationError,
@@ -26,9 +28,9 @@ from ultra_llm.errors import (
     UltraLLMError,
     UnsupportedOperationError,
 )
-from ultra_llm.names import parse_model_reference
 from ultra_llm.types import (
     Availability,
+    Check,
     Chunk,
     Deadline,
     EmbeddingRequest,
@@ -89,7 +91,8 @@ class DockerAPIBackend(Backend):
     supports_embeddings: ClassVar[bool] = True
     supports_pull: ClassVar[bool] = True
     supports_remove: ClassVar[bool] = True
-    uses_docker_names: ClassVar[bool] = True
+    default_model: ClassVar[str] = DEFAULT_MODEL
+    settings: DockerAPISettings
 
     def __init__(
         self,
@@ -100,8 +103,7 @@ class DockerAPIBackend(Backend):
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         """``clock``/``wall_clock``: the endpoint pool's clocks (ejection and cooldown; display), real by default."""
-        super().__init__(config)
-        self.settings = settings if settings is not None else DockerAPISettings.load()
+        super().__init__(config, settings=settings)
         self.endpoints: list[Endpoint] = resolve_all(self.settings, config)
         self.endpoint: Endpoint = self.endpoints[0]
         self.pool = EndpointPool(
@@ -122,8 +124,29 @@ class DockerAPIBackend(Backend):
         return self.pool.states()
 
     def diagnostics(self) -> dict[str, Any]:
-        """The endpoints' states, for ``ultra-llm backends --json`` and ``ultra-llm doctor``."""
+        """The endpoints' states, for ``ultra-llm backends --json`` and the web API."""
         return {"endpoints": self.endpoint_states()}
+
+    async def doctor_checks(self, model: str) -> list[Check]:
+        """The models and the default model, then one optional check per endpoint of a pool."""
+        checks = await super().doctor_checks(model)
+        if len(self.endpoints) > 1:
+            for state in self.endpoint_states():
+                detail = ", ".join(
+                    f"{key} {value}"
+                    for key, value in state.items()
+                    if key not in ("url", "healthy") and value not in (None, False)
+                )
+                checks.append(
+                    Check(
+                        f"endpoint {state['url']}",
+                        bool(state["healthy"]),
+                        detail,
+                        "It is skipped while it fails.",
+                        False,
+                    )
+                )
+        return checks
 
     def _deadline(self, given: Deadline | None = None) -> Deadline:
         """The request's own deadline (the adapter's), else one starting now from the config's timeouts."""
@@ -143,13 +166,19 @@ class DockerAPIBackend(Backend):
     def canonical_model(self, name: str) -> str:
         """Docker-normalised in the runner's layout; unchanged (stripped) for other servers."""
         if self.endpoint.runner_layout:
-            return super().canonical_model(name)
+            return normalize_model_name(name)
         return name.strip()
+
+    def model_missing(self, model: str, detail: str | None = None) -> ModelNotFoundError:
+        """Not found, with the fix for the server: ``docker model pull`` in the runner's layout."""
+        if self.endpoint.runner_layout:
+            return model_not_found(model, backend=self.name, detail=detail)
+        return super().model_missing(model, detail)
 
     def _display(self, name: str) -> str:
         if not self.endpoint.runner_layout:
             return name
-        from ultra_llm.names import short_model_name
+        from ultra_llm.docker.names import short_model_name
 
         return short_model_name(name)
 

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ultra_llm.docker.errors import CONTEXT_FIX, ModelRunnerNotEnabledError, model_not_found
 from ultra_llm.errors import (
     BackendUnavailableError,
     BadRequestError,
@@ -23,7 +24,6 @@ from ultra_llm.errors import (
     GenerationError,
     GenerationTimeoutError,
     ModelNotFoundError,
-    ModelRunnerNotEnabledError,
     UltraLLMError,
     UnsupportedOperationError,
 )
@@ -37,7 +37,7 @@ __all__ = [
     "error_body_message",
     "error_from_body",
     "is_loading",
-    "model_not_found",
+    "missing_model",
     "server_log_hint",
 ]
 
@@ -112,10 +112,8 @@ def is_loading(status: int, body: bytes) -> bool:
     return error.get("type") == "unavailable_error" and "loading model" in str(error.get("message", "")).lower()
 
 
-def _missing_model_fix(kind: ServerKind, url: str) -> str | None:
-    """How to get a model onto a server of this kind (``None``: the runner's pull, the error's default)."""
-    if kind is ServerKind.DMR:
-        return None
+def _missing_model_fix(kind: ServerKind, url: str) -> str:
+    """How to get a model onto a server that is not the runner."""
     if kind is ServerKind.LLAMA_SERVER:
         return (
             "llama-server serves only the model(s) it was started with: ask for a name GET /v1/models lists, "
@@ -124,14 +122,16 @@ def _missing_model_fix(kind: ServerKind, url: str) -> str | None:
     return f"Ask for a model the server lists (GET {url.rsplit('/', 1)[0]}/models), or load it on that server."
 
 
-def model_not_found(model: str, kind: ServerKind, url: str, detail: str) -> ModelNotFoundError:
+def missing_model(model: str, kind: ServerKind, url: str, detail: str) -> ModelNotFoundError:
     """``ModelNotFoundError`` whose fix suits the server kind (a pull for the runner, the server's own way else)."""
+    if kind is ServerKind.DMR:
+        return model_not_found(model, backend=BACKEND, detail=detail)
     return ModelNotFoundError(model, backend=BACKEND, detail=detail, fix=_missing_model_fix(kind, url))
 
 
 def _context_fix(kind: ServerKind) -> str:
     if kind is ServerKind.DMR:
-        return "Shorten the prompt, or raise the context: `docker model configure --context-size N MODEL`."
+        return CONTEXT_FIX
     if kind is ServerKind.LLAMA_SERVER:
         return "Shorten the prompt, or restart llama-server with a larger context (`-c N`, at most the model's own)."
     return "Shorten the prompt, or raise the model's context in the server's own settings."
@@ -174,11 +174,9 @@ def error_from_body(
             line = f"The prompt needs {requested} tokens but the model's context holds {available}."
         else:
             line = f"The prompt does not fit the model's context: {short}"
-        exceeded = ContextLengthExceededError(
-            line, requested=requested, available=available, output=output, backend=BACKEND
+        return ContextLengthExceededError(
+            line, requested=requested, available=available, output=output, backend=BACKEND, fix=_context_fix(kind)
         )
-        exceeded.fix = _context_fix(kind)
-        return exceeded
     if status == 404:
         lowered = message.lower()
         if "backend not found" in lowered:
@@ -188,7 +186,7 @@ def error_from_body(
                 backend=BACKEND,
             )
         if model and _MODEL_NOT_FOUND.search(message):
-            return model_not_found(model, kind, url, short)
+            return missing_model(model, kind, url, short)
         return BackendUnavailableError(
             f"{url} answered 404 Not Found ({short or 'no body'}): it is not the API this backend expects.",
             fix="Check MODEL_RUNNER_URL and ULTRA_LLM_DOCKER_API_PATH (/engines/v1 for Docker Model Runner, "
@@ -234,7 +232,7 @@ def error_from_body(
         )
     if 400 <= status < 500:
         if model and _MODEL_NOT_FOUND.search(message):
-            return model_not_found(model, kind, url, short)
+            return missing_model(model, kind, url, short)
         return BadRequestError(f"The server refused the request: {status} {short}", output=output, backend=BACKEND)
     if status >= 500 and "unable to load runner" in message.lower():
         return GenerationError(

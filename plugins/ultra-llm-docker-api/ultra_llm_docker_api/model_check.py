@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ultra_llm.errors import UltraLLMError
 
-from .error_map import model_not_found
+from .error_map import missing_model
 from .faults import Failed
 from .parsing import MalformedResponse, load_json, served_names
 from .pool import Member
@@ -33,7 +33,7 @@ async def check_answering_model(member: Member, asked: str, answered: str | None
     if asked in served:
         return
     listed = ", ".join(sorted(served)) or "a list it could not give"
-    raise model_not_found(
+    raise missing_model(
         asked,
         member.transport.kind,
         ep.api("/models"),

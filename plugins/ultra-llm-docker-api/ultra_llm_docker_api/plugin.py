@@ -6,7 +6,7 @@ only when the backend is first used, and no request is made at import or plugin 
 
 from __future__ import annotations
 
-from ultra_llm import hookimpl
+from ultra_llm.plugin import hookimpl
 from ultra_llm.registry import BackendRegistrar
 
 

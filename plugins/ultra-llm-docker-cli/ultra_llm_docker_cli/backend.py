@@ -4,7 +4,7 @@
 * Availability: the binary found, then ``docker model status --json`` (text fallback), with the
   core's check timeout, cached ``status_cache_seconds``.
 * Generation: ``docker model run MODEL`` with the prompt on stdin (closed after writing), never in
-  argv; the model name validated by ``ultra_llm.names`` first. Output streamed in small reads,
+  argv; the model name validated by ``ultra_llm.docker.names`` first. Output streamed in small reads,
   decoded incrementally; the CLI's own lines (auto-pull, usage, final newline) are not answer text.
 * Refused before any process starts (the one-shot ``run`` would act on them, not send them): a
   prompt naming a file ``run`` would read (``@path``, image paths; see ``prompt_guard``) unless
@@ -33,17 +33,17 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from ultra_llm.backend import Backend
+from ultra_llm.docker.errors import ModelRunnerNotEnabledError, model_not_found
+from ultra_llm.docker.names import DEFAULT_MODEL, normalize_model_name, parse_model_reference
 from ultra_llm.errors import (
     BackendUnavailableError,
     EmptyPromptError,
     GenerationTimeoutError,
     ModelNotFoundError,
-    ModelRunnerNotEnabledError,
     ResponseTooLargeError,
     StreamInterruptedError,
     UltraLLMError,
 )
-from ultra_llm.names import normalize_model_name, parse_model_reference
 from ultra_llm.types import Availability, Chunk, Deadline, GenerationRequest, ModelInfo, Progress, Usage
 
 from .failures import API_HINT, BACKEND, container_refused, error_for, first_line, not_installed, unsafe_prompt
@@ -89,17 +89,17 @@ class DockerCLIBackend(Backend):
     settings_model: ClassVar[type[DockerCLISettings]] = DockerCLISettings
     supports_pull: ClassVar[bool] = True
     supports_remove: ClassVar[bool] = True
-    uses_docker_names: ClassVar[bool] = True
+    default_model: ClassVar[str] = DEFAULT_MODEL
+    settings: DockerCLISettings
 
     def __init__(
         self,
         config: UltraConfig,
-        settings: DockerCLISettings | None = None,
         *,
+        settings: DockerCLISettings | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(config)
-        self.settings = settings if settings is not None else DockerCLISettings.load()
+        super().__init__(config, settings=settings)
         self.clock = clock
         """Seconds, monotonic: the age of the cached status (injectable: tests pass a fake one)."""
         self.runner = ProcessRunner(self.settings.max_concurrency)
@@ -108,6 +108,14 @@ class DockerCLIBackend(Backend):
         self._private_dir: str | None = None
         self.progress_callback: ProgressCallback | None = None
         """Receives the auto-pull progress ``docker model run`` prints (besides the log)."""
+
+    def canonical_model(self, name: str) -> str:
+        """Docker's canonical reference: ``smollm2`` is ``ai/smollm2:latest``."""
+        return normalize_model_name(name)
+
+    def model_missing(self, model: str, detail: str | None = None) -> ModelNotFoundError:
+        """Not found, with Docker's fix: ``docker model pull MODEL``."""
+        return model_not_found(model, backend=self.name, detail=detail)
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -351,7 +359,7 @@ class DockerCLIBackend(Backend):
             return
         await self.list_models()
         if model not in self._present:
-            raise ModelNotFoundError(model, backend=BACKEND, detail="not in `docker model list`; auto-pull is off")
+            raise model_not_found(model, backend=BACKEND, detail="not in `docker model list`; auto-pull is off")
 
     def _on_event(self, event: Event, model: str, progress: ProgressCallback | None) -> Chunk | None:
         """Answer and reasoning become chunks; auto-pull lines go to the log, the request's ``progress``
@@ -427,7 +435,7 @@ class DockerCLIBackend(Backend):
         name = self._model_arg(model)
         done = await self._call("rm", name, timeout=self.config.check_timeout * 6, model=name)
         if done.returncode != 0:
-            raise ModelNotFoundError(name, backend=BACKEND, detail=first_line(done.stderr.decode("utf-8", "replace")))
+            raise model_not_found(name, backend=BACKEND, detail=first_line(done.stderr.decode("utf-8", "replace")))
         self._present.discard(name)
 
     async def aclose(self) -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from ultra_llm.errors import (
-    ContextLengthExceededError,
+from ultra_llm.docker.errors import (
     DockerDaemonDownError,
     DockerNotInstalledError,
-    GenerationError,
-    InvalidModelNameError,
-    ModelNotFoundError,
     ModelRunnerNotEnabledError,
     ModelRunnerPluginMissingError,
+    context_length_exceeded,
+    model_not_found,
+)
+from ultra_llm.errors import (
+    GenerationError,
+    InvalidModelNameError,
     StreamInterruptedError,
     UltraLLMError,
     UnsafePromptError,
@@ -102,10 +104,14 @@ def error_for(
     if kind is Failure.RUNNER_NOT_RUNNING:
         return ModelRunnerNotEnabledError("Docker Model Runner is not running.", backend=BACKEND)
     if kind is Failure.MODEL_NOT_FOUND and model is not None:
-        return ModelNotFoundError(model, backend=BACKEND, detail=said)
+        return model_not_found(model, backend=BACKEND, detail=said)
     if kind is Failure.CONTEXT_EXCEEDED:
-        return ContextLengthExceededError(
-            f"The prompt is longer than the model's context ({said}).", output=stderr, backend=BACKEND
+        return context_length_exceeded(
+            f"The prompt is longer than the model's context ({said}).",
+            requested=None,
+            available=None,
+            output=stderr,
+            backend=BACKEND,
         )
     output = "\n".join(part for part in (strip_ansi(stderr).strip(), strip_ansi(stdout).strip()) if part)
     how = f"exited with code {returncode}" if returncode >= 0 else f"was killed by signal {-returncode}"

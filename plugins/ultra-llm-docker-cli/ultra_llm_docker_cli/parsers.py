@@ -183,7 +183,7 @@ def parse_list_table(text: str) -> list[ListedModel]:
             # A row wider than the header layout (e.g. wide characters): fall back to 2+ spaces.
             parts = re.split(r" {2,}", line.strip())
             if len(parts) == len(columns):
-                cells = {key: part for (_, key), part in zip(columns, parts, strict=True) if key is not None}
+                cells = {key: part.strip() for (_, key), part in zip(columns, parts, strict=True) if key is not None}
         name = cells.get("name", "")
         if not name or name == "<none>":
             continue

@@ -6,7 +6,7 @@ imported only when the backend is used. No subprocess runs here.
 
 from __future__ import annotations
 
-from ultra_llm import hookimpl
+from ultra_llm.plugin import hookimpl
 from ultra_llm.registry import BackendRegistrar
 
 
@@ -17,4 +17,5 @@ def ultra_llm_register_backends(register: BackendRegistrar) -> None:
         "docker-cli",
         "ultra_llm_docker_cli.backend:DockerCLIBackend",
         summary="Docker Model Runner through the `docker model` CLI (prompt on stdin, streamed output).",
+        aliases=("cli",),
     )

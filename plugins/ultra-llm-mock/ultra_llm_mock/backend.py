@@ -1,7 +1,8 @@
 """The mock backend: deterministic answers streamed in word-sized chunks, with fault injection.
 
-Models: ``mock/echo`` answers with the last user message; ``mock/fixed`` (and any other name, so
-a fallback from ``ai/smollm2`` still answers) with a fixed text containing "mock response".
+Models: ``mock/echo`` answers with the last user message; ``mock/fixed`` with a fixed text
+containing "mock response"; ``mock/default`` (the default) and any other name, so a fallback from
+``ai/smollm2`` still answers, with that text followed by "You said: " and the prompt.
 """
 
 from __future__ import annotations
@@ -14,21 +15,24 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from ultra_llm import (
+from ultra_llm.errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    GenerationError,
+    GenerationTimeoutError,
+    ModelNotFoundError,
+    StreamInterruptedError,
+)
+from ultra_llm.plugin import (
     Availability,
     Backend,
-    BackendUnavailableError,
+    Check,
     Chunk,
-    ConfigurationError,
     EmbeddingRequest,
     EmbeddingResult,
-    GenerationError,
     GenerationRequest,
-    GenerationTimeoutError,
     ModelInfo,
-    ModelNotFoundError,
     Progress,
-    StreamInterruptedError,
     Usage,
 )
 
@@ -42,6 +46,7 @@ EMBEDDING_SIZE = 8
 """Length of the mock's embedding vectors."""
 ECHO_MODEL = "mock/echo"
 FIXED_MODEL = "mock/fixed"
+DEFAULT_MODEL = "mock/default"
 FIXED_ANSWER = "This is a mock response from ultra-llm's mock backend."
 _WORD = re.compile(r"\s*\S+\s*|\s+")
 
@@ -61,13 +66,15 @@ class MockBackend(Backend):
     supports_embeddings: ClassVar[bool] = True
     supports_pull: ClassVar[bool] = True
     supports_remove: ClassVar[bool] = True
+    default_model: ClassVar[str] = DEFAULT_MODEL
+    settings: MockSettings
 
-    def __init__(self, config: UltraConfig, settings: MockSettings | None = None) -> None:
-        super().__init__(config)
-        self.settings = settings if settings is not None else MockSettings.load()
+    def __init__(self, config: UltraConfig, *, settings: MockSettings | None = None) -> None:
+        super().__init__(config, settings=settings)
         self._models: dict[str, ModelInfo] = {
             ECHO_MODEL: ModelInfo(ECHO_MODEL, self.name, details={"kind": "echo", "context_size": 4096}),
             FIXED_MODEL: ModelInfo(FIXED_MODEL, self.name, details={"kind": "fixed", "context_size": 4096}),
+            DEFAULT_MODEL: ModelInfo(DEFAULT_MODEL, self.name, details={"kind": "default", "context_size": 4096}),
         }
         self._answers = self._load_answers()
 
@@ -102,6 +109,14 @@ class MockBackend(Backend):
 
     async def list_models(self) -> list[ModelInfo]:
         return list(self._models.values())
+
+    async def doctor_checks(self, model: str) -> list[Check]:
+        """The mock's models; it answers any model name (unless ``ULTRA_LLM_MOCK_FAULT=unknown-model``)."""
+        checks = await super().doctor_checks(model)
+        if self.settings.fault != "unknown-model":
+            checks = [check for check in checks if check.ok]
+            checks.append(Check(f"default model '{model}'", True, "the mock answers any model name"))
+        return checks
 
     def answer_for(self, request: GenerationRequest) -> str:
         """The full answer the mock gives to ``request``."""

@@ -5,15 +5,16 @@ The backend class is named as a string, so it (and pydantic) is imported only wh
 
 from __future__ import annotations
 
-from ultra_llm import hookimpl
+from ultra_llm.plugin import hookimpl
 from ultra_llm.registry import BackendRegistrar
 
 
 @hookimpl
 def ultra_llm_register_backends(register: BackendRegistrar) -> None:
-    """Register the ``mock`` backend."""
+    """Register the ``mock`` backend, the stand-in that serves when no runner is used or available."""
     register(
         "mock",
         "ultra_llm_mock.backend:MockBackend",
         summary="Deterministic answers with no runner: echo and fixed-text models, fault injection.",
+        stand_in=True,
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from ultra_llm import ConfigurationError, InvalidOptionsError, ModelNotFoundError, Result, create_adapter
+from ultra_llm import create_adapter
+from ultra_llm.errors import ConfigurationError, InvalidOptionsError, ModelNotFoundError
 from ultra_llm.host import PluginHost
+from ultra_llm.plugin import Result
 
 
 def complete(host: PluginHost, model: str, prompt: str, **options: object) -> Result:

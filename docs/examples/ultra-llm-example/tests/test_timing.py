@@ -14,17 +14,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import ClassVar
 
 import pytest
-from ultra_llm import (
-    Availability,
-    Backend,
-    Chunk,
-    GenerationError,
-    GenerationRequest,
-    ModelInfo,
-    create_adapter,
-    hookimpl,
-)
+from ultra_llm import create_adapter
+from ultra_llm.errors import GenerationError
 from ultra_llm.host import PluginHost
+from ultra_llm.plugin import Availability, Backend, Chunk, GenerationRequest, ModelInfo, hookimpl
 from ultra_llm.registry import BackendRegistrar
 
 from ultra_llm_example.timing import LOGGER_NAME, Timing

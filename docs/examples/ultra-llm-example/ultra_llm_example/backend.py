@@ -16,17 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
-from ultra_llm import (
-    Availability,
-    Backend,
-    Chunk,
-    GenerationRequest,
-    InvalidOptionsError,
-    ModelInfo,
-    ModelNotFoundError,
-    Usage,
-)
-from ultra_llm.settings import Settings, setting
+from ultra_llm.errors import InvalidOptionsError, ModelNotFoundError
+from ultra_llm.plugin import Availability, Backend, Chunk, GenerationRequest, ModelInfo, Settings, Usage, setting
 
 if TYPE_CHECKING:
     from ultra_llm import UltraConfig
@@ -73,13 +64,24 @@ class ShoutBackend(Backend):
     summary: ClassVar[str] = "Answers by shouting (or reversing) the prompt: an example backend."
     options_model: ClassVar[type[BaseModel]] = ShoutOptions
     settings_model: ClassVar[type[Settings]] = ShoutSettings
+    default_model: ClassVar[str] = "shout/upper"  # what a call naming no model gets (DEFAULT_MODEL unset)
+    settings: ShoutSettings  # the base class sets it; this narrows its type
 
-    def __init__(self, config: UltraConfig, settings: ShoutSettings | None = None) -> None:
-        super().__init__(config)
+    def __init__(self, config: UltraConfig, *, settings: ShoutSettings | None = None) -> None:
         # The host reads the settings when it makes the backend and passes them (with a caller's
         # per-adapter overrides: create_adapter(settings={...})); a bad value is a
-        # ConfigurationError naming the variable. Built by hand, the backend reads them itself.
-        self.settings = settings if settings is not None else ShoutSettings.load()
+        # ConfigurationError naming the variable. Given None, the base class reads them.
+        super().__init__(config, settings=settings)
+
+    def model_missing(self, model: str, detail: str | None = None) -> ModelNotFoundError:
+        # The fix this backend gives for a model it does not have: doctor and every
+        # "not found" below use it, so the user sees this backend's way, not someone else's.
+        return ModelNotFoundError(
+            model or "(empty)",
+            backend=self.name,
+            detail=detail,
+            fix=f"Use one of: {', '.join(MODELS)} (`ultra-llm models -b shout`).",
+        )
 
     async def check_availability(self) -> Availability:
         # Cheap, and never raises for "not available": return Availability(False, error=...)
@@ -93,11 +95,7 @@ class ShoutBackend(Backend):
         """The whole answer to ``request``; ``ModelNotFoundError`` for a model we do not serve."""
         if request.model not in MODELS:
             # A typed error with a fix, never a bare exception or an "Error: ..." string.
-            raise ModelNotFoundError(
-                request.model or "(empty)",
-                backend=self.name,
-                fix=f"Use one of: {', '.join(MODELS)} (`ultra-llm models -b shout`).",
-            )
+            raise self.model_missing(request.model)
         text = request.prompt.upper()
         if request.model == "shout/reverse":
             text = text[::-1]

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ultra_llm import hookimpl
+from ultra_llm.plugin import hookimpl
 
 if TYPE_CHECKING:  # types only: nothing below is imported at run time
-    from ultra_llm import Backend
     from ultra_llm.middleware import Middleware
+    from ultra_llm.plugin import Backend
     from ultra_llm.registry import BackendRegistrar
 
 __all__ = ["ultra_llm_middleware", "ultra_llm_register_backends"]

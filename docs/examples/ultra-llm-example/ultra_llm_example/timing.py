@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ultra_llm import closing_stream
 from ultra_llm.middleware import GenerateNext, Middleware, StreamNext
+from ultra_llm.plugin import closing_stream
 
 if TYPE_CHECKING:
-    from ultra_llm import Chunk, GenerationRequest, Result
+    from ultra_llm.plugin import Chunk, GenerationRequest, Result
 
 __all__ = ["LOGGER_NAME", "Timing", "TimingMiddleware"]
 

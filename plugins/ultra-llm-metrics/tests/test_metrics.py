@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -15,9 +14,9 @@ import pytest
 import ultra_llm_metrics
 from ultra_llm_metrics import recorder
 
-from ultra_llm import GenerationError, create_adapter
+from ultra_llm import create_adapter_sync
 from ultra_llm.adapter import Adapter
-from ultra_llm.batch import generate_many
+from ultra_llm.errors import GenerationError
 from ultra_llm.host import PluginHost
 
 
@@ -36,7 +35,7 @@ def adapter(ultra_llm_host: PluginHost) -> Iterator[Callable[..., Adapter]]:
     made: list[Adapter] = []
 
     def make(model: str = "mock/echo") -> Adapter:
-        made.append(asyncio.run(create_adapter(model, backend="mock", host=ultra_llm_host)))
+        made.append(create_adapter_sync(model, backend="mock", host=ultra_llm_host))
         return made[-1]
 
     yield make
@@ -64,7 +63,7 @@ def test_installed_and_outermost_but_off_by_default(
     off = adapter()
     assert "metrics" not in [layer.plugin for layer in off.chain.layers], "off: no layer at all"
     with caplog.at_level(logging.INFO, logger="ultra_llm.metrics"):
-        off.generate_sync("x")
+        off.generate("x")
     assert ultra_llm_metrics.snapshot() == {"enabled": False, "series": []}
     assert metric_records(caplog) == []
 
@@ -75,8 +74,8 @@ def test_whole_generations_are_timed_and_counted(
     monkeypatch.setenv("ULTRA_LLM_METRICS", "1")
     monkeypatch.setenv("ULTRA_LLM_MOCK_DELAY", "0.01")
     with caplog.at_level(logging.INFO, logger="ultra_llm.metrics"):
-        adapter().generate_sync("one two three four five")
-        adapter().generate_sync("six seven")
+        adapter().generate("one two three four five")
+        adapter().generate("six seven")
     row = series("generate")
     assert (row["requests"], row["ok"], row["errors"], row["cancelled"]) == (2, 2, 0, 0)
     assert row["tokens"] == 7, "completion tokens from the mock's usage"
@@ -96,7 +95,7 @@ def test_streams_report_time_to_first_token_and_decode_rate(
     monkeypatch.setenv("ULTRA_LLM_METRICS", "1")
     monkeypatch.setenv("ULTRA_LLM_MOCK_FIRST_TOKEN_DELAY", "0.1")
     monkeypatch.setenv("ULTRA_LLM_MOCK_DELAY", "0.01")
-    chunks = list(adapter().stream_sync(" ".join(f"w{i}" for i in range(11))))
+    chunks = list(adapter().stream(" ".join(f"w{i}" for i in range(11))))
     assert "".join(c.text for c in chunks) == " ".join(f"w{i}" for i in range(11)), "chunks pass through unchanged"
     row = series("stream")
     assert row["requests"] == row["ok"] == 1 and row["tokens"] == 11
@@ -110,7 +109,7 @@ def test_errors_and_cancellations_are_counted_per_backend_and_model(
 ) -> None:
     monkeypatch.setenv("ULTRA_LLM_METRICS", "1")
     good = adapter("mock/echo")
-    for chunk in good.stream_sync("a b c"):
+    for chunk in good.stream("a b c"):
         assert chunk.text == "a "
         break
     monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "fail")
@@ -118,9 +117,9 @@ def test_errors_and_cancellations_are_counted_per_backend_and_model(
     with caplog.at_level(logging.INFO, logger="ultra_llm.metrics"):
         for _ in range(2):
             with pytest.raises(GenerationError):
-                failing.generate_sync("x")
+                failing.generate("x")
         with pytest.raises(GenerationError):
-            list(failing.stream_sync("x"))
+            list(failing.stream("x"))
     assert series("stream")["cancelled"] == 1 and series("stream")["errors"] == 0
     failed = series("generate", model="mock/fixed")
     assert (failed["requests"], failed["ok"], failed["errors"]) == (2, 0, 2)
@@ -132,8 +131,8 @@ def test_errors_and_cancellations_are_counted_per_backend_and_model(
 def test_embeddings_and_batches_are_counted(adapter: Callable[..., Adapter], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ULTRA_LLM_METRICS", "1")
     made = adapter()
-    made.embed_sync(["a", "b"])
-    items = made._sync.run(generate_many(made, [f"p{i}" for i in range(20)], concurrency=5))
+    made.embed(["a", "b"])
+    items = made.generate_many([f"p{i}" for i in range(20)], concurrency=5)
     assert all(item.ok for item in items)
     assert series("embed")["requests"] == 1 and series("embed")["tokens_per_second"] is None
     assert series("generate")["requests"] == 20 and series("generate")["ok"] == 20
@@ -151,7 +150,7 @@ def test_cache_hits_are_seen_because_metrics_wrap_outermost(
     try:
         made = adapter()
         for _ in range(3):
-            made.generate_sync("one two three", temperature=0)
+            made.generate("one two three", temperature=0)
         assert runtime.stats()["process"]["hits"] == 2
     finally:
         runtime.reset()
@@ -174,7 +173,7 @@ def test_a_failing_log_filter_never_fails_a_generation(
     old_level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        assert adapter().generate_sync("still fine") == "still fine"
+        assert adapter().generate("still fine") == "still fine"
     finally:
         logger.removeFilter(exploding)
         logger.setLevel(old_level)
@@ -195,11 +194,11 @@ def test_spans_with_the_sdk_in_memory_exporter(
     ultra_llm_metrics.use_tracer_provider(provider)
     monkeypatch.setenv("ULTRA_LLM_METRICS", "1")
     made = adapter()
-    made.generate_sync("one two", temperature=0.5, max_tokens=8)
-    list(made.stream_sync("three four five"))
+    made.generate("one two", temperature=0.5, max_tokens=8)
+    list(made.stream("three four five"))
     monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "fail")
     with pytest.raises(GenerationError):
-        adapter().generate_sync("x")
+        adapter().generate("x")
 
     spans = exporter.get_finished_spans()
     assert [span.name for span in spans] == ["chat mock/echo"] * 3
@@ -232,7 +231,7 @@ def test_spans_with_the_api_alone_are_no_ops(adapter: Callable[..., Adapter], mo
 
     monkeypatch.setenv("ULTRA_LLM_METRICS", "1")
     ultra_llm_metrics.use_tracer_provider(trace.NoOpTracerProvider())
-    assert adapter().generate_sync("fine") == "fine"
+    assert adapter().generate("fine") == "fine"
     assert series("generate")["ok"] == 1
 
 
@@ -261,17 +260,17 @@ def test_spans_can_be_turned_off_and_missing_otel_is_fine(
     provider = RecordingProvider()
     ultra_llm_metrics.use_tracer_provider(provider)
     made = adapter()
-    made.generate_sync("counted")
+    made.generate("counted")
     assert [name for name, _ in provider.started] == ["chat mock/echo"]
     monkeypatch.setenv("ULTRA_LLM_METRICS_OTEL", "0")
-    made.generate_sync("still traced: settings are read when an adapter is made")
+    made.generate("still traced: settings are read when an adapter is made")
     assert len(provider.started) == 2
-    adapter().generate_sync("not traced")
+    adapter().generate("not traced")
     assert len(provider.started) == 2
     monkeypatch.delenv("ULTRA_LLM_METRICS_OTEL")
     monkeypatch.setitem(sys.modules, "opentelemetry", None)  # as if opentelemetry-api were not installed
     recorder._otel_missing = False
-    adapter().generate_sync("no otel")
+    adapter().generate("no otel")
     assert len(provider.started) == 2 and recorder._otel_missing
     assert series("generate")["ok"] == 4
 

@@ -8,8 +8,9 @@ import asyncio
 import pytest
 
 from tests.support.engine.fixtures import DMRRunner
-from ultra_llm import ConfigurationError, create_adapter
+from ultra_llm import create_adapter, create_adapter_sync
 from ultra_llm.compat import create_modelrunner_adapter, get_available_models
+from ultra_llm.errors import ConfigurationError
 
 DEAD_URL = "http://127.0.0.1:9"  # the discard port: nothing answers there
 
@@ -47,6 +48,6 @@ def test_create_adapter_takes_backend_settings_and_refuses_unknown_ones(
 
     assert "ai/tiny:latest" in asyncio.run(run())
     with pytest.raises(ConfigurationError, match="no setting"):
-        asyncio.run(create_adapter(backend="docker-api", settings={"base_url": dmr_runner.url}))
+        create_adapter_sync(backend="docker-api", settings={"base_url": dmr_runner.url})
     with pytest.raises(ConfigurationError, match="url"):
         create_modelrunner_adapter(url=dmr_runner.url)

@@ -1,4 +1,6 @@
-"""Shared test configuration: every test starts from a clean ultra-llm environment."""
+"""The test suite's pytest plugin (``-p tests.support.pytest_plugin`` in pyproject's addopts), for the
+core's tests in ``tests/`` and each plugin's in ``plugins/*/tests``: every test starts from a clean
+ultra-llm environment, and the shared doubles and the real engine are fixtures everywhere."""
 
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ def mock_stream_closes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
     from ultra_llm_mock.backend import MockBackend
 
-    from ultra_llm import Chunk, GenerationRequest
+    from ultra_llm import Chunk
+    from ultra_llm.plugin import GenerationRequest
 
     closed: list[bool] = []
     original = MockBackend.stream

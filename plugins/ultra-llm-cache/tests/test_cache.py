@@ -16,10 +16,11 @@ from ultra_llm_cache import runtime
 from ultra_llm_cache.cli import COMMANDS
 from ultra_llm_cache.store import request_key
 
-from tests.cache.support import CountingBackend
-from ultra_llm import ConfigurationError, GenerationError, Message
+from tests.support.counting import CountingBackend
+from ultra_llm import Message
 from ultra_llm.adapter import Adapter
 from ultra_llm.cli.app import build_cli
+from ultra_llm.errors import ConfigurationError, GenerationError
 from ultra_llm.host import PluginHost
 
 MakeAdapter = Callable[..., Adapter]
@@ -42,9 +43,9 @@ def test_the_plugin_is_installed_as_innermost_middleware(
 
 def test_installed_but_not_enabled_changes_nothing(counting_adapter: MakeAdapter) -> None:
     adapter = counting_adapter()
-    assert adapter.generate_sync("same", temperature=0) == "same"
-    assert adapter.generate_sync("same", temperature=0) == "same"
-    assert [c.text for c in adapter.stream_sync("same", temperature=0)] == ["same", ""]
+    assert adapter.generate("same", temperature=0) == "same"
+    assert adapter.generate("same", temperature=0) == "same"
+    assert [c.text for c in adapter.stream("same", temperature=0)] == ["same", ""]
     assert CountingBackend.calls == 3
     figures = ultra_llm_cache.stats()
     assert figures["mode"] == "off" and figures["store"] is None
@@ -58,8 +59,8 @@ def test_a_deterministic_generation_is_answered_once(
     monkeypatch.setenv("ULTRA_LLM_CACHE", mode)
     monkeypatch.setenv("ULTRA_LLM_CACHE_PATH", str(tmp_path / "cache.sqlite3"))
     adapter = counting_adapter()
-    first = adapter.complete_sync("the same question", temperature=0)
-    second = adapter.complete_sync("the same question", temperature=0)
+    first = adapter.complete("the same question", temperature=0)
+    second = adapter.complete("the same question", temperature=0)
     assert CountingBackend.calls == 1
     assert second == first and second.usage == first.usage and second.finish_reason == "stop"
     figures = ultra_llm_cache.stats()
@@ -75,14 +76,14 @@ def test_only_deterministic_requests_are_cached(counting_adapter: MakeAdapter, m
     monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")
     adapter = counting_adapter()
     for options in ({}, {"temperature": 0.7}, {"top_p": 0.5}):
-        adapter.generate_sync("q", **options)
-        adapter.generate_sync("q", **options)
+        adapter.generate("q", **options)
+        adapter.generate("q", **options)
     assert CountingBackend.calls == 6
     assert ultra_llm_cache.stats()["process"]["skipped"] == 6
-    adapter.generate_sync("q", temperature=0.7, seed=42)
-    adapter.generate_sync("q", temperature=0.7, seed=42)
-    adapter.generate_sync("q", temperature=0.0)
-    adapter.generate_sync("q", temperature=0)
+    adapter.generate("q", temperature=0.7, seed=42)
+    adapter.generate("q", temperature=0.7, seed=42)
+    adapter.generate("q", temperature=0.0)
+    adapter.generate("q", temperature=0)
     assert CountingBackend.calls == 8, "a fixed seed, and temperature 0 (as 0 or 0.0), are cached"
 
 
@@ -102,12 +103,12 @@ def test_the_key_covers_backend_model_messages_and_options(
         (echo, [{"role": "user", "content": "earlier"}, {"role": "user", "content": "q"}], {"temperature": 0}),
     ]
     for adapter, prompt, options in variants:
-        adapter.complete_sync(prompt, **options)  # type: ignore[arg-type]
+        adapter.complete(prompt, **options)  # type: ignore[arg-type]
     assert CountingBackend.calls == len(variants), "every variant is a different key"
     for adapter, prompt, options in variants:
-        adapter.complete_sync(prompt, **options)  # type: ignore[arg-type]
+        adapter.complete(prompt, **options)  # type: ignore[arg-type]
     assert CountingBackend.calls == len(variants), "and each is answered from the cache the second time"
-    assert fixed.complete_sync("q", temperature=0).model == "mock/fixed"
+    assert fixed.complete("q", temperature=0).model == "mock/fixed"
 
 
 def test_the_key_is_stable_across_processes(counting_adapter: MakeAdapter) -> None:
@@ -131,12 +132,12 @@ def test_the_key_is_stable_across_processes(counting_adapter: MakeAdapter) -> No
 def test_a_streamed_hit_replays_the_same_chunks(counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")
     adapter = counting_adapter()
-    first = list(adapter.stream_sync("one two three", temperature=0))
-    second = list(adapter.stream_sync("one two three", temperature=0))
+    first = list(adapter.stream("one two three", temperature=0))
+    second = list(adapter.stream("one two three", temperature=0))
     assert CountingBackend.calls == 1
     assert second == first and [c.text for c in first] == ["one ", "two ", "three", ""]
     assert second[-1].finish_reason == "stop" and second[-1].usage is not None
-    adapter.generate_sync("one two three", temperature=0)
+    adapter.generate("one two three", temperature=0)
     assert CountingBackend.calls == 2, "a whole generation does not reuse a stream's entry"
 
 
@@ -145,14 +146,14 @@ def test_a_stream_read_partly_or_failing_is_not_stored(
 ) -> None:
     monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")
     adapter = counting_adapter()
-    for chunk in adapter.stream_sync("one two three", seed=1):
+    for chunk in adapter.stream("one two three", seed=1):
         assert chunk.text == "one "
         break
-    assert [c.text for c in adapter.stream_sync("one two three", seed=1)] == ["one ", "two ", "three", ""]
+    assert [c.text for c in adapter.stream("one two three", seed=1)] == ["one ", "two ", "three", ""]
     assert CountingBackend.calls == 2, "the early stop stored nothing"
     for _ in range(2):
         with pytest.raises(GenerationError, match="boom"):
-            list(adapter.stream_sync("boom", seed=1))
+            list(adapter.stream("boom", seed=1))
     assert CountingBackend.calls == 4
     assert ultra_llm_cache.stats()["process"]["stored"] == 1
 
@@ -162,7 +163,7 @@ def test_errors_are_never_cached(counting_adapter: MakeAdapter, monkeypatch: pyt
     adapter = counting_adapter()
     for _ in range(3):
         with pytest.raises(GenerationError, match="boom"):
-            adapter.generate_sync("boom now", temperature=0)
+            adapter.generate("boom now", temperature=0)
     assert CountingBackend.calls == 3
     assert ultra_llm_cache.stats()["store"]["entries"] == 0
 
@@ -171,14 +172,14 @@ def test_the_memory_store_is_a_bounded_lru(counting_adapter: MakeAdapter, monkey
     monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")
     monkeypatch.setenv("ULTRA_LLM_CACHE_MAX_ENTRIES", "2")
     adapter = counting_adapter()
-    adapter.generate_sync("a", seed=0)
-    adapter.generate_sync("b", seed=0)
-    adapter.generate_sync("a", seed=0)  # hit: a is now the most recently used
-    adapter.generate_sync("c", seed=0)  # evicts b
+    adapter.generate("a", seed=0)
+    adapter.generate("b", seed=0)
+    adapter.generate("a", seed=0)  # hit: a is now the most recently used
+    adapter.generate("c", seed=0)  # evicts b
     assert CountingBackend.calls == 3
-    adapter.generate_sync("a", seed=0)
+    adapter.generate("a", seed=0)
     assert CountingBackend.calls == 3
-    adapter.generate_sync("b", seed=0)
+    adapter.generate("b", seed=0)
     assert CountingBackend.calls == 4
     assert ultra_llm_cache.stats()["store"]["entries"] == 2
 
@@ -195,15 +196,15 @@ def test_invalid_settings_are_configuration_errors(
     with pytest.raises(ConfigurationError, match="ULTRA_LLM_CACHE_MAX_ENTRIES"):
         counting_adapter()
     monkeypatch.setenv("ULTRA_LLM_CACHE_MAX_ENTRIES", "10")
-    assert counting_adapter().generate_sync("x", temperature=0) == "x"
+    assert counting_adapter().generate("x", temperature=0) == "x"
 
 
 @pytest.mark.parametrize("value", ["0", "off", "OFF", "none", ""])
 def test_off_values(counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("ULTRA_LLM_CACHE", value)
     adapter = counting_adapter()
-    adapter.generate_sync("x", temperature=0)
-    adapter.generate_sync("x", temperature=0)
+    adapter.generate("x", temperature=0)
+    adapter.generate("x", temperature=0)
     assert CountingBackend.calls == 2 and ultra_llm_cache.stats()["mode"] == "off"
 
 
@@ -216,8 +217,8 @@ def test_a_broken_store_never_fails_a_generation(
     monkeypatch.setenv("ULTRA_LLM_CACHE_PATH", str(blocker / "cache.sqlite3"))
     adapter = counting_adapter()
     with caplog.at_level(logging.WARNING, logger="ultra_llm.cache"):
-        assert adapter.generate_sync("still answered", temperature=0) == "still answered"
-        assert [c.text for c in adapter.stream_sync("streamed", temperature=0)] == ["streamed", ""]
+        assert adapter.generate("still answered", temperature=0) == "still answered"
+        assert [c.text for c in adapter.stream("streamed", temperature=0)] == ["streamed", ""]
     assert CountingBackend.calls == 2
     figures = ultra_llm_cache.stats()
     assert figures["process"]["errors"] == 4, "two failed lookups and two failed stores"
@@ -238,7 +239,7 @@ def test_the_cache_commands(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cou
     monkeypatch.setenv("ULTRA_LLM_CACHE_PATH", str(tmp_path / "c.sqlite3"))
     adapter = counting_adapter()
     for prompt in ("a", "b", "a"):
-        adapter.generate_sync(prompt, temperature=0)
+        adapter.generate(prompt, temperature=0)
     runtime.reset()  # as a new process would see it: only the file's figures
     shown = runner.invoke(cli, ["cache", "stats", "--json"])
     assert shown.exit_code == 0, shown.output

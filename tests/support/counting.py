@@ -7,7 +7,9 @@ from typing import Any, ClassVar
 
 from ultra_llm_mock.backend import MockBackend
 
-from ultra_llm import Chunk, GenerationError, GenerationRequest, hookimpl
+from ultra_llm import Chunk
+from ultra_llm.errors import GenerationError
+from ultra_llm.plugin import GenerationRequest, hookimpl
 
 
 class CountingBackend(MockBackend):

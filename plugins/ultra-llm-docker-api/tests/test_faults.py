@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.docker_api.scripted_server import (
+from tests.support.engine.launcher import free_port
+from tests.support.scripted_server import (
     ScriptedServer,
     SeenRequest,
     chunked,
@@ -19,15 +20,14 @@ from tests.docker_api.scripted_server import (
     send_text,
     sse_head,
 )
-from tests.support.engine.launcher import free_port
 from tests.support.waiting import until
+from ultra_llm.docker.errors import ModelRunnerNotEnabledError
 from ultra_llm.errors import (
     BadRequestError,
     ContextLengthExceededError,
     GenerationError,
     GenerationTimeoutError,
     ModelNotFoundError,
-    ModelRunnerNotEnabledError,
     ResponseTooLargeError,
     StreamInterruptedError,
 )
@@ -375,7 +375,7 @@ def test_plain_text_404_and_400_from_the_runner(make_backend: Callable[..., Any]
         with pytest.raises(BadRequestError, match="model is required"):
             run(backend.generate(request("")))
         run(backend.aclose())
-    assert missing.value.pull_command == "docker model pull ai/tiny:latest"
+    assert "`docker model pull ai/tiny:latest`" in missing.value.fix
     assert len(server.requests) == 2, "4xx answers are not retried"
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 
 import pytest
 from ultra_llm_cache import runtime
 
-from tests.cache.support import CountingBackend, CountingPlugin
+from tests.support.counting import CountingBackend, CountingPlugin
+from ultra_llm import create_adapter_sync
 from ultra_llm.adapter import Adapter
-from ultra_llm.factory import create_adapter
 from ultra_llm.host import PluginHost
 
 
@@ -31,7 +30,7 @@ def counting_adapter(
     made: list[Adapter] = []
 
     def make(model: str = "mock/echo") -> Adapter:
-        adapter = asyncio.run(create_adapter(model, backend="counting", host=ultra_llm_host))
+        adapter = create_adapter_sync(model, backend="counting", host=ultra_llm_host)
         made.append(adapter)
         return adapter
 

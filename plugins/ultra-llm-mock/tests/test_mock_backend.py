@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from pathlib import Path
@@ -11,16 +10,16 @@ from typing import Any, ClassVar
 import pytest
 from ultra_llm_mock.backend import FIXED_ANSWER, split_words
 
-from ultra_llm import (
+from ultra_llm import create_adapter_sync
+from ultra_llm.adapter import Adapter
+from ultra_llm.errors import (
     BackendUnavailableError,
     ConfigurationError,
     GenerationError,
     GenerationTimeoutError,
     ModelNotFoundError,
     StreamInterruptedError,
-    create_adapter,
 )
-from ultra_llm.adapter import Adapter
 from ultra_llm.host import PluginHost
 from ultra_llm.testing import BackendConformance
 
@@ -37,7 +36,7 @@ class TestMockConformance(BackendConformance):
 
 
 def adapter(model: str = "mock/echo", **overrides: object) -> Adapter:
-    return asyncio.run(create_adapter(model, host=PluginHost(), backend="mock", **overrides))
+    return create_adapter_sync(model, host=PluginHost(), backend="mock", **overrides)
 
 
 @pytest.mark.parametrize("text", ["", "one", "  leading and trailing  ", "tabs\tand\nnewlines\n\n", "ünïcödé 日本語"])
@@ -47,9 +46,9 @@ def test_split_words_joins_back_exactly(text: str) -> None:
 
 def test_fixed_model_and_fallback_model_answers() -> None:
     with adapter("mock/fixed") as fixed:
-        assert fixed.generate_sync("whatever") == FIXED_ANSWER
+        assert fixed.generate("whatever") == FIXED_ANSWER
     with adapter("ai/smollm2") as other:
-        assert other.generate_sync("hello") == f"{FIXED_ANSWER} You said: hello"
+        assert other.generate("hello") == f"{FIXED_ANSWER} You said: hello"
 
 
 def test_canned_answers_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,8 +56,8 @@ def test_canned_answers_from_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     answers.write_text(json.dumps({"What is 2+2?": "4"}))
     monkeypatch.setenv("ULTRA_LLM_MOCK_ANSWERS", str(answers))
     with adapter() as mock:
-        assert mock.generate_sync("What is 2+2?") == "4"
-        assert mock.generate_sync("other") == "other"
+        assert mock.generate("What is 2+2?") == "4"
+        assert mock.generate("other") == "other"
 
 
 @pytest.mark.parametrize("content", ["not json", "[1, 2]", '{"a": 1}'])
@@ -77,7 +76,7 @@ def test_latency_is_applied_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ULTRA_LLM_MOCK_FIRST_TOKEN_DELAY", "0.05")
     with adapter() as mock:
         start = time.perf_counter()
-        stamps = [time.perf_counter() - start for _ in mock.stream_sync("a b c d")]
+        stamps = [time.perf_counter() - start for _ in mock.stream("a b c d")]
     assert stamps[0] >= 0.05
     assert stamps[-1] >= 0.05 + 3 * 0.02
 
@@ -89,7 +88,7 @@ def test_latency_is_applied_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_injected_generation_faults(monkeypatch: pytest.MonkeyPatch, fault: str, error: type[Exception]) -> None:
     monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", fault)
     with adapter() as mock, pytest.raises(error):
-        mock.generate_sync("a b c d e")
+        mock.generate("a b c d e")
 
 
 def test_fail_midstream_delivers_the_first_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,7 +96,7 @@ def test_fail_midstream_delivers_the_first_chunks(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("ULTRA_LLM_MOCK_FAIL_AFTER", "3")
     received: list[str] = []
     with adapter() as mock, pytest.raises(StreamInterruptedError):
-        for chunk in mock.stream_sync("a b c d e"):
+        for chunk in mock.stream("a b c d e"):
             received.append(chunk.text)
     assert received == ["a ", "b ", "c "]
 
@@ -111,17 +110,17 @@ def test_unavailable_fault_makes_selection_fail_typed(monkeypatch: pytest.Monkey
 def test_unknown_model_fault(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "unknown-model")
     with adapter("ai/smollm2") as mock, pytest.raises(ModelNotFoundError) as caught:
-        mock.generate_sync("x")
-    assert "docker model pull ai/smollm2" in caught.value.fix
+        mock.generate("x")
+    assert "`ultra-llm models`" in caught.value.fix and "docker" not in caught.value.fix, "the core's neutral fix"
 
 
 def test_pull_and_remove_with_progress() -> None:
     events = []
     with adapter() as mock:
-        mock.pull_sync("mock/new", progress=events.append)
-        assert "mock/new" in [m.name for m in mock.list_models_sync()]
-        mock.remove_sync("mock/new")
+        mock.pull("mock/new", progress=events.append)
+        assert "mock/new" in [m.name for m in mock.list_models()]
+        mock.remove("mock/new")
         with pytest.raises(ModelNotFoundError):
-            mock.remove_sync("mock/new")
+            mock.remove("mock/new")
     assert events[-1].status == "success"
     assert [e.completed for e in events[:3]] == sorted(e.completed for e in events[:3])

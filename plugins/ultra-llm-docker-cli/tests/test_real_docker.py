@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from tests.docker_cli.conftest import make_backend
+from tests.support.docker_double.cli_backend import make_backend
 
 pytestmark = pytest.mark.docker
 

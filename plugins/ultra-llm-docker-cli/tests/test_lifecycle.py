@@ -4,7 +4,6 @@ no zombie and no leaked descriptor after many calls; concurrency bounded by the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
 import time
@@ -14,7 +13,7 @@ import pytest
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 from ultra_llm_docker_cli.process import Completed, ProcessRunner
 
-from tests.docker_cli.conftest import make_backend
+from tests.support.docker_double.cli_backend import alive, children, make_backend, run_pids
 from tests.support.docker_double.fixtures import DockerDouble
 from ultra_llm.errors import GenerationError, GenerationTimeoutError, ModelNotFoundError
 from ultra_llm.types import Chunk, GenerationRequest, to_messages
@@ -26,29 +25,6 @@ def request(prompt: str = "hi", model: str = "smollm2") -> GenerationRequest:
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-def alive(pid: int) -> bool:
-    """True when ``pid`` exists (a zombie counts: it has not been reaped)."""
-    return Path(f"/proc/{pid}").exists()
-
-
-def children() -> list[int]:
-    """PIDs of docker-double processes whose parent is this process (other fixtures' servers ignored)."""
-    me = str(os.getpid())
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-                if stat.rsplit(")", 1)[1].split()[1] == me and b"docker-double" in cmdline:
-                    kids.append(int(entry))
-    return kids
-
-
-def run_pids(double: DockerDouble) -> list[int]:
-    return [call["pid"] for call in double.invocations()]
 
 
 def test_first_token_timeout_kills_and_reaps(docker_double: DockerDouble, monkeypatch: pytest.MonkeyPatch) -> None:

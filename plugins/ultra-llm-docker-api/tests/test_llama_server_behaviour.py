@@ -18,14 +18,14 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.docker_api.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, sse_head
 from tests.support.engine.launcher import free_port
+from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, sse_head
+from ultra_llm.docker.errors import ModelRunnerNotEnabledError
 from ultra_llm.errors import (
     BackendUnavailableError,
     ContextLengthExceededError,
     GenerationTimeoutError,
     ModelNotFoundError,
-    ModelRunnerNotEnabledError,
     UltraLLMError,
     UnsupportedOperationError,
 )

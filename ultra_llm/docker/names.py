@@ -12,10 +12,12 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .errors import InvalidModelNameError
+from ..errors import InvalidModelNameError
 
 __all__ = [
+    "DEFAULT_MODEL",
     "DEFAULT_NAMESPACE",
+    "REFERENCE_FIX",
     "DEFAULT_TAG",
     "ModelReference",
     "normalize_model_name",
@@ -23,6 +25,12 @@ __all__ = [
     "same_model",
     "short_model_name",
 ]
+
+DEFAULT_MODEL = "ai/smollm2"
+"""The seed's default model (its ``DEFAULT_MODEL``), the Docker backends' default."""
+
+REFERENCE_FIX = "Use a reference like `ai/smollm2`, `ai/smollm2:360M-Q4_K_M` or `hf.co/org/repo:Q4_K_M`."
+"""The fix for a name that is not a Docker model reference."""
 
 DEFAULT_DOMAIN = "docker.io"
 DEFAULT_NAMESPACE = "ai"
@@ -60,7 +68,7 @@ class ModelReference:
 
 
 def _invalid(name: str, why: str) -> InvalidModelNameError:
-    return InvalidModelNameError(f"'{name}' is not a valid model name: {why}.")
+    return InvalidModelNameError(f"'{name}' is not a valid model name: {why}.", fix=REFERENCE_FIX)
 
 
 @lru_cache(maxsize=1024)  # every request parses its model name; the answer never changes

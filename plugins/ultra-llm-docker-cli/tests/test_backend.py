@@ -11,20 +11,22 @@ from typing import Any
 import pytest
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 
-from tests.docker_cli.conftest import make_backend
 from tests.support.clock import FakeClock
 from tests.support.docker_double import fake_docker
+from tests.support.docker_double.cli_backend import make_backend
 from tests.support.docker_double.fixtures import DockerDouble
-from ultra_llm.errors import (
+from ultra_llm.docker.errors import (
     DockerDaemonDownError,
     DockerNotInstalledError,
+    ModelRunnerNotEnabledError,
+    ModelRunnerPluginMissingError,
+)
+from ultra_llm.errors import (
     GenerationError,
     GenerationTimeoutError,
     InvalidModelNameError,
     InvalidOptionsError,
     ModelNotFoundError,
-    ModelRunnerNotEnabledError,
-    ModelRunnerPluginMissingError,
     StreamInterruptedError,
     UltraLLMError,
 )

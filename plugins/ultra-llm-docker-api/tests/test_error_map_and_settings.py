@@ -10,6 +10,7 @@ from ultra_llm_docker_api.error_map import error_from_body
 from ultra_llm_docker_api.settings import DockerAPISettings, resolve
 
 from ultra_llm.config import load_config
+from ultra_llm.docker.errors import ModelRunnerNotEnabledError
 from ultra_llm.errors import (
     BackendUnavailableError,
     BadRequestError,
@@ -18,7 +19,6 @@ from ultra_llm.errors import (
     GenerationError,
     GenerationTimeoutError,
     ModelNotFoundError,
-    ModelRunnerNotEnabledError,
 )
 
 URL = "http://localhost:12434/engines/v1/chat/completions"
@@ -55,7 +55,7 @@ def test_context_size_errors_carry_both_numbers() -> None:
 
 def test_runner_plain_text_errors() -> None:
     missing = mapped(404, b"model not found\n")
-    assert isinstance(missing, ModelNotFoundError) and missing.pull_command == "docker model pull ai/smollm2:latest"
+    assert isinstance(missing, ModelNotFoundError) and "`docker model pull ai/smollm2:latest`" in missing.fix
     assert isinstance(mapped(400, b"model is required\n"), BadRequestError)
     unavailable = mapped(503, b"service unavailable\n")
     assert isinstance(unavailable, ModelRunnerNotEnabledError) and "--tcp 12434" in unavailable.fix

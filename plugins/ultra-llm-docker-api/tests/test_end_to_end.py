@@ -116,7 +116,7 @@ def test_typed_failures_from_the_real_stack(dmr_runner: DMRRunner, make_backend:
         return errors
 
     missing, context, broken, unknown, never = run(case())
-    assert isinstance(missing, ModelNotFoundError) and missing.pull_command == "docker model pull ai/not-pulled:latest"
+    assert isinstance(missing, ModelNotFoundError) and "`docker model pull ai/not-pulled:latest`" in missing.fix
     assert isinstance(context, ContextLengthExceededError)
     assert context.available == 2048 and context.requested is not None and context.requested > 2048
     assert type(broken).__name__ == "GenerationError" and "unexpected EOF" in str(broken)

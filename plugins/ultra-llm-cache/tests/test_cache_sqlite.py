@@ -156,7 +156,7 @@ def test_a_cached_answer_survives_the_process(tmp_path: Path) -> None:
         "from ultra_llm import create_adapter_sync\n"
         "import ultra_llm_cache, json\n"
         "with create_adapter_sync('mock/echo', backend='mock') as a:\n"
-        "    text = a.generate_sync('kept across runs', temperature=0)\n"
+        "    text = a.generate('kept across runs', temperature=0)\n"
         "print(json.dumps([text, ultra_llm_cache.stats()['process']]))\n"
     )
     env = {**os.environ, "ULTRA_LLM_CACHE": "sqlite", "ULTRA_LLM_CACHE_PATH": str(tmp_path / "c.sqlite3")}

@@ -17,8 +17,7 @@ from ultra_llm_docker_cli.failures import FIRST_LINE_LIMIT, error_for, first_lin
 from ultra_llm_docker_cli.parsers import parse_list_json, parse_status_json
 from ultra_llm_docker_cli.settings import DockerCLISettings
 
-from tests.docker_cli.conftest import make_backend
-from tests.docker_cli.test_lifecycle import alive, children, run_pids
+from tests.support.docker_double.cli_backend import alive, children, make_backend, run_pids
 from tests.support.docker_double.fixtures import DockerDouble
 from ultra_llm.errors import (
     GenerationError,

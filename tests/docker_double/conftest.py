@@ -1,1 +1,0 @@
-"""The docker double fixtures are registered for every test directory in tests/conftest.py."""

@@ -1,1 +1,0 @@
-"""The real engine fixtures are registered for every test directory in tests/conftest.py."""
