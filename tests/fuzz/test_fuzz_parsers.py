@@ -1,5 +1,6 @@
 """Property-based fuzzing of the Docker backends' parsers: `list` table and JSON, `status`, failure
-classification, SSE and NDJSON framing, stream events, whole bodies, pull records, error bodies.
+classification, SSE (httpx2's, as the transport uses it) and NDJSON framing, stream events, whole
+bodies, pull records, error bodies.
 
 Contract checked: each parser returns its documented type or raises its documented error
 (``ValueError`` for the CLI's JSON parsers, ``MalformedResponse``/``StreamError``/``PullFailed`` for
@@ -140,14 +141,32 @@ def test_run_output_parser_takes_any_bytes(parts: list[bytes]) -> None:
 
 
 @FUZZ
-@given(st.lists(st.binary(max_size=80), max_size=20), st.integers(16, 4096))
-def test_sse_decoder_takes_any_bytes(parts: list[bytes], cap: int) -> None:
-    decoder = parsing.SSEDecoder(max_event_bytes=cap)
+@given(st.lists(st.binary(max_size=80), max_size=20))
+def test_sse_framing_takes_any_bytes(parts: list[bytes]) -> None:
+    """The stream's SSE framing (httpx2's ``EventSource`` through the transport) gives events or ``SSEError``."""
+    import asyncio
+
+    import httpx2
+    from ultra_llm_docker_api.settings import DockerAPISettings, resolve
+    from ultra_llm_docker_api.transport import Transport
+
+    class Body(httpx2.AsyncByteStream):
+        async def __aiter__(self) -> Any:
+            for part in parts:
+                yield part
+
+    async def read() -> list[str]:
+        transport = Transport(resolve(DockerAPISettings.load(url="http://127.0.0.1:9")))
+        request = httpx2.Request("POST", "http://127.0.0.1:9")
+        response = httpx2.Response(200, headers={"content-type": "text/event-stream"}, stream=Body(), request=request)
+        far = asyncio.get_running_loop().time() + 60
+        return [e.data async for e in transport.events(response, first_until=far, total_until=far)]
+
     try:
-        events = [event for part in parts for event in decoder.feed(part)] + decoder.finish()
-    except parsing.MalformedResponse:
+        events = asyncio.run(read())
+    except httpx2.SSEError:
         return
-    assert all(isinstance(event, bytes) and len(event) <= cap for event in events)
+    assert all(isinstance(event, str) for event in events)
 
 
 @FUZZ

@@ -3,7 +3,9 @@
 The handler gets the parsed request and the raw ``asyncio.StreamWriter``, so it can misbehave at
 will: stall, drop the connection mid-body, send malformed framing. Runs on its own event loop in
 a thread; ``stop`` closes every connection and joins the thread. Every connection is closed after
-its one request (``Connection: close``).
+its one request (``Connection: close``), unless the server is built with ``keep_alive=True``: then
+it reads further requests on a connection until the handler closes it or the client goes away
+(``SeenRequest.connection`` and ``.on_connection`` say which connection, and which request on it).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ class SeenRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    connection: int = 0
+    """Which connection (1, 2, ... in the order they were accepted) carried the request."""
+    on_connection: int = 1
+    """Which request on that connection it was (1 for the first)."""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -35,28 +41,36 @@ class SeenRequest:
 Handler = Callable[[SeenRequest, asyncio.StreamWriter], Awaitable[None]]
 
 
-async def send_text(writer: asyncio.StreamWriter, status: int, text: str | bytes, **headers: str) -> None:
-    """A whole response with ``Content-Length`` (``text/plain`` unless a ``content_type`` is given)."""
+async def send_text(
+    writer: asyncio.StreamWriter, status: int, text: str | bytes, *, keep_alive: bool = False, **headers: str
+) -> None:
+    """A whole response with ``Content-Length`` (``text/plain`` unless a ``content_type`` is given);
+    further ``headers`` as ``retry_after="1"`` (underscores become dashes)."""
     body = text.encode() if isinstance(text, str) else text
     content_type = headers.pop("content_type", "text/plain; charset=utf-8")
     extra = "".join(f"{k.replace('_', '-')}: {v}\r\n" for k, v in headers.items())
     writer.write(
         f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
-        f"Connection: close\r\n{extra}\r\n".encode()
+        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n{extra}\r\n".encode()
         + body
     )
     await writer.drain()
 
 
-async def send_json(writer: asyncio.StreamWriter, status: int, value: Any, **headers: str) -> None:
+async def send_json(
+    writer: asyncio.StreamWriter, status: int, value: Any, *, keep_alive: bool = False, **headers: str
+) -> None:
     """A whole JSON response."""
-    await send_text(writer, status, json.dumps(value), content_type="application/json", **headers)
+    text = json.dumps(value)
+    await send_text(writer, status, text, content_type="application/json", keep_alive=keep_alive, **headers)
 
 
-def sse_head(content_type: str = "text/event-stream") -> bytes:
-    """The head of a chunked streaming response."""
+def sse_head(content_type: str = "text/event-stream", *, keep_alive: bool = False, server: str | None = None) -> bytes:
+    """The head of a chunked streaming response (``server``: a ``Server`` header to send)."""
+    extra = f"Server: {server}\r\n" if server else ""
     return (
-        f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n"
+        f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n{extra}\r\n"
     ).encode()
 
 
@@ -70,9 +84,11 @@ class ScriptedServer:
     """Serve ``handler`` on 127.0.0.1; ``requests`` lists what arrived, ``errors`` handler failures."""
 
     handler: Handler
+    keep_alive: bool = False
     requests: list[SeenRequest] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
     disconnects: int = 0
+    connections: int = 0
     port: int = 0
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
@@ -122,6 +138,8 @@ class ScriptedServer:
                 writer.close()
             current = asyncio.current_task()
             tasks = [t for t in asyncio.all_tasks() if t is not current]
+            if tasks:  # closed connections end their handlers (a kept-alive one waits for a request)
+                await asyncio.wait(tasks, timeout=0.2)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -134,19 +152,29 @@ class ScriptedServer:
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
+        self.connections += 1
+        number = self.connections
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            method, path, _ = lines[0].split(" ", 2)
-            headers = {}
-            for line in lines[1:]:
-                if line:
-                    key, _, value = line.partition(":")
-                    headers[key.strip().lower()] = value.strip()
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            request = SeenRequest(method, path, headers, body)
-            self.requests.append(request)
-            await self.handler(request, writer)
+            on_connection = 0
+            while on_connection == 0 or (self.keep_alive and not writer.is_closing()):
+                on_connection += 1
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except asyncio.IncompleteReadError as exc:
+                    if on_connection > 1 and not exc.partial:
+                        return  # the client closed a kept-alive connection between requests
+                    raise
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ", 2)
+                headers = {}
+                for line in lines[1:]:
+                    if line:
+                        key, _, value = line.partition(":")
+                        headers[key.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                request = SeenRequest(method, path, headers, body, number, on_connection)
+                self.requests.append(request)
+                await self.handler(request, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             self.disconnects += 1
         except asyncio.CancelledError:

@@ -23,7 +23,7 @@ from tests.support.engine.fixtures import DMRRunner
 from tests.support.engine.launcher import free_port
 from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, send_text, sse_head
 from tests.support.waiting import until_async
-from ultra_llm.errors import BackendUnavailableError, ConfigurationError, StreamInterruptedError
+from ultra_llm.errors import BackendUnavailableError, ConfigurationError, GenerationTimeoutError, StreamInterruptedError
 from ultra_llm.types import Chunk, GenerationRequest, to_messages
 
 FAST = {"max_tokens": 4, "temperature": 0}
@@ -269,7 +269,7 @@ async def stall(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
     await asyncio.sleep(5)
 
 
-@pytest.mark.parametrize("handler", [drop_before_first_event, stall, answer_503])
+@pytest.mark.parametrize("handler", [drop_before_first_event, answer_503])
 def test_a_stream_failing_before_its_first_chunk_fails_over(
     handler: Any, make_backend: Callable[..., Any], dmr_runner: DMRRunner
 ) -> None:
@@ -286,6 +286,27 @@ def test_a_stream_failing_before_its_first_chunk_fails_over(
         assert bad.requests  # the bad endpoint was tried first (in turn) and the stream moved on
     seen = states(backend)
     assert seen[bad.url]["failures"] >= 1 and seen[dmr_runner.url]["successes"] == 2
+
+
+def test_a_stalled_endpoint_uses_up_the_requests_first_token_deadline(
+    make_backend: Callable[..., Any], dmr_runner: DMRRunner
+) -> None:
+    """The first-token deadline is the request's, not each endpoint's: a stall past it is a timeout (no other
+    endpoint could answer in time), counted against the stalled endpoint; the next request goes elsewhere."""
+    with ScriptedServer(stall) as bad:
+        backend = make_backend(f"{bad.url},{dmr_runner.url}", first_token_timeout=0.5, health_interval=0)
+
+        async def run() -> str:
+            try:
+                with pytest.raises(GenerationTimeoutError, match="first-token"):
+                    await collect(backend, dmr_runner.model)
+                return await collect(backend, dmr_runner.model)
+            finally:
+                await backend.aclose()
+
+        assert isinstance(asyncio.run(run()), str)
+    seen = states(backend)
+    assert seen[bad.url]["failures"] == 1 and seen[dmr_runner.url]["successes"] == 1
 
 
 def test_a_stream_is_never_failed_over_after_its_first_chunk(

@@ -88,6 +88,25 @@ def test_stream_dropped_midway_is_interrupted_and_not_retried(make_backend: Call
     assert "dropped" in caught.value.message
 
 
+def test_stream_dropped_before_its_first_byte_is_sent_again(make_backend: Callable[..., Any]) -> None:
+    """Nothing of the answer arrived, so nothing was given: the one attempt loop tries again (one URL too)."""
+
+    async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
+        if len(server.requests) == 1:
+            writer.write(sse_head())
+            await writer.drain()
+            writer.transport.abort()  # the status line, then nothing
+        else:
+            writer.write(sse_head() + chunked(event("ok", "stop")) + chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+            await writer.drain()
+
+    with ScriptedServer(handler) as server:
+        chunks: list[Chunk] = []
+        run(collect(make_backend(server.url, retries=2), chunks))
+    assert [c.text for c in chunks] == ["ok", ""] and chunks[-1].finish_reason == "stop"
+    assert len(server.requests) == 2
+
+
 def test_stream_cleanly_closed_without_done_is_interrupted(make_backend: Callable[..., Any]) -> None:
     async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
         writer.write(sse_head() + chunked(event("partial")) + b"0\r\n\r\n")

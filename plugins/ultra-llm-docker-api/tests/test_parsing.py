@@ -1,9 +1,12 @@
-"""The pure parsers: SSE and NDJSON framing, chunk and completion shapes, progress, Retry-After."""
+"""The parsers: SSE framing (httpx2's, through the transport), NDJSON, chunk and completion shapes, progress."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 
+import httpx2
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,7 +16,6 @@ from ultra_llm_docker_api.parsing import (
     NDJSONDecoder,
     PullFailed,
     PullTracker,
-    SSEDecoder,
     StreamError,
     chunks_from_event,
     completion_from_body,
@@ -21,13 +23,38 @@ from ultra_llm_docker_api.parsing import (
     models_from_openai,
     models_from_runner,
     parse_retry_after,
+    served_names,
 )
+from ultra_llm_docker_api.settings import DockerAPISettings, resolve
+from ultra_llm_docker_api.transport import MAX_EVENT_BYTES, Transport
 
 from ultra_llm.types import Chunk, Usage
 
 
-def feed_all(decoder: SSEDecoder, parts: list[bytes]) -> list[bytes]:
-    return [event for part in parts for event in decoder.feed(part)] + decoder.finish()
+class Parts(httpx2.AsyncByteStream):
+    def __init__(self, parts: list[bytes]) -> None:
+        self.parts = parts
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for part in self.parts:
+            yield part
+
+
+def feed_all(parts: list[bytes]) -> list[bytes]:
+    """The data of each event the transport's SSE framing finds in a body arriving as ``parts``."""
+    transport = Transport(resolve(DockerAPISettings.load(url="http://127.0.0.1:9")))
+
+    async def read() -> list[bytes]:
+        response = httpx2.Response(
+            200,
+            headers={"content-type": "text/event-stream"},
+            stream=Parts(parts),
+            request=httpx2.Request("POST", "http://x"),
+        )
+        far = asyncio.get_running_loop().time() + 60
+        return [event.data.encode() async for event in transport.events(response, first_until=far, total_until=far)]
+
+    return asyncio.run(read())
 
 
 STREAM = (
@@ -42,7 +69,7 @@ EXPECTED = [b'{"a": 1}', b"line one\nline two", b"no-space", DONE]
 
 @pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
 def test_sse_events_with_every_line_ending(newline: bytes) -> None:
-    assert feed_all(SSEDecoder(), [STREAM.replace(b"\n", newline)]) == EXPECTED
+    assert feed_all([STREAM.replace(b"\n", newline)]) == EXPECTED
 
 
 @given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=12), st.sampled_from([b"\n", b"\r\n", b"\r"]))
@@ -50,17 +77,15 @@ def test_sse_split_anywhere_gives_the_same_events(cuts: list[int], newline: byte
     data = STREAM.replace(b"\n", newline)
     points = sorted({min(c, len(data)) for c in cuts})
     parts = [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True)]
-    assert feed_all(SSEDecoder(), parts) == EXPECTED
+    assert feed_all(parts) == EXPECTED
 
 
-def test_sse_cap_and_pending() -> None:
-    decoder = SSEDecoder(max_event_bytes=16)
-    assert decoder.feed(b"data: short\n") == []
-    assert decoder.pending
-    with pytest.raises(MalformedResponse, match="exceeds 16 bytes"):
-        decoder.feed(b"data: " + b"x" * 40 + b"\n")
-    with pytest.raises(MalformedResponse, match="line exceeds"):
-        SSEDecoder(max_event_bytes=16).feed(b"data: " + b"y" * 40)
+def test_sse_event_size_is_bounded_even_without_a_line_end() -> None:
+    """httpx2's decoder bounds the event being read, and a line not yet ended, by ``MAX_EVENT_BYTES``."""
+    assert feed_all([b"data: " + b"x" * (MAX_EVENT_BYTES - 10) + b"\n\n"]) != []
+    for body in (b"data: " + b"x" * (MAX_EVENT_BYTES + 1) + b"\n\n", b"data: " + b"y" * 65536 * 17):
+        with pytest.raises(httpx2.SSEError, match="byte limit"):
+            feed_all([body[i : i + 65536] for i in range(0, len(body), 65536)])
 
 
 def test_ndjson_framing() -> None:
@@ -172,5 +197,11 @@ def test_retry_after() -> None:
 def test_sse_round_trip_of_real_engine_shape() -> None:
     payload = {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "\u05be"}}]}
     data = b"data: " + json.dumps(payload).encode() + b"\r\n\r\n"
-    (event,) = SSEDecoder().feed(data)
+    (event,) = feed_all([data[:-3], data[-3:]])
     assert chunks_from_event(json.loads(event)) == [Chunk("\u05be")]
+
+
+def test_served_names_are_ids_and_llama_server_aliases() -> None:
+    listing = {"data": [{"id": "ai/tiny", "aliases": ["ai/tiny", "tiny"]}, {"id": 7}, "x", {"id": "other"}]}
+    assert served_names(listing) == {"ai/tiny", "tiny", "other"}
+    assert served_names({"object": "list"}) == frozenset()

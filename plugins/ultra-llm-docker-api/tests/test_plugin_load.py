@@ -1,4 +1,4 @@
-"""Loading the plugin is cheap and silent: no httpx2, stamina or pydantic import, no connection."""
+"""Loading the plugin is cheap and silent: no httpx2 or pydantic import, no connection."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import sys
 import ultra_llm_docker_api.plugin as plugin
 seen = []
 plugin.ultra_llm_register_backends(lambda name, target, **kw: seen.append((name, target, tuple(kw.get('aliases', ())))))
-heavy = sorted(m for m in ('httpx2', 'httpcore2', 'stamina', 'pydantic', 'pydantic_settings') if m in sys.modules)
+heavy = sorted(m for m in ('httpx2', 'httpcore2', 'pydantic', 'pydantic_settings') if m in sys.modules)
 print(seen, heavy)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout

@@ -21,6 +21,7 @@ from ultra_llm.docker.names import DEFAULT_MODEL, normalize_model_name, parse_mo
 from ultra_llm.errors import (
     BadRequestError,
     GenerationError,
+    GenerationTimeoutError,
     InvalidModelNameError,
     ModelNotFoundError,
     StreamInterruptedError,
@@ -31,6 +32,7 @@ from ultra_llm.types import (
     Availability,
     Check,
     Chunk,
+    Deadline,
     EmbeddingRequest,
     EmbeddingResult,
     GenerationRequest,
@@ -38,26 +40,26 @@ from ultra_llm.types import (
     Result,
 )
 
-from .error_map import BACKEND, error_from_body
+from .faults import Failed
+from .model_check import check_answering_model
 from .options import OPTIONS_HINT, DockerAPIOptions
 from .parsing import (
-    DONE,
     MalformedResponse,
     NDJSONDecoder,
     PullFailed,
     PullTracker,
-    SSEDecoder,
-    StreamError,
-    chunks_from_event,
+    answering_model,
     completion_from_body,
     embeddings_from_body,
     load_json,
     models_from_openai,
     models_from_runner,
 )
-from .pool import EndpointPool, Member, is_endpoint_failure
+from .pool import EndpointPool, Member
+from .request_path import attempt
 from .settings import DockerAPISettings, Endpoint, resolve_all
-from .transport import EndpointFailure, Transport
+from .streaming import chunks, malformed
+from .transport import Transport, error_of
 
 if TYPE_CHECKING:
     from ultra_llm.config import UltraConfig
@@ -66,15 +68,6 @@ if TYPE_CHECKING:
 __all__ = ["DockerAPIBackend"]
 
 T = TypeVar("T")
-
-
-def _malformed(exc: MalformedResponse, url: str) -> GenerationError:
-    return GenerationError(
-        f"The server at {url} sent a malformed answer: {exc}",
-        output=str(exc),
-        fix="Check that MODEL_RUNNER_URL and ULTRA_LLM_DOCKER_API_PATH point at an OpenAI-compatible API.",
-        backend=BACKEND,
-    )
 
 
 class DockerAPIBackend(Backend):
@@ -155,15 +148,18 @@ class DockerAPIBackend(Backend):
                 )
         return checks
 
-    async def _call(
-        self, op: Callable[[Member, bool], Awaitable[T]], timeout: float | None = None, deadline: float | None = None
-    ) -> T:
-        """``op(member, failover)`` through the pool (failover between endpoints when there are several),
-        until ``deadline`` (a ``loop.time()``), else ``timeout`` seconds, else the core's total timeout."""
-        if deadline is None:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + (timeout if timeout is not None else self.endpoint.total_timeout)
-        return await self.pool.call(op, attempts=self.endpoint.retries, deadline=deadline)
+    def _deadline(self, given: Deadline | None = None) -> Deadline:
+        """The request's own deadline (the adapter's), else one starting now from the config's timeouts."""
+        if given is not None:
+            return given
+        ep = self.endpoint
+        return Deadline.starting(asyncio.get_running_loop().time(), ep.total_timeout, ep.first_token_timeout)
+
+    async def _whole(self, op: Callable[[Member], Awaitable[T]], deadline: Deadline) -> T:
+        """``op`` through the attempt loop; the endpoint is counted a success once it answered."""
+        member, result = await attempt(self.pool, op, deadline)
+        self.pool.succeed(member)
+        return result
 
     # -- names ----------------------------------------------------------------------------------
 
@@ -208,16 +204,19 @@ class DockerAPIBackend(Backend):
         ep = self.endpoint
         url = ep.management("/") if ep.runner_layout else ep.api("/models")
         try:
-            reply = await self.transport.request("GET", url, timeout=ep.check_timeout, retry=False)
-        except UltraLLMError as exc:
-            return Availability(False, detail=exc.message, error=exc)
+            until = asyncio.get_running_loop().time() + ep.check_timeout
+            reply = await self.transport.request("GET", url, until=until)
+        except (Failed, UltraLLMError) as exc:
+            error = error_of(exc)
+            return Availability(False, detail=error.message, error=error)
         text = reply.body[:200].decode("utf-8", "replace").strip()
         detail = text if ep.runner_layout and text else f"{ep.display_url} answers"
         return Availability(True, detail=detail)
 
     async def list_models(self) -> list[ModelInfo]:
         """The runner's ``GET /models`` (richer), else the OpenAI ``GET <api>/models``; names canonical."""
-        entries = await self._call(self._list_on)
+        deadline = self._deadline()
+        entries = await self._whole(lambda member: self._list_on(member, deadline.total), deadline)
         ep = self.endpoint
         models: dict[str, ModelInfo] = {}
         for raw_name, details in entries:
@@ -230,12 +229,12 @@ class DockerAPIBackend(Backend):
                 models[name] = ModelInfo(name=name, backend=self.name, display_name=display, details=details)
         return list(models.values())
 
-    async def _list_on(self, member: Member, failover: bool) -> list[tuple[str, dict[str, str | int | float | None]]]:
+    async def _list_on(self, member: Member, until: float) -> list[tuple[str, dict[str, str | int | float | None]]]:
         ep, transport = member.endpoint, member.transport
         entries: list[tuple[str, dict[str, str | int | float | None]]] | None = None
         if ep.runner_layout:
             url = ep.management("/models")
-            reply = await transport.request("GET", url, tolerate=frozenset({404, 405}), failover=failover)
+            reply = await transport.request("GET", url, until=until, tolerate=frozenset({404, 405}))
             if reply.status < 300:
                 try:
                     entries = models_from_runner(load_json(reply.body, "GET /models"))
@@ -243,11 +242,11 @@ class DockerAPIBackend(Backend):
                     entries = None  # not the runner's shape: try the OpenAI list below
         if entries is None:
             url = ep.api("/models")
-            reply = await transport.request("GET", url, failover=failover)
+            reply = await transport.request("GET", url, until=until)
             try:
                 entries = models_from_openai(load_json(reply.body, f"GET {ep.api_path}/models"))
             except MalformedResponse as exc:
-                raise _malformed(exc, url) from None
+                raise malformed(exc, url) from None
         return entries
 
     # -- generation -------------------------------------------------------------------------------
@@ -264,171 +263,89 @@ class DockerAPIBackend(Backend):
     async def generate(self, request: GenerationRequest) -> Result:
         """One ``POST <api>/chat/completions``; the whole answer with finish reason and usage."""
         body = self._chat_body(request, False)
-        deadline = request.deadline.total if request.deadline is not None else None
+        deadline = self._deadline(request.deadline)
 
-        async def on(member: Member, failover: bool) -> tuple[bytes, str]:
+        async def on(member: Member) -> Result:
             url = member.endpoint.api("/chat/completions")
-            transport = member.transport
-            reply = await transport.request(
-                "POST", url, body=body, model=request.model, deadline=deadline, failover=failover
+            reply = await member.transport.request("POST", url, until=deadline.total, body=body, model=request.model)
+            try:
+                completion = completion_from_body(load_json(reply.body, "the completion"))
+            except MalformedResponse as exc:
+                raise malformed(exc, url) from None
+            await check_answering_model(member, request.model, completion.model, deadline.total)
+            return Result(
+                text=completion.text,
+                model=request.model,
+                backend=self.name,
+                finish_reason=completion.finish_reason,
+                usage=completion.usage,
+                reasoning=completion.reasoning,
             )
-            return reply.body, url
 
-        raw, url = await self._call(on, deadline=deadline)
-        try:
-            completion = completion_from_body(load_json(raw, "the completion"))
-        except MalformedResponse as exc:
-            raise _malformed(exc, url) from None
-        return Result(
-            text=completion.text,
-            model=request.model,
-            backend=self.name,
-            finish_reason=completion.finish_reason,
-            usage=completion.usage,
-            reasoning=completion.reasoning,
-        )
+        return await self._whole(on, deadline)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """``POST <api>/chat/completions`` with ``stream: true``; SSE events to ``[DONE]`` as chunks.
 
-        Retried only until the response status is accepted; a stream that breaks afterwards raises
-        ``StreamInterruptedError``. Closing the iterator closes the connection (the server stops).
-        With several endpoints a stream that fails before its first chunk moves to another one;
-        after the first chunk it never does.
+        The request goes again (another endpoint, a resend) only until its first chunk: once one was
+        given, a failure raises (``StreamInterruptedError`` for a drop). Closing the iterator closes
+        the connection (the server stops generating).
         """
-        pool = self.pool
-        loop = asyncio.get_running_loop()
-        given = request.deadline
-        total_deadline = given.total if given is not None else loop.time() + self.endpoint.total_timeout
-        last: UltraLLMError | None = None
-        async for member in pool.attempts(self.endpoint.retries if pool.several else 1, total_deadline):
-            started = False
-            pool.begin(member)
-            try:
-                parts = self._stream_on(member, request, pool.several, total_deadline)
-                async with contextlib.aclosing(parts):
-                    async for chunk in parts:
-                        started = True
-                        yield chunk
-            except EndpointFailure as exc:
-                pool.fail(member, exc)
-                last = exc.error
-                continue
-            except UltraLLMError as exc:
-                if is_endpoint_failure(exc):
-                    pool.fail(member, exc)
-                    if pool.several and not started:
-                        last = exc
-                        continue  # nothing delivered yet: another endpoint may serve it
-                raise
-            finally:
-                pool.end(member)
-            pool.succeed(member)
-            return
-        assert last is not None
-        raise last
+        body = self._chat_body(request, True)
+        deadline = self._deadline(request.deadline)
 
-    async def _stream_on(
-        self, member: Member, request: GenerationRequest, failover: bool, total_deadline: float
-    ) -> AsyncGenerator[Chunk, None]:
-        """The stream from one endpoint (``failover``: failures before the status raise ``EndpointFailure``)."""
-        ep = member.endpoint
-        transport = member.transport
-        url = ep.api("/chat/completions")
-        loop = asyncio.get_running_loop()
-        given = request.deadline
-        first_deadline = min(
-            given.first_token if given is not None else loop.time() + ep.first_token_timeout, total_deadline
-        )
-        response = await transport.open(
-            "POST",
-            url,
-            body=self._chat_body(request, True),
-            model=request.model,
-            deadline=first_deadline,
-            failover=failover,
-        )
-        if not response.headers.get("content-type", "").startswith("text/event-stream"):
-            # A server that ignored "stream": read the whole answer and give it as one chunk.
-            body = b"".join(
-                [
-                    part
-                    async for part in transport.iter_body(
-                        response, first_deadline=total_deadline, total_deadline=total_deadline, what="the answer"
-                    )
-                ]
+        async def start(member: Member) -> tuple[Chunk | None, AsyncGenerator[Chunk, None]]:
+            url = member.endpoint.api("/chat/completions")
+            response = await member.transport.send(
+                "POST", url, until=deadline.first_token, body=body, model=request.model, first=True
             )
+            parts = chunks(member, response, model=request.model, url=url, deadline=deadline)
             try:
-                completion = completion_from_body(load_json(body, "the completion"))
-            except MalformedResponse as exc:
-                raise _malformed(exc, url) from None
-            if completion.reasoning:
-                yield Chunk(completion.reasoning, kind="reasoning")
-            if completion.text:
-                yield Chunk(completion.text)
-            yield Chunk("", finish_reason=completion.finish_reason, usage=completion.usage)
-            return
-        decoder = SSEDecoder()
-        done = finished = False
-        parts = transport.iter_body(response, first_deadline=first_deadline, total_deadline=total_deadline)
-        async with contextlib.aclosing(parts):
-            ended = False
-            while not (ended or done):
-                try:
-                    payloads = decoder.feed(await anext(parts))
-                except StopAsyncIteration:
-                    payloads, ended = decoder.finish(), True
-                except MalformedResponse as exc:  # an event over the size cap
-                    raise _malformed(exc, url) from None
-                for data in payloads:
-                    if data == DONE:
-                        done = True
-                        break
-                    try:
-                        chunks = chunks_from_event(load_json(data, "a stream event"))
-                    except MalformedResponse as exc:
-                        raise _malformed(exc, url) from None
-                    except StreamError as exc:
-                        raise error_from_body(
-                            0,
-                            json.dumps(exc.body).encode(),
-                            model=request.model,
-                            url=url,
-                            runner_layout=ep.runner_layout,
-                        ) from None
-                    for chunk in chunks:
-                        if chunk.finish_reason is not None:
-                            finished = True
-                        yield chunk
-            if done and not ended:
-                # Read the body's end (the terminating chunk follows [DONE] at once) so the
-                # connection goes back to the pool instead of being closed.
-                with contextlib.suppress(UltraLLMError):
-                    async for _ in parts:
-                        pass
-        if not done and not finished:
-            raise StreamInterruptedError(
-                f"The stream from {url} ended before it was complete (no finish reason, no [DONE]).",
-                backend=self.name,
-            )
+                return await anext(parts), parts
+            except StopAsyncIteration:
+                return None, parts
+            except BaseException:
+                await parts.aclose()
+                raise
+
+        member, (first, rest) = await attempt(self.pool, start, deadline)
+        fault: UltraLLMError | None = None
+        complete = False
+        try:
+            if first is not None:
+                yield first
+            async for chunk in rest:
+                yield chunk
+            complete = True
+        except (StreamInterruptedError, GenerationTimeoutError) as exc:
+            fault = exc  # the endpoint failed mid-stream: counted, never sent again
+            raise
+        finally:
+            await rest.aclose()
+            if complete:
+                self.pool.succeed(member)
+            else:
+                self.pool.release(member, fault)
 
     # -- embeddings -------------------------------------------------------------------------------
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         """``POST <api>/embeddings`` with every input at once; vectors in input order."""
         body = json.dumps({"model": request.model, "input": list(request.inputs)}, ensure_ascii=False).encode()
+        deadline = self._deadline()
 
-        async def on(member: Member, failover: bool) -> tuple[bytes, str]:
+        async def on(member: Member) -> EmbeddingResult:
             url = member.endpoint.api("/embeddings")
-            reply = await member.transport.request("POST", url, body=body, model=request.model, failover=failover)
-            return reply.body, url
+            reply = await member.transport.request("POST", url, until=deadline.total, body=body, model=request.model)
+            try:
+                parsed = load_json(reply.body, "the embeddings")
+                vectors, usage = embeddings_from_body(parsed, len(request.inputs))
+            except MalformedResponse as exc:
+                raise malformed(exc, url) from None
+            await check_answering_model(member, request.model, answering_model(parsed), deadline.total)
+            return EmbeddingResult(vectors=vectors, model=request.model, backend=self.name, usage=usage)
 
-        raw, url = await self._call(on)
-        try:
-            vectors, usage = embeddings_from_body(load_json(raw, "the embeddings"), len(request.inputs))
-        except MalformedResponse as exc:
-            raise _malformed(exc, url) from None
-        return EmbeddingResult(vectors=vectors, model=request.model, backend=self.name, usage=usage)
+        return await self._whole(on, deadline)
 
     # -- model management -------------------------------------------------------------------------
 
@@ -459,9 +376,11 @@ class DockerAPIBackend(Backend):
         start = loop.time()
         body = json.dumps({"from": model}).encode()
         try:
-            response = await transport.open(
-                "POST", url, body=body, model=model, deadline=start + ep.first_token_timeout, accept="application/json"
+            response = await transport.send(
+                "POST", url, until=start + ep.first_token_timeout, body=body, model=model, accept="application/json"
             )
+        except Failed as exc:
+            raise exc.error from exc.__cause__
         except ModelNotFoundError as exc:
             raise ModelNotFoundError(
                 model,
@@ -477,8 +396,8 @@ class DockerAPIBackend(Backend):
         decoder = NDJSONDecoder()
         parts = transport.iter_body(
             response,
-            first_deadline=start + ep.first_token_timeout,
-            total_deadline=float("inf"),
+            first_until=start + ep.first_token_timeout,
+            total_until=float("inf"),
             cap=None,
             what="the pull",
         )
@@ -489,6 +408,8 @@ class DockerAPIBackend(Backend):
                         self._pull_record(tracker, line, progress, url)
                 for line in decoder.finish():
                     self._pull_record(tracker, line, progress, url)
+        except Failed as exc:  # nothing arrived: one pull is one attempt
+            raise exc.error from exc.__cause__
         except PullFailed as exc:
             raise GenerationError(
                 f"Pulling {model} failed: {exc}",
@@ -508,7 +429,7 @@ class DockerAPIBackend(Backend):
         try:
             update = tracker.feed(load_json(line, "a pull progress record"))
         except MalformedResponse as exc:
-            raise _malformed(exc, url) from None
+            raise malformed(exc, url) from None
         if progress is not None:
             progress(update)
 
@@ -524,8 +445,11 @@ class DockerAPIBackend(Backend):
         removed = 0
         for member in self.pool.members:
             url = member.endpoint.management("/models/" + quote(model, safe="/:@"))
+            until = asyncio.get_running_loop().time() + member.endpoint.total_timeout
             try:
-                await member.transport.request("DELETE", url, model=model, retry=False)
+                await member.transport.request("DELETE", url, until=until, model=model)
+            except Failed as exc:
+                raise exc.error from exc.__cause__
             except ModelNotFoundError as exc:
                 missing = exc
             else:

@@ -15,21 +15,35 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ultra_llm.docker.errors import ModelRunnerNotEnabledError, context_length_exceeded, model_not_found
+from ultra_llm.docker.errors import CONTEXT_FIX, ModelRunnerNotEnabledError, model_not_found
 from ultra_llm.errors import (
     BackendUnavailableError,
     BadRequestError,
     ConfigurationError,
+    ContextLengthExceededError,
     GenerationError,
     GenerationTimeoutError,
+    ModelNotFoundError,
     UltraLLMError,
+    UnsupportedOperationError,
 )
 
-__all__ = ["RETRY_STATUSES", "TCP_TIP", "connection_error", "error_body_message", "error_from_body"]
+from .server_kind import ServerKind
+
+__all__ = [
+    "RETRY_STATUSES",
+    "TCP_TIP",
+    "connection_error",
+    "error_body_message",
+    "error_from_body",
+    "is_loading",
+    "missing_model",
+    "server_log_hint",
+]
 
 BACKEND = "docker-api"
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-"""Statuses worth another attempt (with backoff, honouring Retry-After)."""
+"""Statuses worth another attempt (after the back-off, honouring Retry-After); the endpoint's fault."""
 
 TCP_TIP = (
     "Start Docker Model Runner and make its TCP port reachable: on Docker Desktop "
@@ -88,8 +102,66 @@ def _is_context_error(message: str, error: Mapping[str, Any] | None) -> bool:
     return "context size" in lowered or "context length" in lowered or "context window" in lowered
 
 
+def is_loading(status: int, body: bytes) -> bool:
+    """True for llama-server's answer while it loads its model (``503 "Loading model"``, ``unavailable_error``)."""
+    if status != 503:
+        return False
+    _, error = error_body_message(body)
+    if error is None:
+        return False
+    return error.get("type") == "unavailable_error" and "loading model" in str(error.get("message", "")).lower()
+
+
+def _missing_model_fix(kind: ServerKind, url: str) -> str:
+    """How to get a model onto a server that is not the runner."""
+    if kind is ServerKind.LLAMA_SERVER:
+        return (
+            "llama-server serves only the model(s) it was started with: ask for a name GET /v1/models lists, "
+            "or restart it with this one (`llama-server -m FILE.gguf --alias NAME`)."
+        )
+    return f"Ask for a model the server lists (GET {url.rsplit('/', 1)[0]}/models), or load it on that server."
+
+
+def missing_model(model: str, kind: ServerKind, url: str, detail: str) -> ModelNotFoundError:
+    """``ModelNotFoundError`` whose fix suits the server kind (a pull for the runner, the server's own way else)."""
+    if kind is ServerKind.DMR:
+        return model_not_found(model, backend=BACKEND, detail=detail)
+    return ModelNotFoundError(model, backend=BACKEND, detail=detail, fix=_missing_model_fix(kind, url))
+
+
+def _context_fix(kind: ServerKind) -> str:
+    if kind is ServerKind.DMR:
+        return CONTEXT_FIX
+    if kind is ServerKind.LLAMA_SERVER:
+        return "Shorten the prompt, or restart llama-server with a larger context (`-c N`, at most the model's own)."
+    return "Shorten the prompt, or raise the model's context in the server's own settings."
+
+
+def server_log_hint(kind: ServerKind) -> str:
+    """Where to look when the server misbehaves."""
+    if kind is ServerKind.DMR:
+        return "check the runner with `docker model logs`"
+    if kind is ServerKind.LLAMA_SERVER:
+        return "check llama-server's log"
+    return "check the server's log"
+
+
+def _unavailable(status: int, short: str, url: str, kind: ServerKind) -> UltraLLMError:
+    if kind is ServerKind.DMR:
+        return ModelRunnerNotEnabledError(
+            f"Docker Model Runner at {url} is unavailable ({status} {short or 'service unavailable'}).",
+            fix=TCP_TIP,
+            backend=BACKEND,
+        )
+    return BackendUnavailableError(
+        f"{kind.value} at {url} is unavailable ({status} {short or 'service unavailable'}).",
+        fix=f"Retry once it is up; {server_log_hint(kind)}.",
+        backend=BACKEND,
+    )
+
+
 def error_from_body(
-    status: int, body: bytes, *, model: str | None, url: str, runner_layout: bool = True
+    status: int, body: bytes, *, model: str | None, url: str, kind: ServerKind = ServerKind.DMR
 ) -> UltraLLMError:
     """The typed error for a non-2xx response (or an error event in a stream, with ``status`` 0)."""
     message, error = error_body_message(body)
@@ -102,7 +174,9 @@ def error_from_body(
             line = f"The prompt needs {requested} tokens but the model's context holds {available}."
         else:
             line = f"The prompt does not fit the model's context: {short}"
-        return context_length_exceeded(line, requested=requested, available=available, output=output, backend=BACKEND)
+        return ContextLengthExceededError(
+            line, requested=requested, available=available, output=output, backend=BACKEND, fix=_context_fix(kind)
+        )
     if status == 404:
         lowered = message.lower()
         if "backend not found" in lowered:
@@ -112,7 +186,7 @@ def error_from_body(
                 backend=BACKEND,
             )
         if model and _MODEL_NOT_FOUND.search(message):
-            return model_not_found(model, backend=BACKEND, detail=short)
+            return missing_model(model, kind, url, short)
         return BackendUnavailableError(
             f"{url} answered 404 Not Found ({short or 'no body'}): it is not the API this backend expects.",
             fix="Check MODEL_RUNNER_URL and ULTRA_LLM_DOCKER_API_PATH (/engines/v1 for Docker Model Runner, "
@@ -132,12 +206,16 @@ def error_from_body(
             "Raise ULTRA_LLM_FIRST_TOKEN_TIMEOUT if it persists.",
             backend=BACKEND,
         )
-    if status == 503 or (status == 502 and runner_layout):
-        return ModelRunnerNotEnabledError(
-            f"Docker Model Runner at {url} is unavailable ({status} {short or 'service unavailable'}).",
-            fix=TCP_TIP,
+    if status == 501:
+        return UnsupportedOperationError(
+            f"{short or 'Not supported'} ({url} answered 501).",
+            fix="Restart llama-server with the option its message names, or use a server that offers this."
+            if kind is ServerKind.LLAMA_SERVER
+            else "Use a server or model that offers this operation.",
             backend=BACKEND,
         )
+    if status == 503 or (status == 502 and kind is ServerKind.DMR):
+        return _unavailable(status, short, url, kind)
     if status == 429:
         return GenerationError(
             f"{url} is rate limiting requests (429 {short}).",
@@ -154,7 +232,7 @@ def error_from_body(
         )
     if 400 <= status < 500:
         if model and _MODEL_NOT_FOUND.search(message):
-            return model_not_found(model, backend=BACKEND, detail=short)
+            return missing_model(model, kind, url, short)
         return BadRequestError(f"The server refused the request: {status} {short}", output=output, backend=BACKEND)
     if status >= 500 and "unable to load runner" in message.lower():
         return GenerationError(
@@ -164,18 +242,23 @@ def error_from_body(
             backend=BACKEND,
         )
     label = f"{status} server error" if status else "an error event in the stream"
-    return GenerationError(f"The server answered with {label}.", output=output or "(empty body)", backend=BACKEND)
+    return GenerationError(
+        f"The server answered with {label}.",
+        output=output or "(empty body)",
+        fix=f"Read the server's answer below; {server_log_hint(kind)}.",
+        backend=BACKEND,
+    )
 
 
-def connection_error(url: str, exc: BaseException, *, runner_layout: bool) -> UltraLLMError:
+def connection_error(url: str, exc: BaseException, *, kind: ServerKind) -> UltraLLMError:
     """The typed error for a connection that could not be opened (refused, unresolvable, timed out)."""
     reason = str(exc) or type(exc).__name__
-    if runner_layout:
+    if kind is ServerKind.DMR:
         return ModelRunnerNotEnabledError(
             f"Cannot reach Docker Model Runner at {url} ({reason}).", fix=TCP_TIP, backend=BACKEND
         )
     return BackendUnavailableError(
         f"Cannot reach the model server at {url} ({reason}).",
-        fix="Start the server, or correct MODEL_RUNNER_URL.",
+        fix="Start the server (for llama.cpp: `llama-server -m FILE.gguf --port PORT`), or correct MODEL_RUNNER_URL.",
         backend=BACKEND,
     )

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 __all__ = ["OPTIONS_HINT", "DockerAPIOptions"]
 
 OPTIONS_HINT = (
-    "Use temperature, max_tokens, top_p, stop or seed (max_tokens, not max_completion_tokens, which llama.cpp ignores)."
+    "Use temperature, max_tokens, top_p, stop or seed (max_tokens: the name every OpenAI-compatible server takes)."
 )
 
 

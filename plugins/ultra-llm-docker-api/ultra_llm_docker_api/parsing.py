@@ -1,8 +1,9 @@
-"""Pure parsers for what the runner sends: SSE and NDJSON framing, and the JSON shapes inside.
+"""Pure parsers for what the runner sends: NDJSON framing, and the JSON shapes inside.
 
 No I/O and no HTTP library here: bytes or decoded JSON in, ``ultra_llm`` value types out.
 Every malformed input raises ``MalformedResponse`` (a ``ValueError``) whose message says what was
-wrong; framing decoders raise it too when one event or line exceeds its size cap.
+wrong; the NDJSON decoder raises it too when a line exceeds its size cap. Server-sent events are
+framed by httpx2's ``EventSource`` (it bounds an event's size), not here.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ __all__ = [
     "NDJSONDecoder",
     "PullFailed",
     "PullTracker",
-    "SSEDecoder",
+    "answering_model",
     "chunks_from_event",
     "completion_from_body",
     "embeddings_from_body",
@@ -30,6 +31,7 @@ __all__ = [
     "models_from_openai",
     "models_from_runner",
     "parse_retry_after",
+    "served_names",
     "usage_from",
 ]
 
@@ -46,7 +48,7 @@ def _snippet(data: bytes | str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def load_json(data: bytes, what: str) -> Any:
+def load_json(data: bytes | str, what: str) -> Any:
     """``json.loads`` that raises ``MalformedResponse`` naming ``what`` and quoting the data."""
     try:
         return json.loads(data)
@@ -54,64 +56,6 @@ def load_json(data: bytes, what: str) -> Any:
         raise MalformedResponse(f"{what} is not valid JSON ({exc.args[0]}): {_snippet(data)!r}") from None
     except RecursionError:
         raise MalformedResponse(f"{what} is JSON nested too deeply to read: {_snippet(data)!r}") from None
-
-
-class SSEDecoder:
-    """Incremental server-sent-events decoder: feed bytes, get each complete event's data payload.
-
-    Handles ``\\n``, ``\\r\\n`` and ``\\r`` line ends split anywhere across chunks, multi-line
-    ``data:`` fields (joined with ``\\n``) and comment lines. Fields other than ``data`` are ignored
-    (OpenAI-style streams use only ``data``). An event or pending line longer than
-    ``max_event_bytes`` raises ``MalformedResponse``.
-    """
-
-    __slots__ = ("_buffer", "_data", "_size", "max_event_bytes")
-
-    def __init__(self, max_event_bytes: int = 1024 * 1024) -> None:
-        self.max_event_bytes = max_event_bytes
-        self._buffer = b""
-        self._data: list[bytes] | None = None
-        self._size = 0
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        """The data payloads of the events this chunk completes, in order (often none or one)."""
-        buffer = self._buffer + chunk if self._buffer else chunk
-        tail = b""
-        if b"\r" in buffer:
-            if buffer.endswith(b"\r"):
-                buffer, tail = buffer[:-1], b"\r"
-            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        lines = buffer.split(b"\n")
-        rest = lines.pop() + tail
-        if len(rest) > self.max_event_bytes:
-            raise MalformedResponse(f"a server-sent event line exceeds {self.max_event_bytes} bytes")
-        self._buffer = rest
-        events: list[bytes] = []
-        for line in lines:
-            if not line:
-                if self._data is not None:
-                    events.append(self._data[0] if len(self._data) == 1 else b"\n".join(self._data))
-                    self._data = None
-                    self._size = 0
-            elif line.startswith(b"data:"):
-                value = line[6:] if line[5:6] == b" " else line[5:]
-                self._size += len(value)
-                if self._size > self.max_event_bytes:
-                    raise MalformedResponse(f"a server-sent event exceeds {self.max_event_bytes} bytes")
-                if self._data is None:
-                    self._data = [value]
-                else:
-                    self._data.append(value)
-        return events
-
-    def finish(self) -> list[bytes]:
-        """At the end of the body: events completed by a held-back final ``\r`` (CR line ends)."""
-        return self.feed(b"\n") if self._buffer.endswith(b"\r") else []
-
-    @property
-    def pending(self) -> bool:
-        """True when bytes of an unfinished event are buffered (a stream cut mid-event)."""
-        return bool(self._buffer) or self._data is not None
 
 
 class NDJSONDecoder:
@@ -204,6 +148,8 @@ class Completion:
     reasoning: str | None
     finish_reason: str | None
     usage: Usage | None
+    model: str | None = None
+    """The model the server says answered (its ``model`` field), if it says."""
 
 
 def completion_from_body(body: object) -> Completion:
@@ -223,7 +169,14 @@ def completion_from_body(body: object) -> Completion:
         reasoning=reasoning if isinstance(reasoning, str) and reasoning else None,
         finish_reason=finish if isinstance(finish, str) else None,
         usage=usage_from(body.get("usage")),
+        model=answering_model(body),
     )
+
+
+def answering_model(body: object) -> str | None:
+    """The ``model`` a completion, chunk or embeddings object names (``None`` if absent or not a string)."""
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) and model else None
 
 
 def embeddings_from_body(body: object, expected: int) -> tuple[tuple[tuple[float, ...], ...], Usage | None]:
@@ -299,6 +252,20 @@ def models_from_openai(listing: object) -> list[tuple[str, dict[str, str | int |
                 details["owned_by"] = entry["owned_by"]
             found.append((entry["id"], details))
     return found
+
+
+def served_names(listing: object) -> frozenset[str]:
+    """Every name an OpenAI ``GET /v1/models`` list answers to: ids, and llama-server's ``aliases``."""
+    data = listing.get("data") if isinstance(listing, dict) else None
+    names: set[str] = set()
+    for entry in data if isinstance(data, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        aliases = entry.get("aliases")
+        for name in [entry.get("id"), *(aliases if isinstance(aliases, list) else ())]:
+            if isinstance(name, str) and name:
+                names.add(name)
+    return frozenset(names)
 
 
 class PullFailed(Exception):

@@ -1,6 +1,6 @@
 """The entry-point module: registers the ``docker-api`` backend, imports nothing heavy.
 
-The backend is named by a ``"module:Class"`` string, so httpx2, stamina and pydantic are imported
+The backend is named by a ``"module:Class"`` string, so httpx2 and pydantic are imported
 only when the backend is first used, and no request is made at import or plugin load.
 """
 

@@ -1,15 +1,11 @@
 """Several endpoints behind one backend: least-outstanding-requests choice, ejection, health checks.
 
 ``EndpointPool`` holds one ``Member`` (endpoint, transport, counters) per URL of
-``MODEL_RUNNER_URL``. With one URL it only counts: the transport retries as it always has. With
-several:
+``MODEL_RUNNER_URL``. With one URL it only counts. With several:
 
 * **choice**: the member with the fewest requests in flight among those not ejected (ties taken
-  in turn); when every member is ejected, the one whose cooldown ends first.
-* **failover**: ``call`` runs one attempt per member (transport ``failover=True``); a failure the
-  endpoint caused before answering (``EndpointFailure``: connection refused, 408/429/5xx, timeout
-  before the first byte) moves the request to another member. A stream fails over only until its
-  first chunk is delivered (the backend drives that loop with ``begin``/``succeed``/``fail``).
+  in turn); when every member is ejected, the one whose cooldown ends first. The attempt loop
+  (``request_path``) asks for the next member after a failure, and reports each outcome.
 * **ejection**: ``eject_failures`` consecutive failures take a member out for ``eject_cooldown``
   seconds; afterwards a health check or a request tries it again, and one success reinstates it.
 * **health checks**: the runner's ``GET /`` (``GET <api>/models`` elsewhere), every
@@ -26,38 +22,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-from ultra_llm.docker.errors import ModelRunnerNotEnabledError
-from ultra_llm.errors import (
-    BackendUnavailableError,
-    GenerationError,
-    GenerationTimeoutError,
-    StreamInterruptedError,
-    UltraLLMError,
-)
+from ultra_llm.errors import UltraLLMError
 
+from .faults import Failed
 from .settings import Endpoint
-from .transport import EndpointFailure, Transport
+from .transport import Transport, error_of
 
-__all__ = ["EndpointPool", "Member", "is_endpoint_failure"]
-
-T = TypeVar("T")
-
-_ENDPOINT_ERRORS = (ModelRunnerNotEnabledError, BackendUnavailableError, GenerationTimeoutError, StreamInterruptedError)
-
-
-def is_endpoint_failure(error: BaseException) -> bool:
-    """True for failures the endpoint caused (unreachable, timed out, dropped, 5xx), not the request."""
-    if isinstance(error, EndpointFailure):
-        return True
-    if isinstance(error, _ENDPOINT_ERRORS):
-        return True
-    return type(error) is GenerationError and "server error" in error.message
+__all__ = ["EndpointPool", "Member"]
 
 
 @dataclass(eq=False)
@@ -77,6 +53,8 @@ class Member:
     checks: int = 0
     last_ok: bool | None = None
     """Whether the last request or health check succeeded (``None``: nothing yet)."""
+    served: frozenset[str] | None = None
+    """The model names the server lists (``GET <api>/models``, ids and aliases), once read: cached."""
 
     def ejected(self, now: float) -> bool:
         return self.ejected_until is not None and now < self.ejected_until
@@ -160,79 +138,32 @@ class EndpointPool:
         if self.several and self.health_interval > 0 and not self._closed:
             self._ensure_health()
 
-    def end(self, member: Member) -> None:
+    def release(self, member: Member, fault: UltraLLMError | None) -> None:
+        """A request on ``member`` ended; ``fault``: the failure the endpoint caused, if it did."""
         member.in_flight -= 1
+        if fault is not None:
+            self.fail(member, fault)
 
     def succeed(self, member: Member) -> None:
+        """A request on ``member`` succeeded (and ended): it is healthy again."""
+        member.in_flight -= 1
         member.successes += 1
         member.last_ok = True
         member.consecutive_failures = 0
         member.ejected_until = None
 
-    def fail(self, member: Member, error: BaseException) -> None:
+    def fail(self, member: Member, error: UltraLLMError) -> None:
         """Count a failure the endpoint caused; eject the member after ``eject_failures`` in a row."""
-        shown = error.error if isinstance(error, EndpointFailure) else error
         member.failures += 1
         member.last_ok = False
         member.consecutive_failures += 1
-        member.last_error = shown.message if isinstance(shown, UltraLLMError) else str(shown)
+        member.last_error = error.message
         if self.several and member.consecutive_failures >= self.eject_failures:
             self._eject(member)
 
     def _eject(self, member: Member) -> None:
         member.ejected_until = self.clock() + self.eject_cooldown
         member.ejections += 1
-
-    # -- one request with failover ------------------------------------------------------------------
-
-    async def call(self, op: Callable[[Member, bool], Awaitable[T]], *, attempts: int, deadline: float) -> T:
-        """``op(member, failover)`` on the best member; with several, on the next one after an endpoint failure.
-
-        ``attempts`` bounds the tries (at least one per member); ``deadline`` (event-loop time)
-        stops new tries. Once every member failed this request, the next round waits a backoff.
-        """
-        if not self.several:
-            member = self.members[0]
-            self.begin(member)
-            try:
-                result = await op(member, False)
-            except UltraLLMError as exc:
-                if is_endpoint_failure(exc):
-                    self.fail(member, exc)
-                raise
-            finally:
-                self.end(member)
-            self.succeed(member)
-            return result
-        last: EndpointFailure | None = None
-        async for member in self.attempts(attempts, deadline):
-            self.begin(member)
-            try:
-                result = await op(member, True)
-            except EndpointFailure as exc:
-                self.fail(member, exc)
-                last = exc
-                continue
-            finally:
-                self.end(member)
-            self.succeed(member)
-            return result
-        assert last is not None
-        raise last.error from last.__cause__
-
-    def attempts(self, attempts: int, deadline: float) -> Attempts:
-        """``async for member in pool.attempts(n, deadline)``: the members to try, in turn, for one request."""
-        return Attempts(self, attempts, deadline)
-
-    async def backoff(self, rounds: int, deadline: float) -> None:
-        """Wait before another round over members that all failed (exponential, jittered, bounded)."""
-        ep = self.members[0].endpoint
-        wait = min(ep.retry_wait_max, ep.retry_wait_initial * 2 ** (rounds - 1)) + random.uniform(
-            0, ep.retry_wait_initial
-        )
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining > 0:
-            await asyncio.sleep(min(wait, remaining))
 
     # -- health -------------------------------------------------------------------------------------
 
@@ -242,13 +173,15 @@ class EndpointPool:
         url = ep.management("/") if ep.runner_layout else ep.api("/models")
         member.checks += 1
         try:
-            await member.transport.request("GET", url, timeout=ep.check_timeout, retry=False)
-        except UltraLLMError as exc:
+            until = asyncio.get_running_loop().time() + ep.check_timeout
+            await member.transport.request("GET", url, until=until)
+        except (Failed, UltraLLMError) as exc:
+            error = error_of(exc)
             member.last_ok = False
-            member.last_error = exc.message
+            member.last_error = error.message
             if self.several and not member.ejected(self.clock()):
                 self._eject(member)
-            return exc
+            return error
         member.last_ok = True
         if not member.ejected(self.clock()):
             member.consecutive_failures = 0
@@ -313,37 +246,3 @@ class EndpointPool:
                 loop.call_soon_threadsafe(task.cancel)  # a task of another (running) loop
         for member in self.members:
             await member.transport.aclose()
-
-
-class Attempts:
-    """The members one request tries, in turn: the best one it has not tried yet; once it tried them
-    all, another round after a backoff. At most ``max(attempts, len(members))`` tries, and none
-    after the first once ``deadline`` (event-loop time) has passed.
-
-    A class, not an async generator, so a stream left unclosed at loop shutdown has no inner
-    generator for the loop to finalize out of order.
-    """
-
-    def __init__(self, pool: EndpointPool, attempts: int, deadline: float) -> None:
-        self._pool = pool
-        self._limit = max(attempts, len(pool.members))
-        self._deadline = deadline
-        self._tried: list[Member] = []
-        self._count = 0
-        self._rounds = 0
-
-    def __aiter__(self) -> Attempts:
-        return self
-
-    async def __anext__(self) -> Member:
-        if self._count >= self._limit or (self._count and asyncio.get_running_loop().time() >= self._deadline):
-            raise StopAsyncIteration
-        self._count += 1
-        member = self._pool.pick(self._tried)
-        if member is None:
-            self._tried, self._rounds = [], self._rounds + 1
-            await self._pool.backoff(self._rounds, self._deadline)
-            member = self._pool.pick()
-        assert member is not None
-        self._tried.append(member)
-        return member

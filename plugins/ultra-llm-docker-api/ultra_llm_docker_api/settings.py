@@ -76,7 +76,13 @@ class DockerAPISettings(Settings):
     )
     connect_timeout: float = setting(5.0, gt=0, help="Seconds to open a connection.")
     idle_timeout: float = setting(60.0, gt=0, help="Seconds allowed between two streamed chunks.")
-    retries: int = setting(3, ge=1, le=20, help="Attempts per request (1 = no retry).")
+    retries: int = setting(
+        3,
+        ge=1,
+        le=20,
+        help="Attempts per request (1 = no retry); resending on a closed kept-alive connection "
+        "and waiting for a loading model are not attempts.",
+    )
     retry_wait_initial: float = setting(
         0.5, ge=0, help="First backoff in seconds (doubles, with jitter, up to 20 times this)."
     )

@@ -1,29 +1,23 @@
-"""The HTTP transport: one pooled httpx2 client, timeouts, retries, size caps, typed failures.
+"""HTTP to one endpoint: one pooled httpx2 client, one attempt at a time, deadlines, size caps.
 
-One ``Transport`` per backend instance. Its ``httpx2.AsyncClient`` is created on first use (so
-building a backend opens nothing) and closed by ``aclose()``. Every failure leaves here as an
-``ultra_llm`` error.
+One ``Transport`` per endpoint. Its ``httpx2.AsyncClient`` is created on first use (so building a
+backend opens nothing) and closed by ``aclose()``. Each method makes one attempt and never retries:
+a failure another attempt could mend leaves as ``Failed`` with its flags (see ``faults``), any
+other as its typed ``ultra_llm`` error; ``request_path`` owns every retry decision.
 
-Timeouts (all in seconds, from ``Endpoint``): ``connect`` to open a connection; ``first token``
-until a stream's first body bytes (a cold model load happens here); ``idle`` between two body
-chunks of a stream; ``total`` for a whole request, retries included. httpx2's own read timeout is
-off; the first-token, idle and total limits are event-loop deadlines around each network wait.
-
-Retries (stamina: exponential backoff with jitter) on connection failures and on 408, 429 and
-5xx answers, honouring ``Retry-After`` up to ``retry_after_max``; only before a response's
-status is accepted, so never after a stream has started.
+Deadlines are event-loop times (``loop.time()``) the caller passes: until a response's status line,
+until a stream's first body bytes, and the total; the idle limit between two chunks is the
+endpoint's. httpx2's own read timeout is off.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-import stamina
 
 from ultra_llm.errors import (
     ConfigurationError,
@@ -34,26 +28,31 @@ from ultra_llm.errors import (
     UltraLLMError,
 )
 
-from .error_map import BACKEND, RETRY_STATUSES, connection_error, error_from_body
+from .error_map import (
+    BACKEND,
+    RETRY_STATUSES,
+    connection_error,
+    error_from_body,
+    is_loading,
+    server_log_hint,
+)
+from .faults import Failed
 from .parsing import parse_retry_after
+from .server_kind import ServerKind, kind_from_headers
 
 if TYPE_CHECKING:
     from .settings import Endpoint
 
-__all__ = ["ERROR_BODY_LIMIT", "EndpointFailure", "Reply", "Transport"]
-
-# stamina logs each scheduled retry at WARNING on its own logger; with no logging configured,
-# Python's last-resort handler would print that line to stderr under the CLI's one-line errors.
-# A NullHandler stops only that fallback: an application's own handlers still receive the records.
-if not logging.getLogger("stamina").handlers:
-    logging.getLogger("stamina").addHandler(logging.NullHandler())
+__all__ = ["ERROR_BODY_LIMIT", "MAX_EVENT_BYTES", "Reply", "Transport", "error_of"]
 
 ERROR_BODY_LIMIT = 64 * 1024
 """Bytes of an error body kept (the rest is discarded unread)."""
+MAX_EVENT_BYTES = 1024 * 1024
+"""The largest server-sent event accepted (httpx2's ``EventSource`` enforces it)."""
 
-_USER_AGENT = "ultra-llm-docker-api/0.1"
-_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-_SSE_HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+_USER_AGENT = "ultra-llm-docker-api/0.3"
+_JSON = "application/json"
+_SSE = "text/event-stream"
 
 
 @dataclass(frozen=True)
@@ -64,31 +63,39 @@ class Reply:
     body: bytes
 
 
-class _Retryable(Exception):
-    """An attempt failed in a way worth retrying; ``error`` is what the caller sees if none is left."""
+class _ConnectionWatch:
+    """httpx2's ``trace`` extension for one request: notes whether it opened a new connection."""
 
-    def __init__(self, error: UltraLLMError, retry_after: float | None = None) -> None:
-        super().__init__(error.message)
-        self.error = error
-        self.retry_after = retry_after
+    __slots__ = ("fresh",)
+
+    def __init__(self) -> None:
+        self.fresh = False
+
+    async def __call__(self, event: str, info: Mapping[str, Any]) -> None:
+        if event.startswith("connection.connect_"):
+            self.fresh = True
 
 
-class EndpointFailure(Exception):
-    """With ``failover=True``: this endpoint failed before answering (connection, 408/429/5xx, timeout).
+class _Body(httpx2.AsyncByteStream):
+    """An async byte iterator as a response stream (for httpx2's ``EventSource``)."""
 
-    Another endpoint may serve the request; ``error`` is what the caller sees if none can.
-    """
+    def __init__(self, parts: AsyncGenerator[bytes, None]) -> None:
+        self._parts = parts
 
-    def __init__(self, error: UltraLLMError) -> None:
-        super().__init__(error.message)
-        self.error = error
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._parts
+
+    async def aclose(self) -> None:
+        await self._parts.aclose()
 
 
 class Transport:
-    """HTTP to one endpoint. ``request`` reads whole bodies; ``open`` + ``iter_body`` stream them."""
+    """HTTP to one endpoint: ``send`` (status accepted), ``request`` (whole body), ``iter_body``/``events``."""
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
+        self.kind = ServerKind.DMR if endpoint.runner_layout else ServerKind.OPENAI
+        """The server kind, for fix texts: from the layout, then from the first answer's headers."""
         self._client: httpx2.AsyncClient | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -130,87 +137,131 @@ class Transport:
         if client is not None:
             await client.aclose()
 
-    # -- requests -----------------------------------------------------------------------------
+    # -- one attempt --------------------------------------------------------------------------
 
     async def request(
         self,
         method: str,
         url: str,
         *,
+        until: float,
         body: bytes | None = None,
         model: str | None = None,
-        timeout: float | None = None,
-        deadline: float | None = None,
-        retry: bool = True,
         tolerate: frozenset[int] = frozenset(),
-        failover: bool = False,
     ) -> Reply:
-        """Send and read the whole answer (capped). A status >= 400 not in ``tolerate`` raises its typed error.
+        """One attempt, the whole answer read (capped) by ``until``; a status >= 400 not in ``tolerate`` raises."""
+        response = await self.send(method, url, until=until, body=body, model=model, tolerate=tolerate, accept=_JSON)
+        try:
+            async with asyncio.timeout_at(until):
+                return Reply(response.status_code, await self._read_capped(response, url))
+        except TimeoutError:
+            raise self.timeout("total", f"the request to {url}") from None
+        except (httpx2.RemoteProtocolError, httpx2.ReadError) as exc:
+            raise self._dropped(exc, "before the answer was complete", retryable=True) from exc
+        finally:
+            await response.aclose()
 
-        Done by ``deadline`` (event-loop time: a request's own), else within ``timeout`` seconds, else
-        the core's total timeout. ``failover=True`` (several endpoints): one attempt, and a failure
-        another endpoint could avoid raises ``EndpointFailure`` instead of being retried here.
-        """
-        if deadline is None:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + (timeout if timeout is not None else self.endpoint.total_timeout)
-        headers = _JSON_HEADERS
-        reply = await self._with_retries(
-            lambda: self._attempt(method, url, body, headers, model, deadline, True, tolerate),
-            deadline,
-            retry and not failover,
-            failover,
-        )
-        assert isinstance(reply, Reply)
-        return reply
-
-    async def open(
+    async def send(
         self,
         method: str,
         url: str,
         *,
-        body: bytes | None,
-        model: str | None,
-        deadline: float,
-        accept: str = "text/event-stream",
-        retry: bool = True,
-        failover: bool = False,
+        until: float,
+        body: bytes | None = None,
+        model: str | None = None,
+        accept: str = _SSE,
+        tolerate: frozenset[int] = frozenset(),
+        first: bool = False,
     ) -> httpx2.Response:
-        """Send and return the open response once its status is 2xx (the caller must read or close it).
+        """One attempt: the open response once its status is 2xx (or in ``tolerate``); the caller closes it.
 
-        ``deadline`` (event-loop time) bounds connecting, retrying and waiting for the status line.
-        ``failover`` as for ``request``.
+        ``until`` bounds connecting and waiting for the status line (``first``: it is the first-token deadline).
         """
-        headers = _SSE_HEADERS if accept == "text/event-stream" else {**_JSON_HEADERS, "Accept": accept}
-        response = await self._with_retries(
-            lambda: self._attempt(method, url, body, headers, model, deadline, False, frozenset()),
-            deadline,
-            retry and not failover,
-            failover,
+        ep = self.endpoint
+        client = self.client
+        watch = _ConnectionWatch()
+        try:
+            request = client.build_request(
+                method,
+                url,
+                content=body,
+                headers={"Content-Type": _JSON, "Accept": accept},
+                extensions={"trace": watch},
+            )
+        except (httpx2.InvalidURL, httpx2.UnsupportedProtocol) as exc:
+            raise ConfigurationError(
+                f"MODEL_RUNNER_URL gives an unusable URL {url!r}: {exc}.", backend=BACKEND
+            ) from exc
+        try:
+            async with asyncio.timeout_at(until):
+                response = await client.send(request, stream=True)
+                if self.kind is ServerKind.OPENAI:
+                    self.kind = kind_from_headers(response.headers) or ServerKind.OPENAI
+                status = response.status_code
+                if status < 400 or status in tolerate:
+                    return response
+                try:
+                    text = await _read_prefix(response, ERROR_BODY_LIMIT)
+                finally:
+                    await response.aclose()
+        except TimeoutError:
+            raise Failed(
+                self.timeout("first" if first else "total", f"the request to {url}"),
+                retryable=False,
+                endpoint_fault=True,
+            ) from None
+        except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
+            error = connection_error(ep.display_url, exc, kind=self.kind)
+            raise Failed(error, retryable=True, endpoint_fault=True) from exc
+        except httpx2.PoolTimeout as exc:
+            raise GenerationTimeoutError(
+                f"No free connection to {ep.display_url} within {ep.first_token_timeout:g} s "
+                f"({ep.max_connections} in use).",
+                timeout=ep.first_token_timeout,
+                fix="Send fewer requests at once (each stream holds a connection while it runs), or spread "
+                "them over several runners (comma-separated MODEL_RUNNER_URL).",
+                backend=BACKEND,
+            ) from exc
+        except (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError) as exc:
+            # No status line came back. On a reused keep-alive connection this is the server having
+            # closed it meanwhile (llama-server does after every stream): the request never ran.
+            raise self._dropped(exc, "before answering", retryable=True, stale=not watch.fresh) from exc
+        except httpx2.HTTPError as exc:
+            raise GenerationError(
+                f"HTTP failure talking to {ep.display_url}: {type(exc).__name__}: {exc}", backend=BACKEND
+            ) from exc
+        error = error_from_body(status, text, model=model, url=url, kind=self.kind)
+        if status not in RETRY_STATUSES:
+            raise error
+        loading = is_loading(status, text)
+        raise Failed(
+            error,
+            retryable=True,
+            endpoint_fault=not loading,  # loading is the server getting ready, not failing
+            loading=loading,
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
         )
-        assert isinstance(response, httpx2.Response)
-        return response
 
     async def iter_body(
         self,
         response: httpx2.Response,
         *,
-        first_deadline: float,
-        total_deadline: float,
+        first_until: float,
+        total_until: float,
         cap: int | None = -1,
         what: str = "the stream",
     ) -> AsyncGenerator[bytes, None]:
-        """Yield the body's chunks as they arrive, under the first-byte, idle and total deadlines.
+        """Yield the body's chunks as they arrive, by the first-byte, idle and total deadlines.
 
-        ``cap`` bounds the bytes received (``-1``: the endpoint's ``max_response_bytes``; ``None``:
-        no bound). The response is closed when the iterator ends or is closed early.
+        Before the first byte a drop or timeout raises ``Failed`` (nothing was delivered: the request
+        may go again); afterwards its typed error. ``cap`` bounds the bytes received (``-1``: the
+        endpoint's ``max_response_bytes``; ``None``: no bound). The response is closed at the end.
         """
         loop = asyncio.get_running_loop()
         idle = self.endpoint.idle_timeout
         limit = self.endpoint.max_response_bytes if cap == -1 else cap
         received = 0
-        deadline = min(first_deadline, total_deadline)
-        first = True
+        deadline = min(first_until, total_until)
         body = response.aiter_bytes()
         try:
             while True:
@@ -220,8 +271,14 @@ class Transport:
                 except StopAsyncIteration:
                     return
                 except TimeoutError:
-                    raise self._timeout(first, deadline >= total_deadline, what) from None
+                    which = "total" if deadline >= total_until else "first" if not received else "idle"
+                    error = self.timeout(which, what)
+                    if received:
+                        raise error from None
+                    raise Failed(error, retryable=False, endpoint_fault=True) from None
                 except httpx2.TransportError as exc:
+                    if not received:
+                        raise self._dropped(exc, f"before the first byte of {what}", retryable=True) from exc
                     raise StreamInterruptedError(
                         f"The connection dropped in the middle of {what} after {received} bytes "
                         f"({exc or type(exc).__name__}).",
@@ -234,25 +291,33 @@ class Transport:
                         backend=BACKEND,
                     )
                 yield part
-                if first:
-                    first = False
-                deadline = min(loop.time() + idle, total_deadline)
+                deadline = min(loop.time() + idle, total_until)
         finally:
             await body.aclose()
             await response.aclose()
 
-    # -- internals ----------------------------------------------------------------------------
+    def events(self, response: httpx2.Response, *, first_until: float, total_until: float) -> httpx2.EventSource:
+        """The response's server-sent events (httpx2's decoder, each at most ``MAX_EVENT_BYTES``), read
+        through ``iter_body``'s deadlines and cap. ``httpx2.SSEError``: an event over the bound."""
+        body = _Body(self.iter_body(response, first_until=first_until, total_until=total_until))
+        framed = httpx2.Response(
+            response.status_code, headers={"content-type": _SSE}, stream=body, request=response.request
+        )
+        return httpx2.EventSource(framed, max_event_size=MAX_EVENT_BYTES)
 
-    def _timeout(self, first: bool, total: bool, what: str) -> GenerationTimeoutError:
+    # -- errors -------------------------------------------------------------------------------
+
+    def timeout(self, which: str, what: str) -> GenerationTimeoutError:
+        """The timeout error for ``which`` deadline (``first``, ``idle`` or ``total``) running out on ``what``."""
         ep = self.endpoint
-        if total:
+        if which == "total":
             return GenerationTimeoutError(
                 f"{what.capitalize()} took longer than the {ep.total_timeout:g} s total timeout.",
                 timeout=ep.total_timeout,
                 fix="Raise ULTRA_LLM_TIMEOUT (or Ultra's LOCAL_MODEL_TIMEOUT, in ms), or ask for less (max_tokens).",
                 backend=BACKEND,
             )
-        if first:
+        if which == "first":
             return GenerationTimeoutError(
                 f"No answer within the {ep.first_token_timeout:g} s first-token timeout from {ep.display_url}.",
                 timeout=ep.first_token_timeout,
@@ -263,152 +328,43 @@ class Transport:
         return GenerationTimeoutError(
             f"{what.capitalize()} stalled: nothing arrived for {ep.idle_timeout:g} s.",
             timeout=ep.idle_timeout,
-            fix="Raise ULTRA_LLM_DOCKER_API_IDLE_TIMEOUT, or check the runner with `docker model logs`.",
+            fix=f"Raise ULTRA_LLM_DOCKER_API_IDLE_TIMEOUT, or {server_log_hint(self.kind)}.",
             backend=BACKEND,
         )
 
-    async def _with_retries(
-        self,
-        call: Callable[[], Awaitable[Reply | httpx2.Response]],
-        deadline: float,
-        retry: bool,
-        failover: bool = False,
-    ) -> Reply | httpx2.Response:
-        """Run ``call`` (one attempt) under stamina's retry policy, within ``deadline``.
-
-        The first attempt runs outside the retry machinery (the common case pays nothing for it);
-        its failure is replayed as stamina's first attempt, so stamina alone decides every backoff.
-        With ``failover`` there is one attempt and its endpoint-side failure is an ``EndpointFailure``.
-        """
-        ep = self.endpoint
-        attempts = ep.retries if retry else 1
-        try:
-            return await call()
-        except GenerationTimeoutError as exc:
-            if failover:
-                raise EndpointFailure(exc) from exc
-            raise
-        except _Retryable as exc:
-            if failover:
-                raise EndpointFailure(exc.error) from exc.__cause__
-            if attempts == 1:
-                raise exc.error from exc.__cause__
-            replay: _Retryable | None = exc
-        loop = asyncio.get_running_loop()
-
-        def backoff(exc: Exception) -> bool | float:
-            if not isinstance(exc, _Retryable):
-                return False
-            remaining = deadline - loop.time()
-            wait = exc.retry_after
-            if wait is None:
-                return remaining > 0
-            if wait > ep.retry_after_max or wait >= remaining:
-                return False  # waiting that long cannot help within the limits: fail now, clearly
-            return wait
-
-        try:
-            async for attempt in stamina.retry_context(
-                on=backoff,
-                attempts=attempts,
-                timeout=max(0.001, deadline - loop.time()),
-                wait_initial=ep.retry_wait_initial,
-                wait_max=ep.retry_wait_max,
-                wait_jitter=ep.retry_wait_initial,
-            ):
-                with attempt:
-                    if replay is not None:
-                        failure, replay = replay, None
-                        raise failure
-                    result: Reply | httpx2.Response = await call()
-                    return result
-        except _Retryable as exc:
-            raise exc.error from exc.__cause__
-        raise AssertionError("unreachable: stamina ended without a result or an exception")
-
-    async def _attempt(
-        self,
-        method: str,
-        url: str,
-        body: bytes | None,
-        headers: Mapping[str, str],
-        model: str | None,
-        deadline: float,
-        whole: bool,
-        tolerate: frozenset[int],
-    ) -> Reply | httpx2.Response:
-        ep = self.endpoint
-        client = self.client
-        try:
-            request = client.build_request(method, url, content=body, headers=headers)
-        except (httpx2.InvalidURL, httpx2.UnsupportedProtocol) as exc:
-            raise ConfigurationError(
-                f"MODEL_RUNNER_URL gives an unusable URL {url!r}: {exc}.", backend=BACKEND
-            ) from exc
-        try:
-            async with asyncio.timeout_at(deadline):
-                response = await client.send(request, stream=True)
-                try:
-                    status = response.status_code
-                    if status >= 400 and status not in tolerate:
-                        text = await _read_prefix(response, ERROR_BODY_LIMIT)
-                        error = error_from_body(status, text, model=model, url=url, runner_layout=ep.runner_layout)
-                        if status in RETRY_STATUSES:
-                            raise _Retryable(error, parse_retry_after(response.headers.get("retry-after")))
-                        raise error
-                    if whole:
-                        return Reply(status, await _read_capped(response, ep.max_response_bytes, url))
-                except BaseException:
-                    await response.aclose()
-                    raise
-                return response
-        except TimeoutError:
-            raise self._timeout(not whole, whole, f"the request to {url}") from None
-        except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
-            raise _Retryable(connection_error(ep.display_url, exc, runner_layout=ep.runner_layout)) from exc
-        except httpx2.PoolTimeout as exc:
-            raise GenerationTimeoutError(
-                f"No free connection to {ep.display_url} within {ep.first_token_timeout:g} s "
-                f"({ep.max_connections} in use).",
-                timeout=ep.first_token_timeout,
-                fix="Send fewer requests at once (each stream holds a connection while it runs), or spread "
-                "them over several runners (comma-separated MODEL_RUNNER_URL).",
-                backend=BACKEND,
-            ) from exc
-        except (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError) as exc:
-            raise _Retryable(
-                StreamInterruptedError(
-                    f"The connection to {ep.display_url} dropped before the answer was complete "
-                    f"({exc or type(exc).__name__}).",
-                    backend=BACKEND,
-                )
-            ) from exc
-        except httpx2.HTTPError as exc:
-            raise GenerationError(
-                f"HTTP failure talking to {ep.display_url}: {type(exc).__name__}: {exc}", backend=BACKEND
-            ) from exc
-
-
-async def _read_capped(response: httpx2.Response, cap: int, url: str) -> bytes:
-    """The whole body; ``ResponseTooLargeError`` as soon as it passes ``cap`` bytes (or says it will)."""
-    length = response.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > cap:
-        raise ResponseTooLargeError(
-            f"The response from {url} is {int(length)} bytes, over the {cap}-byte cap "
-            "(ULTRA_LLM_DOCKER_API_MAX_RESPONSE_BYTES).",
+    def _dropped(self, exc: BaseException, when: str, *, retryable: bool, stale: bool = False) -> Failed:
+        error = StreamInterruptedError(
+            f"The connection to {self.endpoint.display_url} dropped {when} ({exc or type(exc).__name__}).",
             backend=BACKEND,
         )
-    parts: list[bytes] = []
-    size = 0
-    async for part in response.aiter_bytes():
-        size += len(part)
-        if size > cap:
+        return Failed(error, retryable=retryable, endpoint_fault=not stale, stale=stale)
+
+    async def _read_capped(self, response: httpx2.Response, url: str) -> bytes:
+        """The whole body; ``ResponseTooLargeError`` as soon as it passes the cap (or says it will)."""
+        cap = self.endpoint.max_response_bytes
+        length = response.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > cap:
             raise ResponseTooLargeError(
-                f"The response from {url} exceeded the {cap}-byte cap (ULTRA_LLM_DOCKER_API_MAX_RESPONSE_BYTES).",
+                f"The response from {url} is {int(length)} bytes, over the {cap}-byte cap "
+                "(ULTRA_LLM_DOCKER_API_MAX_RESPONSE_BYTES).",
                 backend=BACKEND,
             )
-        parts.append(part)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+        parts: list[bytes] = []
+        size = 0
+        async for part in response.aiter_bytes():
+            size += len(part)
+            if size > cap:
+                raise ResponseTooLargeError(
+                    f"The response from {url} exceeded the {cap}-byte cap (ULTRA_LLM_DOCKER_API_MAX_RESPONSE_BYTES).",
+                    backend=BACKEND,
+                )
+            parts.append(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def error_of(exc: Failed | UltraLLMError) -> UltraLLMError:
+    """The caller-facing error of a one-attempt call (health checks, per-endpoint pulls and removals)."""
+    return exc.error if isinstance(exc, Failed) else exc
 
 
 async def _read_prefix(response: httpx2.Response, limit: int) -> bytes:
