@@ -82,7 +82,9 @@ def _openai_subjects(url: str) -> tuple[dict[str, Callable[[], Awaitable[object]
         return {}, _nothing
     import openai
 
-    client = openai.AsyncOpenAI(base_url=url, api_key="not-needed", max_retries=0)
+    # One retry: llama-server closes the connection after each stream, and a request sent on the
+    # dead pooled connection fails before any response byte (see raw_stream).
+    client = openai.AsyncOpenAI(base_url=url, api_key="not-needed", max_retries=1)
     messages: Any = MESSAGES  # the SDK's TypedDict message types; the same plain dicts go on the wire
 
     async def openai_whole() -> str:
@@ -163,13 +165,22 @@ def client_cpu() -> list[Measurement]:
             return str(response.json()["choices"][0]["message"]["content"])
 
         async def raw_stream() -> str:
+            # llama-server closes the connection after every streamed answer although it says
+            # keep-alive; a request sent on that dead pooled connection fails before any response
+            # byte and is sent again at once (what a correct minimal client does).
+            try:
+                return await raw_stream_once()
+            except httpx2.RemoteProtocolError:
+                return await raw_stream_once()
+
+        async def raw_stream_once() -> str:
             parts: list[str] = []
             async with raw.stream("POST", url, json=stream_body) as response:
                 response.raise_for_status()
                 async for line in response.aiter_lines():
                     if line.startswith("data: ") and line != "data: [DONE]":
-                        delta = json.loads(line[6:])["choices"][0]["delta"]
-                        parts.append(delta.get("content") or "")
+                        for choice in json.loads(line[6:])["choices"]:
+                            parts.append(choice["delta"].get("content") or "")
             return "".join(parts)
 
         async def backend_whole() -> str:
@@ -320,7 +331,8 @@ def concurrent_streams() -> list[Measurement]:
                 options.model_dump(exclude_none=True),
             )
             chunks = [chunk async for chunk in backend.stream(request)]
-            if chunks[-1].finish_reason is None:
+            # llama-server sends the usage in a chunk after the one with the finish reason
+            if not any(chunk.finish_reason for chunk in chunks):
                 raise AssertionError(f"stream {index} ended without a finish reason")
             return "".join(c.text for c in chunks)
 

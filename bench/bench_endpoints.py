@@ -1,7 +1,7 @@
 """Several endpoints behind the docker-api backend: throughput with two engines against one (issue 7).
 
-Two real engines (the tiny GGUF model under llama.cpp's ``llama-server``, ``-t 1 -tb 1`` each, on
-loopback) are started once. The load is CPU-bound: ``CONCURRENCY`` concurrent whole generations of
+Two real engines (the tiny GGUF model under llama.cpp's ``llama-server``, ``-t 1 -tb 1 -np 1`` each,
+on loopback) are started once. The load is CPU-bound: ``CONCURRENCY`` concurrent whole generations of
 ``MAX_TOKENS`` tokens each, ``REQUESTS`` in all, through one ``DockerAPIBackend``. The subject is
 the backend with ``MODEL_RUNNER_URL`` naming both engines, the baseline the same backend naming
 only the first; rounds interleave the two. Figures are requests per second (median of ``ROUNDS``);
@@ -48,8 +48,10 @@ def engines(count: int) -> Iterator[list[EngineProcess]]:
         started: list[EngineProcess] = []
         try:
             for _ in range(count):
-                # start_engine gives each one thread for generation and for prompt evaluation
-                started.append(start_engine(model, log_dir=directory))
+                # one thread for generation and prompt evaluation (start_engine's -t 1 -tb 1) and one
+                # slot: each engine answers one request at a time, so a second engine is more capacity
+                # (with llama-server's default 4 slots, one engine batches the 4 concurrent requests)
+                started.append(start_engine(model, log_dir=directory, parallel=1))
             yield started
         finally:
             for process in started:

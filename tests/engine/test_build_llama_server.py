@@ -7,6 +7,7 @@ shell-script ``llama-server``, and the source download reads a local file throug
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,20 @@ def test_the_cache_lives_outside_the_clone(monkeypatch: pytest.MonkeyPatch, tmp_
     assert b.cache_root() == Path.home() / ".cache" / "ultra-llm"
     monkeypatch.setenv("ULTRA_LLM_ENGINE_CACHE", str(tmp_path))
     assert b.llama_server_path() == tmp_path / f"llama-server-{b.LLAMA_CPP_TAG}" / "llama-server"
+
+
+def test_a_missing_engine_skips_with_the_build_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.engine.fixtures import require_engine
+    from tests.support.engine.launcher import EngineNotBuiltError, engine_missing, start_engine
+
+    monkeypatch.setenv("ULTRA_LLM_ENGINE_CACHE", str(tmp_path / "empty-cache"))
+    reason = engine_missing()
+    assert reason is not None and b.build_command() in reason and str(b.llama_server_path()) in reason
+    with pytest.raises(EngineNotBuiltError):
+        start_engine(tmp_path / "tiny.gguf", log_dir=tmp_path)
+    monkeypatch.delenv("ULTRA_LLM_REQUIRE_ENGINE", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=re.escape(b.build_command())):
+        require_engine()
+    monkeypatch.setenv("ULTRA_LLM_REQUIRE_ENGINE", "1")
+    with pytest.raises(pytest.fail.Exception, match=re.escape(b.build_command())):
+        require_engine()

@@ -7,15 +7,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import pytest
 
-from tests.support.engine.fixtures import DMRRunner, RealEngine
+from tests.support.engine.fixtures import DMRRunner, RealEngine, require_engine
+from tests.support.engine.launcher import EngineProcess, start_engine
+from tests.support.engine.tiny_model import write_tiny_model
 from ultra_llm.errors import ContextLengthExceededError, ModelNotFoundError, UnsupportedOperationError
-from ultra_llm.testing.conformance import BackendConformance
+from ultra_llm.testing.conformance import BackendConformance, BackendFactory
 from ultra_llm.types import Chunk, EmbeddingRequest, GenerationRequest, Progress, to_messages
 
 T = TypeVar("T")
@@ -254,3 +256,70 @@ class TestConformanceThroughTheRunner(BackendConformance):
     @pytest.fixture
     def backend_settings(self, dmr_runner: DMRRunner) -> dict[str, Any] | None:
         return {"url": dmr_runner.url}
+
+
+class TestConformanceDirectlyAtTheEngine(BackendConformance):
+    """The core's conformance suite against plain ``llama-server`` in the OpenAI layout (``/v1``), as
+    a user points the backend at a llama.cpp server of their own (no Docker Model Runner in front)."""
+
+    backend: ClassVar[str] = "docker-api"
+    model: ClassVar[str] = "ai/tiny"
+    prompt: ClassVar[str] = "hello world"
+    options: ClassVar[dict[str, Any]] = {"temperature": 0, "max_tokens": 8}
+    deterministic: ClassVar[bool] = True
+
+    @pytest.fixture
+    def backend_settings(self, real_engine: RealEngine) -> dict[str, Any] | None:
+        return {"url": real_engine.url}
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="client bug, issue 16 item 3: llama-server serves one model and answers any requested "
+        "name with it (exit 0), and docker-api reports that answer under the requested name instead of "
+        "raising ModelNotFoundError",
+    )
+    def test_unknown_model_is_a_typed_error(self, backend_factory: BackendFactory) -> None:
+        super().test_unknown_model_is_a_typed_error(backend_factory)
+
+
+@pytest.fixture(scope="module")
+def chat_only_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
+    """A second llama-server started without ``--embeddings``: it answers ``/v1/embeddings`` with
+    ``501 {"error": {"type": "not_supported_error", ...}}`` (tools/server/server-context.cpp)."""
+    require_engine()
+    directory = tmp_path_factory.mktemp("chat-only-engine")
+    engine = start_engine(write_tiny_model(directory / "tiny.gguf"), log_dir=directory, embedding=False)
+    try:
+        yield engine
+    finally:
+        engine.stop()
+
+
+def test_embeddings_on_a_chat_only_server_show_the_engine_shape(chat_only_engine: EngineProcess) -> None:
+    import httpx2
+
+    response = httpx2.post(f"{chat_only_engine.url}/embeddings", json={"model": "ai/tiny", "input": "x"}, timeout=30)
+    error = response.json()["error"]
+    assert (response.status_code, error["code"], error["type"]) == (501, 501, "not_supported_error")
+    assert "--embeddings" in error["message"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="client bug, issue 16 item 3: llama-server's 501 not_supported_error becomes a generic "
+    "'501 server error' instead of UnsupportedOperationError with the server's message",
+)
+def test_embeddings_on_a_chat_only_server_are_unsupported(
+    chat_only_engine: EngineProcess, make_backend: Callable[..., Any]
+) -> None:
+    backend = make_backend(chat_only_engine.url)
+
+    async def case() -> None:
+        try:
+            await backend.embed(EmbeddingRequest("ai/tiny", ("x",), "docker-api"))
+        finally:
+            await backend.aclose()
+
+    with pytest.raises(UnsupportedOperationError) as caught:
+        run(case())
+    assert "Start it with `--embeddings`" in str(caught.value).splitlines()[0]

@@ -149,6 +149,7 @@ def start_engine(
     alias: str = "ai/tiny",
     embedding: bool = False,
     n_ctx: int = 2048,
+    parallel: int = 4,
     startup_timeout: float = 90.0,
     extra_args: tuple[str, ...] = (),
     attempts: int = 3,
@@ -156,12 +157,14 @@ def start_engine(
     """Start ``llama-server`` for ``model_path`` and wait until ``GET /health`` answers 200.
 
     ``embedding=True`` passes ``--embeddings`` (such a server still serves chat; the model needs a
-    pooling type, which the tiny model has). ``n_ctx`` is ``-c``; llama-server caps each slot at the
-    model's training context whatever it says. The port is chosen free just before the start; if
-    another process takes it in between, the start is retried (``attempts`` times in all). Raises
-    ``EngineNotBuiltError`` when the binary is not built, ``EngineStartError`` with the log tail when
-    the server exits or is not healthy within ``startup_timeout`` seconds; the failed process is
-    always stopped and reaped first.
+    pooling type, which the tiny model has). ``parallel`` slots (``-np``) answer at once, each with
+    ``n_ctx`` tokens of context: ``-c`` is ``n_ctx * parallel`` (with ``-c`` alone the slots share
+    one unified KV cache of that size, and concurrent long prompts fail with ``500 "Context size has
+    been exceeded."``); llama-server caps each slot at the model's training context. The port is
+    chosen free just before the start; if another process takes it in between, the start is retried
+    (``attempts`` times in all). Raises ``EngineNotBuiltError`` when the binary is not built,
+    ``EngineStartError`` with the log tail when the server exits or is not healthy within
+    ``startup_timeout`` seconds; the failed process is always stopped and reaped first.
     """
     binary = engine_binary()
     log_dir = Path(log_dir)
@@ -182,7 +185,9 @@ def start_engine(
             alias,
             "--jinja",
             "-c",
-            str(n_ctx),
+            str(n_ctx * parallel),
+            "-np",
+            str(parallel),
             "-t",
             "1",
             "-tb",
