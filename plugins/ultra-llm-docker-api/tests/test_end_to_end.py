@@ -17,7 +17,7 @@ from tests.support.engine.fixtures import DMRRunner, RealEngine, require_engine
 from tests.support.engine.launcher import EngineProcess, start_engine
 from tests.support.engine.tiny_model import write_tiny_model
 from ultra_llm.errors import ContextLengthExceededError, ModelNotFoundError, UnsupportedOperationError
-from ultra_llm.testing.conformance import BackendConformance, BackendFactory
+from ultra_llm.testing.conformance import BackendConformance
 from ultra_llm.types import Chunk, EmbeddingRequest, GenerationRequest, Progress, to_messages
 
 T = TypeVar("T")
@@ -272,15 +272,6 @@ class TestConformanceDirectlyAtTheEngine(BackendConformance):
     def backend_settings(self, real_engine: RealEngine) -> dict[str, Any] | None:
         return {"url": real_engine.url}
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="client bug, issue 16 item 3: llama-server serves one model and answers any requested "
-        "name with it (exit 0), and docker-api reports that answer under the requested name instead of "
-        "raising ModelNotFoundError",
-    )
-    def test_unknown_model_is_a_typed_error(self, backend_factory: BackendFactory) -> None:
-        super().test_unknown_model_is_a_typed_error(backend_factory)
-
 
 @pytest.fixture(scope="module")
 def chat_only_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
@@ -304,11 +295,6 @@ def test_embeddings_on_a_chat_only_server_show_the_engine_shape(chat_only_engine
     assert "--embeddings" in error["message"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="client bug, issue 16 item 3: llama-server's 501 not_supported_error becomes a generic "
-    "'501 server error' instead of UnsupportedOperationError with the server's message",
-)
 def test_embeddings_on_a_chat_only_server_are_unsupported(
     chat_only_engine: EngineProcess, make_backend: Callable[..., Any]
 ) -> None:
