@@ -25,6 +25,7 @@ import pytest
 from tests.reliability.reliability_support import ProcessSnapshot, snapshot
 from tests.support.docker_double.fixtures import DockerDouble
 from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, sse_head
+from tests.support.waiting import until
 from ultra_llm import create_adapter
 from ultra_llm.adapter import Adapter
 from ultra_llm.errors import GenerationTimeoutError, UltraLLMError
@@ -96,8 +97,12 @@ def measured(
     heap: bool = False,
     timeout_model: str | None = None,
     make_slow: Callable[[], Awaitable[Adapter]] | None = None,
+    settle: Callable[[], None] = lambda: None,
 ) -> tuple[ProcessSnapshot, ProcessSnapshot, ProcessSnapshot, dict[str, int], int]:
-    """Warm up, then two halves; snapshots before, half-way and after; outcomes; heap growth (bytes)."""
+    """Warm up, then two halves; snapshots before, half-way and after; outcomes; heap growth (bytes).
+
+    ``settle`` runs before each snapshot: an in-process test server waits there until its own
+    handlers have finished, so their sockets are not counted as the client's."""
 
     async def run(count: int) -> dict[str, int]:
         adapter = await make()
@@ -110,9 +115,11 @@ def measured(
                 await slow.aclose()
 
     asyncio.run(run(10))
+    settle()
     gc.collect()
     before = snapshot()
     outcomes = asyncio.run(run(calls // 2))
+    settle()
     gc.collect()
     middle = snapshot()
     if heap:
@@ -123,6 +130,7 @@ def measured(
     heap_growth = tracemalloc.get_traced_memory()[0] - heap_start if heap else 0
     if heap:
         tracemalloc.stop()
+    settle()
     after = snapshot()
     for key, value in more.items():
         outcomes[key] = outcomes.get(key, 0) + value
@@ -207,6 +215,9 @@ def test_soak_docker_api() -> None:
         async def make() -> Adapter:
             return await create_adapter("ai/tiny", host=host, backend="docker-api")
 
-        before, middle, after, outcomes, heap = measured(make, CALLS, timeout_model="ai/slow-model")
+        def settle() -> None:  # the slow handler sleeps on after its client timed out
+            assert until(lambda: server.open_connections == 0), "the scripted server's handlers never finished"
+
+        before, middle, after, outcomes, heap = measured(make, CALLS, timeout_model="ai/slow-model", settle=settle)
     check("docker-api", before, middle, after, heap)
     assert outcomes.get("timeout", 0) == sum(1 for i in range(CALLS) if i % 5 == 4), outcomes

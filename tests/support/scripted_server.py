@@ -99,6 +99,11 @@ class ScriptedServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def open_connections(self) -> int:
+        """Connections whose handler has not finished yet (each holds a socket of this process)."""
+        return len(self._writers)
+
     def __enter__(self) -> ScriptedServer:
         return self.start()
 
