@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Literal, TypeVar
 
 from .errors import ConfigurationError
+from .redact import redact_urls
 
 __all__ = ["TRUE_WORDS", "FALSE_WORDS", "Alias", "Secret", "SettingRow", "Settings", "parse_bool", "setting"]
 
@@ -222,13 +223,17 @@ class Settings:
             rows.append(
                 SettingRow(
                     variable=field.variable,
-                    value="***" if isinstance(value, Secret) else value,
+                    value="***" if isinstance(value, Secret) else _redacted(value),
                     source=source,
                     description=field.spec.help,
                     aliases=tuple(alias.name for alias in field.aliases),
                 )
             )
         return rows
+
+
+def _redacted(value: Any) -> Any:
+    return redact_urls(value) if isinstance(value, str) else value
 
 
 def _unwrap(hint: Any) -> tuple[Any, bool]:
@@ -256,7 +261,9 @@ def _lookup(env: Mapping[str, str], field: _Field, *, warn: bool = True) -> tupl
 
 
 def _shown(field: _Field, raw: Any) -> str:
-    return "'***'" if field.kind is Secret else repr(raw)
+    if field.kind is Secret:
+        return "'***'"
+    return repr(redact_urls(raw)) if isinstance(raw, str) else repr(raw)
 
 
 def _convert(field: _Field, raw: Any, scale: float) -> Any:

@@ -317,3 +317,19 @@ def test_cors_is_off_unless_configured(web_server: Any, client_for: Any) -> None
     assert response.headers["access-control-allow-origin"] == "http://ultra.example"
     other = opened.options("/api/generate", headers={**preflight, "Origin": "http://evil.example"})
     assert other.headers.get("access-control-allow-origin") != "http://evil.example"
+
+
+def test_credentials_in_the_runner_url_never_reach_the_web_api(
+    web_server: Any, client_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.engine.launcher import free_port
+
+    secret = "s3cret-in-url"
+    monkeypatch.setenv("MODEL_RUNNER_URL", f"http://ultra:{secret}@127.0.0.1:{free_port()}")  # closed port
+    monkeypatch.setenv("ULTRA_LLM_CHECK_TIMEOUT", "2")
+    client = client_for(web_server())
+    backends = client.get("/api/backends").text
+    doctor = client.get("/api/doctor").text
+    generated = client.post("/api/generate", json={"prompt": "x", "backend": "docker-api"}).text
+    assert secret not in backends + doctor + generated
+    assert "***@127.0.0.1" in backends and "***@127.0.0.1" in generated

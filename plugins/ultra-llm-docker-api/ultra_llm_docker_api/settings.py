@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from ultra_llm.config import UltraConfig
 from ultra_llm.errors import ConfigurationError
+from ultra_llm.redact import redact_urls
 from ultra_llm.settings import Alias, Secret, Settings, setting
 
 __all__ = ["DEFAULT_URL", "DockerAPISettings", "Endpoint", "resolve", "resolve_all"]
@@ -139,7 +140,7 @@ class Endpoint:
 
 def _bad(variable: str, value: str, why: str) -> ConfigurationError:
     return ConfigurationError(
-        f"{variable}={value!r} is not allowed: {why}.",
+        f"{variable}={redact_urls(value)!r} is not allowed: {why}.",
         fix="Use http://localhost:12434 (Docker Engine, or Desktop with TCP), "
         "http://model-runner.docker.internal (in a container), or unix:///path/to/docker.sock.",
     )
@@ -177,9 +178,19 @@ def _resolve_one(raw: str, settings: DockerAPISettings, config: UltraConfig | No
             raise _bad("MODEL_RUNNER_URL", raw, "a unix socket URL needs an absolute path (unix:///...)")
         origin = "http://localhost" + settings.socket_prefix.rstrip("/")
     else:
-        parts = urlsplit(raw)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(raw)
+            parts.port  # noqa: B018 - reading it validates the port (0-65535)
+        except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
+            raise _bad("MODEL_RUNNER_URL", raw, f"it is not a valid URL ({exc})") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise _bad("MODEL_RUNNER_URL", raw, "it must be an http(s):// or unix:// URL")
+        if parts.query or parts.fragment:
+            raise _bad(
+                "MODEL_RUNNER_URL",
+                raw,
+                "a query or fragment is never sent (an API key goes in ULTRA_LLM_DOCKER_API_API_KEY)",
+            )
         origin = f"{parts.scheme}://{parts.netloc}"
         path = parts.path.rstrip("/")
         if api_path is None and path.endswith("/v1"):
@@ -204,7 +215,7 @@ def _resolve_one(raw: str, settings: DockerAPISettings, config: UltraConfig | No
         api_path=api_path,
         runner_layout=api_path.startswith("/engines"),
         uds=uds,
-        display_url=raw,
+        display_url=redact_urls(raw),
         api_key=settings.api_key.get() if settings.api_key is not None else None,
         connect_timeout=settings.connect_timeout,
         first_token_timeout=min(first, total),

@@ -27,6 +27,7 @@ from ultra_llm.errors import (
     StreamInterruptedError,
     UltraLLMError,
 )
+from ultra_llm.redact import redact_urls
 
 from .error_map import (
     BACKEND,
@@ -190,7 +191,7 @@ class Transport:
             )
         except (httpx2.InvalidURL, httpx2.UnsupportedProtocol) as exc:
             raise ConfigurationError(
-                f"MODEL_RUNNER_URL gives an unusable URL {url!r}: {exc}.", backend=BACKEND
+                redact_urls(f"MODEL_RUNNER_URL gives an unusable URL {url!r}: {exc}."), backend=BACKEND
             ) from exc
         try:
             async with asyncio.timeout_at(until):
@@ -198,8 +199,11 @@ class Transport:
                 if self.kind is ServerKind.OPENAI:
                     self.kind = kind_from_headers(response.headers) or ServerKind.OPENAI
                 status = response.status_code
-                if status < 400 or status in tolerate:
+                if status < 300 or status in tolerate:
                     return response
+                if status < 400:
+                    await response.aclose()
+                    raise self._redirected(status, response.headers.get("location"))
                 try:
                     text = await _read_prefix(response, ERROR_BODY_LIMIT)
                 finally:
@@ -240,6 +244,15 @@ class Transport:
             endpoint_fault=not loading,  # loading is the server getting ready, not failing
             loading=loading,
             retry_after=parse_retry_after(response.headers.get("retry-after")),
+        )
+
+    def _redirected(self, status: int, location: str | None) -> ConfigurationError:
+        """A 3xx is never followed: the runner's API does not redirect, so the URL points elsewhere."""
+        where = f" to {redact_urls(location)}" if location else ""
+        return ConfigurationError(
+            f"{self.endpoint.display_url} answered {status}, a redirect{where}: it is not the runner's API.",
+            fix="Point MODEL_RUNNER_URL at the runner itself (check http vs https, the port and the path).",
+            backend=BACKEND,
         )
 
     async def iter_body(
