@@ -209,15 +209,19 @@ def test_soak_docker_api() -> None:
     host = PluginHost()
     with ScriptedServer(handler) as server, pytest.MonkeyPatch.context() as patch:
         patch.setenv("MODEL_RUNNER_URL", server.url)
-        patch.setenv("ULTRA_LLM_TIMEOUT", "0.05")  # the adapter owns the deadline
         patch.setenv("ULTRA_LLM_DOCKER_API_RETRIES", "1")
 
-        async def make() -> Adapter:
+        async def make() -> Adapter:  # the default deadlines: a loaded machine times out none of these
             return await create_adapter("ai/tiny", host=host, backend="docker-api")
+
+        async def make_slow() -> Adapter:  # the adapter owns the deadline; the slow model outlasts it
+            return await create_adapter("ai/tiny", host=host, backend="docker-api", timeout=0.05)
 
         def settle() -> None:  # the slow handler sleeps on after its client timed out
             assert until(lambda: server.open_connections == 0), "the scripted server's handlers never finished"
 
-        before, middle, after, outcomes, heap = measured(make, CALLS, timeout_model="ai/slow-model", settle=settle)
+        before, middle, after, outcomes, heap = measured(
+            make, CALLS, timeout_model="ai/slow-model", make_slow=make_slow, settle=settle
+        )
     check("docker-api", before, middle, after, heap)
     assert outcomes.get("timeout", 0) == sum(1 for i in range(CALLS) if i % 5 == 4), outcomes
