@@ -6,12 +6,14 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
-import click._termui_impl
 
 from ..errors import UltraLLMError
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
 
 
 def print_error(error: UltraLLMError) -> None:
@@ -60,7 +62,7 @@ class ProgressDisplay:
         self.unit = unit
         self.tty = sys.stderr.isatty() if tty is None else tty
         self.clock = clock
-        self._bar: click._termui_impl.ProgressBar[str] | None = None
+        self._bar: ProgressBar[str] | None = None
         self._last_line: float | None = None
 
     def _counts(self, done: int, total: int) -> str:
