@@ -4,7 +4,9 @@ Async (``generate``, ``stream_generate``, ``get_available_models``); code withou
 wraps it in ``ultra_llm.sync.SyncAdapter`` (``create_adapter_sync``). Every generation and
 embedding goes through the middleware chain plugins return from ``ultra_llm_middleware``, composed
 once when the adapter is made; an untyped exception from a plugin reaches the caller as a
-``PluginError`` naming that plugin.
+``PluginError`` naming that plugin. That includes any ``BaseException`` (``SystemExit`` from a
+plugin's ``sys.exit()``) other than cancellation and ``KeyboardInterrupt``, which propagate as
+they are: a plugin cannot stop the process serving the call.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .backend import Backend
 from .deadline import StreamDeadline
 from .errors import (
+    PASS_THROUGH,
     ConfigurationError,
     GenerationTimeoutError,
     PluginError,
@@ -194,7 +197,9 @@ class Adapter:
             iterator = self.chain.stream(request)
         except UltraLLMError:
             raise
-        except Exception as exc:  # a plugin may raise anything
+        except PASS_THROUGH:
+            raise
+        except BaseException as exc:  # a plugin may raise anything, SystemExit included
             raise self._plugin_error(exc) from exc
         try:
             while True:
@@ -202,11 +207,13 @@ class Adapter:
                     chunk = await deadline.next(iterator)
                 except StopAsyncIteration:
                     return
-                except (UltraLLMError, asyncio.CancelledError):
+                except UltraLLMError:
+                    raise
+                except PASS_THROUGH:
                     raise
                 except TimeoutError as exc:
                     raise self._timeout_error() from exc
-                except Exception as exc:  # a plugin may raise anything
+                except BaseException as exc:  # a plugin may raise anything, SystemExit included
                     raise self._plugin_error(exc) from exc
                 if not isinstance(chunk, Chunk):
                     raise PluginError(
@@ -218,8 +225,12 @@ class Adapter:
             deadline.close()
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
-                with contextlib.suppress(Exception):
+                try:
                     await aclose()
+                except PASS_THROUGH:
+                    raise
+                except BaseException:  # a plugin failing to close its stream: the answer stands
+                    pass
 
     async def stream_generate(self, prompt: Prompt, **options: Any) -> AsyncGenerator[str, None]:
         """Yield the answer's text as it arrives (the seed's ``stream_generate``); no reasoning text."""
@@ -306,8 +317,8 @@ class Adapter:
         )
 
     async def _guard(self, func: Callable[..., Awaitable[T]], *args: Any, deadline: float | None = None) -> T:
-        """Await ``func(*args)`` (within ``deadline``), turning untyped plugin exceptions into a
-        ``PluginError`` that names the plugin."""
+        """Await ``func(*args)`` (within ``deadline``), turning untyped plugin exceptions (any
+        ``BaseException`` but ``PASS_THROUGH``) into a ``PluginError`` that names the plugin."""
         try:
             if deadline is None:
                 return await func(*args)
@@ -315,9 +326,11 @@ class Adapter:
                 return await func(*args)
         except UltraLLMError:
             raise
+        except PASS_THROUGH:
+            raise
         except TimeoutError as exc:
             raise self._timeout_error() from exc
-        except Exception as exc:  # a plugin may raise anything
+        except BaseException as exc:  # a plugin may raise anything, SystemExit included
             raise self._plugin_error(exc) from exc
 
 

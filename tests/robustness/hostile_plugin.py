@@ -1,0 +1,77 @@
+"""A third-party plugin installed beside ``ultra-llm serve`` and the CLI (copied as source into a
+``*.dist-info`` distribution by ``tests.core.plugins.install_distribution``): backends that misbehave
+on purpose.
+
+- ``exits``: available; ``stream`` raises ``SystemExit`` (what ``sys.exit()`` in plugin code does).
+- ``hanging-check``: its availability check creates the file ``ULTRA_LLM_TEST_CHECKING`` names, then
+  never answers.
+- ``slow-ops``: available; ``pull`` and ``remove`` await forever.
+- ``echo``: available; answers with the prompt, so a model's escape sequences reach the terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+
+from ultra_llm import Chunk, ModelInfo
+from ultra_llm.plugin import Availability, Backend, GenerationRequest, hookimpl
+
+
+class _Available(Backend):
+    default_model = "any"
+
+    async def check_availability(self) -> Availability:
+        return Availability(True, "up")
+
+    async def list_models(self) -> list[ModelInfo]:
+        return [ModelInfo("any", self.name)]
+
+
+class ExitingBackend(_Available):
+    name = "exits"
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        raise SystemExit(3)
+        yield Chunk("")  # makes this an async generator
+
+
+class HangingCheckBackend(_Available):
+    name = "hanging-check"
+
+    async def check_availability(self) -> Availability:
+        open(os.environ["ULTRA_LLM_TEST_CHECKING"], "w").close()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        yield Chunk("never")
+
+
+class SlowOpsBackend(_Available):
+    name = "slow-ops"
+    supports_pull = True
+    supports_remove = True
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        yield Chunk("ok")
+
+    async def pull(self, model, progress=None):  # type: ignore[no-untyped-def]
+        await asyncio.Event().wait()
+
+    async def remove(self, model):  # type: ignore[no-untyped-def]
+        await asyncio.Event().wait()
+
+
+class EchoBackend(_Available):
+    name = "echo"
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        yield Chunk(request.prompt)
+
+
+@hookimpl
+def ultra_llm_register_backends(register):  # type: ignore[no-untyped-def]
+    for backend in (ExitingBackend, HangingCheckBackend, SlowOpsBackend, EchoBackend):
+        register(backend.name, backend, summary="misbehaves on purpose (tests)")
