@@ -20,14 +20,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from .backend import Backend
 from .deadline import StreamDeadline
 from .errors import (
-    PASS_THROUGH,
     ConfigurationError,
     GenerationTimeoutError,
     PluginError,
     UltraLLMError,
     UnsupportedOperationError,
 )
+from .faults import PASS_THROUGH
 from .options import validate_options
+from .text import require_text
 from .types import (
     Chunk,
     Deadline,
@@ -154,11 +155,16 @@ class Adapter:
     def build_request(
         self, prompt: Prompt, options: dict[str, Any], deadline: Deadline | None = None
     ) -> GenerationRequest:
-        """Validate the prompt and options into the request middleware and backends receive."""
+        """Validate the prompt and options into the request middleware and backends receive: an
+        ``InvalidOptionsError`` for text that is not valid (a lone surrogate) or an option out of range."""
         options = dict(options)
-        model = self.backend.canonical_model(str(options.pop("model", None) or self.model))
+        requested = str(options.pop("model", None) or self.model)
         system_message = options.pop("system_message", None)
         progress = options.pop("progress", None)
+        require_text(requested, "the model name")
+        require_text(system_message, "the system message")
+        require_text(options, "the options")
+        model = self.backend.canonical_model(requested)
         try:
             messages = to_messages(prompt, system_message=system_message)
         except ValueError as exc:
@@ -169,6 +175,7 @@ class Adapter:
             raise InvalidOptionsError(
                 f"Invalid prompt: {exc}.", fix="Pass a string or a list of role/content messages."
             ) from exc
+        require_text([message.content for message in messages], "the prompt")
         instance, options_dict = validate_options(type(self.backend), options)
         return GenerationRequest(model, messages, instance, self.backend.name, options_dict, progress, deadline)
 
@@ -262,6 +269,7 @@ class Adapter:
                 backend=self.name,
             )
         texts = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+        require_text(texts, "the input")
         request = EmbeddingRequest(self.backend.canonical_model(model or self.model), texts, self.name)
         return await self._guard(self.chain.embed, request, deadline=self._deadline())
 

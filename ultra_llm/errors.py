@@ -8,7 +8,6 @@ and HTTP status (``http_status``); subclasses inherit them. No error class is an
 
 from __future__ import annotations
 
-from asyncio import CancelledError
 from typing import ClassVar
 
 __all__ = [
@@ -30,11 +29,6 @@ __all__ = [
     "UnsafePromptError",
     "UnsupportedOperationError",
 ]
-
-
-PASS_THROUGH: tuple[type[BaseException], ...] = (CancelledError, KeyboardInterrupt)
-"""What plugin code may raise that is not a plugin fault: cancellation and Ctrl-C propagate as they
-are; anything else untyped (``SystemExit`` included) becomes a ``PluginError`` at the boundary."""
 
 
 class UltraLLMError(Exception):

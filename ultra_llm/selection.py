@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
-    PASS_THROUGH,
     BackendNotFoundError,
     BackendUnavailableError,
     ConfigurationError,
     PluginError,
     UltraLLMError,
 )
+from .faults import PASS_THROUGH
 from .types import Availability
 
 if TYPE_CHECKING:

@@ -7,6 +7,7 @@ on purpose.
   never answers.
 - ``slow-ops``: available; ``pull`` and ``remove`` await forever.
 - ``echo``: available; answers with the prompt, so a model's escape sequences reach the terminal.
+- ``surrogate``: available; answers with text holding a lone surrogate (a runner's ``"\\udcff"``).
 """
 
 from __future__ import annotations
@@ -71,7 +72,15 @@ class EchoBackend(_Available):
         yield Chunk(request.prompt)
 
 
+class SurrogateBackend(_Available):
+    name = "surrogate"
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        yield Chunk("a\udcffb")
+        yield Chunk("c", finish_reason="stop")
+
+
 @hookimpl
 def ultra_llm_register_backends(register):  # type: ignore[no-untyped-def]
-    for backend in (ExitingBackend, HangingCheckBackend, SlowOpsBackend, EchoBackend):
+    for backend in (ExitingBackend, HangingCheckBackend, SlowOpsBackend, EchoBackend, SurrogateBackend):
         register(backend.name, backend, summary="misbehaves on purpose (tests)")

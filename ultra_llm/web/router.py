@@ -20,10 +20,11 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ..errors import UltraLLMError
-from .errors import WebError, error_body
+from ..options import check_caller_options
+from .errors import TextSafeJSONResponse, WebError, error_body
 from .schemas import (
     BackendsResponse,
     ChunkEvent,
@@ -102,7 +103,7 @@ class TypedErrorRoute(APIRoute):
                 return await handler(request)
             except UltraLLMError as error:
                 headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
-                return JSONResponse(error_body(error), status_code=error.http_status, headers=headers)
+                return TextSafeJSONResponse(error_body(error), status_code=error.http_status, headers=headers)
             except RequestValidationError as error:
                 detail = jsonable_encoder(error.errors())
                 where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in detail)
@@ -114,7 +115,7 @@ class TypedErrorRoute(APIRoute):
                     "status": 422,
                     "detail": detail,
                 }
-                return JSONResponse(body, status_code=422)
+                return TextSafeJSONResponse(body, status_code=422)
             except ClientDisconnected:
                 return Response(status_code=DISCONNECTED_STATUS)
 
@@ -239,6 +240,7 @@ def create_router(
     dependencies = [Depends(_token_dependency(token.encode("utf-8")))] if token else []
     router = APIRouter(
         route_class=TypedErrorRoute,
+        default_response_class=TextSafeJSONResponse,
         dependencies=dependencies,
         responses=ERROR_RESPONSES,
         lifespan=lifespan if manage_lifespan else None,
@@ -321,6 +323,7 @@ def create_router(
     async def _generate(request: Request, body: GenerateRequest, streamed: bool) -> Any:
         adapter = await state.adapter(body.backend)
         prompt: Any = body.prompt if isinstance(body.prompt, str) else [m.model_dump() for m in body.prompt]
+        check_caller_options(body.options, "`options`")
         options = dict(body.options)
         if body.model:
             options["model"] = body.model
