@@ -1,4 +1,4 @@
-"""The hostile plugin, installed as a real distribution on the ``PYTHONPATH`` of child processes."""
+"""The hostile plugin (``hostile_plugin.py``), installed as a real distribution for child processes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.core.plugins import install_distribution
+
+__all__ = ["hostile_env"]
 
 HOSTILE_SOURCE = Path(__file__).with_name("hostile_plugin.py")
 

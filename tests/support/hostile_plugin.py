@@ -8,6 +8,8 @@ on purpose.
 - ``slow-ops``: available; ``pull`` and ``remove`` await forever.
 - ``echo``: available; answers with the prompt, so a model's escape sequences reach the terminal.
 - ``surrogate``: available; answers with text holding a lone surrogate (a runner's ``"\\udcff"``).
+- ``endpointed``: available at the endpoint ``ULTRA_LLM_TEST_ENDPOINT`` names; answers with it.
+- with ``ULTRA_LLM_TEST_MUTATE=1``, a middleware that changes the request in place.
 """
 
 from __future__ import annotations
@@ -16,12 +18,22 @@ import asyncio
 import os
 from collections.abc import AsyncIterator
 
+from pydantic import BaseModel, ConfigDict
+
 from ultra_llm import Chunk, ModelInfo
-from ultra_llm.plugin import Availability, Backend, GenerationRequest, hookimpl
+from ultra_llm.plugin import Availability, Backend, GenerationRequest, Middleware, hookimpl
+
+
+class Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float | None = None
+    seed: int | None = None
 
 
 class _Available(Backend):
     default_model = "any"
+    options_model = Options
 
     async def check_availability(self) -> Availability:
         return Availability(True, "up")
@@ -80,7 +92,35 @@ class SurrogateBackend(_Available):
         yield Chunk("c", finish_reason="stop")
 
 
+class EndpointedBackend(_Available):
+    name = "endpointed"
+
+    def endpoint(self) -> str | None:
+        return os.environ["ULTRA_LLM_TEST_ENDPOINT"]
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        yield Chunk(f"answered by {self.endpoint()}")
+
+
+class Mutating(Middleware):
+    async def generate(self, request, call_next):  # type: ignore[no-untyped-def]
+        request.options_dict["seed"] = 99  # in place, after an outer layer may have keyed on it
+        return await call_next(request)
+
+
+@hookimpl
+def ultra_llm_middleware(backend):  # type: ignore[no-untyped-def]
+    return Mutating() if os.environ.get("ULTRA_LLM_TEST_MUTATE") == "1" else None
+
+
 @hookimpl
 def ultra_llm_register_backends(register):  # type: ignore[no-untyped-def]
-    for backend in (ExitingBackend, HangingCheckBackend, SlowOpsBackend, EchoBackend, SurrogateBackend):
+    for backend in (
+        ExitingBackend,
+        HangingCheckBackend,
+        SlowOpsBackend,
+        EchoBackend,
+        SurrogateBackend,
+        EndpointedBackend,
+    ):
         register(backend.name, backend, summary="misbehaves on purpose (tests)")
