@@ -134,7 +134,7 @@ class Adapter:
 
     async def list_models(self) -> list[ModelInfo]:
         """The backend's models plus those plugins contribute, de-duplicated by canonical name."""
-        models = await self._guard(self.backend.list_models, deadline=self._deadline())
+        models = await self._guard(self.backend.list_models, deadline=self._deadline(), what="Listing models")
         seen = {model.name for model in models}
         for extra in self.host.hooks.register_models(self.backend.name):
             try:
@@ -271,15 +271,18 @@ class Adapter:
         texts = (inputs,) if isinstance(inputs, str) else tuple(inputs)
         require_text(texts, "the input")
         request = EmbeddingRequest(self.backend.canonical_model(model or self.model), texts, self.name)
-        return await self._guard(self.chain.embed, request, deadline=self._deadline())
+        return await self._guard(self.chain.embed, request, deadline=self._deadline(), what="Embedding")
 
     async def pull(self, model: str | None = None, progress: ProgressCallback | None = None) -> None:
-        """Download ``model`` (default: the adapter's), reporting progress to ``progress``."""
-        await self._guard(self.backend.pull, self.backend.canonical_model(model or self.model), progress)
+        """Download ``model`` (default: the adapter's), reporting progress to ``progress``, within
+        ``ULTRA_LLM_TIMEOUT`` (``GenerationTimeoutError`` after it)."""
+        name = self.backend.canonical_model(model or self.model)
+        await self._guard(self.backend.pull, name, progress, deadline=self._deadline(), what="Pulling")
 
     async def remove(self, model: str) -> None:
-        """Delete a local model."""
-        await self._guard(self.backend.remove, self.backend.canonical_model(model))
+        """Delete a local model, within ``ULTRA_LLM_TIMEOUT`` (``GenerationTimeoutError`` after it)."""
+        name = self.backend.canonical_model(model)
+        await self._guard(self.backend.remove, name, deadline=self._deadline(), what="Removing")
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -305,9 +308,9 @@ class Adapter:
         now = asyncio.get_running_loop().time()
         return Deadline.starting(now, self.config.timeout, self.config.first_token_timeout)
 
-    def _timeout_error(self) -> GenerationTimeoutError:
+    def _timeout_error(self, what: str = "Generation") -> GenerationTimeoutError:
         return GenerationTimeoutError(
-            f"Generation on backend '{self.name}' took longer than {self.config.timeout:g} s.",
+            f"{what} on backend '{self.name}' took longer than {self.config.timeout:g} s.",
             timeout=self.config.timeout,
             backend=self.name,
         )
@@ -324,12 +327,13 @@ class Adapter:
             plugin=plugin,
         )
 
-    async def _guard(self, func: Callable[..., Awaitable[T]], *args: Any, deadline: float | None = None) -> T:
-        """Await ``func(*args)`` (within ``deadline``), turning untyped plugin exceptions (any
+    async def _guard(
+        self, func: Callable[..., Awaitable[T]], *args: Any, deadline: float, what: str = "Generation"
+    ) -> T:
+        """Await ``func(*args)`` within ``deadline`` (a ``GenerationTimeoutError`` saying ``what`` took
+        too long after it), turning untyped plugin exceptions (any
         ``BaseException`` but ``PASS_THROUGH``) into a ``PluginError`` that names the plugin."""
         try:
-            if deadline is None:
-                return await func(*args)
             async with _timeout_at(deadline):
                 return await func(*args)
         except UltraLLMError:
@@ -337,7 +341,7 @@ class Adapter:
         except PASS_THROUGH:
             raise
         except TimeoutError as exc:
-            raise self._timeout_error() from exc
+            raise self._timeout_error(what) from exc
         except BaseException as exc:  # a plugin may raise anything, SystemExit included
             raise self._plugin_error(exc) from exc
 
