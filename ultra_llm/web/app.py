@@ -36,7 +36,9 @@ def create_app(
     console: bool = True,
     bind_host: str | None = None,
 ) -> FastAPI:
-    """The standalone FastAPI app: the API under ``/api`` (docs at ``/api/docs``) and the console at ``/``.
+    """The standalone FastAPI app: the API under ``/api`` (its schema at ``/api/openapi.json``) and the
+    console at ``/``. No docs page is served: Swagger UI loads its script from a CDN, and no
+    third-party script may run on the origin where the console keeps its token.
 
     ``settings`` default to ``ULTRA_LLM_WEB_*`` from the environment; ``host``/``config`` (or a ready
     ``service``) choose the plugin host and core configuration. When ``bind_host`` is given and is
@@ -50,7 +52,7 @@ def create_app(
         title="ultra-llm",
         version=__version__,
         summary="Local LLMs through ultra-llm's backends: models, pulls, generation, embeddings.",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,
         redoc_url=None,
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
