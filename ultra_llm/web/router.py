@@ -20,6 +20,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from ..errors import UltraLLMError
@@ -51,10 +52,16 @@ if TYPE_CHECKING:
 __all__ = ["ERROR_RESPONSES", "create_router"]
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": description}
+    status: {
+        "model": ErrorBody,
+        "description": description,
+        # JSON on the streamed routes too: an error before the first event is a plain JSON answer
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
     for status, description in {
         401: "Missing or wrong bearer token.",
         404: "Unknown model or backend.",
+        413: "The request body is larger than the server's cap (ULTRA_LLM_WEB_MAX_BODY_BYTES).",
         422: "Invalid options, model name, request body or configuration.",
         500: "A plugin failed.",
         501: "The backend does not support this operation.",
@@ -118,6 +125,17 @@ class TypedErrorRoute(APIRoute):
                 return TextSafeJSONResponse(body, status_code=422)
             except ClientDisconnected:
                 return Response(status_code=DISCONNECTED_STATUS)
+            except HTTPException as error:  # FastAPI's own: a body it could not even parse (not UTF-8 ...)
+                if error.status_code != 400:
+                    raise
+                body = {
+                    "error": "RequestValidationError",
+                    "message": f"Invalid request: {error.detail}.",
+                    "fix": "Send a JSON body encoded as UTF-8; the OpenAPI schema (/openapi.json) describes it.",
+                    "backend": None,
+                    "status": 422,
+                }
+                return TextSafeJSONResponse(body, status_code=422)
 
         return route
 
