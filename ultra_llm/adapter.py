@@ -4,7 +4,9 @@ Async (``generate``, ``stream_generate``, ``get_available_models``); code withou
 wraps it in ``ultra_llm.sync.SyncAdapter`` (``create_adapter_sync``). Every generation and
 embedding goes through the middleware chain plugins return from ``ultra_llm_middleware``, composed
 once when the adapter is made; an untyped exception from a plugin reaches the caller as a
-``PluginError`` naming that plugin.
+``PluginError`` naming that plugin. That includes any ``BaseException`` (``SystemExit`` from a
+plugin's ``sys.exit()``) other than cancellation and ``KeyboardInterrupt``, which propagate as
+they are: a plugin cannot stop the process serving the call.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from .errors import (
     UltraLLMError,
     UnsupportedOperationError,
 )
+from .faults import PASS_THROUGH
 from .options import validate_options
+from .text import require_text
 from .types import (
     Chunk,
     Deadline,
@@ -130,7 +134,7 @@ class Adapter:
 
     async def list_models(self) -> list[ModelInfo]:
         """The backend's models plus those plugins contribute, de-duplicated by canonical name."""
-        models = await self._guard(self.backend.list_models, deadline=self._deadline())
+        models = await self._guard(self.backend.list_models, deadline=self._deadline(), what="Listing models")
         seen = {model.name for model in models}
         for extra in self.host.hooks.register_models(self.backend.name):
             try:
@@ -151,11 +155,16 @@ class Adapter:
     def build_request(
         self, prompt: Prompt, options: dict[str, Any], deadline: Deadline | None = None
     ) -> GenerationRequest:
-        """Validate the prompt and options into the request middleware and backends receive."""
+        """Validate the prompt and options into the request middleware and backends receive: an
+        ``InvalidOptionsError`` for text that is not valid (a lone surrogate) or an option out of range."""
         options = dict(options)
-        model = self.backend.canonical_model(str(options.pop("model", None) or self.model))
+        requested = str(options.pop("model", None) or self.model)
         system_message = options.pop("system_message", None)
         progress = options.pop("progress", None)
+        require_text(requested, "the model name")
+        require_text(system_message, "the system message")
+        require_text(options, "the options")
+        model = self.backend.canonical_model(requested)
         try:
             messages = to_messages(prompt, system_message=system_message)
         except ValueError as exc:
@@ -166,6 +175,7 @@ class Adapter:
             raise InvalidOptionsError(
                 f"Invalid prompt: {exc}.", fix="Pass a string or a list of role/content messages."
             ) from exc
+        require_text([message.content for message in messages], "the prompt")
         instance, options_dict = validate_options(type(self.backend), options)
         return GenerationRequest(model, messages, instance, self.backend.name, options_dict, progress, deadline)
 
@@ -194,7 +204,9 @@ class Adapter:
             iterator = self.chain.stream(request)
         except UltraLLMError:
             raise
-        except Exception as exc:  # a plugin may raise anything
+        except PASS_THROUGH:
+            raise
+        except BaseException as exc:  # a plugin may raise anything, SystemExit included
             raise self._plugin_error(exc) from exc
         try:
             while True:
@@ -202,11 +214,13 @@ class Adapter:
                     chunk = await deadline.next(iterator)
                 except StopAsyncIteration:
                     return
-                except (UltraLLMError, asyncio.CancelledError):
+                except UltraLLMError:
+                    raise
+                except PASS_THROUGH:
                     raise
                 except TimeoutError as exc:
                     raise self._timeout_error() from exc
-                except Exception as exc:  # a plugin may raise anything
+                except BaseException as exc:  # a plugin may raise anything, SystemExit included
                     raise self._plugin_error(exc) from exc
                 if not isinstance(chunk, Chunk):
                     raise PluginError(
@@ -218,8 +232,12 @@ class Adapter:
             deadline.close()
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
-                with contextlib.suppress(Exception):
+                try:
                     await aclose()
+                except PASS_THROUGH:
+                    raise
+                except BaseException:  # a plugin failing to close its stream: the answer stands
+                    pass
 
     async def stream_generate(self, prompt: Prompt, **options: Any) -> AsyncGenerator[str, None]:
         """Yield the answer's text as it arrives (the seed's ``stream_generate``); no reasoning text."""
@@ -251,16 +269,20 @@ class Adapter:
                 backend=self.name,
             )
         texts = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+        require_text(texts, "the input")
         request = EmbeddingRequest(self.backend.canonical_model(model or self.model), texts, self.name)
-        return await self._guard(self.chain.embed, request, deadline=self._deadline())
+        return await self._guard(self.chain.embed, request, deadline=self._deadline(), what="Embedding")
 
     async def pull(self, model: str | None = None, progress: ProgressCallback | None = None) -> None:
-        """Download ``model`` (default: the adapter's), reporting progress to ``progress``."""
-        await self._guard(self.backend.pull, self.backend.canonical_model(model or self.model), progress)
+        """Download ``model`` (default: the adapter's), reporting progress to ``progress``, within
+        ``ULTRA_LLM_TIMEOUT`` (``GenerationTimeoutError`` after it)."""
+        name = self.backend.canonical_model(model or self.model)
+        await self._guard(self.backend.pull, name, progress, deadline=self._deadline(), what="Pulling")
 
     async def remove(self, model: str) -> None:
-        """Delete a local model."""
-        await self._guard(self.backend.remove, self.backend.canonical_model(model))
+        """Delete a local model, within ``ULTRA_LLM_TIMEOUT`` (``GenerationTimeoutError`` after it)."""
+        name = self.backend.canonical_model(model)
+        await self._guard(self.backend.remove, name, deadline=self._deadline(), what="Removing")
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -286,9 +308,9 @@ class Adapter:
         now = asyncio.get_running_loop().time()
         return Deadline.starting(now, self.config.timeout, self.config.first_token_timeout)
 
-    def _timeout_error(self) -> GenerationTimeoutError:
+    def _timeout_error(self, what: str = "Generation") -> GenerationTimeoutError:
         return GenerationTimeoutError(
-            f"Generation on backend '{self.name}' took longer than {self.config.timeout:g} s.",
+            f"{what} on backend '{self.name}' took longer than {self.config.timeout:g} s.",
             timeout=self.config.timeout,
             backend=self.name,
         )
@@ -305,19 +327,22 @@ class Adapter:
             plugin=plugin,
         )
 
-    async def _guard(self, func: Callable[..., Awaitable[T]], *args: Any, deadline: float | None = None) -> T:
-        """Await ``func(*args)`` (within ``deadline``), turning untyped plugin exceptions into a
-        ``PluginError`` that names the plugin."""
+    async def _guard(
+        self, func: Callable[..., Awaitable[T]], *args: Any, deadline: float, what: str = "Generation"
+    ) -> T:
+        """Await ``func(*args)`` within ``deadline`` (a ``GenerationTimeoutError`` saying ``what`` took
+        too long after it), turning untyped plugin exceptions (any
+        ``BaseException`` but ``PASS_THROUGH``) into a ``PluginError`` that names the plugin."""
         try:
-            if deadline is None:
-                return await func(*args)
             async with _timeout_at(deadline):
                 return await func(*args)
         except UltraLLMError:
             raise
+        except PASS_THROUGH:
+            raise
         except TimeoutError as exc:
-            raise self._timeout_error() from exc
-        except Exception as exc:  # a plugin may raise anything
+            raise self._timeout_error(what) from exc
+        except BaseException as exc:  # a plugin may raise anything, SystemExit included
             raise self._plugin_error(exc) from exc
 
 

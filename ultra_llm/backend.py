@@ -115,6 +115,11 @@ class Backend(abc.ABC):
         """The error for a model this backend does not have, with this backend's way to get it."""
         return ModelNotFoundError(model, backend=self.name, detail=detail)
 
+    def endpoint(self) -> str | None:
+        """Where this backend's answers come from when that can differ between instances (a runner's
+        URL), else ``None`` (the default). Caches key answers by it. Must not do I/O or raise."""
+        return None
+
     def diagnostics(self) -> dict[str, Any]:
         """Backend-specific state worth showing, JSON-ready (``{}`` by default), for ``ultra-llm
         backends --json`` and the web API. Must not do I/O or raise."""

@@ -15,7 +15,26 @@ from .errors import InvalidOptionsError
 if TYPE_CHECKING:
     from .backend import Backend
 
-__all__ = ["parse_option_pairs", "validate_options"]
+__all__ = ["RESERVED_OPTIONS", "check_caller_options", "parse_option_pairs", "validate_options"]
+
+RESERVED_OPTIONS = ("model", "system_message", "progress")
+"""Keys the adapter reads from its call's options, not the backend's; the CLI and the web API take
+them as their own flags and fields (``-m``, ``--system``; ``model``, ``system_message``) only."""
+
+
+def check_caller_options(options: Mapping[str, Any], where: str) -> None:
+    """Refuse (``InvalidOptionsError``) backend options from outside (``-o``, the web API's ``options``)
+    that use a reserved key or hold text that is not valid; ``where`` says how they were given."""
+    reserved = sorted(key for key in options if key in RESERVED_OPTIONS)
+    if reserved:
+        raise InvalidOptionsError(
+            f"{', '.join(reserved)} cannot be set through {where}: reserved for the request itself.",
+            fix="Use the model and system message of the request (CLI: -m/--model, --system; web API: "
+            "the `model` and `system_message` fields).",
+        )
+    from .text import require_text
+
+    require_text(dict(options), f"the options given through {where}")
 
 
 def validate_options(backend: type[Backend], options: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -63,8 +82,8 @@ def validate_options(backend: type[Backend], options: Mapping[str, Any]) -> tupl
 def parse_option_pairs(pairs: Iterable[str]) -> dict[str, Any]:
     """``["temperature=0", "stop=[\\"a\\"]"]`` -> ``{"temperature": 0, "stop": ["a"]}``.
 
-    A value that parses as JSON is taken as such, anything else as a string; a pair without ``=``
-    or with an empty key is an ``InvalidOptionsError``.
+    A value that parses as JSON is taken as such, anything else as a string; a pair without ``=``,
+    with an empty key, a reserved key or text that is not valid is an ``InvalidOptionsError``.
     """
     options: dict[str, Any] = {}
     for pair in pairs:
@@ -79,4 +98,5 @@ def parse_option_pairs(pairs: Iterable[str]) -> dict[str, Any]:
         except ValueError:
             value = raw
         options[key] = value
+    check_caller_options(options, "-o")
     return options

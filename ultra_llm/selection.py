@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import BackendNotFoundError, BackendUnavailableError, ConfigurationError, PluginError, UltraLLMError
+from .errors import (
+    BackendNotFoundError,
+    BackendUnavailableError,
+    ConfigurationError,
+    PluginError,
+    UltraLLMError,
+)
+from .faults import PASS_THROUGH
 from .types import Availability
 
 if TYPE_CHECKING:
@@ -129,7 +136,9 @@ async def check_backend(backend: Backend, timeout: float) -> Availability:
         )
     except UltraLLMError as exc:
         return Availability(False, error=exc)
-    except Exception as exc:  # a plugin's check may raise anything
+    except PASS_THROUGH:
+        raise
+    except BaseException as exc:  # a plugin's check may raise anything, SystemExit included
         return Availability(
             False,
             error=PluginError(

@@ -137,6 +137,32 @@ class Deadline:
         return cls(now + total, now + min(first_token, total))
 
 
+class _ReadOnlyDict(dict):  # type: ignore[type-arg]
+    """A dict no one can change (every mutator raises ``TypeError``); still a ``dict`` to
+    ``json.dumps`` and ``body.update(...)``, so wire formats take it as they are."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("a GenerationRequest is immutable: build a changed one with dataclasses.replace()")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[type[_ReadOnlyDict], tuple[dict[Any, Any]]]:
+        return (type(self), (dict(self),))
+
+
+def _frozen(value: Any) -> Any:
+    """``value`` with every dict (a ``_ReadOnlyDict``) and list (a tuple) in it made immutable."""
+    if isinstance(value, Mapping):
+        return _ReadOnlyDict((key, _frozen(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(item) for item in value)
+    if isinstance(value, set):
+        return frozenset(value)
+    return value
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """One validated generation request, as backends and hooks receive it.
@@ -144,7 +170,8 @@ class GenerationRequest:
     ``options`` is the backend's own options model instance (pydantic), already validated, or
     ``None`` when the call passed no options (nothing is built then: read defaults yourself, e.g.
     ``request.options or MyOptions()``); ``options_dict`` holds the values the caller set, for wire
-    formats and cache keys.
+    formats and cache keys. The request is immutable (``options_dict`` is read-only, its lists
+    tuples): a middleware changes a request by passing ``dataclasses.replace(request, ...)`` on.
     """
 
     model: str
@@ -157,6 +184,12 @@ class GenerationRequest:
     deadline: Deadline | None = field(default=None, compare=False, repr=False)
     """When the request must be done (set by the adapter); a backend waits within it, never longer.
     ``None`` (a request built by hand): the backend uses its ``config``'s timeouts."""
+
+    def __post_init__(self) -> None:
+        """Immutable all the way down: ``messages`` a tuple, ``options_dict`` a read-only copy (its
+        lists tuples), so no middleware or backend can change a request another one keyed on."""
+        object.__setattr__(self, "messages", tuple(self.messages))
+        object.__setattr__(self, "options_dict", _frozen(self.options_dict))
 
     @property
     def prompt(self) -> str:

@@ -7,7 +7,12 @@ from __future__ import annotations
 import pytest
 
 # The shared test doubles and the real engine, available to every test directory.
-pytest_plugins = ["tests.support.docker_double.fixtures", "tests.support.engine.fixtures"]
+pytest_plugins = [
+    "tests.support.docker_double.fixtures",
+    "tests.support.engine.fixtures",
+    "tests.support.serve",
+    "tests.support.hostile",
+]
 
 
 @pytest.fixture(autouse=True)

@@ -2,71 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.serve import SCRIPT, wait_ready
+
 httpx2 = pytest.importorskip("httpx2")
 pytest.importorskip("uvicorn")
 
-SCRIPT = str(Path(sys.executable).with_name("ultra-llm"))
 TOKEN = "serve-test-token-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def serve() -> Iterator[Any]:
-    """``serve(*args, env=...)`` starts ``ultra-llm serve`` and returns ``(process, port)``; all stopped after."""
-    processes: list[subprocess.Popen[str]] = []
-
-    def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
-        port = free_port()
-        process = subprocess.Popen(
-            [SCRIPT, "serve", "--port", str(port), "--log-level", "warning", *args],
-            env={**os.environ, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        processes.append(process)
-        return process, port
-
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
-
-
-def wait_ready(process: subprocess.Popen[str], url: str, headers: dict[str, str] | None = None) -> Any:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[1]
-        try:
-            return httpx2.get(url, headers=headers, timeout=2)
-        except httpx2.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("ultra-llm serve did not answer")
 
 
 def test_serve_on_loopback_by_default(serve: Any) -> None:

@@ -11,6 +11,7 @@ from ..options import parse_option_pairs
 from .commands_models import backend_option, open_adapter
 from .context import _Context, handle_errors, pass_context, run_async
 from .output import echo_json
+from .terminal import for_stream
 
 
 def _read_prompt(prompt: str) -> str:
@@ -89,6 +90,9 @@ def generate(
     if system:
         parsed["system_message"] = system
 
+    shown = for_stream(sys.stdout)  # a model's escape sequences are shown, not obeyed, on a terminal
+    shown_err = for_stream(sys.stderr)
+
     async def run() -> None:
         async with await open_adapter(ctx, backend, model) as adapter:
             if not stream:
@@ -97,18 +101,18 @@ def generate(
                     echo_json(result.to_dict())
                     return
                 if reasoning and result.reasoning:
-                    click.secho(result.reasoning, dim=True, err=True)
-                click.echo(result.text)
+                    click.secho(shown_err(result.reasoning), dim=True, err=True)
+                click.echo(shown(result.text), color=True)  # color: click would strip ANSI from a pipe
                 return
             ended_with_newline = True
             try:
                 async for chunk in adapter.stream(text, **parsed):
                     if chunk.kind == "reasoning":
                         if reasoning:
-                            click.secho(chunk.text, dim=True, err=True, nl=False)
+                            click.secho(shown_err(chunk.text), dim=True, err=True, nl=False)
                         continue
                     if chunk.text:
-                        click.echo(chunk.text, nl=False)
+                        click.echo(shown(chunk.text), nl=False, color=True)
                         sys.stdout.flush()
                         ended_with_newline = chunk.text.endswith("\n")
             finally:  # an answer cut short by an error or Ctrl-C still ends its line

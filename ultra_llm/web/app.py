@@ -7,12 +7,15 @@ CORS is off unless ``ULTRA_LLM_WEB_CORS_ORIGINS`` lists origins. Bodies above th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 from .. import __version__
 from .console import create_console_router
+from .errors import TextSafeJSONResponse
 from .middleware import BodyLimitMiddleware, HostCheckMiddleware
 from .router import create_router
 from .service import WebService
@@ -36,7 +39,9 @@ def create_app(
     console: bool = True,
     bind_host: str | None = None,
 ) -> FastAPI:
-    """The standalone FastAPI app: the API under ``/api`` (docs at ``/api/docs``) and the console at ``/``.
+    """The standalone FastAPI app: the API under ``/api`` (its schema at ``/api/openapi.json``) and the
+    console at ``/``. No docs page is served: Swagger UI loads its script from a CDN, and no
+    third-party script may run on the origin where the console keeps its token.
 
     ``settings`` default to ``ULTRA_LLM_WEB_*`` from the environment; ``host``/``config`` (or a ready
     ``service``) choose the plugin host and core configuration. When ``bind_host`` is given and is
@@ -50,7 +55,7 @@ def create_app(
         title="ultra-llm",
         version=__version__,
         summary="Local LLMs through ultra-llm's backends: models, pulls, generation, embeddings.",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,
         redoc_url=None,
         openapi_url=f"{API_PREFIX}/openapi.json",
     )
@@ -73,4 +78,47 @@ def create_app(
     if token is None:
         app.add_middleware(HostCheckMiddleware, allowed=settings.allowed_host_list)
     app.state.web_settings = settings
+    _document_streams_as_events(app)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     return app
+
+
+def _document_streams_as_events(app: FastAPI) -> None:
+    """Document each event stream as what it sends, one server-sent event at a time (OpenAPI 3.2's
+    way): an ``event`` name and a ``data`` string holding JSON of one of the listed bodies. FastAPI
+    would call the stream a string with that ``anyOf`` on it."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                content = operation.get("responses", {}).get("200", {}).get("content", {})
+                stream = content.get("text/event-stream")
+                if stream is not None and "anyOf" in stream.get("schema", {}):
+                    bodies = {"anyOf": stream["schema"]["anyOf"]}
+                    stream["schema"] = {
+                        "type": "object",
+                        "properties": {
+                            "event": {"type": "string"},
+                            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": bodies},
+                        },
+                        "required": ["event", "data"],
+                    }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (no such route, method not allowed) in the API's error body."""
+    status = getattr(exc, "status_code", 500)
+    detail = getattr(exc, "detail", "") or "Error"
+    body = {
+        "error": "NotFound" if status == 404 else "HTTPError",
+        "message": f"{detail}: {request.method} {request.url.path}.",
+        "fix": "Use a route the OpenAPI schema (/api/openapi.json) lists.",
+        "backend": None,
+        "status": status,
+    }
+    return TextSafeJSONResponse(body, status_code=status, headers=getattr(exc, "headers", None))

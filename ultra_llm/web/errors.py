@@ -6,11 +6,25 @@ The body always has ``error`` (the type), ``message`` (what happened), ``fix`` (
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from starlette.responses import JSONResponse
 
 from ..errors import UltraLLMError
 
-__all__ = ["WebError", "error_body"]
+__all__ = ["TextSafeJSONResponse", "WebError", "error_body"]
+
+
+class TextSafeJSONResponse(JSONResponse):
+    """``JSONResponse`` that renders any string: text holding a lone surrogate (which UTF-8 cannot
+    carry) is sent ``\\u``-escaped instead of failing with a 500 after the status was chosen."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 class WebError(UltraLLMError):

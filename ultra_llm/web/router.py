@@ -20,10 +20,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 from ..errors import UltraLLMError
-from .errors import WebError, error_body
+from ..options import check_caller_options
+from .errors import TextSafeJSONResponse, WebError, error_body
 from .schemas import (
     BackendsResponse,
     ChunkEvent,
@@ -50,10 +52,16 @@ if TYPE_CHECKING:
 __all__ = ["ERROR_RESPONSES", "create_router"]
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorBody, "description": description}
+    status: {
+        "model": ErrorBody,
+        "description": description,
+        # JSON on the streamed routes too: an error before the first event is a plain JSON answer
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
     for status, description in {
         401: "Missing or wrong bearer token.",
         404: "Unknown model or backend.",
+        413: "The request body is larger than the server's cap (ULTRA_LLM_WEB_MAX_BODY_BYTES).",
         422: "Invalid options, model name, request body or configuration.",
         500: "A plugin failed.",
         501: "The backend does not support this operation.",
@@ -102,7 +110,7 @@ class TypedErrorRoute(APIRoute):
                 return await handler(request)
             except UltraLLMError as error:
                 headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
-                return JSONResponse(error_body(error), status_code=error.http_status, headers=headers)
+                return TextSafeJSONResponse(error_body(error), status_code=error.http_status, headers=headers)
             except RequestValidationError as error:
                 detail = jsonable_encoder(error.errors())
                 where = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in detail)
@@ -114,9 +122,20 @@ class TypedErrorRoute(APIRoute):
                     "status": 422,
                     "detail": detail,
                 }
-                return JSONResponse(body, status_code=422)
+                return TextSafeJSONResponse(body, status_code=422)
             except ClientDisconnected:
                 return Response(status_code=DISCONNECTED_STATUS)
+            except HTTPException as error:  # FastAPI's own: a body it could not even parse (not UTF-8 ...)
+                if error.status_code != 400:
+                    raise
+                body = {
+                    "error": "RequestValidationError",
+                    "message": f"Invalid request: {error.detail}.",
+                    "fix": "Send a JSON body encoded as UTF-8; the OpenAPI schema (/openapi.json) describes it.",
+                    "backend": None,
+                    "status": 422,
+                }
+                return TextSafeJSONResponse(body, status_code=422)
 
         return route
 
@@ -239,6 +258,7 @@ def create_router(
     dependencies = [Depends(_token_dependency(token.encode("utf-8")))] if token else []
     router = APIRouter(
         route_class=TypedErrorRoute,
+        default_response_class=TextSafeJSONResponse,
         dependencies=dependencies,
         responses=ERROR_RESPONSES,
         lifespan=lifespan if manage_lifespan else None,
@@ -321,6 +341,7 @@ def create_router(
     async def _generate(request: Request, body: GenerateRequest, streamed: bool) -> Any:
         adapter = await state.adapter(body.backend)
         prompt: Any = body.prompt if isinstance(body.prompt, str) else [m.model_dump() for m in body.prompt]
+        check_caller_options(body.options, "`options`")
         options = dict(body.options)
         if body.model:
             options["model"] = body.model

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..text import lone_surrogate_path
 
 __all__ = [
     "BackendInfo",
@@ -37,7 +39,18 @@ MAX_PROMPT_CHARS = 1_000_000
 
 
 class _Strict(BaseModel):
+    """A request body: unknown fields refused, and text holding a lone surrogate (a JSON ``\\ud800``
+    escape, which UTF-8 cannot carry) refused with a 422 naming where it is."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_text(cls, data: Any) -> Any:
+        where = lone_surrogate_path(data)
+        if where is not None:
+            raise ValueError(f"{where or 'the body'} is not valid text: it holds a lone surrogate (send valid UTF-8)")
+        return data
 
 
 class ErrorBody(BaseModel):

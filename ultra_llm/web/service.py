@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from ..adapter import Adapter
     from ..config import UltraConfig
@@ -26,7 +26,8 @@ RESELECT_SECONDS = 15.0
 
 
 class WebService:
-    """Adapters for the API, by backend name; safe for concurrent requests on one event loop."""
+    """Adapters for the API, by backend name; safe for concurrent requests on one event loop, and no
+    request waits for another backend's adapter to be made."""
 
     def __init__(
         self,
@@ -42,7 +43,7 @@ class WebService:
         self._adapters: dict[str, Adapter] = {}
         self._default: str | None = None
         self._default_until = 0.0
-        self._lock: asyncio.Lock | None = None
+        self._pending: dict[str | None, asyncio.Future[Adapter]] = {}
 
     @property
     def host(self) -> PluginHost:
@@ -62,37 +63,64 @@ class WebService:
             self._config = load_config()
         return self._config
 
-    def _get_lock(self) -> asyncio.Lock:
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        return self._lock
-
     async def adapter(self, backend: str | None = None) -> Adapter:
-        """The adapter for ``backend`` (default: as configured, with fallback); typed errors if none can serve."""
+        """The adapter for ``backend`` (default: as configured, with fallback); typed errors if none can serve.
+
+        No lock is held while an adapter is made (its availability check may wait on a hung runner):
+        concurrent requests for the same backend share one creation, the others do not wait for it.
+        """
+        if backend:
+            name = self.host.resolve_backend_name(backend)
+            found = self._adapters.get(name)
+            return found if found is not None else await self._once(name, lambda: self._create(name))
+        if self._default is not None and self.clock() < self._default_until:
+            return self._adapters[self._default]
+        return await self._once(None, self._select_default)
+
+    async def _once(self, key: str | None, make: Callable[[], Awaitable[Adapter]]) -> Adapter:
+        """Await the creation of ``key`` in flight, started now when there is none. A request that is
+        cancelled (its client left) does not cancel the creation the others wait for."""
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(make())
+            self._pending[key] = pending
+
+            def done(task: asyncio.Future[Adapter]) -> None:
+                if self._pending.get(key) is task:
+                    del self._pending[key]
+                if not task.cancelled():
+                    task.exception()  # retrieved: a failure nobody awaits any more is not logged
+
+            pending.add_done_callback(done)
+        return await asyncio.shield(pending)
+
+    async def _keep(self, adapter: Adapter) -> Adapter:
+        """Store ``adapter`` under its name, unless one was made meanwhile: that one is kept, this one closed."""
+        kept = self._adapters.setdefault(adapter.name, adapter)
+        if kept is not adapter:
+            await adapter.aclose()
+        return kept
+
+    async def _create(self, name: str) -> Adapter:
         from ..factory import create_adapter
 
-        async with self._get_lock():
-            if backend:
-                name = self.host.resolve_backend_name(backend)
-                if name not in self._adapters:
-                    strict = dataclasses.replace(self.config, fallback="none")
-                    self._adapters[name] = await create_adapter(backend=name, host=self.host, config=strict)
-                return self._adapters[name]
-            if self._default is not None and self.clock() < self._default_until:
-                return self._adapters[self._default]
-            adapter = await create_adapter(host=self.host, config=self.config)
-            name = adapter.name
-            if name in self._adapters:
-                await adapter.aclose()
-            else:
-                self._adapters[name] = adapter
-            self._default = name
-            fell_back = adapter.selection.fell_back
-            self._default_until = self.clock() + RESELECT_SECONDS if fell_back else float("inf")
-            return self._adapters[name]
+        strict = dataclasses.replace(self.config, fallback="none")
+        return await self._keep(await create_adapter(backend=name, host=self.host, config=strict))
+
+    async def _select_default(self) -> Adapter:
+        from ..factory import create_adapter
+
+        adapter = await create_adapter(host=self.host, config=self.config)
+        kept = await self._keep(adapter)
+        self._default = kept.name
+        fell_back = adapter.selection.fell_back
+        self._default_until = self.clock() + RESELECT_SECONDS if fell_back else float("inf")
+        return kept
 
     async def aclose(self) -> None:
         """Close every adapter (their clients and processes); the service may be used again after."""
+        for pending in list(self._pending.values()):
+            pending.cancel()
         adapters = list(self._adapters.values())
         self._adapters.clear()
         self._default = None

@@ -43,6 +43,11 @@ def _token(value: Secret | None) -> Secret | None:
         return None
     if len(text) < MIN_TOKEN_LENGTH:
         raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters long")
+    if not all("!" <= char <= "~" for char in text):  # what an Authorization header can carry
+        raise ValueError(
+            "must be visible ASCII characters only (letters, digits, punctuation; no spaces, control "
+            "characters or other text): a client could never send it"
+        )
     return Secret(text)
 
 
@@ -54,7 +59,7 @@ class WebSettings(Settings):
 
     token: Secret | None = setting(
         None,
-        help=f"Bearer token every API request must carry (at least {MIN_TOKEN_LENGTH} characters). "
+        help=f"Bearer token every API request must carry (at least {MIN_TOKEN_LENGTH} visible ASCII characters). "
         "Required when the server binds anything but loopback.",
         check=_token,
     )

@@ -29,9 +29,15 @@ class ClientDisconnected(Exception):
 
 
 def sse_frame(event: str, data: Mapping[str, Any]) -> bytes:
-    """One SSE frame: ``event: <event>`` and one ``data:`` line of compact JSON, then a blank line."""
+    """One SSE frame: ``event: <event>`` and one ``data:`` line of compact JSON, then a blank line.
+
+    Text UTF-8 cannot carry (a lone surrogate) is sent ``\\u``-escaped, never cutting the stream."""
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-    return f"event: {event}\ndata: {payload}\n\n".encode()
+    try:
+        return f"event: {event}\ndata: {payload}\n\n".encode()
+    except UnicodeEncodeError:
+        payload = json.dumps(data, separators=(",", ":"))
+        return f"event: {event}\ndata: {payload}\n\n".encode()
 
 
 async def _wait_for_disconnect(receive: Receive) -> None:

@@ -3,7 +3,8 @@
 Installing the plugin changes nothing: set ``ULTRA_LLM_CACHE=memory`` (an LRU in this process) or
 ``ULTRA_LLM_CACHE=sqlite`` (a file shared by threads and processes, ``ULTRA_LLM_CACHE_PATH``) to
 turn it on. Only deterministic requests are cached: ``temperature`` 0 or a fixed ``seed``. The key
-is a SHA-256 of the backend, model, messages, options and call kind (whole or streamed).
+is a SHA-256 of the backend and its endpoint (``Backend.endpoint()``), model, messages, options and
+call kind (whole or streamed).
 
 ``stats()`` and ``clear()`` are the programmatic view; ``ultra_llm_cache.cli.COMMANDS`` holds the
 ``ultra-llm cache stats|clear`` commands. Importing this package imports nothing heavy.

@@ -10,6 +10,7 @@ import click
 
 from ultra_llm.cli.context import handle_errors
 from ultra_llm.cli.output import echo_json
+from ultra_llm.errors import UltraLLMError
 
 __all__ = ["COMMANDS", "cache"]
 
@@ -34,6 +35,11 @@ def stats(as_json: bool) -> None:
         click.echo("Caching is off. Enable it with ULTRA_LLM_CACHE=memory or ULTRA_LLM_CACHE=sqlite.")
         return
     store = figures["store"] or {}
+    if "error" in store:
+        raise UltraLLMError(
+            f"The cache file {figures['path']} cannot be read: {store['error']}.",
+            fix="`ultra-llm cache clear` rebuilds it empty.",
+        )
     click.echo(f"Mode:    {figures['mode']}")
     if figures["path"]:
         click.echo(f"Path:    {figures['path']}")
@@ -52,8 +58,14 @@ def stats(as_json: bool) -> None:
 def clear() -> None:
     """Remove every cached answer and reset the counters."""
     from . import clear as cache_clear
+    from . import stats as cache_stats
 
-    click.echo(f"Removed {cache_clear()} cached answers.")
+    error = (cache_stats()["store"] or {}).get("error")
+    removed = cache_clear()
+    if error:
+        click.echo(f"The cache file was damaged ({error}); rebuilt it empty.")
+        return
+    click.echo(f"Removed {removed} cached answers.")
 
 
 COMMANDS = [cache]

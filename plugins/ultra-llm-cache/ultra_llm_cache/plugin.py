@@ -30,7 +30,7 @@ def ultra_llm_middleware(backend: Backend) -> Middleware | None:
     from .runtime import CacheMiddleware, store_for
 
     store = store_for(settings)
-    return None if store is None else CacheMiddleware(store)
+    return None if store is None else CacheMiddleware(store, backend)
 
 
 @hookimpl

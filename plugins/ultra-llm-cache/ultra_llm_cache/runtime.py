@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ultra_llm.backend import closing_stream
+from ultra_llm.backend import Backend, closing_stream
 from ultra_llm.middleware import GenerateNext, Middleware, StreamNext
 from ultra_llm.types import Chunk, GenerationRequest, Result
 
 from .settings import CacheSettings
-from .store import CachedValue, Kind, MemoryStore, SQLiteStore, Store, is_deterministic, request_key
+from .store import CachedValue, Kind, MemoryStore, SQLiteStore, Store, is_damaged, is_deterministic, request_key
 
 __all__ = ["CacheMiddleware", "Counters", "clear", "current_store", "reset", "stats", "store_for"]
 
@@ -106,14 +106,16 @@ class CacheMiddleware(Middleware):
     """Answers deterministic requests from ``store``, or asks the backend and stores the answer;
     errors and streams cut short are never stored."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, backend: Backend | None = None) -> None:
         self.store = store
+        self.backend = backend
+        """The backend behind this chain: its ``endpoint()`` is part of every key."""
 
     def _key(self, request: GenerationRequest, kind: Kind) -> str | None:
         if not is_deterministic(request):
             _count("skipped")
             return None
-        return request_key(request, kind)
+        return request_key(request, kind, None if self.backend is None else self.backend.endpoint())
 
     async def generate(self, request: GenerationRequest, call_next: GenerateNext) -> Result:
         """The cached ``Result``, or ``call_next``'s, stored."""
@@ -178,7 +180,16 @@ def stats() -> dict[str, Any]:
 def clear() -> int:
     """See ``ultra_llm_cache.clear``."""
     store = current_store()
-    return 0 if store is None else store.clear()
+    if store is None:
+        return 0
+    try:
+        return store.clear()
+    except Exception as exc:
+        if not (isinstance(store, SQLiteStore) and is_damaged(exc)):
+            raise
+        logger.warning("cache file %s was damaged (%s); rebuilt it empty", store.path, exc)
+        store.rebuild()
+        return 0
 
 
 def reset() -> None:

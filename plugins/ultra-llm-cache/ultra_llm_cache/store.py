@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CachedValue",
+    "is_damaged",
     "Kind",
     "MemoryStore",
     "SQLiteStore",
@@ -37,7 +38,7 @@ __all__ = [
 
 Kind = Literal["generate", "stream"]
 CachedValue = Result | tuple[Chunk, ...]
-KEY_VERSION = 1
+KEY_VERSION = 2
 
 
 def is_deterministic(request: GenerationRequest) -> bool:
@@ -47,8 +48,10 @@ def is_deterministic(request: GenerationRequest) -> bool:
     return (temperature is not None and temperature == 0) or options.get("seed") is not None
 
 
-def request_key(request: GenerationRequest, kind: Kind) -> str:
-    """A stable SHA-256 hex key over the call kind, backend, model, messages and set options.
+def request_key(request: GenerationRequest, kind: Kind, endpoint: str | None = None) -> str:
+    """A stable SHA-256 hex key over the call kind, the backend and its ``endpoint`` (which runner
+    answers, ``Backend.endpoint()``), and every field of the request that shapes the answer: model,
+    messages and set options.
 
     Stable across processes and runs: canonical JSON (sorted keys, no whitespace), options that are
     not JSON types rendered with ``str``.
@@ -57,6 +60,7 @@ def request_key(request: GenerationRequest, kind: Kind) -> str:
         "v": KEY_VERSION,
         "kind": kind,
         "backend": request.backend,
+        "endpoint": endpoint,
         "model": request.model,
         "messages": [message.to_dict() for message in request.messages],
         "options": dict(request.options_dict),
@@ -106,6 +110,11 @@ def decode_value(text: str) -> CachedValue:
             for c in data["chunks"]
         )
     raise ValueError(f"unknown cached value type {data['type']!r}")
+
+
+def is_damaged(error: BaseException) -> bool:
+    """True when ``error`` says the SQLite file is not a (sound) database, not that it is busy."""
+    return isinstance(error, sqlite3.DatabaseError) and not isinstance(error, sqlite3.OperationalError)
 
 
 class Store(Protocol):
@@ -225,7 +234,7 @@ class SQLiteStore:
         """The open connection, (re)opened on first use and after a fork. Call with the lock held."""
         if self._connection is not None and self._pid == os.getpid():
             return self._connection
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._create_private()
         connection = sqlite3.connect(
             str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False
         )
@@ -235,6 +244,28 @@ class SQLiteStore:
         connection.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
         self._connection, self._pid = connection, os.getpid()
         return connection
+
+    def _create_private(self) -> None:
+        """The directory (0700 when this store makes it) and the file, 0600 (made so before SQLite
+        opens it, tightened if it was wider): cached prompts and answers are the user's alone.
+        SQLite gives its ``-wal`` and ``-shm`` files the database file's mode."""
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            if os.fstat(fd).st_mode & 0o077:
+                os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+
+    def rebuild(self) -> None:
+        """Replace a damaged file (and its ``-wal``/``-shm``) with a new, empty cache."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+            self._connection = None
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            self._connect()
 
     def _use_wal(self, connection: sqlite3.Connection) -> None:
         """Switch the file to WAL. Several processes opening a new file at once can find it locked

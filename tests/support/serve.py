@@ -1,0 +1,76 @@
+"""``ultra-llm serve`` as a real process on a free loopback port, stopped by its own id.
+
+The ``serve`` fixture: ``serve(*args, env=...)`` starts the console script and returns
+``(process, port)``; every process it started is interrupted (then killed if it lingers) at
+teardown. ``wait_ready`` polls a URL until the server answers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+__all__ = ["SCRIPT", "free_port", "serve", "wait_ready"]
+
+SCRIPT = str(Path(sys.executable).with_name("ultra-llm"))
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    """``serve(*args, env=...)`` starts ``ultra-llm serve`` and returns ``(process, port)``; all stopped after."""
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
+        port = free_port()
+        process = subprocess.Popen(
+            [SCRIPT, "serve", "--port", str(port), "--log-level", "warning", *args],
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        processes.append(process)
+        return process, port
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def wait_ready(process: subprocess.Popen[str], url: str, headers: dict[str, str] | None = None) -> Any:
+    """The first answer of ``GET url`` once the server listens (within 20 s); fails if the process ends."""
+    import httpx2
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1]
+        try:
+            return httpx2.get(url, headers=headers, timeout=2)
+        except httpx2.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("ultra-llm serve did not answer")
