@@ -115,7 +115,7 @@ class Backend(abc.ABC):
         """The error for a model this backend does not have, with this backend's way to get it."""
         return ModelNotFoundError(model, backend=self.name, detail=detail)
 
-    def endpoint(self) -> str | None:
+    def served_from(self) -> str | None:
         """Where this backend's answers come from when that can differ between instances (a runner's
         URL), else ``None`` (the default). Caches key answers by it. Must not do I/O or raise."""
         return None

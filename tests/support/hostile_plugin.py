@@ -95,11 +95,11 @@ class SurrogateBackend(_Available):
 class EndpointedBackend(_Available):
     name = "endpointed"
 
-    def endpoint(self) -> str | None:
+    def served_from(self) -> str | None:
         return os.environ["ULTRA_LLM_TEST_ENDPOINT"]
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
-        yield Chunk(f"answered by {self.endpoint()}")
+        yield Chunk(f"answered by {self.served_from()}")
 
 
 class Mutating(Middleware):

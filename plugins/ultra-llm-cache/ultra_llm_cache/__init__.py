@@ -3,7 +3,7 @@
 Installing the plugin changes nothing: set ``ULTRA_LLM_CACHE=memory`` (an LRU in this process) or
 ``ULTRA_LLM_CACHE=sqlite`` (a file shared by threads and processes, ``ULTRA_LLM_CACHE_PATH``) to
 turn it on. Only deterministic requests are cached: ``temperature`` 0 or a fixed ``seed``. The key
-is a SHA-256 of the backend and its endpoint (``Backend.endpoint()``), model, messages, options and
+is a SHA-256 of the backend and its endpoint (``Backend.served_from()``), model, messages, options and
 call kind (whole or streamed).
 
 ``stats()`` and ``clear()`` are the programmatic view; ``ultra_llm_cache.cli.COMMANDS`` holds the

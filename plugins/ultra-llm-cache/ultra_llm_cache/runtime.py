@@ -115,7 +115,7 @@ class CacheMiddleware(Middleware):
         if not is_deterministic(request):
             _count("skipped")
             return None
-        return request_key(request, kind, None if self.backend is None else self.backend.endpoint())
+        return request_key(request, kind, None if self.backend is None else self.backend.served_from())
 
     async def generate(self, request: GenerationRequest, call_next: GenerateNext) -> Result:
         """The cached ``Result``, or ``call_next``'s, stored."""

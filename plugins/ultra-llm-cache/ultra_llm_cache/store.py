@@ -50,7 +50,7 @@ def is_deterministic(request: GenerationRequest) -> bool:
 
 def request_key(request: GenerationRequest, kind: Kind, endpoint: str | None = None) -> str:
     """A stable SHA-256 hex key over the call kind, the backend and its ``endpoint`` (which runner
-    answers, ``Backend.endpoint()``), and every field of the request that shapes the answer: model,
+    answers, ``Backend.served_from()``), and every field of the request that shapes the answer: model,
     messages and set options.
 
     Stable across processes and runs: canonical JSON (sorted keys, no whitespace), options that are

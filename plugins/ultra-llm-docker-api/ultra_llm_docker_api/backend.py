@@ -123,6 +123,10 @@ class DockerAPIBackend(Backend):
         """Each endpoint's state: url, healthy, ejected (until), in flight, successes, failures, last error."""
         return self.pool.states()
 
+    def served_from(self) -> str:
+        """The runner URL(s) answers come from (credentials masked): caches key answers by it."""
+        return ",".join(endpoint.display_url for endpoint in self.endpoints)
+
     def diagnostics(self) -> dict[str, Any]:
         """The endpoints' states, for ``ultra-llm backends --json`` and the web API."""
         return {"endpoints": self.endpoint_states()}
