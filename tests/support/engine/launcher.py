@@ -115,6 +115,15 @@ class EngineProcess:
         except OSError:
             return ""
 
+    def kill(self) -> None:
+        """SIGKILL the server's process group at once (a crash, not a shutdown) and reap it."""
+        if self._stopped:
+            return
+        self._stopped = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
     def stop(self, grace: float = 10.0) -> None:
         """End the server's process group and reap it; idempotent."""
         if self._stopped:
