@@ -358,3 +358,26 @@ def test_answers_from_the_real_engine(docker_double: DockerDouble, cli_backend: 
     chunks = stream(cli_backend, "smollm2", "Hello")
     assert chunks[-1].finish_reason == "stop"
     assert "".join(c.text for c in chunks)
+
+
+# ----------------------------------------------------------------------------- names the runner accepts
+
+
+@pytest.mark.parametrize("form", ["short", "full", "digest"])
+def test_a_model_id_runs_the_listed_model_without_a_pull(docker_double: DockerDouble, form: str) -> None:
+    # The runner takes 12- or 64-hex IDs and sha256 digests for a name (docker/model-runner
+    # pkg/distribution/distribution/client.go:160-166 at 642c7211): never `ai/<id>:latest`, never a pull.
+    backend = make_backend(status_cache_seconds=0, auto_pull=False)
+    full = str(next(m for m in docker_double.models if "ai/smollm2:latest" in m["tags"])["id"])
+    name = {"short": full[7:19], "full": full[7:], "digest": full}[form]
+    result = generate(backend, name, "hello")
+    assert result.text
+    assert [i["argv"][2] for i in docker_double.invocations()] == [backend.canonical_model(name)]
+    assert "ai/" not in docker_double.invocations()[0]["argv"][2]
+
+
+def test_hf_co_names_the_model_stored_as_huggingface_co(docker_double: DockerDouble) -> None:
+    # Since v1.0.14 the runner stores hf.co/ tags as huggingface.co/ (client.go:121-138, 154-158)
+    docker_double.add_model("huggingface.co/bartowski/smollm2-gguf:Q4_K_M")
+    backend = make_backend(status_cache_seconds=0, auto_pull=False)
+    assert generate(backend, "hf.co/bartowski/SmolLM2-GGUF:Q4_K_M", "hello").text

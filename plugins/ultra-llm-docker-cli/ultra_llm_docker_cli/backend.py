@@ -221,7 +221,7 @@ class DockerCLIBackend(Backend):
                 continue
             if name not in models:
                 models[name] = ModelInfo(name=name, backend=BACKEND, display_name=item.name, details=item.details())
-        self._present = set(models)
+        self._present = set(models) | _listed_ids(listed)
         return list(models.values())
 
     async def listed_models(self) -> list[ListedModel]:
@@ -378,7 +378,8 @@ class DockerCLIBackend(Backend):
 
     async def ensure_present(self, model: str, progress: ProgressCallback | None = None) -> None:
         """Pull ``model`` unless ``docker model list`` already shows it."""
-        if model not in {m.name for m in await self.list_models()}:
+        await self.list_models()
+        if model not in self._present:  # a name, or a model ID the listing shows
             await self.pull(model, progress)
 
     async def pull(self, model: str, progress: ProgressCallback | None = None) -> None:
@@ -454,6 +455,22 @@ def _own_directory() -> list[str]:
         return [os.getcwd()]
     except OSError:
         return []
+
+
+def _listed_ids(listed: list[ListedModel]) -> set[str]:
+    """The ID references (``sha256:<hex>`` and its 12-hex short form) of the listed models: the
+    runner accepts either in place of a name (``pkg/distribution/distribution/client.go:160-166,
+    235-260`` at 642c7211), so ``run ID`` needs no pull when the model is listed."""
+    ids: set[str] = set()
+    for item in listed:
+        try:
+            ref = parse_model_reference(item.id or "")
+        except UltraLLMError:
+            continue
+        if ref.model_id is not None:
+            ids.add(ref.model_id)
+            ids.add(ref.model_id.removeprefix("sha256:")[:12])
+    return ids
 
 
 def _progress(message: str, completed: int | None, total: int | None, *, done: bool) -> Progress:

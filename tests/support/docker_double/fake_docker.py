@@ -188,7 +188,17 @@ def save_state(state: dict[str, Any]) -> None:
 
 
 def normalize(name: str) -> str:
-    """``smollm2``, ``ai/smollm2``, ``docker.io/ai/smollm2:latest`` -> ``ai/smollm2:latest``."""
+    """``smollm2``, ``ai/smollm2``, ``docker.io/ai/smollm2:latest`` -> ``ai/smollm2:latest``.
+
+    As the runner's ``normalizeModelName`` (``pkg/distribution/distribution/client.go:143-196`` at
+    642c7211): ``hf.co/`` becomes ``huggingface.co/`` (``:156``); a 12- or 64-hex ID or a
+    ``sha256:<64 hex>`` digest is left as it is (``:160-166``, resolved by ``find_model``).
+    """
+    name = name.strip()
+    if name.startswith("hf.co/"):
+        name = "huggingface.co/" + name[len("hf.co/") :]
+    if looks_like_id(name):
+        return name
     for prefix in ("index.docker.io/", "docker.io/"):
         if name.startswith(prefix):
             name = name[len(prefix) :]
@@ -199,6 +209,14 @@ def normalize(name: str) -> str:
     if "/" not in name:
         name = "ai/" + name
     return name
+
+
+def looks_like_id(name: str) -> bool:
+    """``looksLikeID`` or ``looksLikeDigest`` (``client.go:198-231``): lower-case hex only."""
+    digest = name.startswith("sha256:")
+    hexpart = name[len("sha256:") :] if digest else name
+    lengths = (64,) if digest else (12, 64)
+    return len(hexpart) in lengths and all(c in "0123456789abcdef" for c in hexpart)
 
 
 def short_name(tag: str) -> str:
@@ -221,7 +239,7 @@ def find_model(models: list[dict[str, Any]], name: str) -> dict[str, Any] | None
         if any(normalize(t) == wanted for t in m.get("tags", [])):
             return m
         mid = str(m.get("id", ""))
-        if name in (mid, mid[7:19]) and len(name) >= 12:
+        if looks_like_id(name) and name in (mid, mid[7:19], mid.removeprefix("sha256:")):  # resolveID, :235-260
             return m
     return None
 
