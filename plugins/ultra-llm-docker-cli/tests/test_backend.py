@@ -381,3 +381,24 @@ def test_hf_co_names_the_model_stored_as_huggingface_co(docker_double: DockerDou
     docker_double.add_model("huggingface.co/bartowski/smollm2-gguf:Q4_K_M")
     backend = make_backend(status_cache_seconds=0, auto_pull=False)
     assert generate(backend, "hf.co/bartowski/SmolLM2-GGUF:Q4_K_M", "hello").text
+
+
+def test_engine_not_installed_is_typed_with_the_install_command(
+    docker_double: DockerDouble, cli_backend: DockerCLIBackend
+) -> None:
+    from ultra_llm.docker.errors import RunnerEngineNotInstalledError
+
+    docker_double.set(fault="engine_412", fault_message="vllm")
+    with pytest.raises(RunnerEngineNotInstalledError) as caught:
+        generate(cli_backend, "smollm2", "hello")
+    assert "docker model install-runner --backend vllm" in caught.value.fix
+
+
+def test_a_prompt_over_the_runners_10_mib_is_request_too_large(
+    docker_double: DockerDouble, cli_backend: DockerCLIBackend
+) -> None:
+    from ultra_llm.docker.errors import RunnerRequestTooLargeError
+
+    with pytest.raises(RunnerRequestTooLargeError) as caught:
+        generate(cli_backend, "smollm2", "x" * (10 * 1024 * 1024 + 1))
+    assert "10 MiB" in caught.value.message

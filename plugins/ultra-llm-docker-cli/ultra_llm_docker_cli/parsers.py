@@ -289,6 +289,8 @@ class Failure(Enum):
     MODEL_NOT_FOUND = "model-not-found"
     UNKNOWN_FLAG = "unknown-flag"
     CONTEXT_EXCEEDED = "context-exceeded"
+    ENGINE_NOT_INSTALLED = "engine-not-installed"
+    REQUEST_TOO_LARGE = "request-too-large"
     OTHER = "other"
 
 
@@ -304,6 +306,13 @@ def classify_failure(stderr: str, stdout: str = "") -> Failure:
     if "exceeds the available context size" in text or "exceed_context_size_error" in text:
         return Failure.CONTEXT_EXCEEDED
     err = strip_ansi(stderr)
+    # `run` prints a non-200 answer as `error response: status=N body=<body>` (desktop.go:601, wrapped
+    # by run.go:855 as `Failed to generate a response: ...`); the runner's 412 and 400 bodies are
+    # scheduling/http_handler.go:244-247 and :33-34 (docker/model-runner at 642c7211)
+    if "status=412 " in err or "is not installed; run: docker model install-runner" in err:
+        return Failure.ENGINE_NOT_INSTALLED
+    if "status=400 body=request too large" in err:
+        return Failure.REQUEST_TOO_LARGE
     if (
         "model not found" in err
         or "no such model" in err

@@ -78,7 +78,8 @@ State keys (all optional; see ``DEFAULT_STATE``): ``cli_version`` (``new``/``old
 ``pull_delay``, ``answer`` (fixed text), ``non_ascii``, ``split_utf8``, ``split_delay``, ``usage``,
 ``engine_url``/``engine_model``/``engine_max_tokens`` (answer from a real OpenAI-compatible server,
 the last a test knob bounding the answer), ``fault`` (``crash``, ``kill``, ``hang``, ``hang_after``,
-``bad_utf8``, ``runner_500``) with ``fault_after`` and ``fault_message``, ``pull_hang_after`` (a
+``bad_utf8``, ``runner_500``, ``engine_412`` naming the engine in ``fault_message``) with
+``fault_after`` and ``fault_message``, ``pull_hang_after`` (a
 fault too: ``pull``, and the auto-pull of ``run``, print that many progress lines and then nothing,
 never exiting, as a stalled download would; the real CLI's behaviour when its registry stalls is not
 confirmed), ``timestamp_log`` (one ``<monotonic_ns> <len>`` line per stdout write, taken just before
@@ -136,6 +137,10 @@ DEFAULT_STATE: dict[str, Any] = {
     "client_version": "v1.0.3",
     "server_version": "v1.0.3",
 }
+
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+"""``maximumOpenAIInferenceRequestSize`` (``pkg/inference/scheduling/api.go:15``): a larger chat
+request is answered ``400 request too large``, which ``run`` prints as any non-200 answer."""
 
 NON_ASCII_TAIL = " — naïve café ✓ 日本語 🙂"
 DAEMON_DOWN = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
@@ -1017,6 +1022,14 @@ def generate(state: dict[str, Any], model: str, m: dict[str, Any], prompt: str, 
     if fault == "hang":
         while True:
             time.sleep(3600)
+    if fault == "engine_412":  # the runner's 412 (pkg/inference/scheduling/http_handler.go:244-245)
+        engine = state.get("fault_message") or "vllm"
+        body = f'backend "{engine}" is not installed; run: docker model install-runner --backend {engine}\n'
+        raise Exit(1, f"Failed to generate a response: error response: status=412 body={body}\n")
+    if len(json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}], "stream": True})) > (
+        MAX_REQUEST_BYTES
+    ):  # the runner reads at most 10 MiB of a request (http_handler.go:29-37, scheduling/api.go:15)
+        raise Exit(1, "Failed to generate a response: error response: status=400 body=request too large\n\n")
     if fault == "runner_500":
         detail = state.get("fault_message") or "llama.cpp terminated unexpectedly: signal: killed"
         body = f"unable to load runner: {detail}\n"  # DMR's plain-text error body ends with a newline
