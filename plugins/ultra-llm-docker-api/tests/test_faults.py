@@ -466,3 +466,21 @@ def test_400_request_too_large_is_typed_and_not_retried(make_backend: Callable[.
     assert "10 MiB" in caught.value.message
     assert "images" in caught.value.fix
     assert isinstance(caught.value, BadRequestError)
+
+
+def test_model_runner_host_reaches_the_runner_when_model_runner_url_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # docker/model-runner cmd/cli/desktop/context.go:249,331-336 at 642c7211: host:port, http:// added
+    from ultra_llm_docker_api.backend import DockerAPIBackend
+
+    from ultra_llm.config import load_config
+
+    async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
+        await send_json(writer, 200, completion("via MODEL_RUNNER_HOST"))
+
+    for name in ("MODEL_RUNNER_URL", "ULTRA_LLM_DOCKER_API_URL", "MODEL_RUNNER_TLS"):
+        monkeypatch.delenv(name, raising=False)
+    with ScriptedServer(handler) as server:
+        monkeypatch.setenv("MODEL_RUNNER_HOST", server.url.removeprefix("http://"))
+        result = run(whole(DockerAPIBackend(load_config())))
+    assert result.text == "via MODEL_RUNNER_HOST"
+    assert server.requests[0].path == "/engines/v1/chat/completions"

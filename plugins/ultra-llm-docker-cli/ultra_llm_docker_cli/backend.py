@@ -75,6 +75,12 @@ log = logging.getLogger("ultra_llm_docker_cli")
 NIM_PREFIX = "nvcr.io/nim/"
 """``run`` starts a container for these models (``cmd/cli/commands/nim.go:isNIMImage``)."""
 
+NO_AUTO_INSTALL = {"MODEL_RUNNER_NO_AUTO_INSTALL": "1"}
+"""Set for every ``docker`` call unless ``auto_install``: any non-empty value stops ``docker model``
+from pulling and starting the runner container on Docker Engine before a command
+(``ensureStandaloneRunnerAvailable``, docker/model-runner ``cmd/cli/commands/install-runner.go:102-105``
+at 642c7211; Docker Desktop never auto-installs, ``:95-100``)."""
+
 _MAX_PULL_LINE = 64 * 1024
 """A partial ``pull`` output line longer than this is dropped (progress lines are ~40 bytes)."""
 
@@ -102,7 +108,9 @@ class DockerCLIBackend(Backend):
         super().__init__(config, settings=settings)
         self.clock = clock
         """Seconds, monotonic: the age of the cached status (injectable: tests pass a fake one)."""
-        self.runner = ProcessRunner(self.settings.max_concurrency)
+        self.runner = ProcessRunner(
+            self.settings.max_concurrency, env_overrides=None if self.settings.auto_install else NO_AUTO_INSTALL
+        )
         self._status: tuple[float, Availability] | None = None
         self._present: set[str] = set()
         self._private_dir: str | None = None
