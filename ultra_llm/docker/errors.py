@@ -98,9 +98,13 @@ _NOT_INSTALLED = re.compile(r'backend "([^"]+)" is not installed')
 
 
 def not_installed_engine(text: str) -> str | None:
-    """The engine a 412 names (``backend "vllm" is not installed; run: ...``), else ``None``."""
+    """The engine a 412 names (``backend "vllm" is not installed; run: ...``; ``vLLM binary not found``
+    is vLLM's, for which the runner's CLI also says ``reinstall-runner --backend vllm``,
+    ``cmd/cli/commands/utils.go:33,54-58``), else ``None``."""
     found = _NOT_INSTALLED.search(text)
-    return found.group(1) if found else None
+    if found:
+        return found.group(1)
+    return "vllm" if "vLLM binary not found" in text else None
 
 
 def engine_not_installed(engine: str | None, detail: str, *, backend: str) -> RunnerEngineNotInstalledError:

@@ -441,7 +441,7 @@ def test_412_engine_not_installed_is_typed_with_the_install_command(make_backend
     assert "docker model install-runner --backend vllm" in caught.value.fix
 
 
-def test_412_without_an_engine_name_still_says_to_install_it(make_backend: Callable[..., Any]) -> None:
+def test_412_vllm_binary_not_found_says_to_install_vllm(make_backend: Callable[..., Any]) -> None:
     from ultra_llm.docker.errors import RunnerEngineNotInstalledError
 
     async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:  # http_handler.go:246-247
@@ -450,7 +450,7 @@ def test_412_without_an_engine_name_still_says_to_install_it(make_backend: Calla
     with ScriptedServer(handler) as server, pytest.raises(RunnerEngineNotInstalledError) as caught:
         run(whole(make_backend(server.url)))
     assert "vLLM binary not found" in caught.value.message
-    assert "install-runner --backend" in caught.value.fix
+    assert "install-runner --backend vllm" in caught.value.fix
 
 
 def test_400_request_too_large_is_typed_and_not_retried(make_backend: Callable[..., Any]) -> None:
