@@ -216,3 +216,14 @@ def test_a_warning_line_is_answer_text_unless_inside_an_install_block() -> None:
     parser = RunOutputParser(installer=True)
     events = parser.feed(b"Warning: answers may vary\n") + parser.finish()
     assert "".join(e.text for e in events if e.kind == "text") == "Warning: answers may vary"
+
+
+def test_a_412_naming_no_engine_is_still_engine_not_installed() -> None:
+    from ultra_llm_docker_cli.failures import error_for
+
+    from ultra_llm.docker.errors import RunnerEngineNotInstalledError
+
+    stderr = "Failed to generate a response: error response: status=412 body=precondition failed\n\n"
+    error = error_for("run", returncode=1, stderr=stderr, model="ai/smollm2:latest")
+    assert isinstance(error, RunnerEngineNotInstalledError)
+    assert error.fix == RunnerEngineNotInstalledError.default_fix and "status=412" in error.message
