@@ -164,3 +164,51 @@ def test_the_401_fix_names_a_variable_the_setting_reads() -> None:
 def test_a_blank_key_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ULTRA_LLM_DOCKER_API_KEY", "  ")
     assert DockerAPISettings.load().api_key is None
+
+
+# MODEL_RUNNER_HOST as the runner's own CLI reads it: docker/model-runner cmd/cli/desktop/context.go:249
+# (the variable), :326-339 (no http:// or https://: http://, or https:// with MODEL_RUNNER_TLS=true).
+
+
+@pytest.mark.parametrize(
+    ("host", "tls", "origin"),
+    [
+        ("remote:12434", None, "http://remote:12434"),
+        ("remote:12434", "true", "https://remote:12434"),
+        ("http://remote:9", "true", "http://remote:9"),
+        ("https://remote:9", None, "https://remote:9"),
+    ],
+)
+def test_model_runner_host_is_used_when_model_runner_url_is_unset(
+    host: str, tls: str | None, origin: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("MODEL_RUNNER_URL", "ULTRA_LLM_DOCKER_API_URL", "MODEL_RUNNER_TLS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MODEL_RUNNER_HOST", host)
+    if tls is not None:
+        monkeypatch.setenv("MODEL_RUNNER_TLS", tls)
+    endpoint = resolve(DockerAPISettings.load(), load_config())
+    assert endpoint.origin == origin
+    assert endpoint.runner_layout and endpoint.api("/x") == f"{origin}/engines/v1/x"
+
+
+def test_model_runner_url_wins_over_model_runner_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL_RUNNER_HOST", "remote:12434")
+    monkeypatch.setenv("MODEL_RUNNER_URL", "http://runner:9999")
+    assert resolve(DockerAPISettings.load(), load_config()).origin == "http://runner:9999"
+    monkeypatch.setenv("MODEL_RUNNER_URL", "  ")  # blank is unset, as an empty MODEL_RUNNER_HOST is for the CLI
+    assert resolve(DockerAPISettings.load(), load_config()).origin == "http://remote:12434"
+
+
+def test_neither_set_is_the_default_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MODEL_RUNNER_URL", "ULTRA_LLM_DOCKER_API_URL", "MODEL_RUNNER_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    assert resolve(DockerAPISettings.load(), load_config()).origin == "http://localhost:12434"
+
+
+def test_a_bad_model_runner_host_names_that_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MODEL_RUNNER_URL", raising=False)
+    monkeypatch.delenv("ULTRA_LLM_DOCKER_API_URL", raising=False)
+    monkeypatch.setenv("MODEL_RUNNER_HOST", "http://")  # a scheme and no host
+    with pytest.raises(ConfigurationError, match="MODEL_RUNNER_HOST"):
+        resolve(DockerAPISettings.load(), load_config())

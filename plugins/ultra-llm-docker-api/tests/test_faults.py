@@ -420,3 +420,67 @@ def test_closing_the_stream_early_closes_the_connection(make_backend: Callable[.
     assert texts == ["0 ", "1 ", "2 "]
     assert disconnects == 1, "the server should see the client go away"
     assert len(sent) < 2000
+
+
+# The runner's own refusals, as docker/model-runner pkg/inference/scheduling/http_handler.go writes
+# them at 642c7211 (http.Error: text/plain, the message and a newline).
+
+
+def test_412_engine_not_installed_is_typed_with_the_install_command(make_backend: Callable[..., Any]) -> None:
+    from ultra_llm.docker.errors import RunnerEngineNotInstalledError
+
+    async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:  # http_handler.go:244-245
+        await send_text(
+            writer, 412, 'backend "vllm" is not installed; run: docker model install-runner --backend vllm\n'
+        )
+
+    with ScriptedServer(handler) as server, pytest.raises(RunnerEngineNotInstalledError) as caught:
+        run(whole(make_backend(server.url)))
+    assert len(server.requests) == 1  # a precondition: another attempt cannot succeed
+    assert "vllm" in caught.value.message
+    assert "docker model install-runner --backend vllm" in caught.value.fix
+
+
+def test_412_vllm_binary_not_found_says_to_install_vllm(make_backend: Callable[..., Any]) -> None:
+    from ultra_llm.docker.errors import RunnerEngineNotInstalledError
+
+    async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:  # http_handler.go:246-247
+        await send_text(writer, 412, "vLLM binary not found\n")
+
+    with ScriptedServer(handler) as server, pytest.raises(RunnerEngineNotInstalledError) as caught:
+        run(whole(make_backend(server.url)))
+    assert "vLLM binary not found" in caught.value.message
+    assert "install-runner --backend vllm" in caught.value.fix
+
+
+def test_400_request_too_large_is_typed_and_not_retried(make_backend: Callable[..., Any]) -> None:
+    from ultra_llm.docker.errors import RunnerRequestTooLargeError
+
+    async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:  # http_handler.go:29-37
+        await send_text(writer, 400, "request too large\n")
+
+    chunks: list[Chunk] = []
+    with ScriptedServer(handler) as server, pytest.raises(RunnerRequestTooLargeError) as caught:
+        run(collect(make_backend(server.url), chunks))
+    assert len(server.requests) == 1 and chunks == []
+    assert "10 MiB" in caught.value.message
+    assert "images" in caught.value.fix
+    assert isinstance(caught.value, BadRequestError)
+
+
+def test_model_runner_host_reaches_the_runner_when_model_runner_url_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # docker/model-runner cmd/cli/desktop/context.go:249,331-336 at 642c7211: host:port, http:// added
+    from ultra_llm_docker_api.backend import DockerAPIBackend
+
+    from ultra_llm.config import load_config
+
+    async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
+        await send_json(writer, 200, completion("via MODEL_RUNNER_HOST"))
+
+    for name in ("MODEL_RUNNER_URL", "ULTRA_LLM_DOCKER_API_URL", "MODEL_RUNNER_TLS"):
+        monkeypatch.delenv(name, raising=False)
+    with ScriptedServer(handler) as server:
+        monkeypatch.setenv("MODEL_RUNNER_HOST", server.url.removeprefix("http://"))
+        result = run(whole(DockerAPIBackend(load_config())))
+    assert result.text == "via MODEL_RUNNER_HOST"
+    assert server.requests[0].path == "/engines/v1/chat/completions"

@@ -15,7 +15,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ultra_llm.docker.errors import CONTEXT_FIX, ModelRunnerNotEnabledError, model_not_found
+from ultra_llm.docker.errors import (
+    CONTEXT_FIX,
+    RUNNER_MAX_REQUEST_BYTES,
+    ModelRunnerNotEnabledError,
+    RunnerRequestTooLargeError,
+    engine_not_installed,
+    model_not_found,
+    not_installed_engine,
+)
 from ultra_llm.errors import (
     BackendUnavailableError,
     BadRequestError,
@@ -176,6 +184,15 @@ def error_from_body(
             line = f"The prompt does not fit the model's context: {short}"
         return ContextLengthExceededError(
             line, requested=requested, available=available, output=output, backend=BACKEND, fix=_context_fix(kind)
+        )
+    if status == 412:  # the engine is not installed (http_handler.go:244-247 at 642c7211)
+        return engine_not_installed(not_installed_engine(message), short or "412", backend=BACKEND)
+    if status == 400 and message.strip().lower() == "request too large":  # http_handler.go:33-34
+        return RunnerRequestTooLargeError(
+            f"The request is larger than the {RUNNER_MAX_REQUEST_BYTES // (1024 * 1024)} MiB {url} accepts "
+            "(400 request too large).",
+            output=output,
+            backend=BACKEND,
         )
     if status == 404:
         lowered = message.lower()

@@ -14,6 +14,9 @@ URL forms accepted by ``MODEL_RUNNER_URL``:
   spreads requests over them (least outstanding requests), ejects a failing one for
   ``ULTRA_LLM_DOCKER_API_EJECT_COOLDOWN`` seconds and fails a request over to another endpoint
   while nothing of its answer has arrived. All of them must use the same layout.
+- Unset: ``MODEL_RUNNER_HOST`` when it is set, as the runner's own CLI reads it (docker/model-runner
+  ``cmd/cli/desktop/context.go:249,326-339`` at 642c7211: a host without ``http://``/``https://``
+  gets ``http://``, or ``https://`` when ``MODEL_RUNNER_TLS=true``); else ``http://localhost:12434``.
 - A URL whose path already ends in ``/v1`` (``http://vllm:8000/v1``, ``http://host/engines/v1``):
   that path is the API path. Otherwise ``ULTRA_LLM_DOCKER_API_PATH=/v1`` selects the OpenAI layout
   of llama.cpp's server, vLLM, Ollama or a Kubernetes service; management (pull, remove, the
@@ -31,7 +34,7 @@ from ultra_llm.errors import ConfigurationError
 from ultra_llm.redact import redact_urls
 from ultra_llm.settings import Alias, Secret, Settings, setting
 
-__all__ = ["DEFAULT_URL", "DockerAPISettings", "Endpoint", "resolve", "resolve_all"]
+__all__ = ["DEFAULT_URL", "DockerAPISettings", "Endpoint", "base_url", "resolve", "resolve_all"]
 
 DEFAULT_URL = "http://localhost:12434"
 DEFAULT_SOCKET_PREFIX = "/exp/vDD4.40"
@@ -52,13 +55,27 @@ class DockerAPISettings(Settings):
 
     env_prefix: ClassVar[str] = "ULTRA_LLM_DOCKER_API_"
 
-    url: str = setting(
-        DEFAULT_URL,
+    url: str | None = setting(
+        None,
         env="MODEL_RUNNER_URL",
         aliases=["ULTRA_LLM_DOCKER_API_URL"],
         help="Docker Model Runner's base URL (http://model-runner.docker.internal in a container; "
         "unix:///path/docker.sock for Desktop without TCP), or an OpenAI-compatible server; several, "
-        "comma-separated, to spread requests over them.",
+        "comma-separated, to spread requests over them. Unset: MODEL_RUNNER_HOST, else "
+        f"{DEFAULT_URL}.",
+        check=_blank_is_unset,
+    )
+    host: str | None = setting(
+        None,
+        env="MODEL_RUNNER_HOST",
+        help="The runner's address as `docker model` reads it (host:port or a URL; http:// added, https:// "
+        "with MODEL_RUNNER_TLS=true); used only when MODEL_RUNNER_URL is unset.",
+        check=_blank_is_unset,
+    )
+    tls: bool = setting(
+        False,
+        env="MODEL_RUNNER_TLS",
+        help="With MODEL_RUNNER_HOST: a host without a scheme is reached over https:// (as `docker model`).",
     )
     path: str | None = setting(
         None,
@@ -156,38 +173,53 @@ def resolve(settings: DockerAPISettings, config: UltraConfig | None = None) -> E
     return resolve_all(settings, config)[0]
 
 
+def base_url(settings: DockerAPISettings) -> tuple[str, str]:
+    """``(urls, variable)``: ``MODEL_RUNNER_URL`` when set, else ``MODEL_RUNNER_HOST`` with the scheme
+    the runner's CLI gives it (``cmd/cli/desktop/context.go:326-339`` at 642c7211), else the default."""
+    if settings.url is not None:
+        return settings.url, "MODEL_RUNNER_URL"
+    if settings.host is not None:
+        host = settings.host
+        if not host.startswith(("http://", "https://")):
+            host = ("https://" if settings.tls else "http://") + host
+        return host, "MODEL_RUNNER_HOST"
+    return DEFAULT_URL, "MODEL_RUNNER_URL"
+
+
 def resolve_all(settings: DockerAPISettings, config: UltraConfig | None = None) -> list[Endpoint]:
-    """One ``Endpoint`` per URL of ``MODEL_RUNNER_URL`` (comma-separated), in the given order."""
-    urls = split_urls(settings.url)
+    """One ``Endpoint`` per URL of ``MODEL_RUNNER_URL`` (comma-separated), in the given order;
+    ``MODEL_RUNNER_HOST`` (one runner) when ``MODEL_RUNNER_URL`` is unset."""
+    raw, variable = base_url(settings)
+    urls = split_urls(raw)
     if not urls:
-        raise _bad("MODEL_RUNNER_URL", settings.url, "it names no URL")
-    endpoints = [_resolve_one(url, settings, config) for url in urls]
+        raise _bad(variable, raw, "it names no URL")
+    endpoints = [_resolve_one(url, settings, config, variable) for url in urls]
     if len({(ep.origin, ep.api_path, ep.uds) for ep in endpoints}) != len(endpoints):
-        raise _bad("MODEL_RUNNER_URL", settings.url, "it names the same endpoint twice")
+        raise _bad(variable, raw, "it names the same endpoint twice")
     if len({(ep.api_path, ep.runner_layout) for ep in endpoints}) != 1:
-        raise _bad("MODEL_RUNNER_URL", settings.url, "its URLs use different API paths (one layout for all)")
+        raise _bad(variable, raw, "its URLs use different API paths (one layout for all)")
     return endpoints
 
 
-def _resolve_one(raw: str, settings: DockerAPISettings, config: UltraConfig | None) -> Endpoint:
+def _resolve_one(raw: str, settings: DockerAPISettings, config: UltraConfig | None, variable: str) -> Endpoint:
     uds: str | None = None
     api_path = settings.path
     if raw.startswith("unix://"):
         uds = raw[len("unix://") :]
         if not uds.startswith("/"):
-            raise _bad("MODEL_RUNNER_URL", raw, "a unix socket URL needs an absolute path (unix:///...)")
+            raise _bad(variable, raw, "a unix socket URL needs an absolute path (unix:///...)")
         origin = "http://localhost" + settings.socket_prefix.rstrip("/")
     else:
         try:
             parts = urlsplit(raw)
             parts.port  # noqa: B018 - reading it validates the port (0-65535)
         except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
-            raise _bad("MODEL_RUNNER_URL", raw, f"it is not a valid URL ({exc})") from None
+            raise _bad(variable, raw, f"it is not a valid URL ({exc})") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise _bad("MODEL_RUNNER_URL", raw, "it must be an http(s):// or unix:// URL")
+            raise _bad(variable, raw, "it must be an http(s):// or unix:// URL")
         if parts.query or parts.fragment:
             raise _bad(
-                "MODEL_RUNNER_URL",
+                variable,
                 raw,
                 "a query or fragment is never sent (an API key goes in ULTRA_LLM_DOCKER_API_API_KEY)",
             )

@@ -358,3 +358,141 @@ def test_answers_from_the_real_engine(docker_double: DockerDouble, cli_backend: 
     chunks = stream(cli_backend, "smollm2", "Hello")
     assert chunks[-1].finish_reason == "stop"
     assert "".join(c.text for c in chunks)
+
+
+# ----------------------------------------------------------------------------- names the runner accepts
+
+
+@pytest.mark.parametrize("form", ["short", "full", "digest"])
+def test_a_model_id_runs_the_listed_model_without_a_pull(docker_double: DockerDouble, form: str) -> None:
+    # The runner takes 12- or 64-hex IDs and sha256 digests for a name (docker/model-runner
+    # pkg/distribution/distribution/client.go:160-166 at 642c7211): never `ai/<id>:latest`, never a pull.
+    backend = make_backend(status_cache_seconds=0, auto_pull=False)
+    full = str(next(m for m in docker_double.models if "ai/smollm2:latest" in m["tags"])["id"])
+    name = {"short": full[7:19], "full": full[7:], "digest": full}[form]
+    result = generate(backend, name, "hello")
+    assert result.text
+    assert [i["argv"][2] for i in docker_double.invocations()] == [backend.canonical_model(name)]
+    assert "ai/" not in docker_double.invocations()[0]["argv"][2]
+
+
+def test_hf_co_names_the_model_stored_as_huggingface_co(docker_double: DockerDouble) -> None:
+    # Since v1.0.14 the runner stores hf.co/ tags as huggingface.co/ (client.go:121-138, 154-158)
+    docker_double.add_model("huggingface.co/bartowski/smollm2-gguf:Q4_K_M")
+    backend = make_backend(status_cache_seconds=0, auto_pull=False)
+    assert generate(backend, "hf.co/bartowski/SmolLM2-GGUF:Q4_K_M", "hello").text
+
+
+def test_engine_not_installed_is_typed_with_the_install_command(
+    docker_double: DockerDouble, cli_backend: DockerCLIBackend
+) -> None:
+    from ultra_llm.docker.errors import RunnerEngineNotInstalledError
+
+    docker_double.set(fault="engine_412", fault_message="vllm")
+    with pytest.raises(RunnerEngineNotInstalledError) as caught:
+        generate(cli_backend, "smollm2", "hello")
+    assert "docker model install-runner --backend vllm" in caught.value.fix
+
+
+def test_a_prompt_over_the_runners_10_mib_is_request_too_large(
+    docker_double: DockerDouble, cli_backend: DockerCLIBackend
+) -> None:
+    from ultra_llm.docker.errors import RunnerRequestTooLargeError
+
+    with pytest.raises(RunnerRequestTooLargeError) as caught:
+        generate(cli_backend, "smollm2", "x" * (10 * 1024 * 1024 + 1))
+    assert "10 MiB" in caught.value.message
+
+
+# ----------------------------------------------------------------------------- status --json endpointHost
+
+
+@pytest.mark.parametrize(
+    ("kind", "host_url", "container_url"),
+    [
+        ("Docker Desktop", "http://localhost:12434/v1/", "http://model-runner.docker.internal/v1/"),
+        ("Docker Engine", "http://127.0.0.1:12434/v1/", "http://host.docker.internal:12434/v1/"),
+        ("Docker Cloud", "http://127.0.0.1:12435/v1/", None),  # the same URL for both
+    ],
+)
+def test_status_reports_the_host_endpoint_not_the_container_one(
+    docker_double: DockerDouble, cli_backend: DockerCLIBackend, kind: str, host_url: str, container_url: str | None
+) -> None:
+    # status --json prints endpoint (for containers) and endpointHost (for this host), by engine kind
+    # (docker/model-runner cmd/cli/commands/status.go:134-165 at 642c7211); the double prints the same
+    docker_double.set(kind=kind)
+    status = asyncio.run(cli_backend.runner_status())
+    assert status.endpoint == host_url
+    assert status.container_endpoint == container_url
+    availability = asyncio.run(cli_backend.check_availability())
+    assert f"running at {host_url}" in availability.detail
+
+
+# ----------------------------------------------------------------------------- rm --force
+
+
+def two_tags(docker_double: DockerDouble) -> dict[str, Any]:
+    """A local model tagged ``ai/twotags:latest`` and ``ai/twotags:v2``."""
+    model = docker_double.add_model("ai/twotags:latest")
+    model["tags"].append("ai/twotags:v2")
+    docker_double.set(models=[*docker_double.models[:-1], model])
+    return model
+
+
+def test_rm_by_tag_keeps_a_model_with_other_tags_and_needs_no_force(docker_double: DockerDouble) -> None:
+    two_tags(docker_double)
+    backend = make_backend(status_cache_seconds=0)
+    asyncio.run(backend.remove("twotags:v2"))
+    assert [m["tags"] for m in docker_double.models if "ai/twotags:latest" in m["tags"]] == [["ai/twotags:latest"]]
+
+
+def test_rm_by_id_of_a_model_with_several_tags_needs_force(docker_double: DockerDouble) -> None:
+    # DeleteModel: by ID with several tags, 409 "must be forced" unless force (client.go:547-568)
+    model = two_tags(docker_double)
+    short_id = str(model["id"])[7:19]
+    backend = make_backend(status_cache_seconds=0)
+    with pytest.raises(UltraLLMError) as caught:
+        asyncio.run(backend.remove(short_id))
+    assert not isinstance(caught.value, ModelNotFoundError)
+    assert caught.value.fix is not None and f"docker model rm --force {short_id}" in caught.value.fix
+    assert any(m["id"] == model["id"] for m in docker_double.models)  # nothing removed
+    asyncio.run(backend.remove(short_id, force=True))
+    assert not any(m["id"] == model["id"] for m in docker_double.models)
+
+
+# ----------------------------------------------------------------------------- runner auto-install
+
+
+def engine_without_runner(docker_double: DockerDouble) -> None:
+    """Docker Engine with no runner container yet: `docker model` would install one (install-runner.go:88-178)."""
+    docker_double.set(kind="Docker Engine", runner="disabled", runner_container=False)
+
+
+def test_docker_runs_with_no_auto_install_by_default(docker_double: DockerDouble) -> None:
+    engine_without_runner(docker_double)
+    backend = make_backend(status_cache_seconds=0)
+    with pytest.raises(ModelRunnerNotEnabledError):
+        generate(backend, "smollm2", "hello")
+    assert docker_double.state["runner_container"] is False  # nothing was installed unasked
+    availability = asyncio.run(backend.check_availability())
+    assert not availability.available
+    assert docker_double.state["runner_container"] is False
+
+
+@pytest.mark.parametrize("read_size", [1, 7, 4096])
+def test_auto_install_lines_never_reach_the_answer(docker_double: DockerDouble, read_size: int) -> None:
+    backend = make_backend(status_cache_seconds=0, auto_install=True, auto_pull=False, read_size=read_size)
+    seen: list[Progress] = []
+    backend.progress_callback = seen.append
+
+    async def listed_then_run() -> Result:
+        await backend.list_models()  # smollm2 is present (remembered: `run` follows without a listing)
+        engine_without_runner(docker_double)  # then the runner container goes away: `run` installs it
+        return await backend.generate(request("smollm2", "hello"))
+
+    result = asyncio.run(listed_then_run())
+    assert docker_double.state["runner_container"] is True  # the double did install (so printed the lines)
+    assert result.text == docker_double.expected_answer("hello", "smollm2")
+    assert "docker-model-runner" not in result.text and "Pull complete" not in result.text
+    messages = [p.message for p in seen]
+    assert "Starting model runner container docker-model-runner..." in messages

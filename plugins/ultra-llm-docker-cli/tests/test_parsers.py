@@ -197,3 +197,33 @@ def test_random_multibyte_splits() -> None:
     for _ in range(200):
         cuts = [rng.randrange(len(data)) for _ in range(rng.randrange(1, 30))]
         assert collect(parse_in_pieces(data, cuts))[0] == answer
+
+
+def test_status_json_without_endpoint_host_keeps_the_endpoint() -> None:
+    # CLIs before endpointHost (status.go:126-179 at 642c7211 added it) print only endpoint
+    status = parse_status_json('{"running":true,"backends":{},"kind":"Docker Engine","endpoint":"http://h:1/v1/"}')
+    assert status.endpoint == "http://h:1/v1/" and status.container_endpoint is None
+
+
+def test_install_lines_alone_at_the_start_are_install_events_not_text() -> None:
+    parser = RunOutputParser()
+    data = b"latest: Pulling from docker/model-runner\nSuccessfully pulled docker/model-runner:latest\nHi\n"
+    events = parser.feed(data) + parser.finish()
+    assert [e.kind for e in events] == ["install", "install", "text"] and events[-1].text == "Hi"
+
+
+def test_a_warning_line_is_answer_text_unless_inside_an_install_block() -> None:
+    parser = RunOutputParser(installer=True)
+    events = parser.feed(b"Warning: answers may vary\n") + parser.finish()
+    assert "".join(e.text for e in events if e.kind == "text") == "Warning: answers may vary"
+
+
+def test_a_412_naming_no_engine_is_still_engine_not_installed() -> None:
+    from ultra_llm_docker_cli.failures import error_for
+
+    from ultra_llm.docker.errors import RunnerEngineNotInstalledError
+
+    stderr = "Failed to generate a response: error response: status=412 body=precondition failed\n\n"
+    error = error_for("run", returncode=1, stderr=stderr, model="ai/smollm2:latest")
+    assert isinstance(error, RunnerEngineNotInstalledError)
+    assert error.fix == RunnerEngineNotInstalledError.default_fix and "status=412" in error.message

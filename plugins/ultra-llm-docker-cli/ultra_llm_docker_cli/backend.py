@@ -10,6 +10,9 @@
   prompt naming a file ``run`` would read (``@path``, image paths; see ``prompt_guard``) unless
   ``allow_file_inclusion``; an ``nvcr.io/nim/`` model (``run`` starts a container) unless
   ``allow_containers``; a model not present while ``auto_pull`` is off (``run`` would pull it).
+* Every ``docker`` call runs with ``MODEL_RUNNER_NO_AUTO_INSTALL=1`` unless ``auto_install``: without it
+  ``docker model`` on Docker Engine pulls and starts the runner container, printing the install to
+  stdout, before the command; with it those lines are progress, never answer text.
   ``run`` works in a private empty directory (removed by ``aclose``), so relative paths name nothing
   there; one naming a file in our own working directory is refused all the same.
 * The CLI cannot pass sampling options: any option is an ``InvalidOptionsError`` pointing at the
@@ -75,6 +78,12 @@ log = logging.getLogger("ultra_llm_docker_cli")
 NIM_PREFIX = "nvcr.io/nim/"
 """``run`` starts a container for these models (``cmd/cli/commands/nim.go:isNIMImage``)."""
 
+NO_AUTO_INSTALL = {"MODEL_RUNNER_NO_AUTO_INSTALL": "1"}
+"""Set for every ``docker`` call unless ``auto_install``: any non-empty value stops ``docker model``
+from pulling and starting the runner container on Docker Engine before a command
+(``ensureStandaloneRunnerAvailable``, docker/model-runner ``cmd/cli/commands/install-runner.go:102-105``
+at 642c7211; Docker Desktop never auto-installs, ``:95-100``)."""
+
 _MAX_PULL_LINE = 64 * 1024
 """A partial ``pull`` output line longer than this is dropped (progress lines are ~40 bytes)."""
 
@@ -102,7 +111,9 @@ class DockerCLIBackend(Backend):
         super().__init__(config, settings=settings)
         self.clock = clock
         """Seconds, monotonic: the age of the cached status (injectable: tests pass a fake one)."""
-        self.runner = ProcessRunner(self.settings.max_concurrency)
+        self.runner = ProcessRunner(
+            self.settings.max_concurrency, env_overrides=None if self.settings.auto_install else NO_AUTO_INSTALL
+        )
         self._status: tuple[float, Availability] | None = None
         self._present: set[str] = set()
         self._private_dir: str | None = None
@@ -186,7 +197,10 @@ class DockerCLIBackend(Backend):
             return Availability(False, error=exc)
         if status.running:
             backends = ", ".join(f"{k}: {v}" for k, v in status.backends.items())
-            return Availability(True, detail="Docker Model Runner is running" + (f" ({backends})" if backends else ""))
+            where = f" at {status.endpoint}" if status.endpoint else ""  # endpointHost when printed
+            return Availability(
+                True, detail=f"Docker Model Runner is running{where}" + (f" ({backends})" if backends else "")
+            )
         return Availability(
             False, error=ModelRunnerNotEnabledError("Docker Model Runner is not running.", backend=BACKEND)
         )
@@ -221,7 +235,7 @@ class DockerCLIBackend(Backend):
                 continue
             if name not in models:
                 models[name] = ModelInfo(name=name, backend=BACKEND, display_name=item.name, details=item.details())
-        self._present = set(models)
+        self._present = set(models) | _listed_ids(listed)
         return list(models.values())
 
     async def listed_models(self) -> list[ListedModel]:
@@ -262,7 +276,7 @@ class DockerCLIBackend(Backend):
         prompt = text.encode("utf-8")
         argv = [self.docker(), "model", "run", model]
         loop = asyncio.get_running_loop()
-        parser = RunOutputParser()
+        parser = RunOutputParser(installer=self.settings.auto_install)
         usage: Usage | None = None
         cap, received = self.settings.max_response_bytes, 0
         try:
@@ -362,11 +376,11 @@ class DockerCLIBackend(Backend):
             raise model_not_found(model, backend=BACKEND, detail="not in `docker model list`; auto-pull is off")
 
     def _on_event(self, event: Event, model: str, progress: ProgressCallback | None) -> Chunk | None:
-        """Answer and reasoning become chunks; auto-pull lines go to the log, the request's ``progress``
-        callback and ``progress_callback``."""
+        """Answer and reasoning become chunks; auto-pull and runner auto-install lines go to the log, the
+        request's ``progress`` callback and ``progress_callback``."""
         if event.kind in ("text", "reasoning"):
             return Chunk(event.text, kind="reasoning" if event.kind == "reasoning" else "text")
-        if event.kind in ("pull-started", "progress", "pulled"):
+        if event.kind in ("pull-started", "progress", "pulled", "install"):
             log.info("docker model run %s: %s", model, event.text)
             report = _progress(event.text, event.completed, event.total, done=event.kind == "pulled")
             for callback in (progress, self.progress_callback):
@@ -378,7 +392,8 @@ class DockerCLIBackend(Backend):
 
     async def ensure_present(self, model: str, progress: ProgressCallback | None = None) -> None:
         """Pull ``model`` unless ``docker model list`` already shows it."""
-        if model not in {m.name for m in await self.list_models()}:
+        await self.list_models()
+        if model not in self._present:  # a name, or a model ID the listing shows
             await self.pull(model, progress)
 
     async def pull(self, model: str, progress: ProgressCallback | None = None) -> None:
@@ -430,12 +445,22 @@ class DockerCLIBackend(Backend):
             raise BackendUnavailableError(f"Could not start {argv[0]}: {exc}.", backend=BACKEND) from exc
         self._present.add(name)
 
-    async def remove(self, model: str) -> None:
-        """``docker model rm MODEL``; ``ModelNotFoundError`` when it is not present."""
+    async def remove(self, model: str, *, force: bool = False) -> None:
+        """``docker model rm MODEL``; ``ModelNotFoundError`` when it is not present.
+
+        A name removes that tag (the model goes with its last tag). An ID names the model with all its
+        tags: the runner refuses that without ``force`` when there are several (409 ``must be forced``,
+        docker/model-runner ``pkg/distribution/distribution/client.go:547-568`` at 642c7211), which is a
+        ``BadRequestError`` saying so; ``force`` passes ``--force`` (``cmd/cli/commands/rm.go:28``, sent as
+        ``?force=true``, ``desktop/desktop.go:875-879``). A name never needs it.
+        """
         name = self._model_arg(model)
-        done = await self._call("rm", name, timeout=self.config.check_timeout * 6, model=name)
+        args = ("--force", name) if force else (name,)
+        done = await self._call("rm", *args, timeout=self.config.check_timeout * 6, model=name)
         if done.returncode != 0:
             raise model_not_found(name, backend=BACKEND, detail=first_line(done.stderr.decode("utf-8", "replace")))
+        if parse_model_reference(name).model_id is not None:
+            self._present.clear()  # which tags went with the ID only a new listing tells
         self._present.discard(name)
 
     async def aclose(self) -> None:
@@ -454,6 +479,22 @@ def _own_directory() -> list[str]:
         return [os.getcwd()]
     except OSError:
         return []
+
+
+def _listed_ids(listed: list[ListedModel]) -> set[str]:
+    """The ID references (``sha256:<hex>`` and its 12-hex short form) of the listed models: the
+    runner accepts either in place of a name (``pkg/distribution/distribution/client.go:160-166,
+    235-260`` at 642c7211), so ``run ID`` needs no pull when the model is listed."""
+    ids: set[str] = set()
+    for item in listed:
+        try:
+            ref = parse_model_reference(item.id or "")
+        except UltraLLMError:
+            continue
+        if ref.model_id is not None:
+            ids.add(ref.model_id)
+            ids.add(ref.model_id.removeprefix("sha256:")[:12])
+    return ids
 
 
 def _progress(message: str, completed: int | None, total: int | None, *, done: bool) -> Progress:

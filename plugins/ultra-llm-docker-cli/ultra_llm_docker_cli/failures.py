@@ -7,10 +7,14 @@ from ultra_llm.docker.errors import (
     DockerNotInstalledError,
     ModelRunnerNotEnabledError,
     ModelRunnerPluginMissingError,
+    RunnerRequestTooLargeError,
     context_length_exceeded,
+    engine_not_installed,
     model_not_found,
+    not_installed_engine,
 )
 from ultra_llm.errors import (
+    BadRequestError,
     GenerationError,
     InvalidModelNameError,
     StreamInterruptedError,
@@ -111,6 +115,22 @@ def error_for(
             requested=None,
             available=None,
             output=stderr,
+            backend=BACKEND,
+        )
+    if kind is Failure.ENGINE_NOT_INSTALLED:
+        return engine_not_installed(not_installed_engine(stderr), said, backend=BACKEND)
+    if kind is Failure.MUST_FORCE and model is not None:
+        return BadRequestError(
+            f"Docker Model Runner kept {model}: it has several tags, and removing it by ID removes them all ({said}).",
+            output=strip_ansi(stderr).strip(),
+            fix=f"Remove one tag by name (`docker model rm NAME:TAG`), or all of them on purpose: "
+            f"`docker model rm --force {model}`.",
+            backend=BACKEND,
+        )
+    if kind is Failure.REQUEST_TOO_LARGE:
+        return RunnerRequestTooLargeError(
+            f"`docker model {action}` sent more than the runner's 10 MiB request limit ({said}).",
+            output=strip_ansi(stderr).strip(),
             backend=BACKEND,
         )
     output = "\n".join(part for part in (strip_ansi(stderr).strip(), strip_ansi(stdout).strip()) if part)

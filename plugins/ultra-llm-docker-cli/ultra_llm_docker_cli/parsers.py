@@ -215,22 +215,33 @@ class RunnerStatus:
     backends: Mapping[str, str] = field(default_factory=dict)
     kind: str | None = None
     endpoint: str | None = None
+    """The OpenAI base URL this host reaches: ``endpointHost`` when printed, else ``endpoint``."""
+    container_endpoint: str | None = None
+    """``endpoint`` when it differs from ``endpointHost``: where containers reach the runner."""
     text: str = ""
 
 
 def parse_status_json(text: str) -> RunnerStatus:
     """``docker model status --json``; raises ``ValueError`` when the text is not a JSON object
-    (malformed or deeply nested JSON included)."""
+    (malformed or deeply nested JSON included).
+
+    Newer CLIs print ``endpointHost`` besides ``endpoint`` (``cmd/cli/commands/status.go:126-179`` at
+    642c7211): on Docker Desktop ``endpoint`` is ``http://model-runner.docker.internal/v1/``, reachable
+    only from containers, on Docker Engine the gateway address; ``endpointHost`` is the URL on this host.
+    So ``endpoint`` here is ``endpointHost`` when present (older CLIs: their ``endpoint``).
+    """
     data = _load_json(text, "docker model status --json")
     if not isinstance(data, Mapping):
         raise ValueError("docker model status --json did not print a JSON object")
     running = data.get("running")
     backends = data.get("backends")
+    endpoint, host = _as_str(data.get("endpoint")), _as_str(data.get("endpointHost"))
     return RunnerStatus(
         running=running if isinstance(running, bool) else None,
         backends={str(k): str(v) for k, v in backends.items()} if isinstance(backends, Mapping) else {},
         kind=_as_str(data.get("kind")),
-        endpoint=_as_str(data.get("endpoint")),
+        endpoint=host or endpoint,
+        container_endpoint=endpoint if host and endpoint != host else None,
         text=text.strip(),
     )
 
@@ -289,6 +300,9 @@ class Failure(Enum):
     MODEL_NOT_FOUND = "model-not-found"
     UNKNOWN_FLAG = "unknown-flag"
     CONTEXT_EXCEEDED = "context-exceeded"
+    ENGINE_NOT_INSTALLED = "engine-not-installed"
+    REQUEST_TOO_LARGE = "request-too-large"
+    MUST_FORCE = "must-force"
     OTHER = "other"
 
 
@@ -304,6 +318,15 @@ def classify_failure(stderr: str, stdout: str = "") -> Failure:
     if "exceeds the available context size" in text or "exceed_context_size_error" in text:
         return Failure.CONTEXT_EXCEEDED
     err = strip_ansi(stderr)
+    # `run` prints a non-200 answer as `error response: status=N body=<body>` (desktop.go:601, wrapped
+    # by run.go:855 as `Failed to generate a response: ...`); the runner's 412 and 400 bodies are
+    # scheduling/http_handler.go:244-247 and :33-34 (docker/model-runner at 642c7211)
+    if "status=412 " in err or "is not installed; run: docker model install-runner" in err:
+        return Failure.ENGINE_NOT_INSTALLED
+    if "status=400 body=request too large" in err:
+        return Failure.REQUEST_TOO_LARGE
+    if "(must be forced)" in err:  # rm by ID of a model with several tags: 409 (client.go:562-567)
+        return Failure.MUST_FORCE
     if (
         "model not found" in err
         or "no such model" in err

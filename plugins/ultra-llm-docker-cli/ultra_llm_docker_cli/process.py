@@ -26,7 +26,7 @@ import contextlib
 import os
 import signal
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = ["Completed", "OpenProcess", "OutputTooLargeError", "ProcessRunner", "RunningProcess"]
@@ -85,7 +85,7 @@ def _kill_group(pid: int) -> bool:
 
 
 async def _start(
-    argv: Sequence[str], *, piped_stdin: bool, cwd: str | None
+    argv: Sequence[str], *, piped_stdin: bool, cwd: str | None, env: Mapping[str, str] | None = None
 ) -> tuple[asyncio.subprocess.Process, _GroupReaper]:
     """``create_subprocess_exec`` in a new session with ``_GroupReaper`` as its protocol."""
     loop = asyncio.get_running_loop()
@@ -98,6 +98,7 @@ async def _start(
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
         cwd=cwd,
+        env=env,
     )
     protocol.pid = transport.get_pid()
     if protocol.exited:  # it exited while we were starting it
@@ -235,7 +236,9 @@ class OpenProcess:
         await semaphore.acquire()
         self._semaphore = semaphore
         try:
-            proc, reaper = await _start(self._argv, piped_stdin=self._input is not None, cwd=self._cwd)
+            proc, reaper = await _start(
+                self._argv, piped_stdin=self._input is not None, cwd=self._cwd, env=self._runner.env
+            )
         except BaseException:
             self._semaphore = None
             semaphore.release()
@@ -259,13 +262,24 @@ class OpenProcess:
 class ProcessRunner:
     """Starts processes with a bound on how many run at once (per event loop)."""
 
-    def __init__(self, max_concurrency: int = 4, read_size: int = 4096) -> None:
+    def __init__(
+        self, max_concurrency: int = 4, read_size: int = 4096, env_overrides: Mapping[str, str] | None = None
+    ) -> None:
         self.max_concurrency = max_concurrency
         self.read_size = read_size
+        self.env_overrides = dict(env_overrides or {})
+        """Variables set for every process started, over this process's environment at start time."""
         self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
         self._live: set[RunningProcess] = set()
+
+    @property
+    def env(self) -> dict[str, str] | None:
+        """The environment a process starts with: ``None`` (inherited) without overrides."""
+        if not self.env_overrides:
+            return None
+        return {**os.environ, **self.env_overrides}
 
     @property
     def live_pids(self) -> list[int]:

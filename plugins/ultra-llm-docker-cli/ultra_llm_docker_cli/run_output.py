@@ -2,6 +2,9 @@
 
 What the CLI writes (docker/model-runner ``cmd/cli/commands/run.go``, ``desktop/desktop.go``)::
 
+    [latest: Pulling from docker/model-runner\n ... Successfully pulled docker/model-runner:latest\n
+     Creating model storage volume docker-model-runner-models...\n
+     Starting model runner container docker-model-runner...\n]    (runner auto-install, Docker Engine)
     [Unable to find model 'M' locally. Pulling from the server.\\n     (only when auto-pulling)
      Downloaded 12.34MB of 256.35MB\\n ...
      Model pulled successfully\\n]
@@ -9,6 +12,16 @@ What the CLI writes (docker/model-runner ``cmd/cli/commands/run.go``, ``desktop/
     <answer, token by token>
     [\\n\\nToken usage: P prompt + C completion = T total]            (newer CLIs, when reported)
     \\n                                                                (cmd.Println)
+
+The auto-install block is printed only without ``MODEL_RUNNER_NO_AUTO_INSTALL`` (which the backend sets
+unless ``auto_install``) when no runner container exists (``ensureStandaloneRunnerAvailable``,
+``commands/install-runner.go:88-178`` at 642c7211): the image pull through Docker's jsonmessage
+stream (``pkg/standalone/images.go:19-27``, written with ``printer.Write`` = ``OutOrStdout``,
+``commands/utils.go:91-93``), then ``Successfully pulled <image>`` or ``Using local image <image>``
+(``images.go:26,35``), ``Creating model storage volume ...`` (``volumes.go:32``), ``Starting model
+runner container ...`` (``containers.go:619``) and possibly ``Warning:``/CA certificate lines
+(``containers.go:557-646``). The engine's own ``Installing <engine> backend...`` lines go to stderr
+(``desktop/desktop.go:610-647``), never here.
 
 Only the answer is answer text. Bytes are decoded incrementally (a character split across reads
 stays whole; invalid bytes become U+FFFD). A tail that may still turn out to be the trailer (the
@@ -33,8 +46,26 @@ _USAGE_HEAD = "\n\nToken usage: "
 _SEPARATOR = "\n\n--\n\n"
 _PREAMBLE_STARTS = ("Unable to find model '", "Thinking:")
 _PULL_STARTS = ("Downloaded ", "Model pulled successfully")
+_RUNNER_IMAGE = "docker/model-runner"
+_INSTALL_FIRST = re.compile(
+    rf"^[\w][\w.-]{{0,127}}: Pulling from {_RUNNER_IMAGE}$"
+    rf"|^(?:Successfully pulled|Using local image) {_RUNNER_IMAGE}:\S+$"
+)
+"""The first line of an auto-install: the runner image's pull (jsonmessage, not a TTY) or its result."""
+_INSTALL_LINE = re.compile(
+    r"^[0-9a-f]{12}: (?:Pulling fs layer|Waiting|Verifying Checksum|Download complete|Pull complete|Already exists"
+    r"|Downloading|Extracting)\b.*$"
+    r"|^Digest: sha256:[0-9a-f]{64}$"
+    r"|^Status: (?:Downloaded newer image|Image is up to date) for \S+$"
+    rf"|^(?:Successfully pulled|Using local image) {_RUNNER_IMAGE}:\S+$"
+    r"|^Creating model storage volume \S+\.\.\.$"
+    r"|^Starting model runner container \S+\.\.\.$"
+    r"|^(?:Updating CA certificates|Restarting container to apply CA certificate)\.\.\.$"
+    r"|^Warning: .*$"
+)
+"""Further auto-install lines (``Warning:`` only inside the block, never as its first line)."""
 
-EventKind = Literal["text", "reasoning", "pull-started", "progress", "pulled", "usage"]
+EventKind = Literal["text", "reasoning", "pull-started", "progress", "pulled", "usage", "install"]
 
 
 @dataclass(frozen=True)
@@ -88,12 +119,30 @@ def _separator_hold(text: str) -> int:
     return len(text)
 
 
-class RunOutputParser:
-    """Feed stdout bytes with ``feed``; call ``finish`` once at EOF. Both return events in order."""
+def _may_become_install(partial: str) -> bool:
+    """Could the unfinished first line ``partial`` still become an auto-install line?"""
+    for head in ("Successfully pulled ", "Using local image "):
+        if head.startswith(partial) or partial.startswith(head + _RUNNER_IMAGE[: len(partial) - len(head)]):
+            return True
+    tag, colon, rest = partial.partition(":")
+    if not re.fullmatch(r"[\w][\w.-]{0,127}", tag):
+        return False
+    head = f" Pulling from {_RUNNER_IMAGE}"
+    return not colon or head.startswith(rest) or rest == head
 
-    def __init__(self) -> None:
+
+class RunOutputParser:
+    """Feed stdout bytes with ``feed``; call ``finish`` once at EOF. Both return events in order.
+
+    ``installer``: the runner may be auto-installed first (the backend's ``auto_install``), so an
+    unfinished first line that may become an install line is held until its end; complete install
+    lines at the start are recognised (``install`` events) either way.
+    """
+
+    def __init__(self, *, installer: bool = False) -> None:
+        self._installer = installer
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._phase: Literal["start", "pulling", "reasoning", "answer"] = "start"
+        self._phase: Literal["start", "installing", "pulling", "reasoning", "answer"] = "start"
         self._buffer = ""
         self.answered = False
         """True once any answer or reasoning text has been emitted."""
@@ -132,13 +181,30 @@ class RunOutputParser:
         events: list[Event] = []
         while True:
             buf = self._buffer
+            if self._phase == "installing":  # the block ends at its first line that is not an install line
+                line, newline, rest = buf.partition("\n")
+                if not newline and not final:
+                    return events  # wait for the line's end
+                if newline and _INSTALL_LINE.match(line):
+                    events.append(Event("install", line))
+                    self._buffer = rest
+                    continue
+                self._phase = "start"
+                continue
             if self._phase in ("start", "pulling"):
                 line, newline, rest = buf.partition("\n")
                 starts = _PREAMBLE_STARTS if self._phase == "start" else (*_PULL_STARTS, "Thinking:")
                 if not newline:
-                    if not final and any(s.startswith(line) or line.startswith(s) for s in starts):
+                    held = any(s.startswith(line) or line.startswith(s) for s in starts) or (
+                        self._installer and self._phase == "start" and _may_become_install(line)
+                    )
+                    if not final and held:
                         return events  # may still become a CLI line: wait for its end
                     self._phase = "answer"
+                    continue
+                if self._phase == "start" and _INSTALL_FIRST.match(line):
+                    events.append(Event("install", line))
+                    self._phase, self._buffer = "installing", rest
                     continue
                 pulling = _PULLING.match(line)
                 if self._phase == "start" and pulling:

@@ -44,6 +44,12 @@ class DockerCLISettings(Settings):
         "pulls the image and runs it with the Docker engine). Off: such a model is refused before any process "
         "starts.",
     )
+    auto_install: bool = setting(
+        False,
+        help="Let `docker model` install the runner on Docker Engine when it is missing (pulls the "
+        "docker/model-runner image, starts a container). Off: every `docker` call runs with "
+        "MODEL_RUNNER_NO_AUTO_INSTALL=1, so a missing runner is an error instead of an unasked install.",
+    )
     max_response_bytes: int = setting(
         16 * 1024 * 1024,
         ge=1024,

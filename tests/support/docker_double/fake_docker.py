@@ -78,15 +78,17 @@ State keys (all optional; see ``DEFAULT_STATE``): ``cli_version`` (``new``/``old
 ``pull_delay``, ``answer`` (fixed text), ``non_ascii``, ``split_utf8``, ``split_delay``, ``usage``,
 ``engine_url``/``engine_model``/``engine_max_tokens`` (answer from a real OpenAI-compatible server,
 the last a test knob bounding the answer), ``fault`` (``crash``, ``kill``, ``hang``, ``hang_after``,
-``bad_utf8``, ``runner_500``) with ``fault_after`` and ``fault_message``, ``pull_hang_after`` (a
+``bad_utf8``, ``runner_500``, ``engine_412`` naming the engine in ``fault_message``) with
+``fault_after`` and ``fault_message``, ``pull_hang_after`` (a
 fault too: ``pull``, and the auto-pull of ``run``, print that many progress lines and then nothing,
 never exiting, as a stalled download would; the real CLI's behaviour when its registry stalls is not
 confirmed), ``timestamp_log`` (one ``<monotonic_ns> <len>`` line per stdout write, taken just before
 the write) and ``invocation_log`` (one JSON line per run), ``prompt_log`` (one JSON line per prompt
 sent to the model: its final ``text`` and ``images``, each ``{"path", "bytes", "sha256"}``),
-``containers`` (NIM containers started). Fault ``leave_helper`` (not a documented CLI behaviour: a
-crashing plugin's child would do it): ``run`` forks a helper into its process group that keeps
-stdout and stderr open and sleeps (its pid written to ``helper_pid_file``), then exits with
+``containers`` (NIM containers started), ``runner_container`` (false: Docker Engine without the runner
+container, which commands auto-install; see ``auto_install``), ``gateway_ip``. Fault ``leave_helper``
+(not a documented CLI behaviour: a crashing plugin's child would do it): ``run`` forks a helper into
+its process group that keeps stdout and stderr open and sleeps (its pid written to ``helper_pid_file``), then exits with
 ``fault_code`` (default 1; 0 answers normally first)."""
 
 from __future__ import annotations
@@ -136,6 +138,10 @@ DEFAULT_STATE: dict[str, Any] = {
     "client_version": "v1.0.3",
     "server_version": "v1.0.3",
 }
+
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+"""``maximumOpenAIInferenceRequestSize`` (``pkg/inference/scheduling/api.go:15``): a larger chat
+request is answered ``400 request too large``, which ``run`` prints as any non-200 answer."""
 
 NON_ASCII_TAIL = " — naïve café ✓ 日本語 🙂"
 DAEMON_DOWN = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
@@ -188,7 +194,17 @@ def save_state(state: dict[str, Any]) -> None:
 
 
 def normalize(name: str) -> str:
-    """``smollm2``, ``ai/smollm2``, ``docker.io/ai/smollm2:latest`` -> ``ai/smollm2:latest``."""
+    """``smollm2``, ``ai/smollm2``, ``docker.io/ai/smollm2:latest`` -> ``ai/smollm2:latest``.
+
+    As the runner's ``normalizeModelName`` (``pkg/distribution/distribution/client.go:143-196`` at
+    642c7211): ``hf.co/`` becomes ``huggingface.co/`` (``:156``); a 12- or 64-hex ID or a
+    ``sha256:<64 hex>`` digest is left as it is (``:160-166``, resolved by ``find_model``).
+    """
+    name = name.strip()
+    if name.startswith("hf.co/"):
+        name = "huggingface.co/" + name[len("hf.co/") :]
+    if looks_like_id(name):
+        return name
     for prefix in ("index.docker.io/", "docker.io/"):
         if name.startswith(prefix):
             name = name[len(prefix) :]
@@ -199,6 +215,14 @@ def normalize(name: str) -> str:
     if "/" not in name:
         name = "ai/" + name
     return name
+
+
+def looks_like_id(name: str) -> bool:
+    """``looksLikeID`` or ``looksLikeDigest`` (``client.go:198-231``): lower-case hex only."""
+    digest = name.startswith("sha256:")
+    hexpart = name[len("sha256:") :] if digest else name
+    lengths = (64,) if digest else (12, 64)
+    return len(hexpart) in lengths and all(c in "0123456789abcdef" for c in hexpart)
 
 
 def short_name(tag: str) -> str:
@@ -221,7 +245,7 @@ def find_model(models: list[dict[str, Any]], name: str) -> dict[str, Any] | None
         if any(normalize(t) == wanted for t in m.get("tags", [])):
             return m
         mid = str(m.get("id", ""))
-        if name in (mid, mid[7:19]) and len(name) >= 12:
+        if looks_like_id(name) and name in (mid, mid[7:19], mid.removeprefix("sha256:")):  # resolveID, :235-260
             return m
     return None
 
@@ -615,6 +639,25 @@ def cmd_version(state: dict[str, Any], argv: list[str], out: Out) -> int:
     return 0
 
 
+def status_endpoints(state: dict[str, Any]) -> tuple[str, str]:
+    """``(endpoint, endpointHost)`` of ``status --json`` by engine kind (``commands/status.go:134-165``
+    at 642c7211): ``endpoint`` is where containers reach the runner, ``endpointHost`` where this host
+    does (``makeEndpoint`` = ``http://host:port/v1/``, ``:122-124``). Desktop's ``endpointHost`` is
+    ``modelRunner.URL("/v1/")``: the TCP port 12434 here (Desktop with TCP enabled). Manual install:
+    both are ``MODEL_RUNNER_HOST`` + ``/v1/``. Docker Engine: the gateway address the runner container
+    binds (state ``gateway_ip``, else ``host.docker.internal``) and 127.0.0.1, both on 12434; Cloud: 12435."""
+    kind = state["kind"]
+    if kind == "Docker Desktop":
+        return "http://model-runner.docker.internal/v1/", "http://localhost:12434/v1/"
+    if kind == "Docker Engine (Manual Install)":
+        host = os.environ.get("MODEL_RUNNER_HOST") or "http://localhost:12434"
+        url = host.rstrip("/") + "/v1/"
+        return url, url
+    if kind == "Docker Cloud":
+        return f"http://{state.get('gateway_ip') or '127.0.0.1'}:12435/v1/", "http://127.0.0.1:12435/v1/"
+    return f"http://{state.get('gateway_ip') or 'host.docker.internal'}:12434/v1/", "http://127.0.0.1:12434/v1/"
+
+
 def cmd_status(state: dict[str, Any], argv: list[str], out: Out) -> int:
     bools: dict[str, str | None] = {"json": None} if state["cli_version"] == "new" else {}
     f = Flags("status", bools, {}).parse(argv)
@@ -624,15 +667,15 @@ def cmd_status(state: dict[str, Any], argv: list[str], out: Out) -> int:
     running = state["runner"] == "running"
     backends: dict[str, str] = state["backends"] if running else {}
     if f.set.get("json"):
-        port = 12434
+        endpoint, endpoint_host = status_endpoints(state)
         out.text(
             json.dumps(
                 {
                     "running": running,
                     "backends": backends,
                     "kind": state["kind"],
-                    "endpoint": "http://model-runner.docker.internal/v1/",
-                    "endpointHost": f"http://localhost:{port}/v1/",
+                    "endpoint": endpoint,
+                    "endpointHost": endpoint_host,
                 },
                 separators=(",", ":"),
                 ensure_ascii=False,
@@ -820,20 +863,31 @@ def cmd_rm(state: dict[str, Any], argv: list[str], out: Out) -> int:
     require_args("rm", "[MODEL...]", f.args, 1, exact=False)
     ensure_runner(state)
     text = ""
-    for name in f.args:
+    for name in f.args:  # desktop.go:871-916: one DELETE /models/{name}?force=<bool> per name, in order
         m = find_model(state["models"], name)
         if m is None:
             if text:
                 out.text(text)
             raise Exit(1, f"Failed to remove model: no such model: {name}\n")
+        # DeleteModel (pkg/distribution/distribution/client.go:529-582): a tag is untagged and the
+        # model kept while other tags remain; by ID or digest, several tags need --force (409)
         ref = normalize(name)
-        tags = [t for t in m.get("tags", []) if normalize(t) != ref]
-        text += f"Untagged: {ref}\n"
-        if tags:
-            m["tags"] = tags
-        else:
-            state["models"].remove(m)
-            text += f"Deleted: {m['id']}\n"
+        by_tag = not looks_like_id(ref) and "@" not in name
+        tags = list(m.get("tags", []))
+        if by_tag:
+            tags = [t for t in tags if normalize(t) != ref]
+            text += f"Untagged: {ref}\n"
+            if tags:
+                m["tags"] = tags
+                continue
+        elif len(tags) > 1 and not f.set.get("force"):
+            if text:
+                out.text(text)
+            body = f'unable to delete "{name}" (must be forced) due to multiple tag references: resource conflict\n'
+            raise Exit(1, f"Failed to remove model: removing {name} failed with status 409 Conflict: {body}\n")
+        text += "".join(f"Untagged: {t}\n" for t in tags)
+        state["models"].remove(m)
+        text += f"Deleted: {m['id']}\n"
     save_state(state)
     out.text(text)
     return 0
@@ -999,6 +1053,14 @@ def generate(state: dict[str, Any], model: str, m: dict[str, Any], prompt: str, 
     if fault == "hang":
         while True:
             time.sleep(3600)
+    if fault == "engine_412":  # the runner's 412 (pkg/inference/scheduling/http_handler.go:244-245)
+        engine = state.get("fault_message") or "vllm"
+        body = f'backend "{engine}" is not installed; run: docker model install-runner --backend {engine}\n'
+        raise Exit(1, f"Failed to generate a response: error response: status=412 body={body}\n")
+    if len(json.dumps({"model": model, "messages": [{"role": "user", "content": prompt}], "stream": True})) > (
+        MAX_REQUEST_BYTES
+    ):  # the runner reads at most 10 MiB of a request (http_handler.go:29-37, scheduling/api.go:15)
+        raise Exit(1, "Failed to generate a response: error response: status=400 body=request too large\n\n")
     if fault == "runner_500":
         detail = state.get("fault_message") or "llama.cpp terminated unexpectedly: signal: killed"
         body = f"unable to load runner: {detail}\n"  # DMR's plain-text error body ends with a newline
@@ -1104,6 +1166,43 @@ def stream_engine(
 MODEL_COMMANDS = ("list", "ls", "run", "status", "pull", "inspect", "rm", "version")
 
 
+AUTO_INSTALL_COMMANDS = ("run", "status", "pull", "list", "ls", "rm", "inspect")
+"""Commands that first make sure a runner exists: ``withStandaloneRunner`` (``commands/root.go:113-133``)
+and ``run`` itself (``root.go:135-136``); ``version`` does not."""
+
+
+def auto_install(state: dict[str, Any], out: Out) -> None:
+    """``ensureStandaloneRunnerAvailable`` (``commands/install-runner.go:88-178`` at 642c7211).
+
+    Only on Docker Engine (``kind`` ``Docker Engine``/``Docker Cloud``, ``:95-100``), only when no
+    runner container exists (state ``runner_container`` false, ``:118-124``) and only without
+    ``MODEL_RUNNER_NO_AUTO_INSTALL`` (any non-empty value, ``:102-105``). Then, all on stdout: the image
+    pull as Docker's jsonmessage stream prints it without a TTY (``pkg/standalone/images.go:19-23``,
+    through ``printer.Write`` = ``OutOrStdout``, ``commands/utils.go:91-93``; the line shapes are moby's
+    ``pkg/jsonmessage``, not in the mirror), ``Successfully pulled`` (``images.go:26``), the volume
+    (``volumes.go:32``) and the container (``containers.go:619``) lines, which go through cobra's
+    ``Printf`` (to stdout under docker's plugin wrapper, as for ``run``'s own lines above). The runner
+    then runs (state ``runner`` ``running``, ``runner_container`` true; saved).
+    """
+    if state.get("runner_container", True) or state["kind"] not in ("Docker Engine", "Docker Cloud"):
+        return
+    if os.environ.get("MODEL_RUNNER_NO_AUTO_INSTALL"):
+        return
+    image = "docker/model-runner:latest"
+    layer = "4f4fb700ef54"
+    out.text(
+        "latest: Pulling from docker/model-runner\n"
+        f"{layer}: Pulling fs layer\n{layer}: Verifying Checksum\n{layer}: Download complete\n{layer}: Pull complete\n"
+        f"Digest: sha256:{'5d01670' * 9}a\n"
+        f"Status: Downloaded newer image for {image}\n"
+        f"Successfully pulled {image}\n"
+        "Creating model storage volume docker-model-runner-models...\n"
+        "Starting model runner container docker-model-runner...\n"
+    )
+    state["runner_container"], state["runner"] = True, "running"
+    save_state(state)
+
+
 def model_main(state: dict[str, Any], argv: list[str], out: Out) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         out.text(
@@ -1116,6 +1215,8 @@ def model_main(state: dict[str, Any], argv: list[str], out: Out) -> int:
         raise Exit(1, f'unknown command "{sub}" for "docker model"\n')
     if state["daemon"] != "up":
         raise Exit(1, f"{state.get('daemon_down_prefix') or ''}{DAEMON_DOWN}\n")
+    if sub in AUTO_INSTALL_COMMANDS and "-h" not in rest and "--help" not in rest:
+        auto_install(state, out)
     if sub in ("list", "ls"):
         return cmd_list(state, rest, out, sub)
     return {
