@@ -14,7 +14,7 @@ OPTIONS_HINT = (
 class DockerAPIOptions(BaseModel):
     """OpenAI sampling options llama.cpp, vLLM and Ollama all honour; sent only when set."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, frozen=True)
 
     temperature: float | None = Field(default=None, ge=0, le=2, description="Sampling temperature; 0 is greedy.")
     max_tokens: int | None = Field(default=None, ge=1, description="Most tokens to generate (sent as max_tokens).")

@@ -124,3 +124,15 @@ def test_pull_and_remove_with_progress() -> None:
             mock.remove("mock/new")
     assert events[-1].status == "success"
     assert [e.completed for e in events[:3]] == sorted(e.completed for e in events[:3])
+
+
+def test_a_requests_options_cannot_be_changed_in_place() -> None:
+    """The options object a backend receives is frozen like the rest of the request, so no layer can
+    change it after the cache computed its key."""
+    import pydantic
+
+    with adapter() as mock:
+        request = mock.adapter.build_request("x", {"temperature": 0.5})
+    assert request.options is not None and request.options.temperature == 0.5
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        request.options.temperature = 2.0

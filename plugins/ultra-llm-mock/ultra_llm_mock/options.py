@@ -10,7 +10,7 @@ __all__ = ["MockOptions"]
 class MockOptions(BaseModel):
     """Options the mock accepts (the common sampling options, so callers can exercise them)."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, frozen=True)
 
     temperature: float | None = Field(None, ge=0, le=2, description="Accepted and ignored: the mock is deterministic.")
     max_tokens: int | None = Field(None, ge=1, description="Stop after this many word-sized chunks.")

@@ -34,12 +34,13 @@ class ShoutOptions(BaseModel):
     """The generation options the backend accepts (``-o name=value`` in the CLI).
 
     ``extra="forbid"`` is required: an unknown option must be an error, not silently ignored.
-    ``defer_build=True`` keeps pydantic's schema build off the import path. Accept the common
-    sampling options your callers send (Ultra passes ``temperature`` and ``max_tokens``) even
-    when, as here, some of them change nothing.
+    ``defer_build=True`` keeps pydantic's schema build off the import path; ``frozen=True`` keeps
+    a request immutable all the way down (no middleware can change it after a cache keyed it).
+    Accept the common sampling options your callers send (Ultra passes ``temperature`` and
+    ``max_tokens``) even when, as here, some of them change nothing.
     """
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True, frozen=True)
 
     exclamations: int = Field(default=1, ge=0, le=5, description="How many '!' to end the answer with.")
     max_tokens: int | None = Field(default=None, ge=1, description="Stop after this many words.")
