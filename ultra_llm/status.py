@@ -195,24 +195,20 @@ async def run_checks(
         )
         if not passed:
             return checks
-        model = config.default_model or chosen.default_model
-        if model is None:
-            add(Check("default model", False, "none set", "Set DEFAULT_MODEL (the backend names no default)."))
+        try:  # the adapter owns the default model and its canonical name
+            adapter = Adapter(
+                host, chosen, config=config, selection=Selection(chosen.name, reason, chosen.name, availability)
+            )
+        except UltraLLMError as error:
+            add(check_from_error("default model", error))
             return checks
         try:
-            backend_checks = await chosen.doctor_checks(model)
+            backend_checks = await chosen.doctor_checks(adapter.model)
         except Exception as error:  # typed or not, it is the check's answer
             backend_checks = [check_from_error(f"backend '{chosen.name}' checks", error)]
         for check in backend_checks:
             if not add(check):
                 return checks
-        adapter = Adapter(
-            host,
-            chosen,
-            model=model,
-            config=config,
-            selection=Selection(chosen.name, reason, chosen.name, availability),
-        )
         if smoke:
             await _smoke(adapter, add)
     finally:

@@ -126,3 +126,13 @@ def test_no_backend_is_named_in_the_core() -> None:
         if re.search(r"docker|\bmock\b", line, re.IGNORECASE)
     ]
     assert found == []
+
+
+def test_doctor_compares_the_default_model_by_its_canonical_name(
+    pantry: PluginHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEFAULT_MODEL", "PANTRY:Small")  # the backend's canonical form is lower case
+    monkeypatch.setattr("ultra_llm.host._default_host", pantry, raising=False)
+    out = CliRunner().invoke(build_cli(), ["doctor", "--backend", "pantry"]).stdout
+    assert "default model 'pantry:small'" not in out and "not found" not in out, out
+    assert "All checks passed" in out
