@@ -258,15 +258,9 @@ class TestConformanceThroughTheRunner(BackendConformance):
         return {"url": dmr_runner.url}
 
 
-class TestConformanceDirectlyAtTheEngine(BackendConformance):
-    """The core's conformance suite against plain ``llama-server`` in the OpenAI layout (``/v1``), as
-    a user points the backend at a llama.cpp server of their own (no Docker Model Runner in front)."""
-
-    backend: ClassVar[str] = "docker-api"
-    model: ClassVar[str] = "ai/tiny"
-    prompt: ClassVar[str] = "hello world"
-    options: ClassVar[dict[str, Any]] = {"temperature": 0, "max_tokens": 8}
-    deterministic: ClassVar[bool] = True
+class TestConformanceDirectlyAtTheEngine(TestConformanceThroughTheRunner):
+    """The same checks against plain ``llama-server`` in the OpenAI layout (``/v1``), as a user points
+    the backend at a llama.cpp server of their own (no Docker Model Runner in front)."""
 
     @pytest.fixture
     def backend_settings(self, real_engine: RealEngine) -> dict[str, Any] | None:
