@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -143,7 +144,7 @@ class Adapter:
                 continue
             if name not in seen:
                 seen.add(name)
-                models.append(ModelInfo(name, extra.backend, extra.display_name, extra.details, extra.source))
+                models.append(dataclasses.replace(extra, name=name))
         return models
 
     async def get_available_models(self) -> list[str]:

@@ -110,6 +110,12 @@ class ModelInfo:
     details: Mapping[str, str | int | float | None] = field(default_factory=dict)
     source: str | None = None
     """The plugin that contributed the entry, when it was not the backend itself."""
+    context_window: int | None = None
+    """The context window in tokens the model is (or will be) served with; ``None``: not known."""
+    tools: bool | None = None
+    """Whether the server can call tools with this model (a chat template that takes them); ``None``: not known."""
+    vision: bool | None = None
+    """Whether the model takes images (a multimodal projector is loaded or packaged); ``None``: not known."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -119,6 +125,9 @@ class ModelInfo:
             "display_name": self.display_name or self.name,
             "details": dict(self.details),
             "source": self.source,
+            "context_window": self.context_window,
+            "tools": self.tools,
+            "vision": self.vision,
         }
 
 
