@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .factory import create_adapter, create_adapter_sync
     from .host import PluginHost, get_host
     from .sync import SyncAdapter
-    from .types import Chunk, EmbeddingResult, Message, ModelInfo, Result, Usage
+    from .types import Chunk, EmbeddingResult, ImagePart, Message, ModelInfo, Result, Usage
 
 __version__ = "0.3.0"
 
@@ -36,6 +36,7 @@ _LAZY = {
     "get_host": "host",
     "Chunk": "types",
     "EmbeddingResult": "types",
+    "ImagePart": "types",
     "Message": "types",
     "ModelInfo": "types",
     "Result": "types",
@@ -61,6 +62,7 @@ __all__ = [
     "Adapter",
     "Chunk",
     "EmbeddingResult",
+    "ImagePart",
     "LLMAdapter",
     "Message",
     "ModelInfo",

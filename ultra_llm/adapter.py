@@ -28,7 +28,9 @@ from .errors import (
     UnsupportedOperationError,
 )
 from .faults import PASS_THROUGH
+from .features import Features, refuse_unsupported
 from .options import validate_options
+from .stream_ending import StreamEnding
 from .text import require_text
 from .types import (
     Chunk,
@@ -120,15 +122,16 @@ class Adapter:
         return (await check_backend(self.backend, self.config.check_timeout)).available
 
     def get_capabilities(self) -> dict[str, Any]:
-        """Ultra's capability keys, plus the backend's own (embeddings, pull, options)."""
+        """Ultra's capability keys, plus the backend's own (embeddings, pull, tools, images, options),
+        as the backend declares them; ``list_models()`` says what each model can do where known."""
         caps = self.backend.capabilities()
         return {
             "name": self.backend.name,
             "model": self.model,
             "supports_streaming": True,
             "max_tokens": "max_tokens" in caps["options"],
-            "supports_functions": False,
-            "supports_vision": False,
+            "supports_functions": caps["tools"],
+            "supports_vision": caps["images"],
             "source": "local",
             **caps,
         }
@@ -156,32 +159,52 @@ class Adapter:
     def build_request(
         self, prompt: Prompt, options: dict[str, Any], deadline: Deadline | None = None
     ) -> GenerationRequest:
-        """Validate the prompt and options into the request middleware and backends receive: an
-        ``InvalidOptionsError`` for text that is not valid (a lone surrogate) or an option out of range."""
+        """Validate the prompt, features and options into the request middleware and backends
+        receive: an ``InvalidOptionsError`` for text that is not valid (a lone surrogate), a bad
+        tool or schema, or an option out of range; ``UnsupportedOperationError`` for a feature
+        (tools, a schema, images, reasoning control) the backend does not declare."""
         options = dict(options)
         requested = str(options.pop("model", None) or self.model)
         system_message = options.pop("system_message", None)
         progress = options.pop("progress", None)
         require_text(requested, "the model name")
         require_text(system_message, "the system message")
+        features = Features.pop(options)
         require_text(options, "the options")
         model = self.backend.canonical_model(requested)
         try:
             messages = to_messages(prompt, system_message=system_message)
         except ValueError as exc:
-            if isinstance(exc, UltraLLMError):  # EmptyPromptError: already typed, with its own fix
+            if isinstance(exc, UltraLLMError):  # EmptyPromptError, a bad image: already typed, with a fix
                 raise
             from .errors import InvalidOptionsError
 
             raise InvalidOptionsError(
-                f"Invalid prompt: {exc}.", fix="Pass a string or a list of role/content messages."
+                f"Invalid prompt: {exc}.", fix="Pass a string or a list of OpenAI-shaped chat messages."
             ) from exc
-        require_text([message.content for message in messages], "the prompt")
+        require_text([(m.text, m.tool_call_id, [c.to_dict() for c in m.tool_calls]) for m in messages], "the prompt")
+        require_text([tool.to_dict() for tool in features.tools], "the tools")
+        refuse_unsupported(self.backend, features, messages)
         instance, options_dict = validate_options(type(self.backend), options)
-        return GenerationRequest(model, messages, instance, self.backend.name, options_dict, progress, deadline)
+        return GenerationRequest(
+            model,
+            messages,
+            instance,
+            self.backend.name,
+            options_dict,
+            progress,
+            deadline,
+            features.tools,
+            features.tool_choice,
+            features.response_format,
+            features.reasoning,
+            features.reasoning_budget,
+        )
 
     async def complete(self, prompt: Prompt, **options: Any) -> Result:
-        """The whole answer as a ``Result`` (text, model, backend, finish reason, usage)."""
+        """The whole answer as a ``Result`` (text, model, backend, finish reason, usage, tool calls,
+        and for a ``response_format`` the ``parsed`` answer: ``StructuredOutputError`` when the
+        answer is not JSON, e.g. cut by ``max_tokens``, keeping the raw text)."""
         deadline = self._request_deadline()
         request = self.build_request(prompt, options, deadline)
         result = await self._guard(self.chain.generate, request, deadline=deadline.total)
@@ -190,6 +213,10 @@ class Adapter:
                 f"Generation on backend '{self.name}' returned {type(result).__name__}, not a Result.",
                 plugin=self._plugin_name(None),
             )
+        fmt = request.response_format
+        if fmt is not None and not result.tool_calls:
+            parsed = fmt.parse(result.text, finish_reason=result.finish_reason, backend=self.name)
+            result = dataclasses.replace(result, parsed=parsed)
         return result
 
     async def generate(self, prompt: Prompt, **options: Any) -> str:
@@ -201,6 +228,7 @@ class Adapter:
         request_deadline = self._request_deadline()
         request = self.build_request(prompt, options, request_deadline)
         deadline = StreamDeadline(request_deadline.total)
+        ending = StreamEnding(request.response_format, self.name)
         try:
             iterator = self.chain.stream(request)
         except UltraLLMError:
@@ -214,7 +242,7 @@ class Adapter:
                 try:
                     chunk = await deadline.next(iterator)
                 except StopAsyncIteration:
-                    return
+                    break
                 except UltraLLMError:
                     raise
                 except PASS_THROUGH:
@@ -228,7 +256,11 @@ class Adapter:
                         f"Backend '{self.name}' streamed a {type(chunk).__name__}, not a Chunk.",
                         plugin=self._plugin_name(None),
                     )
+                ending.add(chunk)
                 yield chunk
+            final = ending.final_chunk()
+            if final is not None:
+                yield final
         finally:
             deadline.close()
             aclose = getattr(iterator, "aclose", None)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from .errors import ModelNotFoundError, UnsupportedOperationError
+from .tools import ToolCallAssembler
 from .types import (
     Availability,
     Check,
@@ -39,7 +40,9 @@ class Backend(abc.ABC):
 
     Subclasses set ``name`` and implement ``check_availability``, ``list_models`` and ``stream``;
     they may override ``generate`` (whole answers), ``embed``, ``pull`` and ``remove`` and set the
-    matching ``supports_*`` flag. ``options_model`` is a pydantic model (``extra="forbid"``) of the
+    matching ``supports_*`` flag. A request's tools, response format, images and reasoning control
+    reach a backend only when it sets the matching ``supports_*`` flag: the adapter refuses them
+    otherwise, with ``unsupported_hint`` as the fix. ``options_model`` is a pydantic model (``extra="forbid"``) of the
     generation options the backend accepts, or better for start-up time its ``"module:Class"``
     name, imported only when a call passes options; ``None`` means it accepts none. ``settings_model`` is an
     optional ``ultra_llm.settings.Settings`` class of the backend's own environment variables,
@@ -57,6 +60,16 @@ class Backend(abc.ABC):
     supports_embeddings: ClassVar[bool] = False
     supports_pull: ClassVar[bool] = False
     supports_remove: ClassVar[bool] = False
+    supports_tools: ClassVar[bool] = False
+    """Reads ``request.tools`` and ``tool_choice`` and returns the calls (``Result.tool_calls``)."""
+    supports_response_format: ClassVar[bool] = False
+    """Reads ``request.response_format`` and answers with JSON that follows it."""
+    supports_images: ClassVar[bool] = False
+    """Sends the images of ``request.messages`` to the model."""
+    supports_reasoning_control: ClassVar[bool] = False
+    """Reads ``request.reasoning`` and ``reasoning_budget``."""
+    unsupported_hint: ClassVar[str] = ""
+    """Shown as the fix when a call asks for a feature above the backend does not declare."""
     default_model: ClassVar[str | None] = None
     """The model a call gets when it names none and ``DEFAULT_MODEL`` is unset."""
 
@@ -141,13 +154,18 @@ class Backend(abc.ABC):
 
     @classmethod
     def capabilities(cls) -> dict[str, Any]:
-        """What the backend offers: streaming, embeddings, pull, remove, its option names."""
+        """What the backend offers: streaming, embeddings, pull, remove, tools, response formats,
+        images, reasoning control, its option names."""
         options = cls.options_class()
         return {
             "streaming": True,
             "embeddings": cls.supports_embeddings,
             "pull": cls.supports_pull,
             "remove": cls.supports_remove,
+            "tools": cls.supports_tools,
+            "response_format": cls.supports_response_format,
+            "images": cls.supports_images,
+            "reasoning_control": cls.supports_reasoning_control,
             "options": sorted(options.model_fields) if options is not None else [],
         }
 
@@ -174,14 +192,18 @@ class closing_stream(Generic[ItemT]):  # named like contextlib.aclosing, which i
 
 
 async def collect_result(stream: AsyncIterator[Chunk], *, model: str, backend: str) -> Result:
-    """Drain ``stream`` into one ``Result``: text and reasoning joined, last finish reason and usage kept."""
+    """Drain ``stream`` into one ``Result``: text and reasoning joined, tool-call pieces assembled,
+    last finish reason and usage kept."""
     text: list[str] = []
     reasoning: list[str] = []
+    calls = ToolCallAssembler()
     finish_reason: str | None = None
     usage: Usage | None = None
     async with closing_stream(stream) as chunks:
         async for chunk in chunks:
             (reasoning if chunk.kind == "reasoning" else text).append(chunk.text)
+            for delta in chunk.tool_call_deltas:
+                calls.add(delta)
             finish_reason = chunk.finish_reason or finish_reason
             usage = chunk.usage or usage
     return Result(
@@ -191,4 +213,5 @@ async def collect_result(stream: AsyncIterator[Chunk], *, model: str, backend: s
         finish_reason=finish_reason,
         usage=usage,
         reasoning="".join(reasoning) or None,
+        tool_calls=calls.calls(),
     )

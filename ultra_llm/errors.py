@@ -25,6 +25,7 @@ __all__ = [
     "PluginError",
     "ResponseTooLargeError",
     "StreamInterruptedError",
+    "StructuredOutputError",
     "UltraLLMError",
     "UnsafePromptError",
     "UnsupportedOperationError",
@@ -217,6 +218,25 @@ class ResponseTooLargeError(GenerationError):
     """The backend sent more than the configured size cap."""
 
     default_fix = "Raise the backend's response size cap, or ask for a shorter answer (max_tokens)."
+
+
+class StructuredOutputError(GenerationError):
+    """An answer that should be JSON (a response format, tool-call arguments) is not: ``output``
+    keeps the raw text, ``finish_reason`` why the model stopped (``"length"``: cut by ``max_tokens``)."""
+
+    default_fix = "Ask again; if the model keeps failing, give it a simpler schema."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        output: str = "",
+        finish_reason: str | None = None,
+        fix: str | None = None,
+        backend: str | None = None,
+    ) -> None:
+        self.finish_reason = finish_reason
+        super().__init__(message, output=output, fix=fix, backend=backend)
 
 
 class GenerationTimeoutError(UltraLLMError):

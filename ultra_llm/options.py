@@ -11,15 +11,17 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidOptionsError
+from .features import FEATURE_OPTIONS
 
 if TYPE_CHECKING:
     from .backend import Backend
 
 __all__ = ["RESERVED_OPTIONS", "check_caller_options", "parse_option_pairs", "validate_options"]
 
-RESERVED_OPTIONS = ("model", "system_message", "progress")
+RESERVED_OPTIONS = ("model", "system_message", "progress", *FEATURE_OPTIONS)
 """Keys the adapter reads from its call's options, not the backend's; the CLI and the web API take
-them as their own flags and fields (``-m``, ``--system``; ``model``, ``system_message``) only."""
+them as their own flags and fields (``-m``, ``--system``, ``--tools``, ``--schema``; ``model``,
+``system_message``, ``tools``, ``response_format`` ...) only."""
 
 
 def check_caller_options(options: Mapping[str, Any], where: str) -> None:

@@ -6,13 +6,23 @@ Plain frozen dataclasses, so importing them is cheap and plugins can build them 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from .errors import EmptyPromptError
+from .content import ContentPart, ImagePart, TextPart, to_part
+from .errors import EmptyPromptError, UltraLLMError
+from .structured import ResponseFormat, to_json_value
+from .tools import Tool, ToolCall, ToolCallDelta
 
 __all__ = [
     "Availability",
+    "ContentPart",
+    "ImagePart",
+    "TextPart",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "ResponseFormat",
     "Check",
     "Chunk",
     "Deadline",
@@ -36,23 +46,88 @@ _ROLES: frozenset[str] = frozenset(("system", "user", "assistant", "tool"))
 
 @dataclass(frozen=True)
 class Message:
-    """One chat message: a role and its text."""
+    """One chat message: a role and its content, text or a tuple of parts (text, images).
+
+    An assistant message may carry the ``tool_calls`` it made; a ``tool`` message answers one of
+    them and names it in ``tool_call_id``. Lists given as content or calls are kept as tuples.
+    """
 
     role: Role
-    content: str
+    content: str | tuple[ContentPart, ...] = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
-    def to_dict(self) -> dict[str, str]:
-        """The OpenAI wire shape, ``{"role": ..., "content": ...}``."""
-        return {"role": self.role, "content": self.content}
+    def __post_init__(self) -> None:
+        if not isinstance(self.content, str):
+            object.__setattr__(self, "content", tuple(to_part(part) for part in self.content))
+        object.__setattr__(self, "tool_calls", tuple(ToolCall.from_value(call) for call in self.tool_calls))
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs the tool_call_id of the call it answers")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only an assistant message carries tool_calls")
+        if self.images and self.role != "user":
+            raise ValueError("only a user message carries images")
+
+    @property
+    def text(self) -> str:
+        """The message's text: the content itself, or its text parts joined by newlines."""
+        if isinstance(self.content, str):
+            return self.content
+        return "\n".join(part.text for part in self.content if isinstance(part, TextPart))
+
+    @property
+    def images(self) -> tuple[ImagePart, ...]:
+        """The message's images, in order."""
+        if isinstance(self.content, str):
+            return ()
+        return tuple(part for part in self.content if isinstance(part, ImagePart))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The OpenAI wire shape: ``{"role": ..., "content": ...}`` plus ``tool_calls`` or
+        ``tool_call_id`` when set; content parts as a list, images inline as data URLs."""
+        content: Any = self.content
+        if not isinstance(content, str):
+            content = [part.to_dict() for part in content]
+        elif not content and self.tool_calls:
+            content = None
+        wire: dict[str, Any] = {"role": self.role, "content": content}
+        if self.tool_calls:
+            wire["tool_calls"] = [call.to_dict() for call in self.tool_calls]
+        if self.tool_call_id:
+            wire["tool_call_id"] = self.tool_call_id
+        return wire
+
+    @classmethod
+    def from_value(cls, item: Message | Mapping[str, Any]) -> Message:
+        """A message from a ``Message`` or its OpenAI mapping; ``ValueError`` for anything else."""
+        if isinstance(item, Message):
+            return item
+        if not isinstance(item, Mapping):
+            raise ValueError(f"a message must be a mapping or a Message, got {type(item).__name__}")
+        role, content = item.get("role"), item.get("content")
+        calls = item.get("tool_calls") or ()
+        if content is None and calls:
+            content = ""
+        if role not in _ROLES or not isinstance(content, (str, list, tuple)):
+            raise ValueError(f"a message must have a role in {sorted(_ROLES)} and content, got {_preview(item)}")
+        tool_call_id = item.get("tool_call_id")
+        if not isinstance(calls, (list, tuple)) or not (tool_call_id is None or isinstance(tool_call_id, str)):
+            raise ValueError(f"tool_calls must be a list and tool_call_id a string, got {_preview(item)}")
+        return cls(role, content if isinstance(content, str) else tuple(content), tuple(calls), tool_call_id)
+
+
+def _preview(item: Mapping[str, Any]) -> str:
+    text = repr(dict(item))
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 Prompt = str | Sequence[Message | Mapping[str, Any]]
-"""A bare prompt string, or a list of chat messages (``Message`` or role/content mappings)."""
+"""A bare prompt string, or a list of chat messages (``Message`` objects or OpenAI-shaped mappings)."""
 
 
 def to_messages(prompt: Prompt, *, system_message: str | None = None) -> tuple[Message, ...]:
-    """Turn a bare prompt or a role/content list into messages; raise ``ValueError`` on bad items
-    and ``EmptyPromptError`` (a ``ValueError`` too) when the last user message has no text.
+    """Turn a bare prompt or a message list into messages; raise ``ValueError`` on bad items
+    and ``EmptyPromptError`` (a ``ValueError`` too) when the last user message has neither text nor an image.
 
     A ``system_message`` is put first unless the messages already start with a system message.
     """
@@ -61,15 +136,12 @@ def to_messages(prompt: Prompt, *, system_message: str | None = None) -> tuple[M
     else:
         messages = []
         for index, item in enumerate(prompt):
-            if isinstance(item, Message):
-                messages.append(item)
-                continue
-            role, content = item.get("role"), item.get("content")
-            if role not in _ROLES or not isinstance(content, str):
-                raise ValueError(
-                    f"message {index} must have a role in {sorted(_ROLES)} and string content, got {dict(item)!r}"
-                )
-            messages.append(Message(role, content))
+            try:
+                messages.append(Message.from_value(item))
+            except ValueError as exc:
+                if isinstance(exc, UltraLLMError):  # a bad image: typed already, with its fix
+                    raise
+                raise ValueError(f"message {index}: {exc}") from exc
         if not messages:
             raise ValueError("the message list is empty")
     _require_text(messages)
@@ -79,11 +151,14 @@ def to_messages(prompt: Prompt, *, system_message: str | None = None) -> tuple[M
 
 
 def _require_text(messages: Sequence[Message]) -> None:
-    """Raise ``EmptyPromptError`` unless the last user message has text (not only white space)."""
+    """Raise ``EmptyPromptError`` unless the last user message has text (not only white space) or an image."""
     last = next((m for m in reversed(messages) if m.role == "user"), None)
     if last is None:
         raise EmptyPromptError("The prompt has no user message: there is nothing to answer.")
-    if not last.content or last.content.isspace():  # no copy of a long prompt
+    if last.images:
+        return
+    text = last.text
+    if not text or text.isspace():  # no copy of a long prompt
         raise EmptyPromptError("The prompt is empty (the last user message has no text): there is nothing to answer.")
 
 
@@ -179,8 +254,11 @@ class GenerationRequest:
     ``options`` is the backend's own options model instance (pydantic), already validated, or
     ``None`` when the call passed no options (nothing is built then: read defaults yourself, e.g.
     ``request.options or MyOptions()``); ``options_dict`` holds the values the caller set, for wire
-    formats and cache keys. The request is immutable (``options_dict`` is read-only, its lists
-    tuples): a middleware changes a request by passing ``dataclasses.replace(request, ...)`` on.
+    formats and cache keys. ``tools``, ``tool_choice``, ``response_format``, ``reasoning`` and
+    ``reasoning_budget`` are the request's own (every backend reads them the same way); the adapter
+    refuses them before a backend that does not declare support sees them. The request is
+    immutable (``options_dict`` and schemas read-only, lists tuples): a middleware changes a
+    request by passing ``dataclasses.replace(request, ...)`` on.
     """
 
     model: str
@@ -193,20 +271,43 @@ class GenerationRequest:
     deadline: Deadline | None = field(default=None, compare=False, repr=False)
     """When the request must be done (set by the adapter); a backend waits within it, never longer.
     ``None`` (a request built by hand): the backend uses its ``config``'s timeouts."""
+    tools: tuple[Tool, ...] = ()
+    """Functions the model may ask to call (``Result.tool_calls``); empty: none."""
+    tool_choice: str | Mapping[str, Any] | None = None
+    """``"auto"``, ``"none"``, ``"required"`` or ``{"type": "function", "function": {"name": ...}}``;
+    ``None``: the server's default (``"auto"`` when tools are given)."""
+    response_format: ResponseFormat | None = None
+    """JSON output following a schema; ``None``: free text."""
+    reasoning: bool | None = None
+    """For a reasoning model: ``False`` asks it not to think, ``True`` to think; ``None``: its default."""
+    reasoning_budget: int | None = None
+    """The most tokens a reasoning model may think for (``0``: none); ``None``: the server's default."""
 
     def __post_init__(self) -> None:
         """Immutable all the way down: ``messages`` a tuple, ``options_dict`` a read-only copy (its
-        lists tuples), so no middleware or backend can change a request another one keyed on."""
+        lists tuples), tool parameters and the schema too, so no middleware or backend can change a
+        request another one keyed on."""
         object.__setattr__(self, "messages", tuple(self.messages))
         object.__setattr__(self, "options_dict", _frozen(self.options_dict))
+        tools = tuple(replace(tool, parameters=_frozen(tool.parameters)) for tool in self.tools)
+        object.__setattr__(self, "tools", tools)
+        object.__setattr__(self, "tool_choice", _frozen(self.tool_choice))
+        fmt = self.response_format
+        if fmt is not None and fmt.schema is not None:
+            object.__setattr__(self, "response_format", replace(fmt, schema=_frozen(fmt.schema)))
 
     @property
     def prompt(self) -> str:
         """The last user message's text (what a one-shot CLI backend sends)."""
         for message in reversed(self.messages):
             if message.role == "user":
-                return message.content
-        return self.messages[-1].content
+                return message.text
+        return self.messages[-1].text
+
+    @property
+    def images(self) -> tuple[ImagePart, ...]:
+        """The images of every message, in order."""
+        return tuple(image for message in self.messages for image in message.images)
 
 
 @dataclass(frozen=True)
@@ -214,18 +315,38 @@ class Chunk:
     """A piece of a streamed answer.
 
     ``kind`` is ``"text"`` for answer text and ``"reasoning"`` for a reasoning model's thinking.
-    The final chunk of a stream may carry ``finish_reason`` and ``usage`` (its text may be empty).
+    ``tool_call_deltas`` are pieces of the tool calls the model is making (backends stream these).
+    The final chunk of a stream may carry ``finish_reason`` and ``usage`` (its text may be empty);
+    after it the adapter adds one more, empty, chunk with the assembled ``tool_calls`` and, for a
+    response format, the ``parsed`` answer, when there are any.
     """
 
     text: str
     kind: Literal["text", "reasoning"] = "text"
     finish_reason: str | None = None
     usage: Usage | None = None
+    tool_call_deltas: tuple[ToolCallDelta, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
+    parsed: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping (tool calls with parsed arguments, a parsed answer as plain JSON)."""
+        return {
+            "text": self.text,
+            "kind": self.kind,
+            "finish_reason": self.finish_reason,
+            "usage": None if self.usage is None else asdict(self.usage),
+            "tool_call_deltas": [asdict(delta) for delta in self.tool_call_deltas],
+            "tool_calls": [call.to_json() for call in self.tool_calls],
+            "parsed": to_json_value(self.parsed),
+        }
 
 
 @dataclass(frozen=True)
 class Result:
-    """A whole answer: its text, which model and backend made it, why it stopped, token usage."""
+    """A whole answer: its text, which model and backend made it, why it stopped, token usage, the
+    reasoning text apart, the tool calls the model asks for, and for a response format the parsed
+    answer (an instance of the pydantic model when one was given)."""
 
     text: str
     model: str
@@ -233,6 +354,12 @@ class Result:
     finish_reason: str | None = None
     usage: Usage | None = None
     reasoning: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    parsed: Any = None
+
+    def to_message(self) -> Message:
+        """The answer as the assistant message to put in the history (with its tool calls)."""
+        return Message("assistant", self.text, self.tool_calls)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -244,6 +371,8 @@ class Result:
             "finish_reason": self.finish_reason,
             "usage": None if usage is None else usage.__dict__.copy(),
             "reasoning": self.reasoning,
+            "tool_calls": [call.to_json() for call in self.tool_calls],
+            "parsed": to_json_value(self.parsed),
         }
 
 

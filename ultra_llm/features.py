@@ -1,0 +1,73 @@
+"""The request features beyond text (tools, a response format, reasoning control, images): read from
+a call's options and checked against what the backend declares, in one place (the adapter's)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import InvalidOptionsError, UnsupportedOperationError
+from .structured import ResponseFormat
+from .tools import Tool, to_tool_choice, to_tools
+
+if TYPE_CHECKING:
+    from .backend import Backend
+    from .types import Message
+
+__all__ = ["FEATURE_OPTIONS", "Features", "refuse_unsupported"]
+
+FEATURE_OPTIONS = ("tools", "tool_choice", "response_format", "reasoning", "reasoning_budget")
+"""The call options that are request features, not backend options."""
+
+
+@dataclass(frozen=True)
+class Features:
+    """A request's features, validated: the fields of ``GenerationRequest`` they become."""
+
+    tools: tuple[Tool, ...] = ()
+    tool_choice: str | Mapping[str, Any] | None = None
+    response_format: ResponseFormat | None = None
+    reasoning: bool | None = None
+    reasoning_budget: int | None = None
+
+    @classmethod
+    def pop(cls, options: dict[str, Any]) -> Features:
+        """Take the feature options out of ``options`` and validate them (``InvalidOptionsError``)."""
+        tools = to_tools(options.pop("tools", None) or ())
+        tool_choice = to_tool_choice(options.pop("tool_choice", None), tools)
+        raw_format = options.pop("response_format", None)
+        response_format = None if raw_format is None else ResponseFormat.from_value(raw_format)
+        reasoning = options.pop("reasoning", None)
+        if reasoning is not None and not isinstance(reasoning, bool):
+            raise InvalidOptionsError(f"reasoning must be true or false, got {reasoning!r}.", fix="Pass a boolean.")
+        budget = options.pop("reasoning_budget", None)
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 0):
+            raise InvalidOptionsError(
+                f"reasoning_budget must be a whole number of tokens, 0 or more, got {budget!r}.",
+                fix="Pass e.g. reasoning_budget=512, or 0 for no thinking.",
+            )
+        return cls(tools, tool_choice, response_format, reasoning, budget)
+
+
+def refuse_unsupported(backend: Backend, features: Features, messages: tuple[Message, ...]) -> None:
+    """Raise ``UnsupportedOperationError`` for the first feature the request uses that ``backend``
+    does not declare (its ``supports_*`` flags), with the backend's ``unsupported_hint`` as the fix."""
+    wanted = (
+        (bool(features.tools) or features.tool_choice is not None, backend.supports_tools, "call tools"),
+        (features.response_format is not None, backend.supports_response_format, "answer in a JSON schema"),
+        (any(message.images for message in messages), backend.supports_images, "read images"),
+        (
+            features.reasoning is not None or features.reasoning_budget is not None,
+            backend.supports_reasoning_control,
+            "take reasoning control",
+        ),
+    )
+    for used, supported, what in wanted:
+        if used and not supported:
+            raise UnsupportedOperationError(
+                f"Backend '{backend.name}' cannot {what}.",
+                fix=backend.unsupported_hint
+                or "Use a backend that can; `ultra-llm backends` lists their capabilities.",
+                backend=backend.name,
+            )
