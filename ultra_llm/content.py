@@ -123,11 +123,14 @@ class ImagePart:
 ContentPart = TextPart | ImagePart
 
 
-def to_part(item: ContentPart | Mapping[str, Any]) -> ContentPart:
-    """A content part from a part object or its OpenAI mapping (``{"type": "text", "text": ...}``,
-    ``{"type": "image_url", "image_url": {"url": "data:..."}}``); ``ValueError`` for anything else."""
+def to_part(item: ContentPart | str | Mapping[str, Any]) -> ContentPart:
+    """A content part from a part object, a string (a text part) or an OpenAI mapping (``{"type":
+    "text", "text": ...}``, ``{"type": "image_url", "image_url": {"url": "data:..."}}``);
+    ``ValueError`` for anything else."""
     if isinstance(item, (TextPart, ImagePart)):
         return item
+    if isinstance(item, str):
+        return TextPart(item)
     if not isinstance(item, Mapping):
         raise ValueError(f"a content part must be a mapping or a part, got {type(item).__name__}")
     kind = item.get("type")
