@@ -40,6 +40,7 @@ from ultra_llm.types import (
     Result,
 )
 
+from .chat_body import chat_body
 from .faults import Failed
 from .model_check import check_answering_model
 from .options import OPTIONS_HINT, DockerAPIOptions
@@ -81,6 +82,12 @@ class DockerAPIBackend(Backend):
     fewest in flight, fail over before their first chunk, and a failing endpoint is ejected for a
     cooldown; ``endpoint_states()`` and ``diagnostics()`` show each one. Pull and remove act on
     every endpoint.
+
+    Tools, response formats, images and reasoning control go to the server as OpenAI body fields
+    (``chat_body``); the answer's tool calls come back whole (``Result.tool_calls``) or as streamed
+    pieces (``Chunk.tool_call_deltas``, assembled by the adapter). A server that refuses a feature
+    (llama-server without ``--jinja`` or without ``--mmproj``; on Docker Model Runner one model has
+    only one of them) is ``UnsupportedOperationError`` with its reason and the fix (``error_map``).
     """
 
     name: ClassVar[str] = "docker-api"
@@ -91,6 +98,10 @@ class DockerAPIBackend(Backend):
     supports_embeddings: ClassVar[bool] = True
     supports_pull: ClassVar[bool] = True
     supports_remove: ClassVar[bool] = True
+    supports_tools: ClassVar[bool] = True
+    supports_response_format: ClassVar[bool] = True
+    supports_images: ClassVar[bool] = True
+    supports_reasoning_control: ClassVar[bool] = True
     default_model: ClassVar[str] = DEFAULT_MODEL
     settings: DockerAPISettings
 
@@ -256,13 +267,7 @@ class DockerAPIBackend(Backend):
     # -- generation -------------------------------------------------------------------------------
 
     def _chat_body(self, request: GenerationRequest, stream: bool) -> bytes:
-        body: dict[str, Any] = {"model": request.model, "messages": [m.to_dict() for m in request.messages]}
-        body.update(request.options_dict)
-        if stream:
-            body["stream"] = True
-            if self.endpoint.stream_usage:
-                body["stream_options"] = {"include_usage": True}
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return chat_body(request, stream=stream, stream_usage=stream and self.endpoint.stream_usage)
 
     async def generate(self, request: GenerationRequest) -> Result:
         """One ``POST <api>/chat/completions``; the whole answer with finish reason and usage."""
@@ -284,6 +289,7 @@ class DockerAPIBackend(Backend):
                 finish_reason=completion.finish_reason,
                 usage=completion.usage,
                 reasoning=completion.reasoning,
+                tool_calls=completion.tool_calls,
             )
 
         return await self._whole(on, deadline)
