@@ -17,7 +17,8 @@ Runner runs) sends, cited file:line in /work/llama-src:
   supported - hint: ...`` (``tools/server/server-common.cpp:916-922, 986-989``, runtime_errors made
   500 by ``tools/server/server.cpp:51-53`` and ``format_error_response``, ``server-common.cpp:17-47``);
   ``400 invalid_request_error`` for ``JSON schema conversion failed:`` (``common/json-schema-to-
-  grammar.cpp:1012-1015``);
+  grammar.cpp:1012-1015``, wrapped in ``Unable to generate parser ...`` by ``common/chat.cpp:2782``:
+  the exact text the real engine answered, see tests/engine/test_request_features_engine.py);
 * Docker Model Runner's own ``400 request too large`` past 10 MiB (``pkg/inference/scheduling/
   http_handler.go:29-37`` at 642c7211, plain text from ``http.Error``).
 """
@@ -367,7 +368,8 @@ NO_MMPROJ = {
 BAD_SCHEMA = {
     "error": {
         "code": 400,
-        "message": "JSON schema conversion failed:\nPattern must start with '^' and end with '$'",
+        "message": "Unable to generate parser for this template. Automatic parser generation failed: "
+        "JSON schema conversion failed:\nPattern must start with '^' and end with '$'",
         "type": "invalid_request_error",
     }
 }
