@@ -40,6 +40,7 @@ from tests.support.engine.launcher import EngineProcess, start_engine
 from tests.support.engine.tiny_model import write_tiny_model
 from ultra_llm import create_adapter
 from ultra_llm.adapter import Adapter
+from ultra_llm.docker.errors import RunnerRequestTooLargeError
 from ultra_llm.errors import UnsupportedOperationError
 from ultra_llm.types import ImagePart, Message, TextPart
 
@@ -132,6 +133,16 @@ def test_an_image_on_a_text_model_is_unsupported_with_the_fix(dmr_runner: DMRRun
         assert "image input is not supported" in caught.value.message
     assert "docker model package --mmproj" in (through_runner.value.fix or "")
     assert "--mmproj FILE.gguf" in (direct.value.fix or "")
+
+
+def test_an_image_over_the_runners_10_mib_is_too_large_with_the_size_fix(dmr_runner: DMRRunner) -> None:
+    """The runner's 10 MiB cap (``http_handler.go:29-37``): the backend refuses the body before
+    sending it. Sent, it came back as a dropped connection, not the 400: the runner (and the proxy
+    reproducing it) answers before reading the whole body and closes, while the client still writes."""
+    big = ImagePart.from_bytes(b"\x89PNG\r\n\x1a\n" + bytes(8 * 1024 * 1024))  # over 10 MiB as base64
+    with pytest.raises(RunnerRequestTooLargeError) as caught:
+        run(complete(dmr_runner.url, [Message("user", (TextPart("What is this?"), big))], max_tokens=8))
+    assert "images" in (caught.value.fix or "")
 
 
 # -- reasoning control --------------------------------------------------------------------------------

@@ -317,14 +317,25 @@ def test_an_image_goes_inline_as_a_data_url() -> None:
     ]
 
 
-def test_an_image_over_the_runners_10_mib_gets_the_size_error_with_its_fix() -> None:
-    """The runner refuses a body over 10 MiB with plain-text ``400 request too large``
-    (``http_handler.go:29-37`` at 642c7211, through Go's ``http.Error``)."""
+def test_an_image_over_the_runners_10_mib_is_refused_before_it_is_sent() -> None:
+    """In the runner's layout the backend knows the cap (``http_handler.go:29-37`` at 642c7211)."""
     big = ImagePart.from_bytes(b"\x89PNG\r\n\x1a\n" + bytes(8 * 1024 * 1024))  # 8 MiB: over 10 MiB as base64
+    with ScriptedServer(answering(whole(completion({"content": "no"})))) as server:
+        with pytest.raises(RunnerRequestTooLargeError) as caught:
+            run(completed(server, [Message("user", (TextPart("What is this?"), big))]))
+        assert server.requests == []
+    assert "with 1 image inline" in caught.value.message
+    assert "images" in (caught.value.fix or "")
+
+
+def test_the_runners_own_too_large_answer_keeps_the_size_fix() -> None:
+    """Elsewhere (the runner's ``/v1`` alias, a gateway) the runner's plain-text ``400 request too
+    large`` (``http_handler.go:29-37``, through Go's ``http.Error``) is the same error, not retried."""
+    big = ImagePart.from_bytes(b"\x89PNG\r\n\x1a\n" + bytes(8 * 1024 * 1024))
     reply = lambda writer: send_text(writer, 400, "request too large\n")  # noqa: E731
     with ScriptedServer(answering(reply)) as server, pytest.raises(RunnerRequestTooLargeError) as caught:
-        run(completed(server, [Message("user", (TextPart("What is this?"), big))]))
-    assert len(server.requests) == 1  # not sent again: the same body cannot fit
+        run(completed(server, [Message("user", (TextPart("What is this?"), big))], path="/v1"))
+    assert len(server.requests) == 1
     assert len(server.requests[0].body) > 10 * 1024 * 1024
     assert "images" in (caught.value.fix or "")
 

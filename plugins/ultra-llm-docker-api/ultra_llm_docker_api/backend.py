@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from ultra_llm.backend import Backend
-from ultra_llm.docker.errors import model_not_found
+from ultra_llm.docker.errors import RUNNER_MAX_REQUEST_BYTES, RunnerRequestTooLargeError, model_not_found
 from ultra_llm.docker.names import DEFAULT_MODEL, normalize_model_name, parse_model_reference
 from ultra_llm.errors import (
     BadRequestError,
@@ -267,7 +267,22 @@ class DockerAPIBackend(Backend):
     # -- generation -------------------------------------------------------------------------------
 
     def _chat_body(self, request: GenerationRequest, stream: bool) -> bytes:
-        return chat_body(request, stream=stream, stream_usage=stream and self.endpoint.stream_usage)
+        """The body; in the runner's layout one over its 10 MiB cap is refused before it is sent.
+
+        The runner reads at most ``RUNNER_MAX_REQUEST_BYTES`` (``pkg/inference/scheduling/
+        http_handler.go:29-37`` at 642c7211) and answers 400 while the client may still be writing,
+        so the client can see a dropped connection instead of the answer: refusing here is exact.
+        """
+        body = chat_body(request, stream=stream, stream_usage=stream and self.endpoint.stream_usage)
+        if self.endpoint.runner_layout and len(body) > RUNNER_MAX_REQUEST_BYTES:
+            images = len(request.images)
+            raise RunnerRequestTooLargeError(
+                f"The request is {len(body) / 1024 / 1024:.1f} MiB"
+                + (f" with {images} image{'s' if images > 1 else ''} inline" if images else "")
+                + f", over the {RUNNER_MAX_REQUEST_BYTES // (1024 * 1024)} MiB Docker Model Runner accepts.",
+                backend=self.name,
+            )
+        return body
 
     async def generate(self, request: GenerationRequest) -> Result:
         """One ``POST <api>/chat/completions``; the whole answer with finish reason and usage."""

@@ -159,8 +159,9 @@ def server_log_hint(kind: ServerKind) -> str:
 
 _ONE_OR_THE_OTHER = (
     "Docker Model Runner starts llama-server with --mmproj for a model packaged with a multimodal "
-    "projector and with --jinja for every other model, never both (llamacpp_config.go:87-92): "
+    "projector and with --jinja for every other model, never both: "
 )
+"""The runner's rule, ``pkg/inference/backends/llamacpp/llamacpp_config.go:87-92`` at 642c7211."""
 
 
 def _feature_refusal(message: str, short: str, url: str, kind: ServerKind) -> UnsupportedOperationError | None:
