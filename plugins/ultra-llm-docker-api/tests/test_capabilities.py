@@ -32,7 +32,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
+from ultra_llm_docker_api.parsing import MalformedResponse, chunks_from_event, completion_from_body
 
 from tests.core.test_request_features import WEATHER  # the same tool the core tests use
 from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
@@ -444,3 +447,43 @@ def test_dmr_fixes_name_the_one_model_or_the_other() -> None:
         run(completed(server, _image_prompt()))
     assert "never both" in (tools.value.fix or "") and "mmproj" in (tools.value.fix or "")
     assert "docker model package --mmproj" in (image.value.fix or "")
+
+
+# -- any tool_calls shape: calls, pieces, or the typed malformed error --------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 3) | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["index", "id", "function", "name", "arguments", "type"]), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_entry = st.fixed_dictionaries(
+    {},
+    optional={
+        "index": _json,
+        "id": _json,
+        "type": _json,
+        "function": _json | st.fixed_dictionaries({}, optional={"name": _json, "arguments": _json}),
+    },
+)
+_tool_calls = _json | st.lists(_entry | _json, max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_tool_calls)
+def test_any_tool_calls_shape_gives_pieces_calls_or_malformed(tool_calls: Any) -> None:
+    event = {"choices": [{"delta": {"tool_calls": tool_calls}, "finish_reason": None}]}
+    try:
+        chunks = chunks_from_event(event)
+    except MalformedResponse:
+        chunks = None
+    if chunks is not None:
+        assert all(isinstance(d, ToolCallDelta) and d.index >= 0 for c in chunks for d in c.tool_call_deltas)
+    body = {"choices": [{"message": {"content": None, "tool_calls": tool_calls}, "finish_reason": "tool_calls"}]}
+    try:
+        calls = completion_from_body(body).tool_calls
+    except MalformedResponse:
+        return
+    assert all(isinstance(call, ToolCall) and call.name and call.id for call in calls)
