@@ -172,9 +172,11 @@ class ToolCallAssembler:
         self._parts: dict[int, tuple[str | None, str | None, list[str]]] = {}
 
     def add(self, delta: ToolCallDelta) -> None:
-        """Take one piece: an id or name sets it (first one wins), arguments text is appended."""
+        """Take one piece: the first id sets it, a name replaces the one so far (llama-server repeats
+        the whole name when its parser saw a partial one grow, llama.cpp ``common/chat.cpp:300-318``),
+        arguments text is appended."""
         call_id, name, arguments = self._parts.get(delta.index, (None, None, []))
-        self._parts[delta.index] = (call_id or delta.id, name or delta.name, arguments)
+        self._parts[delta.index] = (call_id or delta.id, delta.name or name, arguments)
         if delta.arguments:
             arguments.append(delta.arguments)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from ultra_llm.backend import Backend
-from ultra_llm.docker.errors import model_not_found
+from ultra_llm.docker.errors import RUNNER_MAX_REQUEST_BYTES, RunnerRequestTooLargeError, model_not_found
 from ultra_llm.docker.names import DEFAULT_MODEL, normalize_model_name, parse_model_reference
 from ultra_llm.errors import (
     BadRequestError,
@@ -40,6 +40,7 @@ from ultra_llm.types import (
     Result,
 )
 
+from .chat_body import chat_body
 from .faults import Failed
 from .model_check import check_answering_model
 from .options import OPTIONS_HINT, DockerAPIOptions
@@ -81,6 +82,12 @@ class DockerAPIBackend(Backend):
     fewest in flight, fail over before their first chunk, and a failing endpoint is ejected for a
     cooldown; ``endpoint_states()`` and ``diagnostics()`` show each one. Pull and remove act on
     every endpoint.
+
+    Tools, response formats, images and reasoning control go to the server as OpenAI body fields
+    (``chat_body``); the answer's tool calls come back whole (``Result.tool_calls``) or as streamed
+    pieces (``Chunk.tool_call_deltas``, assembled by the adapter). A server that refuses a feature
+    (llama-server without ``--jinja`` or without ``--mmproj``; on Docker Model Runner one model has
+    only one of them) is ``UnsupportedOperationError`` with its reason and the fix (``error_map``).
     """
 
     name: ClassVar[str] = "docker-api"
@@ -91,6 +98,10 @@ class DockerAPIBackend(Backend):
     supports_embeddings: ClassVar[bool] = True
     supports_pull: ClassVar[bool] = True
     supports_remove: ClassVar[bool] = True
+    supports_tools: ClassVar[bool] = True
+    supports_response_format: ClassVar[bool] = True
+    supports_images: ClassVar[bool] = True
+    supports_reasoning_control: ClassVar[bool] = True
     default_model: ClassVar[str] = DEFAULT_MODEL
     settings: DockerAPISettings
 
@@ -256,13 +267,22 @@ class DockerAPIBackend(Backend):
     # -- generation -------------------------------------------------------------------------------
 
     def _chat_body(self, request: GenerationRequest, stream: bool) -> bytes:
-        body: dict[str, Any] = {"model": request.model, "messages": [m.to_dict() for m in request.messages]}
-        body.update(request.options_dict)
-        if stream:
-            body["stream"] = True
-            if self.endpoint.stream_usage:
-                body["stream_options"] = {"include_usage": True}
-        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        """The body; in the runner's layout one over its 10 MiB cap is refused before it is sent.
+
+        The runner reads at most ``RUNNER_MAX_REQUEST_BYTES`` (``pkg/inference/scheduling/
+        http_handler.go:29-37`` at 642c7211) and answers 400 while the client may still be writing,
+        so the client can see a dropped connection instead of the answer: refusing here is exact.
+        """
+        body = chat_body(request, stream=stream, stream_usage=stream and self.endpoint.stream_usage)
+        if self.endpoint.runner_layout and len(body) > RUNNER_MAX_REQUEST_BYTES:
+            images = len(request.images)
+            raise RunnerRequestTooLargeError(
+                f"The request is {len(body) / 1024 / 1024:.1f} MiB"
+                + (f" with {images} image{'s' if images > 1 else ''} inline" if images else "")
+                + f", over the {RUNNER_MAX_REQUEST_BYTES // (1024 * 1024)} MiB Docker Model Runner accepts.",
+                backend=self.name,
+            )
+        return body
 
     async def generate(self, request: GenerationRequest) -> Result:
         """One ``POST <api>/chat/completions``; the whole answer with finish reason and usage."""
@@ -284,6 +304,7 @@ class DockerAPIBackend(Backend):
                 finish_reason=completion.finish_reason,
                 usage=completion.usage,
                 reasoning=completion.reasoning,
+                tool_calls=completion.tool_calls,
             )
 
         return await self._whole(on, deadline)

@@ -67,6 +67,9 @@ _OPENAI_CONTEXT = re.compile(
     r"maximum context length is (\d+) tokens.*?(?:you requested|resulted in) (\d+) tokens", re.IGNORECASE | re.DOTALL
 )
 _VLLM_CONTEXT = re.compile(r"(\d+) (?:input )?tokens.*?context length (?:is|of) (\d+)", re.IGNORECASE | re.DOTALL)
+_NEEDS_JINJA = re.compile(r"(tools|tool_choice) param requires --jinja flag", re.IGNORECASE)
+_NO_MMPROJ = re.compile(r"(image|audio|video) input is not supported", re.IGNORECASE)
+_SCHEMA_TO_GRAMMAR = re.compile(r"JSON schema conversion failed|failed to parse grammar", re.IGNORECASE)
 _MODEL_NOT_FOUND = re.compile(r"model not found|no such model|does not exist|model_not_found|unknown model", re.I)
 
 
@@ -154,6 +157,61 @@ def server_log_hint(kind: ServerKind) -> str:
     return "check the server's log"
 
 
+_ONE_OR_THE_OTHER = (
+    "Docker Model Runner starts llama-server with --mmproj for a model packaged with a multimodal "
+    "projector and with --jinja for every other model, never both: "
+)
+"""The runner's rule, ``pkg/inference/backends/llamacpp/llamacpp_config.go:87-92`` at 642c7211."""
+
+
+def _feature_refusal(message: str, short: str, url: str, kind: ServerKind) -> UnsupportedOperationError | None:
+    """``UnsupportedOperationError`` with the fix when the engine refused a request feature, else ``None``.
+
+    llama-server b9878's words: ``tools param requires --jinja flag`` / ``tool_choice param requires
+    --jinja flag`` (``tools/server/server-common.cpp:916-922``) and ``image input is not supported -
+    hint: if this is unexpected, you may need to provide the mmproj`` (``:986-989``, audio and video
+    alike) are ``std::runtime_error``s, so they arrive as ``500 server_error`` (``tools/server/
+    server.cpp:51-53``); a schema its grammar converter cannot take is ``400 JSON schema conversion
+    failed: ...`` (``common/json-schema-to-grammar.cpp:1012-1015``, ``std::invalid_argument``) and
+    a grammar it cannot parse ``400 Failed to initialize samplers: failed to parse grammar``
+    (``tools/server/server-context.cpp:1816-1821``). None of them is worth another attempt.
+    """
+    runner = kind is ServerKind.DMR
+    if _NEEDS_JINJA.search(message):
+        fix = (
+            _ONE_OR_THE_OTHER + "this model has an mmproj, so it reads images but cannot call tools. "
+            "Use a text model for tools (and schemas), the multimodal one for images."
+            if runner
+            else "Restart llama-server with --jinja (its chat template then takes tools)."
+            if kind is ServerKind.LLAMA_SERVER
+            else "Use a server started with tool calling on (llama-server: --jinja)."
+        )
+        return UnsupportedOperationError(
+            f"The server at {url} cannot call tools with this model: {short}.", fix=fix, backend=BACKEND
+        )
+    if match := _NO_MMPROJ.search(message):
+        what = match.group(1).lower()
+        fix = (
+            _ONE_OR_THE_OTHER + f"this model has no mmproj, so it takes tools and schemas but no {what} input. "
+            f"Use a model packaged with one (`docker model package --mmproj`) for {what} input."
+            if runner
+            else f"Restart llama-server with the model's projector (--mmproj FILE.gguf) to send {what} input."
+            if kind is ServerKind.LLAMA_SERVER
+            else f"Use a multimodal model that takes {what} input, or send text only."
+        )
+        return UnsupportedOperationError(
+            f"The model at {url} cannot read {what} input: {short}.", fix=fix, backend=BACKEND
+        )
+    if _SCHEMA_TO_GRAMMAR.search(message):
+        return UnsupportedOperationError(
+            f"The server at {url} cannot enforce this JSON Schema: {short}.",
+            fix="Simplify the schema to what llama.cpp's grammar converter takes: types, properties, required, "
+            "enum, const, items, anyOf/oneOf, local $refs, patterns anchored with ^ and $.",
+            backend=BACKEND,
+        )
+    return None
+
+
 def _unavailable(status: int, short: str, url: str, kind: ServerKind) -> UltraLLMError:
     if kind is ServerKind.DMR:
         return ModelRunnerNotEnabledError(
@@ -185,6 +243,8 @@ def error_from_body(
         return ContextLengthExceededError(
             line, requested=requested, available=available, output=output, backend=BACKEND, fix=_context_fix(kind)
         )
+    if status in (0, 400, 500) and (refusal := _feature_refusal(message, short, url, kind)) is not None:
+        return refusal
     if status == 412:  # the engine is not installed (http_handler.go:244-247 at 642c7211)
         return engine_not_installed(not_installed_engine(message), short or "412", backend=BACKEND)
     if status == 400 and message.strip().lower() == "request too large":  # http_handler.go:33-34

@@ -15,7 +15,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ultra_llm.tools import ToolCall
 from ultra_llm.types import Chunk, Progress, Usage
+
+from .tool_calls import calls_from_message, deltas_from_delta, shape_error
 
 __all__ = [
     "DONE",
@@ -95,9 +98,12 @@ def usage_from(value: object) -> Usage | None:
 
 
 def chunks_from_event(event: object) -> list[Chunk]:
-    """The chunks one ``chat.completion.chunk`` object carries (reasoning, text, then the final one).
+    """The chunks one ``chat.completion.chunk`` object carries (reasoning, text, tool-call pieces,
+    then the final one).
 
-    Empty deltas (role-only, or an empty string from a partial UTF-8 byte token) give no chunk;
+    Tool-call pieces (``delta.tool_calls``, read by ``tool_calls.deltas_from_delta``) come as one
+    ``Chunk("", tool_call_deltas=...)``; the adapter assembles them. Empty deltas (role-only, or
+    an empty string from a partial UTF-8 byte token) give no chunk;
     ``finish_reason`` and ``usage`` give a final ``Chunk("")`` carrying them. An object with an
     ``error`` member raises ``StreamError`` for the caller to map; any other shape that is not a
     chunk raises ``MalformedResponse``.
@@ -126,6 +132,12 @@ def chunks_from_event(event: object) -> list[Chunk]:
         content = delta.get("content")
         if isinstance(content, str) and content:
             out.append(Chunk(content))
+        try:
+            pieces = deltas_from_delta(delta)
+        except ValueError as exc:
+            raise MalformedResponse(shape_error(exc, event)) from None
+        if pieces:
+            out.append(Chunk("", tool_call_deltas=pieces))
     finish = choice.get("finish_reason")
     if finish or usage is not None:
         out.append(Chunk("", finish_reason=finish if isinstance(finish, str) else None, usage=usage))
@@ -150,10 +162,13 @@ class Completion:
     usage: Usage | None
     model: str | None = None
     """The model the server says answered (its ``model`` field), if it says."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The calls the model asks for (``finish_reason`` is then ``tool_calls``)."""
 
 
 def completion_from_body(body: object) -> Completion:
-    """Parse a ``chat.completion`` object; ``MalformedResponse`` if it has no first choice message."""
+    """Parse a ``chat.completion`` object; ``MalformedResponse`` if it has no first choice message
+    or its ``tool_calls`` are not the OpenAI shape. ``content`` may be ``null`` (beside tool calls)."""
     choices = body.get("choices") if isinstance(body, dict) else None
     choice = choices[0] if isinstance(choices, list) and choices else None
     message = choice.get("message") if isinstance(choice, dict) else None
@@ -164,12 +179,17 @@ def completion_from_body(body: object) -> Completion:
         raise MalformedResponse(f"choices[0].message.content is not a string: {_snippet(json.dumps(body))!r}")
     reasoning = message.get("reasoning_content")
     finish = choice.get("finish_reason")
+    try:
+        calls = calls_from_message(message)
+    except ValueError as exc:
+        raise MalformedResponse(shape_error(exc, body)) from None
     return Completion(
         text=content or "",
         reasoning=reasoning if isinstance(reasoning, str) and reasoning else None,
         finish_reason=finish if isinstance(finish, str) else None,
         usage=usage_from(body.get("usage")),
         model=answering_model(body),
+        tool_calls=calls,
     )
 
 

@@ -31,6 +31,7 @@ from .parsing import (
     load_json,
 )
 from .pool import Member
+from .tool_calls import as_deltas
 
 __all__ = ["chunks", "malformed"]
 
@@ -112,4 +113,6 @@ async def _whole(
         yield Chunk(completion.reasoning, kind="reasoning")
     if completion.text:
         yield Chunk(completion.text)
+    if completion.tool_calls:  # as pieces, like a stream's: the adapter assembles them
+        yield Chunk("", tool_call_deltas=tuple(as_deltas(completion.tool_calls)))
     yield Chunk("", finish_reason=completion.finish_reason, usage=completion.usage)

@@ -26,6 +26,7 @@ from ultra_llm.errors import (
     ResponseTooLargeError,
     StreamInterruptedError,
     UltraLLMError,
+    UnsupportedOperationError,
 )
 from ultra_llm.redact import redact_urls
 
@@ -235,8 +236,8 @@ class Transport:
                 f"HTTP failure talking to {ep.display_url}: {type(exc).__name__}: {exc}", backend=BACKEND
             ) from exc
         error = error_from_body(status, text, model=model, url=url, kind=self.kind)
-        if status not in RETRY_STATUSES:
-            raise error
+        if status not in RETRY_STATUSES or isinstance(error, UnsupportedOperationError):
+            raise error  # a feature the engine refused (a 500 from llama-server) fails again anywhere
         loading = is_loading(status, text)
         raise Failed(
             error,

@@ -1,0 +1,53 @@
+"""The JSON body of ``POST <api>/chat/completions``, built from a ``GenerationRequest``.
+
+A pure function: a new dict each time, nothing of the (immutable) request changed. Docker Model
+Runner forwards the body to ``llama-server`` unchanged (its reverse proxy,
+``pkg/inference/scheduling/runner.go:125`` at 642c7211), so every field here reaches the engine:
+
+* ``messages``: ``Message.to_dict()``, content parts with images inline as data URLs
+  (``image_url`` parts; llama-server decodes ``data:image/...;base64,`` URLs,
+  ``tools/server/server-common.cpp:878-891`` in b9878), assistant ``tool_calls``, ``tool_call_id``;
+* ``tools`` / ``tool_choice``: OpenAI's shapes (llama-server needs ``--jinja`` for them,
+  ``server-common.cpp:911-922``);
+* ``response_format``: ``ResponseFormat.to_openai()``; llama-server turns the schema into a grammar
+  (``server-common.cpp:939-952``);
+* reasoning control, per request: ``reasoning`` becomes ``chat_template_kwargs: {"enable_thinking":
+  bool}`` (merged over the server's ``--chat-template-kwargs``, read back as the template's
+  ``enable_thinking`` at ``server-common.cpp:1071-1086``) and ``reasoning_budget`` becomes
+  ``thinking_budget_tokens`` (``server-common.cpp:1117-1130``: it overrides the server's
+  ``--reasoning-budget`` for this request, and only when the chat template has thinking tags; on a
+  template without them the engine ignores it, no error). Docker Model Runner's own reasoning
+  setting is per model, not per request: ``docker model configure --think`` / ``POST
+  /engines/_configure`` with ``llamacpp.reasoning-budget`` (``pkg/inference/backend.go:195-197``),
+  which starts llama-server with ``--reasoning-budget``; these per-request fields override it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ultra_llm.types import GenerationRequest
+
+__all__ = ["chat_body"]
+
+
+def chat_body(request: GenerationRequest, *, stream: bool, stream_usage: bool) -> bytes:
+    """The request's body as compact UTF-8 JSON; ``stream_usage`` asks for usage in the stream."""
+    body: dict[str, Any] = {"model": request.model, "messages": [m.to_dict() for m in request.messages]}
+    body.update(request.options_dict)
+    if request.tools:
+        body["tools"] = [tool.to_dict() for tool in request.tools]
+    if request.tool_choice is not None:
+        body["tool_choice"] = request.tool_choice
+    if request.response_format is not None:
+        body["response_format"] = request.response_format.to_openai()
+    if request.reasoning is not None:
+        body["chat_template_kwargs"] = {"enable_thinking": request.reasoning}
+    if request.reasoning_budget is not None:
+        body["thinking_budget_tokens"] = request.reasoning_budget
+    if stream:
+        body["stream"] = True
+        if stream_usage:
+            body["stream_options"] = {"include_usage": True}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
