@@ -105,8 +105,11 @@ def test_unload_all_counts_and_ps_empties(make_backend: Callable[..., Any], prox
         await backend.preload(MODEL)
         await backend.preload("ai/other:latest")
         assert len(await backend.running_models()) == 2
+        await backend.configure(MODEL, ModelSettings(context_size=512))
         assert await backend.unload(all=True) == 2
         assert await backend.unload(all=True) == 0
+        assert proxy.configs == {}  # --all forgets every configuration too (loader.go:312-314)
+        assert (await backend.inspect(MODEL)).context_window == 2048
         assert await backend.running_models() == []
         await backend.aclose()
 
@@ -223,10 +226,11 @@ def test_ps_after_a_real_generation_shows_the_model(make_backend: Callable[..., 
     dmr_runner.proxy.loaded.clear()
 
     async def scenario() -> None:
-        request = GenerationRequest(model=MODEL, messages=to_messages("Hi"), backend=backend.name)
+        request = GenerationRequest(model=MODEL, messages=to_messages("Hi"), options=None, backend=backend.name)
         await backend.generate(request)
         loaded = await backend.running_models()
-        assert [(m.name, m.in_use, m.until) for m in loaded] == [(MODEL, False, "5 minutes from now")]
+        assert [(m.name, m.in_use, m.engine) for m in loaded] == [(MODEL, False, "llama.cpp")]
+        assert loaded[0].until in ("4 minutes from now", "5 minutes from now")  # the default keep-alive
         await backend.aclose()
 
     run(scenario())

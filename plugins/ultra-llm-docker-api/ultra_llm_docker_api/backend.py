@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from ultra_llm.backend import Backend
 from ultra_llm.docker.errors import model_not_found
+from ultra_llm.docker.lifecycle import configured_context
 from ultra_llm.docker.names import DEFAULT_MODEL, normalize_model_name, parse_model_reference
 from ultra_llm.errors import (
     BadRequestError,
@@ -44,7 +45,6 @@ from ultra_llm.types import (
 from .faults import Failed
 from .lifecycle import (
     configure_body,
-    configured_context,
     disk_usage_from,
     props_capabilities,
     running_from,

@@ -29,7 +29,6 @@ from .parsing import MalformedResponse
 
 __all__ = [
     "configure_body",
-    "configured_context",
     "disk_usage_from",
     "human_duration",
     "props_capabilities",
@@ -170,25 +169,6 @@ def running_from(body: object, *, backend: str, canonical: Any, now: datetime | 
             )
         )
     return rows
-
-
-def configured_context(body: object, model: str, canonical: Any) -> int | None:
-    """The context size ``configure`` set for ``model`` in ``GET /engines/_configure?model=``: an array of
-    ``ModelConfigEntry`` (no JSON tags: ``Model``, ``Config``; ``scheduling/api.go:114-121``) whose
-    ``Config`` carries ``context-size`` (``inference/backend.go:260``); ``None`` when none is set."""
-    for entry in body if isinstance(body, list) else []:
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("Config"), Mapping):
-            continue
-        named = entry.get("Model")
-        try:
-            if isinstance(named, str) and named and canonical(named) != model:
-                continue
-        except ValueError:
-            continue
-        size = _int(entry["Config"].get("context-size"))
-        if size is not None and (size > 0 or size == -1):
-            return size
-    return None
 
 
 def disk_usage_from(body: object, *, backend: str) -> DiskUsage:
