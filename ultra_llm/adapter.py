@@ -329,13 +329,19 @@ class Adapter:
         settings the runner applies at the next load (it loads the model again at once). While the
         model is busy the runner refuses: ``ModelLoadedError``; ``unload=True`` unloads it first, on
         purpose (cutting requests it serves)."""
+        from .errors import ModelLoadedError
         from .lifecycle import ModelSettings
 
         settings = ModelSettings(context_size=context_size, keep_alive=keep_alive)
         name = self.backend.canonical_model(model)
         if unload:
             await self._guard(self._unload, [name], False, deadline=self._deadline(), what="Unloading")
-        await self._guard(self.backend.configure, name, settings, deadline=self._deadline(), what="Configuring")
+        try:
+            await self._guard(self.backend.configure, name, settings, deadline=self._deadline(), what="Configuring")
+        except ModelLoadedError as error:
+            if unload:  # unloaded on purpose, still refused: the runner keeps a model serving a request
+                error.fix = "It is serving a request, which keeps it loaded even through unload: retry once it is done."
+            raise
         return name
 
     async def inspect(self, model: str | None = None) -> ModelInfo:

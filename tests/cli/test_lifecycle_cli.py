@@ -67,6 +67,8 @@ def test_configure_409_names_unload_then_unload_flag_does_both(runner: DMRProxy)
     assert len(lines) == 1 and f"`ultra-llm unload {MODEL}`" in lines[0] and "--unload" in lines[0]
     assert runner.configs[MODEL]["context-size"] == 1024  # nothing changed, nothing unloaded
     assert MODEL in runner.loaded
+    code, out, err = invoke("configure", "tiny", "--context-size", "2048", "--unload")
+    assert code == 8 and "retry once it is done" in err  # the runner unloads no busy model
     runner.hold(MODEL, busy=False)
     code, out, err = invoke("configure", "tiny", "--context-size", "2048", "--unload")
     assert code == 0, err
