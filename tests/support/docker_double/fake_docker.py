@@ -1177,13 +1177,11 @@ def stream_engine(
 
 
 def load_runner(state: dict[str, Any], tag: str) -> None:
-    """Start (or touch) the model's runner (``loader.load``), its keep-alive from the stored config."""
+    """Start (or touch) the model's runner (``loader.load``)."""
     import time
 
     runner = state["loaded"].setdefault(tag, {"engine": "llama.cpp", "mode": "completion", "in_use": 0})
     runner["last_used"] = time.time()
-    keep = state["configs"].get(tag, {}).get("keep_alive")
-    runner["keep_alive"] = keep
     save_state(state)
 
 
@@ -1238,6 +1236,8 @@ def cmd_ps(state: dict[str, Any], argv: list[str], out: Out) -> int:
         return 0
     rows = [["MODEL NAME", "BACKEND", "MODE", "UNTIL"]]
     for tag, runner in state["loaded"].items():
+        # getLoaderStatus (scheduler.go:243-285): the keep-alive of the model's current config
+        runner = {**runner, "keep_alive": state["configs"].get(tag, {}).get("keep_alive")}
         rows.append([short_name(tag.lower()), runner["engine"], runner["mode"], format_until(runner)])
     out.text(table(rows, trailing=True))
     return 0

@@ -114,7 +114,6 @@ class _Runner:
     mode: str
     last_used: float
     in_use: int = 0
-    keep_alive: str | None = None
 
 
 @dataclass
@@ -479,8 +478,6 @@ class DMRProxy:
             runner = self.loaded.get(tag)
             if runner is None:
                 runner = self.loaded[tag] = _Runner("llama.cpp", mode, time.time())
-            keep = self.configs.get(tag, {}).get("keep_alive")
-            runner.keep_alive = None if keep is None else _go_duration_string(keep)
             return runner
 
     def hold(self, name: str, busy: bool = True) -> None:
@@ -493,18 +490,24 @@ class DMRProxy:
             runner.last_used = time.time()
 
     def _status(self, tag: str, runner: _Runner) -> dict[str, Any]:
-        """``BackendStatus`` (``scheduling/api.go:71-86``): ``omitempty`` drops false and nil fields."""
+        """``BackendStatus`` (``scheduling/api.go:71-86``) as ``getLoaderStatus`` fills it
+        (``scheduler.go:243-285``): ``last_used`` the zero time while in use (a struct: ``omitempty``
+        keeps it), ``keep_alive`` from the model's current config; false and nil fields dropped."""
+        used = "0001-01-01T00:00:00Z"
+        if not runner.in_use:
+            used = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(runner.last_used))
+            used += f".{int(runner.last_used % 1 * 1e9):09d}Z"
         entry: dict[str, Any] = {
             "backend_name": runner.engine,
             "model_name": tag,
             "mode": runner.mode,
-            "last_used": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(runner.last_used))
-            + f".{int(runner.last_used % 1 * 1e9):09d}Z",
+            "last_used": used,
         }
         if runner.in_use:
             entry["in_use"] = True
-        if runner.keep_alive is not None:
-            entry["keep_alive"] = runner.keep_alive
+        keep = self.configs.get(tag, {}).get("keep_alive")
+        if keep is not None:
+            entry["keep_alive"] = _go_duration_string(keep)
         return entry
 
     async def _lifecycle(self, request: _Request, writer: asyncio.StreamWriter) -> None:
