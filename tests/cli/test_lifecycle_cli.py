@@ -124,3 +124,46 @@ def test_the_sync_adapter_wraps_the_lifecycle(runner: DMRProxy) -> None:
         assert llm.unload(["tiny"]) == 1
         assert llm.inspect("tiny").context_window == 2048
         assert llm.disk_usage().engine_bytes == runner.engine_disk_usage
+
+
+def test_runner_text_is_shown_not_obeyed_on_a_terminal(runner: DMRProxy) -> None:
+    """A model name the runner reports with escape sequences reaches a terminal as visible text."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests.support.engine.dmr_proxy import _Runner
+
+    with runner._lock:
+        runner.loaded["ai/evil\x1b]0;pwned\x07\x1b[31m:latest"] = _Runner("llama.cpp", "completion", time.time())
+    main, secondary = pty.openpty()
+    try:
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("ultra-llm")), "ps"],
+            stdout=secondary,
+            stderr=subprocess.PIPE,
+            env={**os.environ},
+            timeout=60,
+            check=False,
+        )
+        os.close(secondary)
+        secondary = -1
+        shown = b""
+        while True:
+            try:
+                data = os.read(main, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            shown += data
+    finally:
+        if secondary != -1:
+            os.close(secondary)
+        os.close(main)
+    assert done.returncode == 0, done.stderr
+    assert b"\x1b" not in shown and b"\x07" not in shown
+    assert b"ai/evil\\x1b]0;pwned\\x07\\x1b[31m:latest" in shown
