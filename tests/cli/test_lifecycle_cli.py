@@ -77,6 +77,12 @@ def test_configure_409_names_unload_then_unload_flag_does_both(runner: DMRProxy)
     assert json.loads(out)["context_window"] == 2048
 
 
+def test_backend_option_selects_like_the_other_commands(runner: DMRProxy) -> None:
+    assert invoke("ps", "--backend", "docker-api") == (0, "MODEL  ENGINE  MODE  UNTIL\n", "")
+    code, _, err = invoke("ps", "--backend", "mock")
+    assert code == 1 and "The mock loads nothing" in err
+
+
 def test_ps_unload_all_inspect_df_and_models(runner: DMRProxy) -> None:
     runner.add_local("ai/other")
     assert invoke("preload", "tiny") == (0, f"Loaded {MODEL}.\n", "")

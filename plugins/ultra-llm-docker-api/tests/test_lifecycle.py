@@ -129,6 +129,8 @@ def test_inspect_df_and_the_models_context_column(make_backend: Callable[..., An
         assert usage.models_bytes and usage.engine_bytes == proxy.engine_disk_usage
         with pytest.raises(ModelNotFoundError):
             await backend.inspect("ai/absent:latest")
+        with pytest.raises(ModelNotFoundError):  # the runner's 404 for a model it does not have; no pull
+            await backend.preload("ai/absent:latest")
         await backend.aclose()
 
     run(scenario())
