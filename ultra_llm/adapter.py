@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .batch import BatchItem, BatchProgressCallback
     from .config import UltraConfig
     from .host import PluginHost
+    from .lifecycle import DiskUsage, RunningModel
     from .selection import Selection
 
 __all__ = ["Adapter", "LLMAdapter"]
@@ -316,6 +317,73 @@ class Adapter:
         """Delete a local model, within ``ULTRA_LLM_TIMEOUT`` (``GenerationTimeoutError`` after it)."""
         name = self.backend.canonical_model(model)
         await self._guard(self.backend.remove, name, deadline=self._deadline(), what="Removing")
+
+    # -- model lifecycle (loaded models on the runner) --------------------------------------------
+
+    async def running_models(self) -> list[RunningModel]:
+        """The models loaded now (``ultra-llm ps``), within ``ULTRA_LLM_TIMEOUT``."""
+        return await self._guard(self.backend.running_models, deadline=self._deadline(), what="Listing loaded models")
+
+    async def preload(self, model: str | None = None) -> str:
+        """Load ``model`` (default: the adapter's) without generating; its canonical name. A cold load
+        takes tens of seconds: it is bounded by ``ULTRA_LLM_TIMEOUT``."""
+        name = self.backend.canonical_model(model or self.model)
+        await self._guard(self.backend.preload, name, deadline=self._deadline(), what="Preloading")
+        return name
+
+    async def unload(self, models: Sequence[str] = (), *, all: bool = False) -> int:
+        """Unload ``models`` (names canonicalised), or every loaded model with ``all``; how many the
+        runner unloaded. Unloading cuts requests the model is serving for anyone."""
+        from .errors import InvalidOptionsError
+
+        if all and models:
+            raise InvalidOptionsError(
+                "Name models to unload, or all of them, not both.", fix="Drop the names or --all."
+            )
+        if not all and not models:
+            raise InvalidOptionsError("Name the models to unload.", fix="Give MODEL..., or --all for every one.")
+        names = [self.backend.canonical_model(model) for model in models]
+        return await self._guard(self._unload, names, all, deadline=self._deadline(), what="Unloading")
+
+    async def _unload(self, names: list[str], all: bool) -> int:
+        return await self.backend.unload(names, all=all)
+
+    async def configure(
+        self,
+        model: str,
+        *,
+        context_size: int | None = None,
+        keep_alive: str | None = None,
+        unload: bool = False,
+    ) -> str:
+        """Set ``model``'s context size (tokens; -1 for the whole trained context) and keep-alive (a Go
+        duration, ``0`` or ``-1``); its canonical name. On a model runner these are per-model
+        settings the runner applies at the next load (it loads the model again at once). While the
+        model is busy the runner refuses: ``ModelLoadedError``; ``unload=True`` unloads it first, on
+        purpose (cutting requests it serves)."""
+        from .errors import ModelLoadedError
+        from .lifecycle import ModelSettings
+
+        settings = ModelSettings(context_size=context_size, keep_alive=keep_alive)
+        name = self.backend.canonical_model(model)
+        if unload:
+            await self._guard(self._unload, [name], False, deadline=self._deadline(), what="Unloading")
+        try:
+            await self._guard(self.backend.configure, name, settings, deadline=self._deadline(), what="Configuring")
+        except ModelLoadedError as error:
+            if unload:  # unloaded on purpose, still refused: the runner keeps a model serving a request
+                error.fix = "It is serving a request, which keeps it loaded even through unload: retry once it is done."
+            raise
+        return name
+
+    async def inspect(self, model: str | None = None) -> ModelInfo:
+        """Everything the backend knows of ``model`` (default: the adapter's), its context window included."""
+        name = self.backend.canonical_model(model or self.model)
+        return await self._guard(self.backend.inspect, name, deadline=self._deadline(), what="Inspecting")
+
+    async def disk_usage(self) -> DiskUsage:
+        """What the backend's models take on disk (``ultra-llm df``)."""
+        return await self._guard(self.backend.disk_usage, deadline=self._deadline(), what="Reading disk usage")
 
     # -- lifecycle ------------------------------------------------------------------------------
 

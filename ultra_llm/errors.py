@@ -21,6 +21,7 @@ __all__ = [
     "GenerationTimeoutError",
     "InvalidModelNameError",
     "InvalidOptionsError",
+    "ModelLoadedError",
     "ModelNotFoundError",
     "PluginError",
     "ResponseTooLargeError",
@@ -129,6 +130,26 @@ class UnsupportedOperationError(UltraLLMError):
     http_status: ClassVar[int] = 501
 
     default_fix = "Select a backend that supports it; `ultra-llm backends` lists their capabilities."
+
+
+class ModelLoadedError(UltraLLMError):
+    """The runner refused to change a model's settings because the model is loaded and serving a
+    request (a runner's ``409 runner already active``); ``model`` names it. Nothing was
+    unloaded: unloading cuts other users' requests, so only the caller decides it."""
+
+    exit_code: ClassVar[int] = 8
+    http_status: ClassVar[int] = 409
+
+    def __init__(self, model: str, *, detail: str | None = None, backend: str | None = None) -> None:
+        self.model = model
+        message = f"Model '{model}' is loaded and in use, so the runner kept its settings"
+        message += f" ({detail})." if detail else "."
+        super().__init__(
+            message,
+            fix=f"Retry when its requests have finished, or unload it first: `ultra-llm unload {model}`, then "
+            f"configure again (`ultra-llm configure {model} --unload ...` does both on purpose).",
+            backend=backend,
+        )
 
 
 class BackendUnavailableError(UltraLLMError):

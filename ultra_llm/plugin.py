@@ -6,7 +6,8 @@
   ``SettingsRegistrar``;
 - ``Middleware``, the base of what ``ultra_llm_middleware`` returns;
 - ``Settings``, ``setting``, ``Alias``, ``Secret``: a backend's or plugin's environment variables;
-- the value types that cross the boundary (``GenerationRequest``, ``Chunk``, ``Result`` ...).
+- the value types that cross the boundary (``GenerationRequest``, ``Chunk``, ``Result`` ...), and
+  the model lifecycle's (``RunningModel``, ``DiskUsage``, ``ModelSettings``).
 
 The errors a backend raises live in ``ultra_llm.errors``. Importing this module is cheap: only
 ``hookimpl`` loads at once, the rest on first use, so an entry-point module that imports it adds
@@ -21,6 +22,7 @@ from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from .backend import Backend, closing_stream, collect_result
+    from .lifecycle import DiskUsage, ModelSettings, RunningModel
     from .middleware import Middleware
     from .registry import BackendRegistrar, ModelRegistrar, SettingsRegistrar
     from .settings import Alias, Secret, Settings, setting
@@ -51,6 +53,9 @@ _LAZY = {
     "closing_stream": "backend",
     "collect_result": "backend",
     "Middleware": "middleware",
+    "DiskUsage": "lifecycle",
+    "ModelSettings": "lifecycle",
+    "RunningModel": "lifecycle",
     "BackendRegistrar": "registry",
     "ModelRegistrar": "registry",
     "SettingsRegistrar": "registry",
@@ -92,6 +97,7 @@ __all__ = [
     "Check",
     "Chunk",
     "Deadline",
+    "DiskUsage",
     "EmbeddingRequest",
     "EmbeddingResult",
     "GenerationRequest",
@@ -99,9 +105,11 @@ __all__ = [
     "Middleware",
     "ModelInfo",
     "ModelRegistrar",
+    "ModelSettings",
     "Progress",
     "ProgressCallback",
     "Result",
+    "RunningModel",
     "Secret",
     "Settings",
     "SettingsRegistrar",

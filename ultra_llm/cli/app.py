@@ -6,7 +6,15 @@ import logging
 
 import click
 
-from . import commands_batch, commands_generate, commands_info, commands_models, commands_serve, doctor
+from . import (
+    commands_batch,
+    commands_generate,
+    commands_info,
+    commands_lifecycle,
+    commands_models,
+    commands_serve,
+    doctor,
+)
 from .context import _Context
 
 
@@ -39,7 +47,15 @@ def build_cli() -> click.Group:
         _configure_logging(debug)
         ctx.obj = _Context(debug, trace_hooks)
 
-    for module in (commands_info, commands_models, commands_generate, commands_batch, commands_serve, doctor):
+    for module in (
+        commands_info,
+        commands_models,
+        commands_lifecycle,
+        commands_generate,
+        commands_batch,
+        commands_serve,
+        doctor,
+    ):
         for command in module.COMMANDS:
             cli.add_command(command)
     from ..host import get_host

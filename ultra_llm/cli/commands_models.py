@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from .context import _Context, handle_errors, pass_context, run_async
 from .output import ProgressDisplay, echo_json, echo_table
+from .terminal import for_stream
 
 if TYPE_CHECKING:
     from ..adapter import Adapter
@@ -29,7 +31,8 @@ async def open_adapter(ctx: _Context, backend: str | None, model: str | None = N
 @pass_context
 @handle_errors
 def models(ctx: _Context, backend: str | None, as_json: bool) -> None:
-    """List the models the backend can serve."""
+    """List the models the backend can serve, with the context window each is served with when
+    known (on a model runner a per-model setting: `ultra-llm configure`)."""
 
     async def run() -> None:
         async with await open_adapter(ctx, backend) as adapter:
@@ -38,12 +41,26 @@ def models(ctx: _Context, backend: str | None, as_json: bool) -> None:
                 echo_json([model.to_dict() for model in found])
                 return
             click.echo(f"Backend: {adapter.name}", err=True)
-            keys = ["parameters", "quantization", "architecture", "size", "context_size"]
+            keys = ["parameters", "quantization", "architecture", "size"]
+            flags = [key for key in ("tools", "vision") if any(getattr(m, key) is not None for m in found)]
+            shown = for_stream(sys.stdout)
             echo_table(
-                ["MODEL", *[k.upper() for k in keys]], [[m.name, *[m.details.get(k, "") for k in keys]] for m in found]
+                ["MODEL", *[k.upper() for k in keys], "CONTEXT", *[k.upper() for k in flags]],
+                [
+                    [
+                        *[shown(str(value)) for value in (m.name, *[m.details.get(k, "") for k in keys])],
+                        "" if m.context_window is None else m.context_window,
+                        *[_yes_no(getattr(m, k)) for k in flags],
+                    ]
+                    for m in found
+                ],
             )
 
     run_async(run())
+
+
+def _yes_no(value: bool | None) -> str:
+    return "" if value is None else ("yes" if value else "no")
 
 
 @click.command()

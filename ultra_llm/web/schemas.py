@@ -85,7 +85,9 @@ class BackendInfo(BaseModel):
     available: bool
     reason: str = Field("", description="The availability detail, or the error's message when unavailable.")
     fix: str | None = Field(None, description="How to make it available, when it is not.")
-    capabilities: dict[str, Any] | None = Field(None, description="streaming, embeddings, pull, remove, options.")
+    capabilities: dict[str, Any] | None = Field(
+        None, description="streaming, embeddings, pull, remove, lifecycle, options."
+    )
     options_schema: dict[str, Any] | None = Field(
         None, description="JSON schema of the generation options the backend accepts (null: none)."
     )

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from ultra_llm.backend import Backend
 from ultra_llm.docker.errors import RUNNER_MAX_REQUEST_BYTES, RunnerRequestTooLargeError, model_not_found
+from ultra_llm.docker.lifecycle import configured_context
 from ultra_llm.docker.names import DEFAULT_MODEL, normalize_model_name, parse_model_reference
 from ultra_llm.errors import (
     BadRequestError,
@@ -42,6 +44,14 @@ from ultra_llm.types import (
 
 from .chat_body import chat_body
 from .faults import Failed
+from .lifecycle import (
+    configure_body,
+    disk_usage_from,
+    props_capabilities,
+    running_from,
+    unload_body,
+    unloaded_from,
+)
 from .model_check import check_answering_model
 from .options import OPTIONS_HINT, DockerAPIOptions
 from .parsing import (
@@ -58,12 +68,14 @@ from .parsing import (
 )
 from .pool import EndpointPool, Member
 from .request_path import attempt
+from .server_kind import ServerKind
 from .settings import DockerAPISettings, Endpoint, resolve_all
 from .streaming import chunks, malformed
 from .transport import Transport, error_of
 
 if TYPE_CHECKING:
     from ultra_llm.config import UltraConfig
+    from ultra_llm.lifecycle import DiskUsage, ModelSettings, RunningModel
     from ultra_llm.types import ProgressCallback
 
 __all__ = ["DockerAPIBackend"]
@@ -102,6 +114,7 @@ class DockerAPIBackend(Backend):
     supports_response_format: ClassVar[bool] = True
     supports_images: ClassVar[bool] = True
     supports_reasoning_control: ClassVar[bool] = True
+    supports_lifecycle: ClassVar[bool] = True
     default_model: ClassVar[str] = DEFAULT_MODEL
     settings: DockerAPISettings
 
@@ -241,8 +254,29 @@ class DockerAPIBackend(Backend):
                 name = raw_name
             if name not in models:
                 display = self._display(name) if name != raw_name or ep.runner_layout else name
-                models[name] = ModelInfo(name=name, backend=self.name, display_name=display, details=details)
+                models[name] = ModelInfo(
+                    name=name,
+                    backend=self.name,
+                    display_name=display,
+                    details=details,
+                    context_window=_context(details),
+                )
+        if self.transport.kind is ServerKind.LLAMA_SERVER and len(models) == 1:
+            return [await self._with_props(info, deadline.total) for info in models.values()]
         return list(models.values())
+
+    async def _with_props(self, info: ModelInfo, until: float) -> ModelInfo:
+        """``info`` with what llama-server's ``GET /props`` says of the one model it serves (the context
+        each request gets, tools from its chat template, vision); unchanged when it does not answer."""
+        try:
+            reply = await self.transport.request(
+                "GET", self.endpoint.origin + "/props", until=until, tolerate=frozenset({404, 405, 501})
+            )
+            answer = load_json(reply.body, "GET /props") if reply.status < 300 else None
+        except (Failed, UltraLLMError, MalformedResponse):
+            return info
+        n_ctx, tools, vision = props_capabilities(answer)
+        return dataclasses.replace(info, context_window=n_ctx or info.context_window, tools=tools, vision=vision)
 
     async def _list_on(self, member: Member, until: float) -> list[tuple[str, dict[str, str | int | float | None]]]:
         ep, transport = member.endpoint, member.transport
@@ -484,8 +518,155 @@ class DockerAPIBackend(Backend):
                 model, backend=self.name, detail="no such local model", fix="`ultra-llm models` lists what there is."
             ) from missing
 
+    # -- model lifecycle (the runner's /engines control routes; ``lifecycle`` has the shapes) ----------
+
+    def _require_lifecycle(self, what: str) -> None:
+        """``UnsupportedOperationError`` unless the endpoint is the runner: a plain server has no such API."""
+        if self.endpoint.runner_layout:
+            return
+        kind = self.transport.kind
+        if kind is ServerKind.LLAMA_SERVER:
+            fix = (
+                "llama-server loads the model it was started with and keeps it: restart it with other settings "
+                "(`llama-server -m FILE.gguf -c N`), or point MODEL_RUNNER_URL at Docker Model Runner."
+            )
+        else:
+            fix = "Use that server's own controls, or point MODEL_RUNNER_URL at Docker Model Runner."
+        raise UnsupportedOperationError(
+            f"{what} needs Docker Model Runner's API; {self.endpoint.display_url} is {kind.value} "
+            f"(API path {self.endpoint.api_path}).",
+            fix=fix,
+            backend=self.name,
+        )
+
+    async def _control(
+        self,
+        member: Member,
+        method: str,
+        tail: str,
+        *,
+        body: bytes | None = None,
+        model: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        """One runner control request to ``member`` (one attempt, as ``pull`` and ``remove`` make): its
+        JSON answer, ``None`` for an empty body; failures typed by ``error_map``."""
+        url = member.endpoint.management(tail)
+        until = asyncio.get_running_loop().time() + member.endpoint.total_timeout
+        try:
+            reply = await member.transport.request(method, url, until=until, body=body, model=model, headers=headers)
+        except Failed as exc:
+            raise exc.error from exc.__cause__
+        if not reply.body.strip():
+            return None
+        try:
+            return load_json(reply.body, f"{method} {tail}")
+        except MalformedResponse as exc:
+            raise malformed(exc, url) from None
+
+    async def running_models(self) -> list[RunningModel]:
+        """``GET /engines/ps`` on every endpoint: the models loaded, with ``docker model ps``'s UNTIL."""
+        self._require_lifecycle("Listing loaded models")
+        rows: list[RunningModel] = []
+        for member in self.pool.members:
+            answer = await self._control(member, "GET", "/engines/ps")
+            try:
+                rows += running_from(answer, backend=self.name, canonical=self.canonical_model)
+            except MalformedResponse as exc:
+                raise malformed(exc, member.endpoint.management("/engines/ps")) from None
+        return rows
+
+    async def preload(self, model: str) -> None:
+        """A chat request with ``X-Preload-Only: true`` on every endpoint: the runner loads the model and
+        answers 200 with no body (``scheduling/http_handler.go:271-275``), as ``docker model run -d``
+        does (``cmd/cli/desktop/desktop.go:426-461``); a model not there is a ``ModelNotFoundError``."""
+        self._require_lifecycle("Preloading a model")
+        parse_model_reference(model)
+        body = json.dumps({"model": model, "messages": []}).encode()
+        for member in self.pool.members:
+            tail = member.endpoint.api_path + "/chat/completions"
+            await self._control(member, "POST", tail, body=body, model=model, headers={"X-Preload-Only": "true"})
+
+    async def unload(self, models: Sequence[str] = (), *, all: bool = False) -> int:
+        """``POST /engines/unload`` on every endpoint; the runners unloaded, summed. The runner leaves a
+        model that is serving a request loaded (``loader.go:269-284``)."""
+        self._require_lifecycle("Unloading models")
+        for model in models:
+            parse_model_reference(model)
+        body = unload_body(models, all=all)
+        count = 0
+        for member in self.pool.members:
+            answer = await self._control(member, "POST", "/engines/unload", body=body)
+            try:
+                count += unloaded_from(answer)
+            except MalformedResponse as exc:
+                raise malformed(exc, member.endpoint.management("/engines/unload")) from None
+        return count
+
+    async def configure(self, model: str, settings: ModelSettings) -> None:
+        """``POST /engines/_configure`` on every endpoint (202; the runner then loads the model again with
+        the settings). The runner takes any name here (``scheduler.go:386-396``), so the model is looked
+        up first: a typo is a ``ModelNotFoundError``, not a setting for nothing. A 409 (its runner is
+        serving a request) is ``ModelLoadedError``; nothing is unloaded here."""
+        self._require_lifecycle("Configuring a model")
+        await self.inspect(model)
+        engine = self.settings.engine
+        tail = f"/engines/{engine}/_configure" if engine else "/engines/_configure"
+        for member in self.pool.members:
+            await self._control(member, "POST", tail, body=configure_body(model, settings), model=model)
+
+    async def inspect(self, model: str) -> ModelInfo:
+        """``GET /models/{name}`` on the runner (``details``, the packaged context, then the context size
+        ``configure`` set, which wins: ``llamacpp/llamacpp_config.go:97-109``); elsewhere the server's
+        model list entry, with llama-server's ``/props`` (context window, tools, vision)."""
+        if not self.endpoint.runner_layout:
+            for info in await self.list_models():
+                if info.name == model:
+                    return info
+            raise self.model_missing(model, "not in the server's model list")
+        parse_model_reference(model)
+        member = self.pool.members[0]
+        answer = await self._control(member, "GET", "/models/" + quote(model, safe="/:@"), model=model)
+        entries = models_from_runner([answer])
+        details = entries[0][1] if entries else {}
+        configured = await self._configured_context(member, model)
+        context = configured if configured is not None else details.get("context_size")
+        return ModelInfo(
+            name=model,
+            backend=self.name,
+            display_name=self._display(model),
+            details=details,
+            context_window=context if isinstance(context, int) and context > 0 else None,
+        )
+
+    async def _configured_context(self, member: Member, model: str) -> int | None:
+        """The context size ``configure`` set for ``model`` (``GET /engines/_configure?model=``,
+        ``scheduling/http_handler.go:523-545``: ``ModelConfigEntry`` with ``Config.context-size``), if any."""
+        try:
+            answer = await self._control(member, "GET", "/engines/_configure?model=" + quote(model, safe=""))
+        except UltraLLMError:
+            return None  # an older runner without the route: the packaged context stands
+        return configured_context(answer, model, self.canonical_model)
+
+    async def disk_usage(self) -> DiskUsage:
+        """``GET /engines/df`` on the first endpoint (models and the default engine, in bytes)."""
+        self._require_lifecycle("Reading disk usage")
+        member = self.pool.members[0]
+        answer = await self._control(member, "GET", "/engines/df")
+        try:
+            return disk_usage_from(answer, backend=self.name)
+        except MalformedResponse as exc:
+            raise malformed(exc, member.endpoint.management("/engines/df")) from None
+
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
         """Stop the endpoints' health checks and close their connection pools (if a request opened them)."""
         await self.pool.aclose()
+
+
+def _context(details: dict[str, str | int | float | None]) -> int | None:
+    """The context window a listing entry gives (``context_size``: the runner's packaged one, the
+    ``dmr`` block's, or llama-server's ``n_ctx``), when it is a positive number of tokens."""
+    value = details.get("context_size")
+    return value if isinstance(value, int) and value > 0 else None

@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from ultra_llm.docker.errors import (
     CONTEXT_FIX,
@@ -31,6 +32,7 @@ from ultra_llm.errors import (
     ContextLengthExceededError,
     GenerationError,
     GenerationTimeoutError,
+    ModelLoadedError,
     ModelNotFoundError,
     UltraLLMError,
     UnsupportedOperationError,
@@ -300,6 +302,9 @@ def error_from_body(
             fix="Wait and retry, or lower the number of concurrent requests.",
             backend=BACKEND,
         )
+    if status == 409 and model and urlsplit(url).path.endswith("/_configure"):
+        # the model's runner is serving a request (scheduling/loader.go:722-732, http_handler.go:480-481)
+        return ModelLoadedError(model, detail=f"409 {short}", backend=BACKEND)
     if status == 409:
         return BadRequestError(
             f"The runner refused the change: the model is in use ({short}).",

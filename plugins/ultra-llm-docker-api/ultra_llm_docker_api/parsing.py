@@ -270,8 +270,28 @@ def models_from_openai(listing: object) -> list[tuple[str, dict[str, str | int |
             details: dict[str, str | int | float | None] = {"created": _int(entry.get("created"))}
             if isinstance(entry.get("owned_by"), str):
                 details["owned_by"] = entry["owned_by"]
+            details.update(_served_context(entry))
             found.append((entry["id"], details))
     return found
+
+
+def _served_context(entry: dict[str, Any]) -> dict[str, str | int | float | None]:
+    """What an OpenAI list entry says beyond the standard fields: the runner's ``dmr`` block
+    (``context_window``, architecture, parameters, quantization, size: docker/model-runner
+    ``pkg/inference/models/api.go:82-102`` at 642c7211) or llama-server's ``meta`` (``n_ctx``, the
+    context each request gets, and ``n_ctx_train``: llama.cpp b9878 ``server-context.cpp:5111-5128``).
+    The context lands in ``context_size``, as in the runner's own listing."""
+    found: dict[str, str | int | float | None] = {}
+    dmr, meta = entry.get("dmr"), entry.get("meta")
+    if isinstance(dmr, dict):
+        for key in ("architecture", "parameters", "quantization", "size"):
+            if isinstance(dmr.get(key), str) and dmr[key]:
+                found[key] = dmr[key]
+        found["context_size"] = _int(dmr.get("context_window"))
+    if isinstance(meta, dict):
+        found["context_size"] = _int(meta.get("n_ctx"))
+        found["context_train"] = _int(meta.get("n_ctx_train"))
+    return {key: value for key, value in found.items() if value is not None}
 
 
 def served_names(listing: object) -> frozenset[str]:

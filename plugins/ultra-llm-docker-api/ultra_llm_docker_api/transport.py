@@ -150,9 +150,12 @@ class Transport:
         body: bytes | None = None,
         model: str | None = None,
         tolerate: frozenset[int] = frozenset(),
+        headers: Mapping[str, str] | None = None,
     ) -> Reply:
         """One attempt, the whole answer read (capped) by ``until``; a status >= 400 not in ``tolerate`` raises."""
-        response = await self.send(method, url, until=until, body=body, model=model, tolerate=tolerate, accept=_JSON)
+        response = await self.send(
+            method, url, until=until, body=body, model=model, tolerate=tolerate, accept=_JSON, headers=headers
+        )
         try:
             async with asyncio.timeout_at(until):
                 return Reply(response.status_code, await self._read_capped(response, url))
@@ -174,10 +177,12 @@ class Transport:
         accept: str = _SSE,
         tolerate: frozenset[int] = frozenset(),
         first: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> httpx2.Response:
         """One attempt: the open response once its status is 2xx (or in ``tolerate``); the caller closes it.
 
-        ``until`` bounds connecting and waiting for the status line (``first``: it is the first-token deadline).
+        ``until`` bounds connecting and waiting for the status line (``first``: it is the first-token deadline);
+        ``headers`` are sent besides the usual ones (the runner's ``X-Preload-Only``).
         """
         ep = self.endpoint
         client = self.client
@@ -187,7 +192,7 @@ class Transport:
                 method,
                 url,
                 content=body,
-                headers={"Content-Type": _JSON, "Accept": accept},
+                headers={"Content-Type": _JSON, "Accept": accept, **(headers or {})},
                 extensions={"trace": watch},
             )
         except (httpx2.InvalidURL, httpx2.UnsupportedProtocol) as exc:

@@ -26,30 +26,36 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from ultra_llm.backend import Backend
 from ultra_llm.docker.errors import ModelRunnerNotEnabledError, model_not_found
+from ultra_llm.docker.lifecycle import configured_context
 from ultra_llm.docker.names import DEFAULT_MODEL, normalize_model_name, parse_model_reference
 from ultra_llm.errors import (
     BackendUnavailableError,
     EmptyPromptError,
+    GenerationError,
     GenerationTimeoutError,
     ModelNotFoundError,
     ResponseTooLargeError,
     StreamInterruptedError,
     UltraLLMError,
+    UnsupportedOperationError,
 )
+from ultra_llm.lifecycle import DiskUsage, ModelSettings, RunningModel
 from ultra_llm.types import Availability, Chunk, Deadline, GenerationRequest, ModelInfo, Progress, Usage
 
 from .failures import API_HINT, BACKEND, container_refused, error_for, first_line, not_installed, unsafe_prompt
+from .lifecycle_output import parse_df_table, parse_ps_table, parse_unloaded
 from .parsers import (
     Failure,
     ListedModel,
@@ -98,6 +104,7 @@ class DockerCLIBackend(Backend):
     settings_model: ClassVar[type[DockerCLISettings]] = DockerCLISettings
     supports_pull: ClassVar[bool] = True
     supports_remove: ClassVar[bool] = True
+    supports_lifecycle: ClassVar[bool] = True
     default_model: ClassVar[str] = DEFAULT_MODEL
     settings: DockerCLISettings
 
@@ -234,7 +241,13 @@ class DockerCLIBackend(Backend):
                 log.warning("docker model list printed a name that is not a model reference: %r", item.name)
                 continue
             if name not in models:
-                models[name] = ModelInfo(name=name, backend=BACKEND, display_name=item.name, details=item.details())
+                models[name] = ModelInfo(
+                    name=name,
+                    backend=BACKEND,
+                    display_name=item.name,
+                    details=item.details(),
+                    context_window=item.served_context if item.served_context and item.served_context > 0 else None,
+                )
         self._present = set(models) | _listed_ids(listed)
         return list(models.values())
 
@@ -462,6 +475,103 @@ class DockerCLIBackend(Backend):
         if parse_model_reference(name).model_id is not None:
             self._present.clear()  # which tags went with the ID only a new listing tells
         self._present.discard(name)
+
+    # -- model lifecycle (formats read back in ``lifecycle_output``) ------------------------------
+
+    async def _output(self, action: str, *args: str, timeout: float | None = None, model: str | None = None) -> str:
+        """``docker model ACTION ARGS``'s stdout; a flag this CLI does not know is ``UnsupportedOperationError``."""
+        done = await self._call(action, *args, timeout=timeout or self.config.check_timeout * 2, model=model)
+        if done.returncode != 0:  # _call returns a failed run only for an unknown flag
+            raise UnsupportedOperationError(
+                f"This Docker Model Runner CLI does not take `docker model {action} {' '.join(args)}` "
+                f"({first_line(done.stderr.decode('utf-8', 'replace'))}).",
+                fix="Update Docker Desktop, or the docker-model-plugin package on Docker Engine.",
+                backend=BACKEND,
+            )
+        return done.stdout.decode("utf-8", "replace")
+
+    def _unreadable(self, action: str, exc: ValueError) -> GenerationError:
+        return GenerationError(f"`docker model {action}` printed what this backend cannot read: {exc}", backend=BACKEND)
+
+    async def running_models(self) -> list[RunningModel]:
+        """``docker model ps``: its table read back (``MODEL NAME BACKEND MODE UNTIL``)."""
+        text = await self._output("ps")
+        try:
+            return parse_ps_table(text, backend=BACKEND, canonical=normalize_model_name)
+        except ValueError as exc:
+            raise self._unreadable("ps", exc) from None
+
+    async def preload(self, model: str) -> None:
+        """``docker model run -d MODEL`` (load only: ``cmd/cli/commands/run.go:842-851``, the chat request
+        with ``X-Preload-Only``, ``desktop/desktop.go:426-461``). ``run`` pulls a model that is not there
+        (``run.go:831-840``), so the presence rule of generation applies first (``auto_pull``)."""
+        name = self._model_arg(model)
+        if name.startswith(NIM_PREFIX) and not self.settings.allow_containers:
+            raise container_refused(name)
+        await self._require_present(name)
+        await self._output("run", "-d", name, timeout=self.config.timeout, model=name)
+
+    async def unload(self, models: Sequence[str] = (), *, all: bool = False) -> int:
+        """``docker model unload --all`` or ``docker model unload -- MODEL...``; the count it printed."""
+        names = [self._model_arg(model) for model in models]
+        text = await self._output("unload", *(("--all",) if all else ("--", *names)))
+        try:
+            return parse_unloaded(text)
+        except ValueError as exc:
+            raise self._unreadable("unload", exc) from None
+
+    async def configure(self, model: str, settings: ModelSettings) -> None:
+        """``docker model configure --context-size=N --keep-alive=D MODEL`` (flags as ``--flag=value``, so a
+        value such as ``-1`` is never read as a flag; the model cannot go after ``--``, which starts the
+        runtime flags: ``cmd/cli/commands/configure.go:18-46``; it is validated instead). The runner takes
+        any name (``scheduler.go:386-396``), so ``inspect`` runs first: a typo is ``ModelNotFoundError``.
+        A busy model is ``ModelLoadedError`` (``runner already active``, printed from the 409 body by
+        ``desktop.go:1140-1146``); nothing is unloaded here."""
+        name = self._model_arg(model)
+        await self.inspect(name)
+        flags = []
+        if settings.context_size is not None:
+            flags.append(f"--context-size={settings.context_size}")
+        if settings.keep_alive is not None:
+            flags.append(f"--keep-alive={settings.keep_alive}")
+        await self._output("configure", *flags, name, timeout=self.config.check_timeout * 6, model=name)
+
+    async def inspect(self, model: str) -> ModelInfo:
+        """``docker model inspect MODEL`` (JSON: ``{id, tags, created, config}``), with the context size
+        ``docker model configure show MODEL`` reports configured, which wins over the packaged one."""
+        name = self._model_arg(model)
+        text = await self._output("inspect", name, model=name)
+        try:
+            listed = parse_list_json(f"[{text}]")
+        except ValueError as exc:
+            raise self._unreadable("inspect", exc) from None
+        item = listed[0] if listed else None
+        details = item.details() if item is not None else {}
+        configured = await self._configured_context(name)
+        context = configured if configured is not None else (item.served_context if item is not None else None)
+        return ModelInfo(
+            name=name,
+            backend=BACKEND,
+            display_name=item.name if item is not None else name,
+            details=details,
+            context_window=context if context is not None and context > 0 else None,
+        )
+
+    async def _configured_context(self, name: str) -> int | None:
+        """What ``docker model configure show MODEL`` says was configured (``None`` on a CLI without it)."""
+        try:
+            text = await self._output("configure", "show", name, model=name)
+            return configured_context(json.loads(text), name, normalize_model_name)
+        except (UltraLLMError, ValueError, RecursionError):
+            return None
+
+    async def disk_usage(self) -> DiskUsage:
+        """``docker model df``: its ``TYPE SIZE`` table read back (decimal units)."""
+        text = await self._output("df")
+        try:
+            return parse_df_table(text, backend=BACKEND)
+        except ValueError as exc:
+            raise self._unreadable("df", exc) from None
 
     async def aclose(self) -> None:
         """Kill, reap and close every ``docker`` process still running (a stream left open included:

@@ -17,9 +17,11 @@ from ultra_llm.errors import (
     BadRequestError,
     GenerationError,
     InvalidModelNameError,
+    ModelLoadedError,
     StreamInterruptedError,
     UltraLLMError,
     UnsafePromptError,
+    UnsupportedOperationError,
 )
 
 from .parsers import Failure, classify_failure, strip_ansi
@@ -125,6 +127,15 @@ def error_for(
             output=strip_ansi(stderr).strip(),
             fix=f"Remove one tag by name (`docker model rm NAME:TAG`), or all of them on purpose: "
             f"`docker model rm --force {model}`.",
+            backend=BACKEND,
+        )
+    if kind is Failure.RUNNER_ACTIVE and model is not None:
+        return ModelLoadedError(model, detail=said, backend=BACKEND)
+    if kind is Failure.UNKNOWN_COMMAND:
+        return UnsupportedOperationError(
+            f"This Docker Model Runner CLI has no `docker model {action}` ({said}).",
+            fix="Update Docker Desktop, or the docker-model-plugin package on Docker Engine; "
+            "or use the API backend: MODEL_RUNNER_TYPE=api.",
             backend=BACKEND,
         )
     if kind is Failure.REQUEST_TOO_LARGE:

@@ -74,6 +74,9 @@ class ListedModel:
     size: str | None = None
     context_size: int | None = None
     created: str | int | None = None
+    served_context: int | None = None
+    """The context the runner serves it with, as packaged (``config.context_size``; ``None``: not
+    packaged, so not known here: ``context_size`` may then be the model's trained context)."""
 
     def details(self) -> dict[str, str | int | float | None]:
         """The known fields, for ``ModelInfo.details`` (``None`` values left out)."""
@@ -130,7 +133,7 @@ def parse_list_json(text: str) -> list[ListedModel]:
             continue
         config = item.get("config")
         config = config if isinstance(config, Mapping) else {}
-        context = _as_int(config.get("context_size"))
+        context = packaged = _as_int(config.get("context_size"))
         gguf = config.get("gguf")
         if context is None and isinstance(gguf, Mapping):
             context = _as_int(gguf.get("llama.context_length"))
@@ -151,6 +154,7 @@ def parse_list_json(text: str) -> list[ListedModel]:
                     size=_as_str(config.get("size")),
                     context_size=context,
                     created=created if isinstance(created, int) and not isinstance(created, bool) else None,
+                    served_context=packaged,
                 )
             )
     return models
@@ -303,6 +307,8 @@ class Failure(Enum):
     ENGINE_NOT_INSTALLED = "engine-not-installed"
     REQUEST_TOO_LARGE = "request-too-large"
     MUST_FORCE = "must-force"
+    RUNNER_ACTIVE = "runner-active"
+    UNKNOWN_COMMAND = "unknown-command"
     OTHER = "other"
 
 
@@ -325,6 +331,10 @@ def classify_failure(stderr: str, stdout: str = "") -> Failure:
         return Failure.ENGINE_NOT_INSTALLED
     if "status=400 body=request too large" in err:
         return Failure.REQUEST_TOO_LARGE
+    if "runner already active" in err:  # configure of a busy model: 409 (scheduling/http_handler.go:480-481)
+        return Failure.RUNNER_ACTIVE
+    if err.startswith("unknown command ") and 'for "docker model"' in err:  # a CLI without the command
+        return Failure.UNKNOWN_COMMAND
     if "(must be forced)" in err:  # rm by ID of a model with several tags: 409 (client.go:562-567)
         return Failure.MUST_FORCE
     if (

@@ -66,6 +66,10 @@ class MockBackend(Backend):
     supports_embeddings: ClassVar[bool] = True
     supports_pull: ClassVar[bool] = True
     supports_remove: ClassVar[bool] = True
+    lifecycle_hint: ClassVar[str] = (
+        "The mock loads nothing. Serve from Docker Model Runner for that: USE_MODEL_RUNNER=true "
+        "(MODEL_RUNNER_TYPE=cli or api)."
+    )
     default_model: ClassVar[str] = DEFAULT_MODEL
     settings: MockSettings
 

@@ -85,7 +85,9 @@ never exiting, as a stalled download would; the real CLI's behaviour when its re
 confirmed), ``timestamp_log`` (one ``<monotonic_ns> <len>`` line per stdout write, taken just before
 the write) and ``invocation_log`` (one JSON line per run), ``prompt_log`` (one JSON line per prompt
 sent to the model: its final ``text`` and ``images``, each ``{"path", "bytes", "sha256"}``),
-``containers`` (NIM containers started), ``runner_container`` (false: Docker Engine without the runner
+``containers`` (NIM containers started), ``loaded``/``configs``/``engine_disk_usage`` (the model
+lifecycle: see that section), ``missing_commands`` (subcommands this CLI lacks, as an older plugin),
+``runner_container`` (false: Docker Engine without the runner
 container, which commands auto-install; see ``auto_install``), ``gateway_ip``. Fault ``leave_helper``
 (not a documented CLI behaviour: a crashing plugin's child would do it): ``run`` forks a helper into
 its process group that keeps stdout and stderr open and sleeps (its pid written to ``helper_pid_file``), then exits with
@@ -137,6 +139,9 @@ DEFAULT_STATE: dict[str, Any] = {
     "fault_code": 1,
     "client_version": "v1.0.3",
     "server_version": "v1.0.3",
+    "loaded": {},
+    "configs": {},
+    "engine_disk_usage": 48_000_000,
 }
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024
@@ -934,11 +939,14 @@ def cmd_run(state: dict[str, Any], argv: list[str], out: Out) -> int:
         do_pull(state, model, out)
         m = find_model(state["models"], model)
         assert m is not None
+    tag = normalize(model)
+    load_runner(state, tag)  # the chat request loads it (http_handler.go:264); -d only that (run.go:842-851)
     if f.set.get("detach"):
         return 0
     if not prompt:
         return interactive(state, model, m, out)
     generate(state, model, m, prompt, out)
+    load_runner(state, tag)  # released: last used now (loader.release)
     return 0
 
 
@@ -1160,15 +1168,230 @@ def stream_engine(
     out.text("\n")
 
 
+# --------------------------------------------------------------------------- model lifecycle
+#
+# The runner's loader (pkg/inference/scheduling/loader.go at 642c7211) as state: ``loaded`` maps a
+# model's tag to its runner {engine, mode, last_used (epoch seconds), in_use (requests in flight),
+# keep_alive}; ``configs`` maps it to the configuration ``configure`` stored ({"context-size": N,
+# "keep_alive": "5m"}). A test sets ``in_use`` to stand for another client's request in flight.
+
+
+def load_runner(state: dict[str, Any], tag: str) -> None:
+    """Start (or touch) the model's runner (``loader.load``)."""
+    import time
+
+    runner = state["loaded"].setdefault(tag, {"engine": "llama.cpp", "mode": "completion", "in_use": 0})
+    runner["last_used"] = time.time()
+    save_state(state)
+
+
+def keep_alive_seconds(value: str | None) -> float | None:
+    """``ParseKeepAlive`` (inference/backend.go:236-256) in seconds: -1 (or any negative) is forever;
+    ``None`` for what it refuses (``invalid keep_alive duration``)."""
+    import re
+
+    if value is None:
+        return 300.0  # KeepAliveDefault, backend.go:207
+    if value in ("0", "-1"):
+        return float(value)
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    body = value.lstrip("+-")
+    parts = re.findall(r"([0-9]*\.?[0-9]+)(ns|us|µs|μs|ms|s|m|h)", body)
+    if not parts or "".join(n + u for n, u in parts) != body:
+        return None
+    seconds = sum(float(n) * units[u] for n, u in parts)
+    return -1.0 if value.startswith("-") else seconds
+
+
+def format_until(runner: dict[str, Any]) -> str:
+    """``formatUntil`` (cmd/cli/commands/ps.go:57-80)."""
+    import time
+
+    if runner.get("loading"):
+        return "Loading..."
+    keep = keep_alive_seconds(runner.get("keep_alive"))
+    keep = 300.0 if keep is None else keep
+    if keep < 0:
+        return "Forever"
+    if runner.get("in_use") or not runner.get("last_used"):
+        return human_duration(keep) + " from now"
+    remaining = keep - (time.time() - float(runner["last_used"]))
+    if remaining <= 0:
+        return "Expiring"
+    return human_duration(remaining) + " from now"
+
+
+def table_command(name: str, state: dict[str, Any], argv: list[str], out: Out) -> bool:
+    """The shared start of ``ps`` and ``df`` (no flags, ``NoComplete``): False when ``--help`` answered."""
+    if Flags(name, {}, {}).parse(argv).set.get("help"):
+        out.text(help_text(name))
+        return False
+    ensure_runner(state)
+    return True
+
+
+def cmd_ps(state: dict[str, Any], argv: list[str], out: Out) -> int:
+    """``docker model ps`` (ps.go:15-55): ``MODEL NAME BACKEND MODE UNTIL``, names shortened."""
+    if not table_command("ps", state, argv, out):
+        return 0
+    rows = [["MODEL NAME", "BACKEND", "MODE", "UNTIL"]]
+    for tag, runner in state["loaded"].items():
+        # getLoaderStatus (scheduler.go:243-285): the keep-alive of the model's current config
+        runner = {**runner, "keep_alive": state["configs"].get(tag, {}).get("keep_alive")}
+        rows.append([short_name(tag.lower()), runner["engine"], runner["mode"], format_until(runner)])
+    out.text(table(rows, trailing=True))
+    return 0
+
+
+def cmd_df(state: dict[str, Any], argv: list[str], out: Out) -> int:
+    """``docker model df`` (df.go:12-41): ``TYPE SIZE``; ``Inference engine`` only when not 0."""
+    if not table_command("df", state, argv, out):
+        return 0
+    models = sum(parse_size(str((m.get("config") or {}).get("size", "0"))) for m in state["models"])
+    rows = [["TYPE", "SIZE"], ["Models", format_size(models)]]
+    if state["engine_disk_usage"]:
+        rows.append(["Inference engine", format_size(float(state["engine_disk_usage"]))])
+    out.text(table(rows, trailing=True))
+    return 0
+
+
+def cmd_unload(state: dict[str, Any], argv: list[str], out: Out) -> int:
+    """``docker model unload`` (unload.go:11-62; loader.go:306-330): a runner serving a request stays
+    (``evictRunner`` frees unused ones only, loader.go:269-284); configs go with ``--all``, or for the
+    named models only when ``--backend`` names their engine (loader.go:315-319)."""
+    f = Flags("unload", {"all": None}, {"backend": None}).parse(argv)
+    if f.set.get("help"):
+        out.text(help_text("unload"))
+        return 0
+    usage = "Usage:  docker model unload (MODEL [MODEL ...] [--backend BACKEND] | --all)"
+    see = "See 'docker model unload --help' for more information."
+    if f.set.get("all") and f.args:
+        raise Exit(1, f"'docker model unload' does not take MODEL when --all is specified.\n\n{usage}\n\n{see}\n")
+    if not f.set.get("all") and not f.args:
+        raise Exit(1, f"'docker model unload' requires MODEL unless --all is specified.\n\n{usage}\n\n{see}\n")
+    ensure_runner(state)
+    loaded = state["loaded"]
+    before = len(loaded)
+    if f.set.get("all"):
+        state["configs"] = {}
+        doomed = [tag for tag, r in loaded.items() if not r.get("in_use")]
+    else:
+        tags = [normalize(name) for name in f.args]
+        if f.set.get("backend") == "llama.cpp":
+            for tag in tags:
+                state["configs"].pop(tag, None)
+        doomed = [tag for tag in tags if tag in loaded and not loaded[tag].get("in_use")]
+    for tag in doomed:
+        loaded.pop(tag, None)
+    save_state(state)
+    count = before - len(loaded)
+    if count:
+        out.text(f"Unloaded {count} model(s).\n")
+    else:
+        out.text("No models are running.\n" if f.set.get("all") else "No such model(s) running.\n")
+    return 0
+
+
+def cmd_configure(state: dict[str, Any], argv: list[str], out: Out) -> int:
+    """``docker model configure`` (configure.go, configure_flags.go:140-227, desktop.go:1127-1149): exactly
+    one MODEL before ``--`` (the rest are runtime flags); ``--keep-alive`` through ``ParseKeepAlive``; the
+    runner's 409 ``runner already active`` when the model's runner is still there after evicting idle ones
+    (loader.go:722-732), printed as the bare body; an unchanged config is a no-op (loader.go:709-713);
+    otherwise the config is stored and the model preloaded (http_handler.go:488-520). The runner takes
+    any name (scheduler.go:386-396): a model it does not have is configured all the same, and its
+    background preload fails unseen."""
+    dash = argv.index("--") if "--" in argv else len(argv)
+    if argv[:1] == ["show"]:
+        return cmd_configure_show(state, argv[1:], out)
+    f = Flags("configure", {"think": None}, {"context-size": None, "keep-alive": None, "mode": None})
+    f.parse(argv[:dash])
+    if f.set.get("help"):
+        out.text(help_text("configure"))
+        return 0
+    runtime_flags = argv[dash + 1 :]
+    if len(f.args) != 1:
+        where = " before --" if dash < len(argv) else ""
+        got = f"got {len(f.args)}" + ("" if where else f": [{' '.join(f.args)}]")
+        raise Exit(
+            1,
+            f"Exactly one model must be specified{where}, {got}\n\n"
+            "See 'docker model configure --help' for more information\n",
+        )
+    config: dict[str, Any] = {}
+    if "context-size" in f.set:
+        try:
+            size = int(f.set["context-size"])
+            if not -(2**31) <= size < 2**31:
+                raise ValueError
+        except ValueError:
+            value = f.set["context-size"]
+            raise f.fail(
+                f'invalid argument "{value}" for "--context-size" flag: '
+                f'strconv.ParseInt: parsing "{value}": invalid syntax'
+            ) from None
+        config["context-size"] = size
+    if f.set.get("keep-alive"):
+        keep = f.set["keep-alive"]
+        if keep_alive_seconds(keep) is None:
+            raise Exit(1, f'invalid keep_alive duration "{keep}": time: invalid duration "{keep}"\n')
+        config["keep_alive"] = keep
+    if runtime_flags:
+        config["runtime-flags"] = runtime_flags
+    ensure_runner(state)
+    tag = normalize(f.args[0])
+    loaded = state["loaded"]
+    if state["configs"].get(tag) != config:
+        if tag in loaded and not loaded[tag].get("in_use"):
+            del loaded[tag]  # evictRunner (loader.go:724-726)
+        if tag in loaded:
+            raise Exit(1, "runner already active\n\n")  # the 409 body, returned as the error (desktop.go:1142-1143)
+        state["configs"][tag] = config
+    save_state(state)
+    if find_model(state["models"], tag) is not None:
+        load_runner(state, tag)  # the background preload
+    return 0
+
+
+def cmd_configure_show(state: dict[str, Any], argv: list[str], out: Out) -> int:
+    """``docker model configure show [MODEL]`` (configure_show.go:11-40; http_handler.go:523-546): the
+    stored configs as ``ModelConfigEntry`` (no JSON tags), ``json.MarshalIndent`` with two spaces."""
+    ensure_runner(state)
+    wanted = normalize(argv[0]) if argv else None
+    entries = []
+    for tag, config in state["configs"].items():
+        m = find_model(state["models"], tag)
+        if m is None or (wanted is not None and tag != wanted):
+            continue  # getAllRunnerConfigs lists only models it has (loader.go:747-760)
+        entries.append(
+            {"Backend": "llama.cpp", "Model": tag, "ModelID": m["id"], "Mode": "completion", "Config": config}
+        )
+    out.text(json.dumps(entries, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
 # --------------------------------------------------------------------------- entry
 
 
-MODEL_COMMANDS = ("list", "ls", "run", "status", "pull", "inspect", "rm", "version")
+AUTO_INSTALL_COMMANDS = (
+    "run",
+    "status",
+    "pull",
+    "list",
+    "ls",
+    "rm",
+    "inspect",
+    "ps",
+    "df",
+    "unload",
+    "stop",
+    "configure",
+    "config",
+)
+"""Commands that first make sure a runner exists: ``withStandaloneRunner`` (``commands/root.go:111-133``,
+``configure``, ``ps``, ``df`` and ``unload`` among them) and ``run`` itself (``root.go:135-136``);
+``version`` does not."""
 
-
-AUTO_INSTALL_COMMANDS = ("run", "status", "pull", "list", "ls", "rm", "inspect")
-"""Commands that first make sure a runner exists: ``withStandaloneRunner`` (``commands/root.go:113-133``)
-and ``run`` itself (``root.go:135-136``); ``version`` does not."""
+MODEL_COMMANDS = (*AUTO_INSTALL_COMMANDS, "version")
 
 
 def auto_install(state: dict[str, Any], out: Out) -> None:
@@ -1211,7 +1434,7 @@ def model_main(state: dict[str, Any], argv: list[str], out: Out) -> int:
         )
         return 0
     sub, rest = argv[0], argv[1:]
-    if sub not in MODEL_COMMANDS:
+    if sub not in MODEL_COMMANDS or sub in state.get("missing_commands", ()):
         raise Exit(1, f'unknown command "{sub}" for "docker model"\n')
     if state["daemon"] != "up":
         raise Exit(1, f"{state.get('daemon_down_prefix') or ''}{DAEMON_DOWN}\n")
@@ -1226,6 +1449,12 @@ def model_main(state: dict[str, Any], argv: list[str], out: Out) -> int:
         "inspect": cmd_inspect,
         "rm": cmd_rm,
         "version": cmd_version,
+        "ps": cmd_ps,
+        "df": cmd_df,
+        "unload": cmd_unload,
+        "stop": cmd_unload,  # unload.go:18
+        "configure": cmd_configure,
+        "config": cmd_configure,  # configure.go:15
     }[sub](state, rest, out)
 
 

@@ -15,6 +15,9 @@ What the runner itself answers, the proxy answers from its own model state, in t
   unless ``Accept`` is exactly ``application/json``; before streaming 400 ``Invalid model reference``
   or 404 ``Model not found``.
 - ``DELETE /models/{name}`` -> ``[{"Untagged": ...}, {"Deleted": ...}]``, 404 when unknown.
+- Model lifecycle (``pkg/inference/scheduling``): ``GET /engines/ps``, ``GET /engines/df``,
+  ``POST /engines/unload``, ``POST /engines[/{backend}]/_configure``, ``GET /engines/_configure`` and the
+  ``X-Preload-Only: true`` header, from the proxy's own state (see ``_lifecycle``; each rule cited there).
 - Errors are the runner's plain text with a trailing newline (Go's ``http.Error``): 400
   ``model is required`` / ``invalid request``, 404 ``model not found`` for inference on a model that
   is not local, 404 ``backend not found``, 503 ``service unavailable`` when the engine is down.
@@ -44,6 +47,7 @@ MAX_REQUEST_BODY = 10 * 1024 * 1024
 _HEAD_LIMIT = 64 * 1024
 _REASONS = {
     200: "OK",
+    202: "Accepted",
     400: "Bad Request",
     404: "Not Found",
     405: "Method Not Allowed",
@@ -103,6 +107,16 @@ class _LocalModel:
 
 
 @dataclass
+class _Runner:
+    """A loaded model (``loader.runners``): its engine, mode, last use and requests in flight."""
+
+    engine: str
+    mode: str
+    last_used: float
+    in_use: int = 0
+
+
+@dataclass
 class _Request:
     method: str
     target: str
@@ -114,6 +128,37 @@ class _Request:
 
 class _BadRequest(Exception):
     pass
+
+
+def _go_keep_alive(value: object) -> bool:
+    """Whether ``ParseKeepAlive`` takes ``value`` (inference/backend.go:236-256): a JSON string ``0``,
+    ``-1`` or a Go duration."""
+    import re
+
+    if not isinstance(value, str):
+        return False
+    body = value.lstrip("+-")
+    unit = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h)"
+    return value in ("0", "-1") or re.fullmatch(f"(?:{unit})+", body) is not None
+
+
+def _go_duration_string(value: str) -> str:
+    """A keep-alive as the runner sends it back: ``-1`` for any negative, else Go's ``Duration.String``
+    (``5m0s``, ``1h30m0s``, ``0s``) (``KeepAlive.MarshalJSON``, inference/backend.go:216-221)."""
+    import re
+
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+    seconds = sum(float(n) * units[u] for n, u in re.findall(r"([0-9.]+)(ns|us|µs|μs|ms|s|m|h)", value))
+    if value.startswith("-"):
+        return "-1"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
 
 
 def _model_id(name: str) -> str:
@@ -153,6 +198,11 @@ class DMRProxy:
         }
         self.pull_sources.update({normalize(k): v for k, v in (pull_sources or {}).items()})
         self.local: dict[str, _LocalModel] = {}
+        self.loaded: dict[str, _Runner] = {}
+        """Runners by model tag: what ``GET /engines/ps`` shows."""
+        self.configs: dict[str, dict[str, Any]] = {}
+        """Runner configurations by model tag (``loader.runnerConfigs``), as ``_configure`` sent them."""
+        self.engine_disk_usage = 48_000_000
         self.requests: list[tuple[str, str]] = []
         self._injected: deque[tuple[int, str, dict[str, str]]] = deque()
         self._lock = threading.Lock()
@@ -398,6 +448,8 @@ class DMRProxy:
                 await self._json(writer, model.to_json())
         elif path.startswith("/models/") and method == "DELETE":
             await self._delete(path[len("/models/") :], writer)
+        elif path in ("/engines/ps", "/engines/df", "/engines/unload") or path.endswith("/_configure"):
+            await self._lifecycle(request, writer)
         else:
             engine_path = self._engine_path(path)
             if engine_path is None:
@@ -417,6 +469,145 @@ class DMRProxy:
             else:
                 return await self._inference(request, engine_path, writer)
         return True
+
+    # -- model lifecycle (docker/model-runner pkg/inference/scheduling at 642c7211) ---------------
+
+    def _load(self, tag: str, mode: str) -> _Runner:
+        """The model's runner, started if it was not (``loader.load``); its keep-alive from the config."""
+        with self._lock:
+            runner = self.loaded.get(tag)
+            if runner is None:
+                runner = self.loaded[tag] = _Runner("llama.cpp", mode, time.time())
+            return runner
+
+    def hold(self, name: str, busy: bool = True) -> None:
+        """Load ``name`` and count one request in flight on it (``busy``), or end that request: what
+        another client's long generation does to the runner, which tests cannot time reliably."""
+        tag = normalize(name)
+        runner = self._load(tag, "completion")
+        with self._lock:
+            runner.in_use = max(0, runner.in_use + (1 if busy else -1))
+            runner.last_used = time.time()
+
+    def _status(self, tag: str, runner: _Runner) -> dict[str, Any]:
+        """``BackendStatus`` (``scheduling/api.go:71-86``) as ``getLoaderStatus`` fills it
+        (``scheduler.go:243-285``): ``last_used`` the zero time while in use (a struct: ``omitempty``
+        keeps it), ``keep_alive`` from the model's current config; false and nil fields dropped."""
+        used = "0001-01-01T00:00:00Z"
+        if not runner.in_use:
+            used = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(runner.last_used))
+            used += f".{int(runner.last_used % 1 * 1e9):09d}Z"
+        entry: dict[str, Any] = {
+            "backend_name": runner.engine,
+            "model_name": tag,
+            "mode": runner.mode,
+            "last_used": used,
+        }
+        if runner.in_use:
+            entry["in_use"] = True
+        keep = self.configs.get(tag, {}).get("keep_alive")
+        if keep is not None:
+            entry["keep_alive"] = _go_duration_string(keep)
+        return entry
+
+    async def _lifecycle(self, request: _Request, writer: asyncio.StreamWriter) -> None:
+        method, path = request.method, request.path
+        if path == "/engines/ps" and method == "GET":  # http_handler.go:120,322-331
+            with self._lock:
+                rows = [self._status(tag, r) for tag, r in self.loaded.items()]
+            await self._json(writer, rows)
+        elif path == "/engines/df" and method == "GET":  # http_handler.go:121,333-354, api.go:88-92
+            with self._lock:
+                models = sum(
+                    int(float(m.config.get("size", "0").split()[0]) * 1024 * 1024) for m in self.local.values()
+                )
+            await self._json(
+                writer, {"models_disk_usage": models, "default_backend_disk_usage": self.engine_disk_usage}
+            )
+        elif path == "/engines/unload" and method == "POST":
+            await self._unload(request, writer)
+        elif path.endswith("/_configure") and method == "POST":
+            await self._configure(request, writer)
+        elif path == "/engines/_configure" and method == "GET":  # http_handler.go:125,523-546
+            query = urlsplit(request.target).query
+            wanted = dict(part.partition("=")[::2] for part in query.split("&") if part).get("model")
+            with self._lock:
+                entries = [
+                    {"Backend": "llama.cpp", "Model": tag, "ModelID": _model_id(tag), "Mode": "completion", "Config": c}
+                    for tag, c in self.configs.items()
+                    if wanted is None or tag == normalize(unquote(wanted))
+                ]
+            await self._json(writer, entries)
+        else:
+            await self._plain(writer, 405 if path.startswith("/engines/") else 404, "method not allowed")
+
+    async def _unload(self, request: _Request, writer: asyncio.StreamWriter) -> None:
+        """``Unload`` (http_handler.go:356-376, loader.go:306-330): runners serving a request stay
+        (``evictRunner`` frees only unused ones, loader.go:269-284); configs go with ``all``, or for the
+        named models only when ``backend`` names their engine (loader.go:315-19: an empty one matches none)."""
+        try:
+            body = json.loads(request.body or b"null")
+            if not isinstance(body, dict):
+                raise ValueError
+        except ValueError:
+            await self._plain(writer, 400, "invalid request")
+            return
+        with self._lock:
+            before = len(self.loaded)
+            if body.get("all"):
+                self.configs.clear()
+                doomed = [tag for tag, r in self.loaded.items() if not r.in_use]
+            else:
+                names = [normalize(str(n)) for n in body.get("models") or []]
+                for tag in names:
+                    if body.get("backend") == "llama.cpp":
+                        self.configs.pop(tag, None)
+                doomed = [tag for tag in names if tag in self.loaded and not self.loaded[tag].in_use]
+            for tag in doomed:
+                self.loaded.pop(tag, None)
+            count = before - len(self.loaded)
+        await self._json(writer, {"unloaded_runners": count})
+
+    async def _configure(self, request: _Request, writer: asyncio.StreamWriter) -> None:
+        """``Configure`` (http_handler.go:450-521): 404 ``backend not found`` for an unknown engine, 400
+        ``invalid request`` for a body that does not decode (a bad ``keep_alive``: backend.go:223-256),
+        409 ``runner already active`` when the model's runner is still there after evicting idle ones,
+        i.e. it serves a request (loader.go:722-732); an unchanged config is a no-op (loader.go:709-713).
+        Then 202, and the model is preloaded in the background (http_handler.go:488-520): loaded again."""
+        engine = request.path[len("/engines/") : -len("/_configure")].strip("/")
+        if engine not in ("", "llama.cpp"):
+            await self._plain(writer, 404, "backend not found")
+            return
+        try:
+            body = json.loads(request.body or b"null")
+            if not isinstance(body, dict) or not isinstance(body.get("model", ""), str):
+                raise ValueError
+            size = body.get("context-size")
+            if size is not None and (isinstance(size, bool) or not isinstance(size, int) or abs(size) >= 2**31):
+                raise ValueError  # an int32 (inference/backend.go:260)
+            keep = body.get("keep_alive")
+            if keep is not None and not _go_keep_alive(keep):
+                raise ValueError
+        except ValueError:
+            await self._plain(writer, 400, "invalid request")
+            return
+        tag = normalize(body.get("model") or "")
+        config = {k: v for k, v in body.items() if k not in ("model", "mode", "raw-runtime-flags")}
+        with self._lock:
+            conflict = False
+            if self.configs.get(tag) != config:
+                current = self.loaded.get(tag)
+                if current is not None and not current.in_use:
+                    del self.loaded[tag]  # evictRunner: an idle runner goes (loader.go:724-726)
+                conflict = tag in self.loaded
+                if not conflict:
+                    self.configs[tag] = config
+        if conflict:
+            await self._plain(writer, 409, "runner already active")
+            return
+        if self._find_local(tag) is not None:  # the background preload (fails quietly for no model)
+            self._load(tag, "completion")
+        await self._respond(writer, 202, b"", "text/plain; charset=utf-8")
 
     @staticmethod
     def _engine_path(path: str) -> str | None:
@@ -564,9 +755,19 @@ class DMRProxy:
             await self._plain(writer, status, text, headers=headers)
             return True
         embed = engine_path.endswith("/embeddings")
+        tag = model.tags[0]
+        runner = self._load(tag, "embedding" if embed else "completion")
+        if request.headers.get("x-preload-only") == "true":  # http_handler.go:271-275: loaded, 200, no body
+            await self._respond(writer, 200, b"", "text/plain; charset=utf-8")
+            return True
         upstream_root = self.embedding_url if embed else self.engine_url
         payload["model"] = self.embedding_model if embed else self.engine_model
-        return await self._relay(request, upstream_root, engine_path, json.dumps(payload).encode(), writer)
+        runner.in_use += 1  # loader.load ... release (http_handler.go:264-269)
+        try:
+            return await self._relay(request, upstream_root, engine_path, json.dumps(payload).encode(), writer)
+        finally:
+            runner.in_use -= 1
+            runner.last_used = time.time()
 
     async def _relay(self, request: _Request, root: str, path: str, body: bytes, writer: asyncio.StreamWriter) -> bool:
         """Send the request to the engine and copy its response to the client piece by piece."""
