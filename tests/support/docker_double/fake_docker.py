@@ -36,7 +36,7 @@ Where each behaviour comes from
     maximum limit (100 MB)``); a read image is cut out of the text (``strings.ReplaceAll`` of
     ``'p'`` and ``p``, then ``TrimSpace``) and sent as a ``data:`` URL before the text
     (``run.go:buildUserMessage``). ``prompt_log`` records what is finally sent. Simplified:
-    ``http.DetectContentType`` knows PNG, JPEG, GIF and WebP signatures only here.
+    ``http.DetectContentType`` knows PNG, JPEG, GIF, BMP and WebP signatures only here.
   - ``commands/nim.go`` and ``run.go:772-826``: a model starting ``nvcr.io/nim/`` (``isNIMImage``,
     a plain prefix test before any inspect) is not run by the model runner: the image is pulled
     (``Pulling NIM image <m>...``) and a container ``docker-model-nim-<name>`` started with the
