@@ -228,3 +228,17 @@ def test_capabilities_declare_images_only() -> None:
     capabilities = DockerCLIBackend.capabilities()
     assert capabilities["images"] is True
     assert not (capabilities["tools"] or capabilities["response_format"] or capabilities["reasoning_control"])
+
+
+def test_a_temporary_directory_the_cli_would_misread_is_refused(
+    docker_double: DockerDouble, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quote in the path would cut the CLI's path regex short (``images.go:37``): the backend only
+    places paths it checked the CLI reads back whole, and leaves nothing behind."""
+    root = tmp_path / "with space 'quoted'"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    with pytest.raises(UnsupportedOperationError, match="TMPDIR") as caught:
+        generate(make_backend(), ask("describe", ImagePart.from_bytes(PNG)))
+    assert "TMPDIR" in caught.value.fix
+    assert list(root.iterdir()) == [] and docker_double.invocations() == []
