@@ -464,7 +464,7 @@ def expected_output(prompt: str, model: str, state: dict[str, Any], reasoning: b
 if __package__:
     from . import cli_images
 else:
-    import cli_images  # type: ignore[no-redef]
+    import cli_images  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 acknowledge, go_expand = cli_images.acknowledge, cli_images.go_expand
 
