@@ -17,6 +17,11 @@
   there; one naming a file in our own working directory is refused all the same.
 * The CLI cannot pass sampling options: any option is an ``InvalidOptionsError`` pointing at the
   API backend (the core validates against ``options_model = None`` and shows ``options_hint``).
+  Nor tools, a response format or reasoning control: undeclared, so the adapter refuses them with
+  ``unsupported_hint``, which names the API backend.
+* Images (``supports_images``): the last user message's images are written to a private directory
+  and their paths put in the prompt, the one way ``run`` takes images (see ``attachments``); exempt
+  from the prompt guard for exactly those paths; removed when the run ends however it ends.
 * Bounded: an answer past ``max_response_bytes`` (``list``/``status``/``rm`` output past
   ``max_listing_bytes``) is a ``ResponseTooLargeError``; a pull silent for ``pull_idle_timeout``
   is a ``GenerationTimeoutError``; each kills its process. ``aclose`` kills and reaps every
@@ -54,6 +59,7 @@ from ultra_llm.errors import (
 from ultra_llm.lifecycle import DiskUsage, ModelSettings, RunningModel
 from ultra_llm.types import Availability, Chunk, Deadline, GenerationRequest, ModelInfo, Progress, Usage
 
+from .attachments import ImageFiles, images_to_send, place_paths
 from .failures import API_HINT, BACKEND, container_refused, error_for, first_line, not_installed, unsafe_prompt
 from .lifecycle_output import parse_df_table, parse_ps_table, parse_unloaded
 from .parsers import (
@@ -101,6 +107,10 @@ class DockerCLIBackend(Backend):
     summary: ClassVar[str] = "Docker Model Runner through the `docker model` CLI."
     options_model: ClassVar[None] = None
     options_hint: ClassVar[str] = "The `docker model run` CLI cannot pass sampling options. " + API_HINT
+    supports_images: ClassVar[bool] = True
+    unsupported_hint: ClassVar[str] = (
+        "The `docker model run` CLI cannot send tools, JSON schemas or reasoning control. " + API_HINT
+    )
     settings_model: ClassVar[type[DockerCLISettings]] = DockerCLISettings
     supports_pull: ClassVar[bool] = True
     supports_remove: ClassVar[bool] = True
@@ -124,6 +134,7 @@ class DockerCLIBackend(Backend):
         self._status: tuple[float, Availability] | None = None
         self._present: set[str] = set()
         self._private_dir: str | None = None
+        self._image_files: set[ImageFiles] = set()
         self.progress_callback: ProgressCallback | None = None
         """Receives the auto-pull progress ``docker model run`` prints (besides the log)."""
 
@@ -280,79 +291,87 @@ class DockerCLIBackend(Backend):
         nim = model.startswith(NIM_PREFIX)
         if nim and not self.settings.allow_containers:
             raise container_refused(model)
-        text = render_prompt([(m.role, m.content) for m in request.messages])
+        images = images_to_send(request.messages)
+        text = render_prompt([(m.role, m.text) for m in request.messages])
         cwd = self._workdir()
-        # in a thread: a hostile prompt of a million characters costs a second of stat calls
-        await asyncio.to_thread(self._check_prompt, text, cwd)
-        if not nim:  # a NIM image is no runner model: `docker model list` never shows it
-            await self._require_present(model)
-        prompt = text.encode("utf-8")
-        argv = [self.docker(), "model", "run", model]
-        loop = asyncio.get_running_loop()
-        parser = RunOutputParser(installer=self.settings.auto_install)
-        usage: Usage | None = None
-        cap, received = self.settings.max_response_bytes, 0
+        files = await asyncio.to_thread(ImageFiles.write, images)
+        self._image_files.add(files)
         try:
-            async with self.runner.open(argv, input=prompt, cwd=cwd) as proc:
-                # the adapter's deadlines when it set them (they count from the request's start: a
-                # presence check or an auto-pull before `run` is inside them), else the config's
-                due = request.deadline or Deadline.starting(
-                    loop.time(), self.config.timeout, self.config.first_token_timeout
-                )
-                while True:
-                    limit = (due.total if parser.answered else due.first_token) - loop.time()
+            sent = place_paths(files.paths, text)  # the text alone when there are no images
+            # in a thread: a hostile prompt of a million characters costs a second of stat calls
+            await asyncio.to_thread(self._check_prompt, sent, cwd, files.paths)
+            if not nim:  # a NIM image is no runner model: `docker model list` never shows it
+                await self._require_present(model)
+            prompt = sent.encode("utf-8")
+            argv = [self.docker(), "model", "run", model]
+            loop = asyncio.get_running_loop()
+            parser = RunOutputParser(installer=self.settings.auto_install)
+            usage: Usage | None = None
+            cap, received = self.settings.max_response_bytes, 0
+            try:
+                async with self.runner.open(argv, input=prompt, cwd=cwd) as proc:
+                    # the adapter's deadlines when it set them (they count from the request's start: a
+                    # presence check or an auto-pull before `run` is inside them), else the config's
+                    due = request.deadline or Deadline.starting(
+                        loop.time(), self.config.timeout, self.config.first_token_timeout
+                    )
+                    while True:
+                        limit = (due.total if parser.answered else due.first_token) - loop.time()
+                        try:
+                            data = await proc.read(max(0.0, limit))
+                        except asyncio.TimeoutError:
+                            which = "total" if parser.answered else "first-token"
+                            raise GenerationTimeoutError(
+                                f"`docker model run {model}` exceeded the {which} timeout ({limit:.3g} s left).",
+                                timeout=self.config.timeout if parser.answered else self.config.first_token_timeout,
+                                backend=BACKEND,
+                            ) from None
+                        if not data:
+                            break
+                        received += len(data)
+                        if received > cap:  # leaving the block kills the process
+                            raise ResponseTooLargeError(
+                                f"`docker model run {model}` printed more than {cap} bytes "
+                                "(ULTRA_LLM_DOCKER_CLI_MAX_RESPONSE_BYTES).",
+                                backend=BACKEND,
+                            )
+                        for event in parser.feed(data):
+                            chunk = self._on_event(event, model, request.progress)
+                            if chunk is not None:
+                                yield chunk
                     try:
-                        data = await proc.read(max(0.0, limit))
+                        code = await proc.wait(max(0.0, due.total - loop.time()) + 1.0)
                     except asyncio.TimeoutError:
-                        which = "total" if parser.answered else "first-token"
                         raise GenerationTimeoutError(
-                            f"`docker model run {model}` exceeded the {which} timeout ({limit:.3g} s left).",
-                            timeout=self.config.timeout if parser.answered else self.config.first_token_timeout,
+                            f"`docker model run {model}` closed its output but did not exit.",
+                            timeout=self.config.timeout,
                             backend=BACKEND,
                         ) from None
-                    if not data:
-                        break
-                    received += len(data)
-                    if received > cap:  # leaving the block kills the process
-                        raise ResponseTooLargeError(
-                            f"`docker model run {model}` printed more than {cap} bytes "
-                            "(ULTRA_LLM_DOCKER_CLI_MAX_RESPONSE_BYTES).",
-                            backend=BACKEND,
+                    if proc.closed:  # the backend's aclose() ended it under us
+                        raise StreamInterruptedError(
+                            f"The backend was closed while `docker model run {model}` was streaming.", backend=BACKEND
                         )
-                    for event in parser.feed(data):
-                        chunk = self._on_event(event, model, request.progress)
-                        if chunk is not None:
-                            yield chunk
-                try:
-                    code = await proc.wait(max(0.0, due.total - loop.time()) + 1.0)
-                except asyncio.TimeoutError:
-                    raise GenerationTimeoutError(
-                        f"`docker model run {model}` closed its output but did not exit.",
-                        timeout=self.config.timeout,
-                        backend=BACKEND,
-                    ) from None
-                if proc.closed:  # the backend's aclose() ended it under us
-                    raise StreamInterruptedError(
-                        f"The backend was closed while `docker model run {model}` was streaming.", backend=BACKEND
-                    )
-                stderr = proc.stderr.decode("utf-8", "replace")
-                if code != 0:
-                    raise error_for(
-                        "run", returncode=code, stderr=stderr, stdout="", model=model, partial=parser.answered
-                    )
-                if stderr.strip():
-                    log.info("docker model run %s wrote to stderr: %s", model, first_line(stderr))
-        except OSError as exc:
-            raise BackendUnavailableError(f"Could not start {argv[0]}: {exc}.", backend=BACKEND) from exc
-        for event in parser.finish():
-            if event.kind == "usage" and event.usage is not None:
-                usage = Usage(*event.usage)
-                continue
-            chunk = self._on_event(event, model, request.progress)
-            if chunk is not None:
-                yield chunk
-        self._present.add(model)
-        yield Chunk("", finish_reason="stop", usage=usage)
+                    stderr = proc.stderr.decode("utf-8", "replace")
+                    if code != 0:
+                        raise error_for(
+                            "run", returncode=code, stderr=stderr, stdout="", model=model, partial=parser.answered
+                        )
+                    if stderr.strip():
+                        log.info("docker model run %s wrote to stderr: %s", model, first_line(stderr))
+            except OSError as exc:
+                raise BackendUnavailableError(f"Could not start {argv[0]}: {exc}.", backend=BACKEND) from exc
+            for event in parser.finish():
+                if event.kind == "usage" and event.usage is not None:
+                    usage = Usage(*event.usage)
+                    continue
+                chunk = self._on_event(event, model, request.progress)
+                if chunk is not None:
+                    yield chunk
+            self._present.add(model)
+            yield Chunk("", finish_reason="stop", usage=usage)
+        finally:  # success, error, timeout, or the consumer closing the stream
+            files.remove()
+            self._image_files.discard(files)
 
     def _workdir(self) -> str | None:
         """Where ``docker model run`` runs: a private empty directory (made on first use, removed by
@@ -364,15 +383,16 @@ class DockerCLIBackend(Backend):
             weakref.finalize(self, shutil.rmtree, self._private_dir, ignore_errors=True)  # never closed
         return self._private_dir
 
-    def _check_prompt(self, text: str, cwd: str | None) -> None:
+    def _check_prompt(self, text: str, cwd: str | None, placed: tuple[str, ...] = ()) -> None:
         """``EmptyPromptError`` for a blank prompt (``run`` would start its chat loop);
-        ``UnsafePromptError`` for a token ``run`` would read a file for (by ``stat`` only)."""
+        ``UnsafePromptError`` for a token ``run`` would read a file for (by ``stat`` only), but for
+        the image paths the backend ``placed`` itself."""
         if not text.strip():
             raise EmptyPromptError("The prompt is empty: there is nothing to answer.", backend=BACKEND)
         if cwd is not None:  # None: allow_file_inclusion
             # relative paths: against docker's private directory (where they would be read) and ours
             # (where a caller may think they point): refused in both, so never silently sent as text
-            found = find_file_reference(text, [cwd, *_own_directory()])
+            found = find_file_reference(text, [cwd, *_own_directory()], exempt=placed)
             if found is not None:
                 raise unsafe_prompt(found)
 
@@ -578,6 +598,9 @@ class DockerCLIBackend(Backend):
         its consumer then gets ``StreamInterruptedError``); forget the cached status."""
         self._status = None
         await self.runner.aclose()
+        for files in list(self._image_files):  # streams never closed: their images go now
+            files.remove()
+        self._image_files.clear()
         if self._private_dir is not None:
             shutil.rmtree(self._private_dir, ignore_errors=True)
             self._private_dir = None

@@ -20,7 +20,7 @@ import bisect
 import os
 import re
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 __all__ = ["IMAGE_PATH", "FileReference", "find_file_reference", "image_paths", "normalize_file_path"]
@@ -69,12 +69,15 @@ def normalize_file_path(path: str) -> str:
     return _ESCAPED.sub(r"\1", path)
 
 
-def find_file_reference(prompt: str, cwds: Sequence[str]) -> FileReference | None:
+def find_file_reference(prompt: str, cwds: Sequence[str], exempt: Collection[str] = ()) -> FileReference | None:
     """The first token of ``prompt`` that names an existing file the CLI would read, or ``None``.
 
     A relative path counts when it exists in any of ``cwds`` (the directory ``docker`` runs in, and
     any other it could be taken for). An ``@`` token counts when it names anything but a directory
     (``os.ReadFile`` fails on one); an image path when it names anything (the CLI opens it, or fails).
+    ``exempt`` holds the paths of images the backend itself placed (``attachments``): the first
+    unquoted image token that is exactly one of them does not count, once per path; the same path
+    again, after ``@``, quoted or escaped still does.
     """
     cache: dict[str, list[int | None]] = {}  # each path is looked at once, however often it recurs
 
@@ -87,7 +90,11 @@ def find_file_reference(prompt: str, cwds: Sequence[str]) -> FileReference | Non
         path = normalize_file_path(match.group(1) or match.group(2) or match.group(3))
         if any(mode is not None and not stat.S_ISDIR(mode) for mode in modes(path)):
             return FileReference(match.group(0), path, "file")
+    placed = list(exempt)
     for token, raw in image_paths(prompt):
+        if token in placed:
+            placed.remove(token)
+            continue
         path = normalize_file_path(raw)
         if any(mode is not None for mode in modes(path)):
             return FileReference(token, path, "image")

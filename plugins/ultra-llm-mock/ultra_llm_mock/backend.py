@@ -3,6 +3,24 @@
 Models: ``mock/echo`` answers with the last user message; ``mock/fixed`` with a fixed text
 containing "mock response"; ``mock/default`` (the default) and any other name, so a fallback from
 ``ai/smollm2`` still answers, with that text followed by "You said: " and the prompt.
+
+Every request feature is declared, and each answer is a function of the request:
+
+* **Tools**: with ``tools`` and ``tool_choice`` not ``"none"``, the mock calls the tool
+  ``tool_choice`` names, else the first, with arguments ``schema.sample`` derives from the tool's
+  ``parameters`` and the prompt (id ``call_`` + a digest of both). Streamed as ``ToolCallDelta``
+  pieces: the id and name first, then the arguments JSON in pieces of ``ARGUMENT_PIECE`` characters;
+  ``finish_reason`` ``"tool_calls"``. When the last message is a ``tool`` message, the mock answers
+  text instead: ``The tool <name> returned: <its content>``.
+* **Response format**: the answer is JSON valid for the schema (``schema.sample``: the subset it
+  documents; another keyword is an ``InvalidOptionsError`` naming it), derived from the prompt,
+  streamed as word-sized text pieces; ``max_tokens`` cuts it like any answer (the adapter then raises
+  ``StructuredOutputError``). The adapter parses it, never the mock.
+* **Images**: a text answer starts with ``[N image(s) received: image/png 68 bytes, ...]`` for the
+  request's images (not a JSON or tool-call answer).
+* **Reasoning**: ``reasoning=True``, or a ``reasoning_budget`` above 0 with ``reasoning`` unset, streams
+  ``reasoning`` chunks (``reasoning_for``) before the answer, at most ``reasoning_budget`` words;
+  otherwise (``reasoning=False``, a budget of 0, or neither set) none.
 """
 
 from __future__ import annotations
@@ -11,7 +29,7 @@ import asyncio
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -33,9 +51,12 @@ from ultra_llm.plugin import (
     GenerationRequest,
     ModelInfo,
     Progress,
+    ToolCall,
+    ToolCallDelta,
     Usage,
 )
 
+from .schema import sample
 from .settings import MockSettings
 
 if TYPE_CHECKING:
@@ -60,12 +81,19 @@ class MockBackend(Backend):
     """A backend with no runner behind it, for development, demos and tests."""
 
     name: ClassVar[str] = "mock"
-    summary: ClassVar[str] = "Deterministic answers with no runner: echo and fixed-text models."
+    summary: ClassVar[str] = (
+        "Deterministic answers with no runner: echo and fixed-text models, tool calls, JSON for a schema, "
+        "image acknowledgement, reasoning."
+    )
     options_model = "ultra_llm_mock.options:MockOptions"  # imported only when a call sets options
     settings_model: ClassVar[type[MockSettings]] = MockSettings
     supports_embeddings: ClassVar[bool] = True
     supports_pull: ClassVar[bool] = True
     supports_remove: ClassVar[bool] = True
+    supports_tools: ClassVar[bool] = True
+    supports_response_format: ClassVar[bool] = True
+    supports_images: ClassVar[bool] = True
+    supports_reasoning_control: ClassVar[bool] = True
     lifecycle_hint: ClassVar[str] = (
         "The mock loads nothing. Serve from Docker Model Runner for that: USE_MODEL_RUNNER=true "
         "(MODEL_RUNNER_TYPE=cli or api)."
@@ -76,9 +104,8 @@ class MockBackend(Backend):
     def __init__(self, config: UltraConfig, *, settings: MockSettings | None = None) -> None:
         super().__init__(config, settings=settings)
         self._models: dict[str, ModelInfo] = {
-            ECHO_MODEL: ModelInfo(ECHO_MODEL, self.name, details={"kind": "echo", "context_size": 4096}),
-            FIXED_MODEL: ModelInfo(FIXED_MODEL, self.name, details={"kind": "fixed", "context_size": 4096}),
-            DEFAULT_MODEL: ModelInfo(DEFAULT_MODEL, self.name, details={"kind": "default", "context_size": 4096}),
+            name: _model_info(name, kind)
+            for name, kind in ((ECHO_MODEL, "echo"), (FIXED_MODEL, "fixed"), (DEFAULT_MODEL, "default"))
         }
         self._answers = self._load_answers()
 
@@ -123,13 +150,46 @@ class MockBackend(Backend):
         return checks
 
     def answer_for(self, request: GenerationRequest) -> str:
-        """The full answer the mock gives to ``request``."""
+        """The full text answer the mock gives to ``request`` (no response format, no tool call):
+        a tool result quoted when the last message is one, else the canned, echoed or fixed text;
+        after an acknowledgement of the request's images when it has any."""
         prompt = request.prompt
-        if prompt in self._answers:
-            return self._answers[prompt]
-        if request.model == ECHO_MODEL:
-            return prompt
-        return f"{FIXED_ANSWER} You said: {prompt}" if request.model != FIXED_MODEL else FIXED_ANSWER
+        last = request.messages[-1]
+        if last.role == "tool":
+            answer = f"The tool {_called_tool(request, last.tool_call_id)} returned: {last.text}"
+        elif prompt in self._answers:
+            answer = self._answers[prompt]
+        elif request.model == ECHO_MODEL:
+            answer = prompt
+        else:
+            answer = f"{FIXED_ANSWER} You said: {prompt}" if request.model != FIXED_MODEL else FIXED_ANSWER
+        images = request.images
+        if images:
+            described = ", ".join(f"{image.media_type} {len(image.data)} bytes" for image in images)
+            answer = f"[{len(images)} image{'s' if len(images) != 1 else ''} received: {described}] {answer}"
+        return answer
+
+    def tool_call_for(self, request: GenerationRequest) -> ToolCall | None:
+        """The call the mock makes: the tool ``tool_choice`` names, else the first, when the request
+        has tools, ``tool_choice`` is not ``"none"`` and the last message is not a tool result."""
+        choice = request.tool_choice
+        if not request.tools or choice == "none" or request.messages[-1].role == "tool":
+            return None
+        tool = request.tools[0]
+        if isinstance(choice, Mapping):
+            name = choice["function"]["name"]
+            tool = next(candidate for candidate in request.tools if candidate.name == name)
+        arguments = json.dumps(sample(tool.parameters, request.prompt))
+        digest = hashlib.sha256(f"{request.prompt}\0{tool.name}".encode()).hexdigest()
+        return ToolCall(f"call_{digest[:16]}", tool.name, arguments)
+
+    def reasoning_for(self, request: GenerationRequest) -> list[str]:
+        """The reasoning pieces (word-sized) streamed before the answer; none unless asked for."""
+        budget = request.reasoning_budget
+        if request.reasoning is False or budget == 0 or (request.reasoning is None and budget is None):
+            return []
+        words = split_words(f"The question is: {request.prompt} The mock answers it the same way every time. ")
+        return words if budget is None else words[:budget]
 
     def _check_model(self, model: str) -> None:
         if self.settings.fault == "unknown-model" and model not in self._models:
@@ -154,10 +214,39 @@ class MockBackend(Backend):
             )
         if settings.fault == "hang":
             await asyncio.Event().wait()
+        chunks = [Chunk(word, kind="reasoning") for word in self.reasoning_for(request)]
+        call = self.tool_call_for(request)
+        if call is not None:
+            chunks += _call_chunks(call)
+            finish = "tool_calls"
+        else:
+            answer_chunks, finish = self._answer_chunks(request)
+            chunks += answer_chunks
+        if settings.first_token_delay:
+            await asyncio.sleep(settings.first_token_delay)
+        for index, chunk in enumerate(chunks):
+            if settings.fault == "fail-midstream" and index == settings.fail_after:
+                raise StreamInterruptedError(
+                    f"The mock stream failed after {index} chunks (ULTRA_LLM_MOCK_FAULT=fail-midstream).",
+                    backend=self.name,
+                )
+            if index and settings.delay:
+                await asyncio.sleep(settings.delay)
+            yield chunk
+        prompt_tokens = len(split_words(request.prompt))
+        yield Chunk("", finish_reason=finish, usage=Usage(prompt_tokens, len(chunks), prompt_tokens + len(chunks)))
+
+    def _answer_chunks(self, request: GenerationRequest) -> tuple[list[Chunk], str]:
+        """The answer's word-sized text chunks (JSON for a response format), cut at ``stop`` and
+        after ``max_tokens`` chunks, and the finish reason."""
         options = request.options  # None when the call set no options
         stop = options.stop if options is not None else None
         max_tokens = options.max_tokens if options is not None else None
-        answer = self.answer_for(request)
+        fmt = request.response_format
+        if fmt is not None:
+            answer = json.dumps(sample(fmt.schema or {"type": "object"}, request.prompt))
+        else:
+            answer = self.answer_for(request)
         finish = "stop"
         stops = [stop] if isinstance(stop, str) else (stop or [])
         for stop in stops:
@@ -166,19 +255,7 @@ class MockBackend(Backend):
         words = split_words(answer)
         if max_tokens is not None and len(words) > max_tokens:
             words, finish = words[:max_tokens], "length"
-        if settings.first_token_delay:
-            await asyncio.sleep(settings.first_token_delay)
-        for index, word in enumerate(words):
-            if settings.fault == "fail-midstream" and index == settings.fail_after:
-                raise StreamInterruptedError(
-                    f"The mock stream failed after {index} chunks (ULTRA_LLM_MOCK_FAULT=fail-midstream).",
-                    backend=self.name,
-                )
-            if index and settings.delay:
-                await asyncio.sleep(settings.delay)
-            yield Chunk(word)
-        usage = Usage(len(split_words(request.prompt)), len(words), len(split_words(request.prompt)) + len(words))
-        yield Chunk("", finish_reason=finish, usage=usage)
+        return [Chunk(word) for word in words], finish
 
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         self._check_model(request.model)
@@ -200,10 +277,42 @@ class MockBackend(Backend):
             if progress is not None:
                 progress(Progress(f"Downloaded {step} MB of 3 MB", completed=step * 1024 * 1024, total=total))
             await asyncio.sleep(self.settings.delay)
-        self._models[model] = ModelInfo(model, self.name, details={"kind": "fixed", "pulled": True})
+        self._models[model] = _model_info(model, "fixed", pulled=True)
         if progress is not None:
             progress(Progress("Model pulled successfully", completed=total, total=total, status="success"))
 
     async def remove(self, model: str) -> None:
         if self._models.pop(model, None) is None:
             raise ModelNotFoundError(model, backend=self.name, fix="`ultra-llm models` lists what there is.")
+
+
+ARGUMENT_PIECE = 8
+"""Characters of a tool call's arguments per streamed ``ToolCallDelta`` after the first."""
+
+
+def _call_chunks(call: ToolCall) -> list[Chunk]:
+    """A call as the server streams one: id and name first, then the arguments in pieces."""
+    first = Chunk("", tool_call_deltas=(ToolCallDelta(0, call.id, call.name, ""),))
+    pieces = [call.arguments[i : i + ARGUMENT_PIECE] for i in range(0, len(call.arguments), ARGUMENT_PIECE)]
+    return [first, *(Chunk("", tool_call_deltas=(ToolCallDelta(0, arguments=piece),)) for piece in pieces)]
+
+
+def _called_tool(request: GenerationRequest, call_id: str | None) -> str:
+    """The name of the tool an earlier assistant message called with ``call_id`` ("a tool" if none)."""
+    for message in request.messages:
+        for call in message.tool_calls:
+            if call.id == call_id:
+                return call.name
+    return "a tool"
+
+
+def _model_info(name: str, kind: str, **details: str | int | bool) -> ModelInfo:
+    """A mock model: every one takes tools and images, in a 4096-token context."""
+    return ModelInfo(
+        name,
+        MockBackend.name,
+        details={"kind": kind, "context_size": 4096, **details},
+        context_window=4096,
+        tools=True,
+        vision=True,
+    )

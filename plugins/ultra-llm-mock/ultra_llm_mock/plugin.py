@@ -15,6 +15,7 @@ def ultra_llm_register_backends(register: BackendRegistrar) -> None:
     register(
         "mock",
         "ultra_llm_mock.backend:MockBackend",
-        summary="Deterministic answers with no runner: echo and fixed-text models, fault injection.",
+        summary="Deterministic answers with no runner: echo and fixed-text models, tool calls, JSON for a "
+        "schema, image acknowledgement, reasoning, fault injection.",
         stand_in=True,
     )

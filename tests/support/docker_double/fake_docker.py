@@ -20,7 +20,8 @@ Where each behaviour comes from
     An unknown model is ALWAYS pulled before the run (``run.go:829-838``; the runner's own
     auto-pull setting plays no part); ``cmd_run`` does the same.
   - ``commands/images.go`` (called from ``run.go:chatWithMarkdownContext`` on every prompt, one-shot
-    and interactive; ``include_files``/``attach_images`` here):
+    and interactive; reproduced in ``cli_images.py``, which also builds the user message and
+    makes the answer acknowledge the images received):
     ``processFileInclusions`` finds ``@(?:"([^"]+)"|'([^']+)'|([^\\s"']+))`` tokens, undoes shell
     escapes (``normalizeFilePath``; no ``~`` expansion), ``os.ReadFile``s each (relative to the
     working directory; an unreadable or missing one is skipped, a FIFO blocks, as in Go), leaves
@@ -35,7 +36,7 @@ Where each behaviour comes from
     maximum limit (100 MB)``); a read image is cut out of the text (``strings.ReplaceAll`` of
     ``'p'`` and ``p``, then ``TrimSpace``) and sent as a ``data:`` URL before the text
     (``run.go:buildUserMessage``). ``prompt_log`` records what is finally sent. Simplified:
-    ``http.DetectContentType`` knows PNG, JPEG, GIF and WebP signatures only here.
+    ``http.DetectContentType`` knows PNG, JPEG, GIF, BMP and WebP signatures only here.
   - ``commands/nim.go`` and ``run.go:772-826``: a model starting ``nvcr.io/nim/`` (``isNIMImage``,
     a plain prefix test before any inspect) is not run by the model runner: the image is pulled
     (``Pulling NIM image <m>...``) and a container ``docker-model-nim-<name>`` started with the
@@ -464,159 +465,24 @@ def expected_output(prompt: str, model: str, state: dict[str, Any], reasoning: b
 
 # --------------------------------------------------------------------------- prompt rewriting (images.go)
 
-INCLUSION = r"""@(?:"([^"]+)"|'([^']+)'|([^\t\n\f\r "']+))"""
-IMAGE_PATH = (
-    r""""([^"]+?\.(?i:jpg|jpeg|png|webp))"|'([^']+?\.(?i:jpg|jpeg|png|webp))'"""
-    r"""|(?:[a-zA-Z]:[/\\]|[/\\]|\./)[^\n"']*?\.(?i:jpg|jpeg|png|webp)\b"""
-)
-GO_SPACE = "[\t\n\f\r ]"  # Go's \s
-MAX_IMAGE_BYTES = 100 * 1024 * 1024
-NIM_PREFIX = "nvcr.io/nim/"
+# in cli_images.py: imported as a sibling when run as `docker`, from the package by the tests
+if __package__:
+    from . import cli_images
+else:
+    import cli_images  # type: ignore[no-redef,import-not-found,unused-ignore]
 
-
-def normalize_file_path(path: str) -> str:
-    """``normalizeFilePath``: undo the shell escapes ``\\ ``, ``\\(`` ... ``\\~`` (left to right)."""
-    import re
-
-    return re.sub(r"""\\([ ()\[\]{}$&;'\\*?~])""", r"\1", path)
-
-
-def sniff(head: bytes) -> str:
-    """A cut-down ``http.DetectContentType``: the image signatures, else text or octet-stream."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if head.startswith(b"RIFF") and head[8:14] == b"WEBPVP":
-        return "image/webp"
-    binary = any(b < 0x20 and b not in b"\t\n\x0c\r\x1b" for b in head)
-    return "application/octet-stream" if binary else "text/plain; charset=utf-8"
-
-
-def is_image(head: bytes, path: str) -> bool:
-    """``isImageFileByContentAndExtension``: the sniffed type, or else the extension."""
-    kinds = ("image/jpeg", "image/jpg", "image/png", "image/webp")
-    return sniff(head) in kinds or path.lower().endswith((".jpg", ".jpeg", ".png", ".webp"))
-
-
-def go_expand(template: str, groups: list[str | None]) -> str:
-    """Go's ``Regexp.Expand`` of a ``ReplaceAllString`` template: ``$$`` is ``$``; ``$n``, ``${n}``
-    and ``$name`` are group n (empty when there is none: these regexes name no group)."""
-    import re
-
-    out, i = [], 0
-    while True:
-        j = template.find("$", i)
-        if j < 0:
-            out.append(template[i:])
-            return "".join(out)
-        out.append(template[i:j])
-        rest = template[j + 1 :]
-        if rest.startswith("$"):
-            out.append("$")
-            i = j + 2
-            continue
-        m = re.match(r"\{(\w+)\}|(\w+)", rest, re.ASCII)
-        if m is None:
-            out.append("$")  # malformed: the $ stays
-            i = j + 1
-            continue
-        name = m.group(1) or m.group(2)
-        if name.isdigit() and int(name) < len(groups):
-            out.append(groups[int(name)] or "")
-        i = j + 1 + m.end()
-
-
-def include_files(prompt: str) -> str:
-    """``processFileInclusions``: each readable, non-image ``@`` file's contents replace its token."""
-    import re
-
-    for match in re.finditer(INCLUSION, prompt):
-        path = match.group(1) or match.group(2) or match.group(3)
-        nfp = normalize_file_path(path)
-        try:
-            with open(nfp, "rb") as f:  # os.ReadFile: a FIFO blocks here, /dev/zero never ends
-                content = f.read()
-        except OSError:
-            continue
-        if is_image(content[:512], nfp):
-            continue
-        text = content.decode("utf-8", errors="replace")
-        for quoted in (re.escape(path), re.escape(nfp)):
-            for pattern, template in (
-                ('@"' + quoted + '"', text),
-                ("@'" + quoted + "'", text),
-                ("(@" + quoted + ")(" + GO_SPACE + "|\\Z)", text + "$2"),
-            ):
-                prompt = go_replace_all(pattern, template, prompt)
-    return prompt
-
-
-def go_replace_all(pattern: str, template: str, text: str) -> str:
-    """Go's ``Regexp.ReplaceAllString``: each match replaced by ``template``, expanded (``go_expand``)."""
-    import re
-
-    def expand(match: re.Match[str]) -> str:
-        return go_expand(template, [match.group(0), *match.groups()])
-
-    return re.sub(pattern, expand, text)
-
-
-def attach_images(prompt: str) -> tuple[str, list[dict[str, Any]]]:
-    """``processImagesInPrompt``: the prompt without the image paths it read, and those images."""
-    import re
-
-    images: list[dict[str, Any]] = []
-    for match in re.finditer(IMAGE_PATH, prompt, re.ASCII):
-        path = match.group(1) or match.group(2) or match.group(0)
-        nfp = normalize_file_path(path)
-        try:
-            data = read_image(nfp)
-        except FileNotFoundError:
-            continue  # a false positive of the regex
-        except OSError as e:
-            reason = str(e)
-            if e.strerror:  # Go's *PathError: a directory opens, then fails to read
-                op = "read" if isinstance(e, IsADirectoryError) else "open"
-                reason = f"{op} {nfp}: {e.strerror.lower()}"
-            raise Exit(
-                1,
-                "Failed to generate a response: failed to process images: "
-                f"couldn't process image {json.dumps(nfp, ensure_ascii=False)}: {reason}\n",
-            ) from None
-        for old in ("'" + nfp + "'", "'" + path + "'", nfp, path):
-            prompt = prompt.replace(old, "")
-        images.append(data)
-    return prompt.strip(), images
-
-
-def read_image(path: str) -> dict[str, Any]:
-    """``encodeImageToDataURL``, with Go's error texts (``read <p>: is a directory``, ``EOF`` ...)."""
-    import hashlib
-
-    with open(path, "rb") as f:  # a directory opens fine in Go; Python refuses: same text either way
-        head = f.read(512)
-        if not head:
-            raise OSError("EOF")
-        if not is_image(head, path):
-            raise OSError(f"invalid image type for file: {path}")
-        size = os.fstat(f.fileno()).st_size
-        if size > MAX_IMAGE_BYTES:
-            raise OSError(f"file size exceeds maximum limit ({MAX_IMAGE_BYTES // (1024 * 1024)} MB)")
-        data = head + f.read()
-    return {"path": path, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "type": sniff(head)}
+acknowledge, go_expand = cli_images.acknowledge, cli_images.go_expand
 
 
 def rewrite_prompt(prompt: str, state: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """What ``chatWithMarkdownContext`` sends: files included, then images cut out; logged."""
-    text, images = attach_images(include_files(prompt))
-    log = state.get("prompt_log")
-    if log:
-        with open(log, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"text": text, "images": images, "pid": os.getpid()}) + "\n")
-    return text, images
+    """``cli_images.rewrite_prompt``; its failure ends ``run`` (exit 1, the CLI's message)."""
+    try:
+        return cli_images.rewrite_prompt(prompt, state)
+    except cli_images.RunFailure as e:
+        raise Exit(1, e.stderr) from None
+
+
+NIM_PREFIX = "nvcr.io/nim/"
 
 
 # --------------------------------------------------------------------------- commands
@@ -1082,6 +948,8 @@ def generate(state: dict[str, Any], model: str, m: dict[str, Any], prompt: str, 
         write_tokens(state, tokens_of(reasoning_for(prompt)), out, first, written)
         out.text("\n\n--\n\n")
     answer = answer_for(prompt, model, state)
+    if images:  # observable: the answer says what arrived as images (cli_images.acknowledge)
+        answer = acknowledge(images) + " " + answer
     toks = tokens_of(answer)
     write_tokens(state, toks, out, first, written)
     if state.get("usage"):

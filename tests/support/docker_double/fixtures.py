@@ -154,7 +154,8 @@ class DockerDouble:
 
     def sent_prompts(self) -> list[dict[str, Any]]:
         """What each ``run`` finally sent to the model, after its file inclusion and image
-        attachment: ``{"text", "images": [{"path", "bytes", "sha256", "type"}], "pid"}``."""
+        attachment: ``{"text", "images": [{"path", "bytes", "sha256", "type", "url"}], "message", "pid"}``
+        (``message``: the user message ``run`` sends, images as ``image_url`` data URLs first)."""
         if not self.prompt_log.exists():
             return []
         return [json.loads(line) for line in self.prompt_log.read_text().splitlines()]
