@@ -165,6 +165,8 @@ def test_the_single_prompt_flags_are_refused_with_batch(tmp_path: Path, tools_fi
     batch.write_text("a\nb\n")
     result = CliRunner().invoke(build_cli(), ["generate", "--batch", str(batch), "--tools", tools_file])
     assert result.exit_code == 2 and "--tools apply to one PROMPT, not to --batch" in result.output
+    result = CliRunner().invoke(build_cli(), ["generate", "--batch", str(batch), "--no-reasoning", "-a", "x.png"])
+    assert result.exit_code == 2 and "--attach, --reasoning/--no-reasoning apply to one PROMPT" in result.output
 
 
 def test_json_for_a_terminal_is_indented_and_escaped() -> None:

@@ -134,8 +134,15 @@ def generate(
     if (prompt is None) == (batch_file is None):
         raise click.UsageError("Give either PROMPT or --batch FILE.")
     if batch_file is not None:
-        one_prompt = {"--schema": schema, "--attach": attachments, "--tools": tools_file, "--tool-choice": tool_choice}
-        given = [flag for flag, value in one_prompt.items() if value]
+        one_prompt = {
+            "--schema": schema,
+            "--attach": attachments or None,
+            "--tools": tools_file,
+            "--tool-choice": tool_choice,
+            "--reasoning/--no-reasoning": reasoning,
+            "--reasoning-budget": reasoning_budget,
+        }
+        given = [flag for flag, value in one_prompt.items() if value is not None]
         if given:
             raise click.UsageError(f"{', '.join(given)} apply to one PROMPT, not to --batch.")
         from .commands_batch import batch
