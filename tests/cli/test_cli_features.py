@@ -176,3 +176,14 @@ def test_json_for_a_terminal_is_indented_and_escaped() -> None:
         == '[\n  {\n    "name": "x",\n    "arguments": "\\u001b]0;owned\\u0007"\n  }\n]'
     )
     assert format_json({"a": "\x9b2J"}, neutralise, pretty=False) == '{"a": "\\x9b2J"}'
+
+
+def test_a_streamed_schema_answer_prints_the_json_as_it_comes_and_is_checked_at_the_end() -> None:
+    code, out, _ = invoke("--stream", "--schema", json.dumps(SCHEMA), "hi")
+    assert code == 0 and json.loads(out) == {"answer": "hi", "images": 0} and out.endswith("}\n")
+    result = CliRunner().invoke(
+        build_cli(),
+        ["generate", "-b", "features", "-m", "mock/broken", "--stream", "--schema", json.dumps(SCHEMA), "hi"],
+    )
+    assert result.exit_code == 6 and "StructuredOutputError" not in result.stdout
+    assert result.stdout.endswith("\n") and "not valid JSON" in result.stderr
