@@ -169,3 +169,48 @@ def test_console_asks_for_the_token(web_server: Any, page: Any) -> None:
     page.reload()
     page.wait_for_selector("body[data-ready=true]")
     assert "token" not in page.url
+
+
+def test_console_sends_an_image_a_schema_and_tools(web_server: Any, web_host: Any, page: Any, tmp_path: Path) -> None:
+    import json
+
+    from tests.support.feature_backend import PNG, TOOLS, FeaturePlugin
+
+    web_host.register(FeaturePlugin(), name="features")
+    server = web_server()
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    expect = sync_api.expect
+    page.select_option("#backend-select", "features")
+    page.locator("#features summary").click()
+    expect(page.locator("#feature-support")).to_have_text("features: takes images, JSON schemas, tools.")
+    page.select_option("#model-select", "mock/echo")
+
+    image = tmp_path / "red.png"
+    image.write_bytes(PNG)
+    page.set_input_files("#attach", str(image))
+    page.fill("#prompt", "what is this?")
+    page.click("#generate-button")
+    expect(page.locator("#answer")).to_have_text("echo: what is this? [1 image(s): image/png]", timeout=10000)
+    page.set_input_files("#attach", [])
+
+    page.fill("#schema", '{"type": "object", "properties": {"answer": {"type": "string"}}}')
+    page.click("#generate-button")
+    expect(page.locator("#parsed-box")).to_be_visible(timeout=10000)
+    assert json.loads(page.locator("#parsed").text_content() or "") == {"answer": "what is this?", "images": 0}
+    expect(page.locator("#tool-calls-box")).to_be_hidden()
+
+    page.fill("#schema", "")
+    page.fill("#tools", json.dumps(TOOLS))
+    page.click("#generate-button")
+    expect(page.locator("#tool-calls-box")).to_be_visible(timeout=10000)
+    calls = json.loads(page.locator("#tool-calls").text_content() or "")
+    assert [call["name"] for call in calls] == ["get_weather", "get_time"]
+    assert calls[0]["parsed_arguments"] == {"prompt": "what is this?"}
+    expect(page.locator("#parsed-box")).to_be_hidden()
+    expect(page.locator("#generate-stats")).to_contain_text("tool_calls")
+    shot(page, "tool-calls")
+
+    page.fill("#tools", "[not json")
+    page.click("#generate-button")
+    expect(page.locator("#message-text")).to_contain_text("The tools are not valid JSON")

@@ -8,9 +8,18 @@ from typing import TextIO
 import click
 
 from ..options import parse_option_pairs
+from ..structured import to_json_value
 from .commands_models import backend_option, open_adapter
 from .context import _Context, handle_errors, pass_context, run_async
 from .output import echo_json
+from .request_features import (
+    feature_options,
+    format_json,
+    is_tty,
+    prompt_with_images,
+    read_images,
+    tool_calls_json,
+)
 from .terminal import for_stream
 
 
@@ -49,8 +58,50 @@ def _read_prompt(prompt: str) -> str:
     help="A backend option, repeatable (e.g. -o temperature=0 -o max_tokens=8).",
 )
 @click.option("--system", default=None, help="A system prompt put before the prompt.")
-@click.option("--reasoning", is_flag=True, help="Also print a reasoning model's thinking (to stderr).")
-@click.option("--json", "as_json", is_flag=True, help="Print the whole result as JSON (not with --stream).")
+@click.option(
+    "--schema",
+    default=None,
+    metavar="JSON_OR_FILE",
+    help="Answer in JSON following this JSON Schema (or OpenAI response_format), inline or a file; "
+    "prints the parsed answer.",
+)
+@click.option(
+    "--attach",
+    "-a",
+    "attachments",
+    multiple=True,
+    metavar="FILE",
+    help="Attach an image (PNG, JPEG, GIF, BMP) to the prompt, repeatable.",
+)
+@click.option(
+    "--tools",
+    "tools_file",
+    default=None,
+    metavar="FILE",
+    help="A JSON file listing OpenAI tool definitions the model may call; prints the calls as JSON.",
+)
+@click.option(
+    "--tool-choice",
+    default=None,
+    metavar="auto|none|required|NAME",
+    help="With --tools: whether the model must call a tool, may, must not, or must call this one.",
+)
+@click.option(
+    "--reasoning/--no-reasoning",
+    default=None,
+    help="Ask a reasoning model to think (its thinking printed to stderr) or not to; default: the model's.",
+)
+@click.option(
+    "--reasoning-budget",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="The most tokens a reasoning model may think for (0: none).",
+)
+@click.option("--show-reasoning", is_flag=True, help="Print a reasoning model's thinking (to stderr).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the whole result as JSON, tool calls and parsed answer included."
+)
 @pass_context
 @handle_errors
 def generate(
@@ -63,13 +114,37 @@ def generate(
     stream: bool,
     options: tuple[str, ...],
     system: str | None,
-    reasoning: bool,
+    schema: str | None,
+    attachments: tuple[str, ...],
+    tools_file: str | None,
+    tool_choice: str | None,
+    reasoning: bool | None,
+    reasoning_budget: int | None,
+    show_reasoning: bool,
     as_json: bool,
 ) -> None:
-    """Generate an answer to PROMPT ('-' reads it from stdin; use -- before a prompt starting with '-')."""
+    """Generate an answer to PROMPT ('-' reads it from stdin; use -- before a prompt starting with '-').
+
+    With --schema the parsed JSON answer is printed, with --tools the calls the model makes (a JSON
+    list of id, name, arguments, parsed_arguments; any text beside them goes to stderr): indented on
+    a terminal, one line when piped. ultra-llm runs no tool: send its result back in a `tool`
+    message (Python or the web API). With --stream the text is printed as it comes, the tool calls
+    at the end.
+    """
     if (prompt is None) == (batch_file is None):
         raise click.UsageError("Give either PROMPT or --batch FILE.")
     if batch_file is not None:
+        one_prompt = {
+            "--schema": schema,
+            "--attach": attachments or None,
+            "--tools": tools_file,
+            "--tool-choice": tool_choice,
+            "--reasoning/--no-reasoning": reasoning,
+            "--reasoning-budget": reasoning_budget,
+        }
+        given = [flag for flag, value in one_prompt.items() if value is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} apply to one PROMPT, not to --batch.")
         from .commands_batch import batch
 
         click.get_current_context().invoke(
@@ -85,36 +160,63 @@ def generate(
         )
         return
     assert prompt is not None
-    text = _read_prompt(prompt)
     parsed = parse_option_pairs(options)
+    parsed.update(
+        feature_options(
+            schema=schema,
+            tools_file=tools_file,
+            tool_choice=tool_choice,
+            reasoning=reasoning,
+            reasoning_budget=reasoning_budget,
+        )
+    )
     if system:
         parsed["system_message"] = system
+    text = _read_prompt(prompt)
+    request = prompt_with_images(text, read_images(attachments))
+    show_thinking = show_reasoning or bool(reasoning)
 
     shown = for_stream(sys.stdout)  # a model's escape sequences are shown, not obeyed, on a terminal
     shown_err = for_stream(sys.stderr)
+    pretty = is_tty(sys.stdout)
+
+    def echo_out(line: str) -> None:
+        click.echo(line, color=True)  # color: click would strip ANSI from a pipe
 
     async def run() -> None:
         async with await open_adapter(ctx, backend, model) as adapter:
             if not stream:
-                result = await adapter.complete(text, **parsed)
+                result = await adapter.complete(request, **parsed)
                 if as_json:
                     echo_json(result.to_dict())
                     return
-                if reasoning and result.reasoning:
+                if show_thinking and result.reasoning:
                     click.secho(shown_err(result.reasoning), dim=True, err=True)
-                click.echo(shown(result.text), color=True)  # color: click would strip ANSI from a pipe
+                if result.tool_calls:
+                    if result.text.strip():
+                        click.echo(shown_err(result.text), err=True, color=True)
+                    echo_out(format_json(tool_calls_json(result.tool_calls), shown, pretty=pretty))
+                elif "response_format" in parsed:
+                    echo_out(format_json(to_json_value(result.parsed), shown, pretty=pretty))
+                else:
+                    echo_out(shown(result.text))
                 return
             ended_with_newline = True
             try:
-                async for chunk in adapter.stream(text, **parsed):
+                async for chunk in adapter.stream(request, **parsed):
                     if chunk.kind == "reasoning":
-                        if reasoning:
+                        if show_thinking:
                             click.secho(shown_err(chunk.text), dim=True, err=True, nl=False)
                         continue
                     if chunk.text:
                         click.echo(shown(chunk.text), nl=False, color=True)
                         sys.stdout.flush()
                         ended_with_newline = chunk.text.endswith("\n")
+                    if chunk.tool_calls:
+                        if not ended_with_newline:
+                            click.echo()
+                            ended_with_newline = True
+                        echo_out(format_json(tool_calls_json(chunk.tool_calls), shown, pretty=pretty))
             finally:  # an answer cut short by an error or Ctrl-C still ends its line
                 if not ended_with_newline:
                     click.echo()

@@ -29,7 +29,7 @@ DEFAULT_PORT = 8765
     "--max-body-bytes",
     type=click.IntRange(1024),
     default=None,
-    help="Largest request body accepted (default 1 MiB; ULTRA_LLM_WEB_MAX_BODY_BYTES).",
+    help="Largest request body accepted (default 11 MiB; ULTRA_LLM_WEB_MAX_BODY_BYTES).",
 )
 @click.option(
     "--allowed-host", "allowed_hosts", multiple=True, help="Extra Host header value accepted without a token."

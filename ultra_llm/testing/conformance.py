@@ -9,16 +9,24 @@ A plugin author writes::
 and pytest runs every check below against it: the backend is loaded through its installed entry
 point (as users get it: a wrong ``"module:Class"`` or a plugin failing at import fails the suite),
 then discovery, availability, whole and streamed generation agreeing, option validation, typed
-errors, cancellation, embeddings where declared. Per-test settings (a test server's URL) come from
-the ``backend_settings`` fixture, which may depend on others (a test double, a server): that is
-how real boundaries stay real. A failed check says which values it compared.
+errors, cancellation, embeddings where declared. Each request feature is checked through the
+adapter, gated on what the backend declares: ``supports_tools``, a call with
+``tool_choice="required"`` returns well-formed tool calls, whole and streamed as pieces;
+``supports_response_format``, a schema answer parses; ``supports_images``, a request with an image
+is answered; ``supports_reasoning_control``, ``reasoning``/``reasoning_budget`` are accepted. Every
+feature not declared must be refused by the adapter with ``UnsupportedOperationError``.
+
+Per-test settings (a test server's URL) come from the ``backend_settings`` fixture, which may
+depend on others (a test double, a server): that is how real boundaries stay real. A failed check
+says which values it compared.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any, ClassVar, TypeVar
 
 import pytest
@@ -29,6 +37,7 @@ from ..config import load_config
 from ..errors import InvalidOptionsError, ModelNotFoundError, UltraLLMError, UnsupportedOperationError
 from ..host import PluginHost
 from ..selection import Selection, instantiate
+from ..tools import ToolCall
 from ..types import Availability, Chunk, EmbeddingRequest, GenerationRequest, ModelInfo, Result, to_messages
 
 __all__ = ["BackendConformance", "BackendFactory"]
@@ -40,6 +49,12 @@ BackendFactory = Callable[..., Backend]
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
+
+
+TINY_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEklEQVR4nGP4z8CAFWEXHbQSACj/P8Fu7N9hAAAAAElFTkSuQmCC"
+)
+"""An 8x8 red PNG, decodable by any image library (the image the images check sends)."""
 
 
 class BackendConformance:
@@ -58,6 +73,30 @@ class BackendConformance:
     options: ClassVar[dict[str, Any]] = {}
     deterministic: ClassVar[bool] = True
     unknown_model: ClassVar[str | None] = "ai/no-such-model-ultra-llm:latest"
+    tools: ClassVar[list[dict[str, Any]]] = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "description": "The current weather in a city.",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            },
+        }
+    ]
+    """The tools the tools check offers (OpenAI's shape)."""
+    schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {"greeting": {"type": "string"}},
+        "required": ["greeting"],
+    }
+    """The JSON Schema the response-format check asks for."""
+    feature_options: ClassVar[dict[str, Any]] = {}
+    """Options added to ``options`` for the feature checks (e.g. ``{"max_tokens": 400}`` so a whole
+    JSON object fits)."""
+    unchecked_features: ClassVar[Mapping[str, str]] = {}
+    """Declared features this run cannot check, each with why (``{"tools": "a random-weight model
+    calls no tool"}``): their check is skipped with that reason. Keys: tools, response_format,
+    images, reasoning_control. Refusals of undeclared features are always checked."""
 
     @pytest.fixture
     def backend_settings(self) -> dict[str, Any] | None:
@@ -111,7 +150,7 @@ class BackendConformance:
         backend = self.make(backend_factory)
         assert isinstance(backend.name, str) and backend.name, f"backend name {backend.name!r}"
         caps = backend.capabilities()
-        missing = {"streaming", "embeddings", "pull", "remove", "options"} - set(caps)
+        missing = {"streaming", "embeddings", "pull", "remove", "options", *_FEATURES} - set(caps)
         assert not missing, f"capabilities() lacks {sorted(missing)}: {caps!r}"
 
     def test_availability_is_typed(self, backend_factory: BackendFactory) -> None:
@@ -208,15 +247,7 @@ class BackendConformance:
 
     def test_through_the_host_and_adapter(self, backend_factory: BackendFactory, conformance_host: PluginHost) -> None:
         async def case() -> tuple[str, str]:
-            backend = self.make(backend_factory)
-            adapter = Adapter(
-                conformance_host,
-                backend,
-                model=self.model,
-                config=load_config(),
-                selection=Selection(backend.name, "conformance", backend.name),
-            )
-            async with adapter:
+            async with self.adapter(backend_factory, conformance_host) as adapter:
                 whole = await adapter.generate(self.prompt, **self.options)
                 streamed = "".join([text async for text in adapter.stream_generate(self.prompt, **self.options)])
             return whole, streamed
@@ -294,6 +325,114 @@ class BackendConformance:
             return
         except Exception as exc:  # the check itself: anything untyped fails it
             pytest.fail(f"untyped {type(exc).__name__} for an empty model name: {exc}")
+
+    # -- request features, gated on what the backend declares ---------------------------------
+
+    @contextlib.asynccontextmanager
+    async def adapter(self, factory: BackendFactory, host: PluginHost) -> AsyncIterator[Adapter]:
+        """An adapter over a backend built by ``factory``, as users get one; closed on exit."""
+        backend = self.make(factory)
+        selection = Selection(backend.name, "conformance", backend.name)
+        adapter = Adapter(host, backend, model=self.model, config=load_config(), selection=selection)
+        async with adapter:
+            yield adapter
+
+    def _feature_case(
+        self, feature: str, factory: BackendFactory, host: PluginHost, prompt: Any, **options: Any
+    ) -> tuple[Result, list[Chunk]] | None:
+        """The whole and the streamed answer to ``prompt`` with ``options``, when the backend
+        declares ``feature``; ``None`` after checking that the adapter refuses it, when it does not."""
+        declared = type(self.make(factory)).capabilities()[feature]
+        merged = {**self.options, **self.feature_options, **options}
+
+        async def case() -> tuple[Result, list[Chunk]]:
+            async with self.adapter(factory, host) as adapter:
+                whole = await adapter.complete(prompt, **merged)
+                chunks = [chunk async for chunk in adapter.stream(prompt, **merged)]
+                return whole, chunks
+
+        async def refused(streamed: bool) -> None:
+            async with self.adapter(factory, host) as adapter:
+                if streamed:
+                    async with contextlib.aclosing(adapter.stream(prompt, **merged)) as chunks:
+                        async for _chunk in chunks:
+                            pass
+                else:
+                    await adapter.complete(prompt, **merged)
+
+        if not declared:
+            for streamed in (False, True):
+                with pytest.raises(UnsupportedOperationError) as caught:
+                    _run(refused(streamed))
+                assert caught.value.fix, f"the refusal of {feature} says no fix: {caught.value}"
+            return None
+        if feature in self.unchecked_features:
+            pytest.skip(f"{feature} declared but not checked here: {self.unchecked_features[feature]}")
+        return _run(case())
+
+    def test_tools_when_declared(self, backend_factory: BackendFactory, conformance_host: PluginHost) -> None:
+        answers = self._feature_case(
+            "tools", backend_factory, conformance_host, self.prompt, tools=self.tools, tool_choice="required"
+        )
+        if answers is None:
+            return
+        whole, chunks = answers
+        names = {tool["function"]["name"] for tool in self.tools}
+        _check_calls(whole.tool_calls, names, "complete()")
+        assert all(not chunk.tool_calls for chunk in chunks[:-1]), (
+            "the backend streamed assembled tool_calls: stream ToolCallDelta pieces (the adapter assembles them)"
+        )
+        assert any(chunk.tool_call_deltas for chunk in chunks), f"no ToolCallDelta in the stream: {chunks!r}"
+        _check_calls(chunks[-1].tool_calls, names, "stream()'s last chunk")
+
+    def test_response_format_when_declared(self, backend_factory: BackendFactory, conformance_host: PluginHost) -> None:
+        answers = self._feature_case(
+            "response_format", backend_factory, conformance_host, self.prompt, response_format=self.schema
+        )
+        if answers is None:
+            return
+        whole, chunks = answers
+        required = set(self.schema.get("required", ()))
+        for where, parsed in (("complete()", whole.parsed), ("stream()'s last chunk", chunks[-1].parsed)):
+            assert isinstance(parsed, dict), f"{where}: parsed {parsed!r} is not a JSON object"
+            assert required <= set(parsed), f"{where}: {parsed!r} lacks the required {sorted(required)}"
+        if self.deterministic:
+            assert whole.parsed == chunks[-1].parsed, f"whole {whole.parsed!r} != streamed {chunks[-1].parsed!r}"
+
+    def test_images_when_declared(self, backend_factory: BackendFactory, conformance_host: PluginHost) -> None:
+        from ..content import ImagePart, TextPart
+
+        message = {"role": "user", "content": (TextPart("What colour is this image?"), ImagePart.from_bytes(TINY_PNG))}
+        answers = self._feature_case("images", backend_factory, conformance_host, [message])
+        if answers is None:
+            return
+        whole, chunks = answers
+        assert isinstance(whole, Result) and (whole.text or whole.tool_calls), f"an image request gave {whole!r}"
+        assert any(chunk.text for chunk in chunks), f"the streamed image request gave no text: {chunks!r}"
+
+    def test_reasoning_control_when_declared(
+        self, backend_factory: BackendFactory, conformance_host: PluginHost
+    ) -> None:
+        answers = self._feature_case(
+            "reasoning_control", backend_factory, conformance_host, self.prompt, reasoning=False, reasoning_budget=0
+        )
+        if answers is None:
+            return
+        whole, _chunks = answers
+        assert isinstance(whole, Result) and whole.text, f"reasoning=False gave {whole!r}"
+
+
+_FEATURES = ("tools", "response_format", "images", "reasoning_control")
+"""The request features ``capabilities()`` reports, each gated by a ``supports_*`` flag."""
+
+
+def _check_calls(calls: tuple[ToolCall, ...], names: set[str], where: str) -> None:
+    """Each call is a ``ToolCall`` with an id, one of ``names``, and arguments that are a JSON object."""
+    assert calls, f"{where}: no tool call for tool_choice='required'"
+    for call in calls:
+        assert isinstance(call, ToolCall) and call.id, f"{where}: {call!r} is not a ToolCall with an id"
+        assert call.name in names, f"{where}: {call.name!r} is none of the tools {sorted(names)}"
+        assert isinstance(call.parsed_arguments, dict), f"{where}: arguments {call.arguments!r} are not a JSON object"
 
 
 def _not_registered(host: PluginHost, backend: str) -> str:

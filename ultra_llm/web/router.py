@@ -23,8 +23,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from ..errors import UltraLLMError
+from ..errors import InvalidOptionsError, UltraLLMError
+from ..features import FEATURE_OPTIONS
 from ..options import check_caller_options
+from ..structured import to_json_value
 from .errors import TextSafeJSONResponse, WebError, error_body
 from .schemas import (
     BackendsResponse,
@@ -37,6 +39,7 @@ from .schemas import (
     GenerateRequest,
     GenerateResponse,
     ModelsResponse,
+    NamedToolChoice,
     ProgressEvent,
     PullDoneEvent,
     PullRequest,
@@ -74,7 +77,8 @@ _REF = "#/components/schemas/{}"
 GENERATE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The whole answer as JSON, or with `stream: true` server-sent events: "
-        "`chunk` (ChunkEvent) frames, then `done` (DoneEvent) or `error` (ErrorBody).",
+        "`chunk` (ChunkEvent: text, reasoning or tool-call pieces) frames, then `done` (DoneEvent: the "
+        "assembled tool calls and parsed answer) or `error` (ErrorBody).",
         "content": {
             "text/event-stream": {
                 "schema": {"anyOf": [{"$ref": _REF.format(name)} for name in ("ChunkEvent", "DoneEvent", "ErrorBody")]}
@@ -207,29 +211,64 @@ def _usage(chunk: Chunk) -> dict[str, Any] | None:
 async def _generation_frames(
     adapter: Adapter, model: str, first: Chunk | None, stream: AsyncIterator[Chunk]
 ) -> AsyncIterator[bytes]:
-    """``chunk`` frames (the first already fetched), then ``done``; a typed error mid-stream is an ``error`` frame."""
+    """``chunk`` frames (the first already fetched: text, reasoning, tool-call pieces), then ``done``
+    with the assembled tool calls and parsed answer; a typed error mid-stream (an answer that should
+    be JSON and is not, too) is an ``error`` frame."""
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
+    calls: list[dict[str, Any]] = []
+    parsed: Any = None
     try:
         chunk = first
         while chunk is not None:
-            if chunk.text:
-                yield sse_frame("chunk", {"text": chunk.text, "kind": chunk.kind})
+            if chunk.text or chunk.tool_call_deltas:
+                event = chunk.to_dict()
+                yield sse_frame("chunk", {key: event[key] for key in ("text", "kind", "tool_call_deltas")})
             finish_reason = chunk.finish_reason or finish_reason
             usage = _usage(chunk) or usage
+            calls = [call.to_json() for call in chunk.tool_calls] or calls
+            parsed = to_json_value(chunk.parsed) if chunk.parsed is not None else parsed
             try:
                 chunk = await stream.__anext__()
             except StopAsyncIteration:
                 chunk = None
-        yield sse_frame(
-            "done", {"model": model, "backend": adapter.name, "finish_reason": finish_reason, "usage": usage}
-        )
+        done = {"model": model, "backend": adapter.name, "finish_reason": finish_reason, "usage": usage}
+        yield sse_frame("done", {**done, "tool_calls": calls, "parsed": parsed})
     except UltraLLMError as error:
         yield sse_frame("error", error_body(error))
     finally:
         aclose = getattr(stream, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+def _call_options(body: GenerateRequest) -> dict[str, Any]:
+    """The adapter call's options: the backend's ``options``, the model and system message, and the
+    request features (tools, tool choice, response format, reasoning control) given as fields."""
+    check_caller_options(body.options, "`options`")
+    misplaced = sorted(key for key in body.options if key in FEATURE_OPTIONS)
+    if misplaced:
+        raise InvalidOptionsError(
+            f"{', '.join(misplaced)} cannot be set through `options`.",
+            fix="Send them as fields of the request body (`tools`, `tool_choice`, `response_format`, "
+            "`reasoning`, `reasoning_budget`).",
+        )
+    options = dict(body.options)
+    if body.model:
+        options["model"] = body.model
+    if body.system_message:
+        options["system_message"] = body.system_message
+    if body.tools is not None:
+        options["tools"] = [tool.model_dump() for tool in body.tools]
+    tool_choice = body.tool_choice
+    features = {
+        "tool_choice": tool_choice.model_dump() if isinstance(tool_choice, NamedToolChoice) else tool_choice,
+        "response_format": body.response_format,
+        "reasoning": body.reasoning,
+        "reasoning_budget": body.reasoning_budget,
+    }
+    options.update({key: value for key, value in features.items() if value is not None})
+    return options
 
 
 def create_router(
@@ -321,9 +360,12 @@ def create_router(
         summary="Generate, whole or streamed",
     )
     async def generate(request: Request, body: GenerateRequest) -> Any:
-        """Generate an answer. With ``stream: false`` the whole answer as JSON; with ``stream: true``
-        server-sent events: ``event: chunk`` (ChunkEvent) as the text arrives, then ``event: done``
-        (DoneEvent), or ``event: error`` (ErrorBody) if the backend fails mid-stream. Errors before the
+        """Generate an answer. With ``stream: false`` the whole answer as JSON (``tool_calls`` the calls
+        the model asks for, ``parsed`` the answer to a ``response_format``); with ``stream: true``
+        server-sent events: ``event: chunk`` (ChunkEvent) as the text and tool-call pieces arrive,
+        then ``event: done`` (DoneEvent, with the assembled calls and the parsed answer), or
+        ``event: error`` (ErrorBody) if the backend fails mid-stream or the answer is not the JSON
+        asked for. No tool is run: send its result back as a ``tool`` message. Errors before the
         first chunk (unknown model, bad options, runner unavailable) are HTTP statuses. Disconnecting
         cancels the generation and the backend's process or request."""
         return await _generate(request, body, body.stream)
@@ -340,13 +382,10 @@ def create_router(
 
     async def _generate(request: Request, body: GenerateRequest, streamed: bool) -> Any:
         adapter = await state.adapter(body.backend)
-        prompt: Any = body.prompt if isinstance(body.prompt, str) else [m.model_dump() for m in body.prompt]
-        check_caller_options(body.options, "`options`")
-        options = dict(body.options)
-        if body.model:
-            options["model"] = body.model
-        if body.system_message:
-            options["system_message"] = body.system_message
+        prompt: Any = body.prompt
+        if not isinstance(prompt, str):
+            prompt = [message.model_dump(exclude_none=True) for message in body.prompt if not isinstance(message, str)]
+        options = _call_options(body)
         model = adapter.build_request(prompt, options).model
         if not streamed:
             result = await run_until_disconnect(request.receive, adapter.complete(prompt, **options))

@@ -6,7 +6,7 @@ one event whose SSE ``event:`` name is given in the model's docstring.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -24,6 +24,7 @@ __all__ = [
     "ErrorBody",
     "GenerateRequest",
     "GenerateResponse",
+    "ImagePartIn",
     "MessageIn",
     "ModelOut",
     "ModelsResponse",
@@ -32,10 +33,17 @@ __all__ = [
     "PullRequest",
     "RemoveResponse",
     "SelectionOut",
+    "TextPartIn",
+    "ToolCallDeltaOut",
+    "ToolCallIn",
+    "ToolCallOut",
+    "ToolIn",
     "UsageOut",
 ]
 
 MAX_PROMPT_CHARS = 1_000_000
+MAX_IMAGE_URL_CHARS = 16 * 1_048_576
+"""An image's data URL: base64 of up to 12 MiB of bytes; the body cap (11 MiB by default) binds first."""
 
 
 class _Strict(BaseModel):
@@ -86,7 +94,9 @@ class BackendInfo(BaseModel):
     reason: str = Field("", description="The availability detail, or the error's message when unavailable.")
     fix: str | None = Field(None, description="How to make it available, when it is not.")
     capabilities: dict[str, Any] | None = Field(
-        None, description="streaming, embeddings, pull, remove, lifecycle, options."
+        None,
+        description="streaming, embeddings, pull, remove, tools, response_format, images, reasoning_control, "
+        "lifecycle, options.",
     )
     options_schema: dict[str, Any] | None = Field(
         None, description="JSON schema of the generation options the backend accepts (null: none)."
@@ -125,6 +135,9 @@ class ModelOut(BaseModel):
     display_name: str
     details: dict[str, Any] = Field(default_factory=dict)
     source: str | None = Field(None, description="The plugin that contributed it, when not the backend.")
+    context_window: int | None = Field(None, description="Context window in tokens; null: not known.")
+    tools: bool | None = Field(None, description="Whether the model can call tools here; null: not known.")
+    vision: bool | None = Field(None, description="Whether the model takes images; null: not known.")
 
 
 class ModelsResponse(BaseModel):
@@ -166,11 +179,95 @@ class RemoveResponse(BaseModel):
     backend: str
 
 
+class TextPartIn(_Strict):
+    """A text part of a message's content."""
+
+    type: Literal["text"]
+    text: str = Field(max_length=MAX_PROMPT_CHARS)
+
+
+class ImageURL(_Strict):
+    """Where an image is: a ``data:image/...;base64,...`` URL (remote URLs are refused)."""
+
+    url: str = Field(max_length=MAX_IMAGE_URL_CHARS, examples=["data:image/png;base64,iVBORw0KGgo..."])
+
+
+class ImagePartIn(_Strict):
+    """An image part of a user message's content (PNG, JPEG, GIF or BMP, as a data URL)."""
+
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+class FunctionCall(_Strict):
+    """The function a tool call names, and its arguments as the model wrote them (JSON text)."""
+
+    name: str = Field(max_length=64)
+    arguments: str = Field("{}", max_length=MAX_PROMPT_CHARS)
+
+
+class ToolCallIn(_Strict):
+    """A tool call an earlier assistant message made (OpenAI's shape)."""
+
+    id: str = Field(max_length=512)
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class MessageIn(_Strict):
-    """One chat message."""
+    """One chat message: text or a list of parts (text, images) in OpenAI's shape. An assistant
+    message may carry the ``tool_calls`` it made; a ``tool`` message answers one of them by
+    ``tool_call_id``."""
 
     role: Literal["system", "user", "assistant", "tool"]
-    content: str = Field(max_length=MAX_PROMPT_CHARS)
+    content: (
+        Annotated[str, Field(max_length=MAX_PROMPT_CHARS)]
+        | list[Annotated[TextPartIn | ImagePartIn, Field(discriminator="type")]]
+        | None
+    ) = Field(description="Text, or a list of text and image_url parts; null beside tool_calls.")
+    tool_calls: list[ToolCallIn] | None = Field(None, description="The calls an assistant message made.")
+    tool_call_id: str | None = Field(None, max_length=512, description="The call a `tool` message answers.")
+
+
+class FunctionIn(_Strict):
+    """A function the model may call: its name, what it does and a JSON Schema of its arguments."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str = Field("", max_length=MAX_PROMPT_CHARS)
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class ToolIn(_Strict):
+    """A tool definition (OpenAI's shape)."""
+
+    type: Literal["function"] = "function"
+    function: FunctionIn
+
+
+class NamedToolChoice(_Strict):
+    """``tool_choice`` naming the one tool the model must call."""
+
+    type: Literal["function"] = "function"
+    function: dict[str, str] = Field(description='{"name": <a tool of the request>}')
+
+
+class ToolCallOut(BaseModel):
+    """A call the model asks for: echo ``id`` in the ``tool`` message that answers it."""
+
+    id: str
+    name: str
+    arguments: str = Field(description="The arguments as the model wrote them (JSON text).")
+    parsed_arguments: Any = Field(None, description="The arguments decoded; null when they are not JSON.")
+
+
+class ToolCallDeltaOut(BaseModel):
+    """A streamed piece of a tool call: ``index`` says which; the first piece usually carries ``id``
+    and ``name``, later ones more ``arguments`` text."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
 
 
 class GenerateRequest(_Strict):
@@ -186,6 +283,19 @@ class GenerateRequest(_Strict):
     system_message: str | None = Field(None, max_length=MAX_PROMPT_CHARS, description="A system prompt put first.")
     options: dict[str, Any] = Field(default_factory=dict, description="The backend's generation options.")
     stream: bool = Field(False, description="Stream the answer as server-sent events instead of one JSON body.")
+    tools: list[ToolIn] | None = Field(
+        None, description="Functions the model may ask to call; the calls come back in `tool_calls` (none is run)."
+    )
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | str | None = Field(
+        None, description="auto, none, required, a tool's name, or {type: function, function: {name}}; needs tools."
+    )
+    response_format: dict[str, Any] | None = Field(
+        None,
+        description="Answer in JSON: a JSON Schema, or OpenAI's response_format ({type: json_schema, json_schema: "
+        "{name, schema}} or {type: json_object}); the parsed answer comes back in `parsed`.",
+    )
+    reasoning: bool | None = Field(None, description="Ask a reasoning model to think (true) or not (false).")
+    reasoning_budget: int | None = Field(None, ge=0, description="The most tokens a reasoning model may think for.")
 
 
 class UsageOut(BaseModel):
@@ -205,22 +315,29 @@ class GenerateResponse(BaseModel):
     finish_reason: str | None = None
     usage: UsageOut | None = None
     reasoning: str | None = None
+    tool_calls: list[ToolCallOut] = Field(default_factory=list, description="The calls the model asks for.")
+    parsed: Any = Field(None, description="With a response_format: the answer decoded from JSON.")
 
 
 class ChunkEvent(BaseModel):
-    """SSE ``event: chunk`` of a streamed generation: a piece of the answer (or of its reasoning)."""
+    """SSE ``event: chunk`` of a streamed generation: a piece of the answer (or of its reasoning), or
+    pieces of the tool calls the model is making."""
 
     text: str
     kind: Literal["text", "reasoning"] = "text"
+    tool_call_deltas: list[ToolCallDeltaOut] = Field(default_factory=list)
 
 
 class DoneEvent(BaseModel):
-    """SSE ``event: done``, last of a streamed generation that completed."""
+    """SSE ``event: done``, last of a streamed generation that completed: with the tool calls
+    assembled from their pieces and, for a response_format, the parsed answer."""
 
     model: str
     backend: str
     finish_reason: str | None = None
     usage: UsageOut | None = None
+    tool_calls: list[ToolCallOut] = Field(default_factory=list)
+    parsed: Any = None
 
 
 class EmbeddingsRequest(_Strict):

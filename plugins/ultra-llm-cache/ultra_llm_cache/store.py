@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from ultra_llm.types import Chunk, Result, Usage
+from ultra_llm.tools import ToolCall, ToolCallDelta
+from ultra_llm.types import Chunk, ImagePart, Message, Result, Usage
 
 if TYPE_CHECKING:
     from ultra_llm.types import GenerationRequest
@@ -38,7 +39,9 @@ __all__ = [
 
 Kind = Literal["generate", "stream"]
 CachedValue = Result | tuple[Chunk, ...]
-KEY_VERSION = 2
+KEY_VERSION = 3
+"""Bumped when the key's payload changes shape (3: tools, tool choice, response format, reasoning
+control, images by hash), so entries written under the old shape are never read as hits."""
 
 
 def is_deterministic(request: GenerationRequest) -> bool:
@@ -51,22 +54,42 @@ def is_deterministic(request: GenerationRequest) -> bool:
 def request_key(request: GenerationRequest, kind: Kind, endpoint: str | None = None) -> str:
     """A stable SHA-256 hex key over the call kind, the backend and its ``endpoint`` (which runner
     answers, ``Backend.served_from()``), and every field of the request that shapes the answer: model,
-    messages and set options.
+    messages (an image by the SHA-256 of its bytes, not inline), set options, tools, tool choice,
+    response format (its OpenAI form) and reasoning control.
 
     Stable across processes and runs: canonical JSON (sorted keys, no whitespace), options that are
     not JSON types rendered with ``str``.
     """
+    fmt = request.response_format
     payload = {
         "v": KEY_VERSION,
         "kind": kind,
         "backend": request.backend,
         "endpoint": endpoint,
         "model": request.model,
-        "messages": [message.to_dict() for message in request.messages],
+        "messages": [_message_key(message) for message in request.messages],
         "options": dict(request.options_dict),
+        "tools": [tool.to_dict() for tool in request.tools],
+        "tool_choice": request.tool_choice,
+        "response_format": None if fmt is None else fmt.to_openai(),
+        "reasoning": request.reasoning,
+        "reasoning_budget": request.reasoning_budget,
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _message_key(message: Message) -> dict[str, Any]:
+    """The message's wire shape with each image as its media type and SHA-256 (a key, not the bytes)."""
+    wire = message.to_dict()
+    if not isinstance(message.content, str):
+        wire["content"] = [
+            {"type": "image", "media_type": part.media_type, "sha256": hashlib.sha256(part.data).hexdigest()}
+            if isinstance(part, ImagePart)
+            else part.to_dict()
+            for part in message.content
+        ]
+    return wire
 
 
 def _usage_dict(usage: Usage | None) -> dict[str, int | None] | None:
@@ -78,14 +101,23 @@ def _usage(data: Any) -> Usage | None:
 
 
 def encode_value(value: CachedValue) -> str:
-    """The JSON text stored for ``value``."""
+    """The JSON text stored for ``value``: a ``Result`` with its tool calls but not its ``parsed``
+    answer (the adapter parses the text again on a hit), or chunks with their tool-call pieces."""
     if isinstance(value, Result):
         data: dict[str, Any] = {"type": "result", **value.to_dict()}
+        del data["parsed"]
+        data["tool_calls"] = [call.to_dict() for call in value.tool_calls]
     else:
         data = {
             "type": "chunks",
             "chunks": [
-                {"text": c.text, "kind": c.kind, "finish_reason": c.finish_reason, "usage": _usage_dict(c.usage)}
+                {
+                    "text": c.text,
+                    "kind": c.kind,
+                    "finish_reason": c.finish_reason,
+                    "usage": _usage_dict(c.usage),
+                    "tool_call_deltas": [delta.__dict__ for delta in c.tool_call_deltas],
+                }
                 for c in value
             ],
         }
@@ -103,10 +135,17 @@ def decode_value(text: str) -> CachedValue:
             finish_reason=data["finish_reason"],
             usage=_usage(data["usage"]),
             reasoning=data["reasoning"],
+            tool_calls=tuple(ToolCall.from_value(call) for call in data["tool_calls"]),
         )
     if data["type"] == "chunks":
         return tuple(
-            Chunk(c["text"], kind=c["kind"], finish_reason=c["finish_reason"], usage=_usage(c["usage"]))
+            Chunk(
+                c["text"],
+                kind=c["kind"],
+                finish_reason=c["finish_reason"],
+                usage=_usage(c["usage"]),
+                tool_call_deltas=tuple(ToolCallDelta(**delta) for delta in c["tool_call_deltas"]),
+            )
             for c in data["chunks"]
         )
     raise ValueError(f"unknown cached value type {data['type']!r}")

@@ -124,6 +124,7 @@ async function loadBackends() {
     b.available ? null : el("details", { class: "why" }, el("summary", { textContent: "why, and the fix" }),
       el("span", { textContent: b.fix ? `${b.reason} Fix: ${b.fix}` : b.reason })))));
   renderOptions();
+  renderFeatureSupport();
 }
 
 async function loadDoctor() {
@@ -263,11 +264,64 @@ $("pull-form").addEventListener("submit", async (event) => {
   }
 });
 
+// -- request features: images, a JSON schema, tools ------------------------------------------------
+function readDataURL(file) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(new Error(`Cannot read ${file.name}.`));
+    reader.readAsDataURL(file);
+  });
+}
+
+function parseJSONField(id, what) {
+  const raw = $(id).value.trim();
+  if (!raw) return undefined;
+  try { return JSON.parse(raw); } catch (error) {
+    throw new ApiError({ message: `${what} not valid JSON: ${error.message}`,
+                         fix: "Correct it, or empty the field." }, 422);
+  }
+}
+
+// The prompt and the feature fields of the request body; a bad field throws an ApiError.
+async function features(prompt) {
+  const body = {};
+  const files = Array.from($("attach").files || []);
+  if (files.length) {
+    const images = await Promise.all(files.map(readDataURL));
+    body.prompt = [{ role: "user", content: [{ type: "text", text: prompt },
+      ...images.map((url) => ({ type: "image_url", image_url: { url } }))] }];
+  } else body.prompt = prompt;
+  const schema = parseJSONField("schema", "The schema is");
+  if (schema !== undefined) body.response_format = schema;
+  const tools = parseJSONField("tools", "The tools are");
+  if (tools !== undefined) body.tools = tools;
+  return body;
+}
+
+function renderFeatureSupport() {
+  const caps = (current() || {}).capabilities || {};
+  const names = { images: "images", response_format: "JSON schemas", tools: "tools" };
+  const yes = Object.keys(names).filter((k) => caps[k]).map((k) => names[k]);
+  const no = Object.keys(names).filter((k) => !caps[k]).map((k) => names[k]);
+  $("feature-support").textContent = `${state.backend || "This backend"}: ` +
+    (yes.length ? `takes ${yes.join(", ")}` : "takes none of these") + (no.length && yes.length ? `; not ${no.join(", ")}.` : ".");
+}
+
+function showResult(box, pre, value) {
+  $(box).hidden = value === null || value === undefined;
+  $(pre).textContent = $(box).hidden ? "" : JSON.stringify(value, null, 2);
+}
+
 // -- generation ------------------------------------------------------------------------------------
 $("generate-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const prompt = $("prompt").value;
-  if (!prompt.trim()) return;
+  if (!prompt.trim() && !($("attach").files || []).length) return;
+  let request;
+  try { request = await features(prompt); } catch (error) { showMessage(error); return; }
+  showResult("tool-calls-box", "tool-calls", null);
+  showResult("parsed-box", "parsed", null);
   const answer = $("answer"), stats = $("generate-stats");
   const controller = new AbortController();
   state.generation = controller;
@@ -279,13 +333,13 @@ $("generate-form").addEventListener("submit", async (event) => {
   stats.textContent = "waiting for the first token…";
   const started = performance.now();
   let first = null, chunks = 0, chars = 0;
-  const body = { prompt, model: $("model-select").value || null, backend: state.backend, stream: true,
+  const body = { ...request, model: $("model-select").value || null, backend: state.backend, stream: true,
                  options: collectOptions() };
   const system = $("system-message").value.trim();
   if (system) body.system_message = system;
   try {
     await sse("generate", body, (name, data) => {
-      if (name === "chunk" && data.kind === "text") {
+      if (name === "chunk" && data.kind === "text" && data.text) {
         if (first === null) first = performance.now() - started;
         chunks += 1; chars += data.text.length;
         answer.append(data.text);
@@ -293,6 +347,8 @@ $("generate-form").addEventListener("submit", async (event) => {
         const seconds = (performance.now() - started) / 1000;
         stats.textContent = `${data.backend} · ${data.model} · first token ${Math.round(first ?? 0)} ms · ` +
           `${chunks} chunks in ${seconds.toFixed(2)} s` + (data.finish_reason ? ` · ${data.finish_reason}` : "");
+        showResult("tool-calls-box", "tool-calls", data.tool_calls && data.tool_calls.length ? data.tool_calls : null);
+        showResult("parsed-box", "parsed", data.parsed);
       } else if (name === "error") {
         stats.textContent = "failed";
         showMessage(new ApiError(data, data.status));
@@ -317,6 +373,7 @@ $("prompt").addEventListener("keydown", (event) => {
 $("backend-select").addEventListener("change", async (event) => {
   state.backend = event.target.value;
   renderOptions();
+  renderFeatureSupport();
   try { await loadModels(); } catch (error) { showMessage(error); }
 });
 
