@@ -1,5 +1,5 @@
 """``ultra-llm generate`` with --schema, --tools, --tool-choice, --attach and reasoning control, on a
-backend that declares every feature (tests/support/feature_backend.py) and on the mock, which declares none."""
+backend that declares every feature and on one that declares none (tests/support/feature_backend.py)."""
 
 from __future__ import annotations
 
@@ -156,8 +156,8 @@ def test_reasoning_on_shows_the_thinking_off_asks_for_none(stream: list[str]) ->
 def test_a_backend_that_declares_none_refuses_each(args: list[str], what: str, tools_file: str, tmp_path: Path) -> None:
     (tmp_path / "a.png").write_bytes(PNG)
     args = [{"TOOLS": tools_file, "PNG": str(tmp_path / "a.png")}.get(arg, arg) for arg in args]
-    code, out, err = invoke(*args, "hi", backend="mock")
-    assert code == 1 and out == "" and f"Backend 'mock' cannot {what}." in err
+    code, out, err = invoke(*args, "hi", backend="plain")
+    assert code == 1 and out == "" and f"Backend 'plain' cannot {what}." in err
 
 
 def test_the_single_prompt_flags_are_refused_with_batch(tmp_path: Path, tools_file: str) -> None:

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import pytest
-from ultra_llm_mock.backend import MockBackend
 
 from tests.support.feature_backend import FeatureBackend, FeaturePlugin
 from ultra_llm import Chunk, Result
@@ -16,17 +15,6 @@ from ultra_llm.host import PluginHost
 from ultra_llm.plugin import GenerationRequest, hookimpl
 from ultra_llm.testing import BackendConformance
 from ultra_llm.tools import ToolCall
-
-
-class PlainBackend(MockBackend):
-    """The mock's answers, declaring no request feature (whatever the mock itself comes to declare)."""
-
-    name: ClassVar[str] = "plain"
-    supports_tools: ClassVar[bool] = False
-    supports_response_format: ClassVar[bool] = False
-    supports_images: ClassVar[bool] = False
-    supports_reasoning_control: ClassVar[bool] = False
-    unsupported_hint: ClassVar[str] = "Use the features backend."
 
 
 class AssemblingBackend(FeatureBackend):
@@ -48,7 +36,6 @@ class AssemblingBackend(FeatureBackend):
 class Plugins:
     @hookimpl
     def ultra_llm_register_backends(self, register: Any) -> None:
-        register("plain", PlainBackend)
         register("assembling", AssemblingBackend)
 
 

@@ -27,7 +27,7 @@ from ultra_llm.plugin import GenerationRequest, hookimpl
 from ultra_llm.tools import ToolCallDelta
 from ultra_llm.types import Usage
 
-__all__ = ["GIF", "PNG", "TOOLS", "FeatureBackend", "FeaturePlugin", "pieces"]
+__all__ = ["GIF", "PNG", "TOOLS", "FeatureBackend", "FeaturePlugin", "PlainBackend", "pieces"]
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
 """Bytes that start as a PNG does (``ImagePart`` sniffs the signature; no decoder reads them here)."""
@@ -100,9 +100,21 @@ class FeatureBackend(MockBackend):
         return [tool.name for tool in request.tools]
 
 
+class PlainBackend(MockBackend):
+    """The mock's answers, declaring no request feature (whatever the mock itself declares)."""
+
+    name: ClassVar[str] = "plain"
+    supports_tools: ClassVar[bool] = False
+    supports_response_format: ClassVar[bool] = False
+    supports_images: ClassVar[bool] = False
+    supports_reasoning_control: ClassVar[bool] = False
+    unsupported_hint: ClassVar[str] = "Use the features backend."
+
+
 class FeaturePlugin:
-    """Registers ``FeatureBackend`` as ``features``."""
+    """Registers ``FeatureBackend`` as ``features`` and ``PlainBackend`` as ``plain``."""
 
     @hookimpl
     def ultra_llm_register_backends(self, register: Any) -> None:
         register("features", FeatureBackend)
+        register("plain", PlainBackend)

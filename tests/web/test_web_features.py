@@ -164,7 +164,7 @@ def test_bad_values_are_typed_422(client: Any, body: dict[str, Any], field: str)
     ],
 )
 def test_a_backend_that_declares_none_answers_501(client: Any, body: dict[str, Any], what: str) -> None:
-    response = client.post("/api/generate", json={"prompt": "hi", "backend": "mock", **body})
+    response = client.post("/api/generate", json={"prompt": "hi", "backend": "plain", **body})
     assert response.status_code == 501 and f"cannot {what}" in response.json()["message"]
 
 
