@@ -2,7 +2,7 @@
 ``llama-server`` b9878 (``--jinja``, as Docker Model Runner starts a text model) serving the tiny
 random-weight model, through the docker-api backend and the Adapter.
 
-What the engine does, found here (sources in /work/llama-src):
+What the engine does, found here (sources: llama.cpp b9878, the pinned sdist the engine is built from):
 
 * ``response_format`` with a JSON Schema becomes a grammar, so even random weights answer JSON that
   follows it, but only if every string in the schema is bounded: with a plain ``"type": "string"``
@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 import pytest
 from pydantic import BaseModel, Field
 
+from tests.support.engine.build_llama_server import templates_dir
 from tests.support.engine.fixtures import DMRRunner, RealEngine, require_engine
 from tests.support.engine.launcher import EngineProcess, start_engine
 from tests.support.engine.tiny_model import write_tiny_model
@@ -48,7 +49,7 @@ pytest.importorskip("ultra_llm_docker_api")
 
 T = TypeVar("T")
 
-TEMPLATE = "/work/llama-src/models/templates/Qwen-Qwen2.5-7B-Instruct.jinja"
+TEMPLATE = str(templates_dir() / "Qwen-Qwen2.5-7B-Instruct.jinja")
 """A real tool-calling template from llama.cpp (calls as ``<tool_call>\\n{...}\\n</tool_call>``)."""
 CALL_MARKER = "<tool_call>\n"
 WEATHER = {

@@ -3,7 +3,7 @@ Adapter (so its feature checks, tool-call assembly and JSON parsing run too), ag
 loopback servers.
 
 Each scripted answer reproduces what llama.cpp's ``llama-server`` b9878 (the engine Docker Model
-Runner runs) sends, cited file:line in /work/llama-src:
+Runner runs) sends, cited file:line in llama.cpp b9878 (the pinned source the test engine is built from):
 
 * streamed tool calls (``tools/server/server-chat.cpp:550-576``): one ``delta.tool_calls`` entry per
   event; the first delta of a call is the call parsed so far, ``index``, ``id``, ``type``, ``name``

