@@ -173,3 +173,14 @@ def test_runner_text_is_shown_not_obeyed_on_a_terminal(runner: DMRProxy) -> None
     assert done.returncode == 0, done.stderr
     assert b"\x1b" not in shown and b"\x07" not in shown
     assert b"ai/evil\\x1b]0;pwned\\x07\\x1b[31m:latest" in shown
+
+
+def test_bad_settings_are_refused_even_with_no_runner_to_ask(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The values are checked before the adapter is made, so a runner that is down does not hide them."""
+    from tests.support.serve import free_port
+
+    monkeypatch.setenv("ULTRA_LLM_BACKEND", "docker-api")
+    monkeypatch.setenv("MODEL_RUNNER_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setenv("ULTRA_LLM_FALLBACK", "none")
+    code, out, err = invoke("configure", "tiny", "--keep-alive", "5")
+    assert (code, out) == (2, "") and "Keep-alive '5' is not a duration" in err

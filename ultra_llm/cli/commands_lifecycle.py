@@ -117,6 +117,9 @@ def configure(
     request the runner refuses: unload it first (`ultra-llm unload MODEL`), or pass --unload to do
     both on purpose. Durations: 0 unloads when idle, -1 keeps it loaded, else a Go duration (5m).
     """
+    from ..lifecycle import ModelSettings
+
+    ModelSettings(context_size=context_size, keep_alive=keep_alive)  # bad values fail before any I/O
 
     async def call(adapter: Adapter) -> str:
         return await adapter.configure(model, context_size=context_size, keep_alive=keep_alive, unload=unload_first)

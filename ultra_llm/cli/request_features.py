@@ -46,8 +46,9 @@ def load_json_argument(value: str, what: str, fix: str, *, inline: bool = True) 
             with open(value, encoding="utf-8") as handle:
                 text = handle.read()
         except OSError as exc:
+            neither = " (it does not start with { or [ either, so it is not inline JSON)" if inline else ""
             raise InvalidOptionsError(
-                f"{what}: cannot read the file '{value}': {exc.strerror or exc}.", fix=fix
+                f"{what}: cannot read the file '{value}': {exc.strerror or exc}{neither}.", fix=fix
             ) from exc
         except UnicodeDecodeError as exc:
             raise InvalidOptionsError(f"{what}: the file '{value}' is not UTF-8 text.", fix=fix) from exc
