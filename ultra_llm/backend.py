@@ -148,8 +148,12 @@ class Backend(abc.ABC):
 
     async def inspect(self, model: str) -> ModelInfo:
         """Everything known of one model (``details`` filled, ``context_window`` when known);
-        ``ModelNotFoundError`` when it is not there."""
-        raise self._no_lifecycle("inspect models")
+        ``ModelNotFoundError`` when it is not there. By default its entry in ``list_models()``: a
+        backend that knows more of one model than its listing says overrides this."""
+        for info in await self.list_models():
+            if info.name == model:
+                return info
+        raise self.model_missing(model)
 
     async def disk_usage(self) -> DiskUsage:
         """What the models take on disk (``ultra-llm df``)."""

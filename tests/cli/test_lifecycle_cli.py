@@ -184,3 +184,18 @@ def test_bad_settings_are_refused_even_with_no_runner_to_ask(monkeypatch: pytest
     monkeypatch.setenv("ULTRA_LLM_FALLBACK", "none")
     code, out, err = invoke("configure", "tiny", "--keep-alive", "5")
     assert (code, out) == (2, "") and "Keep-alive '5' is not a duration" in err
+
+
+def test_inspect_works_on_every_backend_from_its_listing() -> None:
+    """The mock manages no loaded models, but it can describe the models it lists."""
+    code, out, _ = invoke("inspect", "mock/echo")
+    assert code == 0 and "context window  4096" in out and "tools           yes" in out
+    assert invoke("inspect", "mock/nothing-like-it")[0] == 4  # ModelNotFoundError's exit status
+
+
+def test_backends_lists_what_each_declares() -> None:
+    code, out, _ = invoke("backends")
+    header, *rows = out.splitlines()
+    mock_row = next(row for row in rows if row.split()[:2] == ["*", "mock"])
+    assert code == 0 and "FEATURES" in header.split()
+    assert "tools,schema,images,reasoning,embed" in mock_row.split() and "lifecycle" not in mock_row

@@ -48,13 +48,14 @@ def backends(ctx: _Context, as_json: bool) -> None:
         echo_json({"selection": selection, "backends": rows})
         return
     echo_table(
-        ["", "BACKEND", "PLUGIN", "AVAILABLE", "OPTIONS", "SUMMARY"],
+        ["", "BACKEND", "PLUGIN", "AVAILABLE", "FEATURES", "OPTIONS", "SUMMARY"],
         [
             [
                 "*" if r["selected"] else "",
                 r["name"],
                 r["plugin"],
                 "yes" if r["available"] else "no",
+                _features(r["capabilities"] or {}),
                 ",".join((r["capabilities"] or {}).get("options", [])) or "-",
                 r["summary"],
             ]
@@ -106,3 +107,19 @@ def config(ctx: _Context, as_json: bool) -> None:
 
 
 COMMANDS = [plugins, backends, config]
+
+
+_FEATURE_NAMES = {
+    "tools": "tools",
+    "response_format": "schema",
+    "images": "images",
+    "reasoning_control": "reasoning",
+    "embeddings": "embed",
+    "lifecycle": "lifecycle",
+}
+"""The capability keys ``backends`` shows, and their short names in its FEATURES column."""
+
+
+def _features(capabilities: dict[str, object]) -> str:
+    """The backend's declared features, short names joined by commas (``-`` for none)."""
+    return ",".join(short for key, short in _FEATURE_NAMES.items() if capabilities.get(key)) or "-"
