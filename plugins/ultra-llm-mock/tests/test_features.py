@@ -7,8 +7,11 @@ each case also names a value its schema rejects, so the check is shown to be abl
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import re
+import uuid
 from enum import Enum
 from typing import Any, Literal
 
@@ -16,7 +19,7 @@ import jsonschema_rs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, Field
+from pydantic import AnyUrl, BaseModel, Field
 from ultra_llm_mock.backend import ARGUMENT_PIECE, MockBackend, split_words
 from ultra_llm_mock.schema import sample
 
@@ -102,7 +105,7 @@ def test_values_are_derived_from_the_prompt() -> None:
     ("schema", "keyword"),
     [
         ({"type": "string", "pattern": "^a+$"}, "pattern"),
-        ({"type": "string", "format": "date-time"}, "format"),
+        ({"type": "string", "format": "iri-reference"}, "iri-reference"),
         ({"allOf": [{"type": "integer"}]}, "allOf"),
         ({"type": "object", "properties": {"a": {"type": "array", "uniqueItems": True}}}, "uniqueItems"),
     ],
@@ -110,6 +113,29 @@ def test_values_are_derived_from_the_prompt() -> None:
 def test_a_keyword_outside_the_subset_is_refused_by_name(schema: dict[str, Any], keyword: str) -> None:
     with adapter() as mock, pytest.raises(InvalidOptionsError, match=f"'{keyword}'"):
         mock.complete("x", response_format=schema)
+
+
+FORMATS = ["date-time", "date", "time", "duration", "email", "uri", "uuid", "ipv4", "ipv6", "hostname"]
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_each_string_format_gives_a_valid_string(name: str) -> None:
+    validator = jsonschema_rs.validator_for({"type": "string", "format": name}, validate_formats=True)
+    assert not validator.is_valid("not of any format at all: ::"), "the check can fail"
+    for prompt in PROMPTS:
+        validator.validate(sample({"type": "string", "format": name}, prompt))
+
+
+def test_a_model_with_typed_fields_pydantic_writes_as_formats_is_answered() -> None:
+    class Visit(BaseModel):
+        at: datetime.datetime
+        on: datetime.date
+        site: AnyUrl
+        id: uuid.UUID
+        host: ipaddress.IPv4Address
+
+    with adapter() as mock:
+        assert isinstance(mock.complete("when and where?", response_format=Visit).parsed, Visit)
 
 
 class Colour(str, Enum):

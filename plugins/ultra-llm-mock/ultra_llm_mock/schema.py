@@ -13,12 +13,14 @@ request gets the same answer and different prompts get different ones. The subse
   optional fields);
 * ``items``, ``minItems``, ``maxItems`` (one item, or ``minItems`` when more);
 * ``minLength``, ``maxLength``; ``minimum``, ``maximum``, ``exclusiveMinimum``, ``exclusiveMaximum``;
+* ``format`` on strings, for the formats pydantic emits: ``date-time``, ``date``, ``time``,
+  ``duration``, ``email``, ``uri``, ``uuid``, ``ipv4``, ``ipv6``, ``hostname`` (another format is refused);
 * ``anyOf`` and ``oneOf``: the first branch (for ``oneOf``, not checked to fail the others);
 * ``$ref`` to ``#/$defs/...`` or ``#/definitions/...`` of the same document (pydantic's nested models);
 * annotations, ignored: ``title``, ``description``, ``examples``, ``$schema``, ``$id``, ``$comment``,
   ``readOnly``, ``writeOnly``, ``deprecated``.
 
-Any other keyword (``pattern``, ``format``, ``allOf``, ``not``, ``uniqueItems`` ...) is an
+Any other keyword (``pattern``, ``allOf``, ``not``, ``uniqueItems`` ...) is an
 ``InvalidOptionsError`` naming it: the mock never answers with JSON the schema might reject.
 """
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,6 +55,7 @@ SUPPORTED_KEYWORDS = frozenset(
         "maximum",
         "exclusiveMinimum",
         "exclusiveMaximum",
+        "format",
         "anyOf",
         "oneOf",
         "$ref",
@@ -174,11 +178,35 @@ class _Sampler:
         return [self.value(items, f"{where}/items/{index}", depth + 1) for index in range(count)]
 
     def string(self, schema: Mapping[str, Any], where: str) -> str:
+        if "format" in schema:
+            return self.formatted(schema["format"], where)
         least, most = int(schema.get("minLength", 0)), schema.get("maxLength")
         text = self.words[self.number(where) % len(self.words)]
         while len(text) < least:
             text += " " + text
         return text if most is None else text[: max(int(most), least)]
+
+    def formatted(self, name: Any, where: str) -> str:
+        """A string in the named ``format``, derived from the seed like every other value."""
+        n = self.number(where)
+        word = self.words[n % len(self.words)].lower()
+        day = f"2026-{n % 12 + 1:02d}-{n % 28 + 1:02d}"
+        clock = f"{n % 24:02d}:{n % 60:02d}:{n // 60 % 60:02d}"
+        values = {
+            "date-time": f"{day}T{clock}Z",
+            "date": day,
+            "time": f"{clock}Z",
+            "duration": f"PT{n % 59 + 1}M",
+            "email": f"{word}@example.com",
+            "uri": f"https://example.com/{word}",
+            "uuid": str(uuid.UUID(int=n << 64 | n, version=4)),
+            "ipv4": f"192.0.2.{n % 254 + 1}",
+            "ipv6": f"2001:db8::{n % 65535 + 1:x}",
+            "hostname": f"{word}.example.com",
+        }
+        if name not in values:
+            raise InvalidOptionsError(f"The mock does not write strings of format {name!r} (at {where}).", fix=_FIX)
+        return values[name]
 
     def bounds(self, schema: Mapping[str, Any]) -> tuple[float | None, float | None, bool, bool]:
         """The lower and upper bound, and whether each is exclusive."""
