@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -43,12 +44,14 @@ def test_a_broken_entry_is_rebuilt_and_replaced_whole(tmp_path: Path, monkeypatc
         bin_dir = work / "build" / "bin"
         fake_binary(bin_dir / "llama-server", WORKS)
         (bin_dir / "libllama.so").write_text("new")
+        (bin_dir / "templates").mkdir()
         return bin_dir
 
     monkeypatch.setattr(b, "build", build)
     binary = b.ensure_llama_server(tmp_path, quiet=True)
     assert binary == b.llama_server_path(tmp_path) and b.binary_works(binary)
-    assert sorted(p.name for p in b.install_dir(tmp_path).iterdir()) == ["libllama.so", "llama-server"]
+    assert sorted(p.name for p in b.install_dir(tmp_path).iterdir()) == ["libllama.so", "llama-server", "templates"]
+    assert b.templates_dir(tmp_path).is_dir()
     # no staging directory is left beside the entry
     entry = f"llama-server-{b.LLAMA_CPP_TAG}"
     assert sorted(p.name for p in tmp_path.iterdir()) == [entry, f"{entry}.build.log"]
@@ -115,3 +118,26 @@ def test_a_missing_engine_skips_with_the_build_command(tmp_path: Path, monkeypat
     monkeypatch.setenv("ULTRA_LLM_REQUIRE_ENGINE", "1")
     with pytest.raises(pytest.fail.Exception, match=re.escape(b.build_command())):
         require_engine()
+
+
+def test_an_entry_built_before_the_templates_were_kept_gets_them_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_binary(b.llama_server_path(tmp_path / "cache"), WORKS)
+    template = tmp_path / "src" / b.SDIST_LLAMA_CPP_DIR / "models" / "templates" / "Some-Model.jinja"
+    template.parent.mkdir(parents=True)
+    template.write_text("{{ messages }}")
+    sdist = tmp_path / b.SDIST_FILENAME
+    with tarfile.open(sdist, "w:gz") as archive:
+        archive.add(tmp_path / "src" / b.SDIST_LLAMA_CPP_DIR.split("/")[0], arcname=b.SDIST_LLAMA_CPP_DIR.split("/")[0])
+    monkeypatch.setattr(b, "_sdist_url", lambda: sdist.as_uri())
+    monkeypatch.setattr(b, "SDIST_SHA256", hashlib.sha256(sdist.read_bytes()).hexdigest())
+    templates = b.ensure_templates(tmp_path / "cache")
+    assert (templates / "Some-Model.jinja").read_text() == "{{ messages }}"
+
+    def no_download() -> str:
+        raise AssertionError("downloaded again although the templates are there")
+
+    monkeypatch.setattr(b, "_sdist_url", no_download)
+    assert b.ensure_templates(tmp_path / "cache") == templates
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [f"llama-server-{b.LLAMA_CPP_TAG}"]

