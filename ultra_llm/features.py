@@ -15,10 +15,7 @@ if TYPE_CHECKING:
     from .backend import Backend
     from .types import Message
 
-__all__ = ["FEATURE_OPTIONS", "Features", "refuse_unsupported"]
-
-FEATURE_OPTIONS = ("tools", "tool_choice", "response_format", "reasoning", "reasoning_budget")
-"""The call options that are request features, not backend options."""
+__all__ = ["Features", "refuse_unsupported"]
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidOptionsError
-from .features import FEATURE_OPTIONS
 
 if TYPE_CHECKING:
     from .backend import Backend
 
-__all__ = ["RESERVED_OPTIONS", "check_caller_options", "parse_option_pairs", "validate_options"]
+__all__ = ["FEATURE_OPTIONS", "RESERVED_OPTIONS", "check_caller_options", "parse_option_pairs", "validate_options"]
+
+FEATURE_OPTIONS = ("tools", "tool_choice", "response_format", "reasoning", "reasoning_budget")
+"""The call options that are request features (``ultra_llm.features``), not backend options."""
 
 RESERVED_OPTIONS = ("model", "system_message", "progress", *FEATURE_OPTIONS)
 """Keys the adapter reads from its call's options, not the backend's; the CLI and the web API take

@@ -23,12 +23,14 @@ class StreamEnding:
 
     def add(self, chunk: Chunk) -> None:
         """Take one chunk: its tool-call pieces, and its answer text when the answer is to be parsed."""
-        for delta in chunk.tool_call_deltas:
-            self._calls.add(delta)
+        if chunk.tool_call_deltas:
+            for delta in chunk.tool_call_deltas:
+                self._calls.add(delta)
             self._has_calls = True
-        if self.response_format is not None and chunk.kind == "text":
-            self._text.append(chunk.text)
-        self._finish_reason = chunk.finish_reason or self._finish_reason
+        if self.response_format is not None:  # only a parsed answer needs the text kept
+            if chunk.kind == "text":
+                self._text.append(chunk.text)
+            self._finish_reason = chunk.finish_reason or self._finish_reason
 
     def final_chunk(self) -> Chunk | None:
         """An empty chunk carrying the assembled ``tool_calls`` and the ``parsed`` answer; ``None``

@@ -8,18 +8,9 @@ from typing import TextIO
 import click
 
 from ..options import parse_option_pairs
-from ..structured import to_json_value
 from .commands_models import backend_option, open_adapter
 from .context import _Context, handle_errors, pass_context, run_async
 from .output import echo_json
-from .request_features import (
-    feature_options,
-    format_json,
-    is_tty,
-    prompt_with_images,
-    read_images,
-    tool_calls_json,
-)
 from .terminal import for_stream
 
 
@@ -160,6 +151,16 @@ def generate(
         )
         return
     assert prompt is not None
+    from ..structured import to_json_value  # the request types load on this path only (start-up)
+    from .request_features import (
+        feature_options,
+        format_json,
+        is_tty,
+        prompt_with_images,
+        read_images,
+        tool_calls_json,
+    )
+
     parsed = parse_option_pairs(options)
     parsed.update(
         feature_options(

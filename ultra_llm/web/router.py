@@ -24,8 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from ..errors import InvalidOptionsError, UltraLLMError
-from ..features import FEATURE_OPTIONS
-from ..options import check_caller_options
+from ..options import FEATURE_OPTIONS, check_caller_options
 from ..structured import to_json_value
 from .errors import TextSafeJSONResponse, WebError, error_body
 from .schemas import (
