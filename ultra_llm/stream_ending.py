@@ -17,6 +17,7 @@ class StreamEnding:
         self.response_format = response_format
         self.backend = backend
         self._calls = ToolCallAssembler()
+        self._add_piece = self._calls.add
         self._has_calls = False
         self._text: list[str] = []
         self._finish_reason: str | None = None
@@ -25,7 +26,7 @@ class StreamEnding:
         """Take one chunk: its tool-call pieces, and its answer text when the answer is to be parsed."""
         if chunk.tool_call_deltas:
             for delta in chunk.tool_call_deltas:
-                self._calls.add(delta)
+                self._add_piece(delta)
             self._has_calls = True
         if self.response_format is not None:  # only a parsed answer needs the text kept
             if chunk.kind == "text":

@@ -165,26 +165,43 @@ class ToolCallDelta:
     arguments: str = ""
 
 
+class _Growing:
+    """One call being assembled: its id and name so far, its arguments' pieces."""
+
+    __slots__ = ("call_id", "name", "arguments")
+
+    def __init__(self, call_id: str | None, name: str | None) -> None:
+        self.call_id = call_id
+        self.name = name
+        self.arguments: list[str] = []
+
+
 class ToolCallAssembler:
     """Joins streamed ``ToolCallDelta`` pieces into whole ``ToolCall`` objects, in index order."""
 
     def __init__(self) -> None:
-        self._parts: dict[int, tuple[str | None, str | None, list[str]]] = {}
+        self._calls: dict[int, _Growing] = {}
 
     def add(self, delta: ToolCallDelta) -> None:
         """Take one piece: the first id sets it, a name replaces the one so far (llama-server repeats
         the whole name when its parser saw a partial one grow, llama.cpp ``common/chat.cpp:300-318``),
         arguments text is appended."""
-        call_id, name, arguments = self._parts.get(delta.index, (None, None, []))
-        self._parts[delta.index] = (call_id or delta.id, delta.name or name, arguments)
+        call = self._calls.get(delta.index)
+        if call is None:
+            call = self._calls[delta.index] = _Growing(delta.id, delta.name)
+        else:
+            if delta.name:
+                call.name = delta.name
+            if call.call_id is None:
+                call.call_id = delta.id
         if delta.arguments:
-            arguments.append(delta.arguments)
+            call.arguments.append(delta.arguments)
 
     def calls(self) -> tuple[ToolCall, ...]:
         """The calls so far; a call the server sent without an id gets ``call_<index>``."""
         return tuple(
-            ToolCall(call_id or f"call_{index}", name or "", "".join(arguments) or "{}")
-            for index, (call_id, name, arguments) in sorted(self._parts.items())
+            ToolCall(call.call_id or f"call_{index}", call.name or "", "".join(call.arguments) or "{}")
+            for index, call in sorted(self._calls.items())
         )
 
 

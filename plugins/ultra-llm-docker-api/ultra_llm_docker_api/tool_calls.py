@@ -52,26 +52,39 @@ def _arguments(value: object, where: str) -> str:
     raise _Shape(f"{where}.function.arguments is neither a string nor an object")
 
 
-def _entries(value: object, where: str) -> Iterator[tuple[str, Mapping[str, Any], str | None, str]]:
-    """Each entry of a ``tool_calls`` array as ``(where, entry, name, arguments)``, its members'
-    types checked (``function`` an object, ``id`` and ``name`` strings, when present)."""
+def _array(value: object, where: str) -> list[Any]:
+    """A ``tool_calls`` member, which must be an array."""
     if not isinstance(value, list):
         raise _Shape(f"{where} is not an array")
-    for position, entry in enumerate(value):
-        at = f"{where}[{position}]"
-        if not isinstance(entry, dict):
-            raise _Shape(f"{at} is not an object")
-        function = entry.get("function")
-        if function is None:
-            function = {}
-        elif not isinstance(function, dict):
-            raise _Shape(f"{at}.function is not an object")
-        call_id, name = entry.get("id"), function.get("name")
-        if call_id is not None and not isinstance(call_id, str):
-            raise _Shape(f"{at}.id is not a string")
-        if name is not None and not isinstance(name, str):
-            raise _Shape(f"{at}.function.name is not a string")
-        yield at, entry, name or None, _arguments(function.get("arguments"), at)
+    return value
+
+
+def _entry(entry: object, where: str, position: int) -> tuple[Mapping[str, Any], str | None, str]:
+    """Entry ``position`` of the ``tool_calls`` array at ``where`` as ``(entry, name, arguments)``,
+    its members' types checked (``function`` an object, ``id`` and ``name`` strings, when present).
+    Its location is spelled out only for an error (a stream reads hundreds of entries)."""
+    if not isinstance(entry, dict):
+        raise _Shape(f"{where}[{position}] is not an object")
+    function = entry.get("function")
+    if function is None:
+        function = {}
+    elif not isinstance(function, dict):
+        raise _Shape(f"{where}[{position}].function is not an object")
+    call_id, name = entry.get("id"), function.get("name")
+    if call_id is not None and not isinstance(call_id, str):
+        raise _Shape(f"{where}[{position}].id is not a string")
+    if name is not None and not isinstance(name, str):
+        raise _Shape(f"{where}[{position}].function.name is not a string")
+    arguments = function.get("arguments")
+    return (
+        entry,
+        name or None,
+        arguments if isinstance(arguments, str) else _arguments(arguments, f"{where}[{position}]"),
+    )
+
+
+_WHOLE = "choices[0].message.tool_calls"
+_DELTA = "delta.tool_calls"
 
 
 def calls_from_message(message: Mapping[str, Any]) -> tuple[ToolCall, ...]:
@@ -84,9 +97,10 @@ def calls_from_message(message: Mapping[str, Any]) -> tuple[ToolCall, ...]:
     if raw is None:
         return ()
     calls: list[ToolCall] = []
-    for position, (at, entry, name, arguments) in enumerate(_entries(raw, "choices[0].message.tool_calls")):
+    for position, item in enumerate(_array(raw, _WHOLE)):
+        entry, name, arguments = _entry(item, _WHOLE, position)
         if name is None:
-            raise _Shape(f"{at} has no function name")
+            raise _Shape(f"{_WHOLE}[{position}] has no function name")
         calls.append(ToolCall(entry.get("id") or f"call_{position}", name, arguments or "{}"))
     return tuple(calls)
 
@@ -102,10 +116,11 @@ def deltas_from_delta(delta: Mapping[str, Any]) -> tuple[ToolCallDelta, ...]:
     if raw is None:
         return ()
     pieces: list[ToolCallDelta] = []
-    for at, entry, name, arguments in _entries(raw, "delta.tool_calls"):
+    for position, item in enumerate(_array(raw, _DELTA)):
+        entry, name, arguments = _entry(item, _DELTA, position)
         index = entry.get("index")
         if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-            raise _Shape(f"{at} has no index (a whole number that says which call it continues)")
+            raise _Shape(f"{_DELTA}[{position}] has no index (a whole number that says which call it continues)")
         pieces.append(ToolCallDelta(index, entry.get("id") or None, name, arguments))
     return tuple(pieces)
 
