@@ -354,17 +354,19 @@ class Adapter:
         *,
         context_size: int | None = None,
         keep_alive: str | None = None,
+        think: bool | None = None,
         unload: bool = False,
     ) -> str:
-        """Set ``model``'s context size (tokens; -1 for the whole trained context) and keep-alive (a Go
-        duration, ``0`` or ``-1``); its canonical name. On a model runner these are per-model
+        """Set ``model``'s context size (tokens; -1 for the whole trained context), keep-alive (a Go
+        duration, ``0`` or ``-1``) and whether it thinks (a reasoning model; per request, the
+        ``reasoning=`` option overrides it); its canonical name. On a model runner these are per-model
         settings the runner applies at the next load (it loads the model again at once). While the
         model is busy the runner refuses: ``ModelLoadedError``; ``unload=True`` unloads it first, on
         purpose (cutting requests it serves)."""
         from .errors import ModelLoadedError
         from .lifecycle import ModelSettings
 
-        settings = ModelSettings(context_size=context_size, keep_alive=keep_alive)
+        settings = ModelSettings(context_size=context_size, keep_alive=keep_alive, think=think)
         name = self.backend.canonical_model(model)
         if unload:
             await self._guard(self._unload, [name], False, deadline=self._deadline(), what="Unloading")

@@ -69,15 +69,20 @@ class ModelSettings:
 
     context_size: int | None = None
     keep_alive: str | None = None
+    think: bool | None = None
+    """A reasoning model thinks (``True``: no budget) or not (``False``), for every request to it."""
 
     def __post_init__(self) -> None:
         if self.context_size is not None:
             check_context_size(self.context_size)
         if self.keep_alive is not None:
             object.__setattr__(self, "keep_alive", check_keep_alive(self.keep_alive))
-        if self.context_size is None and self.keep_alive is None:
+        if self.think is not None and not isinstance(self.think, bool):
+            raise InvalidOptionsError(f"think must be true or false, got {self.think!r}.", fix="Pass a boolean.")
+        if self.context_size is None and self.keep_alive is None and self.think is None:
             raise InvalidOptionsError(
-                "Nothing to configure.", fix="Give a context size (--context-size N) or a keep-alive (--keep-alive 5m)."
+                "Nothing to configure.",
+                fix="Give a context size (--context-size N), a keep-alive (--keep-alive 5m) or --think/--no-think.",
             )
 
 

@@ -168,7 +168,7 @@ class ToolCallDelta:
 class _Growing:
     """One call being assembled: its id and name so far, its arguments' pieces."""
 
-    __slots__ = ("call_id", "name", "arguments")
+    __slots__ = ("arguments", "call_id", "name")
 
     def __init__(self, call_id: str | None, name: str | None) -> None:
         self.call_id = call_id

@@ -199,3 +199,11 @@ def test_backends_lists_what_each_declares() -> None:
     mock_row = next(row for row in rows if row.split()[:2] == ["*", "mock"])
     assert code == 0 and "FEATURES" in header.split()
     assert "tools,schema,images,reasoning,embed" in mock_row.split() and "lifecycle" not in mock_row
+
+
+def test_configure_no_think_sets_the_runners_reasoning_budget(runner: DMRProxy) -> None:
+    code, out, err = invoke("configure", "tiny", "--no-think")
+    assert (code, err) == (0, "") and out == f"Configured {MODEL}: thinking off.\n"
+    assert runner.configs[MODEL] == {"llamacpp": {"reasoning-budget": 0}}
+    assert invoke("configure", "tiny", "--think")[0] == 0
+    assert runner.configs[MODEL] == {"llamacpp": {"reasoning-budget": -1}}

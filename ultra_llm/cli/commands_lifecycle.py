@@ -98,6 +98,12 @@ def unload(ctx: _Context, models: tuple[str, ...], all_: bool, backend: str | No
 @click.argument("model")
 @click.option("--context-size", type=int, default=None, help="Context window in tokens (-1: the model's whole).")
 @click.option("--keep-alive", default=None, metavar="DURATION", help="How long it stays loaded idle: 5m, 1h30m, 0, -1.")
+@click.option(
+    "--think/--no-think",
+    default=None,
+    help="A reasoning model thinks before answering, or not (the runner's --think); per request, "
+    "`generate --reasoning/--no-reasoning` overrides it.",
+)
 @click.option("--unload", "unload_first", is_flag=True, help="Unload it first if loaded (cuts its requests).")
 @backend_option
 @pass_context
@@ -107,6 +113,7 @@ def configure(
     model: str,
     context_size: int | None,
     keep_alive: str | None,
+    think: bool | None,
     unload_first: bool,
     backend: str | None,
 ) -> None:
@@ -119,15 +126,18 @@ def configure(
     """
     from ..lifecycle import ModelSettings
 
-    ModelSettings(context_size=context_size, keep_alive=keep_alive)  # bad values fail before any I/O
+    ModelSettings(context_size=context_size, keep_alive=keep_alive, think=think)  # bad values fail before any I/O
 
     async def call(adapter: Adapter) -> str:
-        return await adapter.configure(model, context_size=context_size, keep_alive=keep_alive, unload=unload_first)
+        return await adapter.configure(
+            model, context_size=context_size, keep_alive=keep_alive, think=think, unload=unload_first
+        )
 
     name = _with_adapter(ctx, backend, call)
     parts = [
         f"context size {context_size}" if context_size is not None else "",
         f"keep-alive {keep_alive}" if keep_alive else "",
+        {True: "thinking on", False: "thinking off", None: ""}[think],
     ]
     click.echo(f"Configured {_shown(name)}: {', '.join(p for p in parts if p)}.")
 

@@ -44,12 +44,17 @@ _GO_PART = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 
 
 def configure_body(model: str, settings: ModelSettings) -> bytes:
-    """The ``_configure`` body: only the fields set (``context-size`` an int32, ``keep_alive`` a string)."""
+    """The ``_configure`` body: only the fields set (``context-size`` an int32, ``keep_alive`` a string,
+    ``llamacpp.reasoning-budget`` -1 to think without a budget or 0 not to, as the runner's own CLI
+    sends ``--think``: ``cmd/cli/commands/configure_flags.go:200-243``, ``inference/backend.go``
+    ``LlamaCppConfig``, llama-server's ``--reasoning-budget``)."""
     body: dict[str, Any] = {"model": model}
     if settings.context_size is not None:
         body["context-size"] = settings.context_size
     if settings.keep_alive is not None:
         body["keep_alive"] = settings.keep_alive
+    if settings.think is not None:
+        body["llamacpp"] = {"reasoning-budget": -1 if settings.think else 0}
     return json.dumps(body).encode()
 
 

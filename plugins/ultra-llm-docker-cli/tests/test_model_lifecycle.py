@@ -186,3 +186,12 @@ def test_bad_settings_are_refused_before_docker_runs(docker_double: DockerDouble
     with pytest.raises(InvalidOptionsError):
         ModelSettings(context_size=-5)
     assert argvs(docker_double) == []
+
+
+@pytest.mark.parametrize(("think", "budget"), [(True, -1), (False, 0)])
+def test_think_is_the_runners_reasoning_budget(
+    docker_double: DockerDouble, cli_backend: DockerCLIBackend, think: bool, budget: int
+) -> None:
+    """``--think=true|false`` as the runner's CLI takes it (configure_flags.go:148,233-243)."""
+    run(cli_backend.configure(MODEL, ModelSettings(think=think)))
+    assert docker_double.state["configs"][MODEL] == {"llamacpp": {"reasoning-budget": budget}}

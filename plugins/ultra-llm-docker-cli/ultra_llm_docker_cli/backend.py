@@ -554,6 +554,8 @@ class DockerCLIBackend(Backend):
             flags.append(f"--context-size={settings.context_size}")
         if settings.keep_alive is not None:
             flags.append(f"--keep-alive={settings.keep_alive}")
+        if settings.think is not None:  # configure_flags.go:148,233-243: -1 (think) or 0 (do not)
+            flags.append(f"--think={'true' if settings.think else 'false'}")
         await self._output("configure", *flags, name, timeout=self.config.check_timeout * 6, model=name)
 
     async def inspect(self, model: str) -> ModelInfo:

@@ -1203,6 +1203,8 @@ def cmd_configure(state: dict[str, Any], argv: list[str], out: Out) -> int:
         if keep_alive_seconds(keep) is None:
             raise Exit(1, f'invalid keep_alive duration "{keep}": time: invalid duration "{keep}"\n')
         config["keep_alive"] = keep
+    if "think" in f.set:  # getReasoningBudget (configure_flags.go:200-206,229-243): -1 thinks, 0 does not
+        config["llamacpp"] = {"reasoning-budget": -1 if f.set["think"] else 0}
     if runtime_flags:
         config["runtime-flags"] = runtime_flags
     ensure_runner(state)

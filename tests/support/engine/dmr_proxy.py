@@ -588,6 +588,11 @@ class DMRProxy:
             keep = body.get("keep_alive")
             if keep is not None and not _go_keep_alive(keep):
                 raise ValueError
+            llamacpp = body.get("llamacpp")  # LlamaCppConfig{reasoning-budget *int32} (inference/backend.go)
+            if llamacpp is not None and (
+                not isinstance(llamacpp, dict) or not isinstance(llamacpp.get("reasoning-budget", 0), int)
+            ):
+                raise ValueError
         except ValueError:
             await self._plain(writer, 400, "invalid request")
             return
