@@ -294,7 +294,8 @@ class DockerCLIBackend(Backend):
         images = images_to_send(request.messages)
         text = render_prompt([(m.role, m.text) for m in request.messages])
         cwd = self._workdir()
-        files = await asyncio.to_thread(ImageFiles.write, images)
+        # disk writes in a thread, and only when there are images (no thread hop for a text prompt)
+        files = await asyncio.to_thread(ImageFiles.write, images) if images else ImageFiles.write(())
         self._image_files.add(files)
         try:
             sent = place_paths(files.paths, text)  # the text alone when there are no images
