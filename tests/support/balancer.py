@@ -111,13 +111,14 @@ def start_balancer(backends: list[str], directory: Path, *, startup_timeout: flo
     port = free_port()
     (directory / "runners.conf").write_text(recipe_for(backends, port))
     (directory / "nginx.conf").write_text(_MAIN.format(dir=directory))
-    process = subprocess.Popen(
-        [binary, "-p", str(directory), "-c", str(directory / "nginx.conf"), "-g", "daemon off;"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=(directory / "stderr.log").open("wb"),
-        start_new_session=True,
-    )
+    with (directory / "stderr.log").open("wb") as stderr:  # the child keeps its own copy of the descriptor
+        process = subprocess.Popen(
+            [binary, "-p", str(directory), "-c", str(directory / "nginx.conf"), "-g", "daemon off;"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
     balancer = Balancer(process, port, directory)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
