@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -49,6 +49,19 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
+def closing(backend: Any, call: Callable[[], Awaitable[Any]]) -> Any:
+    """``call()``, then ``backend.aclose()`` on the same event loop however the call ends: the pooled
+    connections belong to that loop, and left open they outlive it (a ResourceWarning later)."""
+
+    async def go() -> Any:
+        try:
+            return await call()
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(go())
+
+
 def test_configure_is_refused_while_busy_then_applies_and_preloads(
     make_backend: Callable[..., Any], proxy: DMRProxy
 ) -> None:
@@ -74,9 +87,8 @@ def test_configure_is_refused_while_busy_then_applies_and_preloads(
         await backend.configure(MODEL, ModelSettings(context_size=2048))
         assert (await backend.inspect(MODEL)).context_window == 2048
         assert [m.name for m in await backend.running_models()] == [MODEL]
-        await backend.aclose()
 
-    run(scenario())
+    closing(backend, scenario)
     assert proxy.configs[MODEL] == {"context-size": 2048}
 
 
@@ -91,9 +103,8 @@ def test_an_idle_loaded_model_is_reconfigured_by_the_runner_itself(
         assert [m.name for m in await backend.running_models()] == [MODEL]
         await backend.configure(MODEL, ModelSettings(context_size=512))
         assert (await backend.inspect(MODEL)).context_window == 512
-        await backend.aclose()
 
-    run(scenario())
+    closing(backend, scenario)
     assert ("POST", "/engines/v1/chat/completions") in proxy.requests
 
 
@@ -111,9 +122,8 @@ def test_unload_all_counts_and_ps_empties(make_backend: Callable[..., Any], prox
         assert proxy.configs == {}  # --all forgets every configuration too (loader.go:312-314)
         assert (await backend.inspect(MODEL)).context_window == 2048
         assert await backend.running_models() == []
-        await backend.aclose()
 
-    run(scenario())
+    closing(backend, scenario)
 
 
 def test_inspect_df_and_the_models_context_column(make_backend: Callable[..., Any], proxy: DMRProxy) -> None:
@@ -131,16 +141,15 @@ def test_inspect_df_and_the_models_context_column(make_backend: Callable[..., An
             await backend.inspect("ai/absent:latest")
         with pytest.raises(ModelNotFoundError):  # the runner's 404 for a model it does not have; no pull
             await backend.preload("ai/absent:latest")
-        await backend.aclose()
 
-    run(scenario())
+    closing(backend, scenario)
 
 
 def test_configure_of_a_model_not_there_is_not_found(make_backend: Callable[..., Any], proxy: DMRProxy) -> None:
     """The runner takes any name (scheduler.go:386-396); the backend checks first, so a typo is an error."""
     backend = make_backend(proxy.url)
     with pytest.raises(ModelNotFoundError):
-        run(backend.configure("ai/typo:latest", ModelSettings(context_size=1024)))
+        closing(backend, lambda: backend.configure("ai/typo:latest", ModelSettings(context_size=1024)))
     assert not any(path.endswith("/_configure") and method == "POST" for method, path in proxy.requests)
 
 
@@ -181,7 +190,7 @@ def test_a_server_dropping_the_connection_is_typed(make_backend: Callable[..., A
     with ScriptedServer(drop) as server:
         backend = make_backend(server.url, retries=1)
         with pytest.raises(StreamInterruptedError):
-            run(backend.running_models())
+            closing(backend, backend.running_models)
 
 
 def test_a_runner_answering_500_is_typed(make_backend: Callable[..., Any]) -> None:
@@ -191,7 +200,7 @@ def test_a_runner_answering_500_is_typed(make_backend: Callable[..., Any]) -> No
     with ScriptedServer(fail) as server:
         backend = make_backend(server.url, retries=1)
         with pytest.raises(GenerationError) as caught:
-            run(backend.disk_usage())
+            closing(backend, backend.disk_usage)
     assert "500" in caught.value.message and "boom" in caught.value.output
 
 
@@ -216,9 +225,8 @@ def test_a_plain_server_has_no_lifecycle(make_backend: Callable[..., Any], real_
             with pytest.raises(UnsupportedOperationError) as caught:
                 await call
             assert "llama-server" in caught.value.fix and "-c N" in caught.value.fix
-        await backend.aclose()
 
-    run(scenario())
+    closing(backend, scenario)
 
 
 def test_ps_after_a_real_generation_shows_the_model(make_backend: Callable[..., Any], dmr_runner: DMRRunner) -> None:
@@ -233,6 +241,5 @@ def test_ps_after_a_real_generation_shows_the_model(make_backend: Callable[..., 
         loaded = await backend.running_models()
         assert [(m.name, m.in_use, m.engine) for m in loaded] == [(MODEL, False, "llama.cpp")]
         assert loaded[0].until in ("4 minutes from now", "5 minutes from now")  # the default keep-alive
-        await backend.aclose()
 
-    run(scenario())
+    closing(backend, scenario)
