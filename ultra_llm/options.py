@@ -33,8 +33,9 @@ def check_caller_options(options: Mapping[str, Any], where: str) -> None:
     if reserved:
         raise InvalidOptionsError(
             f"{', '.join(reserved)} cannot be set through {where}: reserved for the request itself.",
-            fix="Use the model and system message of the request (CLI: -m/--model, --system; web API: "
-            "the `model` and `system_message` fields).",
+            fix="Use the request's own flags and fields (CLI: -m/--model, --system, --tools, --tool-choice, "
+            "--schema, --reasoning/--no-reasoning, --reasoning-budget; web API: the `model`, `system_message`, "
+            "`tools`, `tool_choice`, `response_format`, `reasoning` and `reasoning_budget` fields).",
         )
     from .text import require_text
 

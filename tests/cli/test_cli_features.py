@@ -187,3 +187,8 @@ def test_a_streamed_schema_answer_prints_the_json_as_it_comes_and_is_checked_at_
     )
     assert result.exit_code == 6 and "StructuredOutputError" not in result.stdout
     assert result.stdout.endswith("\n") and "not valid JSON" in result.stderr
+
+
+def test_a_feature_given_as_an_option_names_its_own_flag() -> None:
+    code, out, err = invoke("-o", "tools=[]", "hi")
+    assert (code, out) == (2, "") and "tools cannot be set through -o" in err and "--tools" in err

@@ -23,8 +23,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from ..errors import InvalidOptionsError, UltraLLMError
-from ..options import FEATURE_OPTIONS, check_caller_options
+from ..errors import UltraLLMError
+from ..options import check_caller_options
 from ..structured import to_json_value
 from .errors import TextSafeJSONResponse, WebError, error_body
 from .schemas import (
@@ -244,14 +244,7 @@ async def _generation_frames(
 def _call_options(body: GenerateRequest) -> dict[str, Any]:
     """The adapter call's options: the backend's ``options``, the model and system message, and the
     request features (tools, tool choice, response format, reasoning control) given as fields."""
-    check_caller_options(body.options, "`options`")
-    misplaced = sorted(key for key in body.options if key in FEATURE_OPTIONS)
-    if misplaced:
-        raise InvalidOptionsError(
-            f"{', '.join(misplaced)} cannot be set through `options`.",
-            fix="Send them as fields of the request body (`tools`, `tool_choice`, `response_format`, "
-            "`reasoning`, `reasoning_budget`).",
-        )
+    check_caller_options(body.options, "`options`")  # refuses the reserved keys, the features among them
     options = dict(body.options)
     if body.model:
         options["model"] = body.model
