@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidOptionsError
+from .text import preview
 
 __all__ = ["ContentPart", "ImagePart", "TextPart", "image_media_type", "to_part"]
 
@@ -141,9 +142,4 @@ def to_part(item: ContentPart | str | Mapping[str, Any]) -> ContentPart:
         url = image.get("url") if isinstance(image, Mapping) else image
         if isinstance(url, str):
             return ImagePart.from_url(url)
-    raise ValueError(f"unknown content part {_preview(item)}: expected type 'text' or 'image_url'")
-
-
-def _preview(item: Mapping[str, Any]) -> str:
-    text = repr(dict(item))
-    return text if len(text) <= 120 else text[:117] + "..."
+    raise ValueError(f"unknown content part {preview(item)}: expected type 'text' or 'image_url'")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from .errors import InvalidOptionsError
 
-__all__ = ["lone_surrogate_path", "require_text"]
+__all__ = ["lone_surrogate_path", "preview", "require_text"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -50,3 +50,10 @@ def require_text(value: object, what: str) -> None:
             "bytes or a JSON \\ud800-style escape decode to.",
             fix="Send text encoded as valid UTF-8 (fix the terminal's or the file's encoding).",
         )
+
+
+def preview(value: object, limit: int = 120) -> str:
+    """``repr`` of ``value`` (a mapping as a plain dict) cut to ``limit`` characters, for an error
+    message that shows what was given without pasting a whole prompt or image into it."""
+    text = repr(dict(value) if isinstance(value, Mapping) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidOptionsError, StructuredOutputError
+from .text import preview
 
 __all__ = ["Tool", "ToolCall", "ToolCallAssembler", "ToolCallDelta", "to_tool_choice", "to_tools"]
 
@@ -52,7 +53,7 @@ class Tool:
             raise InvalidOptionsError(f"A tool must be a mapping, got {type(value).__name__}.", fix=_TOOLS_FIX)
         inner = value.get("function") if value.get("type") == "function" else value
         if not isinstance(inner, Mapping) or not isinstance(inner.get("name"), str):
-            raise InvalidOptionsError(f"A tool definition has no function name: {_preview(value)}.", fix=_TOOLS_FIX)
+            raise InvalidOptionsError(f"A tool definition has no function name: {preview(value)}.", fix=_TOOLS_FIX)
         parameters = inner.get("parameters", {"type": "object", "properties": {}})
         description = inner.get("description", "")
         if not isinstance(parameters, Mapping) or not isinstance(description, str):
@@ -99,7 +100,7 @@ def to_tool_choice(value: Any, tools: Sequence[Tool]) -> str | Mapping[str, Any]
     if not isinstance(name, str) or name not in {tool.name for tool in tools}:
         known = ", ".join(tool.name for tool in tools) or "none"
         raise InvalidOptionsError(
-            f"tool_choice {_preview(value)} names no tool of the request (tools: {known}).",
+            f"tool_choice {preview(value)} names no tool of the request (tools: {known}).",
             fix="Use 'auto', 'none', 'required' or the name of one of the tools passed.",
         )
     return {"type": "function", "function": {"name": name}}
@@ -147,7 +148,7 @@ class ToolCall:
             return value
         function = value.get("function") if isinstance(value, Mapping) else None
         if not isinstance(function, Mapping) or not isinstance(function.get("name"), str):
-            raise ValueError(f"a tool call needs a function name, got {_preview(value)}")
+            raise ValueError(f"a tool call needs a function name, got {preview(value)}")
         arguments = function.get("arguments", "{}")
         if not isinstance(arguments, str):
             arguments = json.dumps(arguments)
@@ -203,8 +204,3 @@ class ToolCallAssembler:
             ToolCall(call.call_id or f"call_{index}", call.name or "", "".join(call.arguments) or "{}")
             for index, call in sorted(self._calls.items())
         )
-
-
-def _preview(value: Any) -> str:
-    text = repr(dict(value) if isinstance(value, Mapping) else value)
-    return text if len(text) <= 120 else text[:117] + "..."

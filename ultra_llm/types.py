@@ -12,6 +12,7 @@ from typing import Any, Literal
 from .content import ContentPart, ImagePart, TextPart, to_part
 from .errors import EmptyPromptError, UltraLLMError
 from .structured import ResponseFormat, to_json_value
+from .text import preview
 from .tools import Tool, ToolCall, ToolCallDelta
 
 __all__ = [
@@ -109,16 +110,11 @@ class Message:
         if content is None and calls:
             content = ""
         if role not in _ROLES or not isinstance(content, (str, list, tuple)):
-            raise ValueError(f"a message must have a role in {sorted(_ROLES)} and content, got {_preview(item)}")
+            raise ValueError(f"a message must have a role in {sorted(_ROLES)} and content, got {preview(item, 200)}")
         tool_call_id = item.get("tool_call_id")
         if not isinstance(calls, (list, tuple)) or not (tool_call_id is None or isinstance(tool_call_id, str)):
-            raise ValueError(f"tool_calls must be a list and tool_call_id a string, got {_preview(item)}")
+            raise ValueError(f"tool_calls must be a list and tool_call_id a string, got {preview(item, 200)}")
         return cls(role, content if isinstance(content, str) else tuple(content), tuple(calls), tool_call_id)
-
-
-def _preview(item: Mapping[str, Any]) -> str:
-    text = repr(dict(item))
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 Prompt = str | Sequence[Message | Mapping[str, Any]]
