@@ -15,7 +15,7 @@ import click
 
 from .commands_models import backend_option, open_adapter
 from .context import _Context, handle_errors, pass_context, run_async
-from .output import _human_bytes, echo_json, echo_table
+from .output import _human_bytes, echo_json, echo_table, yes_no
 from .terminal import for_stream
 
 if TYPE_CHECKING:
@@ -158,15 +158,11 @@ def inspect(ctx: _Context, model: str, backend: str | None, as_json: bool) -> No
         ("name", info.name),
         ("backend", info.backend),
         ("context window", "unknown" if info.context_window is None else info.context_window),
-        ("tools", _known(info.tools)),
-        ("vision", _known(info.vision)),
+        ("tools", yes_no(info.tools, "unknown")),
+        ("vision", yes_no(info.vision, "unknown")),
         *info.details.items(),
     ]
     echo_table(["FIELD", "VALUE"], [[_shown(key), _shown(value)] for key, value in rows])
-
-
-def _known(value: bool | None) -> str:
-    return "unknown" if value is None else ("yes" if value else "no")
 
 
 @click.command()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .context import _Context, handle_errors, pass_context, run_async
-from .output import ProgressDisplay, echo_json, echo_table
+from .output import ProgressDisplay, echo_json, echo_table, yes_no
 from .terminal import for_stream
 
 if TYPE_CHECKING:
@@ -50,17 +50,13 @@ def models(ctx: _Context, backend: str | None, as_json: bool) -> None:
                     [
                         *[shown(str(value)) for value in (m.name, *[m.details.get(k, "") for k in keys])],
                         "" if m.context_window is None else m.context_window,
-                        *[_yes_no(getattr(m, k)) for k in flags],
+                        *[yes_no(getattr(m, k)) for k in flags],
                     ]
                     for m in found
                 ],
             )
 
     run_async(run())
-
-
-def _yes_no(value: bool | None) -> str:
-    return "" if value is None else ("yes" if value else "no")
 
 
 @click.command()

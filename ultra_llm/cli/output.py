@@ -34,6 +34,11 @@ def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
 
 
+def yes_no(value: bool | None, unknown: str = "") -> str:
+    """A capability a server may or may not report: ``yes``, ``no``, or ``unknown`` when it did not say."""
+    return unknown if value is None else ("yes" if value else "no")
+
+
 def _human_bytes(count: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if count < 1000 or unit == "GB":
