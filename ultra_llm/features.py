@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidOptionsError, UnsupportedOperationError
+from .schema_shape import check_schema_shape
 from .structured import ResponseFormat
 from .tools import Tool, to_tool_choice, to_tools
 
@@ -30,11 +31,16 @@ class Features:
 
     @classmethod
     def pop(cls, options: dict[str, Any]) -> Features:
-        """Take the feature options out of ``options`` and validate them (``InvalidOptionsError``)."""
+        """Take the feature options out of ``options`` and validate them (``InvalidOptionsError``), the
+        schemas of the response format and the tools' parameters included (``check_schema_shape``)."""
         tools = to_tools(options.pop("tools", None) or ())
         tool_choice = to_tool_choice(options.pop("tool_choice", None), tools)
         raw_format = options.pop("response_format", None)
         response_format = None if raw_format is None else ResponseFormat.from_value(raw_format)
+        for tool in tools:
+            check_schema_shape(tool.parameters, f"tool '{tool.name}' parameters")
+        if response_format is not None and response_format.schema is not None:
+            check_schema_shape(response_format.schema, "response_format")
         reasoning = options.pop("reasoning", None)
         if reasoning is not None and not isinstance(reasoning, bool):
             raise InvalidOptionsError(f"reasoning must be true or false, got {reasoning!r}.", fix="Pass a boolean.")

@@ -53,3 +53,15 @@ def test_importing_ultra_llm_and_the_cli_loads_nothing_web() -> None:
     assert result.stdout.strip() == ""
     helps = subprocess.run([SCRIPT, "serve", "--help"], capture_output=True, text=True, check=True)
     assert "ULTRA_LLM_WEB_TOKEN" in helps.stdout
+
+
+def test_serve_on_another_loopback_address_answers_its_own_url_and_still_checks_the_host(serve: Any) -> None:
+    process, port = serve("--host", "127.0.0.2")
+    own = wait_ready(process, f"http://127.0.0.2:{port}/api/models")
+    assert own.status_code == 200 and own.json()["backend"] == "mock", own.text
+    assert httpx2.get(f"http://127.0.0.2:{port}/").status_code == 200, "the console it printed opens"
+    for foreign in (f"attacker.example:{port}", f"127.0.0.3:{port}", "127.0.0.2.attacker.example"):
+        refused = httpx2.get(f"http://127.0.0.2:{port}/api/models", headers={"Host": foreign})
+        assert refused.status_code == 400 and refused.json()["error"] == "HostNotAllowed", foreign
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=10) == 0

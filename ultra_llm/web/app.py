@@ -1,8 +1,9 @@
 """``create_app()``: the standalone app ``ultra-llm serve`` runs (API at ``/api``, console at ``/``).
 
-Security by default: with no token the app answers only requests whose Host is loopback (or listed
-in ``ULTRA_LLM_WEB_ALLOWED_HOSTS``); with a token every API call needs ``Authorization: Bearer``.
-CORS is off unless ``ULTRA_LLM_WEB_CORS_ORIGINS`` lists origins. Bodies above the cap get 413.
+Security by default: with no token the app answers only requests whose Host is loopback (the
+loopback address it was bound to included) or listed in ``ULTRA_LLM_WEB_ALLOWED_HOSTS``; with a token
+every API call needs ``Authorization: Bearer``. CORS is off unless ``ULTRA_LLM_WEB_CORS_ORIGINS`` lists
+origins. Bodies above the cap get 413.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def create_app(
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if token is None:
-        app.add_middleware(HostCheckMiddleware, allowed=settings.allowed_host_list)
+        app.add_middleware(HostCheckMiddleware, allowed=settings.allowed_hosts_for(bind_host))
     app.state.web_settings = settings
     _document_streams_as_events(app)
     app.add_exception_handler(StarletteHTTPException, _http_error)

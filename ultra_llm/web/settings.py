@@ -95,6 +95,15 @@ class WebSettings(Settings):
         extra = [host.strip() for host in self.allowed_hosts.split(",") if host.strip()]
         return [*LOOPBACK_HOSTS, *extra]
 
+    def allowed_hosts_for(self, bind_host: str | None) -> list[str]:
+        """``allowed_host_list``, plus ``bind_host`` when it is a loopback address (``127.0.0.2``,
+        ``[::1]`` written out ...): a server answers its own URL, and only this machine can reach it."""
+        hosts = self.allowed_host_list
+        if bind_host is None or not is_loopback(bind_host):
+            return hosts
+        name = bind_host.strip().strip("[]").lower()
+        return [*hosts, f"[{name}]" if ":" in name else name]
+
     def check_bind(self, host: str) -> None:
         """Raise ``ConfigurationError`` when ``host`` is not loopback and no token is set."""
         if self.token is None and not is_loopback(host):

@@ -13,7 +13,8 @@ Every request feature is declared, and each answer is a function of the request:
   ``finish_reason`` ``"tool_calls"``. When the last message is a ``tool`` message, the mock answers
   text instead: ``The tool <name> returned: <its content>``.
 * **Response format**: the answer is JSON valid for the schema (``schema.sample``: the subset it
-  documents; another keyword is an ``InvalidOptionsError`` naming it), derived from the prompt,
+  documents, within its bounds; another keyword, or a bound crossed, is an ``InvalidOptionsError``
+  naming it), derived from the prompt, worked out in a thread so the event loop keeps serving,
   streamed as word-sized text pieces; ``max_tokens`` cuts it like any answer (the adapter then raises
   ``StructuredOutputError``). The adapter parses it, never the mock.
 * **Images**: a text answer starts with ``[N image(s) received: image/png 68 bytes, ...]`` for the
@@ -28,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -62,6 +64,8 @@ from .settings import MockSettings
 if TYPE_CHECKING:
     from ultra_llm.config import UltraConfig
     from ultra_llm.types import ProgressCallback
+
+_log = logging.getLogger(__name__)
 
 EMBEDDING_SIZE = 8
 """Length of the mock's embedding vectors."""
@@ -214,14 +218,7 @@ class MockBackend(Backend):
             )
         if settings.fault == "hang":
             await asyncio.Event().wait()
-        chunks = [Chunk(word, kind="reasoning") for word in self.reasoning_for(request)]
-        call = self.tool_call_for(request)
-        if call is not None:
-            chunks += _call_chunks(call)
-            finish = "tool_calls"
-        else:
-            answer_chunks, finish = self._answer_chunks(request)
-            chunks += answer_chunks
+        chunks, finish = await asyncio.to_thread(self._all_chunks, request)  # a schema walk must not hold the loop
         if settings.first_token_delay:
             await asyncio.sleep(settings.first_token_delay)
         for index, chunk in enumerate(chunks):
@@ -235,6 +232,17 @@ class MockBackend(Backend):
             yield chunk
         prompt_tokens = len(split_words(request.prompt))
         yield Chunk("", finish_reason=finish, usage=Usage(prompt_tokens, len(chunks), prompt_tokens + len(chunks)))
+
+    def _all_chunks(self, request: GenerationRequest) -> tuple[list[Chunk], str]:
+        """Every chunk of the answer (reasoning, then the tool call or the text) and the finish reason.
+        Blocking code (a schema walk is bounded but not short): ``stream`` runs it in a thread."""
+        _log.debug("Working out the answer for %s in a worker thread.", request.model)
+        chunks = [Chunk(word, kind="reasoning") for word in self.reasoning_for(request)]
+        call = self.tool_call_for(request)
+        if call is not None:
+            return chunks + _call_chunks(call), "tool_calls"
+        answer_chunks, finish = self._answer_chunks(request)
+        return chunks + answer_chunks, finish
 
     def _answer_chunks(self, request: GenerationRequest) -> tuple[list[Chunk], str]:
         """The answer's word-sized text chunks (JSON for a response format), cut at ``stop`` and
