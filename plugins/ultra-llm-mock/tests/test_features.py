@@ -24,9 +24,9 @@ from ultra_llm_mock.backend import ARGUMENT_PIECE, MockBackend, split_words
 from ultra_llm_mock.schema import sample
 
 from ultra_llm import create_adapter_sync
-from ultra_llm.adapter import Adapter
 from ultra_llm.errors import InvalidOptionsError, StructuredOutputError
 from ultra_llm.host import PluginHost
+from ultra_llm.sync import SyncAdapter
 from ultra_llm.types import ImagePart, Message, TextPart
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(24)
@@ -34,7 +34,7 @@ JPEG = b"\xff\xd8\xff\xe0" + bytes(40)
 PROMPTS = ["What is the capital of France?", "list three colours", "ünïcödé words 日本語", ""]
 
 
-def adapter(model: str = "mock/default") -> Adapter:
+def adapter(model: str = "mock/default") -> SyncAdapter:
     return create_adapter_sync(model, host=PluginHost(), backend="mock")
 
 
@@ -91,6 +91,45 @@ def test_each_keyword_of_the_subset_gives_valid_json(keyword: str, schema: dict[
     for value in values:
         validator.validate(value)
     assert values == [sample(schema, prompt) for prompt in PROMPTS], "deterministic"
+
+
+@pytest.mark.parametrize(("keyword", "schema", "rejected"), SUBSET, ids=[case[0] for case in SUBSET])
+def test_each_keyword_of_the_subset_gives_valid_json_through_a_request(
+    keyword: str, schema: dict[str, Any], rejected: Any
+) -> None:
+    """The request freezes the schema (lists become tuples): the mock reads it the same."""
+    with adapter() as mock:
+        jsonschema_rs.validator_for(schema).validate(mock.complete("x", response_format=schema).parsed)
+
+
+@pytest.mark.parametrize(
+    ("schema", "check"),
+    [
+        ({"type": "number", "minimum": 3, "exclusiveMinimum": True, "maximum": 4}, lambda v: 3 < v <= 4),
+        ({"type": "integer", "maximum": 3, "exclusiveMaximum": True}, lambda v: v < 3),
+        ({"type": "number", "exclusiveMinimum": -1e308, "exclusiveMaximum": 1e308}, lambda v: -1e308 < v < 1e308),
+        ({"type": "number", "minimum": 1e308}, lambda v: v >= 1e308),
+    ],
+    ids=["draft-4-exclusive-minimum", "draft-4-exclusive-maximum", "widest-range", "near-the-float-limit"],
+)
+def test_number_bounds_of_any_width_or_draft_give_a_number_inside(schema: dict[str, Any], check: Any) -> None:
+    with adapter() as mock:
+        value = mock.complete("x", response_format=schema).parsed
+    assert check(value), value
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "array", "minItems": 3, "maxItems": 2},
+        {"type": "string", "minLength": 5, "maxLength": 4},
+        {"type": "number", "minimum": 10**400},
+    ],
+    ids=["min-items-above-max-items", "min-length-above-max-length", "bound-beyond-a-float"],
+)
+def test_bounds_no_value_meets_are_the_callers_error(schema: dict[str, Any]) -> None:
+    with adapter() as mock, pytest.raises(InvalidOptionsError, match="bound"):
+        mock.complete("x", response_format=schema)
 
 
 def test_values_are_derived_from_the_prompt() -> None:
