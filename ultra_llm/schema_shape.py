@@ -101,52 +101,72 @@ _FIX = (
 )
 
 
+Place = tuple[Any, ...]
+"""Where a value is: ``()`` for the root, else ``(parent's place, key or index)``, a chain shared with
+the parent (so a deep schema costs no more than its size); ``_pointer`` spells it out on error."""
+
+
 def check_schema_shape(schema: Any, what: str) -> None:
     """Raise ``InvalidOptionsError`` naming ``what`` (e.g. ``"response_format"``) and the place when
     ``schema`` is not a well-formed JSON Schema (see the module docstring); return when it is."""
-    pending: list[tuple[Any, str, bool]] = [(schema, "#", True)]
+    pending: list[tuple[Any, Place, bool]] = [(schema, (), True)]
     while pending:
-        value, where, is_schema = pending.pop()
+        value, place, is_schema = pending.pop()
         if isinstance(value, float) and not math.isfinite(value):
-            _refuse(what, where, "a finite number (NaN and Infinity are not JSON)", value)
+            _refuse(what, place, "a finite number (NaN and Infinity are not JSON)", value)
         if is_schema:
             if not isinstance(value, (Mapping, bool)):
-                _refuse(what, where, "a schema (a JSON object, or true or false)", value)
+                _refuse(what, place, "a schema (a JSON object, or true or false)", value)
             if isinstance(value, Mapping):
                 for keyword, held in value.items():
-                    pending.extend(_check_keyword(what, f"{where}/{keyword}", str(keyword), held))
+                    pending.extend(_check_keyword(what, (place, keyword), str(keyword), held))
         elif isinstance(value, Mapping):
-            pending.extend((item, f"{where}/{key}", False) for key, item in value.items())
+            pending.extend((item, (place, key), False) for key, item in value.items())
         elif isinstance(value, (list, tuple)):
-            pending.extend((item, f"{where}/{index}", False) for index, item in enumerate(value))
+            pending.extend((item, (place, index), False) for index, item in enumerate(value))
 
 
-def _check_keyword(what: str, where: str, keyword: str, value: Any) -> list[tuple[Any, str, bool]]:
+def _check_keyword(what: str, place: Place, keyword: str, value: Any) -> list[tuple[Any, Place, bool]]:
     """Check one keyword's own value; return what is left to read under it (schemas, or data)."""
     if keyword in _SCHEMA_MAPS:
         if not isinstance(value, Mapping):
-            _refuse(what, where, "an object whose values are schemas", value)
-        return [(item, f"{where}/{name}", True) for name, item in value.items()]
+            _refuse(what, place, "an object whose values are schemas", value)
+        return [(item, (place, name), True) for name, item in value.items()]
     if keyword in _SCHEMAS:
-        return [(value, where, True)]
+        return [(value, place, True)]
     if keyword == "items":  # a schema, or a list of them (the tuple form before draft 2020-12)
         if isinstance(value, (list, tuple)):
-            return [(item, f"{where}/{index}", True) for index, item in enumerate(value)]
-        return [(value, where, True)]
+            return [(item, (place, index), True) for index, item in enumerate(value)]
+        return [(value, place, True)]
     if keyword in _SCHEMA_LISTS:
         if not isinstance(value, (list, tuple)):
-            _refuse(what, where, "a list of schemas", value)
-        return [(item, f"{where}/{index}", True) for index, item in enumerate(value)]
+            _refuse(what, place, "a list of schemas", value)
+        return [(item, (place, index), True) for index, item in enumerate(value)]
     if keyword in _VALUES:
         holds, expected = _VALUES[keyword]
         if not holds(value):
-            _refuse(what, where, expected, value)
-    return [(value, where, False)]  # data (enum, const, default, examples ...): only its numbers are checked
+            _refuse(what, place, expected, value)
+    return [(value, place, False)]  # data (enum, const, default, examples ...): only its numbers are checked
 
 
-def _refuse(what: str, where: str, expected: str, value: Any) -> NoReturn:
+def _pointer(place: Place) -> str:
+    """``place`` as a JSON pointer (``#/properties/a``), a lone surrogate in a key escaped; past 12
+    levels, the first 4 and the last 8 with ``...`` between."""
+    parts: list[str] = []
+    while place:
+        place, part = place
+        parts.append(str(part)[:60])
+    parts.reverse()
+    if len(parts) > 12:
+        parts = [*parts[:4], "...", *parts[-8:]]
+    text = "/".join(["#", *parts])
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _refuse(what: str, place: Place, expected: str, value: Any) -> NoReturn:
     shown = f"a JSON {'object' if isinstance(value, Mapping) else 'list'}"
     if not isinstance(value, (Mapping, list, tuple)):
         shown = preview(value)
-    place = where.encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate in a key, escaped
-    raise InvalidOptionsError(f"The schema of {what} is malformed: {place} must be {expected}, got {shown}.", fix=_FIX)
+    raise InvalidOptionsError(
+        f"The schema of {what} is malformed: {_pointer(place)} must be {expected}, got {shown}.", fix=_FIX
+    )
