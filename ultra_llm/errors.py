@@ -4,11 +4,15 @@ Every error carries ``message`` (what happened) and ``fix`` (what to do about it
 joins them into the one line the CLI prints. Each class says its CLI exit status (``exit_code``)
 and HTTP status (``http_status``); subclasses inherit them. No error class is an ``OSError``
 (``except OSError`` around a call never catches ours). Backends raise these, never bare exceptions.
+A URL's credentials never reach ``message`` or ``fix``: both are masked here (``redact_urls``), once
+for every error, so no message can forget.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+from .redact import redact_urls
 
 __all__ = [
     "BackendNotFoundError",
@@ -44,8 +48,8 @@ class UltraLLMError(Exception):
     default_fix = "Run `ultra-llm doctor` to check the setup step by step."
 
     def __init__(self, message: str, *, fix: str | None = None, backend: str | None = None) -> None:
-        self.message = message
-        self.fix = fix if fix is not None else self.default_fix
+        self.message = message = redact_urls(message)
+        self.fix = redact_urls(fix) if fix is not None else self.default_fix
         self.backend = backend
         super().__init__(message)
 

@@ -6,6 +6,7 @@ import logging
 
 import click
 
+from ..redact import RedactingFilter
 from . import (
     commands_batch,
     commands_generate,
@@ -19,16 +20,20 @@ from .context import _Context
 
 
 def _configure_logging(debug: bool) -> None:
+    """ultra-llm's warnings (with ``debug``: every library's log) to stderr, URL credentials masked."""
     handler = logging.StreamHandler()
     handler.setFormatter(
         logging.Formatter("Warning: %(message)s" if not debug else "%(levelname)s %(name)s: %(message)s")
     )
+    handler.addFilter(RedactingFilter())
     logger = logging.getLogger("ultra_llm")
     logger.handlers[:] = [handler]
     logger.setLevel(logging.DEBUG if debug else logging.WARNING)
     logger.propagate = False
     if debug:  # every library's log too (the HTTP backend's retries, for one)
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        for root_handler in logging.getLogger().handlers:
+            root_handler.addFilter(RedactingFilter())
 
 
 def build_cli() -> click.Group:

@@ -148,8 +148,9 @@ class DockerAPIBackend(Backend):
         return self.pool.states()
 
     def served_from(self) -> str:
-        """The runner URL(s) answers come from (credentials masked): caches key answers by it."""
-        return ",".join(endpoint.display_url for endpoint in self.endpoints)
+        """Where answers come from and as whom: each endpoint's ``identity`` (origin, API path with its
+        engine, socket, a digest of the credentials), comma-separated. Caches key answers by it."""
+        return ",".join(endpoint.identity for endpoint in self.endpoints)
 
     def diagnostics(self) -> dict[str, Any]:
         """The endpoints' states, for ``ultra-llm backends --json`` and the web API."""
