@@ -16,7 +16,7 @@ __all__ = ["RedactingFilter", "redact_logger", "redact_urls"]
 # A scheme starts where no scheme character precedes it: one attempt per run of letters, so the
 # scan stays linear on long text (an error message may quote a large body).
 _URL = re.compile(r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>,]+")
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")  # to the last @ of the authority
 _QUERY_VALUE = re.compile(r"([?&;][^=&;#]*=)[^&;#]*")
 
 

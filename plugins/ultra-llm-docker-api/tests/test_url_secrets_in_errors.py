@@ -194,3 +194,20 @@ def test_every_error_and_log_record_masks_a_url_however_it_was_built() -> None:
         "httpx2", logging.INFO, __file__, 1, "HTTP Request: %s %s", ("GET", f"http://u:{SECRET}@h/"), None
     )
     assert RedactingFilter().filter(record) and record.getMessage() == "HTTP Request: GET http://***@h/"
+
+
+@pytest.mark.parametrize("password", ["half@" + SECRET, "half%40" + SECRET], ids=["raw-at", "encoded-at"])
+def test_a_password_holding_an_at_sign_is_sent_whole_and_shown_nowhere(password: str) -> None:
+    with runner(CASES["401"][1]) as server:
+        url = server.url.replace("http://", f"http://{USER}:{password}@")
+        shown = ""
+        for command in (["config"], ["generate", "-b", "docker-api", "-m", "ai/tiny", "hi"]):
+            done = subprocess.run(
+                [SCRIPT, *command], env=clean_env(MODEL_RUNNER_URL=url), capture_output=True, text=True, timeout=60
+            )
+            shown += done.stdout + done.stderr
+        seen = list(server.requests)
+    assert "refused the request" in shown and "***@127.0.0.1" in shown, shown
+    assert SECRET not in shown and "half" not in shown, shown
+    sent = base64.b64encode(f"{USER}:half@{SECRET}".encode()).decode()
+    assert seen and all(r.headers.get("authorization") == f"Basic {sent}" for r in seen)
