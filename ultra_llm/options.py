@@ -6,11 +6,11 @@ An option the backend does not support is an ``InvalidOptionsError`` naming the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidOptionsError
+from .json_depth import JSONDepthError, loads
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -99,7 +99,9 @@ def parse_option_pairs(pairs: Iterable[str]) -> dict[str, Any]:
                 f"Option '{pair}' is not key=value.", fix="Write options as -o key=value, e.g. -o temperature=0."
             )
         try:
-            value: Any = json.loads(raw)
+            value: Any = loads(raw)
+        except JSONDepthError as exc:
+            raise InvalidOptionsError(f"Option '{key}' is JSON {exc}.", fix="Pass a flatter value.") from None
         except ValueError:
             value = raw
         options[key] = value
