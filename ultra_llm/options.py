@@ -88,7 +88,8 @@ def parse_option_pairs(pairs: Iterable[str]) -> dict[str, Any]:
     """``["temperature=0", "stop=[\\"a\\"]"]`` -> ``{"temperature": 0, "stop": ["a"]}``.
 
     A value that parses as JSON is taken as such, anything else as a string; a pair without ``=``,
-    with an empty key, a reserved key or text that is not valid is an ``InvalidOptionsError``.
+    with an empty key, a reserved key, text that is not valid or JSON nested deeper than
+    ``MAX_JSON_DEPTH`` is an ``InvalidOptionsError``.
     """
     options: dict[str, Any] = {}
     for pair in pairs:
