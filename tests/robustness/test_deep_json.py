@@ -275,3 +275,13 @@ def test_python_refuses_a_deep_request_naming_the_part() -> None:
         with pytest.raises(InvalidOptionsError, match=f"more than {MAX_JSON_DEPTH} levels deep") as caught:
             asyncio.run(call(**options))
         assert caught.value.message.endswith(f", in {part}."), caught.value.message
+
+
+@pytest.mark.parametrize("line", ['{"prompt": "hi", "id": ' + nested(5000) + "}", '{"messages": ' + nested(900) + "}"])
+def test_cli_refuses_a_batch_line_nested_too_deeply(line: str, tmp_path: Path) -> None:
+    path = tmp_path / "batch.jsonl"
+    path.write_text('{"prompt": "first"}\n' + line + "\n", encoding="utf-8")
+    done = run_cli("batch", str(path))
+    assert done.returncode == 2, done
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("Error: Line 2 of the batch file"), done.stderr
+    assert f"more than {MAX_JSON_DEPTH} levels deep" in done.stderr and done.stdout == ""
