@@ -33,17 +33,19 @@ def free_port() -> int:
 
 @pytest.fixture
 def serve() -> Iterator[Any]:
-    """``serve(*args, env=..., debug=False)`` starts ``ultra-llm [--debug] serve`` and returns ``(process,
-    port)``; all stopped after."""
+    """``serve(*args, env=..., debug=False, stderr=...)`` starts ``ultra-llm [--debug] serve`` and returns
+    ``(process, port)`` (its log goes to ``stderr``, a pipe unless a file is given); all stopped after."""
     processes: list[subprocess.Popen[str]] = []
 
-    def start(*args: str, env: dict[str, str] | None = None, debug: bool = False) -> tuple[subprocess.Popen[str], int]:
+    def start(
+        *args: str, env: dict[str, str] | None = None, debug: bool = False, stderr: Any = subprocess.PIPE
+    ) -> tuple[subprocess.Popen[str], int]:
         port = free_port()
         process = subprocess.Popen(
             [SCRIPT, *(["--debug"] if debug else []), "serve", "--port", str(port), "--log-level", "warning", *args],
             env={**os.environ, **(env or {})},
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=stderr,
             text=True,
         )
         processes.append(process)

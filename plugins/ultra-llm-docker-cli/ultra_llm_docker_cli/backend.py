@@ -31,7 +31,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import shutil
@@ -56,6 +55,7 @@ from ultra_llm.errors import (
     UltraLLMError,
     UnsupportedOperationError,
 )
+from ultra_llm.json_depth import loads
 from ultra_llm.lifecycle import DiskUsage, ModelSettings, RunningModel
 from ultra_llm.types import Availability, Chunk, Deadline, GenerationRequest, ModelInfo, Progress, Usage
 
@@ -584,8 +584,8 @@ class DockerCLIBackend(Backend):
         """What ``docker model configure show MODEL`` says was configured (``None`` on a CLI without it)."""
         try:
             text = await self._output("configure", "show", name, model=name)
-            return configured_context(json.loads(text), name, normalize_model_name)
-        except (UltraLLMError, ValueError, RecursionError):
+            return configured_context(loads(text), name, normalize_model_name)
+        except (UltraLLMError, ValueError):  # malformed or too deep JSON (ultra_llm.json_depth) included
             return None
 
     async def disk_usage(self) -> DiskUsage:
