@@ -279,3 +279,24 @@ class GenerationTimeoutError(UltraLLMError):
             fix=fix or "Increase the timeout (ULTRA_LLM_TIMEOUT) or use a smaller model.",
             backend=backend,
         )
+
+    @classmethod
+    def first_token(
+        cls, waiting: str, *, first_token_timeout: float, total_timeout: float, backend: str | None = None
+    ) -> GenerationTimeoutError:
+        """The one error for a first-token deadline passing: ``waiting`` says what gave no answer
+        ("No answer from X"); the message and fix name the setting whose limit fired (the first-token
+        deadline is never later than the total one, so ``ULTRA_LLM_TIMEOUT`` when it is not shorter)."""
+        if first_token_timeout < total_timeout:
+            limit, setting = first_token_timeout, "ULTRA_LLM_FIRST_TOKEN_TIMEOUT"
+            raise_it = "raise ULTRA_LLM_FIRST_TOKEN_TIMEOUT"
+        else:
+            limit, setting = total_timeout, "ULTRA_LLM_TIMEOUT, which caps ULTRA_LLM_FIRST_TOKEN_TIMEOUT"
+            raise_it = "raise ULTRA_LLM_TIMEOUT and ULTRA_LLM_FIRST_TOKEN_TIMEOUT"
+        return cls(
+            f"{waiting} within the {limit:g} s first-token timeout ({setting}).",
+            timeout=limit,
+            fix=f"A cold model load takes tens of seconds: {raise_it}, retry once the model is loaded, "
+            "or use a smaller model.",
+            backend=backend,
+        )

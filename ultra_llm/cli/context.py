@@ -35,10 +35,10 @@ class _Context:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine; Ctrl-C cancels it cleanly."""
-    import asyncio
+    """Run a command's coroutine; Ctrl-C, SIGTERM and SIGHUP cancel it cleanly (``stop_signals``)."""
+    from .stop_signals import run_stoppable
 
-    return asyncio.run(coro)
+    return run_stoppable(coro)
 
 
 def handle_errors(func: Callable[..., T]) -> Callable[..., T]:

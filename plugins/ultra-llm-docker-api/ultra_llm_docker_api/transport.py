@@ -338,11 +338,10 @@ class Transport:
                 backend=BACKEND,
             )
         if which == "first":
-            return GenerationTimeoutError(
-                f"No answer within the {ep.first_token_timeout:g} s first-token timeout from {ep.display_url}.",
-                timeout=ep.first_token_timeout,
-                fix="A cold model load takes tens of seconds: raise ULTRA_LLM_FIRST_TOKEN_TIMEOUT, "
-                "or use a smaller model.",
+            return GenerationTimeoutError.first_token(
+                f"No answer from {ep.display_url}",
+                first_token_timeout=ep.first_token_timeout,
+                total_timeout=ep.total_timeout,
                 backend=BACKEND,
             )
         return GenerationTimeoutError(
