@@ -6,8 +6,10 @@ neutralised wherever it goes, since a log file is read on a terminal later)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +103,24 @@ def test_a_warning_line_is_shown_not_obeyed() -> None:
     assert done.returncode == 0 and done.stdout == b"hi\n", done
     text = assert_neutralised(done.stderr)
     assert text.startswith("Warning: Backend 'docker-api' is unavailable") and "(503 boom \\x1b]52;c;" in text, text
+
+
+def test_batch_per_prompt_errors_stay_escaped_json(tmp_path: Path) -> None:
+    """``batch``: each failed prompt's error (a runner's 400 body quoted in its message) is a JSON line,
+    its control characters ``\\u``-escaped; the summary on stderr carries none."""
+
+    async def handler(request: SeenRequest, writer: asyncio.StreamWriter) -> None:
+        if request.path.endswith("/chat/completions"):
+            await send_text(writer, 400, HOSTILE)
+        else:
+            await send_json(writer, 200, {"object": "list", "data": [{"id": "ai/smollm2", "object": "model"}]})
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("one\ntwo\n", encoding="utf-8")
+    with ScriptedServer(handler) as server:
+        done = ultra_llm("batch", "-m", "ai/smollm2", str(prompts), env=api_env(server.url))
+    assert done.returncode == 1, done
+    assert_neutralised(done.stderr)
+    assert_neutralised(done.stdout)
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["error"]["message"] for line in lines] == [f"The server refused the request: 400 {HOSTILE}"] * 2
