@@ -126,9 +126,7 @@ def test_only_the_exact_placed_token_is_exempt(tmp_path: Path) -> None:
         assert found is not None, text
 
 
-def test_an_image_over_100_mib_is_refused_before_docker_runs(
-    docker_double: DockerDouble, temp_root: Path, tmp_path: Path
-) -> None:
+def test_an_image_over_100_mib_is_refused_before_docker_runs(docker_double: DockerDouble, temp_root: Path) -> None:
     # from bytes: a file is refused above ImagePart.from_file's own 12 MiB bound, before this check
     big = ImagePart.from_bytes(PNG + bytes(MAX_IMAGE_BYTES + 1 - len(PNG)))
     with pytest.raises(InvalidOptionsError, match="100 MiB") as caught:
