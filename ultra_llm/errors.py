@@ -23,6 +23,7 @@ __all__ = [
     "EmptyPromptError",
     "GenerationError",
     "GenerationTimeoutError",
+    "InternalError",
     "InvalidModelNameError",
     "InvalidOptionsError",
     "ModelLoadedError",
@@ -300,3 +301,24 @@ class GenerationTimeoutError(UltraLLMError):
             "or use a smaller model.",
             backend=backend,
         )
+
+class InternalError(UltraLLMError):
+    """An untyped exception reached the command line: a bug in ultra-llm or in a plugin. Nothing
+    raises it on purpose; the CLI wraps what escaped (``__cause__``) so it ends in one line."""
+
+    exit_code: ClassVar[int] = 70
+    """``EX_SOFTWARE`` of ``sysexits.h``: distinct from every typed error's status."""
+
+    default_fix = (
+        "This is a bug: run the command again with --debug to see the traceback, and report it with "
+        "that traceback to the project (or the plugin it names)."
+    )
+
+    @classmethod
+    def wrapping(cls, exc: BaseException) -> InternalError:
+        """The error shown for ``exc``: its type and message (cut to 200 characters), ``exc`` its cause."""
+        said = str(exc)
+        said = said if len(said) <= 200 else said[:197] + "..."
+        error = cls(f"Internal error: an untyped {type(exc).__name__} escaped" + (f": {said}" if said else "."))
+        error.__cause__ = exc
+        return error
