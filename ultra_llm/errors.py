@@ -302,6 +302,7 @@ class GenerationTimeoutError(UltraLLMError):
             backend=backend,
         )
 
+
 class InternalError(UltraLLMError):
     """An untyped exception reached the command line: a bug in ultra-llm or in a plugin. Nothing
     raises it on purpose; the CLI wraps what escaped (``__cause__``) so it ends in one line."""
