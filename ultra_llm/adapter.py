@@ -28,7 +28,7 @@ from .errors import (
     UnsupportedOperationError,
 )
 from .faults import PASS_THROUGH
-from .features import Features, refuse_unsupported
+from .features import Features, refuse_too_deep, refuse_unsupported
 from .options import validate_options
 from .stream_ending import StreamEnding
 from .text import require_text
@@ -171,6 +171,7 @@ class Adapter:
         require_text(requested, "the model name")
         require_text(system_message, "the system message")
         features = Features.pop(options)
+        refuse_too_deep(options, features)
         require_text(options, "the options")
         model = self.backend.canonical_model(requested)
         try:

@@ -179,8 +179,10 @@ class Backend(abc.ABC):
         return ModelNotFoundError(model, backend=self.name, detail=detail)
 
     def served_from(self) -> str | None:
-        """Where this backend's answers come from when that can differ between instances (a runner's
-        URL), else ``None`` (the default). Caches key answers by it. Must not do I/O or raise."""
+        """Where this backend's answers come from when that can differ between instances, else ``None``
+        (the default): everything that decides where a request goes and as whom (a runner's URL and
+        API path, a digest of its credentials, never the credentials in clear). Caches key answers by
+        it. Must not do I/O or raise."""
         return None
 
     def diagnostics(self) -> dict[str, Any]:

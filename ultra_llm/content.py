@@ -18,9 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidOptionsError
+from .files import read_regular_file
 from .text import preview
 
-__all__ = ["ContentPart", "ImagePart", "TextPart", "image_media_type", "to_part"]
+__all__ = ["MAX_IMAGE_BYTES", "ContentPart", "ImagePart", "TextPart", "image_media_type", "to_part"]
+
+MAX_IMAGE_BYTES = 12 * 1_048_576
+"""The largest image file read (``ImagePart.from_file``, the CLI's ``--attach``) and the largest a
+web request's data URL may carry: above a local runner's usual 10 MiB request cap, so that cap's
+own error speaks for the images between."""
 
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -80,11 +86,13 @@ class ImagePart:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> ImagePart:
-        """Read an image file now; ``InvalidOptionsError`` when it cannot be read or is not an image."""
+        """Read an image file now; ``InvalidOptionsError`` when it cannot be read, is not a regular
+        file (a FIFO, a device, a directory), is over ``MAX_IMAGE_BYTES`` or is not an image."""
         name = os.fspath(path)
         try:
-            with open(name, "rb") as handle:
-                data = handle.read()
+            data = read_regular_file(
+                name, limit=MAX_IMAGE_BYTES, what="The image", fix="Attach a smaller image (resize or recompress it)."
+            )
         except OSError as exc:
             raise InvalidOptionsError(
                 f"Cannot read the image '{name}': {exc.strerror or exc}.", fix="Check the path and its permissions."

@@ -4,11 +4,15 @@ Every error carries ``message`` (what happened) and ``fix`` (what to do about it
 joins them into the one line the CLI prints. Each class says its CLI exit status (``exit_code``)
 and HTTP status (``http_status``); subclasses inherit them. No error class is an ``OSError``
 (``except OSError`` around a call never catches ours). Backends raise these, never bare exceptions.
+A URL's credentials never reach ``message`` or ``fix``: both are masked here (``redact_urls``), once
+for every error, so no message can forget.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+from .redact import redact_urls
 
 __all__ = [
     "BackendNotFoundError",
@@ -19,6 +23,7 @@ __all__ = [
     "EmptyPromptError",
     "GenerationError",
     "GenerationTimeoutError",
+    "InternalError",
     "InvalidModelNameError",
     "InvalidOptionsError",
     "ModelLoadedError",
@@ -44,8 +49,8 @@ class UltraLLMError(Exception):
     default_fix = "Run `ultra-llm doctor` to check the setup step by step."
 
     def __init__(self, message: str, *, fix: str | None = None, backend: str | None = None) -> None:
-        self.message = message
-        self.fix = fix if fix is not None else self.default_fix
+        self.message = message = redact_urls(message)
+        self.fix = redact_urls(fix) if fix is not None else self.default_fix
         self.backend = backend
         super().__init__(message)
 
@@ -275,3 +280,46 @@ class GenerationTimeoutError(UltraLLMError):
             fix=fix or "Increase the timeout (ULTRA_LLM_TIMEOUT) or use a smaller model.",
             backend=backend,
         )
+
+    @classmethod
+    def first_token(
+        cls, waiting: str, *, first_token_timeout: float, total_timeout: float, backend: str | None = None
+    ) -> GenerationTimeoutError:
+        """The one error for a first-token deadline passing: ``waiting`` says what gave no answer
+        ("No answer from X"); the message and fix name the setting whose limit fired (the first-token
+        deadline is never later than the total one, so ``ULTRA_LLM_TIMEOUT`` when it is not shorter)."""
+        if first_token_timeout < total_timeout:
+            limit, setting = first_token_timeout, "ULTRA_LLM_FIRST_TOKEN_TIMEOUT"
+            raise_it = "raise ULTRA_LLM_FIRST_TOKEN_TIMEOUT"
+        else:
+            limit, setting = total_timeout, "ULTRA_LLM_TIMEOUT, which caps ULTRA_LLM_FIRST_TOKEN_TIMEOUT"
+            raise_it = "raise ULTRA_LLM_TIMEOUT and ULTRA_LLM_FIRST_TOKEN_TIMEOUT"
+        return cls(
+            f"{waiting} within the {limit:g} s first-token timeout ({setting}).",
+            timeout=limit,
+            fix=f"A cold model load takes tens of seconds: {raise_it}, retry once the model is loaded, "
+            "or use a smaller model.",
+            backend=backend,
+        )
+
+
+class InternalError(UltraLLMError):
+    """An untyped exception reached the command line: a bug in ultra-llm or in a plugin. Nothing
+    raises it on purpose; the CLI wraps what escaped (``__cause__``) so it ends in one line."""
+
+    exit_code: ClassVar[int] = 70
+    """``EX_SOFTWARE`` of ``sysexits.h``: distinct from every typed error's status."""
+
+    default_fix = (
+        "This is a bug: run the command again with --debug to see the traceback, and report it with "
+        "that traceback to the project (or the plugin it names)."
+    )
+
+    @classmethod
+    def wrapping(cls, exc: BaseException) -> InternalError:
+        """The error shown for ``exc``: its type and message (cut to 200 characters), ``exc`` its cause."""
+        said = str(exc)
+        said = said if len(said) <= 200 else said[:197] + "..."
+        error = cls(f"Internal error: an untyped {type(exc).__name__} escaped" + (f": {said}" if said else "."))
+        error.__cause__ = exc
+        return error

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidOptionsError, UnsupportedOperationError
+from .json_depth import JSONDepthError, check_depth
 from .schema_shape import check_schema_shape
 from .structured import ResponseFormat
 from .tools import Tool, to_tool_choice, to_tools
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from .backend import Backend
     from .types import Message
 
-__all__ = ["Features", "refuse_unsupported"]
+__all__ = ["Features", "refuse_too_deep", "refuse_unsupported"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,24 @@ class Features:
                 fix="Pass e.g. reasoning_budget=512, or 0 for no thinking.",
             )
         return cls(tools, tool_choice, response_format, reasoning, budget)
+
+
+def refuse_too_deep(options: Mapping[str, Any], features: Features) -> None:
+    """Raise ``InvalidOptionsError`` naming the part of a request (the backend's options, the schema,
+    a tool's parameters, ``tool_choice``) nested deeper than ``MAX_JSON_DEPTH``: checked without
+    recursion, before anything recursive (the text check, freezing the request, a backend) sees it."""
+    schema = features.response_format.schema if features.response_format is not None else None
+    parts: list[tuple[str, Any]] = [("the options", options), ("the response format's schema", schema)]
+    parts += [(f"the parameters of tool '{tool.name}'", tool.parameters) for tool in features.tools]
+    parts.append(("tool_choice", features.tool_choice))
+    for what, value in parts:
+        try:
+            check_depth(value)
+        except JSONDepthError as exc:
+            raise InvalidOptionsError(
+                f"The request is {exc}, in {what}.",
+                fix="Send a flatter value (a recursive schema can refer to itself with $ref instead of nesting).",
+            ) from None
 
 
 def refuse_unsupported(backend: Backend, features: Features, messages: tuple[Message, ...]) -> None:

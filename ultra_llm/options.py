@@ -6,11 +6,11 @@ An option the backend does not support is an ``InvalidOptionsError`` naming the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidOptionsError
+from .json_depth import JSONDepthError, loads
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -88,7 +88,8 @@ def parse_option_pairs(pairs: Iterable[str]) -> dict[str, Any]:
     """``["temperature=0", "stop=[\\"a\\"]"]`` -> ``{"temperature": 0, "stop": ["a"]}``.
 
     A value that parses as JSON is taken as such, anything else as a string; a pair without ``=``,
-    with an empty key, a reserved key or text that is not valid is an ``InvalidOptionsError``.
+    with an empty key, a reserved key, text that is not valid or JSON nested deeper than
+    ``MAX_JSON_DEPTH`` is an ``InvalidOptionsError``.
     """
     options: dict[str, Any] = {}
     for pair in pairs:
@@ -99,7 +100,9 @@ def parse_option_pairs(pairs: Iterable[str]) -> dict[str, Any]:
                 f"Option '{pair}' is not key=value.", fix="Write options as -o key=value, e.g. -o temperature=0."
             )
         try:
-            value: Any = json.loads(raw)
+            value: Any = loads(raw)
+        except JSONDepthError as exc:
+            raise InvalidOptionsError(f"Option '{key}' is JSON {exc}.", fix="Pass a flatter value.") from None
         except ValueError:
             value = raw
         options[key] = value

@@ -10,12 +10,12 @@ here (the grammar already enforced it).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidOptionsError, StructuredOutputError
+from .json_depth import JSONDepthError, check_depth, loads
 
 __all__ = ["ResponseFormat", "to_json_value"]
 
@@ -65,9 +65,12 @@ class ResponseFormat:
 
     def parse(self, text: str, *, finish_reason: str | None = None, backend: str | None = None) -> Any:
         """The answer decoded (an instance of ``model`` when set); ``StructuredOutputError`` keeping
-        the raw text when it is not JSON or, with a model, does not validate."""
+        the raw text when it is not JSON, is nested deeper than ``MAX_JSON_DEPTH`` or, with a model,
+        does not validate."""
         try:
-            value = json.loads(text)
+            value = loads(text)
+        except JSONDepthError as exc:
+            raise self._error(f"is JSON {exc}", text, finish_reason, backend) from None
         except ValueError as exc:
             raise self._error("is not valid JSON", text, finish_reason, backend) from exc
         if self.model is None:
@@ -93,6 +96,15 @@ class ResponseFormat:
 
 
 def to_json_value(value: Any) -> Any:
-    """A parsed answer as plain JSON data (a pydantic instance dumped), for ``--json`` and the web API."""
+    """A parsed answer as plain JSON data (a pydantic instance dumped), for ``--json`` and the web API;
+    ``StructuredOutputError`` when it nests deeper than ``MAX_JSON_DEPTH`` (no encoder would survive it)."""
     dump = getattr(value, "model_dump", None)
-    return dump(mode="json") if callable(dump) else value
+    data = dump(mode="json") if callable(dump) else value
+    try:
+        check_depth(data)
+    except JSONDepthError as exc:
+        raise StructuredOutputError(
+            f"The parsed answer is {exc}, too deep to send.",
+            fix="Ask for a flatter answer (a simpler schema).",
+        ) from None
+    return data

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 
 from .errors import InvalidOptionsError
+from .json_depth import JSONDepthError, check_depth
 
 __all__ = ["lone_surrogate_path", "preview", "require_text"]
 
@@ -20,23 +21,35 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def lone_surrogate_path(value: object, path: str = "") -> str | None:
     """Where in ``value`` (a string, or strings nested in mappings, lists and tuples, keys included) a
-    lone surrogate is, as a dotted path from ``path`` (``"options.stop.0"``); ``None`` when there is none."""
-    if isinstance(value, str):
-        return path if _SURROGATE.search(value) else None
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if isinstance(key, str) and _SURROGATE.search(key):
+    lone surrogate is, as a dotted path from ``path`` (``"options.stop.0"``); ``None`` when there is none.
+
+    The path is valid text itself (a key's lone surrogate shown ``\\ud800``-escaped), so it can go in
+    any message; walked without recursion, so no depth of nesting can break it."""
+    stack: list[tuple[str, object]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
                 return where
-            found = lone_surrogate_path(item, where)
-            if found is not None:
-                return found
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found = lone_surrogate_path(item, f"{path}.{index}" if path else str(index))
-            if found is not None:
-                return found
+        elif isinstance(item, Mapping):
+            children: list[tuple[str, object]] = []
+            for key, child in item.items():
+                at = f"{where}.{_escaped(key)}" if where else _escaped(key)
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    children.append((at, key))  # found when its turn comes, in order
+                    break
+                children.append((at, child))
+            stack.extend(reversed(children))
+        elif isinstance(item, (list, tuple)):
+            stack.extend(
+                (f"{where}.{index}" if where else str(index), child) for index, child in reversed(list(enumerate(item)))
+            )
     return None
+
+
+def _escaped(key: object) -> str:
+    """A mapping key as a path segment: lone surrogates ``\\u``-escaped, so the path is valid text."""
+    return _SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", str(key))
 
 
 def require_text(value: object, what: str) -> None:
@@ -54,6 +67,11 @@ def require_text(value: object, what: str) -> None:
 
 def preview(value: object, limit: int = 120) -> str:
     """``repr`` of ``value`` (a mapping as a plain dict) cut to ``limit`` characters, for an error
-    message that shows what was given without pasting a whole prompt or image into it."""
+    message that shows what was given without pasting a whole prompt or image into it (a value nested
+    deeper than ``MAX_JSON_DEPTH``, which ``repr`` cannot walk, is only named)."""
+    try:
+        check_depth(value)
+    except JSONDepthError as exc:
+        return f"<a {type(value).__name__} {exc}>"
     text = repr(dict(value) if isinstance(value, Mapping) else value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

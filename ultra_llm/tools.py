@@ -8,13 +8,13 @@ with ``--jinja``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidOptionsError, StructuredOutputError
+from .json_depth import JSONDepthError, dumps, loads
 from .text import preview
 
 __all__ = ["Tool", "ToolCall", "ToolCallAssembler", "ToolCallDelta", "to_tool_choice", "to_tools"]
@@ -118,12 +118,13 @@ class ToolCall:
     @property
     def parsed_arguments(self) -> Any:
         """The arguments decoded from JSON; ``StructuredOutputError`` (keeping the raw text) when the
-        model wrote something that is not JSON."""
+        model wrote something that is not JSON or is nested deeper than ``MAX_JSON_DEPTH``."""
         try:
-            return json.loads(self.arguments or "{}")
+            return loads(self.arguments or "{}")
         except ValueError as exc:
+            problem = f"are JSON {exc}" if isinstance(exc, JSONDepthError) else "are not valid JSON"
             raise StructuredOutputError(
-                f"The arguments of tool call '{self.name}' are not valid JSON.",
+                f"The arguments of tool call '{self.name}' {problem}.",
                 output=self.arguments,
                 fix="Ask again (a lower temperature helps), or read the raw text in `arguments`.",
             ) from exc
@@ -134,7 +135,7 @@ class ToolCall:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready mapping for people and programs: id, name, raw and parsed arguments (``None``
-        when they are not JSON)."""
+        when they are not JSON, or too deep to read)."""
         try:
             parsed = self.parsed_arguments
         except StructuredOutputError:
@@ -143,7 +144,8 @@ class ToolCall:
 
     @classmethod
     def from_value(cls, value: ToolCall | Mapping[str, Any]) -> ToolCall:
-        """A call from a ``ToolCall`` or its OpenAI mapping; ``ValueError`` when it is neither."""
+        """A call from a ``ToolCall`` or its OpenAI mapping; ``ValueError`` when it is neither (or its
+        arguments, given as an object, nest deeper than ``MAX_JSON_DEPTH``)."""
         if isinstance(value, ToolCall):
             return value
         function = value.get("function") if isinstance(value, Mapping) else None
@@ -151,7 +153,7 @@ class ToolCall:
             raise ValueError(f"a tool call needs a function name, got {preview(value)}")
         arguments = function.get("arguments", "{}")
         if not isinstance(arguments, str):
-            arguments = json.dumps(arguments)
+            arguments = dumps(arguments)
         return cls(str(value.get("id") or ""), function["name"], arguments)
 
 

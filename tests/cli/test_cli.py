@@ -129,9 +129,10 @@ def test_doctor_passes_on_mock_and_fails_with_the_fix() -> None:
     assert code == 1 and "FAIL" in out and "fix:" in out
 
 
-def test_debug_shows_the_traceback() -> None:
+def test_debug_shows_the_traceback_with_the_same_exit_status() -> None:
     result = CliRunner().invoke(build_cli(), ["--debug", "generate", "-o", "bad=1", "hi"])
-    assert result.exit_code != 0 and type(result.exception).__name__ == "InvalidOptionsError"
+    assert result.exit_code == 2 and result.stderr.startswith("Traceback (most recent call last):")
+    assert "ultra_llm.errors.InvalidOptionsError: " in result.stderr
 
 
 def test_trace_hooks_prints_hook_calls() -> None:

@@ -34,6 +34,7 @@ def error_classes() -> list[type[errors.UltraLLMError]]:
         (errors.ContextLengthExceededError("x"), 6, 422),
         (errors.PluginError("x", plugin="p"), 7, 500),
         (errors.UnsupportedOperationError("x"), 1, 501),
+        (errors.InternalError("x"), 70, 500),
         (errors.UltraLLMError("x"), 1, 500),
     ],
 )

@@ -154,3 +154,16 @@ def test_leave_helper_fault_keeps_stdout_open(docker_double: DockerDouble, tmp_p
     finally:
         os.killpg(proc.pid, 9)
         proc.stdout.close()  # type: ignore[union-attr]
+
+
+def test_a_nul_in_an_image_path_ends_the_run_with_one_line(docker_double: DockerDouble, files: Path) -> None:
+    """Go refuses a NUL in a path with EINVAL (``syscall.ByteSliceFromString``): the ``@`` token is
+    skipped, the image ends ``run`` with ``open <p>: invalid argument``; never a Python traceback."""
+    (files / "a").write_bytes(PNG)
+    done = run("see @a\0b.txt and ./a\0b.png", files)
+    assert done.returncode == 1
+    assert done.stderr == (
+        "Failed to generate a response: failed to process images: "
+        'couldn\'t process image "./a\\x00b.png": open ./a\0b.png: invalid argument\n'
+    )
+    assert docker_double.sent_prompts() == []

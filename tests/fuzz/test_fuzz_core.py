@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import string
+from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ultra_llm_mock.backend import MockBackend
 
 from ultra_llm.docker.names import normalize_model_name, short_model_name
 from ultra_llm.errors import InvalidModelNameError, InvalidOptionsError
+from ultra_llm.json_depth import JSONDepthError, check_depth, loads
 from ultra_llm.options import parse_option_pairs, validate_options
 from ultra_llm.types import to_messages
 
@@ -83,3 +87,35 @@ def test_message_lists_convert_or_raise_value_error(items: list[dict[str, object
     except ValueError:
         return
     assert len(messages) == len(items) and all(isinstance(m.content, str) for m in messages)
+
+
+BRACKETY = st.text(alphabet='[]{}"\\ab', max_size=8)
+"""Strings full of what the depth scanner must not count: brackets, quotes and backslashes."""
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | BRACKETY,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(BRACKETY, inner, max_size=3),
+    max_leaves=20,
+)
+
+
+def depth_of(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(depth_of, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(depth_of, value), default=0)
+    return 0
+
+
+@FUZZ
+@given(JSON_VALUES, st.integers(min_value=0, max_value=8), st.booleans())
+def test_json_depth_is_counted_exactly_in_text_and_values(value: Any, limit: int, as_bytes: bool) -> None:
+    text = json.dumps(value, ensure_ascii=False)
+    data: str | bytes = text.encode() if as_bytes else text
+    if depth_of(value) > limit:
+        with pytest.raises(JSONDepthError):
+            loads(data, limit=limit)
+        with pytest.raises(JSONDepthError):
+            check_depth(value, limit=limit)
+    else:
+        assert loads(data, limit=limit) == value
+        check_depth(value, limit=limit)

@@ -74,6 +74,13 @@ def test_web_refuses_lone_surrogates_and_reserved_options_with_422(serve: Any) -
         "backend": ("/generate", '{"prompt": "hi", "backend": "\\ud800"}'),
         "embeddings": ("/embeddings", '{"input": ["ok", "\\ud800"]}'),
         "pull": ("/models/pull", '{"model": "\\ud800"}'),
+        "option key": ("/generate", '{"prompt": "hi", "options": {"\\ud800": 1}}'),
+        "schema key": ("/generate", '{"prompt": "hi", "response_format": {"type": "object", "\\udc00x": {}}}'),
+        "streamed key": ("/generate/stream", '{"prompt": "hi", "options": {"stop": {"\\udfff": "a"}}}'),
+        "tool key": (
+            "/generate",
+            '{"prompt": "hi", "tools": [{"function": {"name": "f", "parameters": {"\\ud800": {}}}}]}',
+        ),
         "reserved model": ("/generate", '{"prompt": "hi", "options": {"model": "mock/echo"}}'),
         "reserved system": ("/generate", '{"prompt": "hi", "options": {"system_message": "x"}}'),
         "reserved progress": ("/generate", '{"prompt": "hi", "stream": true, "options": {"progress": 1}}'),
@@ -83,6 +90,8 @@ def test_web_refuses_lone_surrogates_and_reserved_options_with_422(serve: Any) -
         assert answer.status_code == 422, (case, answer.status_code, answer.text)
         body = answer.json()
         assert set(body) >= ERROR_KEYS and body["status"] == 422, (case, body)
+        if "key" in case:  # where it is, the key shown escaped
+            assert "\\ud" in body["message"], (case, body["message"])
     paired = post_raw(f"{api}/generate", '{"prompt": "a pair \\ud83d\\ude00 is one character"}')
     assert paired.status_code == 200 and "\U0001f600" in paired.json()["text"]
 

@@ -10,6 +10,8 @@ on purpose.
 - ``surrogate``: available; answers with text holding a lone surrogate (a runner's ``"\\udcff"``).
 - ``endpointed``: available at the endpoint ``ULTRA_LLM_TEST_ENDPOINT`` names; answers with it.
 - with ``ULTRA_LLM_TEST_MUTATE=1``, a middleware that changes the request in place.
+- the command ``hostile-crash``: raises a plain ``RuntimeError`` (a bug in a plugin's own command,
+  which runs outside the plugin's error boundary), its message holding an escape sequence.
 """
 
 from __future__ import annotations
@@ -124,3 +126,14 @@ def ultra_llm_register_backends(register):  # type: ignore[no-untyped-def]
         EndpointedBackend,
     ):
         register(backend.name, backend, summary="misbehaves on purpose (tests)")
+
+
+@hookimpl
+def ultra_llm_register_commands(cli):  # type: ignore[no-untyped-def]
+    import click
+
+    @click.command("hostile-crash")
+    def crash() -> None:
+        raise RuntimeError("a plugin bug \x1b]0;pwned\x07 here")
+
+    cli.add_command(crash)

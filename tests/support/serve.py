@@ -1,6 +1,6 @@
 """``ultra-llm serve`` as a real process on a free loopback port, stopped by its own id.
 
-The ``serve`` fixture: ``serve(*args, env=...)`` starts the console script and returns
+The ``serve`` fixture: ``serve(*args, env=..., debug=False)`` starts the console script and returns
 ``(process, port)``; every process it started is interrupted (then killed if it lingers) at
 teardown. ``wait_ready`` polls a URL until the server answers.
 """
@@ -33,16 +33,19 @@ def free_port() -> int:
 
 @pytest.fixture
 def serve() -> Iterator[Any]:
-    """``serve(*args, env=...)`` starts ``ultra-llm serve`` and returns ``(process, port)``; all stopped after."""
+    """``serve(*args, env=..., debug=False, stderr=...)`` starts ``ultra-llm [--debug] serve`` and returns
+    ``(process, port)`` (its log goes to ``stderr``, a pipe unless a file is given); all stopped after."""
     processes: list[subprocess.Popen[str]] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], int]:
+    def start(
+        *args: str, env: dict[str, str] | None = None, debug: bool = False, stderr: Any = subprocess.PIPE
+    ) -> tuple[subprocess.Popen[str], int]:
         port = free_port()
         process = subprocess.Popen(
-            [SCRIPT, "serve", "--port", str(port), "--log-level", "warning", *args],
+            [SCRIPT, *(["--debug"] if debug else []), "serve", "--port", str(port), "--log-level", "warning", *args],
             env={**os.environ, **(env or {})},
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=stderr,
             text=True,
         )
         processes.append(process)

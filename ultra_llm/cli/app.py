@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+from typing import Any
 
 import click
 
+from ..redact import RedactingFilter
 from . import (
     commands_batch,
     commands_generate,
@@ -15,26 +18,56 @@ from . import (
     commands_serve,
     doctor,
 )
-from .context import _Context
+from .context import _Context, fail
+from .terminal import neutralise
+
+
+class _TerminalFormatter(logging.Formatter):
+    """A log line for stderr: its control characters (a runner's text quoted in it) shown as ``\\xNN``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return neutralise(super().format(record))
 
 
 def _configure_logging(debug: bool) -> None:
+    """ultra-llm's warnings (with ``debug``: every library's log) to stderr, URL credentials masked."""
     handler = logging.StreamHandler()
     handler.setFormatter(
-        logging.Formatter("Warning: %(message)s" if not debug else "%(levelname)s %(name)s: %(message)s")
+        _TerminalFormatter("Warning: %(message)s" if not debug else "%(levelname)s %(name)s: %(message)s")
     )
+    handler.addFilter(RedactingFilter())
     logger = logging.getLogger("ultra_llm")
     logger.handlers[:] = [handler]
     logger.setLevel(logging.DEBUG if debug else logging.WARNING)
     logger.propagate = False
     if debug:  # every library's log too (the HTTP backend's retries, for one)
-        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
+        every = logging.StreamHandler()
+        every.setFormatter(_TerminalFormatter("%(levelname)s %(name)s: %(message)s"))
+        every.addFilter(RedactingFilter())
+        logging.basicConfig(level=logging.DEBUG, handlers=[every])
+
+
+class _Group(click.Group):
+    """The root group: whatever a command lets escape ends as one line and an exit status (``fail``),
+    a plugin's command too; click's own exits, EOF and a closed stdout are left to click."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, EOFError):
+            raise
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise
+            fail(exc, debug=bool(ctx.params.get("debug")))
+        except Exception as exc:
+            fail(exc, debug=bool(ctx.params.get("debug")))
 
 
 def build_cli() -> click.Group:
     """Build the ``ultra-llm`` command group."""
 
-    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
     @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
     @click.option("--trace-hooks", is_flag=True, help="Print every plugin hook call (pluggy tracing) to stderr.")
     @click.version_option(package_name="ultra-llm")

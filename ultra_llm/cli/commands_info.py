@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .context import _Context, handle_errors, pass_context, run_async
-from .output import echo_json, echo_table
+from .output import echo_json, echo_table, print_warning
 
 
 @click.command()
@@ -30,7 +30,7 @@ def plugins(ctx: _Context, as_json: bool) -> None:
     )
     for record in records:
         if record["error"]:
-            click.secho(f"Plugin '{record['name']}' failed: {record['error']}", fg="yellow", err=True)
+            print_warning(f"Plugin '{record['name']}' failed: {record['error']}")
 
 
 @click.command()

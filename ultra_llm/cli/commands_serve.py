@@ -14,6 +14,9 @@ from ..errors import ConfigurationError
 from .context import _Context, handle_errors, pass_context
 
 DEFAULT_PORT = 8765
+SHUTDOWN_GRACE = 5
+"""Seconds requests still running get to finish once the server is stopped (SIGTERM, SIGHUP, Ctrl-C):
+then they are cancelled and the backends closed, within ``docker stop``'s 10 s before SIGKILL."""
 
 
 @click.command()
@@ -74,7 +77,18 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/"
     click.echo(f"ultra-llm console: {url}" + ("  (API needs the bearer token)" if settings.token else ""), err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False, server_header=False)
+    from .stop_signals import serve_stoppable
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
+    )
+    serve_stoppable(uvicorn.Server(config))
 
 
 COMMANDS = [serve]

@@ -5,14 +5,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Coroutine
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
-from ..errors import UltraLLMError
+from ..errors import InternalError, UltraLLMError
 from .output import print_error
+from .terminal import neutralise
 
-__all__ = ["_Context", "handle_errors", "pass_context", "run_async"]
+__all__ = ["_Context", "fail", "handle_errors", "pass_context", "run_async"]
 
 T = TypeVar("T")
 
@@ -35,14 +36,27 @@ class _Context:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine; Ctrl-C cancels it cleanly."""
-    import asyncio
+    """Run a command's coroutine; Ctrl-C, SIGTERM and SIGHUP cancel it cleanly (``stop_signals``)."""
+    from .stop_signals import run_stoppable
 
-    return asyncio.run(coro)
+    return run_stoppable(coro)
+
+
+def fail(error: Exception, *, debug: bool) -> NoReturn:
+    """End the command for ``error``: one red line (``--debug``: the traceback instead), then its exit
+    status. An untyped exception is a bug: shown as ``InternalError`` and its own status (70)."""
+    typed = error if isinstance(error, UltraLLMError) else InternalError.wrapping(error)
+    if debug:
+        import traceback
+
+        click.echo(neutralise("".join(traceback.format_exception(error))), err=True, nl=False)
+    else:
+        print_error(typed)
+    sys.exit(typed.exit_code)
 
 
 def handle_errors(func: Callable[..., T]) -> Callable[..., T]:
-    """Turn a typed error into one red line and its exit code; ``--debug`` re-raises for a traceback."""
+    """Turn a typed error into one red line and its exit code (``fail``); Ctrl-C into status 130."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> T:
@@ -51,10 +65,7 @@ def handle_errors(func: Callable[..., T]) -> Callable[..., T]:
         except UltraLLMError as error:
             ctx = click.get_current_context(silent=True)
             shared = ctx.find_object(_Context) if ctx is not None else None
-            if shared is not None and shared.debug:
-                raise
-            print_error(error)
-            sys.exit(error.exit_code)
+            fail(error, debug=shared is not None and shared.debug)
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             sys.exit(130)

@@ -11,20 +11,22 @@ from typing import TYPE_CHECKING
 import click
 
 from .context import _Context, handle_errors, pass_context, run_async
+from .terminal import neutralise
 
 if TYPE_CHECKING:
     from ..types import Check
 
 
 def echo_check(check: Check) -> None:
-    """Print one check as ``[ok  ] title: detail`` with its fix under a failure."""
+    """Print one check as ``[ok  ] title: detail`` with its fix under a failure (control characters
+    in them, such as a runner's escape sequences, shown as ``\\xNN``)."""
     if check.ok:
         mark = click.style("ok  ", fg="green")
     else:
         mark = click.style("FAIL" if check.required else "warn", fg="red" if check.required else "yellow")
-    click.echo(f"[{mark}] {check.title}" + (f": {check.detail}" if check.detail else ""))
+    click.echo(f"[{mark}] {check.title}" + (f": {neutralise(check.detail)}" if check.detail else ""))
     if not check.ok and check.fix:
-        click.echo(f"       fix: {check.fix}")
+        click.echo(f"       fix: {neutralise(check.fix)}")
 
 
 @click.command()

@@ -11,14 +11,24 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 
 from ..errors import UltraLLMError
+from .terminal import neutralise
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
 
 def print_error(error: UltraLLMError) -> None:
-    """Print ``error`` as one clear line on stderr (backend output, when any, on the next lines)."""
-    click.secho(f"Error: {error}", fg="red", err=True)
+    """Print ``error`` as one clear line on stderr (backend output, when any, on the next lines).
+
+    Its control characters (a runner's or a model's escape sequences quoted in it) are shown as
+    ``\\xNN`` text wherever stderr goes: an error line is read by a person, never parsed.
+    """
+    click.secho(f"Error: {neutralise(str(error))}", fg="red", err=True)
+
+
+def print_warning(text: str) -> None:
+    """Print ``text`` as a warning line on stderr, its control characters shown as ``\\xNN``."""
+    click.secho(neutralise(text), fg="yellow", err=True)
 
 
 def echo_json(data: Any) -> None:

@@ -16,11 +16,14 @@ from typing import Any
 
 from ..content import ImagePart, TextPart
 from ..errors import InvalidOptionsError
+from ..files import read_regular_file
+from ..json_depth import JSONDepthError, loads
 from ..structured import ResponseFormat
 from ..tools import ToolCall, to_tools
 from ..types import Message, Prompt
 
 __all__ = [
+    "MAX_JSON_FILE_BYTES",
     "feature_options",
     "format_json",
     "is_tty",
@@ -29,6 +32,9 @@ __all__ = [
     "read_images",
     "tool_calls_json",
 ]
+
+MAX_JSON_FILE_BYTES = 1_048_576
+"""The largest ``--schema`` or ``--tools`` file read: far above any real schema or tool list."""
 
 _SCHEMA_FIX = (
     'Pass a JSON Schema inline (--schema \'{"type": "object", ...}\'), OpenAI\'s response_format '
@@ -39,12 +45,15 @@ _TOOLS_FIX = 'Pass a file holding a JSON list of OpenAI tool definitions: [{"typ
 
 def load_json_argument(value: str, what: str, fix: str, *, inline: bool = True) -> Any:
     """JSON given inline (text starting with ``{`` or ``[``, when ``inline``) or the JSON in the file
-    at path ``value``; ``InvalidOptionsError`` naming ``what`` when it is neither or not JSON."""
+    at path ``value`` (a regular file of at most ``MAX_JSON_FILE_BYTES``); ``InvalidOptionsError``
+    naming ``what`` when it is neither, not JSON, or a file that is not regular or too large."""
     text, source = value, "inline"
     if not (inline and value.lstrip()[:1] in ("{", "[")):
         try:
-            with open(value, encoding="utf-8") as handle:
-                text = handle.read()
+            data = read_regular_file(
+                value, limit=MAX_JSON_FILE_BYTES, what=what, fix="Pass a smaller file (real ones are a few kB)."
+            )
+            text = data.decode("utf-8")
         except OSError as exc:
             neither = " (it does not start with { or [ either, so it is not inline JSON)" if inline else ""
             raise InvalidOptionsError(
@@ -54,7 +63,9 @@ def load_json_argument(value: str, what: str, fix: str, *, inline: bool = True) 
             raise InvalidOptionsError(f"{what}: the file '{value}' is not UTF-8 text.", fix=fix) from exc
         source = f"in '{value}'"
     try:
-        return json.loads(text)
+        return loads(text)
+    except JSONDepthError as exc:
+        raise InvalidOptionsError(f"{what} is JSON {exc} ({source}).", fix=fix) from None
     except ValueError as exc:
         raise InvalidOptionsError(f"{what} is not valid JSON ({source}): {exc}.", fix=fix) from exc
 

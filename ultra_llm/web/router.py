@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from ..errors import UltraLLMError
+from ..json_depth import MAX_JSON_DEPTH, JSONDepthError
 from ..options import check_caller_options
 from ..structured import to_json_value
 from .errors import TextSafeJSONResponse, WebError, error_body
@@ -131,9 +132,12 @@ class TypedErrorRoute(APIRoute):
             except HTTPException as error:  # FastAPI's own: a body it could not even parse (not UTF-8 ...)
                 if error.status_code != 400:
                     raise
+                problem = error.detail
+                if isinstance(error.__cause__, RecursionError):  # too deep for the JSON decoder itself
+                    problem = f"the body is JSON {JSONDepthError(MAX_JSON_DEPTH)}"
                 body = {
                     "error": "RequestValidationError",
-                    "message": f"Invalid request: {error.detail}.",
+                    "message": f"Invalid request: {problem}.",
                     "fix": "Send a JSON body encoded as UTF-8; the OpenAPI schema (/openapi.json) describes it.",
                     "backend": None,
                     "status": 422,

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..content import MAX_IMAGE_BYTES
 from ..text import lone_surrogate_path
 
 __all__ = [
@@ -42,8 +43,8 @@ __all__ = [
 ]
 
 MAX_PROMPT_CHARS = 1_000_000
-MAX_IMAGE_URL_CHARS = 16 * 1_048_576
-"""An image's data URL: base64 of up to 12 MiB of bytes; the body cap (11 MiB by default) binds first."""
+MAX_IMAGE_URL_CHARS = MAX_IMAGE_BYTES * 4 // 3
+"""An image's data URL: base64 of up to ``MAX_IMAGE_BYTES`` (12 MiB); the body cap (11 MiB by default) binds first."""
 
 
 class _Strict(BaseModel):

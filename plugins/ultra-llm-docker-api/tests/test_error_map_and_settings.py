@@ -152,7 +152,7 @@ def test_every_documented_key_variable_sets_the_secret(variable: str, monkeypatc
     settings = DockerAPISettings.load()
     assert settings.api_key is not None and settings.api_key.get() == "s3cret-token"
     endpoint = resolve(settings, load_config())
-    assert endpoint.api_key == "s3cret-token"
+    assert endpoint.authorization == "Bearer s3cret-token"
     assert "s3cret-token" not in repr(settings) + repr(endpoint) + str(dataclasses.asdict(settings))
 
 

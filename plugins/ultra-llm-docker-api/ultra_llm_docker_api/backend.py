@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -72,6 +73,8 @@ from .server_kind import ServerKind
 from .settings import DockerAPISettings, Endpoint, resolve_all
 from .streaming import chunks, malformed
 from .transport import Transport, error_of
+
+log = logging.getLogger("ultra_llm.docker_api")
 
 if TYPE_CHECKING:
     from ultra_llm.config import UltraConfig
@@ -148,8 +151,9 @@ class DockerAPIBackend(Backend):
         return self.pool.states()
 
     def served_from(self) -> str:
-        """The runner URL(s) answers come from (credentials masked): caches key answers by it."""
-        return ",".join(endpoint.display_url for endpoint in self.endpoints)
+        """Where answers come from and as whom: each endpoint's ``identity`` (origin, API path with its
+        engine, socket, a digest of the credentials), comma-separated. Caches key answers by it."""
+        return ",".join(endpoint.identity for endpoint in self.endpoints)
 
     def diagnostics(self) -> dict[str, Any]:
         """The endpoints' states, for ``ultra-llm backends --json`` and the web API."""
@@ -250,14 +254,14 @@ class DockerAPIBackend(Backend):
         for raw_name, details in entries:
             try:
                 name = self.canonical_model(raw_name)
-            except InvalidModelNameError:
-                name = raw_name
+            except InvalidModelNameError as exc:  # one odd entry: the others still show
+                log.warning("%s listed a model name it cannot use, left out: %s", ep.display_url, exc.message)
+                continue
             if name not in models:
-                display = self._display(name) if name != raw_name or ep.runner_layout else name
                 models[name] = ModelInfo(
                     name=name,
                     backend=self.name,
-                    display_name=display,
+                    display_name=self._display(name),
                     details=details,
                     context_window=_context(details),
                 )

@@ -18,12 +18,14 @@ Shapes from docker/model-runner at 642c7211 (read, not copied):
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from ultra_llm.lifecycle import DiskUsage, ModelSettings, RunningModel
+from ultra_llm.text import preview
 
 from .parsing import MalformedResponse
 
@@ -37,8 +39,13 @@ __all__ = [
     "unloaded_from",
 ]
 
+log = logging.getLogger("ultra_llm.docker_api")
+
 _DEFAULT_KEEP_ALIVE = 300.0
 """``KeepAliveDefault``: 5 minutes (``inference/backend.go:207``)."""
+_GO_MAX_SECONDS = (2**63 - 1) / 1e9
+"""The longest Go ``time.Duration`` (int64 nanoseconds, about 292 years): ``time.ParseDuration``
+refuses a longer one, so the runner never sends it."""
 _GO_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _GO_PART = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 
@@ -72,7 +79,8 @@ def unloaded_from(body: object) -> int:
 
 
 def _seconds(keep_alive: str) -> float | None:
-    """A Go duration string in seconds (``-1``: never, as a negative number); ``None`` if unreadable."""
+    """A Go duration string in seconds (``-1``: never, as a negative number); ``None`` if unreadable,
+    or longer than a Go duration holds (``time.ParseDuration`` refuses it as Go does)."""
     text = keep_alive.strip()
     if text in ("0", "-1"):
         return float(text)
@@ -81,7 +89,8 @@ def _seconds(keep_alive: str) -> float | None:
     parts = _GO_PART.findall(body)
     if not parts or "".join(n + u for n, u in parts) != body:
         return None
-    return sign * sum(float(n) * _GO_UNIT[u] for n, u in parts)
+    seconds = sum(float(n) * _GO_UNIT[u] for n, u in parts)
+    return sign * seconds if seconds <= _GO_MAX_SECONDS else None
 
 
 def human_duration(seconds: float) -> str:
@@ -126,13 +135,14 @@ def _parse_time(value: object) -> datetime | None:
 
 def until(entry: Mapping[str, Any], now: datetime) -> str:
     """``formatUntil`` (``cmd/cli/commands/ps.go:57-80``): ``Loading...``, ``Forever``, ``N minutes from
-    now`` or ``Expiring``."""
+    now`` or ``Expiring``; without a ``keep_alive``, the runner's default. ``MalformedResponse`` for a
+    ``keep_alive`` that is not a Go duration."""
     if entry.get("loading"):
         return "Loading..."
     keep = entry.get("keep_alive")
-    seconds = _seconds(keep) if isinstance(keep, str) else None
+    seconds = _DEFAULT_KEEP_ALIVE if keep is None else _seconds(keep) if isinstance(keep, str) else None
     if seconds is None:
-        seconds = _DEFAULT_KEEP_ALIVE
+        raise MalformedResponse(f"its keep_alive {preview(keep, 40)} is not a Go duration")
     if seconds < 0:
         return "Forever"
     used = _parse_time(entry.get("last_used"))
@@ -151,29 +161,35 @@ def running_from(body: object, *, backend: str, canonical: Any, now: datetime | 
     now = now or datetime.now(timezone.utc)
     rows: list[RunningModel] = []
     for entry in body:
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("model_name"), str):
-            continue
-        raw = entry["model_name"]
         try:
-            name = canonical(raw)
-        except ValueError:  # InvalidModelNameError is a ValueError: keep the runner's text
-            name = raw
-        keep = entry.get("keep_alive")
-        used = _parse_time(entry.get("last_used"))
-        rows.append(
-            RunningModel(
-                name=name,
-                backend=backend,
-                engine=_text(entry.get("backend_name")),
-                mode=_text(entry.get("mode")),
-                until=until(entry, now),
-                in_use=bool(entry.get("in_use")),
-                loading=bool(entry.get("loading")),
-                keep_alive=keep if isinstance(keep, str) else None,
-                last_used=used.isoformat() if used else None,
-            )
-        )
+            rows.append(_running(entry, backend, canonical, now))
+        except MalformedResponse as exc:  # one odd entry: the others still show
+            log.warning("GET /engines/ps listed an entry it cannot show, left out: %s: %s", preview(entry, 200), exc)
     return rows
+
+
+def _running(entry: object, backend: str, canonical: Any, now: datetime) -> RunningModel:
+    """One ``GET /engines/ps`` entry as a row; ``MalformedResponse`` saying why it cannot be one."""
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("model_name"), str):
+        raise MalformedResponse("it is not an object with a model_name")
+    raw = entry["model_name"]
+    try:
+        name = canonical(raw)
+    except ValueError:  # InvalidModelNameError is a ValueError: keep the runner's text
+        name = raw
+    keep = entry.get("keep_alive")
+    used = _parse_time(entry.get("last_used"))
+    return RunningModel(
+        name=name,
+        backend=backend,
+        engine=_text(entry.get("backend_name")),
+        mode=_text(entry.get("mode")),
+        until=until(entry, now),
+        in_use=bool(entry.get("in_use")),
+        loading=bool(entry.get("loading")),
+        keep_alive=keep if isinstance(keep, str) else None,
+        last_used=used.isoformat() if used else None,
+    )
 
 
 def disk_usage_from(body: object, *, backend: str) -> DiskUsage:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ultra_llm.json_depth import JSONDepthError, loads
 from ultra_llm.tools import ToolCall
 from ultra_llm.types import Chunk, Progress, Usage
 
@@ -52,13 +53,14 @@ def _snippet(data: bytes | str, limit: int = 200) -> str:
 
 
 def load_json(data: bytes | str, what: str) -> Any:
-    """``json.loads`` that raises ``MalformedResponse`` naming ``what`` and quoting the data."""
+    """``json.loads`` (depth bounded, ``ultra_llm.json_depth``) that raises ``MalformedResponse`` naming
+    ``what`` and quoting the data."""
     try:
-        return json.loads(data)
+        return loads(data)
+    except JSONDepthError as exc:
+        raise MalformedResponse(f"{what} is JSON nested too deeply to read ({exc}): {_snippet(data)!r}") from None
     except ValueError as exc:
         raise MalformedResponse(f"{what} is not valid JSON ({exc.args[0]}): {_snippet(data)!r}") from None
-    except RecursionError:
-        raise MalformedResponse(f"{what} is JSON nested too deeply to read: {_snippet(data)!r}") from None
 
 
 class NDJSONDecoder:

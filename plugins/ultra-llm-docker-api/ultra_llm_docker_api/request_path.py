@@ -100,9 +100,9 @@ async def _wait_for_load(member: Member, failed: Failed, polls: int, deadline: D
     wait = backoff(polls, ep.retry_wait_initial, LOADING_POLL_MAX)
     await asyncio.sleep(max(0.0, min(wait, left)))
     if wait >= left:
-        raise GenerationTimeoutError(
-            f"{ep.display_url} was still loading the model when the request's first-token deadline passed.",
-            timeout=ep.first_token_timeout,
-            fix="A large model takes a while to load: raise ULTRA_LLM_FIRST_TOKEN_TIMEOUT, or retry once it is loaded.",
+        raise GenerationTimeoutError.first_token(
+            f"{ep.display_url} was still loading the model: no answer",
+            first_token_timeout=ep.first_token_timeout,
+            total_timeout=ep.total_timeout,
             backend=BACKEND,
         ) from failed

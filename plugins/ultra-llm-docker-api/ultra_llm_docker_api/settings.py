@@ -21,13 +21,20 @@ URL forms accepted by ``MODEL_RUNNER_URL``:
   that path is the API path. Otherwise ``ULTRA_LLM_DOCKER_API_PATH=/v1`` selects the OpenAI layout
   of llama.cpp's server, vLLM, Ollama or a Kubernetes service; management (pull, remove, the
   runner's ``/models``) exists only in the runner's layout.
+
+Credentials in a URL (``http://user:password@host``) never stay in it: they become the
+``Authorization: Basic`` header here, once, and every URL the backend requests or shows is
+without them (the API key, when there is no user-info, is the ``Bearer`` header).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from dataclasses import dataclass, field
 from typing import ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ultra_llm.config import UltraConfig
 from ultra_llm.errors import ConfigurationError
@@ -131,8 +138,13 @@ class Endpoint:
     """True when management routes (``/models``, ``/models/create``) exist: Docker Model Runner."""
     uds: str | None
     display_url: str
-    api_key: str | None = field(repr=False)
-    """The bearer token, if any: kept out of ``repr`` (and so out of logs of the endpoint)."""
+    """The URL as configured, credentials masked: what messages and listings show."""
+    authorization: str | None = field(repr=False)
+    """The ``Authorization`` header, if any: ``Basic`` from the URL's user-info, else ``Bearer`` with
+    the API key. Kept out of ``repr`` (and so out of logs of the endpoint)."""
+    identity: str
+    """Everything that decides where a request goes and as whom: origin, API path, socket, and the
+    credentials as a keyed SHA-256 digest (never in clear). Caches key answers by it."""
     connect_timeout: float
     first_token_timeout: float
     idle_timeout: float
@@ -194,15 +206,40 @@ def resolve_all(settings: DockerAPISettings, config: UltraConfig | None = None) 
     if not urls:
         raise _bad(variable, raw, "it names no URL")
     endpoints = [_resolve_one(url, settings, config, variable) for url in urls]
-    if len({(ep.origin, ep.api_path, ep.uds) for ep in endpoints}) != len(endpoints):
+    if len({ep.identity for ep in endpoints}) != len(endpoints):
         raise _bad(variable, raw, "it names the same endpoint twice")
     if len({(ep.api_path, ep.runner_layout) for ep in endpoints}) != 1:
         raise _bad(variable, raw, "its URLs use different API paths (one layout for all)")
     return endpoints
 
 
+_CREDENTIAL_KEY = b"ultra-llm docker-api endpoint credentials"
+"""The key of the credentials' digest in ``Endpoint.identity`` (a fixed label: it keeps the digest
+apart from any other SHA-256 of the same text; the digest is hashed again into any cache key)."""
+
+
+def _authorization(userinfo: str, api_key: str | None) -> str | None:
+    """The ``Authorization`` header: the URL's user-info as ``Basic`` (percent-decoded, as httpx2 would
+    send it), else the API key as ``Bearer``; ``None`` without either."""
+    user, _, password = userinfo.partition(":")
+    if user or password:
+        pair = f"{unquote(user)}:{unquote(password)}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+    return f"Bearer {api_key}" if api_key else None
+
+
+def _identity(origin: str, api_path: str, uds: str | None, authorization: str | None) -> str:
+    """``Endpoint.identity``: where (origin, API path, socket) and as whom (a digest of the credentials)."""
+    where = f"{origin}{api_path}" + (f" via unix://{uds}" if uds else "")
+    if authorization is None:
+        return where
+    digest = hmac.new(_CREDENTIAL_KEY, authorization.encode(), hashlib.sha256).hexdigest()
+    return f"{where} as sha256:{digest}"
+
+
 def _resolve_one(raw: str, settings: DockerAPISettings, config: UltraConfig | None, variable: str) -> Endpoint:
     uds: str | None = None
+    userinfo = ""
     api_path = settings.path
     if raw.startswith("unix://"):
         uds = raw[len("unix://") :]
@@ -223,7 +260,8 @@ def _resolve_one(raw: str, settings: DockerAPISettings, config: UltraConfig | No
                 raw,
                 "a query or fragment is never sent (an API key goes in ULTRA_LLM_DOCKER_API_API_KEY)",
             )
-        origin = f"{parts.scheme}://{parts.netloc}"
+        userinfo, _, host = parts.netloc.rpartition("@")
+        origin = f"{parts.scheme}://{host}"
         path = parts.path.rstrip("/")
         if api_path is None and path.endswith("/v1"):
             # The URL names the API itself; a runner's /engines/... keeps management at its root.
@@ -242,13 +280,15 @@ def _resolve_one(raw: str, settings: DockerAPISettings, config: UltraConfig | No
 
     core = config if config is not None else UltraConfig.load()
     total, first = core.timeout, core.first_token_timeout
+    authorization = _authorization(userinfo, settings.api_key.get() if settings.api_key is not None else None)
     return Endpoint(
         origin=origin,
         api_path=api_path,
         runner_layout=api_path.startswith("/engines"),
         uds=uds,
         display_url=redact_urls(raw),
-        api_key=settings.api_key.get() if settings.api_key is not None else None,
+        authorization=authorization,
+        identity=_identity(origin, api_path, uds, authorization),
         connect_timeout=settings.connect_timeout,
         first_token_timeout=min(first, total),
         idle_timeout=settings.idle_timeout,

@@ -28,7 +28,7 @@ from ultra_llm.errors import (
     UltraLLMError,
     UnsupportedOperationError,
 )
-from ultra_llm.redact import redact_urls
+from ultra_llm.redact import redact_logger, redact_urls
 
 from .error_map import (
     BACKEND,
@@ -104,8 +104,9 @@ class Transport:
 
     @property
     def client(self) -> httpx2.AsyncClient:
-        """The pooled client, created on first use."""
+        """The pooled client, created on first use (httpx2's request log lines masked from then on)."""
         if self._client is None:
+            redact_logger("httpx2")  # its INFO line prints each request's URL
             ep = self.endpoint
             limits = httpx2.Limits(
                 max_connections=ep.max_connections,
@@ -113,8 +114,8 @@ class Transport:
                 keepalive_expiry=30.0,
             )
             headers = {"User-Agent": _USER_AGENT}
-            if ep.api_key:
-                headers["Authorization"] = f"Bearer {ep.api_key}"
+            if ep.authorization:
+                headers["Authorization"] = ep.authorization
             self._client = httpx2.AsyncClient(
                 transport=httpx2.AsyncHTTPTransport(uds=ep.uds, limits=limits, retries=0),
                 timeout=httpx2.Timeout(
@@ -337,11 +338,10 @@ class Transport:
                 backend=BACKEND,
             )
         if which == "first":
-            return GenerationTimeoutError(
-                f"No answer within the {ep.first_token_timeout:g} s first-token timeout from {ep.display_url}.",
-                timeout=ep.first_token_timeout,
-                fix="A cold model load takes tens of seconds: raise ULTRA_LLM_FIRST_TOKEN_TIMEOUT, "
-                "or use a smaller model.",
+            return GenerationTimeoutError.first_token(
+                f"No answer from {ep.display_url}",
+                first_token_timeout=ep.first_token_timeout,
+                total_timeout=ep.total_timeout,
                 backend=BACKEND,
             )
         return GenerationTimeoutError(

@@ -74,6 +74,7 @@ def test_a_listing_over_the_cap_is_refused(docker_double: DockerDouble) -> None:
     with pytest.raises(ResponseTooLargeError) as caught:
         asyncio.run(backend.list_models())
     assert "MAX_LISTING_BYTES" in caught.value.message
+    assert caught.value.fix == "Raise ULTRA_LLM_DOCKER_CLI_MAX_LISTING_BYTES above 4096."  # not max_tokens
     assert children() == [] and backend.runner.live_pids == []
     # under a roomier cap the same listing is read
     assert len(asyncio.run(make_backend().list_models())) == 41

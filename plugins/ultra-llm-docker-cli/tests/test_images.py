@@ -126,15 +126,11 @@ def test_only_the_exact_placed_token_is_exempt(tmp_path: Path) -> None:
         assert found is not None, text
 
 
-def test_an_image_over_100_mib_is_refused_before_docker_runs(
-    docker_double: DockerDouble, temp_root: Path, tmp_path: Path
-) -> None:
-    big = tmp_path / "big.png"
-    with big.open("wb") as handle:  # sparse: a PNG signature, then a hole up to 100 MiB + 1 byte
-        handle.write(PNG)
-        handle.truncate(MAX_IMAGE_BYTES + 1)
+def test_an_image_over_100_mib_is_refused_before_docker_runs(docker_double: DockerDouble, temp_root: Path) -> None:
+    # from bytes: a file is refused above ImagePart.from_file's own 12 MiB bound, before this check
+    big = ImagePart.from_bytes(PNG + bytes(MAX_IMAGE_BYTES + 1 - len(PNG)))
     with pytest.raises(InvalidOptionsError, match="100 MiB") as caught:
-        generate(make_backend(), ask("what is it?", ImagePart.from_file(big)))
+        generate(make_backend(), ask("what is it?", big))
     assert "MODEL_RUNNER_TYPE=api" in caught.value.fix
     assert docker_double.invocations() == [] and image_dirs(temp_root) == []
 

@@ -46,9 +46,11 @@ def test_total_timeout_mid_stream(docker_double: DockerDouble, monkeypatch: pyte
         async for chunk in make_backend().stream(request("a b c d")):
             got.append(chunk.text)
 
-    with pytest.raises(GenerationTimeoutError):
+    with pytest.raises(GenerationTimeoutError) as caught:
         asyncio.run(run())
     assert "".join(got)  # the first tokens arrived before the timeout
+    assert caught.value.message == "`docker model run ai/smollm2:latest` took longer than the 0.8 s total timeout."
+    assert "ULTRA_LLM_TIMEOUT" in (caught.value.fix or "") and "MODEL_RUNNER_TYPE=api" in (caught.value.fix or "")
     assert not any(alive(pid) for pid in run_pids(docker_double)) and children() == []
 
 

@@ -31,7 +31,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import shutil
@@ -56,6 +55,7 @@ from ultra_llm.errors import (
     UltraLLMError,
     UnsupportedOperationError,
 )
+from ultra_llm.json_depth import loads
 from ultra_llm.lifecycle import DiskUsage, ModelSettings, RunningModel
 from ultra_llm.types import Availability, Chunk, Deadline, GenerationRequest, ModelInfo, Progress, Usage
 
@@ -194,6 +194,7 @@ class DockerCLIBackend(Backend):
             raise ResponseTooLargeError(
                 f"`docker model {action}` printed more than {exc.limit} bytes "
                 "(ULTRA_LLM_DOCKER_CLI_MAX_LISTING_BYTES).",
+                fix=f"Raise ULTRA_LLM_DOCKER_CLI_MAX_LISTING_BYTES above {exc.limit}.",
                 backend=BACKEND,
             ) from None
 
@@ -321,12 +322,7 @@ class DockerCLIBackend(Backend):
                         try:
                             data = await proc.read(max(0.0, limit))
                         except asyncio.TimeoutError:
-                            which = "total" if parser.answered else "first-token"
-                            raise GenerationTimeoutError(
-                                f"`docker model run {model}` exceeded the {which} timeout ({limit:.3g} s left).",
-                                timeout=self.config.timeout if parser.answered else self.config.first_token_timeout,
-                                backend=BACKEND,
-                            ) from None
+                            raise self._run_timeout(model, answered=parser.answered) from None
                         if not data:
                             break
                         received += len(data)
@@ -334,6 +330,9 @@ class DockerCLIBackend(Backend):
                             raise ResponseTooLargeError(
                                 f"`docker model run {model}` printed more than {cap} bytes "
                                 "(ULTRA_LLM_DOCKER_CLI_MAX_RESPONSE_BYTES).",
+                                fix=f"Raise ULTRA_LLM_DOCKER_CLI_MAX_RESPONSE_BYTES above {cap}, or ask for a "
+                                "shorter answer in the prompt: `docker model run` takes no max_tokens. "
+                                "MODEL_RUNNER_TYPE=api (backend docker-api) can limit it: -o max_tokens=N.",
                                 backend=BACKEND,
                             )
                         for event in parser.feed(data):
@@ -373,6 +372,23 @@ class DockerCLIBackend(Backend):
         finally:  # success, error, timeout, or the consumer closing the stream
             files.remove()
             self._image_files.discard(files)
+
+    def _run_timeout(self, model: str, *, answered: bool) -> GenerationTimeoutError:
+        """``docker model run`` passed a deadline: the total one once it answered, else the first-token one."""
+        if not answered:
+            return GenerationTimeoutError.first_token(
+                f"`docker model run {model}` printed no answer",
+                first_token_timeout=self.config.first_token_timeout,
+                total_timeout=self.config.timeout,
+                backend=BACKEND,
+            )
+        return GenerationTimeoutError(
+            f"`docker model run {model}` took longer than the {self.config.timeout:g} s total timeout.",
+            timeout=self.config.timeout,
+            fix="Raise ULTRA_LLM_TIMEOUT, or ask a shorter question (the CLI backend cannot limit the answer: "
+            "MODEL_RUNNER_TYPE=api can, with max_tokens).",
+            backend=BACKEND,
+        )
 
     def _workdir(self) -> str | None:
         """Where ``docker model run`` runs: a private empty directory (made on first use, removed by
@@ -584,8 +600,8 @@ class DockerCLIBackend(Backend):
         """What ``docker model configure show MODEL`` says was configured (``None`` on a CLI without it)."""
         try:
             text = await self._output("configure", "show", name, model=name)
-            return configured_context(json.loads(text), name, normalize_model_name)
-        except (UltraLLMError, ValueError, RecursionError):
+            return configured_context(loads(text), name, normalize_model_name)
+        except (UltraLLMError, ValueError):  # malformed or too deep JSON (ultra_llm.json_depth) included
             return None
 
     async def disk_usage(self) -> DiskUsage:

@@ -10,12 +10,13 @@ older CLIs lack the ``CONTEXT`` column and show raw tags.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+from ultra_llm.json_depth import JSONDepthError, loads
 
 __all__ = [
     "Failure",
@@ -110,12 +111,12 @@ def _as_str(value: Any) -> str | None:
 
 
 def _load_json(text: str, what: str) -> Any:
-    """``json.loads``, with input nested too deeply for the decoder (``RecursionError``) reported as
-    malformed like any other: a ``ValueError``."""
+    """``json.loads`` (depth bounded, ``ultra_llm.json_depth``), with input nested too deeply reported
+    as malformed like any other: a ``ValueError``."""
     try:
-        return json.loads(text)
-    except RecursionError:
-        raise ValueError(f"{what} printed JSON nested too deeply to read") from None
+        return loads(text)
+    except JSONDepthError as exc:
+        raise ValueError(f"{what} printed JSON nested too deeply to read ({exc})") from None
 
 
 def parse_list_json(text: str) -> list[ListedModel]:

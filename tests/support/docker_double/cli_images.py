@@ -15,6 +15,12 @@ Where each step comes from (images.go unless named):
   ``EOF``), an image by content or else by extension (99-101, ``isImageFileByContentAndExtension``
   202-212), more than ``MaxImageSizeBytes`` (16: 100 MiB) is ``file size exceeds maximum limit (100
   MB)`` (108-111), then the ``data:<sniffed type>;base64,`` URL (126-129).
+* A NUL in a path (it can come only through stdin): Go's ``syscall.ByteSliceFromString`` refuses it
+  with ``EINVAL`` before any system call, so ``os.ReadFile`` fails and the ``@`` token is skipped
+  (224-228), and ``os.Open`` in ``encodeImageToDataURL`` (84-87) fails with the ``*PathError``
+  ``open <p>: invalid argument`` (the path as it is, NUL included), ending ``run`` with one line as
+  above; ``%q`` quotes the path as Go does (``go_quote``: the NUL as ``\\x00``). Python raises
+  ``ValueError`` there instead, which the double maps to those texts.
 * ``user_message``: ``run.go:buildUserMessage``: the images as ``image_url`` parts first, then the
   text as a ``text`` part when not empty; a plain string without images.
 * ``acknowledge``: not the CLI's: the double's answer starts with what it received, so a test can
@@ -119,7 +125,7 @@ def include_files(prompt: str) -> str:
         try:
             with open(nfp, "rb") as f:  # os.ReadFile: a FIFO blocks here, /dev/zero never ends
                 content = f.read()
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL in the path, Go's EINVAL; skipped (224-228)
             continue
         if is_image(content[:512], nfp):
             continue
@@ -156,19 +162,38 @@ def attach_images(prompt: str) -> tuple[str, list[dict[str, Any]]]:
             data = read_image(nfp)
         except FileNotFoundError:
             continue  # a false positive of the regex
-        except OSError as e:
+        except (OSError, ValueError) as e:
             reason = str(e)
-            if e.strerror:  # Go's *PathError: a directory opens, then fails to read
+            if isinstance(e, ValueError):  # a NUL in the path: Go's os.Open fails with EINVAL (84-87)
+                reason = f"open {nfp}: invalid argument"  # *PathError: the path as it is, NUL and all
+            elif e.strerror:  # Go's *PathError: a directory opens, then fails to read
                 op = "read" if isinstance(e, IsADirectoryError) else "open"
                 reason = f"{op} {nfp}: {e.strerror.lower()}"
             raise RunFailure(
                 "Failed to generate a response: failed to process images: "
-                f"couldn't process image {json.dumps(nfp, ensure_ascii=False)}: {reason}\n",
+                f"couldn't process image {go_quote(nfp)}: {reason}\n",
             ) from None
         for old in ("'" + nfp + "'", "'" + path + "'", nfp, path):
             prompt = prompt.replace(old, "")
         images.append(data)
     return prompt.strip(), images
+
+
+def go_quote(text: str) -> str:
+    """Go's ``%q`` of a string (``strconv.Quote``) for the paths seen here: ``\\"`` and ``\\\\``, the named
+    escapes (``\\n`` ...), other ASCII controls as ``\\xNN``; printable text as it is."""
+    named = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+    out = []
+    for char in text:
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif char in named:
+            out.append(named[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\x{ord(char):02x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
 
 
 def read_image(path: str) -> dict[str, Any]:
