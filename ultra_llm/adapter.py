@@ -13,19 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import dataclasses
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .backend import Backend
+from .capabilities import LoadedModels, ModelStore, refusal
 from .deadline import StreamDeadline
 from .errors import (
     ConfigurationError,
     GenerationTimeoutError,
     PluginError,
     UltraLLMError,
-    UnsupportedOperationError,
 )
 from .faults import PASS_THROUGH
 from .features import Features, refuse_too_deep, refuse_unsupported
@@ -203,12 +204,13 @@ class Adapter:
             features.reasoning_budget,
         )
 
-    async def complete(self, prompt: Prompt, **options: Any) -> Result:
+    async def complete(self, prompt: Prompt | GenerationRequest, **options: Any) -> Result:
         """The whole answer as a ``Result`` (text, model, backend, finish reason, usage, tool calls,
         and for a ``response_format`` the ``parsed`` answer: ``StructuredOutputError`` when the
-        answer is not JSON, e.g. cut by ``max_tokens``, keeping the raw text)."""
+        answer is not JSON, e.g. cut by ``max_tokens``, keeping the raw text). ``prompt`` may be a
+        request ``build_request`` made (with no ``options`` then): it is not validated again."""
         deadline = self._request_deadline()
-        request = self.build_request(prompt, options, deadline)
+        request = self._request(prompt, options, deadline)
         result = await self._guard(self.chain.generate, request, deadline=deadline.total)
         if not isinstance(result, Result):
             raise PluginError(
@@ -225,10 +227,11 @@ class Adapter:
         """The whole answer's text (the seed's ``generate``); raises a typed error, never returns one."""
         return (await self.complete(prompt, **options)).text
 
-    async def stream(self, prompt: Prompt, **options: Any) -> AsyncGenerator[Chunk, None]:
-        """Yield ``Chunk`` objects as the backend produces them; closing early cancels the backend."""
+    async def stream(self, prompt: Prompt | GenerationRequest, **options: Any) -> AsyncGenerator[Chunk, None]:
+        """Yield ``Chunk`` objects as the backend produces them; closing early cancels the backend.
+        ``prompt`` may be a request ``build_request`` made, as for ``complete``."""
         request_deadline = self._request_deadline()
-        request = self.build_request(prompt, options, request_deadline)
+        request = self._request(prompt, options, request_deadline)
         deadline = StreamDeadline(request_deadline.total)
         ending = StreamEnding(request.response_format, self.name)
         try:
@@ -296,13 +299,11 @@ class Adapter:
         return await generate_many(self, prompts, concurrency=concurrency, progress=progress, **options)
 
     async def embed(self, inputs: str | Sequence[str], *, model: str | None = None) -> EmbeddingResult:
-        """Embed one text or several; one vector per input, in order."""
-        if not self.backend.supports_embeddings:
-            raise UnsupportedOperationError(
-                f"Backend '{self.name}' does not support embeddings.",
-                fix="Use a backend that does; `ultra-llm backends` lists their capabilities.",
-                backend=self.name,
-            )
+        """Embed one text or several; one vector per input, in order (a backend that is an ``Embedder``)."""
+        from .capabilities import Embedder, refusal
+
+        if not isinstance(self.backend, Embedder):
+            raise refusal(self.name, Embedder, "embed texts")
         texts = (inputs,) if isinstance(inputs, str) else tuple(inputs)
         require_text(texts, "the input")
         request = EmbeddingRequest(self.backend.canonical_model(model or self.model), texts, self.name)
@@ -311,25 +312,29 @@ class Adapter:
     async def pull(self, model: str | None = None, progress: ProgressCallback | None = None) -> None:
         """Download ``model`` (default: the adapter's), reporting progress to ``progress``, within
         ``ULTRA_LLM_TIMEOUT`` (``GenerationTimeoutError`` after it)."""
+        store = self._store("pull models")
         name = self.backend.canonical_model(model or self.model)
-        await self._guard(self.backend.pull, name, progress, deadline=self._deadline(), what="Pulling")
+        await self._guard(store.pull, name, progress, deadline=self._deadline(), what="Pulling")
 
     async def remove(self, model: str) -> None:
         """Delete a local model, within ``ULTRA_LLM_TIMEOUT`` (``GenerationTimeoutError`` after it)."""
+        store = self._store("remove models")
         name = self.backend.canonical_model(model)
-        await self._guard(self.backend.remove, name, deadline=self._deadline(), what="Removing")
+        await self._guard(store.remove, name, deadline=self._deadline(), what="Removing")
 
     # -- model lifecycle (loaded models on the runner) --------------------------------------------
 
     async def running_models(self) -> list[RunningModel]:
         """The models loaded now (``ultra-llm ps``), within ``ULTRA_LLM_TIMEOUT``."""
-        return await self._guard(self.backend.running_models, deadline=self._deadline(), what="Listing loaded models")
+        loaded = self._loaded_models("list loaded models")
+        return await self._guard(loaded.running_models, deadline=self._deadline(), what="Listing loaded models")
 
     async def preload(self, model: str | None = None) -> str:
         """Load ``model`` (default: the adapter's) without generating; its canonical name. A cold load
         takes tens of seconds: it is bounded by ``ULTRA_LLM_TIMEOUT``."""
+        loaded = self._loaded_models("preload models")
         name = self.backend.canonical_model(model or self.model)
-        await self._guard(self.backend.preload, name, deadline=self._deadline(), what="Preloading")
+        await self._guard(loaded.preload, name, deadline=self._deadline(), what="Preloading")
         return name
 
     async def unload(self, models: Sequence[str] = (), *, all: bool = False) -> int:
@@ -343,11 +348,13 @@ class Adapter:
             )
         if not all and not models:
             raise InvalidOptionsError("Name the models to unload.", fix="Give MODEL..., or --all for every one.")
+        loaded = self._loaded_models("unload models")
         names = [self.backend.canonical_model(model) for model in models]
-        return await self._guard(self._unload, names, all, deadline=self._deadline(), what="Unloading")
+        return await self._guard(self._unload, loaded, names, all, deadline=self._deadline(), what="Unloading")
 
-    async def _unload(self, names: list[str], all: bool) -> int:
-        return await self.backend.unload(names, all=all)
+    @staticmethod
+    async def _unload(loaded: LoadedModels, names: list[str], all: bool) -> int:
+        return await loaded.unload(names, all=all)
 
     async def configure(
         self,
@@ -368,11 +375,12 @@ class Adapter:
         from .lifecycle import ModelSettings
 
         settings = ModelSettings(context_size=context_size, keep_alive=keep_alive, think=think)
+        loaded = self._loaded_models("configure models")
         name = self.backend.canonical_model(model)
         if unload:
-            await self._guard(self._unload, [name], False, deadline=self._deadline(), what="Unloading")
+            await self._guard(self._unload, loaded, [name], False, deadline=self._deadline(), what="Unloading")
         try:
-            await self._guard(self.backend.configure, name, settings, deadline=self._deadline(), what="Configuring")
+            await self._guard(loaded.configure, name, settings, deadline=self._deadline(), what="Configuring")
         except ModelLoadedError as error:
             if unload:  # unloaded on purpose, still refused: the runner keeps a model serving a request
                 error.fix = "It is serving a request, which keeps it loaded even through unload: retry once it is done."
@@ -386,7 +394,8 @@ class Adapter:
 
     async def disk_usage(self) -> DiskUsage:
         """What the backend's models take on disk (``ultra-llm df``)."""
-        return await self._guard(self.backend.disk_usage, deadline=self._deadline(), what="Reading disk usage")
+        loaded = self._loaded_models("report disk usage")
+        return await self._guard(loaded.disk_usage, deadline=self._deadline(), what="Reading disk usage")
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -403,6 +412,48 @@ class Adapter:
         await self.aclose()
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _request(
+        self, prompt: Prompt | GenerationRequest, options: dict[str, Any], deadline: Deadline
+    ) -> GenerationRequest:
+        """The request of a call: built from ``prompt`` and ``options``, or the one ``build_request``
+        made, its clock started now."""
+        if not isinstance(prompt, GenerationRequest):
+            return self.build_request(prompt, options, deadline)
+        from .errors import InvalidOptionsError
+
+        if options:
+            raise InvalidOptionsError(
+                f"Options {', '.join(sorted(options))} were passed beside a built request.",
+                fix="Pass them to build_request(), which validates them into the request.",
+            )
+        if prompt.backend != self.name:
+            raise InvalidOptionsError(
+                f"The request was built for backend '{prompt.backend}', not '{self.name}'.",
+                fix="Build it with this adapter's build_request().",
+            )
+        return dataclasses.replace(prompt, deadline=deadline)
+
+    def _store(self, asked: str) -> ModelStore:
+        """The backend as a ``ModelStore`` for a management call (``asked``: "pull models" ...)."""
+        self._check_not_standing_in()
+        if not isinstance(self.backend, ModelStore):
+            raise refusal(self.name, ModelStore, asked)
+        return self.backend
+
+    def _loaded_models(self, asked: str) -> LoadedModels:
+        """The backend as ``LoadedModels`` for a management call (``asked``: "preload models" ...)."""
+        self._check_not_standing_in()
+        if not isinstance(self.backend, LoadedModels):
+            raise refusal(self.name, LoadedModels, asked)
+        return self.backend
+
+    def _check_not_standing_in(self) -> None:
+        """A backend serving as the fallback for an unavailable one manages nothing in its place: the
+        call fails with the unavailable backend's error, so nothing reports work that was not done."""
+        error = self.selection.requested_error
+        if self.selection.fell_back and error is not None:
+            raise copy.copy(error)
 
     def _deadline(self) -> float:
         return asyncio.get_running_loop().time() + self.config.timeout

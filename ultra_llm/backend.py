@@ -8,27 +8,23 @@ Nothing here imports pydantic or any client library: backends import what they n
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from .errors import ModelNotFoundError, UnsupportedOperationError
+from .errors import ModelNotFoundError
 from .tools import ToolCallAssembler
 from .types import (
     Availability,
     Check,
     Chunk,
-    EmbeddingRequest,
-    EmbeddingResult,
     GenerationRequest,
     ModelInfo,
-    ProgressCallback,
     Result,
     Usage,
 )
 
 if TYPE_CHECKING:
     from .config import UltraConfig
-    from .lifecycle import DiskUsage, ModelSettings, RunningModel
     from .settings import Settings
 
 __all__ = ["Backend", "closing_stream", "collect_result"]
@@ -37,15 +33,15 @@ ItemT = TypeVar("ItemT")
 
 
 class Backend(abc.ABC):
-    """Base class of a backend: discovery, availability, generation, optional extras.
+    """Base class of a backend: availability, discovery, generation.
 
     Subclasses set ``name`` and implement ``check_availability``, ``list_models`` and ``stream``;
-    they may override ``generate`` (whole answers), ``embed``, ``pull`` and ``remove`` and set the
-    matching ``supports_*`` flag, and the model lifecycle (``running_models``, ``preload``,
-    ``unload``, ``configure``, ``inspect``, ``disk_usage``) with ``supports_lifecycle``. A
-    request's tools, response format, images and reasoning control reach a backend only when it
-    sets the matching ``supports_*`` flag: the adapter refuses them otherwise, with
-    ``unsupported_hint`` as the fix. ``options_model`` is a pydantic model (``extra="forbid"``) of
+    they may override ``generate`` (whole answers) and ``inspect``. A backend that can do more
+    implements the matching Protocol of ``ultra_llm.capabilities`` as well (``ModelStore``: pull,
+    remove; ``LoadedModels``: the models loaded in memory; ``Embedder``: embeddings): its methods
+    are the whole declaration. A request's tools, response format, images and reasoning control
+    reach a backend only when it sets the matching ``supports_*`` flag: the adapter refuses them
+    otherwise, with ``unsupported_hint`` as the fix. ``options_model`` is a pydantic model (``extra="forbid"``) of
     the generation options the backend accepts, or better for start-up time its ``"module:Class"``
     name, imported only when a call passes options; ``None`` means it accepts none.
     ``settings_model`` is an optional ``ultra_llm.settings.Settings`` class of the backend's own
@@ -61,9 +57,6 @@ class Backend(abc.ABC):
     options_hint: ClassVar[str] = ""
     """Shown as the fix when a caller passes options the backend does not accept."""
     settings_model: ClassVar[type[Settings] | None] = None
-    supports_embeddings: ClassVar[bool] = False
-    supports_pull: ClassVar[bool] = False
-    supports_remove: ClassVar[bool] = False
     supports_tools: ClassVar[bool] = False
     """Reads ``request.tools`` and ``tool_choice`` and returns the calls (``Result.tool_calls``)."""
     supports_response_format: ClassVar[bool] = False
@@ -74,13 +67,6 @@ class Backend(abc.ABC):
     """Reads ``request.reasoning`` and ``reasoning_budget``."""
     unsupported_hint: ClassVar[str] = ""
     """Shown as the fix when a call asks for a feature above the backend does not declare."""
-    supports_lifecycle: ClassVar[bool] = False
-    """Set by backends that manage loaded models (``running_models`` ... ``disk_usage``)."""
-    lifecycle_hint: ClassVar[str] = (
-        "Select a backend that manages loaded models (`ultra-llm backends --json`: capability `lifecycle`); "
-        "a server that loads its model when it starts changes it by a restart with other settings."
-    )
-    """Shown as the fix when a caller asks a backend without ``supports_lifecycle`` for the lifecycle."""
     default_model: ClassVar[str | None] = None
     """The model a call gets when it names none and ``DEFAULT_MODEL`` is unset."""
 
@@ -108,44 +94,6 @@ class Backend(abc.ABC):
         """The whole answer; by default the stream collected into one ``Result``."""
         return await collect_result(self.stream(request), model=request.model, backend=self.name)
 
-    async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
-        """One vector per input; backends that set ``supports_embeddings`` override this."""
-        raise UnsupportedOperationError(f"Backend '{self.name}' does not support embeddings.", backend=self.name)
-
-    async def pull(self, model: str, progress: ProgressCallback | None = None) -> None:
-        """Download a model, reporting progress; backends that set ``supports_pull`` override this."""
-        raise UnsupportedOperationError(f"Backend '{self.name}' cannot pull models.", backend=self.name)
-
-    async def remove(self, model: str) -> None:
-        """Delete a local model; backends that set ``supports_remove`` override this."""
-        raise UnsupportedOperationError(f"Backend '{self.name}' cannot remove models.", backend=self.name)
-
-    # -- model lifecycle: backends that set ``supports_lifecycle`` override these -----------------
-
-    def _no_lifecycle(self, what: str) -> UnsupportedOperationError:
-        return UnsupportedOperationError(
-            f"Backend '{self.name}' cannot {what}: it does not manage loaded models.",
-            fix=self.lifecycle_hint,
-            backend=self.name,
-        )
-
-    async def running_models(self) -> list[RunningModel]:
-        """The models loaded now, with the engine, mode and when each is unloaded (``ultra-llm ps``)."""
-        raise self._no_lifecycle("list loaded models")
-
-    async def preload(self, model: str) -> None:
-        """Load ``model`` without generating (a runner's ``run -d``)."""
-        raise self._no_lifecycle("preload models")
-
-    async def unload(self, models: Sequence[str] = (), *, all: bool = False) -> int:
-        """Unload ``models`` (or every model with ``all``); the number the runner unloaded."""
-        raise self._no_lifecycle("unload models")
-
-    async def configure(self, model: str, settings: ModelSettings) -> None:
-        """Change ``model``'s runtime settings (context size, keep-alive); raise ``ModelLoadedError``
-        when the runner refuses because the model is busy. Never unload on the caller's behalf."""
-        raise self._no_lifecycle("configure models")
-
     async def inspect(self, model: str) -> ModelInfo:
         """Everything known of one model (``details`` filled, ``context_window`` when known);
         ``ModelNotFoundError`` when it is not there. By default its entry in ``list_models()``: a
@@ -154,10 +102,6 @@ class Backend(abc.ABC):
             if info.name == model:
                 return info
         raise self.model_missing(model)
-
-    async def disk_usage(self) -> DiskUsage:
-        """What the models take on disk (``ultra-llm df``)."""
-        raise self._no_lifecycle("report disk usage")
 
     def canonical_model(self, name: str) -> str:
         """The canonical form of a model name for this backend (the name itself by default); raise
@@ -206,19 +150,19 @@ class Backend(abc.ABC):
 
     @classmethod
     def capabilities(cls) -> dict[str, Any]:
-        """What the backend offers: streaming, embeddings, pull, remove, tools, response formats,
-        images, reasoning control, its option names."""
+        """What the backend offers: streaming; the optional capabilities it implements (``store``,
+        ``lifecycle``, ``embeddings``: ``ultra_llm.capabilities``); the request features it declares
+        (tools, response formats, images, reasoning control); its option names."""
+        from .capabilities import capabilities_of
+
         options = cls.options_class()
         return {
             "streaming": True,
-            "embeddings": cls.supports_embeddings,
-            "pull": cls.supports_pull,
-            "remove": cls.supports_remove,
+            **capabilities_of(cls),
             "tools": cls.supports_tools,
             "response_format": cls.supports_response_format,
             "images": cls.supports_images,
             "reasoning_control": cls.supports_reasoning_control,
-            "lifecycle": cls.supports_lifecycle,
             "options": sorted(options.model_fields) if options is not None else [],
         }
 

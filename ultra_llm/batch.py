@@ -17,7 +17,7 @@ from .errors import InvalidOptionsError, UltraLLMError
 
 if TYPE_CHECKING:
     from .adapter import Adapter
-    from .types import Prompt, Result
+    from .types import GenerationRequest, Prompt, Result
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -40,7 +40,7 @@ class BatchItem:
     """
 
     index: int
-    prompt: Prompt
+    prompt: Prompt | GenerationRequest
     result: Result | None = None
     error: UltraLLMError | None = None
     seconds: float = 0.0
@@ -97,13 +97,15 @@ def _as_error(exc: Exception, adapter: Adapter) -> UltraLLMError:
 
 async def generate_many(
     adapter: Adapter,
-    prompts: Iterable[Prompt],
+    prompts: Iterable[Prompt | GenerationRequest],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
     progress: BatchProgressCallback | None = None,
     **options: Any,
 ) -> list[BatchItem]:
     """Answer every prompt with ``adapter.complete(prompt, **options)``; one ``BatchItem`` each, in input order.
+    A prompt may be a request ``adapter.build_request`` made (then without ``options``): it is not
+    validated again.
 
     Contract:
 
@@ -132,7 +134,7 @@ async def generate_many(
         raise InvalidOptionsError(
             f"concurrency must be at least 1, got {concurrency}.", fix="Pass concurrency=1 or more."
         )
-    items: list[Prompt] = list(prompts)
+    items: list[Prompt | GenerationRequest] = list(prompts)
     total = len(items)
     results: list[BatchItem | None] = [None] * total
     failed = 0

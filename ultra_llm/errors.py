@@ -138,8 +138,8 @@ class UnsupportedOperationError(UltraLLMError):
 
 
 class ModelLoadedError(UltraLLMError):
-    """The runner refused to change a model's settings because the model is loaded and serving a
-    request (a runner's ``409 runner already active``); ``model`` names it. Nothing was
+    """The server refused to change a model's settings because the model is loaded and serving a
+    request (e.g. a ``409``); ``model`` names it. Nothing was
     unloaded: unloading cuts other users' requests, so only the caller decides it."""
 
     exit_code: ClassVar[int] = 8
@@ -147,7 +147,7 @@ class ModelLoadedError(UltraLLMError):
 
     def __init__(self, model: str, *, detail: str | None = None, backend: str | None = None) -> None:
         self.model = model
-        message = f"Model '{model}' is loaded and in use, so the runner kept its settings"
+        message = f"Model '{model}' is loaded and in use, so the server kept its settings"
         message += f" ({detail})." if detail else "."
         super().__init__(
             message,

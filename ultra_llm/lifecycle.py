@@ -1,7 +1,7 @@
 """Model lifecycle values: what is loaded (``ps``), disk usage (``df``), and the one validator of a
 model's runtime settings (``configure``).
 
-Plain frozen dataclasses, no I/O: backends that manage loaded models (``Backend.supports_lifecycle``)
+Plain frozen dataclasses, no I/O: backends that manage loaded models (``capabilities.LoadedModels``)
 return them, the adapter and the CLI show them. The grammar of keep-alive durations and context sizes
 lives here once, so every backend and the CLI refuse the same input with the same message.
 """
@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 MAX_CONTEXT_SIZE = 2**31 - 1
-"""The largest context size a runner takes (an ``int32``)."""
+"""The largest context size a server takes (an ``int32``)."""
 
 UNLIMITED_CONTEXT = -1
 """``--context-size -1``: the model's whole trained context (llama.cpp's own reading of it)."""
@@ -34,7 +34,7 @@ _GO_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|
 
 
 def check_keep_alive(value: str) -> str:
-    """``value`` if a runner takes it as a keep-alive, else ``InvalidOptionsError``: ``0`` (unload when
+    """``value`` if a server takes it as a keep-alive, else ``InvalidOptionsError``: ``0`` (unload when
     idle), ``-1`` or any negative duration (never unload), or a Go duration (``30s``, ``5m``, ``1h30m``;
     ``time.ParseDuration``: a sign, then number-unit pairs, units ns us µs ms s m h). The runners'
     own grammar (sources cited where the backends send it) is kept here only, for every backend.
@@ -50,7 +50,7 @@ def check_keep_alive(value: str) -> str:
 
 
 def check_context_size(value: int) -> int:
-    """``value`` if it is a context size the runner takes (1 to 2^31-1 tokens, or -1 for the model's
+    """``value`` if it is a context size a server takes (1 to 2^31-1 tokens, or -1 for the model's
     whole trained context), else ``InvalidOptionsError``."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidOptionsError(f"Context size {value!r} is not a whole number of tokens.")
@@ -88,9 +88,9 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class RunningModel:
-    """A model loaded on the runner (one row of ``ps``).
+    """A model loaded in a server's memory (one row of ``ps``).
 
-    ``until`` is when it is unloaded as the runner tells (``"4 minutes from now"``, ``"Forever"``,
+    ``until`` is when it is unloaded as the server tells (``"4 minutes from now"``, ``"Forever"``,
     ``"Loading..."``) when it says; ``keep_alive`` the configured duration when known.
     """
 
@@ -121,13 +121,13 @@ class RunningModel:
 
 @dataclass(frozen=True)
 class DiskUsage:
-    """What the runner's models (and its default engine) take on disk, in bytes (``None``: not known)."""
+    """What the server's models (and its default engine) take on disk, in bytes (``None``: not known)."""
 
     backend: str
     models_bytes: int | None = None
     engine_bytes: int | None = None
     shown: tuple[tuple[str, str], ...] = ()
-    """The rows as the runner printed them (``("Models", "1.23GB")``), when it printed a table."""
+    """The rows as the server printed them (``("Models", "1.23GB")``), when it printed a table."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""

@@ -119,7 +119,7 @@ class Chain:
         self.backend_plugin = backend_plugin
         self.generate: GenerateNext = self._compose("generate", backend.generate)
         self.stream: StreamNext = self._compose("stream", backend.stream)
-        self.embed: EmbedNext = self._compose("embed", backend.embed)
+        self.embed: EmbedNext = self._compose("embed", _embed_of(backend))
         self._owners = [(type(layer.middleware), layer.plugin) for layer in self.layers]
         if backend_plugin is not None:
             self._owners.append((type(backend), backend_plugin))
@@ -149,6 +149,20 @@ class Chain:
             by_package = packages.get(_package(frame.f_globals.get("__name__", "")), by_package)
             tb = tb.tb_next
         return by_code or by_package
+
+
+def _embed_of(backend: Backend) -> EmbedNext:
+    """The backend's ``embed`` (``ultra_llm.capabilities.Embedder``), or the typed refusal."""
+    embed: EmbedNext | None = getattr(backend, "embed", None)
+    if embed is not None:
+        return embed
+
+    async def refuse(request: EmbeddingRequest) -> EmbeddingResult:
+        from .capabilities import Embedder, refusal
+
+        raise refusal(backend.name, Embedder, "embed texts")
+
+    return refuse
 
 
 def _codes_of(cls: type) -> Iterator[CodeType]:

@@ -2,12 +2,14 @@
 
 - ``hookimpl``: marks the hook implementations (the hooks: ``ultra_llm.hookspecs``, docs/reference.md);
 - ``Backend`` (subclass it), ``collect_result``, ``closing_stream``;
+- the optional capabilities a backend implements as well: ``ModelStore`` (pull, remove),
+  ``LoadedModels`` (the models loaded in memory), ``Embedder`` (embeddings);
 - the registrars the registration hooks receive: ``BackendRegistrar``, ``ModelRegistrar``,
   ``SettingsRegistrar``;
 - ``Middleware``, the base of what ``ultra_llm_middleware`` returns;
 - ``Settings``, ``setting``, ``Alias``, ``Secret``: a backend's or plugin's environment variables;
 - the value types that cross the boundary (``GenerationRequest``, ``Chunk``, ``Result`` ...), and
-  the model lifecycle's (``RunningModel``, ``DiskUsage``, ``ModelSettings``).
+  loaded models' (``RunningModel``, ``DiskUsage``, ``ModelSettings``).
 
 The errors a backend raises live in ``ultra_llm.errors``. Importing this module is cheap: only
 ``hookimpl`` loads at once, the rest on first use, so an entry-point module that imports it adds
@@ -22,6 +24,7 @@ from .hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from .backend import Backend, closing_stream, collect_result
+    from .capabilities import Embedder, LoadedModels, ModelStore
     from .lifecycle import DiskUsage, ModelSettings, RunningModel
     from .middleware import Middleware
     from .registry import BackendRegistrar, ModelRegistrar, SettingsRegistrar
@@ -53,6 +56,9 @@ _LAZY = {
     "closing_stream": "backend",
     "collect_result": "backend",
     "Middleware": "middleware",
+    "Embedder": "capabilities",
+    "LoadedModels": "capabilities",
+    "ModelStore": "capabilities",
     "DiskUsage": "lifecycle",
     "ModelSettings": "lifecycle",
     "RunningModel": "lifecycle",
@@ -98,14 +104,17 @@ __all__ = [
     "Chunk",
     "Deadline",
     "DiskUsage",
+    "Embedder",
     "EmbeddingRequest",
     "EmbeddingResult",
     "GenerationRequest",
+    "LoadedModels",
     "Message",
     "Middleware",
     "ModelInfo",
     "ModelRegistrar",
     "ModelSettings",
+    "ModelStore",
     "Progress",
     "ProgressCallback",
     "Result",

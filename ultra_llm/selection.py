@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -44,6 +44,8 @@ class Selection:
     backend: str
     availability: Availability | None = None
     fallback_reason: str | None = None
+    requested_error: UltraLLMError | None = field(default=None, compare=False, repr=False)
+    """Why the requested backend could not serve, when the fallback serves in its place."""
 
     @property
     def fell_back(self) -> bool:
@@ -179,16 +181,13 @@ async def select_backend(
     try:
         requested = host.resolve_backend_name(requested)
         chosen = instantiate(host, requested, config, settings)
-    except BackendNotFoundError as exc:
+    except BackendNotFoundError as exc:  # a name nothing registers is a mistake to fix, never a fallback
         if explicit:
             raise
-        missing = BackendNotFoundError(
+        raise BackendNotFoundError(
             f"No installed backend answers to '{requested}' ({reason}). {exc.message}",
             fix="Name a registered backend or alias, or install the plugin that provides it.",
-        )
-        if fallback is None:
-            raise missing from exc
-        return await _fall_back(host, config, fallback, requested, reason, Availability(False, error=missing))
+        ) from exc
     if not check:
         return chosen, Selection(requested=chosen.name, reason=reason, backend=chosen.name)
     availability = await check_backend(chosen, config.check_timeout)
@@ -227,4 +226,12 @@ async def _fall_back(
             config.fallback,
             why,
         )
-    return fallback, Selection(requested, reason, fallback.name, fallback_availability, fallback_reason=why)
+    selection = Selection(
+        requested,
+        reason,
+        fallback.name,
+        fallback_availability,
+        fallback_reason=why,
+        requested_error=_unavailable_error(requested, availability),
+    )
+    return fallback, selection

@@ -51,7 +51,7 @@ def test_the_mock_has_no_lifecycle_and_says_what_to_do(args: tuple[str, ...]) ->
     code, out, err = invoke(*args)
     assert code == 1 and out == ""
     assert "UnsupportedOperation" not in err and "does not manage loaded models" in err
-    assert "Fix: The mock loads nothing. Serve from Docker Model Runner for that: USE_MODEL_RUNNER=true" in err
+    assert "Fix: Select a backend that does (`-b NAME`, ULTRA_LLM_BACKEND): `ultra-llm backends --json`" in err
     assert len(err.strip().splitlines()) == 1
 
 
@@ -80,7 +80,7 @@ def test_configure_409_names_unload_then_unload_flag_does_both(runner: DMRProxy)
 def test_backend_option_selects_like_the_other_commands(runner: DMRProxy) -> None:
     assert invoke("ps", "--backend", "docker-api") == (0, "MODEL  ENGINE  MODE  UNTIL\n", "")
     code, _, err = invoke("ps", "--backend", "mock")
-    assert code == 1 and "The mock loads nothing" in err
+    assert code == 1 and "Backend 'mock' cannot list loaded models: it does not manage loaded models" in err
 
 
 def test_ps_unload_all_inspect_df_and_models(runner: DMRProxy) -> None:
@@ -198,7 +198,7 @@ def test_backends_lists_what_each_declares() -> None:
     header, *rows = out.splitlines()
     mock_row = next(row for row in rows if row.split()[:2] == ["*", "mock"])
     assert code == 0 and "FEATURES" in header.split()
-    assert "tools,schema,images,reasoning,embed" in mock_row.split() and "lifecycle" not in mock_row
+    assert "tools,schema,images,reasoning,embed,store" in mock_row.split() and "lifecycle" not in mock_row
 
 
 def test_configure_no_think_sets_the_runners_reasoning_budget(runner: DMRProxy) -> None:

@@ -134,14 +134,16 @@ def test_embeddings_and_capabilities() -> None:
 def test_fallback_logs_are_visible_to_applications(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv("USE_MODEL_RUNNER", "true")
-    monkeypatch.setenv("ULTRA_LLM_LOAD_PLUGINS", "ultra-llm-mock")
+    from tests.core.plugins import RunnerStandIns
     from ultra_llm.selection import _warned
 
+    monkeypatch.setenv("USE_MODEL_RUNNER", "true")  # MODEL_RUNNER_TYPE=cli: the stand-in whose daemon is down
+    host = PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "mock"})
+    host.register(RunnerStandIns(), name="standins")
     _warned.clear()
-    with caplog.at_level(logging.WARNING, logger="ultra_llm"), adapter_for() as adapter:
+    with caplog.at_level(logging.WARNING, logger="ultra_llm"), adapter_for(host) as adapter:
         assert adapter.selection.fell_back
-    assert "No installed backend answers to 'cli'" in caplog.text
+    assert "Backend 'docker-cli' is unavailable, using 'mock' instead" in caplog.text
 
 
 def test_generate_many_keeps_order_and_per_item_errors(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -77,17 +77,18 @@ def test_explicit_unknown_backend_is_an_error_naming_the_registered(monkeypatch:
     assert "nonesuch" in caught.value.message and "mock" in caught.value.message
 
 
-def test_runner_plugin_not_installed_degrades_with_the_install_hint(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("fallback", ["stand-in", "none", "mock"])
+def test_a_runner_type_nothing_registers_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, fallback: str
 ) -> None:
+    """0.3 answered from the stand-in (exit 0) for a name no plugin registers: a mistake, never a fallback."""
     monkeypatch.setenv("USE_MODEL_RUNNER", "true")
-    monkeypatch.setenv("ULTRA_LLM_LOAD_PLUGINS", "mock")
-    _warned.clear()
-    with caplog.at_level(logging.WARNING, logger="ultra_llm"):
-        name, selection = select(PluginHost())
-    assert name == "mock"
-    assert "No installed backend answers to 'cli'" in selection.fallback_reason  # type: ignore[attr-defined]
-    assert "install the plugin that provides it" in caplog.text and "MODEL_RUNNER_TYPE=cli" in caplog.text
+    monkeypatch.setenv("MODEL_RUNNER_TYPE", "bogus")
+    monkeypatch.setenv("ULTRA_LLM_FALLBACK", fallback)
+    with pytest.raises(BackendNotFoundError) as caught:
+        select(PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "mock"}))
+    assert "No installed backend answers to 'bogus'" in caught.value.message
+    assert "MODEL_RUNNER_TYPE=bogus" in caught.value.message and "install the plugin" in caught.value.fix
 
 
 def test_create_adapter_uses_default_model_and_fallback(host: PluginHost, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -53,7 +53,6 @@ class Hanging(Backend):
     """A third-party backend that never answers: every call awaits forever."""
 
     name: ClassVar[str] = "hanging"
-    supports_embeddings: ClassVar[bool] = True
     forever: ClassVar[float] = 3600.0
 
     async def check_availability(self) -> Availability:

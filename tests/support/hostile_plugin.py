@@ -66,8 +66,6 @@ class HangingCheckBackend(_Available):
 
 class SlowOpsBackend(_Available):
     name = "slow-ops"
-    supports_pull = True
-    supports_remove = True
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         yield Chunk("ok")

@@ -8,7 +8,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from ..errors import InvalidOptionsError
+from ..errors import InvalidOptionsError, UltraLLMError
 from ..json_depth import loads
 from ..options import parse_option_pairs
 from .commands_models import backend_option, open_adapter
@@ -16,8 +16,9 @@ from .context import _Context, handle_errors, pass_context, run_async
 from .output import ProgressDisplay
 
 if TYPE_CHECKING:
+    from ..adapter import Adapter
     from ..batch import BatchItem, BatchProgress
-    from ..types import Prompt
+    from ..types import GenerationRequest, Prompt
 
 __all__ = ["COMMANDS", "batch", "read_prompts"]
 
@@ -128,10 +129,8 @@ def batch(
 
     async def run() -> list[BatchItem]:
         async with await open_adapter(ctx, backend, model) as adapter:
-            adapter.build_request("options check", parsed)  # bad -o values fail once, before any work
-            return await generate_many(
-                adapter, [prompt for prompt, _ in entries], concurrency=concurrency, progress=on_progress, **parsed
-            )
+            requests = [_built(adapter, prompt, parsed, number) for number, (prompt, _) in enumerate(entries, 1)]
+            return await generate_many(adapter, requests, concurrency=concurrency, progress=on_progress)
 
     items = run_async(run())
     if display is not None:
@@ -140,6 +139,16 @@ def batch(
     click.echo(f"{len(items)} prompts: {len(items) - failed} answered, {failed} failed.", err=True)
     if failed:
         sys.exit(1)
+
+
+def _built(adapter: Adapter, prompt: Prompt, options: dict[str, Any], number: int) -> GenerationRequest:
+    """The request of the ``number``-th prompt, validated once, before any work: a bad ``-o`` or
+    prompt stops the batch saying which prompt, as a line that is not JSON does."""
+    try:
+        return adapter.build_request(prompt, options)
+    except UltraLLMError as error:
+        error.message = f"Prompt {number}: {error.message}"
+        raise
 
 
 COMMANDS = [batch]

@@ -115,6 +115,7 @@ _FEATURE_NAMES = {
     "images": "images",
     "reasoning_control": "reasoning",
     "embeddings": "embed",
+    "store": "store",
     "lifecycle": "lifecycle",
 }
 """The capability keys ``backends`` shows, and their short names in its FEATURES column."""

@@ -9,8 +9,9 @@ A plugin author writes::
 and pytest runs every check below against it: the backend is loaded through its installed entry
 point (as users get it: a wrong ``"module:Class"`` or a plugin failing at import fails the suite),
 then discovery, availability, whole and streamed generation agreeing, option validation, typed
-errors, cancellation, embeddings where declared. Each request feature is checked through the
-adapter, gated on what the backend declares: ``supports_tools``, a call with
+errors, cancellation; the optional capabilities a backend implements (``ultra_llm.capabilities``:
+whole Protocols with their signatures; embeddings and loaded models are exercised). Each request
+feature is checked through the adapter, gated on what the backend declares: ``supports_tools``, a call with
 ``tool_choice="required"`` returns well-formed tool calls, whole and streamed as pieces;
 ``supports_response_format``, a schema answer parses; ``supports_images``, a request with an image
 is answered; ``supports_reasoning_control``, ``reasoning``/``reasoning_budget`` are accepted. Every
@@ -33,6 +34,7 @@ import pytest
 
 from ..adapter import Adapter
 from ..backend import Backend
+from ..capabilities import CAPABILITIES, Embedder, LoadedModels, signature_mismatches
 from ..config import load_config
 from ..errors import InvalidOptionsError, ModelNotFoundError, UltraLLMError, UnsupportedOperationError
 from ..host import PluginHost
@@ -150,8 +152,26 @@ class BackendConformance:
         backend = self.make(backend_factory)
         assert isinstance(backend.name, str) and backend.name, f"backend name {backend.name!r}"
         caps = backend.capabilities()
-        missing = {"streaming", "embeddings", "pull", "remove", "options", *_FEATURES} - set(caps)
+        missing = {"streaming", *CAPABILITIES, "options", *_FEATURES} - set(caps)
         assert not missing, f"capabilities() lacks {sorted(missing)}: {caps!r}"
+
+    def test_capabilities_are_whole_protocols(self, backend_factory: BackendFactory) -> None:
+        """Each optional capability (``ultra_llm.capabilities``) is implemented whole or not at all,
+        with the Protocol's signatures (``async def``, the same parameters; more only with defaults)."""
+        backend_cls = type(self.make(backend_factory))
+        for name, protocol in CAPABILITIES.items():
+            members = [
+                member for member in vars(protocol) if not member.startswith("_") and callable(vars(protocol)[member])
+            ]
+            present = [member for member in members if hasattr(backend_cls, member)]
+            if not present:
+                continue
+            assert present == members, (
+                f"{backend_cls.__name__} has {', '.join(present)} of {protocol.__name__} but not "
+                f"{', '.join(sorted(set(members) - set(present)))}: implement all of {name} or none"
+            )
+            problems = signature_mismatches(backend_cls, protocol)
+            assert not problems, f"{backend_cls.__name__} as {protocol.__name__}: {'; '.join(problems)}"
 
     def test_availability_is_typed(self, backend_factory: BackendFactory) -> None:
         async def case() -> Availability:
@@ -259,18 +279,15 @@ class BackendConformance:
 
     def test_embeddings_when_declared(self, backend_factory: BackendFactory) -> None:
         async def case() -> Any:
-            backend = self.make(backend_factory)
+            backend: Any = self.make(backend_factory)
             try:
                 request = EmbeddingRequest(backend.canonical_model(self.model), ("one", "two"), backend.name)
                 return await backend.embed(request)
             finally:
                 await backend.aclose()
 
-        backend_cls = type(self.make(backend_factory))
-        if not backend_cls.supports_embeddings:
-            with pytest.raises(UnsupportedOperationError):
-                _run(case())
-            return
+        if not issubclass(type(self.make(backend_factory)), Embedder):
+            pytest.skip("the backend is no Embedder (the adapter's refusal is the kernel's, tested there)")
         result = _run(case())
         assert len(result.vectors) == 2, f"2 inputs gave {len(result.vectors)} vectors"
         for vector in result.vectors:
@@ -278,16 +295,17 @@ class BackendConformance:
 
     def test_lifecycle_when_declared(self, backend_factory: BackendFactory) -> None:
         """``inspect(model)`` describes the model under its canonical name (every backend can: by
-        default its listing's entry). Without ``supports_lifecycle`` the rest of the lifecycle is an
-        ``UnsupportedOperationError``; with it, ``running_models`` lists ``RunningModel`` rows (or is
-        unsupported by this server, typed)."""
+        default its listing's entry). A backend that implements ``LoadedModels``: ``running_models``
+        lists ``RunningModel`` rows (or is unsupported by this server, typed)."""
         from ..lifecycle import RunningModel
 
         async def case() -> tuple[Backend, Any, Any]:
             backend = self.make(backend_factory)
             try:
+                running: Any = None
                 try:
-                    running: Any = await backend.running_models()
+                    if isinstance(backend, LoadedModels):
+                        running = await backend.running_models()
                 except UnsupportedOperationError as exc:
                     running = exc
                 try:
@@ -301,9 +319,7 @@ class BackendConformance:
         backend, running, info = _run(case())
         assert isinstance(info, ModelInfo), f"inspect gave {info!r}, not a ModelInfo"
         assert info.name == backend.canonical_model(self.model), f"inspect named {info.name!r}"
-        if not backend.supports_lifecycle:
-            assert isinstance(running, UnsupportedOperationError), f"running_models gave {running!r} undeclared"
-        elif not isinstance(running, UnsupportedOperationError):
+        if isinstance(backend, LoadedModels) and not isinstance(running, UnsupportedOperationError):
             assert all(isinstance(row, RunningModel) for row in running), f"running_models gave {running!r}"
 
     def test_errors_are_typed(self, backend_factory: BackendFactory) -> None:

@@ -180,30 +180,54 @@ def _progress_dict(event: Progress) -> dict[str, Any]:
     }
 
 
-async def _pull_frames(adapter: Adapter, model: str) -> AsyncIterator[bytes]:
-    """``progress`` frames while ``adapter.pull`` runs, then ``done`` or ``error``; closing cancels the pull."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Progress | None] = asyncio.Queue()
+class _Pull:
+    """A pull running in a task, its progress in a queue: started before the response, so an error
+    that comes before any progress (a backend that cannot pull, a runner down) is an HTTP status."""
 
-    def report(event: Progress) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, event)
+    def __init__(self, adapter: Adapter, model: str) -> None:
+        loop = asyncio.get_running_loop()
+        self.adapter = adapter
+        self.model = model
+        self.queue: asyncio.Queue[Progress | None] = asyncio.Queue()
+        self.task = asyncio.ensure_future(adapter.pull(model, self._report))
+        self.task.add_done_callback(lambda _: loop.call_soon_threadsafe(self.queue.put_nowait, None))
+        self._loop = loop
 
-    task = asyncio.ensure_future(adapter.pull(model, report))
-    task.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, None))
-    try:
-        while (event := await queue.get()) is not None:
-            yield sse_frame("progress", _progress_dict(event))
+    def _report(self, event: Progress) -> None:
+        self._loop.call_soon_threadsafe(self.queue.put_nowait, event)
+
+    async def first(self) -> Progress | None:
+        """The first progress event, or ``None`` when the pull ended first; raises its typed error then."""
         try:
-            task.result()
-        except UltraLLMError as error:
-            yield sse_frame("error", error_body(error))
-            return
-        yield sse_frame("done", {"model": model, "backend": adapter.name})
-    finally:
-        if not task.done():
-            task.cancel()
+            event = await self.queue.get()
+            if event is None:
+                self.task.result()
+        except BaseException:
+            await self.cancel()
+            raise
+        return event
+
+    async def frames(self, first: Progress | None) -> AsyncIterator[bytes]:
+        """``progress`` frames while the pull runs, then ``done`` or ``error``; closing cancels the pull."""
+        try:
+            event = first
+            while event is not None:
+                yield sse_frame("progress", _progress_dict(event))
+                event = await self.queue.get()
+            try:
+                self.task.result()
+            except UltraLLMError as error:
+                yield sse_frame("error", error_body(error))
+                return
+            yield sse_frame("done", {"model": self.model, "backend": self.adapter.name})
+        finally:
+            await self.cancel()
+
+    async def cancel(self) -> None:
+        if not self.task.done():
+            self.task.cancel()
             with contextlib.suppress(BaseException):  # the pull was cancelled on purpose
-                await task
+                await self.task
 
 
 def _usage(chunk: Chunk) -> dict[str, Any] | None:
@@ -326,16 +350,13 @@ def create_router(
         }
 
     @router.post("/models/pull", response_class=EventStreamResponse, responses=PULL_RESPONSES, summary="Pull a model")
-    async def pull(body: PullRequest) -> Response:
+    async def pull(request: Request, body: PullRequest) -> Response:
         """Download a model; progress streams as ``event: progress`` (ProgressEvent), then ``event: done``
         (``{"model", "backend"}``) or ``event: error`` (ErrorBody). Disconnecting cancels the pull."""
         adapter = await state.adapter(body.backend)
-        model = adapter.backend.canonical_model(body.model)
-        if not adapter.backend.supports_pull:
-            from ..errors import UnsupportedOperationError
-
-            raise UnsupportedOperationError(f"Backend '{adapter.name}' cannot pull models.", backend=adapter.name)
-        return EventStreamResponse(_pull_frames(adapter, model))
+        pull = _Pull(adapter, adapter.backend.canonical_model(body.model))
+        first = await run_until_disconnect(request.receive, pull.first())
+        return EventStreamResponse(pull.frames(first))
 
     @router.delete("/models/{model:path}", response_model=RemoveResponse, summary="Remove a model")
     async def remove(
@@ -382,17 +403,17 @@ def create_router(
         if not isinstance(prompt, str):
             prompt = [message.model_dump(exclude_none=True) for message in body.prompt if not isinstance(message, str)]
         options = _call_options(body)
-        model = adapter.build_request(prompt, options).model
+        built = adapter.build_request(prompt, options)
         if not streamed:
-            result = await run_until_disconnect(request.receive, adapter.complete(prompt, **options))
+            result = await run_until_disconnect(request.receive, adapter.complete(built))
             return result.to_dict()
-        stream = adapter.stream(prompt, **options)
+        stream = adapter.stream(built)
         try:
             first = await run_until_disconnect(request.receive, _first(stream))
         except BaseException:
             await stream.aclose()
             raise
-        return EventStreamResponse(_generation_frames(adapter, model, first, stream))
+        return EventStreamResponse(_generation_frames(adapter, built.model, first, stream))
 
     @router.post("/embeddings", response_model=EmbeddingsResponse, summary="Embed texts")
     async def embeddings(request: Request, body: EmbeddingsRequest) -> dict[str, Any]:

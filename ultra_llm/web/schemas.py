@@ -96,8 +96,8 @@ class BackendInfo(BaseModel):
     fix: str | None = Field(None, description="How to make it available, when it is not.")
     capabilities: dict[str, Any] | None = Field(
         None,
-        description="streaming, embeddings, pull, remove, tools, response_format, images, reasoning_control, "
-        "lifecycle, options.",
+        description="streaming; the optional capabilities store, lifecycle, embeddings; the request features "
+        "tools, response_format, images, reasoning_control; options.",
     )
     options_schema: dict[str, Any] | None = Field(
         None, description="JSON schema of the generation options the backend accepts (null: none)."

@@ -47,4 +47,5 @@ def test_the_host_finds_the_backend_and_its_alias() -> None:
     assert host.resolve_backend_name("api") == "docker-api"
     cls = host.backend_spec("docker-api").load()
     assert cls.capabilities()["options"] == ["max_tokens", "seed", "stop", "temperature", "top_p"]
-    assert cls.supports_embeddings and cls.supports_pull and cls.supports_remove
+    caps = cls.capabilities()
+    assert caps["embeddings"] and caps["store"] and caps["lifecycle"]

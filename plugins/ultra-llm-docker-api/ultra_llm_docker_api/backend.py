@@ -110,14 +110,10 @@ class DockerAPIBackend(Backend):
     options_model: ClassVar[type[Any] | None] = DockerAPIOptions
     options_hint: ClassVar[str] = OPTIONS_HINT
     settings_model: ClassVar[type[Any] | None] = DockerAPISettings
-    supports_embeddings: ClassVar[bool] = True
-    supports_pull: ClassVar[bool] = True
-    supports_remove: ClassVar[bool] = True
     supports_tools: ClassVar[bool] = True
     supports_response_format: ClassVar[bool] = True
     supports_images: ClassVar[bool] = True
     supports_reasoning_control: ClassVar[bool] = True
-    supports_lifecycle: ClassVar[bool] = True
     default_model: ClassVar[str] = DEFAULT_MODEL
     settings: DockerAPISettings
 

@@ -112,9 +112,6 @@ class DockerCLIBackend(Backend):
         "The `docker model run` CLI cannot send tools, JSON schemas or reasoning control. " + API_HINT
     )
     settings_model: ClassVar[type[DockerCLISettings]] = DockerCLISettings
-    supports_pull: ClassVar[bool] = True
-    supports_remove: ClassVar[bool] = True
-    supports_lifecycle: ClassVar[bool] = True
     default_model: ClassVar[str] = DEFAULT_MODEL
     settings: DockerCLISettings
 

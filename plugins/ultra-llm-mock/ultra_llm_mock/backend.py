@@ -91,17 +91,10 @@ class MockBackend(Backend):
     )
     options_model = "ultra_llm_mock.options:MockOptions"  # imported only when a call sets options
     settings_model: ClassVar[type[MockSettings]] = MockSettings
-    supports_embeddings: ClassVar[bool] = True
-    supports_pull: ClassVar[bool] = True
-    supports_remove: ClassVar[bool] = True
     supports_tools: ClassVar[bool] = True
     supports_response_format: ClassVar[bool] = True
     supports_images: ClassVar[bool] = True
     supports_reasoning_control: ClassVar[bool] = True
-    lifecycle_hint: ClassVar[str] = (
-        "The mock loads nothing. Serve from Docker Model Runner for that: USE_MODEL_RUNNER=true "
-        "(MODEL_RUNNER_TYPE=cli or api)."
-    )
     default_model: ClassVar[str] = DEFAULT_MODEL
     settings: MockSettings
 

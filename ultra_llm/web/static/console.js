@@ -202,7 +202,7 @@ async function loadModels() {
   if (!state.backend) { $("model-list").replaceChildren(); return; }
   const data = await api("models", { params: { backend: state.backend } });
   state.models = data.models;
-  const canRemove = (current()?.capabilities || {}).remove;
+  const canRemove = (current()?.capabilities || {}).store;
   $("model-count").textContent = `(${data.models.length} on ${data.backend})`;
   $("model-list").replaceChildren(...(data.models.length ? data.models.map((m) => {
     const details = ["parameters", "quantization", "size", "context_size"]
