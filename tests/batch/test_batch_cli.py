@@ -95,6 +95,9 @@ def test_bad_input_is_a_clear_error_before_any_work() -> None:
     assert bad_option.exit_code == 2 and "bogus" in bad_option.stderr and bad_option.stdout == ""
     bad_concurrency = run(["batch", "-", "-c", "0"], stdin="a\n")
     assert bad_concurrency.exit_code == 2
+    bad_prompt = '{"prompt": "ok"}\n{"messages": [{"role": "wizard", "content": "x"}]}\n'
+    refused = run(["batch", "-", "-m", "mock/echo"], stdin=bad_prompt)
+    assert refused.exit_code == 2 and "Prompt 2: Invalid prompt" in refused.stderr and refused.stdout == ""
 
 
 def test_an_empty_file_is_an_empty_batch() -> None:
