@@ -16,7 +16,7 @@ from .context import _Context, handle_errors, pass_context
 DEFAULT_PORT = 8765
 SHUTDOWN_GRACE = 5
 """Seconds requests still running get to finish once the server is stopped (SIGTERM, SIGHUP, Ctrl-C):
-then they are cancelled and the backends closed, within ``docker stop``'s 10 s before SIGKILL."""
+then they are cancelled and the backends closed, within the 10 s service managers give before SIGKILL."""
 
 
 @click.command()

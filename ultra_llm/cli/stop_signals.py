@@ -1,7 +1,7 @@
 """SIGTERM and SIGHUP stop a command the way Ctrl-C does, so nothing outlives it.
 
 ``run_stoppable(coro)`` runs a command's coroutine with handlers for SIGTERM and SIGHUP (``timeout``,
-``systemctl stop``, ``docker stop``, a closed terminal) that cancel it. Cancelling runs every
+``systemctl stop``, a container being stopped, a closed terminal) that cancel it. Cancelling runs every
 ``finally`` and ``async with`` on the way out, exactly as Ctrl-C does: a backend's child processes
 are killed and reaped and its private files removed. Then the process exits with 128 + the
 signal's number (143, 129), the shell's convention, and one line on stderr. The first signal
