@@ -34,10 +34,10 @@ def _check(mode: int, size: int, path: str, what: str, limit: int, fix: str) -> 
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
         raise InvalidOptionsError(
-            f"{what}: '{path}' is {kind}, not a regular file.", fix="Pass the path of a regular file."
+            f"{what} '{path}' is {kind}, not a regular file.", fix="Pass the path of a regular file."
         )
     if size > limit:
-        raise InvalidOptionsError(f"{what}: the file '{path}' is over the {_size_text(limit)} limit.", fix=fix)
+        raise InvalidOptionsError(f"{what} '{path}' is over the {_size_text(limit)} limit.", fix=fix)
 
 
 def read_regular_file(path: str, *, limit: int, what: str, fix: str) -> bytes:
@@ -46,7 +46,7 @@ def read_regular_file(path: str, *, limit: int, what: str, fix: str) -> bytes:
     ``limit`` bytes (``fix`` says what to do then); an ``OSError`` (missing, no permission) is the
     caller's to word. Never blocks on a FIFO, never reads more than ``limit + 1`` bytes."""
     if "\0" in path:  # os.stat would raise ValueError: no file name holds one
-        raise InvalidOptionsError(f"{what}: the path {path!r} holds a NUL character.", fix="Check the path.")
+        raise InvalidOptionsError(f"{what} path {path!r} holds a NUL character.", fix="Check the path.")
     info = os.stat(path)
     _check(info.st_mode, info.st_size, path, what, limit, fix)
     fd = os.open(path, _OPEN_FLAGS)

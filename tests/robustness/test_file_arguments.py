@@ -65,13 +65,13 @@ def test_a_directory_is_refused(flag: str, tmp_path: Path) -> None:
 
 def test_an_image_over_the_cap_is_refused_before_it_is_read(tmp_path: Path) -> None:
     path = sparse(tmp_path / "big.png", MAX_IMAGE_BYTES + 1, PNG)
-    assert_refused(generate("-a", path), f"The image: the file '{path}' is over the 12 MiB limit.", "smaller image")
+    assert_refused(generate("-a", path), f"The image '{path}' is over the 12 MiB limit.", "smaller image")
 
 
 @pytest.mark.parametrize("flag", ["--tools", "--schema"])
 def test_a_json_file_over_the_cap_is_refused_before_it_is_read(flag: str, tmp_path: Path) -> None:
     path = sparse(tmp_path / "big.json", MAX_JSON_FILE_BYTES + 1, b"[")
-    assert_refused(generate(flag, path), f"{flag}: the file '{path}' is over the 1 MiB limit.")
+    assert_refused(generate(flag, path), f"{flag} '{path}' is over the 1 MiB limit.")
 
 
 def test_files_at_the_cap_are_still_read(tmp_path: Path) -> None:
