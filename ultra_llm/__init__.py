@@ -1,10 +1,13 @@
 """ultra-llm: local LLMs for Python applications through pluggable backends, on pluggy.
 
 The application-facing API, about twenty names: make an adapter (``create_adapter``, or
-``create_adapter_sync`` without an event loop), call it, read ``Result``/``Chunk``. The seed's
-names (``create_modelrunner_adapter`` ...) are here too, from ``ultra_llm.compat``. Errors are in
+``create_adapter_sync`` without an event loop), call it, read ``Result``/``Chunk``. Errors are in
 ``ultra_llm.errors`` (``UltraLLMError`` is their root, re-exported here); plugin authors import
 from ``ultra_llm.plugin``. Importing this package is cheap: everything loads on first use.
+
+``_MOVED`` is a shim for one release: names 0.3 exported here that a plugin family now owns still
+import from here, lazily, with a ``DeprecationWarning`` naming their new home; without the family
+installed, an ``ImportError`` naming the package to install. It goes in ``SHIM_REMOVED_IN``.
 """
 
 from __future__ import annotations
@@ -15,14 +18,13 @@ from .errors import UltraLLMError
 
 if TYPE_CHECKING:
     from .adapter import Adapter, LLMAdapter
-    from .compat import create_modelrunner_adapter, create_modelrunner_cli_adapter, get_available_models
     from .config import UltraConfig, load_config
     from .factory import create_adapter, create_adapter_sync
     from .host import PluginHost, get_host
     from .sync import SyncAdapter
     from .types import Chunk, EmbeddingResult, ImagePart, Message, ModelInfo, Result, Usage
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 _LAZY = {
     "Adapter": "adapter",
@@ -41,19 +43,59 @@ _LAZY = {
     "ModelInfo": "types",
     "Result": "types",
     "Usage": "types",
-    "create_modelrunner_adapter": "compat",
-    "create_modelrunner_cli_adapter": "compat",
-    "get_available_models": "compat",
+}
+
+SHIM_REMOVED_IN = "0.5"
+"""The release that removes the ``_MOVED`` shim."""
+
+# The shim's table, the kernel's one mention of a plugin family: name -> the module that owns it now.
+_MOVED = {
+    "create_modelrunner_adapter": "ultra_llm_docker.compat",
+    "create_modelrunner_cli_adapter": "ultra_llm_docker.compat",
+    "get_available_models": "ultra_llm_docker.compat",
+    "Capabilities": "ultra_llm_docker.compat",
+    "ModelRunnerAdapter": "ultra_llm_docker.compat",
+    "UncheckedModelRunnerAdapter": "ultra_llm_docker.compat",
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ultra_llm' has no attribute {name!r}")
     from importlib import import_module
 
-    value = getattr(import_module(f".{module}", __name__), name)
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(import_module(f".{module}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in _MOVED:
+        return _moved(name, _MOVED[name])
+    raise AttributeError(f"module 'ultra_llm' has no attribute {name!r}")
+
+
+def _moved(name: str, module: str) -> Any:
+    """``name`` from ``module``, its new home, with one ``DeprecationWarning`` (then cached here, as
+    ``from ultra_llm import name`` looks it up twice); ``ImportError`` naming the package when absent."""
+    import warnings
+    from importlib import import_module
+
+    package = module.split(".", 1)[0].replace("_", "-")
+    try:
+        owner = import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".", 1)[0] != module.split(".", 1)[0]:
+            raise
+        raise ImportError(
+            f"ultra_llm.{name} moved out of the ultra-llm kernel into the {package} package, which is not "
+            f"installed: `pip install {package}`, then `from {module} import {name}`.",
+            name=name,
+        ) from None
+    warnings.warn(
+        f"`from ultra_llm import {name}` is deprecated and is removed in ultra-llm {SHIM_REMOVED_IN}: "
+        f"use `from {module} import {name}` (package {package}).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    value = getattr(owner, name)
     globals()[name] = value
     return value
 
@@ -75,9 +117,6 @@ __all__ = [
     "__version__",
     "create_adapter",
     "create_adapter_sync",
-    "create_modelrunner_adapter",
-    "create_modelrunner_cli_adapter",
-    "get_available_models",
     "get_host",
     "load_config",
 ]

@@ -322,7 +322,7 @@ class Adapter:
         name = self.backend.canonical_model(model)
         await self._guard(store.remove, name, deadline=self._deadline(), what="Removing")
 
-    # -- model lifecycle (loaded models on the runner) --------------------------------------------
+    # -- model lifecycle (loaded models on the server) --------------------------------------------
 
     async def running_models(self) -> list[RunningModel]:
         """The models loaded now (``ultra-llm ps``), within ``ULTRA_LLM_TIMEOUT``."""
@@ -339,7 +339,7 @@ class Adapter:
 
     async def unload(self, models: Sequence[str] = (), *, all: bool = False) -> int:
         """Unload ``models`` (names canonicalised), or every loaded model with ``all``; how many the
-        runner unloaded. Unloading cuts requests the model is serving for anyone."""
+        server unloaded. Unloading cuts requests the model is serving for anyone."""
         from .errors import InvalidOptionsError
 
         if all and models:
@@ -367,22 +367,22 @@ class Adapter:
     ) -> str:
         """Set ``model``'s context size (tokens; -1 for the whole trained context), keep-alive (a Go
         duration, ``0`` or ``-1``) and whether it thinks (a reasoning model; per request, the
-        ``reasoning=`` option overrides it); its canonical name. On a model runner these are per-model
-        settings the runner applies at the next load (it loads the model again at once). While the
-        model is busy the runner refuses: ``ModelLoadedError``; ``unload=True`` unloads it first, on
+        ``reasoning=`` option overrides it); its canonical name. On a model server these are per-model
+        settings the server applies at the next load (it loads the model again at once). While the
+        model is busy the server refuses: ``ModelLoadedError``; ``unload=True`` unloads it first, on
         purpose (cutting requests it serves)."""
         from .errors import ModelLoadedError
         from .lifecycle import ModelSettings
 
-        settings = ModelSettings(context_size=context_size, keep_alive=keep_alive, think=think)
         loaded = self._loaded_models("configure models")
+        settings = loaded.check_settings(ModelSettings(context_size=context_size, keep_alive=keep_alive, think=think))
         name = self.backend.canonical_model(model)
         if unload:
             await self._guard(self._unload, loaded, [name], False, deadline=self._deadline(), what="Unloading")
         try:
             await self._guard(loaded.configure, name, settings, deadline=self._deadline(), what="Configuring")
         except ModelLoadedError as error:
-            if unload:  # unloaded on purpose, still refused: the runner keeps a model serving a request
+            if unload:  # unloaded on purpose, still refused: the server keeps a model serving a request
                 error.fix = "It is serving a request, which keeps it loaded even through unload: retry once it is done."
             raise
         return name

@@ -80,7 +80,7 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def check_availability(self) -> Availability:
-        """Cheaply tell whether the backend can serve now; never raise for an unavailable runner."""
+        """Cheaply tell whether the backend can serve now; never raise for an unavailable server."""
 
     @abc.abstractmethod
     async def list_models(self) -> list[ModelInfo]:
@@ -124,7 +124,7 @@ class Backend(abc.ABC):
 
     def served_from(self) -> str | None:
         """Where this backend's answers come from when that can differ between instances, else ``None``
-        (the default): everything that decides where a request goes and as whom (a runner's URL and
+        (the default): everything that decides where a request goes and as whom (a server's URL and
         API path, a digest of its credentials, never the credentials in clear). Caches key answers by
         it. Must not do I/O or raise."""
         return None

@@ -8,13 +8,13 @@ is made), and a caller asking a backend that lacks it gets one typed refusal (``
 - ``LoadedModels``: the models a server holds in memory (list, preload, unload, configure, disk use);
 - ``Embedder``: vectors for texts (``embed``).
 
-Loading and unloading are not one runner's idea: Ollama and llama-server's router mode do it too.
+Loading and unloading are not one server's idea: Ollama and llama-server's router mode do it too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .errors import UnsupportedOperationError
 
@@ -63,6 +63,13 @@ class LoadedModels(Protocol):
         """Unload ``models`` (or every model with ``all``); how many were unloaded."""
         ...
 
+    @classmethod
+    def check_settings(cls, settings: ModelSettings) -> ModelSettings:
+        """``settings`` as this server takes them (normalised), or ``InvalidOptionsError`` naming the value
+        it refuses (a keep-alive in another grammar). A classmethod, no I/O: the CLI calls it before
+        any server is asked, the adapter before it unloads or configures anything."""
+        ...
+
     async def configure(self, model: str, settings: ModelSettings) -> None:
         """Change ``model``'s runtime settings; ``ModelLoadedError`` when the server refuses because the
         model is busy. Never unload on the caller's behalf."""
@@ -106,28 +113,41 @@ def refusal(backend: str, protocol: Capability, asked: str) -> UnsupportedOperat
 
 
 def signature_mismatches(cls: type, protocol: Capability) -> list[str]:
-    """How ``cls``'s methods differ from ``protocol``'s: a missing or non-``async`` method, or a
-    parameter of the Protocol's that is missing or of another kind. Extra parameters with defaults
-    are allowed (a backend may take more, e.g. ``remove(model, *, force=False)``)."""
+    """How ``cls``'s methods differ from ``protocol``'s: a missing or non-``async`` method (a plain
+    ``@classmethod`` where the Protocol has one), or a parameter of the Protocol's that is missing or of
+    another kind. Extra parameters with defaults are allowed (a backend may take more, e.g.
+    ``remove(model, *, force=False)``)."""
     import inspect
 
     problems: list[str] = []
-    for member, expected in vars(protocol).items():
-        if not inspect.iscoroutinefunction(expected):
+    for member, declared in vars(protocol).items():
+        if isinstance(declared, classmethod):
+            raw = inspect.getattr_static(cls, member, None)
+            if not isinstance(raw, classmethod) or inspect.iscoroutinefunction(raw.__func__):
+                problems.append(f"{member} is not a plain `@classmethod` (it is called on the class, before any I/O)")
+                continue
+        elif not inspect.iscoroutinefunction(declared):
             continue
-        found = getattr(cls, member, None)
-        if found is None or not inspect.iscoroutinefunction(found):
+        elif not inspect.iscoroutinefunction(getattr(cls, member, None)):
             problems.append(f"{member} is not an `async def` method")
             continue
-        want = inspect.signature(expected).parameters
-        have = inspect.signature(found).parameters
-        for name, param in want.items():
-            if name not in have or have[name].kind != param.kind:
-                problems.append(f"{member} lacks parameter {name!r} ({param.kind.description})")
-            elif param.default is not inspect.Parameter.empty and have[name].default is inspect.Parameter.empty:
-                problems.append(f"{member}'s {name!r} needs a default")
-        for name, param in have.items():
-            extra = name not in want and param.default is inspect.Parameter.empty
-            if extra and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-                problems.append(f"{member} requires parameter {name!r}, which callers do not pass")
+        problems.extend(_parameter_mismatches(member, getattr(protocol, member), getattr(cls, member)))
+    return problems
+
+
+def _parameter_mismatches(member: str, expected: Callable[..., Any], found: Callable[..., Any]) -> list[str]:
+    import inspect
+
+    problems: list[str] = []
+    want = inspect.signature(expected).parameters
+    have = inspect.signature(found).parameters
+    for name, param in want.items():
+        if name not in have or have[name].kind != param.kind:
+            problems.append(f"{member} lacks parameter {name!r} ({param.kind.description})")
+        elif param.default is not inspect.Parameter.empty and have[name].default is inspect.Parameter.empty:
+            problems.append(f"{member}'s {name!r} needs a default")
+    for name, param in have.items():
+        extra = name not in want and param.default is inspect.Parameter.empty
+        if extra and param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            problems.append(f"{member} requires parameter {name!r}, which callers do not pass")
     return problems

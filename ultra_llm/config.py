@@ -1,4 +1,4 @@
-"""The core configuration: the seed's variables plus ultra-llm's own, read once by ``UltraConfig``.
+"""The core configuration: the kernel's variables (and the seed's neutral ones), read once by ``UltraConfig``.
 
 Built only when needed (``load_config()``), never at import, by ``ultra_llm.settings`` (no
 pydantic). A bad value raises ``ConfigurationError`` naming the variable, the value and what is
@@ -23,29 +23,14 @@ def _fallback(value: str) -> str:
     return value.strip().lower() or "none"
 
 
-def _runner_type(value: str) -> str:
-    return value.strip().lower() or "cli"
-
-
 @dataclass(frozen=True)
 class UltraConfig(Settings):
     """The core settings: which backend, which model, the adapter's deadlines."""
 
-    use_model_runner: bool = setting(
-        False,
-        env="USE_MODEL_RUNNER",
-        help="Use the model runner (true) or the stand-in backend (false), as in the seed.",
-    )
-    model_runner_type: str = setting(
-        "cli",
-        env="MODEL_RUNNER_TYPE",
-        help="Which runner backend, by name or alias (the seed's `cli` and `api`).",
-        check=_runner_type,
-    )
     backend: str | None = setting(
         None,
         env="ULTRA_LLM_BACKEND",
-        help="Any registered backend by name (third-party ones too); wins over the two above.",
+        help="Any registered backend by name or alias; wins over every plugin's choice and the stand-in.",
         check=_name_or_none,
     )
     default_model: str | None = setting(

@@ -25,7 +25,7 @@ __all__ = ["MAX_IMAGE_BYTES", "ContentPart", "ImagePart", "TextPart", "image_med
 
 MAX_IMAGE_BYTES = 12 * 1_048_576
 """The largest image file read (``ImagePart.from_file``, the CLI's ``--attach``) and the largest a
-web request's data URL may carry: above a local runner's usual 10 MiB request cap, so that cap's
+web request's data URL may carry: above a local server's usual 10 MiB request cap, so that cap's
 own error speaks for the images between."""
 
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (

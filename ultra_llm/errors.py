@@ -158,7 +158,7 @@ class ModelLoadedError(UltraLLMError):
 
 
 class BackendUnavailableError(UltraLLMError):
-    """The backend cannot serve requests right now (binary missing, daemon down, runner off ...)."""
+    """The backend cannot serve requests right now (binary missing, daemon down, server off ...)."""
 
     exit_code: ClassVar[int] = 3
     http_status: ClassVar[int] = 503
@@ -194,7 +194,7 @@ class GenerationError(UltraLLMError):
     exit_code: ClassVar[int] = 6
     http_status: ClassVar[int] = 502
 
-    default_fix = "Read the backend's output above; `ultra-llm doctor` checks the runner."
+    default_fix = "Read the backend's output above; `ultra-llm doctor` checks the server."
 
     def __init__(self, message: str, *, output: str = "", fix: str | None = None, backend: str | None = None) -> None:
         self.output = output
@@ -210,11 +210,11 @@ class GenerationError(UltraLLMError):
 class StreamInterruptedError(GenerationError):
     """The stream ended before it was complete (process died, connection dropped)."""
 
-    default_fix = "Retry the request; if it keeps failing, check the runner with `ultra-llm doctor`."
+    default_fix = "Retry the request; if it keeps failing, check the server with `ultra-llm doctor`."
 
 
 class BadRequestError(GenerationError):
-    """The runner refused the request as malformed."""
+    """The server refused the request as malformed."""
 
     http_status: ClassVar[int] = 422
 

@@ -24,8 +24,9 @@ async def create_adapter(
     settings: Mapping[str, Any] | None = None,
     **overrides: Any,
 ) -> Adapter:
-    """An adapter chosen as the environment says (``USE_MODEL_RUNNER``, ``MODEL_RUNNER_TYPE``,
-    ``ULTRA_LLM_BACKEND``), for ``model`` (default ``DEFAULT_MODEL``), with the fallback policy applied.
+    """An adapter chosen as the environment says (``ULTRA_LLM_BACKEND``, else the plugins'
+    ``ultra_llm_select_backend``, else the stand-in), for ``model`` (default ``DEFAULT_MODEL``), with
+    the fallback policy applied.
 
     ``backend`` names a backend explicitly; ``overrides`` set ``UltraConfig`` fields by name;
     ``settings`` set the backend's own settings for this adapter (a ``settings_model``'s fields, e.g. ``{"url": ...}``);

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import click
 
     from .backend import Backend
+    from .config import UltraConfig
     from .middleware import Middleware
     from .registry import BackendRegistrar, ModelRegistrar, SettingsRegistrar
 
@@ -101,6 +102,27 @@ def ultra_llm_middleware(backend: Backend) -> Middleware | None:
     loaded later (entry points load sorted by name) are outer.
 
     All implementations are called; the results, outermost first, make the chain.
+    """
+
+
+@hookspec(firstresult=True)
+def ultra_llm_select_backend(config: UltraConfig) -> tuple[str, str] | None:
+    """Choose the backend that serves when no name was given: ``(name, reason)``, or ``None``.
+
+    Called each time a backend is selected (``create_adapter``, each CLI command, the web API)
+    without ``-b``/``backend=`` and with ``ULTRA_LLM_BACKEND`` unset, which both win over this hook;
+    when every implementation returns ``None``, the backend registered as the stand-in serves.
+    ``config`` is the kernel's ``UltraConfig``; read your own variables from a settings class you
+    register with ``ultra_llm_register_settings`` (so ``ultra-llm config`` lists them). ``name`` is a
+    backend name or alias; one nothing registers is a configuration error (``BackendNotFoundError``,
+    exit 2) naming ``reason``, never a fallback, so say in ``reason`` which of your variables chose
+    it (``"USE_X=true, X_TYPE=fast"``). Must be quick: no I/O, no availability check (the kernel
+    checks, and falls back per ``ULTRA_LLM_FALLBACK``). A typed ``ultra_llm.errors`` error (a
+    ``ConfigurationError`` for a bad value of yours) reaches the caller; any other exception, or a
+    result that is not two non-empty strings, fails your plugin and the next one is asked.
+
+    First result wins: implementations are called in pluggy's order (``tryfirst`` first, then plugins
+    loaded later first) until one returns something other than ``None``.
     """
 
 

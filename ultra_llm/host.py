@@ -1,7 +1,8 @@
 """The plugin host: loads entry points one by one in isolation and owns the one facade over hooks.
 
 Loading is lazy and idempotent: nothing happens at import, and ``load()`` runs once. Each entry
-point (sorted by name) is imported, registered and checked inside its own error boundary. Every
+point (sorted by name) is imported, registered and checked inside its own error boundary; a plugin
+that declares the kernel versions it was built for (``ultra_llm.contract``) is refused under others. Every
 hook is called through ``pm.hook``, one plugin at a time (``subset_hook_caller``), so tracing sees
 each call and one plugin's error never stops another's. A plugin that fails anywhere (import,
 validation, any registration hook) is unregistered and its commands removed: it has no effect,
@@ -11,6 +12,7 @@ other module calls ``pm.hook``: they go through ``Hooks``.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     import click
 
     from .backend import Backend
+    from .config import UltraConfig
     from .middleware import Chain, Layer
     from .types import ModelInfo
 
@@ -179,6 +182,13 @@ class PluginHost:
         self._register_checked(plugin, record)
 
     def _register_checked(self, plugin: object, record: PluginRecord) -> None:
+        from . import __version__
+        from .contract import contract_problem
+
+        problem = contract_problem(plugin, __version__, record.distribution)
+        if problem is not None:
+            self.fail(record.name, problem)
+            return
         try:
             self.pm.register(plugin, name=record.name)
         except Exception as exc:  # pluggy.PluginValidationError and friends
@@ -206,12 +216,18 @@ class PluginHost:
                     self._cli.commands.pop(command, None)
             record.hooks, record.backends, record.commands = [], [], []
             self._backends = None
+        said = f"Plugin '{record.name}' ({record.distribution or 'unknown distribution'}) {message}"
         if self.strict:
             raise PluginError(
-                f"Plugin '{record.name}' ({record.distribution or 'unknown distribution'}) {message}",
+                said,
                 plugin=record.name,
                 fix="Fix or uninstall the plugin, or unset ULTRA_LLM_STRICT_PLUGINS to skip failing plugins.",
             ) from exc
+        logging.getLogger("ultra_llm").warning(
+            "%s. It is skipped: fix or uninstall it, or skip it quietly with ULTRA_LLM_DISABLE_PLUGINS=%s.",
+            said,
+            record.name,
+        )
 
     def hook_failed(self, plugin: str, hook_name: str, exc: Exception) -> None:
         """``fail`` ``plugin`` because its ``hook_name`` raised ``exc`` (the one wording for it)."""
@@ -294,7 +310,7 @@ class PluginHost:
         return self.backends()[self.resolve_backend_name(name)]
 
     def stand_in(self) -> str | None:
-        """The backend registered as the stand-in (serves with no runner), first by name; or None."""
+        """The backend registered as the stand-in (serves with no server to run), first by name; or None."""
         return next((name for name, spec in sorted(self.backends().items()) if spec.stand_in), None)
 
 
@@ -401,6 +417,31 @@ class Hooks:
             record = host.records.get(plugin_name)
             if record is not None:
                 record.commands = sorted(name for name in cli.commands if name not in before)
+
+    def select_backend(self, config: UltraConfig) -> tuple[str, str] | None:
+        """The first ``(name, reason)`` a plugin's ``ultra_llm_select_backend`` gives, in pluggy's call
+        order, the reason naming the plugin; ``None`` when none chooses. A plugin whose hook raises
+        (other than a typed error, which reaches the caller) or returns something else fails."""
+        self._host.load()
+        for plugin_name, call in reversed(list(self._host.each_plugin("ultra_llm_select_backend"))):
+            try:
+                chosen: Any = call(config=config)  # a firstresult hook: one value, not a list
+                if chosen is None:
+                    continue
+                if (
+                    not isinstance(chosen, (tuple, list))
+                    or len(chosen) != 2
+                    or not all(isinstance(part, str) and part.strip() for part in chosen)
+                ):
+                    raise TypeError(f"returned {chosen!r}, not None or (backend name, reason)")
+            except UltraLLMError:  # the plugin's own typed answer (a bad setting): the caller's to see
+                raise
+            except Exception as exc:  # a plugin's hook may raise anything
+                self._host.hook_failed(plugin_name, "ultra_llm_select_backend", exc)
+                continue
+            name, reason = chosen
+            return name.strip(), f"{reason} (plugin '{plugin_name}')"
+        return None
 
     def middleware(self, backend: Backend) -> list[Layer]:
         """Every plugin's middleware for ``backend``, outermost first. A plugin whose hook raises or

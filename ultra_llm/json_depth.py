@@ -1,4 +1,4 @@
-"""JSON with a bounded depth: what a model, a runner or a caller sends is read and written only up
+"""JSON with a bounded depth: what a model, a server or a caller sends is read and written only up
 to ``MAX_JSON_DEPTH`` levels of arrays and objects.
 
 Python's JSON decoder and encoder, pydantic and FastAPI's encoder all recurse once (or more) per

@@ -1,14 +1,14 @@
-"""Model lifecycle values: what is loaded (``ps``), disk usage (``df``), and the one validator of a
-model's runtime settings (``configure``).
+"""Model lifecycle values: what is loaded (``ps``), disk usage (``df``), and a model's runtime
+settings (``configure``) with the checks every server shares.
 
 Plain frozen dataclasses, no I/O: backends that manage loaded models (``capabilities.LoadedModels``)
-return them, the adapter and the CLI show them. The grammar of keep-alive durations and context sizes
-lives here once, so every backend and the CLI refuse the same input with the same message.
+return them, the adapter and the CLI show them. The context-size range is checked here, once; a
+keep-alive's grammar is the server's, so the backend checks it (``LoadedModels.check_settings``),
+which the adapter calls before anything is unloaded or changed.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,6 @@ __all__ = [
     "ModelSettings",
     "RunningModel",
     "check_context_size",
-    "check_keep_alive",
 ]
 
 MAX_CONTEXT_SIZE = 2**31 - 1
@@ -29,24 +28,6 @@ MAX_CONTEXT_SIZE = 2**31 - 1
 
 UNLIMITED_CONTEXT = -1
 """``--context-size -1``: the model's whole trained context (llama.cpp's own reading of it)."""
-
-_GO_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h)")
-
-
-def check_keep_alive(value: str) -> str:
-    """``value`` if a server takes it as a keep-alive, else ``InvalidOptionsError``: ``0`` (unload when
-    idle), ``-1`` or any negative duration (never unload), or a Go duration (``30s``, ``5m``, ``1h30m``;
-    ``time.ParseDuration``: a sign, then number-unit pairs, units ns us µs ms s m h). The runners'
-    own grammar (sources cited where the backends send it) is kept here only, for every backend.
-    """
-    text = value.strip()
-    body = text[1:] if text[:1] in "+-" else text
-    if text in ("0", "-1") or (body and _GO_DURATION.sub("", body) == "" and _GO_DURATION.match(body)):
-        return text
-    raise InvalidOptionsError(
-        f"Keep-alive {value!r} is not a duration.",
-        fix="Use a Go duration such as 30s, 5m or 1h30m; 0 unloads the model when idle, -1 keeps it loaded.",
-    )
 
 
 def check_context_size(value: int) -> int:
@@ -69,14 +50,17 @@ class ModelSettings:
 
     context_size: int | None = None
     keep_alive: str | None = None
+    """How long the model stays loaded when idle, in the server's own grammar (its backend checks it)."""
     think: bool | None = None
     """A reasoning model thinks (``True``: no budget) or not (``False``), for every request to it."""
 
     def __post_init__(self) -> None:
         if self.context_size is not None:
             check_context_size(self.context_size)
-        if self.keep_alive is not None:
-            object.__setattr__(self, "keep_alive", check_keep_alive(self.keep_alive))
+        if self.keep_alive is not None and (not isinstance(self.keep_alive, str) or not self.keep_alive.strip()):
+            raise InvalidOptionsError(
+                f"Keep-alive {self.keep_alive!r} is not a duration.", fix="Give a duration such as 5m."
+            )
         if self.think is not None and not isinstance(self.think, bool):
             raise InvalidOptionsError(f"think must be true or false, got {self.think!r}.", fix="Pass a boolean.")
         if self.context_size is None and self.keep_alive is None and self.think is None:

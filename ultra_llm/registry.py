@@ -90,9 +90,10 @@ def _load(target: str | type[BaseT], base: type[BaseT], what: str, *, plugin: st
 class BackendSpec:
     """A registered backend: its name, where its class lives, and which plugin registered it.
 
-    ``aliases`` are other names that select it (the seed's ``MODEL_RUNNER_TYPE`` values among them);
-    ``stand_in`` marks a backend that serves with no runner : it serves when
-    ``USE_MODEL_RUNNER`` is not true, and is the default fallback."""
+    ``aliases`` are other names that select it (short names a plugin's selection variables use);
+    ``stand_in`` marks a backend that serves with no server to run: it serves when nothing else is
+    selected (no ``ULTRA_LLM_BACKEND``, no plugin's ``ultra_llm_select_backend``), and is the
+    default fallback."""
 
     name: str
     target: str | type[Backend]

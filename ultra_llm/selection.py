@@ -1,8 +1,8 @@
 """From configuration to a backend: which one is wanted, whether it is available, the fallback.
 
-``ULTRA_LLM_BACKEND`` wins; else ``USE_MODEL_RUNNER=true`` picks the backend ``MODEL_RUNNER_TYPE``
-names (a name or an alias: the seed's ``cli`` and ``api``); else the backend registered as the
-stand-in. When the chosen backend is unavailable the fallback policy (``ULTRA_LLM_FALLBACK``)
+``-b``/``backend=`` and ``ULTRA_LLM_BACKEND`` win; else the first plugin whose
+``ultra_llm_select_backend`` hook chooses one (a name or an alias); else the backend registered as
+the stand-in. When the chosen backend is unavailable the fallback policy (``ULTRA_LLM_FALLBACK``)
 applies: one warning with the reason and the fix, or the typed error.
 """
 
@@ -64,18 +64,21 @@ class Selection:
 
 
 def choose_backend_name(config: UltraConfig, host: PluginHost) -> tuple[str, str]:
-    """The backend the configuration asks for, and the variable(s) that decided it."""
+    """The backend the configuration asks for, and what decided it: ``ULTRA_LLM_BACKEND``, then the
+    plugins' ``ultra_llm_select_backend``, then the stand-in."""
     if config.backend:
         return config.backend, f"ULTRA_LLM_BACKEND={config.backend}"
-    if config.use_model_runner:
-        return config.model_runner_type, f"USE_MODEL_RUNNER=true, MODEL_RUNNER_TYPE={config.model_runner_type}"
+    chosen = host.hooks.select_backend(config)
+    if chosen is not None:
+        return chosen
     stand_in = host.stand_in()
     if stand_in is None:
         raise BackendNotFoundError(
-            "USE_MODEL_RUNNER is not true and no installed plugin registers a stand-in backend.",
-            fix="Set USE_MODEL_RUNNER=true or ULTRA_LLM_BACKEND, or install a plugin with a stand-in backend.",
+            "No backend is selected (ULTRA_LLM_BACKEND is unset and no plugin chose one) and no installed "
+            "plugin registers a stand-in backend.",
+            fix="Set ULTRA_LLM_BACKEND (or pass -b NAME), or install a plugin with a stand-in backend.",
         )
-    return stand_in, f"USE_MODEL_RUNNER is not true (the default), so the stand-in '{stand_in}' serves"
+    return stand_in, f"ULTRA_LLM_BACKEND is unset and no plugin chose a backend, so the stand-in '{stand_in}' serves"
 
 
 def fallback_name(config: UltraConfig, host: PluginHost) -> str | None:
@@ -132,7 +135,7 @@ async def check_backend(backend: Backend, timeout: float) -> Availability:
             False,
             error=BackendUnavailableError(
                 f"Backend '{backend.name}' did not answer its availability check within {timeout:g} s.",
-                fix="Check the runner with `ultra-llm doctor`, or raise ULTRA_LLM_CHECK_TIMEOUT.",
+                fix="Check the server with `ultra-llm doctor`, or raise ULTRA_LLM_CHECK_TIMEOUT.",
                 backend=backend.name,
             ),
         )

@@ -144,9 +144,10 @@ def _settings_block(arg: str | None) -> str:
 
 def error_classes() -> list[type[Exception]]:
     """Every error class ``ultra_llm.errors`` exports, root first, in declaration order, then the
-    Docker backends' own (``ultra_llm.docker.errors``)."""
+    Docker backends' own (``ultra_llm_docker.errors``)."""
+    from ultra_llm_docker import errors as docker_errors
+
     from ultra_llm import errors
-    from ultra_llm.docker import errors as docker_errors
 
     ordered: list[type[Exception]] = []
     for module in (errors, docker_errors):

@@ -1,7 +1,8 @@
 """Fixtures for the compatibility layer: Docker backends replaced by controllable stand-ins.
 
-Only the mock plugin loads from entry points (``ULTRA_LLM_LOAD_PLUGINS=mock``), so the real
-Docker plugins, installed or not, never clash with the stand-ins registered under their names.
+Only the mock and the Docker family (its settings and its selection hook, no backend) load from
+entry points (``ULTRA_LLM_LOAD_PLUGINS=mock,docker``), so the real Docker backends, installed or
+not, never clash with the stand-ins registered under their names.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import ClassVar
 
 import pytest
+from ultra_llm_docker.errors import DockerDaemonDownError
+from ultra_llm_docker.names import DEFAULT_MODEL, normalize_model_name
 from ultra_llm_mock.backend import MockBackend
 
 from ultra_llm import Chunk, ModelInfo
-from ultra_llm.docker.errors import DockerDaemonDownError
-from ultra_llm.docker.names import DEFAULT_MODEL, normalize_model_name
 from ultra_llm.host import PluginHost, get_host
 from ultra_llm.plugin import Availability, GenerationRequest, hookimpl
 from ultra_llm.registry import BackendRegistrar
@@ -74,7 +75,7 @@ class StandInPlugin:
 def runner(ultra_llm_clean_env: pytest.MonkeyPatch) -> Iterator[type[RunnerStandIn]]:
     """The process-wide host with the mock and the two stand-ins; yields the stand-in base class,
     whose ``up`` attribute (set it with ``monkeypatch``) says whether the runner answers."""
-    ultra_llm_clean_env.setenv("ULTRA_LLM_LOAD_PLUGINS", "mock")
+    ultra_llm_clean_env.setenv("ULTRA_LLM_LOAD_PLUGINS", "mock,docker")
     host: PluginHost = get_host()
     host.register(StandInPlugin(), name="standins")
     _warned.clear()

@@ -12,24 +12,21 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 from typing import Any
 
 import pytest
+from ultra_llm_docker.errors import DockerDaemonDownError
+from ultra_llm_docker.names import normalize_model_name
 
 import ultra_llm
 from tests.compat.conftest import RunnerStandIn
-from ultra_llm import (
-    Adapter,
-    UltraLLMError,
-    compat,
-    create_adapter,
-    create_modelrunner_adapter,
-    create_modelrunner_cli_adapter,
-    get_available_models,
-)
-from ultra_llm.docker.errors import DockerDaemonDownError
-from ultra_llm.docker.names import normalize_model_name
+from ultra_llm import Adapter, UltraLLMError, create_adapter
 from ultra_llm.errors import BackendUnavailableError, ConfigurationError
+
+with warnings.catch_warnings():  # Ultra's 0.3 imports, through the shim (its warning: test_shim.py)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from ultra_llm import create_modelrunner_adapter, create_modelrunner_cli_adapter, get_available_models
 
 
 async def seed_llm_config_service(options: dict[str, Any]) -> Adapter | None:
@@ -252,9 +249,11 @@ def test_get_available_models_asks_the_runner(
 
 
 def test_the_package_exports_the_compat_names_lazily() -> None:
+    from ultra_llm_docker import compat
+
     assert ultra_llm.create_modelrunner_cli_adapter is compat.create_modelrunner_cli_adapter
     assert ultra_llm.create_modelrunner_adapter is compat.create_modelrunner_adapter
     assert ultra_llm.get_available_models is compat.get_available_models
-    code = "import sys, ultra_llm; print('ultra_llm.compat' in sys.modules, 'pydantic_settings' in sys.modules)"
+    code = "import sys, ultra_llm; print('ultra_llm_docker.compat' in sys.modules, 'pydantic_settings' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]

@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import ClassVar
 
+from ultra_llm_docker.errors import DockerDaemonDownError
+
 from ultra_llm import Chunk, ModelInfo
-from ultra_llm.docker.errors import DockerDaemonDownError
 from ultra_llm.plugin import Availability, Backend, GenerationRequest, hookimpl
 
 

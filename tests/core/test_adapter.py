@@ -137,7 +137,7 @@ def test_fallback_logs_are_visible_to_applications(
     from tests.core.plugins import RunnerStandIns
     from ultra_llm.selection import _warned
 
-    monkeypatch.setenv("USE_MODEL_RUNNER", "true")  # MODEL_RUNNER_TYPE=cli: the stand-in whose daemon is down
+    monkeypatch.setenv("ULTRA_LLM_BACKEND", "cli")  # the stand-in whose daemon is down
     host = PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "mock"})
     host.register(RunnerStandIns(), name="standins")
     _warned.clear()

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from ultra_llm_docker.errors import DockerDaemonDownError
 
 from tests.core.plugins import RunnerStandIns, install_distribution
 from ultra_llm import create_adapter
 from ultra_llm.capabilities import Embedder, LoadedModels, ModelStore, signature_mismatches
-from ultra_llm.docker.errors import DockerDaemonDownError
 from ultra_llm.errors import UnsupportedOperationError
 from ultra_llm.host import PluginHost
 from ultra_llm.lifecycle import DiskUsage, ModelSettings, RunningModel
@@ -62,6 +62,10 @@ BACKENDS = textwrap.dedent(
 
         async def unload(self, models: Sequence[str] = (), *, all: bool = False):
             return 1
+
+        @classmethod
+        def check_settings(cls, settings):
+            return settings
 
         async def configure(self, model, settings):
             pass
@@ -141,6 +145,10 @@ class Everything(Store):
     async def unload(self, models: Sequence[str] = (), *, all: bool = False) -> int:
         return 0
 
+    @classmethod
+    def check_settings(cls, settings: ModelSettings) -> ModelSettings:
+        return settings
+
     async def configure(self, model: str, settings: ModelSettings) -> None:
         pass
 
@@ -152,7 +160,8 @@ class Everything(Store):
 
 
 def test_backend_has_no_lifecycle_store_or_embedding_members() -> None:
-    members = {"embed", "pull", "remove", "running_models", "preload", "unload", "configure", "disk_usage"}
+    members = {"embed", "pull", "remove", "running_models", "preload", "unload", "check_settings", "configure"}
+    members |= {"disk_usage"}
     flags = {"supports_embeddings", "supports_pull", "supports_remove", "supports_lifecycle", "lifecycle_hint"}
     assert not (members | flags) & set(dir(Backend))
 
@@ -193,6 +202,32 @@ def test_signature_mismatches_name_each_difference() -> None:
     ]
     assert signature_mismatches(Demanding, Embedder) == ["embed requires parameter 'batch', which callers do not pass"]
     assert signature_mismatches(Everything, LoadedModels) == [] and signature_mismatches(Store, ModelStore) == []
+
+
+def test_check_settings_must_be_a_plain_classmethod_taking_the_settings() -> None:
+    """The CLI calls ``cls.check_settings(settings)`` on the class before any server is asked."""
+
+    class OnTheInstance(Everything):
+        def check_settings(self, settings: ModelSettings) -> ModelSettings:  # type: ignore[override]
+            return settings
+
+    class Awaited(Everything):
+        @classmethod
+        async def check_settings(cls, settings: ModelSettings) -> ModelSettings:  # type: ignore[override]
+            return settings
+
+    class Renamed(Everything):
+        @classmethod
+        def check_settings(cls, wanted: ModelSettings) -> ModelSettings:  # type: ignore[override]
+            return wanted
+
+    plain = "check_settings is not a plain `@classmethod` (it is called on the class, before any I/O)"
+    assert signature_mismatches(OnTheInstance, LoadedModels) == [plain]
+    assert signature_mismatches(Awaited, LoadedModels) == [plain]
+    assert signature_mismatches(Renamed, LoadedModels) == [
+        "check_settings lacks parameter 'settings' (positional or keyword)",
+        "check_settings requires parameter 'wanted', which callers do not pass",
+    ]
 
 
 def test_a_backend_with_only_loaded_models_gets_ps_and_the_rest_are_refused(site: Path) -> None:
@@ -246,7 +281,7 @@ def test_a_stand_in_chosen_on_purpose_keeps_its_own_store(site: Path) -> None:
 def test_management_on_a_fallback_in_python_raises_the_requested_backends_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("USE_MODEL_RUNNER", "true")  # docker-cli's stand-in: its daemon is down
+    monkeypatch.setenv("ULTRA_LLM_BACKEND", "cli")  # docker-cli's stand-in: its daemon is down
     host = PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "mock"})
     host.register(RunnerStandIns(), name="standins")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import inspect
 
 import pytest
+from ultra_llm_docker import errors as docker_errors
 
 from ultra_llm import errors
-from ultra_llm.docker import errors as docker_errors
 
 
 def error_classes() -> list[type[errors.UltraLLMError]]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from ultra_llm_docker.names import normalize_model_name, parse_model_reference, same_model, short_model_name
 
-from ultra_llm.docker.names import normalize_model_name, parse_model_reference, same_model, short_model_name
 from ultra_llm.errors import InvalidModelNameError
 
 

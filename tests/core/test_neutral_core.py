@@ -1,5 +1,6 @@
 """The core knows no backend: a third-party backend's defaults, errors and doctor checks are its own,
-the public API is narrow, and no Docker or mock name is written in the core outside ``ultra_llm.docker``."""
+the public API is narrow, and no Docker, model-runner or mock name is written anywhere in the core but
+the one shim table (``ultra_llm._MOVED``) that keeps Ultra's 0.3 imports for a release."""
 
 from __future__ import annotations
 
@@ -65,6 +66,12 @@ class PantryPlugin:
     def ultra_llm_register_backends(self, register: BackendRegistrar) -> None:
         register("pantry", PantryBackend, summary="a third-party backend", aliases=["shelf"])
 
+    @hookimpl
+    def ultra_llm_select_backend(self, config: object) -> tuple[str, str] | None:
+        import os
+
+        return ("shelf", "USE_PANTRY=true") if os.environ.get("USE_PANTRY") == "true" else None
+
 
 @pytest.fixture
 def pantry(ultra_llm_host: PluginHost) -> PluginHost:
@@ -73,8 +80,7 @@ def pantry(ultra_llm_host: PluginHost) -> PluginHost:
 
 
 def test_the_backends_default_model_and_names_are_used(pantry: PluginHost, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("USE_MODEL_RUNNER", "true")
-    monkeypatch.setenv("MODEL_RUNNER_TYPE", "shelf")  # an alias selects, as `cli` and `api` do
+    monkeypatch.setenv("USE_PANTRY", "true")  # the plugin's own selection hook names an alias
 
     async def run() -> tuple[str, str, str]:
         async with await create_adapter(host=pantry) as adapter:
@@ -114,16 +120,30 @@ def test_the_top_level_api_is_narrow_and_every_name_resolves() -> None:
         _ = ultra_llm.Backend  # type: ignore[attr-defined]  # authors' names live in ultra_llm.plugin
 
 
+NEUTRAL = re.compile(r"docker|model[\s_-]?runner|\bmock\b", re.I)
+"""What the kernel never says: no backend family, no stand-in by name (issue 25)."""
+
+
+def _shim_table_lines() -> set[int]:
+    """The line numbers of ``ultra_llm/__init__.py``'s ``_MOVED = {...}``: the one exception."""
+    lines = (CORE / "__init__.py").read_text(encoding="utf-8").splitlines()
+    start = lines.index("_MOVED = {")
+    end = lines.index("}", start)
+    return set(range(start + 2, end + 1))  # the entries, 1-based, between the braces
+
+
 def test_no_backend_is_named_in_the_core() -> None:
-    """Docker's names live in ``ultra_llm.docker`` only; ``compat`` is the seed's Docker-named facade
-    (its names are the seed's), so it is the one other place allowed to say them."""
-    allowed = {CORE / "compat.py"}
+    """Every file under ``ultra_llm/`` (code, the web console's scripts, pages and styles), no
+    allow-list: only the shim's table entries may name the family they point to."""
+    shim = _shim_table_lines()
+    assert len(shim) == 6
+    scanned = [path for path in sorted(CORE.rglob("*")) if path.suffix in {".py", ".js", ".html", ".css"}]
+    assert {".py", ".js", ".html", ".css"} <= {path.suffix for path in scanned}
     found = [
         f"{path.relative_to(CORE)}:{number}: {line.strip()}"
-        for path in sorted(CORE.rglob("*.py"))
-        if "docker" not in path.relative_to(CORE).parts and path not in allowed
+        for path in scanned
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
-        if re.search(r"docker|\bmock\b", line, re.IGNORECASE)
+        if NEUTRAL.search(line) and not (path == CORE / "__init__.py" and number in shim)
     ]
     assert found == []
 

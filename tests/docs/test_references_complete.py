@@ -10,10 +10,10 @@ import re
 
 import click
 import pytest
+from ultra_llm_docker import errors as docker_errors
 
 from tests.docs.docs_support import ROOT, docs_hooks, page
 from ultra_llm import errors
-from ultra_llm.docker import errors as docker_errors
 
 # A variable name ends with a letter or digit, not with `_` or `_*` (prefixes like ULTRA_LLM_MOCK_*).
 VARIABLE = re.compile(r"\b(?:ULTRA_LLM|MODEL_RUNNER)_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_*])|\bUSE_MODEL_RUNNER\b")

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 import pytest
 from pydantic import BaseModel, Field
+from ultra_llm_docker.errors import RunnerRequestTooLargeError
 
 from tests.support.engine.build_llama_server import templates_dir
 from tests.support.engine.fixtures import DMRRunner, RealEngine, require_engine
@@ -41,7 +42,6 @@ from tests.support.engine.launcher import EngineProcess, start_engine
 from tests.support.engine.tiny_model import write_tiny_model
 from ultra_llm import create_adapter
 from ultra_llm.adapter import Adapter
-from ultra_llm.docker.errors import RunnerRequestTooLargeError
 from ultra_llm.errors import UnsupportedOperationError
 from ultra_llm.types import ImagePart, Message, TextPart
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ultra_llm_docker.names import normalize_model_name, short_model_name
 from ultra_llm_mock.backend import MockBackend
 
-from ultra_llm.docker.names import normalize_model_name, short_model_name
 from ultra_llm.errors import InvalidModelNameError, InvalidOptionsError
 from ultra_llm.json_depth import JSONDepthError, check_depth, loads
 from ultra_llm.options import parse_option_pairs, validate_options

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DISTRIBUTIONS = {
     "ultra_llm": ROOT,
     "ultra_llm_mock": ROOT / "plugins/ultra-llm-mock",
+    "ultra_llm_docker": ROOT / "plugins/ultra-llm-docker",
     "ultra_llm_docker_cli": ROOT / "plugins/ultra-llm-docker-cli",
     "ultra_llm_docker_api": ROOT / "plugins/ultra-llm-docker-api",
     "ultra_llm_cache": ROOT / "plugins/ultra-llm-cache",

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import pytest
+from ultra_llm_docker.errors import ModelRunnerNotEnabledError
 
 from tests.reliability.reliability_support import child_pids
 from tests.support.docker_double.fixtures import DockerDouble
 from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
 from ultra_llm import Chunk, EmbeddingResult, ModelInfo, Result, create_adapter_sync
 from ultra_llm.config import load_config
-from ultra_llm.docker.errors import ModelRunnerNotEnabledError
 from ultra_llm.errors import (
     GenerationError,
     GenerationTimeoutError,

@@ -8,9 +8,10 @@ from __future__ import annotations
 import os
 import subprocess
 
+from ultra_llm_docker import errors as docker_errors
+
 from tests.support.serve import SCRIPT
 from ultra_llm import errors
-from ultra_llm.docker import errors as docker_errors
 
 
 def crash(*flags: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -16,8 +16,9 @@ pytest_plugins = [
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(ultra_llm_clean_env: pytest.MonkeyPatch) -> None:
-    """Unset ULTRA_LLM_*, MODEL_RUNNER_* and the seed's variables, and reset the default host."""
+def _clean_environment(ultra_llm_docker_clean_env: pytest.MonkeyPatch) -> None:
+    """Unset the kernel's variables (``ultra_llm_clean_env``) and the Docker family's (``USE_MODEL_RUNNER``,
+    ``MODEL_RUNNER_*``: ``ultra_llm_docker_clean_env``), and reset the default host."""
 
 
 @pytest.fixture

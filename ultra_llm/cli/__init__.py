@@ -8,8 +8,9 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: build the click app and run it."""
     from ..errors import UltraLLMError
-    from .app import build_cli
+    from .app import _configure_logging, build_cli
 
+    _configure_logging(debug=False)  # a plugin failing while the commands are built warns as "Warning: ..."
     try:
         cli = build_cli()
     except UltraLLMError as error:  # a strict-mode plugin failure while plugins add their commands

@@ -23,7 +23,7 @@ from .terminal import neutralise
 
 
 class _TerminalFormatter(logging.Formatter):
-    """A log line for stderr: its control characters (a runner's text quoted in it) shown as ``\\xNN``."""
+    """A log line for stderr: its control characters (a server's text quoted in it) shown as ``\\xNN``."""
 
     def format(self, record: logging.LogRecord) -> str:
         return neutralise(super().format(record))

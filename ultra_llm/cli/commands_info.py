@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .context import _Context, handle_errors, pass_context, run_async
-from .output import echo_json, echo_table, print_warning
+from .output import echo_json, echo_table
 
 
 @click.command()
@@ -13,7 +13,7 @@ from .output import echo_json, echo_table, print_warning
 @pass_context
 @handle_errors
 def plugins(ctx: _Context, as_json: bool) -> None:
-    """List plugins: distribution and version, hooks, backends, load errors."""
+    """List plugins: distribution and version, hooks, backends, status (a failed one is warned about on stderr)."""
     host = ctx.host
     host.load()
     host.backends()
@@ -28,9 +28,6 @@ def plugins(ctx: _Context, as_json: bool) -> None:
             for r in records
         ],
     )
-    for record in records:
-        if record["error"]:
-            print_warning(f"Plugin '{record['name']}' failed: {record['error']}")
 
 
 @click.command()

@@ -1,7 +1,7 @@
-"""``ps``, ``preload``, ``unload``, ``configure``, ``inspect``, ``df``: the models loaded on the runner.
+"""``ps``, ``preload``, ``unload``, ``configure``, ``inspect``, ``df``: the models loaded on the server.
 
 Backends without loaded-model management (a stand-in, a plain OpenAI-compatible server) answer with
-``UnsupportedOperationError`` and its fix. Text the runner sends (names, its "until" column) is shown
+``UnsupportedOperationError`` and its fix. Text the server sends (names, its "until" column) is shown
 through ``terminal.for_stream``: control characters are made visible on a terminal, never obeyed.
 """
 
@@ -20,6 +20,7 @@ from .terminal import for_stream
 
 if TYPE_CHECKING:
     from ..adapter import Adapter
+    from ..lifecycle import ModelSettings
 
 T = TypeVar("T")
 
@@ -36,6 +37,19 @@ def _with_adapter(ctx: _Context, backend: str | None, call: Callable[[Adapter], 
     return run_async(run())
 
 
+def _check_first(ctx: _Context, backend: str | None, settings: ModelSettings) -> None:
+    """Refuse bad settings before any I/O: the neutral checks (``ModelSettings``), then the grammar of
+    the backend the configuration asks for (``LoadedModels.check_settings``, a classmethod)."""
+    from ..capabilities import LoadedModels
+    from ..config import load_config
+    from ..selection import choose_backend_name
+
+    name = backend or choose_backend_name(load_config(), ctx.host)[0]
+    cls = ctx.host.backend_spec(name).load()
+    if issubclass(cls, LoadedModels):
+        cls.check_settings(settings)
+
+
 def _shown(value: object) -> str:
     """Untrusted text for the terminal (control characters visible); ``-`` for nothing."""
     return "-" if value is None or value == "" else for_stream(sys.stdout)(str(value))
@@ -47,7 +61,7 @@ def _shown(value: object) -> str:
 @pass_context
 @handle_errors
 def ps(ctx: _Context, backend: str | None, as_json: bool) -> None:
-    """List the models loaded now: engine, mode, and until when (the runner's `ps`)."""
+    """List the models loaded now: engine, mode, and until when (the server's `ps`)."""
     loaded = _with_adapter(ctx, backend, lambda adapter: adapter.running_models())
     if as_json:
         echo_json([model.to_dict() for model in loaded])
@@ -66,7 +80,7 @@ def ps(ctx: _Context, backend: str | None, as_json: bool) -> None:
 def preload(ctx: _Context, model: str, backend: str | None) -> None:
     """Load MODEL without generating, so the first request does not wait for it.
 
-    The runner's own name for this is `run -d` (detach). A cold load can take tens of
+    The server's own name for this is `run -d` (detach). A cold load can take tens of
     seconds (ULTRA_LLM_TIMEOUT bounds it); it stays loaded for its keep-alive (see `configure`).
     """
     name = _with_adapter(ctx, backend, lambda adapter: adapter.preload(model))
@@ -83,7 +97,7 @@ def preload(ctx: _Context, model: str, backend: str | None) -> None:
 def unload(ctx: _Context, models: tuple[str, ...], all_: bool, backend: str | None, as_json: bool) -> None:
     """Unload MODEL... (or --all) from memory; they load again on their next request.
 
-    This cuts the requests those models are serving, for every user of the runner.
+    This cuts the requests those models are serving, for every user of the server.
     """
     count = _with_adapter(ctx, backend, lambda adapter: adapter.unload(models, all=all_))
     if as_json:
@@ -101,7 +115,7 @@ def unload(ctx: _Context, models: tuple[str, ...], all_: bool, backend: str | No
 @click.option(
     "--think/--no-think",
     default=None,
-    help="A reasoning model thinks before answering, or not (the runner's --think); per request, "
+    help="A reasoning model thinks before answering, or not (the server's --think); per request, "
     "`generate --reasoning/--no-reasoning` overrides it.",
 )
 @click.option("--unload", "unload_first", is_flag=True, help="Unload it first if loaded (cuts its requests).")
@@ -117,16 +131,16 @@ def configure(
     unload_first: bool,
     backend: str | None,
 ) -> None:
-    """Set MODEL's context size and keep-alive on the runner (its `configure`).
+    """Set MODEL's context size and keep-alive on the server (its `configure`).
 
-    On a model runner these (and reasoning) are per-model settings, changed here, not per
-    request; the runner loads the model again with them at once. While the model is serving a
-    request the runner refuses: unload it first (`ultra-llm unload MODEL`), or pass --unload to do
+    On a model server these (and reasoning) are per-model settings, changed here, not per
+    request; the server loads the model again with them at once. While the model is serving a
+    request the server refuses: unload it first (`ultra-llm unload MODEL`), or pass --unload to do
     both on purpose. Durations: 0 unloads when idle, -1 keeps it loaded, else a Go duration (5m).
     """
     from ..lifecycle import ModelSettings
 
-    ModelSettings(context_size=context_size, keep_alive=keep_alive, think=think)  # bad values fail before any I/O
+    _check_first(ctx, backend, ModelSettings(context_size=context_size, keep_alive=keep_alive, think=think))
 
     async def call(adapter: Adapter) -> str:
         return await adapter.configure(
@@ -171,7 +185,7 @@ def inspect(ctx: _Context, model: str, backend: str | None, as_json: bool) -> No
 @pass_context
 @handle_errors
 def df(ctx: _Context, backend: str | None, as_json: bool) -> None:
-    """Show the disk space the runner's models (and its engine) take (the runner's `df`)."""
+    """Show the disk space the server's models (and its engine) take (the server's `df`)."""
     usage = _with_adapter(ctx, backend, lambda adapter: adapter.disk_usage())
     if as_json:
         echo_json(usage.to_dict())

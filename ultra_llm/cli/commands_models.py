@@ -32,7 +32,7 @@ async def open_adapter(ctx: _Context, backend: str | None, model: str | None = N
 @handle_errors
 def models(ctx: _Context, backend: str | None, as_json: bool) -> None:
     """List the models the backend can serve, with the context window each is served with when
-    known (on a model runner a per-model setting: `ultra-llm configure`)."""
+    known (on a model server a per-model setting: `ultra-llm configure`)."""
 
     async def run() -> None:
         async with await open_adapter(ctx, backend) as adapter:

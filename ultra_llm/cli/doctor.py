@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def echo_check(check: Check) -> None:
     """Print one check as ``[ok  ] title: detail`` with its fix under a failure (control characters
-    in them, such as a runner's escape sequences, shown as ``\\xNN``)."""
+    in them, such as a server's escape sequences, shown as ``\\xNN``)."""
     if check.ok:
         mark = click.style("ok  ", fg="green")
     else:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 def print_error(error: UltraLLMError) -> None:
     """Print ``error`` as one clear line on stderr (backend output, when any, on the next lines).
 
-    Its control characters (a runner's or a model's escape sequences quoted in it) are shown as
+    Its control characters (a server's or a model's escape sequences quoted in it) are shown as
     ``\\xNN`` text wherever stderr goes: an error line is read by a person, never parsed.
     """
     click.secho(f"Error: {neutralise(str(error))}", fg="red", err=True)

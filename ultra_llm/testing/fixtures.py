@@ -12,16 +12,42 @@ import pytest
 
 from ..host import PluginHost, reset_host
 
-ENVIRONMENT_PREFIXES = ("ULTRA_LLM_", "MODEL_RUNNER_")
-ENVIRONMENT_NAMES = ("USE_MODEL_RUNNER", "DEFAULT_MODEL", "DEFAULT_LOCAL_MODEL", "LOCAL_MODEL_TIMEOUT")
+ENVIRONMENT_PREFIXES = ("ULTRA_LLM_",)
+"""The kernel's own prefix; every other variable cleared is one a loaded settings class reads."""
+
+
+def settings_variables() -> set[str]:
+    """The variables (and aliases) every ``Settings`` subclass imported so far reads: the kernel's
+    (``UltraConfig``, ``HostSettings`` ...) and those of the plugins' settings classes loaded."""
+    from .. import config, host  # noqa: F401  (the kernel's settings classes, loaded)
+    from ..settings import Settings
+
+    names: set[str] = set()
+    pending: list[type[Settings]] = [Settings]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls is Settings:
+            continue
+        try:
+            fields = cls.fields()
+        except (TypeError, NameError):  # an abstract or half-defined subclass (a test's)
+            continue
+        for field in fields:
+            names.add(field.variable)
+            names.update(alias.name for alias in field.aliases)
+    return names
 
 
 @pytest.fixture
 def ultra_llm_clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """Unset every ultra-llm and model-runner variable for one test; yields ``monkeypatch``
-    to set some. The process-wide host is reset before and after, so it re-reads the environment."""
+    """Unset the kernel's variables and those of the settings classes loaded (``ULTRA_LLM_*``,
+    ``DEFAULT_MODEL`` ...) for one test; yields ``monkeypatch`` to set some. A plugin family clears
+    its own others with its own fixture. The process-wide host is reset before and after, so it
+    re-reads the environment."""
+    variables = settings_variables()
     for name in list(os.environ):
-        if name.startswith(ENVIRONMENT_PREFIXES) or name in ENVIRONMENT_NAMES:
+        if name.startswith(ENVIRONMENT_PREFIXES) or name in variables:
             monkeypatch.delenv(name, raising=False)
     reset_host()
     yield monkeypatch

@@ -69,7 +69,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         500: "A plugin failed.",
         501: "The backend does not support this operation.",
         502: "The backend failed while working.",
-        503: "The runner (backend) is unavailable.",
+        503: "The server (backend) is unavailable.",
         504: "The backend did not answer in time.",
     }.items()
 }
@@ -182,7 +182,7 @@ def _progress_dict(event: Progress) -> dict[str, Any]:
 
 class _Pull:
     """A pull running in a task, its progress in a queue: started before the response, so an error
-    that comes before any progress (a backend that cannot pull, a runner down) is an HTTP status."""
+    that comes before any progress (a backend that cannot pull, a server down) is an HTTP status."""
 
     def __init__(self, adapter: Adapter, model: str) -> None:
         loop = asyncio.get_running_loop()
@@ -383,7 +383,7 @@ def create_router(
         then ``event: done`` (DoneEvent, with the assembled calls and the parsed answer), or
         ``event: error`` (ErrorBody) if the backend fails mid-stream or the answer is not the JSON
         asked for. No tool is run: send its result back as a ``tool`` message. Errors before the
-        first chunk (unknown model, bad options, runner unavailable) are HTTP statuses. Disconnecting
+        first chunk (unknown model, bad options, server unavailable) are HTTP statuses. Disconnecting
         cancels the generation and the backend's process or request."""
         return await _generate(request, body, body.stream)
 

@@ -66,7 +66,7 @@ class WebService:
     async def adapter(self, backend: str | None = None) -> Adapter:
         """The adapter for ``backend`` (default: as configured, with fallback); typed errors if none can serve.
 
-        No lock is held while an adapter is made (its availability check may wait on a hung runner):
+        No lock is held while an adapter is made (its availability check may wait on a hung server):
         concurrent requests for the same backend share one creation, the others do not wait for it.
         """
         if backend:

@@ -71,7 +71,7 @@ class WebSettings(Settings):
         ge=1024,
         le=256 * 1_048_576,
         help="Largest request body accepted, in bytes (413 above). The default, 11 MiB, fits images and stays "
-        "just above a local runner's usual 10 MiB cap, so the runner's own error speaks for bodies it refuses.",
+        "just above a local server's usual 10 MiB cap, so the server's own error speaks for bodies it refuses.",
     )
     allowed_hosts: str = setting(
         "",

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from ultra_llm_docker.compat import create_modelrunner_adapter, get_available_models
 
 from tests.support.engine.fixtures import DMRRunner
 from ultra_llm import create_adapter, create_adapter_sync
-from ultra_llm.compat import create_modelrunner_adapter, get_available_models
 from ultra_llm.errors import ConfigurationError
 
 DEAD_URL = "http://127.0.0.1:9"  # the discard port: nothing answers there

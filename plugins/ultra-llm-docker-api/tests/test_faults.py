@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
+from ultra_llm_docker.errors import ModelRunnerNotEnabledError
 
 from tests.support.engine.launcher import free_port
 from tests.support.scripted_server import (
@@ -21,7 +22,6 @@ from tests.support.scripted_server import (
     sse_head,
 )
 from tests.support.waiting import until
-from ultra_llm.docker.errors import ModelRunnerNotEnabledError
 from ultra_llm.errors import (
     BadRequestError,
     ContextLengthExceededError,
@@ -427,7 +427,7 @@ def test_closing_the_stream_early_closes_the_connection(make_backend: Callable[.
 
 
 def test_412_engine_not_installed_is_typed_with_the_install_command(make_backend: Callable[..., Any]) -> None:
-    from ultra_llm.docker.errors import RunnerEngineNotInstalledError
+    from ultra_llm_docker.errors import RunnerEngineNotInstalledError
 
     async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:  # http_handler.go:244-245
         await send_text(
@@ -442,7 +442,7 @@ def test_412_engine_not_installed_is_typed_with_the_install_command(make_backend
 
 
 def test_412_vllm_binary_not_found_says_to_install_vllm(make_backend: Callable[..., Any]) -> None:
-    from ultra_llm.docker.errors import RunnerEngineNotInstalledError
+    from ultra_llm_docker.errors import RunnerEngineNotInstalledError
 
     async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:  # http_handler.go:246-247
         await send_text(writer, 412, "vLLM binary not found\n")
@@ -454,7 +454,7 @@ def test_412_vllm_binary_not_found_says_to_install_vllm(make_backend: Callable[.
 
 
 def test_400_request_too_large_is_typed_and_not_retried(make_backend: Callable[..., Any]) -> None:
-    from ultra_llm.docker.errors import RunnerRequestTooLargeError
+    from ultra_llm_docker.errors import RunnerRequestTooLargeError
 
     async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:  # http_handler.go:29-37
         await send_text(writer, 400, "request too large\n")

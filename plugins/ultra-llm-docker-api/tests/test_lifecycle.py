@@ -165,8 +165,12 @@ def test_configure_of_a_model_not_there_is_not_found(make_backend: Callable[...,
     ],
 )
 def test_bad_settings_are_refused_before_any_request(settings: dict[str, Any], error: type[Exception]) -> None:
+    """The range and "something to set" are the kernel's (``ModelSettings``); the keep-alive grammar is
+    the runner's, checked by the backend's ``check_settings`` (a classmethod: no instance, no I/O)."""
+    from ultra_llm_docker_api.backend import DockerAPIBackend
+
     with pytest.raises(error):
-        ModelSettings(**settings)
+        DockerAPIBackend.check_settings(ModelSettings(**settings))
 
 
 def test_a_model_name_starting_with_a_dash_never_reaches_the_runner(

@@ -17,10 +17,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
+from ultra_llm_docker.errors import ModelRunnerNotEnabledError
 
 from tests.support.engine.launcher import free_port
 from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, sse_head
-from ultra_llm.docker.errors import ModelRunnerNotEnabledError
 from ultra_llm.errors import (
     BackendUnavailableError,
     ContextLengthExceededError,

@@ -17,10 +17,11 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
+from ultra_llm_docker.errors import RUNNER_MAX_REQUEST_BYTES, RunnerRequestTooLargeError, model_not_found
+from ultra_llm_docker.lifecycle import check_model_settings, configured_context
+from ultra_llm_docker.names import DEFAULT_MODEL, normalize_model_name, parse_model_reference
+
 from ultra_llm.backend import Backend
-from ultra_llm.docker.errors import RUNNER_MAX_REQUEST_BYTES, RunnerRequestTooLargeError, model_not_found
-from ultra_llm.docker.lifecycle import configured_context
-from ultra_llm.docker.names import DEFAULT_MODEL, normalize_model_name, parse_model_reference
 from ultra_llm.errors import (
     BadRequestError,
     GenerationError,
@@ -206,7 +207,7 @@ class DockerAPIBackend(Backend):
     def _display(self, name: str) -> str:
         if not self.endpoint.runner_layout:
             return name
-        from ultra_llm.docker.names import short_model_name
+        from ultra_llm_docker.names import short_model_name
 
         return short_model_name(name)
 
@@ -603,11 +604,18 @@ class DockerAPIBackend(Backend):
                 raise malformed(exc, member.endpoint.management("/engines/unload")) from None
         return count
 
+    @classmethod
+    def check_settings(cls, settings: ModelSettings) -> ModelSettings:
+        """The runner's grammar for ``settings`` (a keep-alive is a Go duration, ``0`` or ``-1``):
+        ``ultra_llm_docker.lifecycle.check_model_settings``. No I/O."""
+        return check_model_settings(settings)
+
     async def configure(self, model: str, settings: ModelSettings) -> None:
         """``POST /engines/_configure`` on every endpoint (202; the runner then loads the model again with
         the settings). The runner takes any name here (``scheduler.go:386-396``), so the model is looked
         up first: a typo is a ``ModelNotFoundError``, not a setting for nothing. A 409 (its runner is
         serving a request) is ``ModelLoadedError``; nothing is unloaded here."""
+        settings = self.check_settings(settings)
         self._require_lifecycle("Configuring a model")
         await self.inspect(model)
         engine = self.settings.engine

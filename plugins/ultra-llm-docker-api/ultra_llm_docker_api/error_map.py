@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ultra_llm.docker.errors import (
+from ultra_llm_docker.errors import (
     CONTEXT_FIX,
     RUNNER_MAX_REQUEST_BYTES,
     ModelRunnerNotEnabledError,
@@ -25,6 +25,7 @@ from ultra_llm.docker.errors import (
     model_not_found,
     not_installed_engine,
 )
+
 from ultra_llm.errors import (
     BackendUnavailableError,
     BadRequestError,

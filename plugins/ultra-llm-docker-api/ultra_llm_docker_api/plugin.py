@@ -6,8 +6,13 @@ only when the backend is first used, and no request is made at import or plugin 
 
 from __future__ import annotations
 
+from ultra_llm_docker import KERNEL_CONTRACT
+
 from ultra_llm.plugin import hookimpl
 from ultra_llm.registry import BackendRegistrar
+
+ULTRA_LLM_CONTRACT = KERNEL_CONTRACT
+"""The kernel versions the Docker family was built for: the host refuses this plugin under another."""
 
 
 @hookimpl

@@ -9,18 +9,18 @@ import time
 from typing import Any
 
 import pytest
+from ultra_llm_docker.errors import (
+    DockerDaemonDownError,
+    DockerNotInstalledError,
+    ModelRunnerNotEnabledError,
+    ModelRunnerPluginMissingError,
+)
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 
 from tests.support.clock import FakeClock
 from tests.support.docker_double import fake_docker
 from tests.support.docker_double.cli_backend import make_backend
 from tests.support.docker_double.fixtures import DockerDouble
-from ultra_llm.docker.errors import (
-    DockerDaemonDownError,
-    DockerNotInstalledError,
-    ModelRunnerNotEnabledError,
-    ModelRunnerPluginMissingError,
-)
 from ultra_llm.errors import (
     GenerationError,
     GenerationTimeoutError,
@@ -386,7 +386,7 @@ def test_hf_co_names_the_model_stored_as_huggingface_co(docker_double: DockerDou
 def test_engine_not_installed_is_typed_with_the_install_command(
     docker_double: DockerDouble, cli_backend: DockerCLIBackend
 ) -> None:
-    from ultra_llm.docker.errors import RunnerEngineNotInstalledError
+    from ultra_llm_docker.errors import RunnerEngineNotInstalledError
 
     docker_double.set(fault="engine_412", fault_message="vllm")
     with pytest.raises(RunnerEngineNotInstalledError) as caught:
@@ -397,7 +397,7 @@ def test_engine_not_installed_is_typed_with_the_install_command(
 def test_a_prompt_over_the_runners_10_mib_is_request_too_large(
     docker_double: DockerDouble, cli_backend: DockerCLIBackend
 ) -> None:
-    from ultra_llm.docker.errors import RunnerRequestTooLargeError
+    from ultra_llm_docker.errors import RunnerRequestTooLargeError
 
     with pytest.raises(RunnerRequestTooLargeError) as caught:
         generate(cli_backend, "smollm2", "x" * (10 * 1024 * 1024 + 1))

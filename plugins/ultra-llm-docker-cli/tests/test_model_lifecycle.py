@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from ultra_llm_docker.errors import ModelRunnerNotEnabledError
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 
 from tests.support.docker_double.fixtures import DockerDouble
 from ultra_llm.cli.app import build_cli
-from ultra_llm.docker.errors import ModelRunnerNotEnabledError
 from ultra_llm.errors import (
     InvalidModelNameError,
     InvalidOptionsError,

@@ -219,9 +219,8 @@ def test_a_warning_line_is_answer_text_unless_inside_an_install_block() -> None:
 
 
 def test_a_412_naming_no_engine_is_still_engine_not_installed() -> None:
+    from ultra_llm_docker.errors import RunnerEngineNotInstalledError
     from ultra_llm_docker_cli.failures import error_for
-
-    from ultra_llm.docker.errors import RunnerEngineNotInstalledError
 
     stderr = "Failed to generate a response: error response: status=412 body=precondition failed\n\n"
     error = error_for("run", returncode=1, stderr=stderr, model="ai/smollm2:latest")

@@ -4,7 +4,7 @@
 * Availability: the binary found, then ``docker model status --json`` (text fallback), with the
   core's check timeout, cached ``status_cache_seconds``.
 * Generation: ``docker model run MODEL`` with the prompt on stdin (closed after writing), never in
-  argv; the model name validated by ``ultra_llm.docker.names`` first. Output streamed in small reads,
+  argv; the model name validated by ``ultra_llm_docker.names`` first. Output streamed in small reads,
   decoded incrementally; the CLI's own lines (auto-pull, usage, final newline) are not answer text.
 * Refused before any process starts (the one-shot ``run`` would act on them, not send them): a
   prompt naming a file ``run`` would read (``@path``, image paths; see ``prompt_guard``) unless
@@ -40,10 +40,11 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+from ultra_llm_docker.errors import ModelRunnerNotEnabledError, model_not_found
+from ultra_llm_docker.lifecycle import check_model_settings, configured_context
+from ultra_llm_docker.names import DEFAULT_MODEL, normalize_model_name, parse_model_reference
+
 from ultra_llm.backend import Backend
-from ultra_llm.docker.errors import ModelRunnerNotEnabledError, model_not_found
-from ultra_llm.docker.lifecycle import configured_context
-from ultra_llm.docker.names import DEFAULT_MODEL, normalize_model_name, parse_model_reference
 from ultra_llm.errors import (
     BackendUnavailableError,
     EmptyPromptError,
@@ -554,6 +555,12 @@ class DockerCLIBackend(Backend):
         except ValueError as exc:
             raise self._unreadable("unload", exc) from None
 
+    @classmethod
+    def check_settings(cls, settings: ModelSettings) -> ModelSettings:
+        """The runner's grammar for ``settings`` (a keep-alive is a Go duration, ``0`` or ``-1``):
+        ``ultra_llm_docker.lifecycle.check_model_settings``. No I/O."""
+        return check_model_settings(settings)
+
     async def configure(self, model: str, settings: ModelSettings) -> None:
         """``docker model configure --context-size=N --keep-alive=D MODEL`` (flags as ``--flag=value``, so a
         value such as ``-1`` is never read as a flag; the model cannot go after ``--``, which starts the
@@ -561,6 +568,7 @@ class DockerCLIBackend(Backend):
         any name (``scheduler.go:386-396``), so ``inspect`` runs first: a typo is ``ModelNotFoundError``.
         A busy model is ``ModelLoadedError`` (``runner already active``, printed from the 409 body by
         ``desktop.go:1140-1146``); nothing is unloaded here."""
+        settings = self.check_settings(settings)
         name = self._model_arg(model)
         await self.inspect(name)
         flags = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ultra_llm.docker.errors import (
+from ultra_llm_docker.errors import (
     DockerDaemonDownError,
     DockerNotInstalledError,
     ModelRunnerNotEnabledError,
@@ -13,6 +13,7 @@ from ultra_llm.docker.errors import (
     model_not_found,
     not_installed_engine,
 )
+
 from ultra_llm.errors import (
     BadRequestError,
     GenerationError,

@@ -6,8 +6,13 @@ imported only when the backend is used. No subprocess runs here.
 
 from __future__ import annotations
 
+from ultra_llm_docker import KERNEL_CONTRACT
+
 from ultra_llm.plugin import hookimpl
 from ultra_llm.registry import BackendRegistrar
+
+ULTRA_LLM_CONTRACT = KERNEL_CONTRACT
+"""The kernel versions the Docker family was built for: the host refuses this plugin under another."""
 
 
 @hookimpl

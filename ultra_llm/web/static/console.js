@@ -95,7 +95,7 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-// -- backends and runner status --------------------------------------------------------------------
+// -- backends and their status ---------------------------------------------------------------------
 async function loadBackends() {
   const data = await api("backends");
   state.backends = data.backends;

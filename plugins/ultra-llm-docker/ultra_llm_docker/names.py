@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..errors import InvalidModelNameError
+from ultra_llm.errors import InvalidModelNameError
 
 __all__ = [
     "DEFAULT_MODEL",

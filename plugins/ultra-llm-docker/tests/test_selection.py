@@ -1,4 +1,5 @@
-"""Selection and graceful degradation: the environment picks, availability decides, fallback says why."""
+"""The seed's selection through the family's ``ultra_llm_select_backend``: ``USE_MODEL_RUNNER`` and
+``MODEL_RUNNER_TYPE`` pick, availability decides, the fallback says why; ``ULTRA_LLM_BACKEND`` wins."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import asyncio
 import logging
 
 import pytest
+from ultra_llm_docker.errors import DockerDaemonDownError
 
 from tests.core.plugins import RunnerStandIns
 from ultra_llm import create_adapter, load_config
-from ultra_llm.docker.errors import DockerDaemonDownError
 from ultra_llm.errors import BackendNotFoundError
 from ultra_llm.host import PluginHost
 from ultra_llm.selection import _warned, select_backend
@@ -17,7 +18,7 @@ from ultra_llm.selection import _warned, select_backend
 
 @pytest.fixture
 def host() -> PluginHost:
-    host = PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "mock"})  # the stand-ins take the Docker names
+    host = PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "mock,docker"})  # the stand-ins take the Docker names
     host.register(RunnerStandIns(), name="standins")
     _warned.clear()
     return host
@@ -86,7 +87,7 @@ def test_a_runner_type_nothing_registers_is_a_configuration_error(
     monkeypatch.setenv("MODEL_RUNNER_TYPE", "bogus")
     monkeypatch.setenv("ULTRA_LLM_FALLBACK", fallback)
     with pytest.raises(BackendNotFoundError) as caught:
-        select(PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "mock"}))
+        select(PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "mock,docker"}))
     assert "No installed backend answers to 'bogus'" in caught.value.message
     assert "MODEL_RUNNER_TYPE=bogus" in caught.value.message and "install the plugin" in caught.value.fix
 
@@ -102,3 +103,18 @@ def test_create_adapter_uses_default_model_and_fallback(host: PluginHost, monkey
     name, model, text = asyncio.run(run())
     assert name == "mock" and model == "ai/llama3.2"
     assert "mock response" in text
+
+
+def test_without_the_family_the_seed_variables_are_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel alone ignores USE_MODEL_RUNNER and MODEL_RUNNER_TYPE: they are the family's."""
+    monkeypatch.setenv("USE_MODEL_RUNNER", "true")
+    monkeypatch.setenv("MODEL_RUNNER_TYPE", "bogus")
+    name, selection = select(PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "mock"}))
+    assert name == "mock" and "stand-in" in selection.reason  # type: ignore[attr-defined]
+
+
+def test_the_reason_names_the_family(host: PluginHost, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("USE_MODEL_RUNNER", "true")
+    monkeypatch.setenv("MODEL_RUNNER_TYPE", "api")
+    _, selection = select(host)
+    assert selection.reason == "USE_MODEL_RUNNER=true, MODEL_RUNNER_TYPE=api (plugin 'docker')"  # type: ignore[attr-defined]

@@ -17,8 +17,12 @@ seed's ``generate``, ``stream_generate``, ``get_available_models``, ``check_avai
 ``await get_available_models(base_url=None)``
     The model names Docker Model Runner serves, as a list of strings.
 ``await create_adapter(model=None)``
-    Lives in ``ultra_llm.factory``: the whole seed selection (``USE_MODEL_RUNNER``,
-    ``MODEL_RUNNER_TYPE``, ``DEFAULT_MODEL``) in one call.
+    Lives in ``ultra_llm.factory``: the whole seed selection (``USE_MODEL_RUNNER`` and
+    ``MODEL_RUNNER_TYPE`` through this family's ``ultra_llm_select_backend``, ``DEFAULT_MODEL``) in
+    one call.
+
+Ultra imported these from ``ultra_llm`` in 0.3; that import still works in 0.4 with a
+``DeprecationWarning`` (``ultra_llm.__getattr__``), and goes in 0.5: import them from here.
 
 Defects of the seed that these replacements fix (the names stay, the behaviour changes):
 
@@ -42,12 +46,12 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from .adapter import Adapter
-from .errors import ConfigurationError
+from ultra_llm.adapter import Adapter
+from ultra_llm.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from .config import UltraConfig
-    from .host import PluginHost
+    from ultra_llm.config import UltraConfig
+    from ultra_llm.host import PluginHost
 
 __all__ = [
     "CLI_BACKEND",
@@ -102,7 +106,7 @@ class UncheckedModelRunnerAdapter(ModelRunnerAdapter):
         return self._checked().__await__()
 
     async def _checked(self) -> ModelRunnerAdapter:
-        from .selection import select_backend
+        from ultra_llm.selection import select_backend
 
         backend, selection = await select_backend(
             self.host, self.config, backend=self.backend.name, settings=self.settings_overrides
@@ -117,7 +121,7 @@ class UncheckedModelRunnerAdapter(ModelRunnerAdapter):
 
 def _config(timeout: float | None, overrides: dict[str, Any]) -> UltraConfig:
     """The core configuration, with the seed's ``timeout`` (milliseconds) as ``ULTRA_LLM_TIMEOUT``."""
-    from .config import load_config
+    from ultra_llm.config import load_config
 
     if timeout is not None:
         overrides = {**overrides, "timeout": float(timeout) / 1000.0}
@@ -144,8 +148,8 @@ def _api_settings(base_url: str | None, api_key: str | None, kwargs: dict[str, A
 async def _checked_adapter(
     backend_name: str, model: str | None, *, host: PluginHost | None, config: UltraConfig
 ) -> ModelRunnerAdapter:
-    from .host import get_host
-    from .selection import select_backend
+    from ultra_llm.host import get_host
+    from ultra_llm.selection import select_backend
 
     host = host or get_host()
     backend, selection = await select_backend(host, config, backend=backend_name)
@@ -162,7 +166,7 @@ async def create_modelrunner_cli_adapter(
     ``DockerDaemonDownError``). Raises ``BackendNotFoundError`` when the ``ultra-llm-docker-cli``
     plugin is not installed. ``host`` and ``config`` are for tests and embedding applications.
     """
-    from .config import load_config
+    from ultra_llm.config import load_config
 
     return await _checked_adapter(CLI_BACKEND, model, host=host, config=config or load_config())
 
@@ -191,8 +195,8 @@ def create_modelrunner_adapter(
     from ``MODEL_RUNNER_URL``. Other keyword arguments raise ``ConfigurationError``. Raises
     ``BackendNotFoundError`` when the ``ultra-llm-docker-api`` plugin is not installed.
     """
-    from .host import get_host
-    from .selection import Selection, instantiate
+    from ultra_llm.host import get_host
+    from ultra_llm.selection import Selection, instantiate
 
     settings = _api_settings(base_url, api_key, kwargs)
     config = config or _config(timeout, {})
@@ -215,13 +219,15 @@ async def get_available_models(
     would be a wrong answer. A runner that cannot be asked raises its typed error (the seed
     returned ``[]``). Plugins' ``ultra_llm_register_models`` contributions are included.
     """
-    from .config import load_config
-    from .host import get_host
-    from .selection import Selection, instantiate
+    from ultra_llm.config import load_config
+    from ultra_llm.host import get_host
+    from ultra_llm.selection import Selection, instantiate
+
+    from .settings import SelectionSettings
 
     config = config or load_config()
     host = host or get_host()
-    name = API_BACKEND if base_url is not None else (config.backend or config.model_runner_type)
+    name = API_BACKEND if base_url is not None else (config.backend or SelectionSettings.load().model_runner_type)
     backend = instantiate(host, name, config, _api_settings(base_url, None, {}))
     adapter = Adapter(host, backend, config=config, selection=Selection(name, "discovery", name))
     async with adapter:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ..errors import BackendUnavailableError, BadRequestError, ContextLengthExceededError, ModelNotFoundError
+from ultra_llm.errors import BackendUnavailableError, BadRequestError, ContextLengthExceededError, ModelNotFoundError
 
 __all__ = [
     "RUNNER_MAX_REQUEST_BYTES",
