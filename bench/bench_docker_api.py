@@ -12,7 +12,7 @@ in this process.
 * ``docker-api-256-streams``: 256 concurrent streams through one backend all complete with no
   error; the row shows the wall time, and the Python heap peak (tracemalloc) must stay under 64 MiB.
 
-Needs the pinned ``llama-server`` (``python tests/support/engine/build_llama_server.py``); the case
+Needs the pinned ``llama-server`` (``python plugins/ultra-llm-docker/ultra_llm_docker/testing/engine/build_llama_server.py``); the case
 is skipped (empty) without it.
 """
 
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from .runner import Measurement, case
 
 if TYPE_CHECKING:
-    from tests.support.engine.launcher import EngineProcess
+    from ultra_llm_docker.testing.engine.launcher import EngineProcess
 
 MAX_TOKENS = 16
 ROUNDS = 15
@@ -44,8 +44,8 @@ MESSAGES = [{"role": "user", "content": "hello world, tell me about benchmarks"}
 @contextmanager
 def engine() -> Iterator[EngineProcess]:
     """A real engine for the duration of one case; always stopped."""
-    from tests.support.engine.launcher import start_engine
-    from tests.support.engine.tiny_model import write_tiny_model
+    from ultra_llm_docker.testing.engine.launcher import start_engine
+    from ultra_llm_docker.testing.engine.tiny_model import write_tiny_model
 
     with tempfile.TemporaryDirectory(prefix="bench-docker-api-") as directory:
         process = start_engine(write_tiny_model(f"{directory}/tiny.gguf"), log_dir=directory, embedding=True)
@@ -67,7 +67,7 @@ def _cpu_per_request(func: Callable[[], Awaitable[object]], loop: asyncio.Abstra
 
 def _missing() -> str | None:
     """Why the real engine cannot run (not built), or ``None``."""
-    from tests.support.engine.launcher import engine_missing
+    from ultra_llm_docker.testing.engine.launcher import engine_missing
 
     return engine_missing()
 

@@ -77,8 +77,8 @@ def _ready(url: str) -> bool:
 @contextmanager
 def llama_server() -> Iterator[str]:
     """A llama-server on a free loopback port serving the tiny model as ``ai/tiny``; its base URL. Stopped after."""
-    from tests.support.engine.launcher import free_port
-    from tests.support.engine.tiny_model import write_tiny_model
+    from ultra_llm_docker.testing.engine.launcher import free_port
+    from ultra_llm_docker.testing.engine.tiny_model import write_tiny_model
 
     binary = find_llama_server()
     assert binary is not None

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 from .runner import Measurement, case, measure
 
 if TYPE_CHECKING:
+    from ultra_llm_docker.testing.double.fixtures import DockerDouble
     from ultra_llm_docker_cli.backend import DockerCLIBackend
 
-    from tests.support.docker_double.fixtures import DockerDouble
     from ultra_llm.types import GenerationRequest
 
 PROMPT = "Tell me about benchmarks in five words please"
@@ -35,7 +35,7 @@ PROMPT = "Tell me about benchmarks in five words please"
 @contextmanager
 def double() -> Iterator[DockerDouble]:
     """Install the docker double first on PATH for this process; restore the environment after."""
-    from tests.support.docker_double.fixtures import install_double
+    from ultra_llm_docker.testing.double.fixtures import install_double
 
     saved = {k: os.environ.get(k) for k in ("PATH", "FAKE_DOCKER_STATE")}
     with tempfile.TemporaryDirectory(prefix="bench-docker-cli-") as tmp:

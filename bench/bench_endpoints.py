@@ -8,7 +8,7 @@ only the first; rounds interleave the two. Figures are requests per second (medi
 the issue's limit is a ratio of at least 1.7x. Each engine needs a core of its own: on a 2-core
 machine the client shares them, so the figure there is below what the spread can give.
 
-Needs the pinned ``llama-server`` (``python tests/support/engine/build_llama_server.py``); the case
+Needs the pinned ``llama-server`` (``python plugins/ultra-llm-docker/ultra_llm_docker/testing/engine/build_llama_server.py``); the case
 is skipped (empty) without it.
 """
 
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from .runner import Measurement, case
 
 if TYPE_CHECKING:
-    from tests.support.engine.launcher import EngineProcess
+    from ultra_llm_docker.testing.engine.launcher import EngineProcess
 
 MAX_TOKENS = 48
 CONCURRENCY = 4
@@ -40,8 +40,8 @@ so the engine cannot reuse a cached prefix)."""
 @contextlib.contextmanager
 def engines(count: int) -> Iterator[list[EngineProcess]]:
     """``count`` real engines (one thread each), all stopped on exit by their own handles."""
-    from tests.support.engine.launcher import start_engine
-    from tests.support.engine.tiny_model import write_tiny_model
+    from ultra_llm_docker.testing.engine.launcher import start_engine
+    from ultra_llm_docker.testing.engine.tiny_model import write_tiny_model
 
     with tempfile.TemporaryDirectory(prefix="bench-endpoints-") as directory:
         model = write_tiny_model(f"{directory}/tiny.gguf")
@@ -97,7 +97,7 @@ async def _throughput(urls: list[str], model: str) -> tuple[float, dict[str, int
 
 @case("docker-api-endpoints")
 def two_endpoints() -> list[Measurement]:
-    from tests.support.engine.launcher import engine_missing
+    from ultra_llm_docker.testing.engine.launcher import engine_missing
 
     if missing := engine_missing():
         print(f"docker-api-endpoints: skipped ({missing})")

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from tests.core.plugins import BROKEN_PLUGINS, install_distribution
-from tests.support.waiting import until
 from ultra_llm.cli.app import build_cli
 from ultra_llm.host import reset_host
+from ultra_llm.testing.waiting import until
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
+from ultra_llm_docker.testing.engine.dmr_proxy import DMRProxy
 
-from tests.support.engine.dmr_proxy import DMRProxy
 from ultra_llm.cli.app import build_cli
 
 MODEL = "ai/tiny:latest"
@@ -141,7 +141,7 @@ def test_runner_text_is_shown_not_obeyed_on_a_terminal(runner: DMRProxy) -> None
     import time
     from pathlib import Path
 
-    from tests.support.engine.dmr_proxy import _Runner
+    from ultra_llm_docker.testing.engine.dmr_proxy import _Runner
 
     with runner._lock:
         runner.loaded["ai/evil\x1b]0;pwned\x07\x1b[31m:latest"] = _Runner("llama.cpp", "completion", time.time())
@@ -177,7 +177,7 @@ def test_runner_text_is_shown_not_obeyed_on_a_terminal(runner: DMRProxy) -> None
 
 def test_bad_settings_are_refused_even_with_no_runner_to_ask(monkeypatch: pytest.MonkeyPatch) -> None:
     """The values are checked before the adapter is made, so a runner that is down does not hide them."""
-    from tests.support.serve import free_port
+    from ultra_llm.testing.serve import free_port
 
     monkeypatch.setenv("ULTRA_LLM_BACKEND", "docker-api")
     monkeypatch.setenv("MODEL_RUNNER_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there

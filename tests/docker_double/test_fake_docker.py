@@ -14,9 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
-
-from tests.support.docker_double import fake_docker
-from tests.support.docker_double.fixtures import DockerDouble
+from ultra_llm_docker.testing.double import fake_docker
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
 NEXT_STEPS_CLI = "Enable Docker Model Runner via the CLI → docker desktop enable model-runner"
 

@@ -12,9 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
-from tests.support.docker_double import fake_docker
-from tests.support.docker_double.fixtures import DockerDouble
+from ultra_llm_docker.testing.double import fake_docker
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
 SECRET = "TOP-SECRET-9f3c value"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(40)

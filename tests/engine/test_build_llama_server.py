@@ -12,8 +12,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
-from tests.support.engine import build_llama_server as b
+from ultra_llm_docker.testing.engine import build_llama_server as b
 
 WORKS = "#!/bin/sh\necho 'version: 9878 (b9878)'\n"
 BROKEN = "#!/bin/sh\nexit 1\n"
@@ -104,8 +103,8 @@ def test_the_cache_lives_outside_the_clone(monkeypatch: pytest.MonkeyPatch, tmp_
 
 
 def test_a_missing_engine_skips_with_the_build_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.support.engine.fixtures import require_engine
-    from tests.support.engine.launcher import EngineNotBuiltError, engine_missing, start_engine
+    from ultra_llm_docker.testing.engine.fixtures import require_engine
+    from ultra_llm_docker.testing.engine.launcher import EngineNotBuiltError, engine_missing, start_engine
 
     monkeypatch.setenv("ULTRA_LLM_ENGINE_CACHE", str(tmp_path / "empty-cache"))
     reason = engine_missing()

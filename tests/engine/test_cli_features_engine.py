@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from pydantic import BaseModel, Field
+from ultra_llm_docker.testing.engine.fixtures import DMRRunner
 
-from tests.support.engine.fixtures import DMRRunner
 from ultra_llm.cli.app import build_cli
 
 pytest.importorskip("ultra_llm_docker_api")

@@ -11,9 +11,8 @@ from typing import Any
 
 import httpx2
 import pytest
-
-from tests.support.engine.fixtures import DMRRunner, RealEngine, require_engine
-from tests.support.engine.launcher import EngineStartError, start_engine
+from ultra_llm_docker.testing.engine.fixtures import DMRRunner, RealEngine, require_engine
+from ultra_llm_docker.testing.engine.launcher import EngineStartError, start_engine
 
 CHAT = {"messages": [{"role": "user", "content": "hello world"}], "max_tokens": 24, "temperature": 0}
 
@@ -220,8 +219,8 @@ def test_injected_failures_come_before_the_engine(dmr_runner: DMRRunner) -> None
 
 
 def test_engine_down_is_503(tmp_path: Path) -> None:
-    from tests.support.engine.dmr_proxy import DMRProxy
-    from tests.support.engine.launcher import free_port
+    from ultra_llm_docker.testing.engine.dmr_proxy import DMRProxy
+    from ultra_llm_docker.testing.engine.launcher import free_port
 
     proxy = DMRProxy(f"http://127.0.0.1:{free_port()}").start()
     try:
@@ -244,7 +243,7 @@ def test_launcher_reports_a_failed_start_with_the_log(tmp_path: Path) -> None:
 
 
 def test_launcher_stops_its_process_group(tmp_path: Path, real_engine: RealEngine) -> None:
-    from tests.support.engine.tiny_model import write_tiny_model
+    from ultra_llm_docker.testing.engine.tiny_model import write_tiny_model
 
     model = write_tiny_model(tmp_path / "tiny.gguf")
     engine = start_engine(model, log_dir=tmp_path, alias="ai/other")
@@ -262,7 +261,7 @@ def test_launcher_stops_its_process_group(tmp_path: Path, real_engine: RealEngin
 
 def test_nothing_starts_at_import() -> None:
     code = (
-        "import os, threading; import tests.support.engine.fixtures, tests.support.engine.dmr_proxy;"
+        "import os, threading; import ultra_llm_docker.testing.engine.fixtures, ultra_llm_docker.testing.engine.dmr_proxy;"
         "assert threading.active_count() == 1\n"
         "try:\n    os.waitpid(-1, os.WNOHANG)\nexcept ChildProcessError:\n    print('ok')"  # no child process
     )
@@ -277,7 +276,7 @@ def test_proxy_relays_each_chunk_as_it_arrives() -> None:
     import socket
     import threading
 
-    from tests.support.engine.dmr_proxy import DMRProxy
+    from ultra_llm_docker.testing.engine.dmr_proxy import DMRProxy
 
     seen_first = threading.Event()
     listener = socket.create_server(("127.0.0.1", 0))

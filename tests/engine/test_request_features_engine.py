@@ -35,11 +35,11 @@ from typing import Any, TypeVar
 import pytest
 from pydantic import BaseModel, Field
 from ultra_llm_docker.errors import RunnerRequestTooLargeError
+from ultra_llm_docker.testing.engine.build_llama_server import templates_dir
+from ultra_llm_docker.testing.engine.fixtures import DMRRunner, RealEngine, require_engine
+from ultra_llm_docker.testing.engine.launcher import EngineProcess, start_engine
+from ultra_llm_docker.testing.engine.tiny_model import write_tiny_model
 
-from tests.support.engine.build_llama_server import templates_dir
-from tests.support.engine.fixtures import DMRRunner, RealEngine, require_engine
-from tests.support.engine.launcher import EngineProcess, start_engine
-from tests.support.engine.tiny_model import write_tiny_model
 from ultra_llm import create_adapter
 from ultra_llm.adapter import Adapter
 from ultra_llm.errors import UnsupportedOperationError

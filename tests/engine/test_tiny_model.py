@@ -8,7 +8,7 @@ import pytest
 
 gguf = pytest.importorskip("gguf")
 
-from tests.support.engine.tiny_model import CHAT_TEMPLATE, VOCAB_WORDS, write_tiny_model  # noqa: E402
+from ultra_llm_docker.testing.engine.tiny_model import CHAT_TEMPLATE, VOCAB_WORDS, write_tiny_model  # noqa: E402
 
 
 def test_written_twice_gives_the_same_bytes(tmp_path: Path) -> None:

@@ -15,10 +15,9 @@ from typing import Any, ClassVar, TypeVar
 
 import pytest
 from ultra_llm_docker.errors import ModelRunnerNotEnabledError
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
 from tests.reliability.reliability_support import child_pids
-from tests.support.docker_double.fixtures import DockerDouble
-from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
 from ultra_llm import Chunk, EmbeddingResult, ModelInfo, Result, create_adapter_sync
 from ultra_llm.config import load_config
 from ultra_llm.errors import (
@@ -33,6 +32,7 @@ from ultra_llm.host import PluginHost
 from ultra_llm.middleware import Middleware
 from ultra_llm.plugin import Availability, Backend, GenerationRequest, hookimpl
 from ultra_llm.sync import SyncAdapter
+from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
 from ultra_llm.types import EmbeddingRequest, Progress, to_messages
 
 T = TypeVar("T")

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
-from tests.support.docker_double.fixtures import DockerDouble
 from ultra_llm import create_adapter
 from ultra_llm.errors import EmptyPromptError, UnsafePromptError
 

@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
-from tests.support.docker_double.fixtures import DockerDouble
-from tests.support.scripted_server import ScriptedServer, SeenRequest, send_json, send_text
 from ultra_llm import create_adapter
 from ultra_llm.cli.app import build_cli
 from ultra_llm.config import load_config
 from ultra_llm.errors import GenerationError, InvalidModelNameError, UltraLLMError
 from ultra_llm.host import PluginHost
+from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, send_json, send_text
 from ultra_llm.types import GenerationRequest, to_messages
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -234,7 +234,7 @@ def test_the_api_key_is_sent_as_bearer_and_never_shown(
 
 
 def test_a_refused_connection_does_not_show_the_key(caplog: pytest.LogCaptureFixture) -> None:
-    from tests.support.engine.launcher import free_port
+    from ultra_llm_docker.testing.engine.launcher import free_port
 
     async def call() -> None:
         backend = api_backend(f"http://127.0.0.1:{free_port()}", retries=1)

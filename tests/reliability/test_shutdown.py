@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
 from tests.reliability.reliability_support import child_pids, zombie_children
-from tests.support.docker_double.fixtures import DockerDouble
-from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, sse_head
 from ultra_llm import create_adapter, create_adapter_sync
 from ultra_llm.host import PluginHost
+from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, sse_head
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")
 

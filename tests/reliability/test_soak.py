@@ -21,15 +21,15 @@ import tracemalloc
 from collections.abc import Awaitable, Callable
 
 import pytest
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
 from tests.reliability.reliability_support import ProcessSnapshot, snapshot
-from tests.support.docker_double.fixtures import DockerDouble
-from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, sse_head
-from tests.support.waiting import until
 from ultra_llm import create_adapter
 from ultra_llm.adapter import Adapter
 from ultra_llm.errors import GenerationTimeoutError, UltraLLMError
 from ultra_llm.host import PluginHost
+from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, sse_head
+from ultra_llm.testing.waiting import until
 
 pytestmark = pytest.mark.soak
 

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
 from tests.reliability.reliability_support import child_pids
-from tests.support.docker_double.fixtures import DockerDouble
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(40)
@@ -137,7 +137,7 @@ def test_a_stop_signal_ends_serve_mid_generation_leaving_nothing(
     """``ultra-llm serve`` with a request's `docker model run` hanging: the server gives it its graceful
     time, cancels it, closes the backends (the process killed, the image and working directories gone)."""
     pytest.importorskip("uvicorn")
-    from tests.support.serve import free_port, wait_ready
+    from ultra_llm.testing.serve import free_port, wait_ready
 
     docker_double.set(fault="hang")
     temp = tmp_path / "tmp"

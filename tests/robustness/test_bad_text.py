@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.serve import SCRIPT, wait_ready
+from ultra_llm.testing.serve import SCRIPT, wait_ready
 
 httpx2 = pytest.importorskip("httpx2")
 pytest.importorskip("uvicorn")

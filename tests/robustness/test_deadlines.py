@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.support.serve import SCRIPT
+from ultra_llm.testing.serve import SCRIPT
 
 
 @pytest.mark.parametrize(("args", "what"), [(("pull", "any"), "Pulling"), (("rm", "any"), "Removing")])

@@ -4,7 +4,7 @@ From a model (untrusted): a schema answer or tool-call arguments nested 5,000 le
 the decoder) or 900 (it decodes, but no encoder after it survives) is a ``StructuredOutputError``
 keeping the raw text: the CLI prints it in one line with exit 6, the web API answers a typed JSON
 502, and a stream ends with an ``error`` event; ``MAX_JSON_DEPTH`` levels, the limit, still pass everywhere. The
-model is a loopback server scripted as llama-server answers (``tests/support/scripted_server.py``)
+model is a loopback server scripted as llama-server answers (``ultra_llm/testing/scripted_server.py``)
 behind the docker-api backend.
 
 From a caller: a schema, tool parameters or options nested 600 levels is an ``InvalidOptionsError``
@@ -23,11 +23,11 @@ from typing import Any
 
 import pytest
 
-from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
-from tests.support.serve import SCRIPT, wait_ready
 from ultra_llm import create_adapter
 from ultra_llm.errors import InvalidOptionsError, StructuredOutputError
 from ultra_llm.json_depth import MAX_JSON_DEPTH
+from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
+from ultra_llm.testing.serve import SCRIPT, wait_ready
 
 httpx2 = pytest.importorskip("httpx2")
 

@@ -12,10 +12,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
-from tests.support.docker_double.fixtures import DockerDouble
-from tests.support.scripted_server import ScriptedServer, SeenRequest, send_json, send_text
-from tests.support.serve import SCRIPT
+from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, send_json, send_text
+from ultra_llm.testing.serve import SCRIPT
 
 HOSTILE = "boom \x1b]52;c;cm0gLXJmIH4=\x07 \x1b]0;pwned\x07 \x1b[2J\x1b[31mred \x9b2J \x9d0;t\x9c end"
 """An OSC 52 clipboard write and an OSC 0 title (BEL-terminated), CSI clear and colour, C1 CSI and OSC."""

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.serve import SCRIPT
 from ultra_llm.cli.request_features import MAX_JSON_FILE_BYTES
 from ultra_llm.content import MAX_IMAGE_BYTES, ImagePart
 from ultra_llm.errors import InvalidOptionsError
+from ultra_llm.testing.serve import SCRIPT
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(40)
 

@@ -10,8 +10,8 @@ import subprocess
 
 from ultra_llm_docker import errors as docker_errors
 
-from tests.support.serve import SCRIPT
 from ultra_llm import errors
+from ultra_llm.testing.serve import SCRIPT
 
 
 def crash(*flags: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

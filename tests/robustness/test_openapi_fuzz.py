@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.serve import wait_ready
+from ultra_llm.testing.serve import wait_ready
 
 pytest.importorskip("schemathesis", reason="schemathesis is not installed (requirements-test.txt)")
 pytest.importorskip("httpx2")

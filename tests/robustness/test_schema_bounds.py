@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.serve import SCRIPT, free_port, wait_ready
+from ultra_llm.testing.serve import SCRIPT, free_port, wait_ready
 
 httpx2 = pytest.importorskip("httpx2")
 pytest.importorskip("uvicorn")

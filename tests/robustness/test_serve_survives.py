@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.serve import wait_ready
-from tests.support.waiting import until
+from ultra_llm.testing.serve import wait_ready
+from ultra_llm.testing.waiting import until
 
 httpx2 = pytest.importorskip("httpx2")
 pytest.importorskip("uvicorn")

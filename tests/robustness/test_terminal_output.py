@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.support.serve import SCRIPT
+from ultra_llm.testing.serve import SCRIPT
 
 HOSTILE = "red \x1b[31mALERT\x1b[0m \x1b]0;pwned\x07 \x9b2J back\x08\x08 tab\tend"
 """Colour, an OSC title with BEL, a C1 CSI clearing the screen, backspaces; the mock/echo model answers it."""

@@ -322,7 +322,7 @@ def test_cors_is_off_unless_configured(web_server: Any, client_for: Any) -> None
 def test_credentials_in_the_runner_url_never_reach_the_web_api(
     web_server: Any, client_for: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.support.engine.launcher import free_port
+    from ultra_llm_docker.testing.engine.launcher import free_port
 
     secret = "s3cret-in-url"
     monkeypatch.setenv("MODEL_RUNNER_URL", f"http://ultra:{secret}@127.0.0.1:{free_port()}")  # closed port

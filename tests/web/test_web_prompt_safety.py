@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.support.docker_double.fixtures import DockerDouble
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
 httpx2 = pytest.importorskip("httpx2")
 

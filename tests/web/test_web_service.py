@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.clock import FakeClock
+from ultra_llm.testing.clock import FakeClock
 from ultra_llm.web.service import RESELECT_SECONDS, WebService
 
 

@@ -5,27 +5,38 @@ Registered with pytest by the ``pytest11`` entry point ``ultra_llm``; nothing he
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ..host import PluginHost, reset_host
+from .serve import ultra_llm_serve  # noqa: F401  (registered with pytest from here)
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 ENVIRONMENT_PREFIXES = ("ULTRA_LLM_",)
 """The kernel's own prefix; every other variable cleared is one a loaded settings class reads."""
 
 
 def settings_variables() -> set[str]:
-    """The variables (and aliases) every ``Settings`` subclass imported so far reads: the kernel's
-    (``UltraConfig``, ``HostSettings`` ...) and those of the plugins' settings classes loaded."""
+    """The variables (and aliases) ``Settings`` classes read: the kernel's (``UltraConfig``,
+    ``HostSettings`` ...), every subclass imported so far, and those of the installed plugins (their
+    backends' ``settings_model`` and the classes they register), found once per process."""
     from .. import config, host  # noqa: F401  (the kernel's settings classes, loaded)
     from ..settings import Settings
 
     names: set[str] = set()
-    pending: list[type[Settings]] = [Settings]
+    pending: list[type[Settings]] = [Settings, *_installed_settings_classes()]
+    seen: set[type[Settings]] = set()
     while pending:
         cls = pending.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
         pending.extend(cls.__subclasses__())
         if cls is Settings:
             continue
@@ -37,6 +48,29 @@ def settings_variables() -> set[str]:
             names.add(field.variable)
             names.update(alias.name for alias in field.aliases)
     return names
+
+
+@functools.cache
+def _installed_settings_classes() -> tuple[type[Settings], ...]:
+    """The settings classes of the plugins installed here (entry points), loaded once; a plugin that
+    fails to load or to name its classes adds none."""
+    from ..registry import load_settings_target
+
+    plugins = PluginHost()
+    found: list[type[Settings]] = []
+    for spec in plugins.backends().values():
+        try:
+            model = spec.load().settings_model
+        except Exception:  # a broken plugin: its variables are not known, nothing else changes
+            continue
+        if model is not None:
+            found.append(model)
+    for plugin, target in plugins.hooks.register_settings().values():
+        try:
+            found.append(load_settings_target(target, plugin=plugin))
+        except Exception:  # as above
+            continue
+    return tuple(found)
 
 
 @pytest.fixture

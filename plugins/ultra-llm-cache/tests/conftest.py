@@ -14,6 +14,11 @@ from ultra_llm.host import PluginHost
 
 
 @pytest.fixture(autouse=True)
+def _clean_environment(ultra_llm_clean_env: pytest.MonkeyPatch) -> None:
+    """Every test starts with no ultra-llm variable set (``ultra_llm.testing``'s ``ultra_llm_clean_env``)."""
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
     runtime.reset()
     CountingBackend.calls = 0

@@ -8,7 +8,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from tests.support.serve import SCRIPT
+from ultra_llm.testing.serve import SCRIPT
 
 
 def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -77,7 +77,7 @@ def test_docker_api_answers_are_keyed_by_the_runner_that_gave_them(tmp_path: Pat
     """Two real loopback servers answer the same request differently; each keeps its own answer."""
     import asyncio
 
-    from tests.support.scripted_server import ScriptedServer, SeenRequest, send_json
+    from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, send_json
 
     def answering(text: str) -> object:
         async def handler(request: SeenRequest, writer: asyncio.StreamWriter) -> None:

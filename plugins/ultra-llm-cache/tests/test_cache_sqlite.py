@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from ultra_llm_cache.store import MemoryStore, SQLiteStore, decode_value, encode_value
 
-from tests.support.clock import FakeClock
 from ultra_llm import Chunk, Result, Usage
+from ultra_llm.testing.clock import FakeClock
 
 RESULT = Result("answer", "mock/echo", "mock", "stop", Usage(1, 2, 3), reasoning="thought")
 CHUNKS = (

@@ -13,6 +13,12 @@ pytest.importorskip("httpx2")
 pytest.importorskip("ultra_llm_docker_api")
 
 
+@pytest.fixture(autouse=True)
+def _clean_environment(ultra_llm_docker_clean_env: pytest.MonkeyPatch) -> None:
+    """Every test starts with no ultra-llm or Docker Model Runner variable set (the family's
+    ``ultra_llm_docker_clean_env``, on top of the kernel's ``ultra_llm_clean_env``)."""
+
+
 @pytest.fixture
 def make_backend() -> Callable[..., Any]:
     """Build a ``DockerAPIBackend`` for ``url`` with settings overrides (fast retries by default);

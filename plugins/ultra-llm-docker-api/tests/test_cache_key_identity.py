@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from ultra_llm_cache import runtime
 
-from tests.support.scripted_server import ScriptedServer, SeenRequest, send_json, send_text
-from tests.support.serve import SCRIPT
 from ultra_llm import create_adapter
 from ultra_llm.host import PluginHost
+from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, send_json, send_text
+from ultra_llm.testing.serve import SCRIPT
 
 SECRET = "pa55-w0rd-in-url"
 QUESTION = "What is the answer?"

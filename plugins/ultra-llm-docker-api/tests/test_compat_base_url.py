@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 from ultra_llm_docker.compat import create_modelrunner_adapter, get_available_models
+from ultra_llm_docker.testing.engine.fixtures import DMRRunner
 
-from tests.support.engine.fixtures import DMRRunner
 from ultra_llm import create_adapter, create_adapter_sync
 from ultra_llm.errors import ConfigurationError
 

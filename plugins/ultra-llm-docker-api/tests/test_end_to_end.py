@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import pytest
+from ultra_llm_docker.testing.engine.fixtures import DMRRunner, RealEngine, require_engine
+from ultra_llm_docker.testing.engine.launcher import EngineProcess, start_engine
+from ultra_llm_docker.testing.engine.tiny_model import write_tiny_model
 
-from tests.support.engine.fixtures import DMRRunner, RealEngine, require_engine
-from tests.support.engine.launcher import EngineProcess, start_engine
-from tests.support.engine.tiny_model import write_tiny_model
 from ultra_llm.errors import ContextLengthExceededError, ModelNotFoundError, UnsupportedOperationError
 from ultra_llm.testing.conformance import BackendConformance
 from ultra_llm.types import Chunk, EmbeddingRequest, GenerationRequest, Progress, to_messages

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from ultra_llm_docker.testing.engine.dmr_proxy import DMRProxy
+from ultra_llm_docker.testing.engine.fixtures import DMRRunner
+from ultra_llm_docker.testing.engine.launcher import free_port
 
-from tests.support.clock import FakeClock
-from tests.support.engine.dmr_proxy import DMRProxy
-from tests.support.engine.fixtures import DMRRunner
-from tests.support.engine.launcher import free_port
-from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, send_text, sse_head
-from tests.support.waiting import until_async
 from ultra_llm.errors import BackendUnavailableError, ConfigurationError, GenerationTimeoutError, StreamInterruptedError
+from ultra_llm.testing.clock import FakeClock
+from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_text, sse_head
+from ultra_llm.testing.waiting import until_async
 from ultra_llm.types import Chunk, GenerationRequest, to_messages
 
 FAST = {"max_tokens": 4, "temperature": 0}

@@ -11,17 +11,8 @@ from typing import Any, TypeVar
 
 import pytest
 from ultra_llm_docker.errors import ModelRunnerNotEnabledError
+from ultra_llm_docker.testing.engine.launcher import free_port
 
-from tests.support.engine.launcher import free_port
-from tests.support.scripted_server import (
-    ScriptedServer,
-    SeenRequest,
-    chunked,
-    send_json,
-    send_text,
-    sse_head,
-)
-from tests.support.waiting import until
 from ultra_llm.errors import (
     BadRequestError,
     ContextLengthExceededError,
@@ -31,6 +22,15 @@ from ultra_llm.errors import (
     ResponseTooLargeError,
     StreamInterruptedError,
 )
+from ultra_llm.testing.scripted_server import (
+    ScriptedServer,
+    SeenRequest,
+    chunked,
+    send_json,
+    send_text,
+    sse_head,
+)
+from ultra_llm.testing.waiting import until
 from ultra_llm.types import Chunk, Deadline, GenerationRequest, to_messages
 
 T = TypeVar("T")

@@ -1,7 +1,7 @@
 """Model lifecycle on the docker-api backend: ps, preload, unload, configure, inspect, df.
 
 Against real HTTP servers on 127.0.0.1: the runner-layout proxy (its lifecycle routes answer from its
-own state, the runner's rules cited in ``tests/support/engine/dmr_proxy.py``; no engine is needed for
+own state, the runner's rules cited in ``plugins/ultra-llm-docker/ultra_llm_docker/testing/engine/dmr_proxy.py``; no engine is needed for
 them), a scripted server for a connection the server drops, and the real engine for what only it can
 say (the context window from llama-server itself, ps after a real generation).
 """
@@ -14,11 +14,10 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
+from ultra_llm_docker.testing.engine.dmr_proxy import DMRProxy
+from ultra_llm_docker.testing.engine.fixtures import DMRRunner, RealEngine
+from ultra_llm_docker.testing.engine.launcher import start_engine
 
-from tests.support.engine.dmr_proxy import DMRProxy
-from tests.support.engine.fixtures import DMRRunner, RealEngine
-from tests.support.engine.launcher import start_engine
-from tests.support.scripted_server import ScriptedServer, SeenRequest, send_text
 from ultra_llm.errors import (
     GenerationError,
     InvalidModelNameError,
@@ -29,6 +28,7 @@ from ultra_llm.errors import (
     UnsupportedOperationError,
 )
 from ultra_llm.lifecycle import ModelSettings
+from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, send_text
 
 MODEL = "ai/tiny:latest"
 ENGINE_CONTEXT = inspect.signature(start_engine).parameters["n_ctx"].default

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.scripted_server import ScriptedServer, SeenRequest, send_json, send_text
-from tests.support.serve import SCRIPT, wait_ready
+from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, send_json, send_text
+from ultra_llm.testing.serve import SCRIPT, wait_ready
 
 BAD_TAG = "Some/UPPER Case:latest"
 HUGE = "9" * 400 + "h"
@@ -80,8 +80,8 @@ def test_ps_leaves_out_entries_whose_keep_alive_no_go_duration_holds(env: dict[s
     assert "Traceback" not in done.stderr and "OverflowError" not in done.stderr
 
 
-def test_the_web_api_lists_the_good_models(serve: Any, env: dict[str, str]) -> None:
-    process, port = serve(env=env)
+def test_the_web_api_lists_the_good_models(ultra_llm_serve: Any, env: dict[str, str]) -> None:
+    process, port = ultra_llm_serve(env=env)
     response = wait_ready(process, f"http://127.0.0.1:{port}/api/models")
     assert response.status_code == 200, response.text
     names = [model["name"] for model in response.json()["models"]]

@@ -18,9 +18,8 @@ from typing import Any, TypeVar
 
 import pytest
 from ultra_llm_docker.errors import ModelRunnerNotEnabledError
+from ultra_llm_docker.testing.engine.launcher import free_port
 
-from tests.support.engine.launcher import free_port
-from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, sse_head
 from ultra_llm.errors import (
     BackendUnavailableError,
     ContextLengthExceededError,
@@ -29,6 +28,7 @@ from ultra_llm.errors import (
     UltraLLMError,
     UnsupportedOperationError,
 )
+from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, sse_head
 from ultra_llm.types import Chunk, Deadline, EmbeddingRequest, GenerationRequest, to_messages
 
 T = TypeVar("T")

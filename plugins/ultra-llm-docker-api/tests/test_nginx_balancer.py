@@ -17,11 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ultra_llm_docker.testing.balancer import Balancer, nginx_binary, start_balancer
+from ultra_llm_docker.testing.engine.fixtures import require_engine
+from ultra_llm_docker.testing.engine.launcher import EngineProcess, start_engine
+from ultra_llm_docker.testing.engine.tiny_model import write_tiny_model
 
-from tests.support.balancer import Balancer, nginx_binary, start_balancer
-from tests.support.engine.fixtures import require_engine
-from tests.support.engine.launcher import EngineProcess, start_engine
-from tests.support.engine.tiny_model import write_tiny_model
 from ultra_llm import Adapter, create_adapter
 from ultra_llm.errors import StreamInterruptedError
 from ultra_llm.host import PluginHost

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.scripted_server import ScriptedServer, SeenRequest, send_json, sse_head
 from ultra_llm.errors import GenerationTimeoutError
+from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, send_json, sse_head
 from ultra_llm.types import GenerationRequest, to_messages
 
 LOADING = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}

@@ -12,13 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from ultra_llm_docker.testing.engine.launcher import free_port
 
-from tests.support.engine.launcher import free_port
-from tests.support.scripted_server import ScriptedServer, SeenRequest, send_json, send_text
 from ultra_llm import create_adapter
 from ultra_llm.errors import ConfigurationError
 from ultra_llm.host import PluginHost
 from ultra_llm.redact import redact_urls
+from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, send_json, send_text
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")
 SECRET = "s3cret-pa55"

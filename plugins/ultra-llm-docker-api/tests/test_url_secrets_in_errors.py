@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from tests.support.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
-from tests.support.serve import SCRIPT, wait_ready
 from ultra_llm import create_adapter
 from ultra_llm.errors import UltraLLMError
 from ultra_llm.host import PluginHost
+from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
+from ultra_llm.testing.serve import SCRIPT, wait_ready
 
 httpx2 = pytest.importorskip("httpx2")
 
@@ -136,7 +136,7 @@ def test_no_error_shows_the_password_in_the_cli(case: str, debug: bool) -> None:
     assert seen and all(r.headers.get("authorization") == f"Basic {BASIC}" for r in seen)
 
 
-def test_no_error_shows_the_password_through_serve_its_json_or_its_log(serve: Any) -> None:
+def test_no_error_shows_the_password_through_serve_its_json_or_its_log(ultra_llm_serve: Any) -> None:
     statuses = {"/engines/v1/chat/completions": 401, "/models": 403}
 
     async def handler(request: SeenRequest, writer: asyncio.StreamWriter) -> None:
@@ -149,7 +149,7 @@ def test_no_error_shows_the_password_through_serve_its_json_or_its_log(serve: An
 
     with ScriptedServer(handler) as server:
         env = clean_env(MODEL_RUNNER_URL=secret_url(server), ULTRA_LLM_BACKEND="docker-api")
-        process, port = serve(env=env, debug=True)
+        process, port = ultra_llm_serve(env=env, debug=True)
         api = f"http://127.0.0.1:{port}/api"
         models = wait_ready(process, f"{api}/models")
         whole = httpx2.post(f"{api}/generate", json={"prompt": "hi", "model": "ai/tiny"}, timeout=30)

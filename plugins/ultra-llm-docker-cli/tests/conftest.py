@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from ultra_llm_docker.testing.double.cli_backend import make_backend
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 
-from tests.support.docker_double.cli_backend import make_backend
-from tests.support.docker_double.fixtures import DockerDouble
+
+@pytest.fixture(autouse=True)
+def _clean_environment(ultra_llm_docker_clean_env: pytest.MonkeyPatch) -> None:
+    """Every test starts with no ultra-llm or Docker Model Runner variable set (the family's
+    ``ultra_llm_docker_clean_env``, on top of the kernel's ``ultra_llm_clean_env``)."""
 
 
 @pytest.fixture

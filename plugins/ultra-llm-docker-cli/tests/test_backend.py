@@ -15,12 +15,11 @@ from ultra_llm_docker.errors import (
     ModelRunnerNotEnabledError,
     ModelRunnerPluginMissingError,
 )
+from ultra_llm_docker.testing.double import fake_docker
+from ultra_llm_docker.testing.double.cli_backend import make_backend
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 
-from tests.support.clock import FakeClock
-from tests.support.docker_double import fake_docker
-from tests.support.docker_double.cli_backend import make_backend
-from tests.support.docker_double.fixtures import DockerDouble
 from ultra_llm.errors import (
     GenerationError,
     GenerationTimeoutError,
@@ -31,6 +30,7 @@ from ultra_llm.errors import (
     UltraLLMError,
 )
 from ultra_llm.options import validate_options
+from ultra_llm.testing.clock import FakeClock
 from ultra_llm.types import Chunk, Deadline, GenerationRequest, Progress, Result, to_messages
 
 

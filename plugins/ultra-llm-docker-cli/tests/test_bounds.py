@@ -12,13 +12,13 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 import pytest
+from ultra_llm_docker.testing.double.cli_backend import alive, children, make_backend, run_pids
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 from ultra_llm_docker_cli.failures import FIRST_LINE_LIMIT, error_for, first_line
 from ultra_llm_docker_cli.parsers import parse_list_json, parse_status_json
 from ultra_llm_docker_cli.settings import DockerCLISettings
 
-from tests.support.docker_double.cli_backend import alive, children, make_backend, run_pids
-from tests.support.docker_double.fixtures import DockerDouble
 from ultra_llm.errors import (
     GenerationError,
     GenerationTimeoutError,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pytest
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
-from tests.support.docker_double.fixtures import DockerDouble
 from ultra_llm.testing import BackendConformance
 
 

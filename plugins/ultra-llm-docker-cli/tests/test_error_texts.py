@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from tests.support.docker_double.fixtures import DockerDouble
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")
 

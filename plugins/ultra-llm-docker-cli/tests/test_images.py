@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ultra_llm_docker.testing.double.cli_backend import make_backend
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 from ultra_llm_docker_cli.attachments import MAX_IMAGE_BYTES, place_paths
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 from ultra_llm_docker_cli.prompt_guard import find_file_reference
 
-from tests.support.docker_double.cli_backend import make_backend
-from tests.support.docker_double.fixtures import DockerDouble
 from ultra_llm import create_adapter_sync
 from ultra_llm.errors import (
     GenerationError,

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+from ultra_llm_docker.testing.double.cli_backend import alive, children, make_backend, run_pids
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 from ultra_llm_docker_cli.process import Completed, ProcessRunner
 
-from tests.support.docker_double.cli_backend import alive, children, make_backend, run_pids
-from tests.support.docker_double.fixtures import DockerDouble
 from ultra_llm.errors import GenerationError, GenerationTimeoutError, ModelNotFoundError
 from ultra_llm.types import Chunk, GenerationRequest, to_messages
 

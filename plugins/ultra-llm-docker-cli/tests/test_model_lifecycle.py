@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from ultra_llm_docker.errors import ModelRunnerNotEnabledError
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 
-from tests.support.docker_double.fixtures import DockerDouble
 from ultra_llm.cli.app import build_cli
 from ultra_llm.errors import (
     InvalidModelNameError,
@@ -85,7 +85,7 @@ def test_preload_is_run_detached_and_unload_all_counts(
 
 
 def test_preload_of_a_model_not_there_does_not_pull_with_auto_pull_off(docker_double: DockerDouble) -> None:
-    from tests.support.docker_double.cli_backend import make_backend
+    from ultra_llm_docker.testing.double.cli_backend import make_backend
 
     backend = make_backend(auto_pull=False)
     with pytest.raises(ModelNotFoundError):

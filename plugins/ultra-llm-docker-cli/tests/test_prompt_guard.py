@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ultra_llm_docker.testing.double.cli_backend import make_backend
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 from ultra_llm_docker_cli.prompt_guard import IMAGE_PATH, find_file_reference, image_paths, normalize_file_path
 
-from tests.support.docker_double.cli_backend import make_backend
-from tests.support.docker_double.fixtures import DockerDouble
 from ultra_llm.errors import EmptyPromptError, InvalidModelNameError, ModelNotFoundError, UnsafePromptError
 from ultra_llm.types import GenerationRequest, Message, Result, to_messages
 

@@ -11,8 +11,7 @@ import shutil
 import subprocess
 
 import pytest
-
-from tests.support.docker_double.cli_backend import make_backend
+from ultra_llm_docker.testing.double.cli_backend import make_backend
 
 pytestmark = pytest.mark.docker
 

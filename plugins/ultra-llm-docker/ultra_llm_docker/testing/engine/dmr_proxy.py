@@ -24,7 +24,7 @@ What the runner itself answers, the proxy answers from its own model state, in t
 
 Tests can queue canned failures (``inject``) and read ``requests`` (method, path) afterwards.
 Runs on its own event loop in a daemon thread (``start``/``stop``), or as a script:
-``python -m tests.support.engine.dmr_proxy --engine http://127.0.0.1:PORT --port N``.
+``python -m ultra_llm_docker.testing.engine.dmr_proxy --engine http://127.0.0.1:PORT --port N``.
 """
 
 from __future__ import annotations

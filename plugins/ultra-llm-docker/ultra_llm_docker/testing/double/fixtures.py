@@ -1,6 +1,6 @@
 """pytest fixtures that put the ``docker`` test double first on PATH.
 
-Use as a plugin (``pytest_plugins = ["tests.support.docker_double.fixtures"]`` in the root
+Use as a plugin (``pytest_plugins = ["ultra_llm_docker.testing.double.fixtures"]`` in the root
 conftest) or import the fixtures into a conftest. Nothing here starts a process at import.
 
 * ``docker_double``: a function-scoped ``DockerDouble`` controller (run invocations and the prompts

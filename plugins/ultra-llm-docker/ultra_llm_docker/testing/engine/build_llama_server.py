@@ -14,7 +14,7 @@ Contract:
   place only once the new binary has answered ``--version``; an interrupted build leaves no entry.
 * Verified source: the sdist's SHA-256 must equal ``SDIST_SHA256``, else ``BuildError``.
 
-Run it with ``python tests/support/engine/build_llama_server.py`` (``--print-path`` prints the
+Run it with ``python plugins/ultra-llm-docker/ultra_llm_docker/testing/engine/build_llama_server.py`` (``--print-path`` prints the
 binary's path and exits 1 when it is not built). Standard library only, so CI can run it before
 anything else is installed.
 
@@ -114,7 +114,7 @@ def templates_dir(root: Path | None = None) -> Path:
 
 def build_command() -> str:
     """The command a person runs to build the engine (quoted in skip messages)."""
-    return "python tests/support/engine/build_llama_server.py"
+    return "python plugins/ultra-llm-docker/ultra_llm_docker/testing/engine/build_llama_server.py"
 
 
 def binary_works(binary: Path) -> bool:

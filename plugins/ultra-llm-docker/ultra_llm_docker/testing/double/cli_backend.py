@@ -16,8 +16,8 @@ from pathlib import Path
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 from ultra_llm_docker_cli.settings import DockerCLISettings
 
-from tests.support.docker_double.fixtures import DockerDouble
 from ultra_llm.config import load_config
+from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
 __all__ = ["alive", "children", "make_backend", "run_pids"]
 

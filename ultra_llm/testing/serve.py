@@ -1,6 +1,6 @@
 """``ultra-llm serve`` as a real process on a free loopback port, stopped by its own id.
 
-The ``serve`` fixture: ``serve(*args, env=..., debug=False)`` starts the console script and returns
+The ``ultra_llm_serve`` fixture: ``ultra_llm_serve(*args, env=..., debug=False)`` starts the console script and returns
 ``(process, port)``; every process it started is interrupted (then killed if it lingers) at
 teardown. ``wait_ready`` polls a URL until the server answers.
 """
@@ -19,20 +19,20 @@ from typing import Any
 
 import pytest
 
-__all__ = ["SCRIPT", "free_port", "serve", "wait_ready"]
+__all__ = ["SCRIPT", "free_port", "ultra_llm_serve", "wait_ready"]
 
 SCRIPT = str(Path(sys.executable).with_name("ultra-llm"))
 
 
 def free_port() -> int:
-    """A loopback port nobody listens on right now."""
+    """A TCP port on 127.0.0.1 that nobody listened on a moment ago (the OS picks it)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
 @pytest.fixture
-def serve() -> Iterator[Any]:
+def ultra_llm_serve() -> Iterator[Any]:
     """``serve(*args, env=..., debug=False, stderr=...)`` starts ``ultra-llm [--debug] serve`` and returns
     ``(process, port)`` (its log goes to ``stderr``, a pipe unless a file is given); all stopped after."""
     processes: list[subprocess.Popen[str]] = []
