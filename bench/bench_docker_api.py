@@ -12,8 +12,9 @@ in this process.
 * ``docker-api-256-streams``: 256 concurrent streams through one backend all complete with no
   error; the row shows the wall time, and the Python heap peak (tracemalloc) must stay under 64 MiB.
 
-Needs the pinned ``llama-server`` (``python plugins/ultra-llm-docker/ultra_llm_docker/testing/engine/build_llama_server.py``); the case
-is skipped (empty) without it.
+Needs the pinned ``llama-server``
+(``python plugins/ultra-llm-docker/ultra_llm_docker/testing/engine/build_llama_server.py``); the
+case is skipped (empty) without it.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ only the first; rounds interleave the two. Figures are requests per second (medi
 the issue's limit is a ratio of at least 1.7x. Each engine needs a core of its own: on a 2-core
 machine the client shares them, so the figure there is below what the spread can give.
 
-Needs the pinned ``llama-server`` (``python plugins/ultra-llm-docker/ultra_llm_docker/testing/engine/build_llama_server.py``); the case
-is skipped (empty) without it.
+Needs the pinned ``llama-server``
+(``python plugins/ultra-llm-docker/ultra_llm_docker/testing/engine/build_llama_server.py``); the
+case is skipped (empty) without it.
 """
 
 from __future__ import annotations

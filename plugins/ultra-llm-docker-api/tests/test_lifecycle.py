@@ -1,8 +1,8 @@
 """Model lifecycle on the docker-api backend: ps, preload, unload, configure, inspect, df.
 
 Against real HTTP servers on 127.0.0.1: the runner-layout proxy (its lifecycle routes answer from its
-own state, the runner's rules cited in ``plugins/ultra-llm-docker/ultra_llm_docker/testing/engine/dmr_proxy.py``; no engine is needed for
-them), a scripted server for a connection the server drops, and the real engine for what only it can
+own state, the runner's rules cited in ``ultra_llm_docker.testing.engine.dmr_proxy``; no engine is
+needed for them), a scripted server for a connection the server drops, and the real engine for what only it can
 say (the context window from llama-server itself, ps after a real generation).
 """
 

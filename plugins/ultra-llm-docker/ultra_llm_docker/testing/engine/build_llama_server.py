@@ -14,9 +14,9 @@ Contract:
   place only once the new binary has answered ``--version``; an interrupted build leaves no entry.
 * Verified source: the sdist's SHA-256 must equal ``SDIST_SHA256``, else ``BuildError``.
 
-Run it with ``python plugins/ultra-llm-docker/ultra_llm_docker/testing/engine/build_llama_server.py`` (``--print-path`` prints the
-binary's path and exits 1 when it is not built). Standard library only, so CI can run it before
-anything else is installed.
+Run it with ``python plugins/ultra-llm-docker/ultra_llm_docker/testing/engine/build_llama_server.py``
+(``--print-path`` prints the binary's path and exits 1 when it is not built). Standard library
+only, so CI can run it before anything else is installed.
 
 Which llama.cpp: Docker Model Runner's source (docker/model-runner, newest commit read,
 642c721 of 2026-07-22) ships llama.cpp **b9879**: ``.versions`` and the ``Dockerfile`` say
