@@ -14,10 +14,22 @@ from click.testing import CliRunner
 
 from tests.core.plugins import BROKEN_PLUGINS, install_distribution
 from ultra_llm.cli.app import build_cli
-from ultra_llm.host import reset_host
+from ultra_llm.host import get_host
+from ultra_llm.plugin import hookimpl
 from ultra_llm.testing.waiting import until
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")
+
+
+class Picker:
+    """A plugin whose ``ultra_llm_select_backend`` chooses ``name``, saying ``PICK=name`` chose it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @hookimpl
+    def ultra_llm_select_backend(self, config: object) -> tuple[str, str]:
+        return self.name, f"PICK={self.name}"
 
 
 def invoke(*args: str, input: str | None = None) -> tuple[int, str, str]:
@@ -76,17 +88,16 @@ def test_plugins_json_lists_distribution_version_hooks() -> None:
     assert records["mock"]["hooks"] == ["ultra_llm_register_backends"] and records["mock"]["backends"] == ["mock"]
 
 
-def test_backends_shows_selection_and_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backends_shows_selection_and_reason() -> None:
     code, out, _ = invoke("backends", "--json")
     data = json.loads(out)
     assert code == 0 and data["selection"]["serving"] == "mock"
     assert "stand-in 'mock'" in data["selection"]["reason"]
     assert [b["name"] for b in data["backends"] if b["selected"]] == ["mock"]
-    monkeypatch.setenv("USE_MODEL_RUNNER", "true")
-    monkeypatch.setenv("ULTRA_LLM_LOAD_PLUGINS", "mock,docker")  # the family's hook, not its backends
-    reset_host()  # the process-wide host read the plugin lists when it was first used
+    get_host().register(Picker("nowhere"), name="picker")  # a plugin's choice that nothing registers
     data = json.loads(invoke("backends", "--json")[1])
-    assert data["selection"]["requested"] == "cli" and data["selection"]["serving"] == "mock"
+    assert data["selection"]["requested"] == "nowhere" and data["selection"]["serving"] == "mock"
+    assert data["selection"]["reason"] == "PICK=nowhere (plugin 'picker')"
     assert "not installed" in data["selection"]["fallback_reason"]
 
 
@@ -104,12 +115,11 @@ def test_bad_configuration_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert code == 2 and "ULTRA_LLM_TIMEOUT='soon'" in err and "Traceback" not in err
 
 
-def test_a_runner_type_no_backend_answers_to_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("USE_MODEL_RUNNER", "true")
-    monkeypatch.setenv("MODEL_RUNNER_TYPE", "grpc")
+def test_a_chosen_name_no_backend_answers_to_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    get_host().register(Picker("grpc"), name="picker")
     monkeypatch.setenv("ULTRA_LLM_FALLBACK", "none")
     code, _, err = invoke("generate", "hi")
-    assert code == 2 and "No installed backend answers to 'grpc'" in err and "MODEL_RUNNER_TYPE=grpc" in err
+    assert code == 2 and "No installed backend answers to 'grpc'" in err and "PICK=grpc" in err
     assert "Traceback" not in err
 
 
@@ -135,7 +145,17 @@ def test_debug_shows_the_traceback_with_the_same_exit_status() -> None:
     assert "ultra_llm.errors.InvalidOptionsError: " in result.stderr
 
 
+class NoLayer:
+    """A plugin implementing ``ultra_llm_middleware`` (adding no layer), so the hook has a caller to trace
+    whatever else is installed."""
+
+    @hookimpl
+    def ultra_llm_middleware(self, backend: object) -> None:
+        return None
+
+
 def test_trace_hooks_prints_hook_calls() -> None:
+    get_host().register(NoLayer(), name="no-layer")
     code, _, err = invoke("--trace-hooks", "generate", "hi")
     assert code == 0, err
     for hook in ("ultra_llm_register_backends", "ultra_llm_middleware"):  # every hook after the flag

@@ -1,19 +1,24 @@
 """``ultra-llm ps|preload|unload|configure|inspect|df`` and the context column of ``models``, through
-click's CliRunner: on the mock (no lifecycle), on the docker-api backend against the runner-layout proxy
-on 127.0.0.1, and through the sync adapter."""
+click's CliRunner: on the mock (no lifecycle), on a test backend that manages loaded models (``keeper``,
+``tests.core.plugins``), and through the sync adapter.
+
+(The same commands on the docker-api backend against the runner-layout proxy:
+``plugins/ultra-llm-docker-api/tests/test_lifecycle_cli_runner.py``.)"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ultra_llm_docker.testing.engine.dmr_proxy import DMRProxy
 
+from tests.core.plugins import KEEPER_MODEL, KeeperBackend, KeeperPlugin, KeeperState, install_keeper
 from ultra_llm.cli.app import build_cli
+from ultra_llm.host import get_host
 
-MODEL = "ai/tiny:latest"
+MODEL = KEEPER_MODEL
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -24,17 +29,14 @@ def invoke(*args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> Iterator[DMRProxy]:
-    """The docker-api backend selected, pointed at the runner-layout proxy (no engine behind it)."""
-    pytest.importorskip("ultra_llm_docker_api")
-    proxy = DMRProxy("http://127.0.0.1:9", engine_model="ai/tiny").start()
-    monkeypatch.setenv("ULTRA_LLM_BACKEND", "docker-api")
-    monkeypatch.setenv("MODEL_RUNNER_URL", proxy.url)
+def keeper(monkeypatch: pytest.MonkeyPatch) -> Iterator[KeeperState]:
+    """The keeper backend selected, with a fresh state (``lab/tiny:latest`` on disk, nothing loaded)."""
+    state = KeeperState()
+    monkeypatch.setattr(KeeperBackend, "state", state)
+    get_host().register(KeeperPlugin(), name="keeper")
+    monkeypatch.setenv("ULTRA_LLM_BACKEND", "keeper")
     monkeypatch.setenv("ULTRA_LLM_FALLBACK", "none")
-    try:
-        yield proxy
-    finally:
-        proxy.stop()
+    yield state
 
 
 @pytest.mark.parametrize(
@@ -55,42 +57,42 @@ def test_the_mock_has_no_lifecycle_and_says_what_to_do(args: tuple[str, ...]) ->
     assert len(err.strip().splitlines()) == 1
 
 
-def test_configure_409_names_unload_then_unload_flag_does_both(runner: DMRProxy) -> None:
+def test_configure_409_names_unload_then_unload_flag_does_both(keeper: KeeperState) -> None:
     code, out, err = invoke("configure", "tiny", "--context-size", "1024", "--keep-alive", "10m")
     assert code == 0 and out == f"Configured {MODEL}: context size 1024, keep-alive 10m.\n"
     code, out, _ = invoke("ps", "--json")
     assert [row["name"] for row in json.loads(out)] == [MODEL]
-    runner.hold(MODEL)  # another user's request in flight
+    keeper.hold(MODEL)  # another user's request in flight
     code, out, err = invoke("configure", "tiny", "--context-size", "2048")
     assert code == 8 and out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and f"`ultra-llm unload {MODEL}`" in lines[0] and "--unload" in lines[0]
-    assert runner.configs[MODEL]["context-size"] == 1024  # nothing changed, nothing unloaded
-    assert MODEL in runner.loaded
+    assert keeper.configs[MODEL]["context_size"] == 1024  # nothing changed, nothing unloaded
+    assert MODEL in keeper.loaded
     code, out, err = invoke("configure", "tiny", "--context-size", "2048", "--unload")
-    assert code == 8 and "retry once it is done" in err  # the runner unloads no busy model
-    runner.hold(MODEL, busy=False)
+    assert code == 8 and "retry once it is done" in err  # the server unloads no busy model
+    keeper.hold(MODEL, busy=False)
     code, out, err = invoke("configure", "tiny", "--context-size", "2048", "--unload")
     assert code == 0, err
-    assert [p for m, p in runner.requests if m == "POST"][-2:] == ["/engines/unload", "/engines/_configure"]
+    assert keeper.calls[-2:] == ["unload", "configure"]
     code, out, _ = invoke("inspect", "tiny", "--json")
     assert json.loads(out)["context_window"] == 2048
 
 
-def test_backend_option_selects_like_the_other_commands(runner: DMRProxy) -> None:
-    assert invoke("ps", "--backend", "docker-api") == (0, "MODEL  ENGINE  MODE  UNTIL\n", "")
+def test_backend_option_selects_like_the_other_commands(keeper: KeeperState) -> None:
+    assert invoke("ps", "--backend", "keeper") == (0, "MODEL  ENGINE  MODE  UNTIL\n", "")
     code, _, err = invoke("ps", "--backend", "mock")
     assert code == 1 and "Backend 'mock' cannot list loaded models: it does not manage loaded models" in err
 
 
-def test_ps_unload_all_inspect_df_and_models(runner: DMRProxy) -> None:
-    runner.add_local("ai/other")
+def test_ps_unload_all_inspect_df_and_models(keeper: KeeperState) -> None:
+    keeper.add_local("lab/other")
     assert invoke("preload", "tiny") == (0, f"Loaded {MODEL}.\n", "")
     assert invoke("preload", "other")[0] == 0
     code, out, _ = invoke("ps")
     header, *rows = out.splitlines()
     assert header.split() == ["MODEL", "ENGINE", "MODE", "UNTIL"] and len(rows) == 2
-    assert rows[0].split()[:3] == [MODEL, "llama.cpp", "completion"] and rows[0].endswith("minutes from now")
+    assert rows[0].split()[:3] == [MODEL, "test-engine", "completion"] and rows[0].endswith("minutes from now")
     assert invoke("unload", "--all") == (0, "Unloaded 2 model(s).\n", "")
     assert invoke("unload", "--all") == (0, "No models are loaded.\n", "")
     assert invoke("unload", "tiny", "--json") == (0, '{\n  "unloaded": 0\n}\n', "")
@@ -115,13 +117,13 @@ def test_ps_unload_all_inspect_df_and_models(runner: DMRProxy) -> None:
         (("configure", "--context-size", "8", "--", "-x"), "-x"),
     ],
 )
-def test_bad_input_is_one_line_before_any_request(runner: DMRProxy, args: tuple[str, ...], message: str) -> None:
+def test_bad_input_is_one_line_before_any_request(keeper: KeeperState, args: tuple[str, ...], message: str) -> None:
     code, out, err = invoke(*args)
     assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1
-    assert [r for r in runner.requests if r[0] == "POST"] == []
+    assert keeper.calls == []
 
 
-def test_the_sync_adapter_wraps_the_lifecycle(runner: DMRProxy) -> None:
+def test_the_sync_adapter_wraps_the_lifecycle(keeper: KeeperState) -> None:
     from ultra_llm import create_adapter_sync
 
     with create_adapter_sync() as llm:
@@ -129,29 +131,26 @@ def test_the_sync_adapter_wraps_the_lifecycle(runner: DMRProxy) -> None:
         assert [m.name for m in llm.running_models()] == [MODEL]
         assert llm.unload(["tiny"]) == 1
         assert llm.inspect("tiny").context_window == 2048
-        assert llm.disk_usage().engine_bytes == runner.engine_disk_usage
+        assert llm.disk_usage().engine_bytes == keeper.engine_disk_usage
 
 
-def test_runner_text_is_shown_not_obeyed_on_a_terminal(runner: DMRProxy) -> None:
-    """A model name the runner reports with escape sequences reaches a terminal as visible text."""
+def test_server_text_is_shown_not_obeyed_on_a_terminal(tmp_path: Path) -> None:
+    """A model name the server reports with escape sequences reaches a terminal as visible text."""
     import os
     import pty
     import subprocess
     import sys
-    import time
-    from pathlib import Path
 
-    from ultra_llm_docker.testing.engine.dmr_proxy import _Runner
-
-    with runner._lock:
-        runner.loaded["ai/evil\x1b]0;pwned\x07\x1b[31m:latest"] = _Runner("llama.cpp", "completion", time.time())
+    site = tmp_path / "site"
+    site.mkdir()
+    install_keeper(site, loaded=["lab/evil\x1b]0;pwned\x07\x1b[31m:latest"])
     main, secondary = pty.openpty()
     try:
         done = subprocess.run(
             [str(Path(sys.executable).with_name("ultra-llm")), "ps"],
             stdout=secondary,
             stderr=subprocess.PIPE,
-            env={**os.environ},
+            env={**os.environ, "PYTHONPATH": str(site), "ULTRA_LLM_BACKEND": "keeper", "ULTRA_LLM_FALLBACK": "none"},
             timeout=60,
             check=False,
         )
@@ -172,16 +171,13 @@ def test_runner_text_is_shown_not_obeyed_on_a_terminal(runner: DMRProxy) -> None
         os.close(main)
     assert done.returncode == 0, done.stderr
     assert b"\x1b" not in shown and b"\x07" not in shown
-    assert b"ai/evil\\x1b]0;pwned\\x07\\x1b[31m:latest" in shown
+    assert b"lab/evil\\x1b]0;pwned\\x07\\x1b[31m:latest" in shown
 
 
-def test_bad_settings_are_refused_even_with_no_runner_to_ask(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The values are checked before the adapter is made, so a runner that is down does not hide them."""
-    from ultra_llm.testing.serve import free_port
-
-    monkeypatch.setenv("ULTRA_LLM_BACKEND", "docker-api")
-    monkeypatch.setenv("MODEL_RUNNER_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    monkeypatch.setenv("ULTRA_LLM_FALLBACK", "none")
+def test_bad_settings_are_refused_even_with_no_server_to_ask(keeper: KeeperState) -> None:
+    """The values are checked before the adapter is made, so a server that is down does not hide them."""
+    keeper.available = False
+    assert invoke("ps")[0] == 3  # down, and no fallback: BackendUnavailableError's exit status
     code, out, err = invoke("configure", "tiny", "--keep-alive", "5")
     assert (code, out) == (2, "") and "Keep-alive '5' is not a duration" in err
 
@@ -201,9 +197,9 @@ def test_backends_lists_what_each_declares() -> None:
     assert "tools,schema,images,reasoning,embed,store" in mock_row.split() and "lifecycle" not in mock_row
 
 
-def test_configure_no_think_sets_the_runners_reasoning_budget(runner: DMRProxy) -> None:
+def test_configure_no_think_sets_the_models_thinking(keeper: KeeperState) -> None:
     code, out, err = invoke("configure", "tiny", "--no-think")
     assert (code, err) == (0, "") and out == f"Configured {MODEL}: thinking off.\n"
-    assert runner.configs[MODEL] == {"llamacpp": {"reasoning-budget": 0}}
+    assert keeper.configs[MODEL] == {"think": False}
     assert invoke("configure", "tiny", "--think")[0] == 0
-    assert runner.configs[MODEL] == {"llamacpp": {"reasoning-budget": -1}}
+    assert keeper.configs[MODEL] == {"think": True}

@@ -134,16 +134,16 @@ def test_embeddings_and_capabilities() -> None:
 def test_fallback_logs_are_visible_to_applications(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from tests.core.plugins import RunnerStandIns
+    from tests.core.plugins import ServerStandIns
     from ultra_llm.selection import _warned
 
-    monkeypatch.setenv("ULTRA_LLM_BACKEND", "cli")  # the stand-in whose daemon is down
+    monkeypatch.setenv("ULTRA_LLM_BACKEND", "off")  # the stand-in whose server is down
     host = PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "mock"})
-    host.register(RunnerStandIns(), name="standins")
+    host.register(ServerStandIns(), name="standins")
     _warned.clear()
     with caplog.at_level(logging.WARNING, logger="ultra_llm"), adapter_for(host) as adapter:
         assert adapter.selection.fell_back
-    assert "Backend 'docker-cli' is unavailable, using 'mock' instead" in caplog.text
+    assert "Backend 'offline' is unavailable, using 'mock' instead" in caplog.text
 
 
 def test_generate_many_keeps_order_and_per_item_errors(monkeypatch: pytest.MonkeyPatch) -> None:

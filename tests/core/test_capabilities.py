@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from ultra_llm_docker.errors import DockerDaemonDownError
 
-from tests.core.plugins import RunnerStandIns, install_distribution
+from tests.core.plugins import OFFLINE, ServerStandIns, install_distribution
 from ultra_llm import create_adapter
 from ultra_llm.capabilities import Embedder, LoadedModels, ModelStore, signature_mismatches
-from ultra_llm.errors import UnsupportedOperationError
+from ultra_llm.errors import BackendUnavailableError, UnsupportedOperationError
 from ultra_llm.host import PluginHost
 from ultra_llm.lifecycle import DiskUsage, ModelSettings, RunningModel
 from ultra_llm.plugin import Availability, Backend, Chunk, GenerationRequest, ModelInfo
@@ -281,9 +280,9 @@ def test_a_stand_in_chosen_on_purpose_keeps_its_own_store(site: Path) -> None:
 def test_management_on_a_fallback_in_python_raises_the_requested_backends_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("ULTRA_LLM_BACKEND", "cli")  # docker-cli's stand-in: its daemon is down
+    monkeypatch.setenv("ULTRA_LLM_BACKEND", "off")  # the offline stand-in: its server is down
     host = PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "mock"})
-    host.register(RunnerStandIns(), name="standins")
+    host.register(ServerStandIns(), name="standins")
 
     async def run() -> list[BaseException]:
         async with await create_adapter(host=host) as adapter:
@@ -292,9 +291,10 @@ def test_management_on_a_fallback_in_python_raises_the_requested_backends_error(
             for call in (adapter.pull("m"), adapter.remove("m"), adapter.running_models(), adapter.preload("m")):
                 try:
                     await call
-                except DockerDaemonDownError as exc:
+                except BackendUnavailableError as exc:
                     errors.append(exc)
             return errors
 
     errors = asyncio.run(run())
-    assert len(errors) == 4 and all("Cannot connect to the Docker daemon" in str(e) for e in errors)
+    assert len(errors) == 4 and all(type(e) is BackendUnavailableError for e in errors)
+    assert all(e.message == OFFLINE and e.backend == "offline" for e in errors)  # the requested backend's own

@@ -5,17 +5,19 @@ from __future__ import annotations
 import inspect
 
 import pytest
-from ultra_llm_docker import errors as docker_errors
 
 from ultra_llm import errors
+
+
+class ServerDownError(errors.BackendUnavailableError):
+    """A plugin's own error, a subclass of a neutral one: it keeps the neutral statuses."""
 
 
 def error_classes() -> list[type[errors.UltraLLMError]]:
     return [
         cls
-        for module in (errors, docker_errors)
-        for _, cls in inspect.getmembers(module, inspect.isclass)
-        if issubclass(cls, errors.UltraLLMError) and cls.__module__ == module.__name__
+        for _, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, errors.UltraLLMError) and cls.__module__ == errors.__name__
     ]
 
 
@@ -27,7 +29,7 @@ def error_classes() -> list[type[errors.UltraLLMError]]:
         (errors.InvalidOptionsError("x"), 2, 422),
         (errors.EmptyPromptError("x"), 2, 422),
         (errors.BackendUnavailableError("x"), 3, 503),
-        (docker_errors.DockerDaemonDownError("x"), 3, 503),
+        (ServerDownError("x"), 3, 503),
         (errors.ModelNotFoundError("ai/x:latest"), 4, 404),
         (errors.GenerationTimeoutError("x", timeout=1.0), 5, 504),
         (errors.GenerationError("x"), 6, 502),

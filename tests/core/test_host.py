@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.plugins import BROKEN_PLUGINS, RunnerStandIns, install_distribution
+from tests.core.plugins import BROKEN_PLUGINS, ServerStandIns, install_distribution
 from ultra_llm.errors import BackendNotFoundError, PluginError
 from ultra_llm.host import PluginHost
 from ultra_llm.plugin import hookimpl
@@ -107,8 +107,8 @@ def test_duplicate_backend_name_is_refused_for_the_second_plugin() -> None:
 
 def test_aliases_resolve() -> None:
     host = PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "mock"})
-    host.register(RunnerStandIns(), name="standins")
-    assert host.resolve_backend_name("api-alias") == "docker-api"
+    host.register(ServerStandIns(), name="standins")
+    assert host.resolve_backend_name("on-alias") == "online"
 
 
 def test_register_rejects_a_misnamed_hook_in_process() -> None:
@@ -175,9 +175,15 @@ def test_tracing_reports_every_hook_called_one_plugin_at_a_time() -> None:
         def ultra_llm_register_models(self, register):  # type: ignore[no-untyped-def]
             register("mock/extra")
 
+    class NoLayer:  # the middleware hook implemented (no layer), whatever else is installed
+        @hookimpl
+        def ultra_llm_middleware(self, backend):  # type: ignore[no-untyped-def]
+            return None
+
     lines: list[str] = []
     host = PluginHost()
     host.register(Models(), name="models")
+    host.register(NoLayer(), name="no-layer")
     host.enable_tracing(lines.append)
     host.backends()
     assert [m.name for m in host.hooks.register_models("mock")] == ["mock/extra"]

@@ -6,6 +6,16 @@ import json
 import subprocess
 import sys
 
+from ultra_llm.host import PluginHost
+
+
+def installed_backend_modules() -> set[str]:
+    """The module of every installed plugin's backend registered by name (``"module:Class"``)."""
+    targets = [spec.target for spec in PluginHost(environ={}).backends().values()]  # every plugin, whatever is set
+    return {target.partition(":")[0] for target in targets if isinstance(target, str)}
+
+
+BACKENDS = installed_backend_modules()
 HEAVY = [
     "httpx",
     "httpx2",
@@ -15,10 +25,13 @@ HEAVY = [
     "pydantic_core",
     "ultra_llm.config",
     "ultra_llm_mock.backend",
-    "ultra_llm_docker_cli.backend",
-    "ultra_llm_docker_api.backend",
+    *sorted(BACKENDS - {"ultra_llm_mock.backend"}),
     "asyncio",
 ]
+
+
+def test_every_installed_backend_module_is_checked() -> None:
+    assert "ultra_llm_mock.backend" in BACKENDS and set(BACKENDS) <= set(HEAVY)
 
 
 def modules_after(code: str) -> set[str]:

@@ -6,11 +6,14 @@ with it and check nothing the code knows is missing, so the docs cannot drift fr
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import re
+from importlib.metadata import entry_points
+from types import ModuleType
 
 import click
 import pytest
-from ultra_llm_docker import errors as docker_errors
 
 from tests.docs.docs_support import ROOT, docs_hooks, page
 from ultra_llm import errors
@@ -20,6 +23,21 @@ VARIABLE = re.compile(r"\b(?:ULTRA_LLM|MODEL_RUNNER)_[A-Z0-9_]*[A-Z0-9](?![A-Z0-
 KNOWN_UNDOCUMENTED: dict[str, str] = {}
 """Known defects in the code, not the docs; each entry fails ``test_known_gaps_still_exist`` once fixed."""
 SOURCES = [ROOT / "ultra_llm", *sorted((ROOT / "plugins").glob("*/ultra_llm_*"))]
+
+
+def plugin_error_modules() -> list[ModuleType]:
+    """The ``errors`` module of each installed plugin's top-level package that has one (a plugin
+    family's own typed errors), in entry-point order, each once."""
+    packages = dict.fromkeys(point.value.split(":")[0].split(".")[0] for point in entry_points(group="ultra_llm"))
+    return [
+        importlib.import_module(f"{package}.errors")
+        for package in packages
+        if package != "ultra_llm" and importlib.util.find_spec(f"{package}.errors") is not None
+    ]
+
+
+ERROR_MODULES = [errors, *plugin_error_modules()]
+"""The kernel's typed errors, then those of the installed plugins: the troubleshooting page covers all."""
 
 
 def variables_in_source() -> dict[str, str]:
@@ -62,7 +80,7 @@ def test_every_typed_error_is_in_the_troubleshooting_page() -> None:
     source = page("troubleshooting.md")
     assert docs_hooks().ERROR_MARKER in source
     rendered = docs_hooks().render_markers(source)
-    exported = [getattr(module, name) for module in (errors, docker_errors) for name in module.__all__]
+    exported = [getattr(module, name) for module in ERROR_MODULES for name in module.__all__]
     classes = [cls for cls in exported if isinstance(cls, type) and issubclass(cls, errors.UltraLLMError)]
     assert classes == docs_hooks().error_classes() or set(classes) == set(docs_hooks().error_classes())
     for cls in classes:
@@ -71,9 +89,7 @@ def test_every_typed_error_is_in_the_troubleshooting_page() -> None:
         assert "**Fix:** " in section[1].split("### ", 1)[0], f"{cls.__name__} has no fix"
 
 
-@pytest.mark.parametrize(
-    "error", [getattr(m, n) for m in (errors, docker_errors) for n in m.__all__ if n.endswith("Error")]
-)
+@pytest.mark.parametrize("error", [getattr(m, n) for m in ERROR_MODULES for n in m.__all__ if n.endswith("Error")])
 def test_every_error_carries_a_fix(error: type[Exception]) -> None:
     fix = docs_hooks().example_fix(error)
     assert fix and len(fix.split()) >= 3
@@ -83,7 +99,7 @@ def test_the_seed_table_names_real_errors() -> None:
     table = page("troubleshooting.md").split("## Every typed error", 1)[0]
     named = set(re.findall(r"`([A-Z]\w+Error)`", table))
     assert named, "the common-problems table names no error"
-    known = set(errors.__all__) | set(docker_errors.__all__)
+    known = {name for module in ERROR_MODULES for name in module.__all__}
     assert named <= known, f"unknown errors in the table: {named - known}"
 
 

@@ -18,15 +18,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DISTRIBUTIONS = {
-    "ultra_llm": ROOT,
-    "ultra_llm_mock": ROOT / "plugins/ultra-llm-mock",
-    "ultra_llm_docker": ROOT / "plugins/ultra-llm-docker",
-    "ultra_llm_docker_cli": ROOT / "plugins/ultra-llm-docker-cli",
-    "ultra_llm_docker_api": ROOT / "plugins/ultra-llm-docker-api",
-    "ultra_llm_cache": ROOT / "plugins/ultra-llm-cache",
-    "ultra_llm_metrics": ROOT / "plugins/ultra-llm-metrics",
-}
+PLUGINS = sorted(path.parent for path in (ROOT / "plugins").glob("*/pyproject.toml"))
+"""Every distribution shipped beside the kernel: ``plugins/NAME`` holds the package ``NAME`` with ``_``."""
+DISTRIBUTIONS = {"ultra_llm": ROOT, **{path.name.replace("-", "_"): path for path in PLUGINS}}
+
+
+def test_every_shipped_distribution_is_checked() -> None:
+    assert {"ultra_llm", "ultra_llm_mock"} <= set(DISTRIBUTIONS) and len(DISTRIBUTIONS) == len(PLUGINS) + 1
+    for package, root in DISTRIBUTIONS.items():
+        assert (root / package / "__init__.py").is_file(), f"{root} has no package {package}"
+
 
 A_THIRD_PARTY_PLUGIN = """
 from __future__ import annotations

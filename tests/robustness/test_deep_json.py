@@ -4,8 +4,8 @@ From a model (untrusted): a schema answer or tool-call arguments nested 5,000 le
 the decoder) or 900 (it decodes, but no encoder after it survives) is a ``StructuredOutputError``
 keeping the raw text: the CLI prints it in one line with exit 6, the web API answers a typed JSON
 502, and a stream ends with an ``error`` event; ``MAX_JSON_DEPTH`` levels, the limit, still pass everywhere. The
-model is a loopback server scripted as llama-server answers (``ultra_llm/testing/scripted_server.py``)
-behind the docker-api backend.
+model is a test backend (``deep``, installed as a plugin distribution for the CLI and ``ultra-llm serve``)
+whose answer to ``text N`` is JSON nested N levels, and to ``tool N`` one call whose arguments are.
 
 From a caller: a schema, tool parameters or options nested 600 levels is an ``InvalidOptionsError``
 naming the limit (HTTP 422, CLI exit 2), with no traceback in ``ultra-llm serve``'s log.
@@ -18,15 +18,18 @@ import json
 import os
 import signal
 import subprocess
+import textwrap
+import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.core.plugins import install_distribution
 from ultra_llm import create_adapter
 from ultra_llm.errors import InvalidOptionsError, StructuredOutputError
+from ultra_llm.host import PluginHost
 from ultra_llm.json_depth import MAX_JSON_DEPTH
-from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
 from ultra_llm.testing.serve import SCRIPT, wait_ready
 
 httpx2 = pytest.importorskip("httpx2")
@@ -57,48 +60,69 @@ def nested_schema(depth: int) -> dict[str, Any]:
     return schema
 
 
-def _answer(prompt: str) -> tuple[str, str]:
-    """What the scripted model answers a prompt ``text DEPTH`` or ``tool DEPTH``: its kind and JSON text."""
-    kind, depth = prompt.split()
-    return kind, nested(int(depth))
+DEEP_PLUGIN = textwrap.dedent(
+    '''
+    from ultra_llm.plugin import Availability, Backend, Chunk, ModelInfo, ToolCallDelta, hookimpl
 
 
-async def model(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
-    """llama-server's answers (whole and streamed): for ``text N`` the content is JSON nested N
-    levels; for ``tool N`` one call to ``lookup`` whose arguments are."""
-    if not req.path.endswith("/chat/completions"):
-        await send_text(writer, 200, "Docker Model Runner is running")
-        return
-    body = req.json()
-    kind, text = _answer(body["messages"][-1]["content"])
-    call = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": text}}
-    if not body.get("stream"):
-        message = {"role": "assistant", "content": text} if kind == "text" else {"content": "", "tool_calls": [call]}
-        finish = "stop" if kind == "text" else "tool_calls"
-        await send_json(writer, 200, {"choices": [{"index": 0, "message": message, "finish_reason": finish}]})
-        return
-    delta = {"content": text} if kind == "text" else {"tool_calls": [{"index": 0, **call}]}
-    events = [
-        {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
-        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop" if kind == "text" else "tool_calls"}]},
-    ]
-    data = b"".join(b"data: " + json.dumps(event).encode() + b"\n\n" for event in events) + b"data: [DONE]\n\n"
-    writer.write(sse_head() + chunked(data) + b"0\r\n\r\n")
-    await writer.drain()
+    class DeepBackend(Backend):
+        """For ``text N`` the answer is JSON nested N levels (arrays); for ``tool N`` one call to
+        ``lookup`` whose arguments are, streamed in one piece."""
+
+        name = "deep"
+        default_model = "lab/tiny"
+        supports_tools = True
+        supports_response_format = True
+
+        async def check_availability(self):
+            return Availability(True, "up")
+
+        async def list_models(self):
+            return [ModelInfo("lab/tiny", self.name)]
+
+        async def stream(self, request):
+            kind, depth = request.prompt.split()
+            text = "[" * int(depth) + "]" * int(depth)
+            if kind == "text":
+                yield Chunk(text)
+                yield Chunk("", finish_reason="stop")
+                return
+            yield Chunk("", tool_call_deltas=(ToolCallDelta(0, "call_1", "lookup", text),))
+            yield Chunk("", finish_reason="tool_calls")
+
+
+    @hookimpl
+    def ultra_llm_register_backends(register):
+        register("deep", DeepBackend)
+    '''
+)
 
 
 @pytest.fixture
-def runner() -> Any:
-    with ScriptedServer(model) as server:
-        yield server
+def deep_site(tmp_path: Path) -> Path:
+    """A directory holding the ``deep`` backend as an installed plugin distribution."""
+    site = tmp_path / "site"
+    site.mkdir()
+    install_distribution(site, "ultra_llm_deep", DEEP_PLUGIN)
+    return site
 
 
-def api_env(runner: ScriptedServer) -> dict[str, str]:
+@pytest.fixture
+def deep_host() -> PluginHost:
+    """A host with the installed plugins and the ``deep`` backend, in this process."""
+    module = types.ModuleType("ultra_llm_deep_here")
+    exec(compile(DEEP_PLUGIN, "ultra_llm_deep_here", "exec"), module.__dict__)  # the plugin's own source, as installed
+    host = PluginHost()
+    host.register(module, name="deep")
+    return host
+
+
+def api_env(site: Path) -> dict[str, str]:
     return {
-        "ULTRA_LLM_BACKEND": "docker-api",
-        "MODEL_RUNNER_URL": runner.url,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+        "ULTRA_LLM_BACKEND": "deep",
         "ULTRA_LLM_FALLBACK": "none",
-        "DEFAULT_MODEL": "ai/tiny",
+        "DEFAULT_MODEL": "lab/tiny",
     }
 
 
@@ -112,9 +136,9 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 @pytest.mark.parametrize("depth", [5000, 900])
-def test_a_deep_schema_answer_is_a_typed_error_in_python(runner: ScriptedServer, depth: int) -> None:
+def test_a_deep_schema_answer_is_a_typed_error_in_python(deep_host: PluginHost, depth: int) -> None:
     async def call(stream: bool) -> None:
-        async with await create_adapter("ai/tiny", backend="docker-api", settings={"url": runner.url}) as llm:
+        async with await create_adapter("lab/tiny", backend="deep", host=deep_host) as llm:
             if stream:
                 async for _ in llm.stream(f"text {depth}", response_format=SCHEMA):
                     pass
@@ -129,9 +153,9 @@ def test_a_deep_schema_answer_is_a_typed_error_in_python(runner: ScriptedServer,
 
 
 @pytest.mark.parametrize("depth", [5000, 900])
-def test_deep_tool_arguments_are_a_typed_error_and_the_call_is_kept(runner: ScriptedServer, depth: int) -> None:
+def test_deep_tool_arguments_are_a_typed_error_and_the_call_is_kept(deep_host: PluginHost, depth: int) -> None:
     async def call() -> Any:
-        async with await create_adapter("ai/tiny", backend="docker-api", settings={"url": runner.url}) as llm:
+        async with await create_adapter("lab/tiny", backend="deep", host=deep_host) as llm:
             return await llm.complete(f"tool {depth}", tools=[TOOL])
 
     result = asyncio.run(call())
@@ -144,8 +168,8 @@ def test_deep_tool_arguments_are_a_typed_error_and_the_call_is_kept(runner: Scri
 
 
 @pytest.mark.parametrize("depth", [5000, 900])
-def test_cli_prints_a_deep_schema_answer_as_one_typed_error(runner: ScriptedServer, depth: int) -> None:
-    done = run_cli("generate", "--schema", json.dumps(SCHEMA), f"text {depth}", env=api_env(runner))
+def test_cli_prints_a_deep_schema_answer_as_one_typed_error(deep_site: Path, depth: int) -> None:
+    done = run_cli("generate", "--schema", json.dumps(SCHEMA), f"text {depth}", env=api_env(deep_site))
     assert done.returncode == StructuredOutputError.exit_code, done
     assert "Traceback" not in done.stderr and done.stdout == ""
     first, *rest = done.stderr.splitlines()
@@ -153,18 +177,18 @@ def test_cli_prints_a_deep_schema_answer_as_one_typed_error(runner: ScriptedServ
     assert [line.split(":")[0] for line in rest] == ["Backend output"]  # the raw text, cut, on its own line
 
 
-def test_cli_shows_deep_tool_arguments_raw(runner: ScriptedServer, tmp_path: Path) -> None:
+def test_cli_shows_deep_tool_arguments_raw(deep_site: Path, tmp_path: Path) -> None:
     tools = tmp_path / "tools.json"
     tools.write_text(json.dumps([TOOL]), encoding="utf-8")
-    done = run_cli("generate", "--tools", str(tools), "tool 900", env=api_env(runner))
+    done = run_cli("generate", "--tools", str(tools), "tool 900", env=api_env(deep_site))
     assert done.returncode == 0, done
     (call,) = json.loads(done.stdout)
     assert call["arguments"] == nested(900) and call["parsed_arguments"] is None
 
 
 @pytest.mark.parametrize("depth", [5000, 900])
-def test_web_api_answers_a_deep_answer_with_a_typed_error(serve: Any, runner: ScriptedServer, depth: int) -> None:
-    process, port = serve(env=api_env(runner))
+def test_web_api_answers_a_deep_answer_with_a_typed_error(serve: Any, deep_site: Path, depth: int) -> None:
+    process, port = serve(env=api_env(deep_site))
     api = f"http://127.0.0.1:{port}/api"
     assert wait_ready(process, f"{api}/backends").status_code == 200
     request = {"prompt": f"text {depth}", "response_format": SCHEMA}
@@ -185,10 +209,10 @@ def test_web_api_answers_a_deep_answer_with_a_typed_error(serve: Any, runner: Sc
     assert call["arguments"] == nested(depth) and call["parsed_arguments"] is None
 
 
-def test_an_answer_at_the_limit_passes_every_encoder(serve: Any, runner: ScriptedServer) -> None:
+def test_an_answer_at_the_limit_passes_every_encoder(serve: Any, deep_site: Path) -> None:
     """``MAX_JSON_DEPTH`` levels: decoded, and sent back whole, streamed and by the CLI (the limit is below every
     encoder's own, so bounding the reading bounds the writing)."""
-    process, port = serve(env=api_env(runner))
+    process, port = serve(env=api_env(deep_site))
     api = f"http://127.0.0.1:{port}/api"
     assert wait_ready(process, f"{api}/backends").status_code == 200
     request = {"prompt": f"text {MAX_JSON_DEPTH}", "response_format": SCHEMA}
@@ -198,7 +222,7 @@ def test_an_answer_at_the_limit_passes_every_encoder(serve: Any, runner: Scripte
     assert streamed.text.rstrip().splitlines()[-2] == "event: done", streamed.text[-300:]
     tools = httpx2.post(f"{api}/generate", json={"prompt": f"tool {MAX_JSON_DEPTH}", "tools": [TOOL]}, timeout=30)
     assert tools.json()["tool_calls"][0]["parsed_arguments"] == nested_list(MAX_JSON_DEPTH), tools.text[:300]
-    done = run_cli("generate", "--schema", json.dumps(SCHEMA), request["prompt"], env=api_env(runner))
+    done = run_cli("generate", "--schema", json.dumps(SCHEMA), request["prompt"], env=api_env(deep_site))
     assert done.returncode == 0 and json.loads(done.stdout) == nested_list(MAX_JSON_DEPTH), done.stderr
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 
-from ultra_llm_docker import errors as docker_errors
-
 from ultra_llm import errors
 from ultra_llm.testing.serve import SCRIPT
 
@@ -39,6 +37,6 @@ def test_with_debug_the_traceback_is_shown_with_the_same_status(hostile_env: dic
 
 
 def test_no_typed_error_shares_the_internal_status() -> None:
-    exported = [getattr(module, name) for module in (errors, docker_errors) for name in module.__all__]
+    exported = [getattr(errors, name) for name in errors.__all__]
     typed = [cls for cls in exported if isinstance(cls, type) and issubclass(cls, errors.UltraLLMError)]
     assert errors.InternalError.exit_code not in {cls.exit_code for cls in typed if cls is not errors.InternalError}

@@ -8,14 +8,54 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import pytest
+
+from ultra_llm.errors import BackendUnavailableError
+from ultra_llm.plugin import Availability, Backend, Chunk, GenerationRequest, ModelInfo, hookimpl
+from ultra_llm.settings import Settings, setting
 
 httpx2 = pytest.importorskip("httpx2")
 
 ECHO = "mock/echo"
+
+
+@dataclass(frozen=True)
+class RemoteSettings(Settings):
+    env_prefix: ClassVar[str] = "ULTRA_LLM_REMOTE_"
+
+    url: str | None = setting(None, help="The server's URL (credentials may be in it).")
+
+
+class RemoteBackend(Backend):
+    """A backend for a server at a URL that does not answer: its errors quote the URL, credentials
+    and all, as a client library's would."""
+
+    name: ClassVar[str] = "remote"
+    settings_model: ClassVar[type[Settings] | None] = RemoteSettings
+
+    def _down(self) -> BackendUnavailableError:
+        assert isinstance(self.settings, RemoteSettings)
+        return BackendUnavailableError(f"Nothing answers at {self.settings.url}.", backend=self.name)
+
+    async def check_availability(self) -> Availability:
+        return Availability(False, error=self._down())
+
+    async def list_models(self) -> list[ModelInfo]:
+        raise self._down()
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        raise self._down()
+        yield Chunk("")  # pragma: no cover - makes this an async generator
+
+
+class RemotePlugin:
+    @hookimpl
+    def ultra_llm_register_backends(self, register: Any) -> None:
+        register("remote", RemoteBackend)
 
 
 def events_of(response: Any) -> Iterator[tuple[str, dict[str, Any], float]]:
@@ -320,16 +360,17 @@ def test_cors_is_off_unless_configured(web_server: Any, client_for: Any) -> None
 
 
 def test_credentials_in_the_runner_url_never_reach_the_web_api(
-    web_server: Any, client_for: Any, monkeypatch: pytest.MonkeyPatch
+    web_host: Any, web_server: Any, client_for: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ultra_llm_docker.testing.engine.launcher import free_port
+    from ultra_llm.testing.serve import free_port
 
     secret = "s3cret-in-url"
-    monkeypatch.setenv("MODEL_RUNNER_URL", f"http://ultra:{secret}@127.0.0.1:{free_port()}")  # closed port
+    monkeypatch.setenv("ULTRA_LLM_REMOTE_URL", f"http://ultra:{secret}@127.0.0.1:{free_port()}")  # closed port
     monkeypatch.setenv("ULTRA_LLM_CHECK_TIMEOUT", "2")
+    web_host.register(RemotePlugin(), "remote")
     client = client_for(web_server())
     backends = client.get("/api/backends").text
     doctor = client.get("/api/doctor").text
-    generated = client.post("/api/generate", json={"prompt": "x", "backend": "docker-api"}).text
+    generated = client.post("/api/generate", json={"prompt": "x", "backend": "remote"}).text
     assert secret not in backends + doctor + generated
     assert "***@127.0.0.1" in backends and "***@127.0.0.1" in generated

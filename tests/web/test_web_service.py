@@ -25,7 +25,7 @@ class FakeAdapter:
 
 def test_the_default_is_reselected_after_a_fallback_once_the_time_is_up(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeClock()
-    answers = iter([FakeAdapter("mock", True), FakeAdapter("mock", True), FakeAdapter("docker-api", False)])
+    answers = iter([FakeAdapter("mock", True), FakeAdapter("mock", True), FakeAdapter("online", False)])
     made: list[FakeAdapter] = []
 
     async def create_adapter(**kwargs: Any) -> FakeAdapter:
@@ -45,7 +45,7 @@ def test_the_default_is_reselected_after_a_fallback_once_the_time_is_up(monkeypa
         assert made[1].closed, "the same backend again: the new adapter is closed, the first one kept"
         clock.advance(RESELECT_SECONDS)
         chosen = await service.adapter()
-        assert chosen is made[2] and chosen.name == "docker-api" and len(made) == 3
+        assert chosen is made[2] and chosen.name == "online" and len(made) == 3
         clock.advance(1_000_000)
         assert await service.adapter() is chosen and len(made) == 3, "no fallback: the choice is kept"
 

@@ -16,7 +16,6 @@ from ultra_llm_cache import runtime
 from ultra_llm_cache.cli import COMMANDS
 from ultra_llm_cache.store import request_key
 
-from tests.support.counting import CountingBackend
 from ultra_llm import Message
 from ultra_llm.adapter import Adapter
 from ultra_llm.cli.app import build_cli
@@ -24,6 +23,7 @@ from ultra_llm.errors import ConfigurationError, GenerationError
 from ultra_llm.host import PluginHost
 
 MakeAdapter = Callable[..., Adapter]
+Count = Callable[[], int]
 
 
 def test_the_plugin_is_installed_as_innermost_middleware(
@@ -41,12 +41,12 @@ def test_the_plugin_is_installed_as_innermost_middleware(
     assert layers[0] == "metrics" and layers[-1] == "cache", "outermost and innermost"
 
 
-def test_installed_but_not_enabled_changes_nothing(counting_adapter: MakeAdapter) -> None:
+def test_installed_but_not_enabled_changes_nothing(counting_adapter: MakeAdapter, generations: Count) -> None:
     adapter = counting_adapter()
     assert adapter.generate("same", temperature=0) == "same"
     assert adapter.generate("same", temperature=0) == "same"
     assert [c.text for c in adapter.stream("same", temperature=0)] == ["same", ""]
-    assert CountingBackend.calls == 3
+    assert generations() == 3
     figures = ultra_llm_cache.stats()
     assert figures["mode"] == "off" and figures["store"] is None
     assert figures["process"] == {"hits": 0, "misses": 0, "skipped": 0, "stored": 0, "errors": 0}
@@ -54,14 +54,14 @@ def test_installed_but_not_enabled_changes_nothing(counting_adapter: MakeAdapter
 
 @pytest.mark.parametrize("mode", ["memory", "sqlite"])
 def test_a_deterministic_generation_is_answered_once(
-    counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: str
+    counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: str, generations: Count
 ) -> None:
     monkeypatch.setenv("ULTRA_LLM_CACHE", mode)
     monkeypatch.setenv("ULTRA_LLM_CACHE_PATH", str(tmp_path / "cache.sqlite3"))
     adapter = counting_adapter()
     first = adapter.complete("the same question", temperature=0)
     second = adapter.complete("the same question", temperature=0)
-    assert CountingBackend.calls == 1
+    assert generations() == 1
     assert second == first and second.usage == first.usage and second.finish_reason == "stop"
     figures = ultra_llm_cache.stats()
     assert figures["mode"] == mode
@@ -72,23 +72,25 @@ def test_a_deterministic_generation_is_answered_once(
         assert (figures["store"]["hits"], figures["store"]["misses"]) == (1, 1)
 
 
-def test_only_deterministic_requests_are_cached(counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_only_deterministic_requests_are_cached(
+    counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch, generations: Count
+) -> None:
     monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")
     adapter = counting_adapter()
     for options in ({}, {"temperature": 0.7}, {"top_p": 0.5}):
         adapter.generate("q", **options)
         adapter.generate("q", **options)
-    assert CountingBackend.calls == 6
+    assert generations() == 6
     assert ultra_llm_cache.stats()["process"]["skipped"] == 6
     adapter.generate("q", temperature=0.7, seed=42)
     adapter.generate("q", temperature=0.7, seed=42)
     adapter.generate("q", temperature=0.0)
     adapter.generate("q", temperature=0)
-    assert CountingBackend.calls == 8, "a fixed seed, and temperature 0 (as 0 or 0.0), are cached"
+    assert generations() == 8, "a fixed seed, and temperature 0 (as 0 or 0.0), are cached"
 
 
 def test_the_key_covers_backend_model_messages_and_options(
-    counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch
+    counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch, generations: Count
 ) -> None:
     monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")
     echo, fixed = counting_adapter("mock/echo"), counting_adapter("mock/fixed")
@@ -104,10 +106,10 @@ def test_the_key_covers_backend_model_messages_and_options(
     ]
     for adapter, prompt, options in variants:
         adapter.complete(prompt, **options)  # type: ignore[arg-type]
-    assert CountingBackend.calls == len(variants), "every variant is a different key"
+    assert generations() == len(variants), "every variant is a different key"
     for adapter, prompt, options in variants:
         adapter.complete(prompt, **options)  # type: ignore[arg-type]
-    assert CountingBackend.calls == len(variants), "and each is answered from the cache the second time"
+    assert generations() == len(variants), "and each is answered from the cache the second time"
     assert fixed.complete("q", temperature=0).model == "mock/fixed"
 
 
@@ -129,20 +131,22 @@ def test_the_key_is_stable_across_processes(counting_adapter: MakeAdapter) -> No
     assert there_stream != here, "whole and streamed answers are cached apart"
 
 
-def test_a_streamed_hit_replays_the_same_chunks(counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_streamed_hit_replays_the_same_chunks(
+    counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch, generations: Count
+) -> None:
     monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")
     adapter = counting_adapter()
     first = list(adapter.stream("one two three", temperature=0))
     second = list(adapter.stream("one two three", temperature=0))
-    assert CountingBackend.calls == 1
+    assert generations() == 1
     assert second == first and [c.text for c in first] == ["one ", "two ", "three", ""]
     assert second[-1].finish_reason == "stop" and second[-1].usage is not None
     adapter.generate("one two three", temperature=0)
-    assert CountingBackend.calls == 2, "a whole generation does not reuse a stream's entry"
+    assert generations() == 2, "a whole generation does not reuse a stream's entry"
 
 
 def test_a_stream_read_partly_or_failing_is_not_stored(
-    counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch
+    counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch, generations: Count
 ) -> None:
     monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")
     adapter = counting_adapter()
@@ -150,25 +154,29 @@ def test_a_stream_read_partly_or_failing_is_not_stored(
         assert chunk.text == "one "
         break
     assert [c.text for c in adapter.stream("one two three", seed=1)] == ["one ", "two ", "three", ""]
-    assert CountingBackend.calls == 2, "the early stop stored nothing"
+    assert generations() == 2, "the early stop stored nothing"
     for _ in range(2):
         with pytest.raises(GenerationError, match="boom"):
             list(adapter.stream("boom", seed=1))
-    assert CountingBackend.calls == 4
+    assert generations() == 4
     assert ultra_llm_cache.stats()["process"]["stored"] == 1
 
 
-def test_errors_are_never_cached(counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_errors_are_never_cached(
+    counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch, generations: Count
+) -> None:
     monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")
     adapter = counting_adapter()
     for _ in range(3):
         with pytest.raises(GenerationError, match="boom"):
             adapter.generate("boom now", temperature=0)
-    assert CountingBackend.calls == 3
+    assert generations() == 3
     assert ultra_llm_cache.stats()["store"]["entries"] == 0
 
 
-def test_the_memory_store_is_a_bounded_lru(counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_memory_store_is_a_bounded_lru(
+    counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch, generations: Count
+) -> None:
     monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")
     monkeypatch.setenv("ULTRA_LLM_CACHE_MAX_ENTRIES", "2")
     adapter = counting_adapter()
@@ -176,11 +184,11 @@ def test_the_memory_store_is_a_bounded_lru(counting_adapter: MakeAdapter, monkey
     adapter.generate("b", seed=0)
     adapter.generate("a", seed=0)  # hit: a is now the most recently used
     adapter.generate("c", seed=0)  # evicts b
-    assert CountingBackend.calls == 3
+    assert generations() == 3
     adapter.generate("a", seed=0)
-    assert CountingBackend.calls == 3
+    assert generations() == 3
     adapter.generate("b", seed=0)
-    assert CountingBackend.calls == 4
+    assert generations() == 4
     assert ultra_llm_cache.stats()["store"]["entries"] == 2
 
 
@@ -200,16 +208,22 @@ def test_invalid_settings_are_configuration_errors(
 
 
 @pytest.mark.parametrize("value", ["0", "off", "OFF", "none", ""])
-def test_off_values(counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+def test_off_values(
+    counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch, value: str, generations: Count
+) -> None:
     monkeypatch.setenv("ULTRA_LLM_CACHE", value)
     adapter = counting_adapter()
     adapter.generate("x", temperature=0)
     adapter.generate("x", temperature=0)
-    assert CountingBackend.calls == 2 and ultra_llm_cache.stats()["mode"] == "off"
+    assert generations() == 2 and ultra_llm_cache.stats()["mode"] == "off"
 
 
 def test_a_broken_store_never_fails_a_generation(
-    counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    counting_adapter: MakeAdapter,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    generations: Count,
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory", encoding="utf-8")
@@ -219,7 +233,7 @@ def test_a_broken_store_never_fails_a_generation(
     with caplog.at_level(logging.WARNING, logger="ultra_llm.cache"):
         assert adapter.generate("still answered", temperature=0) == "still answered"
         assert [c.text for c in adapter.stream("streamed", temperature=0)] == ["streamed", ""]
-    assert CountingBackend.calls == 2
+    assert generations() == 2
     figures = ultra_llm_cache.stats()
     assert figures["process"]["errors"] == 4, "two failed lookups and two failed stores"
     assert figures["process"]["hits"] == figures["process"]["stored"] == 0

@@ -71,29 +71,3 @@ def test_a_middleware_cannot_change_a_request_in_place(tmp_path: Path, hostile_e
     assert done.returncode == 7, done
     assert "ultra_llm_hostile" in done.stderr and "immutable" in done.stderr and done.stderr.count("\n") == 1
     assert "Entries: 0" in run("cache", "stats", env=env).stdout, "no answer stored under the request's key"
-
-
-def test_docker_api_answers_are_keyed_by_the_runner_that_gave_them(tmp_path: Path) -> None:
-    """Two real loopback servers answer the same request differently; each keeps its own answer."""
-    import asyncio
-
-    from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, send_json
-
-    def answering(text: str) -> object:
-        async def handler(request: SeenRequest, writer: asyncio.StreamWriter) -> None:
-            if request.method == "GET":
-                await send_json(writer, 200, {"object": "list", "data": [{"id": "ai/tiny"}]})
-                return
-            choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-            await send_json(writer, 200, {"model": "ai/tiny", "choices": [choice]})
-
-        return handler
-
-    env = sqlite_env(tmp_path / "cache.sqlite3")
-    args = ("generate", "-b", "docker-api", "-m", "ai/tiny", "-o", "temperature=0", "hello")
-    with ScriptedServer(answering("from one")) as one, ScriptedServer(answering("from two")) as two:  # type: ignore[arg-type]
-        first = run(*args, env={**env, "MODEL_RUNNER_URL": f"{one.url}/v1"})
-        second = run(*args, env={**env, "MODEL_RUNNER_URL": f"{two.url}/v1"})
-        again = run(*args, env={**env, "MODEL_RUNNER_URL": f"{one.url}/v1"})
-    assert (first.stdout, second.stdout, again.stdout) == ("from one\n", "from two\n", "from one\n"), second.stderr
-    assert len([r for r in one.requests if r.method == "POST"]) == 1, "the repeat was served from the cache"

@@ -1,10 +1,13 @@
 """The cache and the request features: tools, tool choice, response formats, images and reasoning
-control are part of the key; tool calls are stored and replayed, parsed answers are not stored."""
+control are part of the key; tool calls are stored and replayed, parsed answers are not stored.
+
+``features`` (conftest.py) answers each feature in a fixed way: one call per tool, arguments
+``{"prompt": ...}``; ``{"answer": <prompt>, "images": <count>}`` for a response format."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,27 +15,28 @@ import pytest
 import ultra_llm_cache
 from ultra_llm_cache.store import MemoryStore, SQLiteStore, decode_value, encode_value, request_key
 
-from tests.support.feature_backend import GIF, PNG, TOOLS, FeatureBackend, FeaturePlugin
 from ultra_llm import create_adapter_sync
 from ultra_llm.adapter import Adapter
 from ultra_llm.host import PluginHost
 from ultra_llm.types import Chunk, ImagePart, Message, Result, ToolCall, ToolCallDelta, Usage
 
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
-
-
-@pytest.fixture
-def features(
-    ultra_llm_host: PluginHost, register_plugin: Callable[..., str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[Adapter]:
-    """An adapter on the feature backend, the cache on (memory, or sqlite when ``CACHE_MODE`` says)."""
-    register_plugin(FeaturePlugin(), name="features")
-    FeatureBackend.calls = 0
-    monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")
-    monkeypatch.setenv("ULTRA_LLM_CACHE_PATH", str(tmp_path / "cache.sqlite3"))
-    adapter = create_adapter_sync("mock/echo", backend="features", host=ultra_llm_host)
-    yield adapter
-    adapter.close()
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
+"""Bytes that start as a PNG does (``ImagePart`` sniffs the signature; no decoder reads them here)."""
+GIF = b"GIF89a" + b"\x00" * 24
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The weather in a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    },
+    {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}},
+]
+"""Two OpenAI tool definitions."""
+Count = Callable[[], int]
 
 
 def _image(data: bytes) -> list[dict[str, Any]]:
@@ -59,14 +63,14 @@ VARIANTS: list[tuple[object, dict[str, Any]]] = [
 
 @pytest.mark.parametrize("mode", ["memory", "sqlite"])
 def test_each_feature_is_part_of_the_key(
-    ultra_llm_host: PluginHost, features: Adapter, monkeypatch: pytest.MonkeyPatch, mode: str
+    ultra_llm_host: PluginHost, features: Adapter, monkeypatch: pytest.MonkeyPatch, mode: str, generations: Count
 ) -> None:
     monkeypatch.setenv("ULTRA_LLM_CACHE", mode)
     features = create_adapter_sync("mock/echo", backend="features", host=ultra_llm_host)
     first = [features.complete(prompt, temperature=0, **options) for prompt, options in VARIANTS]  # type: ignore[arg-type]
-    assert FeatureBackend.calls == len(VARIANTS), "a different tool list, schema, image or reasoning misses"
+    assert generations() == len(VARIANTS), "a different tool list, schema, image or reasoning misses"
     again = [features.complete(prompt, temperature=0, **options) for prompt, options in VARIANTS]  # type: ignore[arg-type]
-    assert FeatureBackend.calls == len(VARIANTS), "the same request hits"
+    assert generations() == len(VARIANTS), "the same request hits"
     assert again == first
     assert again[1].tool_calls == first[1].tool_calls and [c.name for c in again[1].tool_calls] == [
         "get_weather",
@@ -86,18 +90,18 @@ def test_an_image_is_keyed_by_its_hash_not_inline(features: Adapter) -> None:
     assert "base64" not in payload and "sha256" in payload
 
 
-def test_a_streamed_tool_call_is_replayed_with_its_pieces(features: Adapter) -> None:
+def test_a_streamed_tool_call_is_replayed_with_its_pieces(features: Adapter, generations: Count) -> None:
     first = list(features.stream("q", temperature=0, tools=TOOLS, tool_choice="get_weather"))
     second = list(features.stream("q", temperature=0, tools=TOOLS, tool_choice="get_weather"))
-    assert FeatureBackend.calls == 1 and second == first
+    assert generations() == 1 and second == first
     assert sum(len(chunk.tool_call_deltas) for chunk in second) > 2, "arguments span several pieces"
     assert second[-1].tool_calls == (ToolCall("call_0_get_weather", "get_weather", '{"prompt": "q"}'),)
     assert ultra_llm_cache.stats()["process"]["hits"] == 1
 
 
-def test_a_streamed_schema_answer_is_parsed_again_on_a_hit(features: Adapter) -> None:
+def test_a_streamed_schema_answer_is_parsed_again_on_a_hit(features: Adapter, generations: Count) -> None:
     runs = [list(features.stream("q", seed=1, response_format=SCHEMA)) for _ in range(2)]
-    assert FeatureBackend.calls == 1
+    assert generations() == 1
     assert runs[0][-1].parsed == runs[1][-1].parsed == {"answer": "q", "images": 0}
 
 

@@ -134,3 +134,30 @@ def test_memory_answers_only_the_same_route_and_caller(
     finally:
         runtime.reset()
     assert all(served is not None and SECRET not in served for _, served in answers.values())
+
+
+def test_docker_api_answers_are_keyed_by_the_runner_that_gave_them(tmp_path: Path) -> None:
+    """Two real loopback servers answer the same request differently; each keeps its own answer
+    (through ``ultra-llm generate``, a process of its own, with the SQLite cache)."""
+
+    def answering(text: str) -> object:
+        async def handler(request: SeenRequest, writer: asyncio.StreamWriter) -> None:
+            if request.method == "GET":
+                await send_json(writer, 200, {"object": "list", "data": [{"id": "ai/tiny"}]})
+                return
+            choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+            await send_json(writer, 200, {"model": "ai/tiny", "choices": [choice]})
+
+        return handler
+
+    def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([SCRIPT, *args], capture_output=True, text=True, timeout=60, env={**os.environ, **env})
+
+    env = {"ULTRA_LLM_CACHE": "sqlite", "ULTRA_LLM_CACHE_PATH": str(tmp_path / "cache.sqlite3")}
+    args = ("generate", "-b", "docker-api", "-m", "ai/tiny", "-o", "temperature=0", "hello")
+    with ScriptedServer(answering("from one")) as one, ScriptedServer(answering("from two")) as two:  # type: ignore[arg-type]
+        first = run(*args, env={**env, "MODEL_RUNNER_URL": f"{one.url}/v1"})
+        second = run(*args, env={**env, "MODEL_RUNNER_URL": f"{two.url}/v1"})
+        again = run(*args, env={**env, "MODEL_RUNNER_URL": f"{one.url}/v1"})
+    assert (first.stdout, second.stdout, again.stdout) == ("from one\n", "from two\n", "from one\n"), second.stderr
+    assert len([r for r in one.requests if r.method == "POST"]) == 1, "the repeat was served from the cache"

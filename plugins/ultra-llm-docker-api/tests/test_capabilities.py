@@ -18,7 +18,8 @@ Runner runs) sends, cited file:line in llama.cpp b9878 (the pinned source the te
   500 by ``tools/server/server.cpp:51-53`` and ``format_error_response``, ``server-common.cpp:17-47``);
   ``400 invalid_request_error`` for ``JSON schema conversion failed:`` (``common/json-schema-to-
   grammar.cpp:1012-1015``, wrapped in ``Unable to generate parser ...`` by ``common/chat.cpp:2782``:
-  the exact text the real engine answered, see tests/engine/test_request_features_engine.py);
+  the exact text the real engine answered, see the family's
+  ``plugins/ultra-llm-docker/tests/engine/test_request_features_engine.py``);
 * Docker Model Runner's own ``400 request too large`` past 10 MiB (``pkg/inference/scheduling/
   http_handler.go:29-37`` at 642c7211, plain text from ``http.Error``).
 """
@@ -38,7 +39,6 @@ from pydantic import BaseModel
 from ultra_llm_docker.errors import RunnerRequestTooLargeError
 from ultra_llm_docker_api.parsing import MalformedResponse, chunks_from_event, completion_from_body
 
-from tests.core.test_request_features import WEATHER  # the same tool the core tests use
 from ultra_llm import create_adapter
 from ultra_llm.adapter import Adapter
 from ultra_llm.errors import GenerationError, UnsupportedOperationError
@@ -47,6 +47,15 @@ from ultra_llm.types import Chunk, ImagePart, Message, TextPart, ToolCall, ToolC
 
 T = TypeVar("T")
 
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+"""The tool the kernel's tests use (tests/core/test_request_features.py), written out here."""
 TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 

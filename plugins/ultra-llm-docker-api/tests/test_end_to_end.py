@@ -252,7 +252,8 @@ class TestConformanceThroughTheRunner(BackendConformance):
     options: ClassVar[dict[str, Any]] = {"temperature": 0, "max_tokens": 8}
     # temperature 0, and the tiny model's answers are valid UTF-8, so streamed text equals whole text
     deterministic: ClassVar[bool] = True
-    # The grammar closes a string only when it is bounded (tests/engine/test_request_features_engine.py).
+    # The grammar closes a string only when it is bounded
+    # (plugins/ultra-llm-docker/tests/engine/test_request_features_engine.py).
     schema: ClassVar[dict[str, Any]] = {
         "type": "object",
         "properties": {"greeting": {"type": "string", "maxLength": 12}},
@@ -261,9 +262,10 @@ class TestConformanceThroughTheRunner(BackendConformance):
     feature_options: ClassVar[dict[str, Any]] = {"max_tokens": 400}
     unchecked_features: ClassVar[Mapping[str, str]] = {
         "tools": "random weights never write the template's call marker, so tool_choice=required alone makes "
-        "no call (tests/engine/test_request_features_engine.py shows why, and calls once the marker is prefilled)",
+        "no call (plugins/ultra-llm-docker/tests/engine/test_request_features_engine.py shows why, and calls "
+        "once the marker is prefilled)",
         "images": "the test model has no multimodal projector: llama-server refuses images, and that typed "
-        "refusal is tested in tests/engine/test_request_features_engine.py",
+        "refusal is tested in plugins/ultra-llm-docker/tests/engine/test_request_features_engine.py",
     }
 
     @pytest.fixture

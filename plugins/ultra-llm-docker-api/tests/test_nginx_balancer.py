@@ -28,6 +28,8 @@ from ultra_llm.host import PluginHost
 
 pytestmark = pytest.mark.engine
 
+RECIPE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "nginx" / "ultra-llm-runners.conf"
+"""The recipe `docs/load-balancer.md` documents, tested as users copy it."""
 PROMPT = "hi"
 LONG = {"max_tokens": 400, "temperature": 0}
 
@@ -69,7 +71,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[EngineProces
 
 @pytest.fixture
 def balancer(pair: list[EngineProcess], tmp_path: Path) -> Iterator[Balancer]:
-    started = start_balancer([f"127.0.0.1:{engine.port}" for engine in pair], tmp_path)
+    started = start_balancer(RECIPE, [f"127.0.0.1:{engine.port}" for engine in pair], tmp_path)
     try:
         yield started
     finally:
@@ -126,7 +128,7 @@ def test_one_engine_killed_mid_run_the_other_serves(tmp_path: Path) -> None:
     engines = start_pair(tmp_path / "engines")
     killed: list[EngineProcess] = []
     try:
-        balancer = start_balancer([f"127.0.0.1:{engine.port}" for engine in engines], tmp_path / "nginx")
+        balancer = start_balancer(RECIPE, [f"127.0.0.1:{engine.port}" for engine in engines], tmp_path / "nginx")
         try:
 
             async def run() -> tuple[BaseException | None, list[str]]:

@@ -5,15 +5,59 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from typing import ClassVar
 
 import pytest
 from ultra_llm_docker.errors import DockerDaemonDownError
 
-from tests.core.plugins import RunnerStandIns
-from ultra_llm import create_adapter, load_config
+from ultra_llm import Chunk, ModelInfo, create_adapter, load_config
 from ultra_llm.errors import BackendNotFoundError
 from ultra_llm.host import PluginHost
+from ultra_llm.plugin import Availability, Backend, GenerationRequest, hookimpl
 from ultra_llm.selection import _warned, select_backend
+
+
+class DownRunnerBackend(Backend):
+    """Stands in for a Docker backend whose daemon is down (its availability check says so)."""
+
+    name: ClassVar[str] = "docker-cli"
+
+    async def check_availability(self) -> Availability:
+        error = DockerDaemonDownError("Cannot connect to the Docker daemon.", backend=self.name)
+        return Availability(False, error=error)
+
+    async def list_models(self) -> list[ModelInfo]:
+        raise DockerDaemonDownError("Cannot connect to the Docker daemon.", backend=self.name)
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        raise DockerDaemonDownError("Cannot connect to the Docker daemon.", backend=self.name)
+        yield Chunk("")  # pragma: no cover - makes this an async generator
+
+
+class UpRunnerBackend(DownRunnerBackend):
+    """Stands in for a working API backend: answers with the prompt reversed."""
+
+    name: ClassVar[str] = "docker-api"
+
+    async def check_availability(self) -> Availability:
+        return Availability(True, "up")
+
+    async def list_models(self) -> list[ModelInfo]:
+        return [ModelInfo("ai/smollm2:latest", self.name)]
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        for char in reversed(request.prompt):
+            yield Chunk(char)
+
+
+class RunnerStandIns:
+    """A plugin registering both stand-ins under the Docker backends' names."""
+
+    @hookimpl
+    def ultra_llm_register_backends(self, register):  # type: ignore[no-untyped-def]
+        register("docker-cli", DownRunnerBackend, summary="down", aliases=["cli"])
+        register("docker-api", UpRunnerBackend, summary="up", aliases=["api", "api-alias"])
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The mock's tools, response formats, images and reasoning, through the adapter as a caller uses them.
 
-Schema answers are checked with a real JSON Schema validator (``jsonschema_rs``, which the test
-requirements bring with schemathesis) and, for nested models and ``$defs``, by pydantic itself;
+Schema answers are checked with a real JSON Schema validator (``jsonschema_rs``, in this
+distribution's ``test`` extra) and, for nested models and ``$defs``, by pydantic itself;
 each case also names a value its schema rejects, so the check is shown to be able to fail.
 """
 

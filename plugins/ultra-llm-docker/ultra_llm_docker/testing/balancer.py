@@ -1,10 +1,11 @@
 """A real nginx (Debian's) in front of test engines, configured by the documented recipe.
 
-``start_balancer(backends, directory)`` runs ``docs/examples/nginx/ultra-llm-runners.conf`` with its
-``server`` lines replaced by the given loopback addresses and its ``listen`` by a free loopback
-port, inside a minimal main configuration (temp paths and logs under ``directory``), as a
-foreground process in its own process group; ``stop()`` ends that group by its id. The access log
-records which upstream answered each request (``$upstream_addr``).
+``start_balancer(recipe, backends, directory)`` runs the recipe (the repository's
+``docs/examples/nginx/ultra-llm-runners.conf``, which the caller locates) with its ``server`` lines
+replaced by the given loopback addresses and its ``listen`` by a free loopback port, inside a
+minimal main configuration (temp paths and logs under ``directory``), as a foreground process in its
+own process group; ``stop()`` ends that group by its id. The access log records which upstream
+answered each request (``$upstream_addr``).
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ from pathlib import Path
 
 from .engine.launcher import free_port
 
-__all__ = ["RECIPE", "Balancer", "nginx_binary", "start_balancer"]
-
-RECIPE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "nginx" / "ultra-llm-runners.conf"
+__all__ = ["Balancer", "nginx_binary", "recipe_for", "start_balancer"]
 
 _SERVER_LINE = re.compile(r"^(\s*)server \S+:\d+ (.*);$", re.MULTILINE)
 _LISTEN_LINE = re.compile(r"^(\s*)listen \d+;$", re.MULTILINE)
@@ -89,10 +88,10 @@ class Balancer:
             self.process.wait(timeout=10)
 
 
-def recipe_for(backends: list[str], port: int) -> str:
-    """The documented recipe with its runners replaced by ``backends`` (``host:port``) and its listen
+def recipe_for(recipe: Path, backends: list[str], port: int) -> str:
+    """The recipe at ``recipe`` with its runners replaced by ``backends`` (``host:port``) and its listen
     address by ``127.0.0.1:port``."""
-    text = RECIPE.read_text()
+    text = recipe.read_text()
     lines = _SERVER_LINE.findall(text)
     if len(lines) != len(backends):
         raise ValueError(f"the recipe names {len(lines)} runners, the test has {len(backends)}")
@@ -101,15 +100,15 @@ def recipe_for(backends: list[str], port: int) -> str:
     return _LISTEN_LINE.sub(lambda m: f"{m.group(1)}listen 127.0.0.1:{port};", text)
 
 
-def start_balancer(backends: list[str], directory: Path, *, startup_timeout: float = 20.0) -> Balancer:
-    """Start nginx over ``backends`` with the documented recipe; wait until it accepts connections."""
+def start_balancer(recipe: Path, backends: list[str], directory: Path, *, startup_timeout: float = 20.0) -> Balancer:
+    """Start nginx over ``backends`` with ``recipe``; wait until it accepts connections."""
     binary = nginx_binary()
     if binary is None:
         raise FileNotFoundError("nginx is not installed (apt-get install nginx-light)")
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (directory / "tmp" / sub).mkdir(parents=True, exist_ok=True)
     port = free_port()
-    (directory / "runners.conf").write_text(recipe_for(backends, port))
+    (directory / "runners.conf").write_text(recipe_for(recipe, backends, port))
     (directory / "nginx.conf").write_text(_MAIN.format(dir=directory))
     with (directory / "stderr.log").open("wb") as stderr:  # the child keeps its own copy of the descriptor
         process = subprocess.Popen(

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 from ultra_llm_docker_cli.settings import DockerCLISettings
@@ -23,7 +24,7 @@ __all__ = ["alive", "children", "make_backend", "run_pids"]
 
 
 def make_backend(
-    read_size: int | None = None, clock: Callable[[], float] = time.monotonic, **settings: object
+    read_size: int | None = None, clock: Callable[[], float] = time.monotonic, **settings: Any
 ) -> DockerCLIBackend:
     """A backend with the environment's core config and these backend settings (``read_size``:
     bytes per read of the CLI's output; ``clock``: the status cache's)."""

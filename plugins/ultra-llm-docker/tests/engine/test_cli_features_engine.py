@@ -3,7 +3,7 @@ runner-layout proxy on 127.0.0.1: the schema answer from the REAL engine (llama-
 grammar makes the random-weight model write JSON that follows the schema), tool calls and an image
 answer from replies the proxy injects in llama-server's whole-answer shape (``common/chat.cpp``
 ``common_chat_msg::to_json_oaicompat``: ``content`` beside ``tool_calls``), since random weights
-call no tool (tests/engine/test_request_features_engine.py says why)."""
+call no tool (plugins/ultra-llm-docker/tests/engine/test_request_features_engine.py says why)."""
 
 from __future__ import annotations
 

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from ultra_llm_docker.errors import DockerDaemonDownError
 from ultra_llm_docker.names import normalize_model_name
+from ultra_llm_mock.backend import MockBackend
 
 import ultra_llm
-from tests.compat.conftest import RunnerStandIn
 from ultra_llm import Adapter, UltraLLMError, create_adapter
 from ultra_llm.errors import BackendUnavailableError, ConfigurationError
 
@@ -58,7 +58,7 @@ async def answer(adapter: Adapter, prompt: str) -> tuple[str, str]:
     ("runner_type", "backend"), [(None, "docker-cli"), ("cli", "docker-cli"), ("api", "docker-api")]
 )
 def test_seed_selection_uses_the_runner_type(
-    runner: type[RunnerStandIn], monkeypatch: pytest.MonkeyPatch, runner_type: str | None, backend: str
+    runner: type[MockBackend], monkeypatch: pytest.MonkeyPatch, runner_type: str | None, backend: str
 ) -> None:
     monkeypatch.setenv("USE_MODEL_RUNNER", "true")
     if runner_type is not None:
@@ -80,7 +80,7 @@ def test_seed_selection_uses_the_runner_type(
 
 @pytest.mark.parametrize("runner_type", ["cli", "api"])
 def test_request_model_wins_over_default_model(
-    runner: type[RunnerStandIn], monkeypatch: pytest.MonkeyPatch, runner_type: str
+    runner: type[MockBackend], monkeypatch: pytest.MonkeyPatch, runner_type: str
 ) -> None:
     monkeypatch.setenv("USE_MODEL_RUNNER", "true")
     monkeypatch.setenv("MODEL_RUNNER_TYPE", runner_type)
@@ -97,7 +97,7 @@ def test_request_model_wins_over_default_model(
 
 @pytest.mark.parametrize("runner_type", ["cli", "api"])
 def test_runner_down_falls_back_to_the_mock_response(
-    runner: type[RunnerStandIn], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, runner_type: str
+    runner: type[MockBackend], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, runner_type: str
 ) -> None:
     monkeypatch.setenv("USE_MODEL_RUNNER", "true")
     monkeypatch.setenv("MODEL_RUNNER_TYPE", runner_type)
@@ -121,7 +121,7 @@ def test_runner_down_falls_back_to_the_mock_response(
 
 @pytest.mark.parametrize("runner_type", ["cli", "api"])
 def test_fallback_none_raises_the_typed_error(
-    runner: type[RunnerStandIn], monkeypatch: pytest.MonkeyPatch, runner_type: str
+    runner: type[MockBackend], monkeypatch: pytest.MonkeyPatch, runner_type: str
 ) -> None:
     monkeypatch.setenv("USE_MODEL_RUNNER", "true")
     monkeypatch.setenv("MODEL_RUNNER_TYPE", runner_type)
@@ -132,7 +132,7 @@ def test_fallback_none_raises_the_typed_error(
     assert caught.value.backend == f"docker-{runner_type}"
 
 
-def test_without_use_model_runner_create_adapter_serves_the_mock(runner: type[RunnerStandIn]) -> None:
+def test_without_use_model_runner_create_adapter_serves_the_mock(runner: type[MockBackend]) -> None:
     async def case() -> tuple[str, str, str]:
         adapter = await create_adapter()
         whole, _ = await answer(adapter, "hi")
@@ -143,9 +143,7 @@ def test_without_use_model_runner_create_adapter_serves_the_mock(runner: type[Ru
     assert "mock response" in whole
 
 
-def test_create_adapter_applies_the_seed_variables(
-    runner: type[RunnerStandIn], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_create_adapter_applies_the_seed_variables(runner: type[MockBackend], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("USE_MODEL_RUNNER", "true")
     monkeypatch.setenv("MODEL_RUNNER_TYPE", "api")
     monkeypatch.setenv("DEFAULT_LOCAL_MODEL", "ai/llama3.2")
@@ -159,7 +157,7 @@ def test_create_adapter_applies_the_seed_variables(
 
 
 def test_plain_create_modelrunner_adapter_is_unchecked_and_usable(
-    runner: type[RunnerStandIn], monkeypatch: pytest.MonkeyPatch
+    runner: type[MockBackend], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(runner, "up", False)
     adapter = create_modelrunner_adapter("ai/smollm2")
@@ -177,7 +175,7 @@ def test_plain_create_modelrunner_adapter_is_unchecked_and_usable(
     assert run(answer(adapter, "hi"))[0].startswith("docker-api runner answers")
 
 
-def test_awaiting_the_unchecked_adapter_keeps_it_when_the_runner_is_up(runner: type[RunnerStandIn]) -> None:
+def test_awaiting_the_unchecked_adapter_keeps_it_when_the_runner_is_up(runner: type[MockBackend]) -> None:
     async def case() -> tuple[bool, bool]:
         pending = create_modelrunner_adapter()
         adapter = await pending
@@ -188,7 +186,7 @@ def test_awaiting_the_unchecked_adapter_keeps_it_when_the_runner_is_up(runner: t
     assert same and checked
 
 
-def test_errors_are_raised_never_returned_as_text(runner: type[RunnerStandIn], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_errors_are_raised_never_returned_as_text(runner: type[MockBackend], monkeypatch: pytest.MonkeyPatch) -> None:
     """The seed returned "Error: ..." from generate and yielded "\\nError: ..." from streams."""
     monkeypatch.setattr(runner, "up", False)
     adapter = create_modelrunner_adapter()
@@ -206,7 +204,7 @@ def test_errors_are_raised_never_returned_as_text(runner: type[RunnerStandIn], m
     assert caught.value.fix  # every error says what to do
 
 
-def test_get_capabilities_is_a_dict_and_awaitable(runner: type[RunnerStandIn]) -> None:
+def test_get_capabilities_is_a_dict_and_awaitable(runner: type[MockBackend]) -> None:
     async def case() -> tuple[dict[str, Any], dict[str, Any]]:
         adapter = await create_modelrunner_cli_adapter("ai/smollm2")
         async with adapter:
@@ -220,13 +218,13 @@ def test_get_capabilities_is_a_dict_and_awaitable(runner: type[RunnerStandIn]) -
     assert plain["name"] == "docker-cli" and plain["source"] == "local"
 
 
-def test_legacy_timeout_is_milliseconds(runner: type[RunnerStandIn]) -> None:
+def test_legacy_timeout_is_milliseconds(runner: type[MockBackend]) -> None:
     adapter = create_modelrunner_adapter(timeout=2500)
     assert adapter.config.timeout == pytest.approx(2.5)
     asyncio.run(adapter.aclose())
 
 
-def test_unknown_legacy_arguments_are_refused_not_ignored(runner: type[RunnerStandIn]) -> None:
+def test_unknown_legacy_arguments_are_refused_not_ignored(runner: type[MockBackend]) -> None:
     # base_url and api_key are honoured per adapter: plugins/ultra-llm-docker-api/tests/test_compat_base_url.py proves
     # it against the real engine (the stand-in backends here have no such settings).
     with pytest.raises(ConfigurationError, match="temperature"):
@@ -237,7 +235,7 @@ def test_unknown_legacy_arguments_are_refused_not_ignored(runner: type[RunnerSta
 
 @pytest.mark.parametrize(("runner_type", "backend"), [("cli", "docker-cli"), ("api", "docker-api")])
 def test_get_available_models_asks_the_runner(
-    runner: type[RunnerStandIn], monkeypatch: pytest.MonkeyPatch, runner_type: str, backend: str
+    runner: type[MockBackend], monkeypatch: pytest.MonkeyPatch, runner_type: str, backend: str
 ) -> None:
     monkeypatch.setenv("MODEL_RUNNER_TYPE", runner_type)
     names = run(get_available_models())

@@ -261,7 +261,8 @@ def test_launcher_stops_its_process_group(tmp_path: Path, real_engine: RealEngin
 
 def test_nothing_starts_at_import() -> None:
     code = (
-        "import os, threading; import ultra_llm_docker.testing.engine.fixtures, ultra_llm_docker.testing.engine.dmr_proxy;"
+        "import os, threading\n"
+        "import ultra_llm_docker.testing.engine.fixtures, ultra_llm_docker.testing.engine.dmr_proxy\n"
         "assert threading.active_count() == 1\n"
         "try:\n    os.waitpid(-1, os.WNOHANG)\nexcept ChildProcessError:\n    print('ok')"  # no child process
     )

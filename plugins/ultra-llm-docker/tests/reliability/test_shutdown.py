@@ -11,11 +11,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
-from tests.reliability.reliability_support import child_pids, zombie_children
 from ultra_llm import create_adapter, create_adapter_sync
 from ultra_llm.host import PluginHost
 from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, sse_head
@@ -36,9 +36,9 @@ def wait_gone(pids: list[int], within: float = 5.0) -> bool:
     return False
 
 
-def test_closing_the_adapter_mid_stream_kills_the_cli_process(docker_double: DockerDouble) -> None:
+def test_closing_the_adapter_mid_stream_kills_the_cli_process(docker_double: DockerDouble, processes: Any) -> None:
     docker_double.set(token_delay=0.2)
-    before = child_pids()
+    before = processes.child_pids()
     adapter = create_adapter_sync("smollm2", host=PluginHost(), backend="docker-cli")
     chunks = adapter.stream("alpha beta gamma delta epsilon zeta eta theta")
     first = next(chunks)
@@ -47,12 +47,12 @@ def test_closing_the_adapter_mid_stream_kills_the_cli_process(docker_double: Doc
     assert alive(call["pid"])
     adapter.close()
     assert wait_gone([call["pid"]]), "the docker process outlived the adapter"
-    assert child_pids() == before and zombie_children() == []
+    assert processes.child_pids() == before and processes.zombie_children() == []
 
 
-def test_cancelling_a_task_mid_stream_kills_the_cli_process(docker_double: DockerDouble) -> None:
+def test_cancelling_a_task_mid_stream_kills_the_cli_process(docker_double: DockerDouble, processes: Any) -> None:
     docker_double.set(token_delay=0.2)
-    before = child_pids()
+    before = processes.child_pids()
     got: list[str] = []
 
     async def main() -> None:
@@ -72,7 +72,7 @@ def test_cancelling_a_task_mid_stream_kills_the_cli_process(docker_double: Docke
     asyncio.run(main())
     (call,) = docker_double.invocations()
     assert got and not alive(call["pid"])
-    assert child_pids() == before and zombie_children() == []
+    assert processes.child_pids() == before and processes.zombie_children() == []
 
 
 def test_cancelling_a_task_mid_stream_closes_the_http_connection(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,7 @@
 """Issue 11 end to end: through Python, the CLI (a real process) and the web API (HTTP on 127.0.0.1),
 a prompt naming a file ends in one clear line with nothing read, an e-mail address passes, and an
-empty prompt is a typed error on every backend, never an empty answer. (The web API's side:
-``tests/web/test_web_prompt_safety.py``.)
+empty prompt is a typed error on every backend, never an empty answer. (The web API's side: the
+repository's ``tests/web/test_web_prompt_safety.py``.)
 
 The docker-cli backend runs against the docker double, which reads files named in a prompt as the
 real ``docker model run`` does and logs what it finally sends (``sent_prompts``).

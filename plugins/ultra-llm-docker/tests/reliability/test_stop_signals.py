@@ -15,11 +15,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ultra_llm_docker.testing.double.fixtures import DockerDouble
-
-from tests.reliability.reliability_support import child_pids
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(40)
@@ -67,11 +66,17 @@ def wait_for_run(process: subprocess.Popen[bytes], docker_double: DockerDouble) 
 
 
 def stop_and_check(
-    process: subprocess.Popen[bytes], run_pid: int, temp: Path, signum: int, exit_codes: tuple[int, ...] = ()
+    processes: Any,
+    process: subprocess.Popen[bytes],
+    run_pid: int,
+    temp: Path,
+    signum: int,
+    exit_codes: tuple[int, ...] = (),
 ) -> str:
     """Send ``signum``; the CLI's stderr once it has exited with 128 + ``signum`` (or one of
-    ``exit_codes``: uvicorn ends by raising the signal again) and left nothing."""
-    docker_children = child_pids(process.pid)
+    ``exit_codes``: uvicorn ends by raising the signal again) and left nothing (``processes``: the
+    fixture that finds the CLI's children)."""
+    docker_children = processes.child_pids(process.pid)
     assert run_pid in docker_children, "the docker double is the CLI's child"
     process.send_signal(signum)
     try:
@@ -93,7 +98,7 @@ def stop_and_check(
 
 @pytest.mark.parametrize("signum", STOPS)
 def test_a_stop_signal_mid_generation_with_an_image_leaves_nothing(
-    docker_double: DockerDouble, tmp_path: Path, signum: int
+    docker_double: DockerDouble, processes: Any, tmp_path: Path, signum: int
 ) -> None:
     docker_double.set(fault="hang")  # `docker model run` reads the prompt and the image, then never answers
     temp = tmp_path / "tmp"
@@ -106,7 +111,7 @@ def test_a_stop_signal_mid_generation_with_an_image_leaves_nothing(
         dirs = private_dirs(temp)
         assert any(d.startswith("ultra-llm-images-") for d in dirs), dirs  # the image is on disk while docker runs
         assert any(d.startswith("ultra-llm-docker-cli-") for d in dirs), dirs
-        text = stop_and_check(process, run_pid, temp, signum)
+        text = stop_and_check(processes, process, run_pid, temp, signum)
     finally:
         if process.poll() is None:
             process.kill()
@@ -114,7 +119,7 @@ def test_a_stop_signal_mid_generation_with_an_image_leaves_nothing(
     assert f"Stopped by {signal.Signals(signum).name}." in text
 
 
-def test_sigterm_mid_batch_leaves_no_process(docker_double: DockerDouble, tmp_path: Path) -> None:
+def test_sigterm_mid_batch_leaves_no_process(docker_double: DockerDouble, processes: Any, tmp_path: Path) -> None:
     docker_double.set(fault="hang")
     temp = tmp_path / "tmp"
     temp.mkdir()
@@ -123,7 +128,7 @@ def test_sigterm_mid_batch_leaves_no_process(docker_double: DockerDouble, tmp_pa
     process = start_cli(["batch", "--no-progress", str(prompts)], temp)
     try:
         run_pid = wait_for_run(process, docker_double)
-        stop_and_check(process, run_pid, temp, signal.SIGTERM)
+        stop_and_check(processes, process, run_pid, temp, signal.SIGTERM)
     finally:
         if process.poll() is None:
             process.kill()
@@ -132,7 +137,7 @@ def test_sigterm_mid_batch_leaves_no_process(docker_double: DockerDouble, tmp_pa
 
 @pytest.mark.parametrize("signum", STOPS)
 def test_a_stop_signal_ends_serve_mid_generation_leaving_nothing(
-    docker_double: DockerDouble, tmp_path: Path, signum: int
+    docker_double: DockerDouble, processes: Any, tmp_path: Path, signum: int
 ) -> None:
     """``ultra-llm serve`` with a request's `docker model run` hanging: the server gives it its graceful
     time, cancels it, closes the backends (the process killed, the image and working directories gone)."""
@@ -157,7 +162,7 @@ def test_a_stop_signal_ends_serve_mid_generation_leaving_nothing(
             client.sendall(head + body)  # the answer never comes: `docker model run` hangs
             run_pid = wait_for_run(process, docker_double)
             assert any(d.startswith("ultra-llm-images-") for d in private_dirs(temp))
-            stop_and_check(process, run_pid, temp, signum, exit_codes=(128 + signum, -signum))
+            stop_and_check(processes, process, run_pid, temp, signum, exit_codes=(128 + signum, -signum))
     finally:
         if process.poll() is None:
             process.kill()
