@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import copy
 import dataclasses
-import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .backend import Backend
+from .backend import Backend, closing_stream, collect_result
 from .capabilities import LoadedModels, ModelStore, refusal
 from .deadline import StreamDeadline
 from .errors import (
@@ -57,25 +57,6 @@ __all__ = ["Adapter", "LLMAdapter"]
 
 T = TypeVar("T")
 
-if sys.version_info >= (3, 11):
-    _timeout_at = asyncio.timeout_at
-else:  # pragma: no cover - Python 3.10
-
-    @contextlib.asynccontextmanager
-    async def _timeout_at(when: float) -> AsyncIterator[None]:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        handle = loop.call_at(when, task.cancel)
-        try:
-            yield
-        except asyncio.CancelledError as exc:
-            if loop.time() >= when:
-                raise TimeoutError from exc
-            raise
-        finally:
-            handle.cancel()
-
 
 class Adapter:
     """A backend ready for use: generation, streaming, discovery, embeddings, model management.
@@ -108,6 +89,12 @@ class Adapter:
         self.model = backend.canonical_model(model)
         self.chain = host.hooks.chain(backend)
         """The middleware around the backend, composed here once (``ultra_llm.middleware``)."""
+        self._collects_stream = type(backend).generate is Backend.generate
+        """The backend's whole answer is its stream collected (it keeps ``Backend.generate``): the
+        adapter collects it itself, so a whole call sees the first chunk and keeps the first-token
+        deadline too. A backend with its own ``generate`` gets the total deadline for whole calls."""
+        if self._collects_stream:
+            self.chain.generate = self.chain.compose("generate", self._collect)
         self._closed = False
 
     @property
@@ -211,7 +198,8 @@ class Adapter:
         request ``build_request`` made (with no ``options`` then): it is not validated again."""
         deadline = self._request_deadline()
         request = self._request(prompt, options, deadline)
-        result = await self._guard(self.chain.generate, request, deadline=deadline.total)
+        first = deadline.first_token if self._collects_stream else None
+        result = await self._guard(self.chain.generate, request, deadline=deadline.total, first_token=first)
         if not isinstance(result, Result):
             raise PluginError(
                 f"Generation on backend '{self.name}' returned {type(result).__name__}, not a Result.",
@@ -232,7 +220,7 @@ class Adapter:
         ``prompt`` may be a request ``build_request`` made, as for ``complete``."""
         request_deadline = self._request_deadline()
         request = self._request(prompt, options, request_deadline)
-        deadline = StreamDeadline(request_deadline.total)
+        deadline = StreamDeadline(request_deadline.total, request_deadline.first_token)
         ending = StreamEnding(request.response_format, self.name)
         try:
             iterator = self.chain.stream(request)
@@ -253,7 +241,7 @@ class Adapter:
                 except PASS_THROUGH:
                     raise
                 except TimeoutError as exc:
-                    raise self._timeout_error() from exc
+                    raise self._deadline_error(deadline) from exc
                 except BaseException as exc:  # a plugin may raise anything, SystemExit included
                     raise self._plugin_error(exc) from exc
                 if not isinstance(chunk, Chunk):
@@ -483,22 +471,67 @@ class Adapter:
         )
 
     async def _guard(
-        self, func: Callable[..., Awaitable[T]], *args: Any, deadline: float, what: str = "Generation"
+        self,
+        func: Callable[..., Awaitable[T]],
+        *args: Any,
+        deadline: float,
+        what: str = "Generation",
+        first_token: float | None = None,
     ) -> T:
         """Await ``func(*args)`` within ``deadline`` (a ``GenerationTimeoutError`` saying ``what`` took
-        too long after it), turning untyped plugin exceptions (any
-        ``BaseException`` but ``PASS_THROUGH``) into a ``PluginError`` that names the plugin."""
+        too long after it) and, when ``first_token`` is given, the first chunk within that (the
+        first-token error after it), on one ``StreamDeadline`` as streams are; turning untyped plugin
+        exceptions (any ``BaseException`` but ``PASS_THROUGH``) into a ``PluginError`` that names the
+        plugin."""
+        clock = StreamDeadline(deadline, first_token)
+        told = _ANSWERED.set(clock.answered) if first_token is not None else None
         try:
-            async with _timeout_at(deadline):
-                return await func(*args)
+            return await clock.wait(func, *args)
         except UltraLLMError:
             raise
         except PASS_THROUGH:
             raise
         except TimeoutError as exc:
-            raise self._timeout_error(what) from exc
+            raise self._deadline_error(clock, what) from exc
         except BaseException as exc:  # a plugin may raise anything, SystemExit included
             raise self._plugin_error(exc) from exc
+        finally:
+            if told is not None:
+                _ANSWERED.reset(told)
+
+    def _collect(self, request: GenerationRequest) -> Awaitable[Result]:
+        """The innermost whole call of a backend keeping ``Backend.generate``: its stream collected,
+        the first chunk told to the call's clock."""
+        return collect_result(
+            _telling_first(self.backend.stream(request), _ANSWERED.get()), model=request.model, backend=self.name
+        )
+
+    def _deadline_error(self, clock: StreamDeadline, what: str = "Generation") -> GenerationTimeoutError:
+        """The error for ``clock``'s deadline passing: the first-token one when nothing had arrived."""
+        if clock.first_token_missed:
+            return GenerationTimeoutError.first_token(
+                f"No answer from backend '{self.name}'",
+                first_token_timeout=self.config.first_token_timeout,
+                total_timeout=self.config.timeout,
+                backend=self.name,
+            )
+        return self._timeout_error(what)
+
+
+_ANSWERED: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "ultra_llm_answered", default=None
+)
+"""The running whole call's ``StreamDeadline.answered``, for the adapter's collector to tell."""
+
+
+async def _telling_first(stream: AsyncIterator[Chunk], answered: Callable[[], None] | None) -> AsyncIterator[Chunk]:
+    """``stream``'s chunks, calling ``answered`` once, at the first."""
+    async with closing_stream(stream) as chunks:
+        async for chunk in chunks:
+            if answered is not None:
+                answered()
+                answered = None
+            yield chunk
 
 
 LLMAdapter = Adapter
