@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import copy
 import dataclasses
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .backend import Backend, closing_stream, collect_result
+from .backend import Backend
 from .capabilities import LoadedModels, ModelStore, refusal
-from .deadline import StreamDeadline
+from .deadline import CONFIGURED, CallClock, Deadline, call_timeout
 from .errors import (
     ConfigurationError,
     GenerationTimeoutError,
@@ -35,7 +34,6 @@ from .stream_ending import StreamEnding
 from .text import require_text
 from .types import (
     Chunk,
-    Deadline,
     EmbeddingRequest,
     EmbeddingResult,
     GenerationRequest,
@@ -49,6 +47,7 @@ from .types import (
 if TYPE_CHECKING:
     from .batch import BatchItem, BatchProgressCallback
     from .config import UltraConfig
+    from .deadline import _Configured
     from .host import PluginHost
     from .lifecycle import DiskUsage, RunningModel
     from .selection import Selection
@@ -89,12 +88,10 @@ class Adapter:
         self.model = backend.canonical_model(model)
         self.chain = host.hooks.chain(backend)
         """The middleware around the backend, composed here once (``ultra_llm.middleware``)."""
-        self._collects_stream = type(backend).generate is Backend.generate
-        """The backend's whole answer is its stream collected (it keeps ``Backend.generate``): the
-        adapter collects it itself, so a whole call sees the first chunk and keeps the first-token
-        deadline too. A backend with its own ``generate`` gets the total deadline for whole calls."""
-        if self._collects_stream:
-            self.chain.generate = self.chain.compose("generate", self._collect)
+        self._whole_first_token = type(backend).generate is Backend.generate
+        """The backend's whole answer is its stream collected (it keeps ``Backend.generate``), which
+        tells the deadline its first chunk: whole calls keep the first-token limit too. A backend
+        with its own ``generate`` has only the total on whole calls (ultra_llm.deadline)."""
         self._closed = False
 
     @property
@@ -127,7 +124,7 @@ class Adapter:
 
     async def list_models(self) -> list[ModelInfo]:
         """The backend's models plus those plugins contribute, de-duplicated by canonical name."""
-        models = await self._guard(self.backend.list_models, deadline=self._deadline(), what="Listing models")
+        models = await self._guard(self.backend.list_models, what="Listing models")
         seen = {model.name for model in models}
         for extra in self.host.hooks.register_models(self.backend.name):
             try:
@@ -191,15 +188,19 @@ class Adapter:
             features.reasoning_budget,
         )
 
-    async def complete(self, prompt: Prompt | GenerationRequest, **options: Any) -> Result:
+    async def complete(
+        self, prompt: Prompt | GenerationRequest, *, timeout: float | _Configured | None = CONFIGURED, **options: Any
+    ) -> Result:
         """The whole answer as a ``Result`` (text, model, backend, finish reason, usage, tool calls,
         and for a ``response_format`` the ``parsed`` answer: ``StructuredOutputError`` when the
         answer is not JSON, e.g. cut by ``max_tokens``, keeping the raw text). ``prompt`` may be a
-        request ``build_request`` made (with no ``options`` then): it is not validated again."""
-        deadline = self._request_deadline()
+        request ``build_request`` made (with no ``options`` then): it is not validated again.
+        ``timeout``: the seconds this call may take, instead of
+        ``ULTRA_LLM_TIMEOUT``; ``None`` for no total (the first-token limit still holds)."""
+        deadline = self._generation_deadline(timeout)
         request = self._request(prompt, options, deadline)
-        first = deadline.first_token if self._collects_stream else None
-        result = await self._guard(self.chain.generate, request, deadline=deadline.total, first_token=first)
+        clock = CallClock(deadline, first_token=self._whole_first_token)
+        result = await self._guard(self.chain.generate, request, clock=clock, timeout=timeout)
         if not isinstance(result, Result):
             raise PluginError(
                 f"Generation on backend '{self.name}' returned {type(result).__name__}, not a Result.",
@@ -211,16 +212,20 @@ class Adapter:
             result = dataclasses.replace(result, parsed=parsed)
         return result
 
-    async def generate(self, prompt: Prompt, **options: Any) -> str:
-        """The whole answer's text (the seed's ``generate``); raises a typed error, never returns one."""
-        return (await self.complete(prompt, **options)).text
+    async def generate(
+        self, prompt: Prompt, *, timeout: float | _Configured | None = CONFIGURED, **options: Any
+    ) -> str:
+        """The whole answer's text (the seed's ``generate``); raises a typed error, never returns one.
+        ``timeout`` as for ``complete``."""
+        return (await self.complete(prompt, timeout=timeout, **options)).text
 
-    async def stream(self, prompt: Prompt | GenerationRequest, **options: Any) -> AsyncGenerator[Chunk, None]:
+    async def stream(
+        self, prompt: Prompt | GenerationRequest, *, timeout: float | _Configured | None = CONFIGURED, **options: Any
+    ) -> AsyncGenerator[Chunk, None]:
         """Yield ``Chunk`` objects as the backend produces them; closing early cancels the backend.
-        ``prompt`` may be a request ``build_request`` made, as for ``complete``."""
-        request_deadline = self._request_deadline()
-        request = self._request(prompt, options, request_deadline)
-        deadline = StreamDeadline(request_deadline.total, request_deadline.first_token)
+        ``prompt`` may be a request ``build_request`` made, and ``timeout`` is, as for ``complete``."""
+        deadline = CallClock(self._generation_deadline(timeout))
+        request = self._request(prompt, options, deadline.deadline)
         ending = StreamEnding(request.response_format, self.name)
         try:
             iterator = self.chain.stream(request)
@@ -241,7 +246,7 @@ class Adapter:
                 except PASS_THROUGH:
                     raise
                 except TimeoutError as exc:
-                    raise self._deadline_error(deadline) from exc
+                    raise self._deadline_error(deadline, exc, timeout=timeout) from exc
                 except BaseException as exc:  # a plugin may raise anything, SystemExit included
                     raise self._plugin_error(exc) from exc
                 if not isinstance(chunk, Chunk):
@@ -265,9 +270,12 @@ class Adapter:
                 except BaseException:  # a plugin failing to close its stream: the answer stands
                     pass
 
-    async def stream_generate(self, prompt: Prompt, **options: Any) -> AsyncGenerator[str, None]:
-        """Yield the answer's text as it arrives (the seed's ``stream_generate``); no reasoning text."""
-        async with contextlib.aclosing(self.stream(prompt, **options)) as chunks:
+    async def stream_generate(
+        self, prompt: Prompt, *, timeout: float | _Configured | None = CONFIGURED, **options: Any
+    ) -> AsyncGenerator[str, None]:
+        """Yield the answer's text as it arrives (the seed's ``stream_generate``); no reasoning text.
+        ``timeout`` as for ``complete``."""
+        async with contextlib.aclosing(self.stream(prompt, timeout=timeout, **options)) as chunks:
             async for chunk in chunks:
                 if chunk.kind == "text" and chunk.text:
                     yield chunk.text
@@ -286,43 +294,54 @@ class Adapter:
 
         return await generate_many(self, prompts, concurrency=concurrency, progress=progress, **options)
 
-    async def embed(self, inputs: str | Sequence[str], *, model: str | None = None) -> EmbeddingResult:
-        """Embed one text or several; one vector per input, in order (a backend that is an ``Embedder``)."""
+    async def embed(
+        self,
+        inputs: str | Sequence[str],
+        *,
+        model: str | None = None,
+        timeout: float | _Configured | None = CONFIGURED,
+    ) -> EmbeddingResult:
+        """Embed one text or several; one vector per input, in order (a backend that is an ``Embedder``).
+        ``timeout``: the seconds the call may take instead of ``ULTRA_LLM_TIMEOUT``, ``None`` for no limit."""
         from .capabilities import Embedder, refusal
 
         if not isinstance(self.backend, Embedder):
             raise refusal(self.name, Embedder, "embed texts")
         texts = (inputs,) if isinstance(inputs, str) else tuple(inputs)
         require_text(texts, "the input")
-        request = EmbeddingRequest(self.backend.canonical_model(model or self.model), texts, self.name)
-        return await self._guard(self.chain.embed, request, deadline=self._deadline(), what="Embedding")
+        clock = CallClock(self._call_deadline(timeout), first_token=False)
+        request = EmbeddingRequest(self.backend.canonical_model(model or self.model), texts, self.name, clock.deadline)
+        return await self._guard(self.chain.embed, request, clock=clock, what="Embedding", timeout=timeout)
 
-    async def pull(self, model: str | None = None, progress: ProgressCallback | None = None) -> None:
-        """Download ``model`` (default: the adapter's), reporting progress to ``progress``, within
-        ``ULTRA_LLM_TIMEOUT`` (``GenerationTimeoutError`` after it)."""
+    async def pull(
+        self, model: str | None = None, progress: ProgressCallback | None = None, *, timeout: float | None = None
+    ) -> None:
+        """Download ``model`` (default: the adapter's), reporting progress to ``progress``. A pull of
+        several GB takes as long as it takes: no total by default (``timeout=SECONDS`` sets one); the
+        backend fails it when nothing arrives for its own pull-idle setting."""
         store = self._store("pull models")
         name = self.backend.canonical_model(model or self.model)
-        await self._guard(store.pull, name, progress, deadline=self._deadline(), what="Pulling")
+        await self._guard(store.pull, name, progress, what="Pulling", timeout=timeout)
 
     async def remove(self, model: str) -> None:
         """Delete a local model, within ``ULTRA_LLM_TIMEOUT`` (``GenerationTimeoutError`` after it)."""
         store = self._store("remove models")
         name = self.backend.canonical_model(model)
-        await self._guard(store.remove, name, deadline=self._deadline(), what="Removing")
+        await self._guard(store.remove, name, what="Removing")
 
     # -- model lifecycle (loaded models on the server) --------------------------------------------
 
     async def running_models(self) -> list[RunningModel]:
         """The models loaded now (``ultra-llm ps``), within ``ULTRA_LLM_TIMEOUT``."""
         loaded = self._loaded_models("list loaded models")
-        return await self._guard(loaded.running_models, deadline=self._deadline(), what="Listing loaded models")
+        return await self._guard(loaded.running_models, what="Listing loaded models")
 
-    async def preload(self, model: str | None = None) -> str:
+    async def preload(self, model: str | None = None, *, timeout: float | _Configured | None = CONFIGURED) -> str:
         """Load ``model`` (default: the adapter's) without generating; its canonical name. A cold load
-        takes tens of seconds: it is bounded by ``ULTRA_LLM_TIMEOUT``."""
+        takes tens of seconds: it is bounded by ``ULTRA_LLM_TIMEOUT``, or ``timeout=`` (``None``: none)."""
         loaded = self._loaded_models("preload models")
         name = self.backend.canonical_model(model or self.model)
-        await self._guard(loaded.preload, name, deadline=self._deadline(), what="Preloading")
+        await self._guard(loaded.preload, name, what="Preloading", timeout=timeout)
         return name
 
     async def unload(self, models: Sequence[str] = (), *, all: bool = False) -> int:
@@ -338,7 +357,7 @@ class Adapter:
             raise InvalidOptionsError("Name the models to unload.", fix="Give MODEL..., or --all for every one.")
         loaded = self._loaded_models("unload models")
         names = [self.backend.canonical_model(model) for model in models]
-        return await self._guard(self._unload, loaded, names, all, deadline=self._deadline(), what="Unloading")
+        return await self._guard(self._unload, loaded, names, all, what="Unloading")
 
     @staticmethod
     async def _unload(loaded: LoadedModels, names: list[str], all: bool) -> int:
@@ -366,9 +385,9 @@ class Adapter:
         settings = loaded.check_settings(ModelSettings(context_size=context_size, keep_alive=keep_alive, think=think))
         name = self.backend.canonical_model(model)
         if unload:
-            await self._guard(self._unload, loaded, [name], False, deadline=self._deadline(), what="Unloading")
+            await self._guard(self._unload, loaded, [name], False, what="Unloading")
         try:
-            await self._guard(loaded.configure, name, settings, deadline=self._deadline(), what="Configuring")
+            await self._guard(loaded.configure, name, settings, what="Configuring")
         except ModelLoadedError as error:
             if unload:  # unloaded on purpose, still refused: the server keeps a model serving a request
                 error.fix = "It is serving a request, which keeps it loaded even through unload: retry once it is done."
@@ -378,12 +397,12 @@ class Adapter:
     async def inspect(self, model: str | None = None) -> ModelInfo:
         """Everything the backend knows of ``model`` (default: the adapter's), its context window included."""
         name = self.backend.canonical_model(model or self.model)
-        return await self._guard(self.backend.inspect, name, deadline=self._deadline(), what="Inspecting")
+        return await self._guard(self.backend.inspect, name, what="Inspecting")
 
     async def disk_usage(self) -> DiskUsage:
         """What the backend's models take on disk (``ultra-llm df``)."""
         loaded = self._loaded_models("report disk usage")
-        return await self._guard(loaded.disk_usage, deadline=self._deadline(), what="Reading disk usage")
+        return await self._guard(loaded.disk_usage, what="Reading disk usage")
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -443,20 +462,18 @@ class Adapter:
         if self.selection.fell_back and error is not None:
             raise copy.copy(error)
 
-    def _deadline(self) -> float:
-        return asyncio.get_running_loop().time() + self.config.timeout
+    def _total(self, timeout: float | _Configured | None) -> float:
+        """A call's total in seconds: ``ULTRA_LLM_TIMEOUT``, else its ``timeout=`` checked (``inf``: none)."""
+        return self.config.timeout if timeout is CONFIGURED else call_timeout(timeout)
 
-    def _request_deadline(self) -> Deadline:
-        """The deadline of a generation starting now (``ULTRA_LLM_TIMEOUT``, ``_FIRST_TOKEN_TIMEOUT``)."""
+    def _call_deadline(self, timeout: float | _Configured | None) -> Deadline:
+        """The deadline of a call starting now with its total only (no answer to begin: management)."""
+        return Deadline.starting(asyncio.get_running_loop().time(), self._total(timeout))
+
+    def _generation_deadline(self, timeout: float | _Configured | None) -> Deadline:
+        """The deadline of a generation starting now: its total and ``ULTRA_LLM_FIRST_TOKEN_TIMEOUT``."""
         now = asyncio.get_running_loop().time()
-        return Deadline.starting(now, self.config.timeout, self.config.first_token_timeout)
-
-    def _timeout_error(self, what: str = "Generation") -> GenerationTimeoutError:
-        return GenerationTimeoutError(
-            f"{what} on backend '{self.name}' took longer than {self.config.timeout:g} s.",
-            timeout=self.config.timeout,
-            backend=self.name,
-        )
+        return Deadline.starting(now, self._total(timeout), self.config.first_token_timeout)
 
     def _plugin_name(self, exc: BaseException | None) -> str:
         """The plugin to blame for ``exc``: the one whose code raised it, else the backend's."""
@@ -474,17 +491,16 @@ class Adapter:
         self,
         func: Callable[..., Awaitable[T]],
         *args: Any,
-        deadline: float,
+        clock: CallClock | None = None,
         what: str = "Generation",
-        first_token: float | None = None,
+        timeout: float | _Configured | None = CONFIGURED,
     ) -> T:
-        """Await ``func(*args)`` within ``deadline`` (a ``GenerationTimeoutError`` saying ``what`` took
-        too long after it) and, when ``first_token`` is given, the first chunk within that (the
-        first-token error after it), on one ``StreamDeadline`` as streams are; turning untyped plugin
-        exceptions (any ``BaseException`` but ``PASS_THROUGH``) into a ``PluginError`` that names the
-        plugin."""
-        clock = StreamDeadline(deadline, first_token)
-        told = _ANSWERED.set(clock.answered) if first_token is not None else None
+        """Await ``func(*args)`` on ``clock`` (default: a new one, the call's total only, from
+        ``timeout``), its deadline current: a ``GenerationTimeoutError`` saying ``what`` took too long
+        once it passes. Untyped plugin exceptions (any ``BaseException`` but ``PASS_THROUGH``) become a
+        ``PluginError`` naming the plugin."""
+        if clock is None:
+            clock = CallClock(self._call_deadline(timeout), first_token=False)
         try:
             return await clock.wait(func, *args)
         except UltraLLMError:
@@ -492,46 +508,40 @@ class Adapter:
         except PASS_THROUGH:
             raise
         except TimeoutError as exc:
-            raise self._deadline_error(clock, what) from exc
+            raise self._deadline_error(clock, exc, what, timeout=timeout) from exc
         except BaseException as exc:  # a plugin may raise anything, SystemExit included
             raise self._plugin_error(exc) from exc
-        finally:
-            if told is not None:
-                _ANSWERED.reset(told)
 
-    def _collect(self, request: GenerationRequest) -> Awaitable[Result]:
-        """The innermost whole call of a backend keeping ``Backend.generate``: its stream collected,
-        the first chunk told to the call's clock."""
-        return collect_result(
-            _telling_first(self.backend.stream(request), _ANSWERED.get()), model=request.model, backend=self.name
-        )
-
-    def _deadline_error(self, clock: StreamDeadline, what: str = "Generation") -> GenerationTimeoutError:
-        """The error for ``clock``'s deadline passing: the first-token one when nothing had arrived."""
-        if clock.first_token_missed:
+    def _deadline_error(
+        self,
+        clock: CallClock,
+        exc: TimeoutError,
+        what: str = "Generation",
+        *,
+        timeout: float | _Configured | None = CONFIGURED,
+    ) -> UltraLLMError:
+        """The one error for ``clock``'s deadline passing (the first-token one when nothing had
+        arrived), quoting why the backend said it waited; a ``TimeoutError`` a backend let out before
+        any deadline passed is its own fault, a ``PluginError``."""
+        if not clock.passed():
+            return self._plugin_error(exc)
+        total = self._total(timeout)
+        waiting = clock.deadline.waiting
+        if clock.first_token_missed():
             return GenerationTimeoutError.first_token(
-                f"No answer from backend '{self.name}'",
+                f"backend '{self.name}'",
                 first_token_timeout=self.config.first_token_timeout,
-                total_timeout=self.config.timeout,
+                total_timeout=total,
                 backend=self.name,
+                total_setting="ULTRA_LLM_TIMEOUT" if timeout is CONFIGURED else "the call's timeout",
+                waiting=waiting,
             )
-        return self._timeout_error(what)
-
-
-_ANSWERED: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
-    "ultra_llm_answered", default=None
-)
-"""The running whole call's ``StreamDeadline.answered``, for the adapter's collector to tell."""
-
-
-async def _telling_first(stream: AsyncIterator[Chunk], answered: Callable[[], None] | None) -> AsyncIterator[Chunk]:
-    """``stream``'s chunks, calling ``answered`` once, at the first."""
-    async with closing_stream(stream) as chunks:
-        async for chunk in chunks:
-            if answered is not None:
-                answered()
-                answered = None
-            yield chunk
+        why = f" ({waiting})" if waiting and not clock.deadline.has_answered else ""
+        fix = None
+        if timeout is not CONFIGURED:
+            fix = "Give the call a longer timeout (timeout=, --timeout, the request's timeout field), or ask for less."
+        message = f"{what} on backend '{self.name}' took longer than {total:g} s{why}."
+        return GenerationTimeoutError(message, timeout=total, fix=fix, backend=self.name)
 
 
 LLMAdapter = Adapter

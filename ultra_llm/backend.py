@@ -25,6 +25,7 @@ from .types import (
 
 if TYPE_CHECKING:
     from .config import UltraConfig
+    from .deadline import Deadline
     from .settings import Settings
 
 __all__ = ["Backend", "closing_stream", "collect_result"]
@@ -91,8 +92,11 @@ class Backend(abc.ABC):
         """Yield the answer as chunks as they arrive; closing the iterator must cancel the work."""
 
     async def generate(self, request: GenerationRequest) -> Result:
-        """The whole answer; by default the stream collected into one ``Result``."""
-        return await collect_result(self.stream(request), model=request.model, backend=self.name)
+        """The whole answer; by default the stream collected into one ``Result``, its first chunk told
+        to the request's deadline (so whole calls keep the first-token limit too)."""
+        return await collect_result(
+            self.stream(request), model=request.model, backend=self.name, deadline=request.deadline
+        )
 
     async def inspect(self, model: str) -> ModelInfo:
         """Everything known of one model (``details`` filled, ``context_window`` when known);
@@ -188,9 +192,11 @@ class closing_stream(Generic[ItemT]):  # named like contextlib.aclosing, which i
             await aclose()
 
 
-async def collect_result(stream: AsyncIterator[Chunk], *, model: str, backend: str) -> Result:
+async def collect_result(
+    stream: AsyncIterator[Chunk], *, model: str, backend: str, deadline: Deadline | None = None
+) -> Result:
     """Drain ``stream`` into one ``Result``: text and reasoning joined, tool-call pieces assembled,
-    last finish reason and usage kept."""
+    last finish reason and usage kept; the first chunk tells ``deadline`` the answer began."""
     text: list[str] = []
     reasoning: list[str] = []
     calls = ToolCallAssembler()
@@ -198,6 +204,8 @@ async def collect_result(stream: AsyncIterator[Chunk], *, model: str, backend: s
     usage: Usage | None = None
     async with closing_stream(stream) as chunks:
         async for chunk in chunks:
+            if deadline is not None and not deadline.has_answered:
+                deadline.answered()
             (reasoning if chunk.kind == "reasoning" else text).append(chunk.text)
             for delta in chunk.tool_call_deltas:
                 calls.add(delta)

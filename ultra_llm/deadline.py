@@ -1,66 +1,149 @@
-"""The adapter's one clock for a call: the first-token and the total deadline, one timer per call.
+"""The one clock of a call: its ``Deadline`` (what backends read) and the adapter's timer (what enforces it).
 
-``asyncio.timeout_at`` around every ``__anext__`` schedules and cancels a timer for each chunk;
-``StreamDeadline`` schedules one, which cancels the consuming task only while it is waiting (for
-the next chunk, or for a whole call). When the deadline passes while the consumer is busy elsewhere,
-the timer marks it fired and the next wait fails at once instead. A wait for the first token is
-cancelled ``GRACE`` after its deadline, so a backend's own timer due at the same moment ends the call
-with its typed error, which says more, instead. Per chunk it costs a flag test and
-a ``try`` and a look-up of the consuming task.
+The adapter alone owns the timeouts. For every call it makes one ``Deadline`` (the total, and the
+first token's), stamps it on the request (``GenerationRequest.deadline``, ``EmbeddingRequest.deadline``)
+and, for the calls that take no request (listing, pull, remove, the lifecycle), makes it
+``current_deadline()``. A backend reads it to size its own waits and tells it two things: that the
+answer has begun (``answered()``) and, while it is late, why (``waiting_for("the model is still
+loading")``). It never raises a total or first-token timeout itself: when a wait it sized by the
+deadline runs out it lets ``TimeoutError`` out (or the adapter's timer cancels it first), and the
+adapter raises its one ``GenerationTimeoutError``, quoting what the backend was waiting for.
 
-The timer first runs to the first-token deadline; once the call has answered (``answered()``, or a
-chunk through ``next``) it runs on to the total one. It is moved lazily: a first token that arrives
-in time changes nothing until the first-token time comes, when the timer is set once more, for the
-total. ``first_token_missed`` says which deadline passed.
+``CallClock`` is the adapter's timer: one per call, which cancels the consuming task only while it
+waits (for the next chunk, or for a whole call). Until the call has answered it runs to the
+first-token deadline, then on to the total; it is moved lazily, so a first token in time costs
+nothing until the first-token time comes. Per chunk it costs a flag test and a ``try``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import enum
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-__all__ = ["StreamDeadline"]
+__all__ = ["CONFIGURED", "CallClock", "Deadline", "call_timeout", "current_deadline"]
 
 T = TypeVar("T")
 
-_NEVER = float("inf")
+_NEVER = math.inf
 
-GRACE = 0.1
-"""Seconds a backend keeping the same first-token deadline itself (its own timer, due at the same moment) has to
-end the call with its own typed error, which says more (who gave no answer, a model still loading),
-before the adapter cancels the wait."""
+TOLERANCE = 0.001
+"""Seconds a backend's ``TimeoutError`` may come before the deadline it sized its wait by (the event
+loop runs a timer up to its clock's resolution early) and still be that deadline passing."""
 
 
-class StreamDeadline:
-    """``await deadline.next(iterator)`` is ``iterator.__anext__()`` raising ``TimeoutError`` once the
-    loop's clock passes the deadline: ``first`` (when given, never later than ``when``) until the
-    first item arrives, ``when`` (the total) after it. ``await deadline.wait(awaitable)`` awaits a
-    whole call under the same clock. Call ``close()`` when the call ends."""
+class Deadline:
+    """When one call must be done, as the running event loop's ``loop.time()`` values: ``total`` for
+    all of it (a model load before answering included; ``inf``: no total), ``first_token`` (never
+    later than ``total``) for the answer to begin. Made by the adapter, one per call; a backend reads
+    it (``remaining()``) and reports to it (``answered()``, ``waiting_for()``)."""
 
-    def __init__(self, when: float, first: float | None = None) -> None:
-        self.when = when
-        self.first = when if first is None else min(first, when)
-        self._answered = first is None
-        self._handle: asyncio.TimerHandle | None = None
-        self._started = False
-        self._waiting: asyncio.Task[object] | None = None
-        self._fired = False
-        self.first_token_missed = False
-        """True when the deadline that passed is the first-token one (nothing had arrived)."""
+    __slots__ = ("first_token", "has_answered", "total", "waiting")
+
+    def __init__(self, total: float, first_token: float | None = None) -> None:
+        self.total = total
+        self.first_token = total if first_token is None else min(first_token, total)
+        self.has_answered = False
+        """True once the answer has begun: from then on only ``total`` applies."""
+        self.waiting: str | None = None
+        """Why the answer is late, as the backend last said (``waiting_for``); ``None``: not said."""
+
+    @classmethod
+    def starting(cls, now: float, total: float, first_token: float | None = None) -> Deadline:
+        """The deadline of a call starting at ``now`` with these timeouts in seconds (``inf``: none)."""
+        return cls(now + total, None if first_token is None else now + first_token)
+
+    def remaining(self) -> float:
+        """Seconds left until the deadline that applies now (``inf``: none), never below 0: the
+        first-token one until the answer has begun, then the total."""
+        due = self.total if self.has_answered else self.first_token
+        return max(0.0, due - asyncio.get_running_loop().time())
 
     def answered(self) -> None:
-        """The call produced its first token: from now on only the total deadline applies."""
-        self._answered = True
+        """The answer has begun (its first token, or first byte): only the total applies from now on."""
+        self.has_answered = True
+        self.waiting = None
+
+    def waiting_for(self, why: str) -> None:
+        """Say why the answer is late ("the model is still loading on URL"): the adapter's timeout
+        error quotes it if the deadline passes before the answer begins."""
+        self.waiting = why
+
+    def __repr__(self) -> str:
+        return f"Deadline(total={self.total!r}, first_token={self.first_token!r})"
+
+
+_CURRENT: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar("ultra_llm_deadline", default=None)
+
+
+def current_deadline() -> Deadline | None:
+    """The deadline of the adapter call running in this task (``None`` outside one): for backends'
+    calls that take no request (listing, pull, remove, the lifecycle) to size their waits by."""
+    return _CURRENT.get()
+
+
+class _Configured(enum.Enum):
+    TIMEOUT = "the adapter's timeout"
+
+    def __repr__(self) -> str:
+        return "CONFIGURED"
+
+
+CONFIGURED = _Configured.TIMEOUT
+"""The default of a call's ``timeout=``: the adapter's own total (``ULTRA_LLM_TIMEOUT``)."""
+
+
+def call_timeout(value: object) -> float:
+    """A call's ``timeout=`` as the total seconds it may take: a number above 0, or ``None`` for no
+    total (``math.inf``); anything else is an ``InvalidOptionsError`` naming the value."""
+    if value is None:
+        return math.inf
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+        return float(value)
+    from .errors import InvalidOptionsError
+
+    raise InvalidOptionsError(
+        f"timeout={value!r} is not a timeout: give the seconds the call may take, a number above 0.",
+        fix="Pass timeout=SECONDS (--timeout SECONDS, or the request's timeout field), or timeout=None "
+        "in Python for no total.",
+    )
+
+
+class CallClock:
+    """The adapter's timer over one call's ``Deadline``. ``await clock.next(iterator)`` is
+    ``iterator.__anext__()`` (the first item tells the deadline the answer began);
+    ``await clock.wait(func, *args)`` awaits a whole call with the deadline current. Either raises
+    ``TimeoutError`` once the deadline that applies passes while it waits. ``first_token``: the
+    first-token deadline applies (streams, and whole calls whose backend reports its answer
+    beginning); otherwise only the total does. Call ``close()`` when the call ends."""
+
+    __slots__ = ("_fired", "_handle", "_started", "_waiting", "deadline", "tracks_first_token")
+
+    def __init__(self, deadline: Deadline, *, first_token: bool = True) -> None:
+        self.deadline = deadline
+        self.tracks_first_token = first_token
+        self._handle: asyncio.TimerHandle | None = None
+        self._started = False
+        self._waiting: asyncio.Task[Any] | None = None
+        self._fired = False
+
+    def _due(self) -> float:
+        deadline = self.deadline
+        if self.tracks_first_token and not deadline.has_answered:
+            return deadline.first_token
+        return deadline.total
 
     def _start(self) -> None:
         self._started = True
         loop = asyncio.get_running_loop()
-        due = self.when if self._answered else self.first
+        due = self._due()
         if loop.time() >= due:
-            self._expire()
+            self._fired = True
             raise TimeoutError
-        if due != _NEVER:  # no total for this call and no first token to wait for: no timer
+        if due != _NEVER:  # no total and no first token to wait for: no timer
             self._handle = loop.call_at(due, self._fire)
 
     async def next(self, iterator: AsyncIterator[T]) -> T:
@@ -77,22 +160,46 @@ class StreamDeadline:
             raise
         finally:
             self._waiting = None
-        self._answered = True
+        if not self.deadline.has_answered:
+            self.deadline.answered()
         return item
 
     async def wait(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """``await func(*args)`` (a whole call), or ``TimeoutError`` when the deadline passes first."""
+        """``await func(*args)`` (a whole call, ``current_deadline()`` set), or ``TimeoutError`` when the
+        deadline passes first."""
         if not self._started:
             self._start()
         self._waiting = asyncio.current_task()
+        token = _CURRENT.set(self.deadline)
         try:
             return await func(*args)
         except asyncio.CancelledError:
             self._uncancel_if_fired()
             raise
         finally:
+            _CURRENT.reset(token)
             self._waiting = None
             self.close()
+
+    def first_token_missed(self) -> bool:
+        """Whether the deadline that passed (the timer's, or the one a backend's ``TimeoutError``
+        came from) is the first-token one: nothing had arrived, and its time had come."""
+        deadline = self.deadline
+        if deadline.has_answered:
+            return False
+        if self.tracks_first_token or deadline.first_token >= deadline.total:
+            return True
+        now = asyncio.get_running_loop().time()  # a whole call the adapter does not see begin:
+        return now + TOLERANCE < deadline.total  # the backend's own wait sized by the first token
+
+    def passed(self) -> bool:
+        """Whether a deadline that applies has passed (the timer fired, or its time has come): a
+        backend's ``TimeoutError`` before then is not the deadline's, but the backend's own fault."""
+        if self._fired:
+            return True
+        now = asyncio.get_running_loop().time() + TOLERANCE
+        deadline = self.deadline
+        return now >= deadline.total or (not deadline.has_answered and now >= deadline.first_token)
 
     def _uncancel_if_fired(self) -> None:
         task = self._waiting
@@ -102,28 +209,14 @@ class StreamDeadline:
                 uncancel()
             raise TimeoutError from None
 
-    def _expire(self) -> None:
-        self._fired = True
-        self.first_token_missed = not self._answered
-
     def _fire(self) -> None:
-        if self._answered and self.first < self.when:  # answered in time: run on to the total
-            loop = asyncio.get_running_loop()
-            if loop.time() < self.when:
-                self.first = self.when
-                self._handle = loop.call_at(self.when, self._fire) if self.when != _NEVER else None
-                return
-        self._expire()
-        if self._waiting is None:
+        deadline = self.deadline
+        loop = asyncio.get_running_loop()
+        if deadline.has_answered and loop.time() < deadline.total:  # answered in time: run on to the total
+            self._handle = loop.call_at(deadline.total, self._fire) if deadline.total != _NEVER else None
             return
-        if self.first_token_missed:  # a backend's own timer due now too may end the call its way first
-            self._handle = asyncio.get_running_loop().call_later(GRACE, self._cancel_waiting)
-        else:
-            self._waiting.cancel()
-
-    def _cancel_waiting(self) -> None:
-        """Cancel the task still waiting ``GRACE`` after the deadline passed."""
         self._handle = None
+        self._fired = True
         if self._waiting is not None:
             self._waiting.cancel()
 

@@ -283,19 +283,29 @@ class GenerationTimeoutError(UltraLLMError):
 
     @classmethod
     def first_token(
-        cls, waiting: str, *, first_token_timeout: float, total_timeout: float, backend: str | None = None
+        cls,
+        who: str,
+        *,
+        first_token_timeout: float,
+        total_timeout: float,
+        backend: str | None = None,
+        total_setting: str = "ULTRA_LLM_TIMEOUT",
+        waiting: str | None = None,
     ) -> GenerationTimeoutError:
-        """The one error for a first-token deadline passing: ``waiting`` says what gave no answer
-        ("No answer from X"); the message and fix name the setting whose limit fired (the first-token
-        deadline is never later than the total one, so ``ULTRA_LLM_TIMEOUT`` when it is not shorter)."""
+        """The one error for a first-token deadline passing (the adapter raises it): ``who`` gave no
+        answer ("backend 'X'"), ``waiting`` is why, as the backend said ("URL was still loading the
+        model"). The message and fix name the setting whose limit fired: the first-token deadline is
+        never later than the total, so ``total_setting`` when it is not shorter ("the call's timeout"
+        for a per-call ``timeout=``)."""
         if first_token_timeout < total_timeout:
             limit, setting = first_token_timeout, "ULTRA_LLM_FIRST_TOKEN_TIMEOUT"
             raise_it = "raise ULTRA_LLM_FIRST_TOKEN_TIMEOUT"
         else:
-            limit, setting = total_timeout, "ULTRA_LLM_TIMEOUT, which caps ULTRA_LLM_FIRST_TOKEN_TIMEOUT"
-            raise_it = "raise ULTRA_LLM_TIMEOUT and ULTRA_LLM_FIRST_TOKEN_TIMEOUT"
+            limit, setting = total_timeout, f"{total_setting}, which caps ULTRA_LLM_FIRST_TOKEN_TIMEOUT"
+            raise_it = f"raise {total_setting} and ULTRA_LLM_FIRST_TOKEN_TIMEOUT"
+        why = f": {waiting}" if waiting else ""
         return cls(
-            f"{waiting} within the {limit:g} s first-token timeout ({setting}).",
+            f"No answer from {who} within the {limit:g} s first-token timeout ({setting}){why}.",
             timeout=limit,
             fix=f"A cold model load takes tens of seconds: {raise_it}, retry once the model is loaded, "
             "or use a smaller model.",

@@ -125,11 +125,6 @@ class Chain:
             self._owners.append((type(backend), backend_plugin))
         self._codes: dict[CodeType, str] | None = None
 
-    def compose(self, operation: str, innermost: Callable[..., Any]) -> Any:
-        """``operation`` through this chain's layers around ``innermost`` (the adapter's own collector
-        of a stream, for a backend that keeps ``Backend.generate``)."""
-        return self._compose(operation, innermost)
-
     def _compose(self, operation: str, innermost: Callable[..., Any]) -> Any:
         call = innermost
         for layer in reversed(self.layers):

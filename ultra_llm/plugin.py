@@ -2,6 +2,8 @@
 
 - ``hookimpl``: marks the hook implementations (the hooks: ``ultra_llm.hookspecs``, docs/reference.md);
 - ``Backend`` (subclass it), ``collect_result``, ``closing_stream``;
+- ``Deadline`` (on each request) and ``current_deadline()`` (for calls that take none): the
+  call's deadline, which a backend sizes its waits by and tells when the answer begins;
 - the optional capabilities a backend implements as well: ``ModelStore`` (pull, remove),
   ``LoadedModels`` (the models loaded in memory), ``Embedder`` (embeddings);
 - the registrars the registration hooks receive: ``BackendRegistrar``, ``ModelRegistrar``,
@@ -25,6 +27,7 @@ from .hookspecs import hookimpl
 if TYPE_CHECKING:
     from .backend import Backend, closing_stream, collect_result
     from .capabilities import Embedder, LoadedModels, ModelStore
+    from .deadline import current_deadline
     from .lifecycle import DiskUsage, ModelSettings, RunningModel
     from .middleware import Middleware
     from .registry import BackendRegistrar, ModelRegistrar, SettingsRegistrar
@@ -55,6 +58,7 @@ _LAZY = {
     "Backend": "backend",
     "closing_stream": "backend",
     "collect_result": "backend",
+    "current_deadline": "deadline",
     "Middleware": "middleware",
     "Embedder": "capabilities",
     "LoadedModels": "capabilities",
@@ -131,6 +135,7 @@ __all__ = [
     "Usage",
     "closing_stream",
     "collect_result",
+    "current_deadline",
     "hookimpl",
     "setting",
 ]

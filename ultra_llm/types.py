@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from .content import ContentPart, ImagePart, TextPart, to_part
+from .deadline import Deadline
 from .errors import EmptyPromptError, UltraLLMError
 from .structured import ResponseFormat, to_json_value
 from .text import preview
@@ -202,21 +203,6 @@ class ModelInfo:
         }
 
 
-@dataclass(frozen=True)
-class Deadline:
-    """When a request must be done, as the running event loop's ``loop.time()`` values, set by the
-    adapter (which alone owns the timeouts): ``total`` for all of it (a model load or a pull before
-    answering included), ``first_token`` (never later than ``total``) for its first token."""
-
-    total: float
-    first_token: float
-
-    @classmethod
-    def starting(cls, now: float, total: float, first_token: float) -> Deadline:
-        """The deadline of a request starting at ``now`` with these timeouts, in seconds."""
-        return cls(now + total, now + min(first_token, total))
-
-
 class _ReadOnlyDict(dict):  # type: ignore[type-arg]
     """A dict no one can change (every mutator raises ``TypeError``); still a ``dict`` to
     ``json.dumps`` and ``body.update(...)``, so wire formats take it as they are."""
@@ -265,8 +251,9 @@ class GenerationRequest:
     progress: Callable[[Progress], None] | None = field(default=None, compare=False, repr=False)
     """Receives progress a backend reports while preparing to answer (an auto-pull), when given."""
     deadline: Deadline | None = field(default=None, compare=False, repr=False)
-    """When the request must be done (set by the adapter); a backend waits within it, never longer.
-    ``None`` (a request built by hand): the backend uses its ``config``'s timeouts."""
+    """When the request must be done (set by the adapter, one per call): a backend sizes its waits by
+    it and tells it when the answer begins (``ultra_llm.deadline``). ``None`` (a request built by
+    hand and given to a backend directly): no total and no first-token limit apply."""
     tools: tuple[Tool, ...] = ()
     """Functions the model may ask to call (``Result.tool_calls``); empty: none."""
     tool_choice: str | Mapping[str, Any] | None = None
@@ -379,6 +366,8 @@ class EmbeddingRequest:
     model: str
     inputs: tuple[str, ...]
     backend: str
+    deadline: Deadline | None = field(default=None, compare=False, repr=False)
+    """When the call must be done (set by the adapter), as ``GenerationRequest.deadline``."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""StreamDeadline: one timer per stream, firing only while the consumer waits for a chunk."""
+"""CallClock: one timer per stream, firing only while the consumer waits for a chunk."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ultra_llm.deadline import StreamDeadline
+from ultra_llm.deadline import CallClock, Deadline
 
 
 async def ticking(delays: list[float]) -> AsyncIterator[int]:
@@ -19,7 +19,7 @@ async def ticking(delays: list[float]) -> AsyncIterator[int]:
 
 def test_items_before_the_deadline_pass_through() -> None:
     async def run() -> list[int]:
-        deadline = StreamDeadline(asyncio.get_running_loop().time() + 5)
+        deadline = CallClock(Deadline(asyncio.get_running_loop().time() + 5))
         stream = ticking([0, 0, 0])
         try:
             return [await deadline.next(stream) for _ in range(3)]
@@ -32,7 +32,7 @@ def test_items_before_the_deadline_pass_through() -> None:
 def test_a_wait_past_the_deadline_raises_timeout_and_leaves_the_task_usable() -> None:
     async def run() -> tuple[float, bool]:
         loop = asyncio.get_running_loop()
-        deadline = StreamDeadline(loop.time() + 0.1)
+        deadline = CallClock(Deadline(loop.time() + 0.1))
         stream = ticking([0, 10])
         await deadline.next(stream)
         started = time.perf_counter()
@@ -49,7 +49,7 @@ def test_a_wait_past_the_deadline_raises_timeout_and_leaves_the_task_usable() ->
 
 def test_a_deadline_passed_while_busy_fails_the_next_wait_at_once() -> None:
     async def run() -> None:
-        deadline = StreamDeadline(asyncio.get_running_loop().time() + 0.05)
+        deadline = CallClock(Deadline(asyncio.get_running_loop().time() + 0.05))
         stream = ticking([0, 0])
         await deadline.next(stream)
         time.sleep(0.1)  # the consumer is busy (blocking) past the deadline
@@ -62,7 +62,7 @@ def test_a_deadline_passed_while_busy_fails_the_next_wait_at_once() -> None:
 
 def test_an_outside_cancellation_is_not_mistaken_for_the_deadline() -> None:
     async def run() -> None:
-        deadline = StreamDeadline(asyncio.get_running_loop().time() + 10)
+        deadline = CallClock(Deadline(asyncio.get_running_loop().time() + 10))
         task = asyncio.create_task(deadline.next(ticking([10])))
         await asyncio.sleep(0.01)
         task.cancel()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
@@ -89,6 +89,13 @@ def _read_prompt(prompt: str) -> str:
     metavar="N",
     help="The most tokens a reasoning model may think for (0: none).",
 )
+@click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Seconds the whole call may take, instead of ULTRA_LLM_TIMEOUT (above 0).",
+)
 @click.option("--show-reasoning", is_flag=True, help="Print a reasoning model's thinking (to stderr).")
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the whole result as JSON, tool calls and parsed answer included."
@@ -111,6 +118,7 @@ def generate(
     tool_choice: str | None,
     reasoning: bool | None,
     reasoning_budget: int | None,
+    timeout: float | None,
     show_reasoning: bool,
     as_json: bool,
 ) -> None:
@@ -132,6 +140,7 @@ def generate(
             "--tool-choice": tool_choice,
             "--reasoning/--no-reasoning": reasoning,
             "--reasoning-budget": reasoning_budget,
+            "--timeout": timeout,
         }
         given = [flag for flag, value in one_prompt.items() if value is not None]
         if given:
@@ -176,6 +185,9 @@ def generate(
     text = _read_prompt(prompt)
     request = prompt_with_images(text, read_images(attachments))
     show_thinking = show_reasoning or bool(reasoning)
+    if "timeout" in parsed:  # a backend option of that name would be the call's limit: say which flag
+        raise click.UsageError("Give the call's limit with --timeout SECONDS, not -o timeout=...")
+    limit: dict[str, Any] = {} if timeout is None else {"timeout": timeout}  # checked by the adapter
 
     shown = for_stream(sys.stdout)  # a model's escape sequences are shown, not obeyed, on a terminal
     shown_err = for_stream(sys.stderr)
@@ -187,7 +199,7 @@ def generate(
     async def run() -> None:
         async with await open_adapter(ctx, backend, model) as adapter:
             if not stream:
-                result = await adapter.complete(request, **parsed)
+                result = await adapter.complete(request, **limit, **parsed)
                 if as_json:
                     echo_json(result.to_dict())
                     return
@@ -204,7 +216,7 @@ def generate(
                 return
             ended_with_newline = True
             try:
-                async for chunk in adapter.stream(request, **parsed):
+                async for chunk in adapter.stream(request, **limit, **parsed):
                     if chunk.kind == "reasoning":
                         if show_thinking:
                             click.secho(shown_err(chunk.text), dim=True, err=True, nl=False)

@@ -18,7 +18,7 @@ import tracemalloc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import GenerationTimeoutError, UltraLLMError
 
@@ -140,7 +140,8 @@ async def _one_call(adapter: Adapter, index: int, *, timeout_model: str | None, 
             pass  # a deadline shorter than the first step (the timeout soaks) fired before the cancel
     else:
         try:
-            await (slow or adapter).generate(prompt, **({"model": timeout_model} if timeout_model else {}))
+            options: dict[str, Any] = {"model": timeout_model} if timeout_model else {}
+            await (slow or adapter).generate(prompt, **options)
         except GenerationTimeoutError:
             return "timeout"
         except UltraLLMError:

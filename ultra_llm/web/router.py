@@ -23,6 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from ..deadline import CONFIGURED
 from ..errors import UltraLLMError
 from ..json_depth import MAX_JSON_DEPTH, JSONDepthError
 from ..options import check_caller_options
@@ -404,10 +405,11 @@ def create_router(
             prompt = [message.model_dump(exclude_none=True) for message in body.prompt if not isinstance(message, str)]
         options = _call_options(body)
         built = adapter.build_request(prompt, options)
+        timeout: Any = CONFIGURED if body.timeout is None else body.timeout  # checked once, by the schema
         if not streamed:
-            result = await run_until_disconnect(request.receive, adapter.complete(built))
+            result = await run_until_disconnect(request.receive, adapter.complete(built, timeout=timeout))
             return result.to_dict()
-        stream = adapter.stream(built)
+        stream = adapter.stream(built, timeout=timeout)
         try:
             first = await run_until_disconnect(request.receive, _first(stream))
         except BaseException:

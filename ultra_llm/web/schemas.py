@@ -284,6 +284,14 @@ class GenerateRequest(_Strict):
     system_message: str | None = Field(None, max_length=MAX_PROMPT_CHARS, description="A system prompt put first.")
     options: dict[str, Any] = Field(default_factory=dict, description="The backend's generation options.")
     stream: bool = Field(False, description="Stream the answer as server-sent events instead of one JSON body.")
+    timeout: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        strict=True,  # a number: not "5", not true
+        description="Seconds this generation may take, instead of the server's ULTRA_LLM_TIMEOUT (above 0); "
+        "the first-token limit (ULTRA_LLM_FIRST_TOKEN_TIMEOUT) still holds.",
+    )
     tools: list[ToolIn] | None = Field(
         None, description="Functions the model may ask to call; the calls come back in `tool_calls` (none is run)."
     )
