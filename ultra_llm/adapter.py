@@ -520,13 +520,12 @@ class Adapter:
         *,
         timeout: float | _Configured | None = CONFIGURED,
     ) -> UltraLLMError:
-        """The one error for ``clock``'s deadline passing (the first-token one when nothing had
-        arrived), quoting why the backend said it waited; a ``TimeoutError`` a backend let out before
-        any deadline passed is its own fault, a ``PluginError``."""
+        """The one error for ``clock``'s deadline passing: the first-token one when nothing had arrived
+        (quoting why the backend said it waited), else the total's. A ``TimeoutError`` a backend let
+        out before any deadline passed is its own fault, a ``PluginError``."""
         if not clock.passed():
             return self._plugin_error(exc)
         total = self._total(timeout)
-        waiting = clock.deadline.waiting
         if clock.first_token_missed():
             return GenerationTimeoutError.first_token(
                 f"backend '{self.name}'",
@@ -534,13 +533,12 @@ class Adapter:
                 total_timeout=total,
                 backend=self.name,
                 total_setting="ULTRA_LLM_TIMEOUT" if timeout is CONFIGURED else "the call's timeout",
-                waiting=waiting,
+                waiting=clock.deadline.waiting,
             )
-        why = f" ({waiting})" if waiting and not clock.deadline.has_answered else ""
         fix = None
         if timeout is not CONFIGURED:
             fix = "Give the call a longer timeout (timeout=, --timeout, the request's timeout field), or ask for less."
-        message = f"{what} on backend '{self.name}' took longer than {total:g} s{why}."
+        message = f"{what} on backend '{self.name}' took longer than {total:g} s."
         return GenerationTimeoutError(message, timeout=total, fix=fix, backend=self.name)
 
 

@@ -187,8 +187,10 @@ class CallClock:
         deadline = self.deadline
         if deadline.has_answered:
             return False
-        if self.tracks_first_token or deadline.first_token >= deadline.total:
+        if self.tracks_first_token:
             return True
+        if deadline.first_token >= deadline.total:  # a call with no answer to begin (management)
+            return False
         now = asyncio.get_running_loop().time()  # a whole call the adapter does not see begin:
         return now + TOLERANCE < deadline.total  # the backend's own wait sized by the first token
 

@@ -117,10 +117,10 @@ def test_a_late_stream_fails_with_the_one_first_token_error_quoting_the_backend(
 
 
 def test_a_whole_call_of_a_backend_with_its_own_generate_is_bounded_by_the_total() -> None:
-    """The adapter does not see such a call begin, so only the total applies: still quoting why."""
+    """The adapter does not see such a call begin, so only the total applies."""
     with pytest.raises(GenerationTimeoutError) as caught:
         run(lambda adapter: adapter.generate("hi"), "hang", timeout=0.3, first_token_timeout=0.1)
-    assert caught.value.message == f"Generation on backend 'waiter' took longer than 0.3 s ({LOADING})."
+    assert caught.value.message == f"Generation on backend 'waiter' took longer than 0.3 s."
 
 
 def test_a_whole_call_whose_backend_sized_its_wait_by_the_first_token_gets_the_first_token_error() -> None:

@@ -62,15 +62,26 @@ def models(ctx: _Context, backend: str | None, as_json: bool) -> None:
 @click.command()
 @click.argument("model")
 @backend_option
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Seconds the whole pull may take (default: no limit; a pull fails when no progress arrives for the "
+    "backend's pull-idle setting).",
+)
 @pass_context
 @handle_errors
-def pull(ctx: _Context, model: str, backend: str | None) -> None:
+def pull(ctx: _Context, model: str, backend: str | None, timeout: float | None) -> None:
     """Download MODEL with a progress bar."""
 
     async def run() -> None:
         async with await open_adapter(ctx, backend, model) as adapter:
             display = ProgressDisplay(f"Pulling {adapter.model}", unit="bytes")
-            await adapter.pull(progress=lambda event: display.update(event.completed or 0, event.total, event.message))
+            await adapter.pull(
+                progress=lambda event: display.update(event.completed or 0, event.total, event.message),
+                timeout=timeout,
+            )
             display.finish()
             click.echo(f"Pulled {adapter.model} on {adapter.name}.")
 

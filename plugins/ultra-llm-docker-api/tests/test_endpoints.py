@@ -21,6 +21,7 @@ from ultra_llm_docker.testing.engine.fixtures import DMRRunner
 from ultra_llm_docker.testing.engine.launcher import free_port
 
 from ultra_llm.errors import BackendUnavailableError, ConfigurationError, GenerationTimeoutError, StreamInterruptedError
+from ultra_llm.testing.adapters import adapter_over
 from ultra_llm.testing.clock import FakeClock
 from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_text, sse_head
 from ultra_llm.testing.waiting import until_async
@@ -36,6 +37,10 @@ def request(model: str, stream: bool = False) -> GenerationRequest:
 async def collect(backend: Any, model: str) -> str:
     chunks: list[Chunk] = [c async for c in backend.stream(request(model, True))]
     return "".join(c.text for c in chunks)
+
+
+async def _streamed(adapter: Any) -> str:
+    return "".join([piece async for piece in adapter.stream_generate("hello")])
 
 
 def states(backend: Any) -> dict[str, dict[str, Any]]:
@@ -300,12 +305,10 @@ def test_a_stalled_endpoint_uses_up_the_requests_first_token_deadline(
         backend = make_backend(f"{bad.url},{dmr_runner.url}", first_token_timeout=3, health_interval=0)
 
         async def run() -> str:
-            try:
+            async with adapter_over(backend, dmr_runner.model) as adapter:  # the adapter keeps the deadline
                 with pytest.raises(GenerationTimeoutError, match="first-token"):
-                    await collect(backend, dmr_runner.model)
-                return await collect(backend, dmr_runner.model)
-            finally:
-                await backend.aclose()
+                    await _streamed(adapter)
+                return await _streamed(adapter)
 
         assert isinstance(asyncio.run(run()), str)
     seen = states(backend)

@@ -92,14 +92,16 @@ def settings(**values: object) -> DockerAPISettings:
     return DockerAPISettings.load(**values)  # type: ignore[arg-type]
 
 
-def test_default_endpoint_and_timeouts() -> None:
+def test_default_endpoint_and_its_own_limits() -> None:
+    """The endpoint carries docker-api's own named limits; the call's total and first-token deadlines
+    are the adapter's, so the endpoint has no copy of them."""
     endpoint = resolve(settings(), load_config())
     assert endpoint.api("/chat/completions") == "http://localhost:12434/engines/v1/chat/completions"
     assert endpoint.management("/models") == "http://localhost:12434/models"
     assert endpoint.runner_layout and endpoint.uds is None
-    config = load_config()
-    assert endpoint.total_timeout == config.timeout
-    assert endpoint.first_token_timeout == config.first_token_timeout
+    assert (endpoint.connect_timeout, endpoint.idle_timeout, endpoint.pull_idle_timeout) == (5.0, 60.0, 300.0)
+    assert (endpoint.retry_wait_initial, endpoint.retry_wait_max) == (0.5, 10.0)
+    assert not hasattr(endpoint, "total_timeout") and not hasattr(endpoint, "first_token_timeout")
 
 
 @pytest.mark.parametrize(
@@ -126,14 +128,12 @@ def test_url_forms(url: str, extra: dict[str, object], api: str, management: boo
 
 def test_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODEL_RUNNER_URL", "http://runner:9999")
-    monkeypatch.setenv("LOCAL_MODEL_TIMEOUT", "60000")
     monkeypatch.setenv("ULTRA_LLM_DOCKER_API_IDLE_TIMEOUT", "7")
+    monkeypatch.setenv("ULTRA_LLM_DOCKER_API_PULL_IDLE_TIMEOUT", "900")
+    monkeypatch.setenv("ULTRA_LLM_DOCKER_API_RETRY_WAIT_MAX", "2.5")
     endpoint = resolve(DockerAPISettings.load(), load_config())
     assert endpoint.origin == "http://runner:9999"
-    assert endpoint.total_timeout == 60.0 and endpoint.idle_timeout == 7.0
-    assert endpoint.first_token_timeout == 60.0  # never longer than the total
-    monkeypatch.setenv("ULTRA_LLM_TIMEOUT", "30")  # the adapter's own name wins over Ultra's
-    assert resolve(DockerAPISettings.load(), load_config()).total_timeout == 30.0
+    assert (endpoint.idle_timeout, endpoint.pull_idle_timeout, endpoint.retry_wait_max) == (7.0, 900.0, 2.5)
 
 
 @pytest.mark.parametrize("url", ["localhost:12434", "ftp://x", "unix://relative.sock"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import time
 from collections.abc import Callable, Coroutine
@@ -22,6 +21,7 @@ from ultra_llm.errors import (
     ResponseTooLargeError,
     StreamInterruptedError,
 )
+from ultra_llm.testing.adapters import adapter_over
 from ultra_llm.testing.scripted_server import (
     ScriptedServer,
     SeenRequest,
@@ -31,7 +31,7 @@ from ultra_llm.testing.scripted_server import (
     sse_head,
 )
 from ultra_llm.testing.waiting import until
-from ultra_llm.types import Chunk, Deadline, GenerationRequest, to_messages
+from ultra_llm.types import Chunk, GenerationRequest, to_messages
 
 T = TypeVar("T")
 
@@ -64,6 +64,16 @@ async def collect(backend: Any, chunks: list[Chunk]) -> None:
             chunks.append(chunk)
     finally:
         await backend.aclose()
+
+
+async def timed(backend: Any, chunks: list[Chunk], *, streamed: bool = True, **call: Any) -> None:
+    """The call through the adapter, which alone keeps the total and first-token deadlines."""
+    async with adapter_over(backend, "ai/tiny:latest") as adapter:
+        if not streamed:
+            await adapter.complete("hello", **call)
+            return
+        async for chunk in adapter.stream("hello", **call):
+            chunks.append(chunk)
 
 
 async def whole(backend: Any) -> Any:
@@ -157,40 +167,39 @@ def test_slow_first_byte_hits_the_first_token_timeout(make_backend: Callable[...
         backend = make_backend(server.url, first_token_timeout=0.3)
         started = time.monotonic()
         with pytest.raises(GenerationTimeoutError) as caught:
-            run(collect(backend, []))
+            run(timed(backend, []))
         elapsed = time.monotonic() - started
     assert caught.value.timeout == pytest.approx(0.3)
-    assert "first-token" in caught.value.message
+    assert caught.value.message == (
+        "No answer from backend 'docker-api' within the 0.3 s first-token timeout (ULTRA_LLM_FIRST_TOKEN_TIMEOUT): "
+        f"{server.url} had sent no token."
+    )
     assert elapsed < 2.0
     assert len(server.requests) == 1, "a client-side timeout is not retried"
 
 
-def test_the_requests_deadline_wins_over_the_backends_config(make_backend: Callable[..., Any]) -> None:
-    """The adapter owns the deadlines: a backend whose config allows 60 s stops at the request's 0.3 s."""
+def test_the_calls_timeout_wins_over_the_configured_one(make_backend: Callable[..., Any]) -> None:
+    """The adapter owns the deadlines: a call's ``timeout=0.3`` stops a stream and a whole call whose
+    configuration allows 60 s, and docker-api keeps no clock of its own that would outlast it."""
 
     async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(5)
         await send_json(writer, 200, completion())
 
-    async def case(backend: Any, streamed: bool) -> None:
-        now = asyncio.get_running_loop().time()
-        deadline = Deadline.starting(now, total=60.0, first_token=0.3)
-        timed = dataclasses.replace(request(), deadline=deadline)
-        try:
-            if streamed:
-                [_ async for _ in backend.stream(timed)]
-            else:
-                await backend.generate(dataclasses.replace(timed, deadline=Deadline(now + 0.3, now + 0.3)))
-        finally:
-            await backend.aclose()
-
     with ScriptedServer(handler) as server:
         for streamed in (True, False):
             backend = make_backend(server.url, timeout=60.0, first_token_timeout=60.0)
             started = time.monotonic()
-            with pytest.raises(GenerationTimeoutError):
-                run(case(backend, streamed))
-            assert time.monotonic() - started < 2.0, "the backend waited past the request's deadline"
+            with pytest.raises(GenerationTimeoutError) as caught:
+                run(timed(backend, [], streamed=streamed, timeout=0.3))
+            assert time.monotonic() - started < 2.0, "the call outlived its timeout"
+            assert caught.value.timeout == pytest.approx(0.3)
+            assert caught.value.message == (
+                "No answer from backend 'docker-api' within the 0.3 s first-token timeout (the call's timeout, which "
+                f"caps ULTRA_LLM_FIRST_TOKEN_TIMEOUT): {server.url} had sent no token."
+                if streamed
+                else "Generation on backend 'docker-api' took longer than 0.3 s."
+            )
 
 
 def test_first_event_late_after_headers_hits_the_first_token_timeout(make_backend: Callable[..., Any]) -> None:
@@ -200,7 +209,7 @@ def test_first_event_late_after_headers_hits_the_first_token_timeout(make_backen
         await asyncio.sleep(5)
 
     with ScriptedServer(handler) as server, pytest.raises(GenerationTimeoutError, match="first-token"):
-        run(collect(make_backend(server.url, first_token_timeout=0.3), []))
+        run(timed(make_backend(server.url, first_token_timeout=0.3), []))
 
 
 def test_idle_gap_mid_stream_is_a_stall(make_backend: Callable[..., Any]) -> None:
@@ -214,6 +223,7 @@ def test_idle_gap_mid_stream_is_a_stall(make_backend: Callable[..., Any]) -> Non
         with pytest.raises(GenerationTimeoutError, match="stalled") as caught:
             run(collect(make_backend(server.url, idle_timeout=0.3), chunks))
     assert caught.value.timeout == pytest.approx(0.3)
+    assert "(ULTRA_LLM_DOCKER_API_IDLE_TIMEOUT)" in caught.value.message
     assert [c.text for c in chunks] == ["first"]
 
 
@@ -227,8 +237,9 @@ def test_total_timeout_bounds_a_trickling_stream(make_backend: Callable[..., Any
 
     with ScriptedServer(handler) as server:
         started = time.monotonic()
-        with pytest.raises(GenerationTimeoutError, match="total timeout"):
-            run(collect(make_backend(server.url, timeout=0.5, idle_timeout=1.0), []))
+        with pytest.raises(GenerationTimeoutError) as caught:
+            run(timed(make_backend(server.url, timeout=0.5, idle_timeout=1.0), []))
+    assert caught.value.message == "Generation on backend 'docker-api' took longer than 0.5 s."
     assert time.monotonic() - started < 2.0
 
 

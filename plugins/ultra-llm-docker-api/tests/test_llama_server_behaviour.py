@@ -9,7 +9,6 @@ not_supported_error``, its ``Server: llama.cpp`` header, and fix texts that fit 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import time
@@ -28,8 +27,9 @@ from ultra_llm.errors import (
     UltraLLMError,
     UnsupportedOperationError,
 )
+from ultra_llm.testing.adapters import adapter_over
 from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, sse_head
-from ultra_llm.types import Chunk, Deadline, EmbeddingRequest, GenerationRequest, to_messages
+from ultra_llm.types import Chunk, EmbeddingRequest, GenerationRequest, to_messages
 
 T = TypeVar("T")
 
@@ -188,20 +188,29 @@ def test_loading_is_waited_for_in_a_stream_too(make_backend: Callable[..., Any])
 
 
 def test_loading_longer_than_the_first_token_deadline_times_out_saying_why(make_backend: Callable[..., Any]) -> None:
-    with loading_server(loading_for=10_000) as server:
-        backend = make_backend(server.url + "/v1", timeout=60.0, first_token_timeout=60.0)
+    """docker-api polls the loading server and tells the call's deadline why it waits; the adapter's one
+    first-token error quotes it, for a stream and for a whole call (whose load wait docker-api sizes by
+    the first-token deadline)."""
 
-        async def case() -> None:
-            now = asyncio.get_running_loop().time()
-            timed = dataclasses.replace(request(), deadline=Deadline.starting(now, total=60.0, first_token=0.4))
-            await streamed(backend, timed)
+    async def case(backend: Any, stream: bool) -> None:
+        async with adapter_over(backend, "ai/tiny:latest") as adapter:
+            if stream:
+                [_ async for _ in adapter.stream("hello")]
+            else:
+                await adapter.complete("hello")
 
-        started = time.monotonic()
-        with pytest.raises(GenerationTimeoutError) as caught:
-            run(case())
-    assert time.monotonic() - started < 3.0, "the request's first-token deadline bounds the wait"
-    assert "still loading the model" in caught.value.message
-    assert "Docker" not in str(caught.value)
+    for stream in (True, False):
+        with loading_server(loading_for=10_000) as server:
+            backend = make_backend(server.url + "/v1", timeout=60.0, first_token_timeout=0.4)
+            started = time.monotonic()
+            with pytest.raises(GenerationTimeoutError) as caught:
+                run(case(backend, stream))
+        assert time.monotonic() - started < 3.0, "the call's first-token deadline bounds the wait"
+        assert caught.value.message == (
+            "No answer from backend 'docker-api' within the 0.4 s first-token timeout "
+            f"(ULTRA_LLM_FIRST_TOKEN_TIMEOUT): {server.url}/v1 was still loading the model."
+        )
+        assert "Docker" not in str(caught.value)
     assert len(server.requests) > 3
 
 

@@ -51,8 +51,7 @@ def feed_all(parts: list[bytes]) -> list[bytes]:
             stream=Parts(parts),
             request=httpx2.Request("POST", "http://x"),
         )
-        far = asyncio.get_running_loop().time() + 60
-        return [event.data.encode() async for event in transport.events(response, first_until=far, total_until=far)]
+        return [event.data.encode() async for event in transport.events(response)]
 
     return asyncio.run(read())
 

@@ -1,5 +1,6 @@
-"""The first-token timeout's error on every docker-api path, against scripted loopback servers: one
-wording (``GenerationTimeoutError.first_token``), naming the setting whose limit fired."""
+"""The first-token timeout's error on every docker-api path, against scripted loopback servers: the
+adapter's one wording (``GenerationTimeoutError.first_token``), naming the setting whose limit fired
+and quoting what docker-api said it waited for (no token yet, a model still loading)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from typing import Any
 import pytest
 
 from ultra_llm.errors import GenerationTimeoutError
+from ultra_llm.testing.adapters import adapter_over
 from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, send_json, sse_head
-from ultra_llm.types import GenerationRequest, to_messages
 
 LOADING = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
 
@@ -31,16 +32,12 @@ async def loading(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
 
 
 def timed_out(backend: Any, *, stream: bool) -> GenerationTimeoutError:
-    request = GenerationRequest("ai/tiny:latest", to_messages("hello"), None, "docker-api", {})
-
     async def run() -> None:
-        try:
+        async with adapter_over(backend, "ai/tiny:latest") as adapter:
             if stream:
-                [_ async for _ in backend.stream(request)]
+                [_ async for _ in adapter.stream("hello")]
             else:
-                await backend.generate(request)
-        finally:
-            await backend.aclose()
+                await adapter.complete("hello")
 
     with pytest.raises(GenerationTimeoutError) as caught:
         asyncio.run(run())
@@ -50,9 +47,9 @@ def timed_out(backend: Any, *, stream: bool) -> GenerationTimeoutError:
 @pytest.mark.parametrize(
     ("handler", "path", "stream", "waiting"),
     [
-        pytest.param(late_headers, "", True, "No answer from {url}", id="headers"),
-        pytest.param(late_first_event, "", True, "No answer from {url}", id="first-event"),
-        pytest.param(loading, "/v1", False, "{url}/v1 was still loading the model: no answer", id="loading"),
+        pytest.param(late_headers, "", True, "{url} had sent no token", id="headers"),
+        pytest.param(late_first_event, "", True, "{url} had sent no token", id="first-event"),
+        pytest.param(loading, "/v1", False, "{url}/v1 was still loading the model", id="loading"),
     ],
 )
 def test_the_first_token_timeout_names_ultra_llm_first_token_timeout(
@@ -61,7 +58,11 @@ def test_the_first_token_timeout_names_ultra_llm_first_token_timeout(
     with ScriptedServer(handler) as server:
         error = timed_out(make_backend(server.url + path, timeout=60.0, first_token_timeout=0.4), stream=stream)
     assert error.timeout == pytest.approx(0.4)
-    expected = waiting.format(url=server.url) + " within the 0.4 s first-token timeout (ULTRA_LLM_FIRST_TOKEN_TIMEOUT)."
+    expected = (
+        "No answer from backend 'docker-api' within the 0.4 s first-token timeout (ULTRA_LLM_FIRST_TOKEN_TIMEOUT): "
+        + waiting.format(url=server.url)
+        + "."
+    )
     assert error.message == expected
     assert error.fix == (
         "A cold model load takes tens of seconds: raise ULTRA_LLM_FIRST_TOKEN_TIMEOUT, retry once the model is "

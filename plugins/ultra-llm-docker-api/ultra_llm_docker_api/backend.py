@@ -7,7 +7,6 @@ backend reads settings only; the first request creates the connection pool; ``ac
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import json
@@ -22,6 +21,7 @@ from ultra_llm_docker.lifecycle import check_model_settings, configured_context
 from ultra_llm_docker.names import DEFAULT_MODEL, normalize_model_name, parse_model_reference
 
 from ultra_llm.backend import Backend
+from ultra_llm.deadline import Deadline, current_deadline
 from ultra_llm.errors import (
     BadRequestError,
     GenerationError,
@@ -36,7 +36,6 @@ from ultra_llm.types import (
     Availability,
     Check,
     Chunk,
-    Deadline,
     EmbeddingRequest,
     EmbeddingResult,
     GenerationRequest,
@@ -177,14 +176,7 @@ class DockerAPIBackend(Backend):
                 )
         return checks
 
-    def _deadline(self, given: Deadline | None = None) -> Deadline:
-        """The request's own deadline (the adapter's), else one starting now from the config's timeouts."""
-        if given is not None:
-            return given
-        ep = self.endpoint
-        return Deadline.starting(asyncio.get_running_loop().time(), ep.total_timeout, ep.first_token_timeout)
-
-    async def _whole(self, op: Callable[[Member], Awaitable[T]], deadline: Deadline) -> T:
+    async def _whole(self, op: Callable[[Member], Awaitable[T]], deadline: Deadline | None) -> T:
         """``op`` through the attempt loop; the endpoint is counted a success once it answered."""
         member, result = await attempt(self.pool, op, deadline)
         self.pool.succeed(member)
@@ -233,8 +225,7 @@ class DockerAPIBackend(Backend):
         ep = self.endpoint
         url = ep.management("/") if ep.runner_layout else ep.api("/models")
         try:
-            until = asyncio.get_running_loop().time() + ep.check_timeout
-            reply = await self.transport.request("GET", url, until=until)
+            reply = await self.transport.probe(url)
         except (Failed, UltraLLMError) as exc:
             error = error_of(exc)
             return Availability(False, detail=error.message, error=error)
@@ -244,8 +235,7 @@ class DockerAPIBackend(Backend):
 
     async def list_models(self) -> list[ModelInfo]:
         """The runner's ``GET /models`` (richer), else the OpenAI ``GET <api>/models``; names canonical."""
-        deadline = self._deadline()
-        entries = await self._whole(lambda member: self._list_on(member, deadline.total), deadline)
+        entries = await self._whole(self._list_on, current_deadline())
         ep = self.endpoint
         models: dict[str, ModelInfo] = {}
         for raw_name, details in entries:
@@ -263,15 +253,15 @@ class DockerAPIBackend(Backend):
                     context_window=_context(details),
                 )
         if self.transport.kind is ServerKind.LLAMA_SERVER and len(models) == 1:
-            return [await self._with_props(info, deadline.total) for info in models.values()]
+            return [await self._with_props(info) for info in models.values()]
         return list(models.values())
 
-    async def _with_props(self, info: ModelInfo, until: float) -> ModelInfo:
+    async def _with_props(self, info: ModelInfo) -> ModelInfo:
         """``info`` with what llama-server's ``GET /props`` says of the one model it serves (the context
         each request gets, tools from its chat template, vision); unchanged when it does not answer."""
         try:
             reply = await self.transport.request(
-                "GET", self.endpoint.origin + "/props", until=until, tolerate=frozenset({404, 405, 501})
+                "GET", self.endpoint.origin + "/props", tolerate=frozenset({404, 405, 501})
             )
             answer = load_json(reply.body, "GET /props") if reply.status < 300 else None
         except (Failed, UltraLLMError, MalformedResponse):
@@ -279,12 +269,12 @@ class DockerAPIBackend(Backend):
         n_ctx, tools, vision = props_capabilities(answer)
         return dataclasses.replace(info, context_window=n_ctx or info.context_window, tools=tools, vision=vision)
 
-    async def _list_on(self, member: Member, until: float) -> list[tuple[str, dict[str, str | int | float | None]]]:
+    async def _list_on(self, member: Member) -> list[tuple[str, dict[str, str | int | float | None]]]:
         ep, transport = member.endpoint, member.transport
         entries: list[tuple[str, dict[str, str | int | float | None]]] | None = None
         if ep.runner_layout:
             url = ep.management("/models")
-            reply = await transport.request("GET", url, until=until, tolerate=frozenset({404, 405}))
+            reply = await transport.request("GET", url, tolerate=frozenset({404, 405}))
             if reply.status < 300:
                 try:
                     entries = models_from_runner(load_json(reply.body, "GET /models"))
@@ -292,7 +282,7 @@ class DockerAPIBackend(Backend):
                     entries = None  # not the runner's shape: try the OpenAI list below
         if entries is None:
             url = ep.api("/models")
-            reply = await transport.request("GET", url, until=until)
+            reply = await transport.request("GET", url)
             try:
                 entries = models_from_openai(load_json(reply.body, f"GET {ep.api_path}/models"))
             except MalformedResponse as exc:
@@ -322,16 +312,15 @@ class DockerAPIBackend(Backend):
     async def generate(self, request: GenerationRequest) -> Result:
         """One ``POST <api>/chat/completions``; the whole answer with finish reason and usage."""
         body = self._chat_body(request, False)
-        deadline = self._deadline(request.deadline)
 
         async def on(member: Member) -> Result:
             url = member.endpoint.api("/chat/completions")
-            reply = await member.transport.request("POST", url, until=deadline.total, body=body, model=request.model)
+            reply = await member.transport.request("POST", url, body=body, model=request.model)
             try:
                 completion = completion_from_body(load_json(reply.body, "the completion"))
             except MalformedResponse as exc:
                 raise malformed(exc, url) from None
-            await check_answering_model(member, request.model, completion.model, deadline.total)
+            await check_answering_model(member, request.model, completion.model)
             return Result(
                 text=completion.text,
                 model=request.model,
@@ -342,7 +331,7 @@ class DockerAPIBackend(Backend):
                 tool_calls=completion.tool_calls,
             )
 
-        return await self._whole(on, deadline)
+        return await self._whole(on, request.deadline)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """``POST <api>/chat/completions`` with ``stream: true``; SSE events to ``[DONE]`` as chunks.
@@ -352,14 +341,13 @@ class DockerAPIBackend(Backend):
         the connection (the server stops generating).
         """
         body = self._chat_body(request, True)
-        deadline = self._deadline(request.deadline)
 
         async def start(member: Member) -> tuple[Chunk | None, AsyncGenerator[Chunk, None]]:
             url = member.endpoint.api("/chat/completions")
-            response = await member.transport.send(
-                "POST", url, until=deadline.first_token, body=body, model=request.model, first=True
-            )
-            parts = chunks(member, response, model=request.model, url=url, deadline=deadline)
+            if request.deadline is not None:
+                request.deadline.waiting_for(f"{member.endpoint.display_url} had sent no token")
+            response = await member.transport.send("POST", url, body=body, model=request.model)
+            parts = chunks(member, response, model=request.model, url=url)
             try:
                 return await anext(parts), parts
             except StopAsyncIteration:
@@ -368,7 +356,7 @@ class DockerAPIBackend(Backend):
                 await parts.aclose()
                 raise
 
-        member, (first, rest) = await attempt(self.pool, start, deadline)
+        member, (first, rest) = await attempt(self.pool, start, request.deadline)
         fault: UltraLLMError | None = None
         complete = False
         try:
@@ -392,20 +380,19 @@ class DockerAPIBackend(Backend):
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResult:
         """``POST <api>/embeddings`` with every input at once; vectors in input order."""
         body = json.dumps({"model": request.model, "input": list(request.inputs)}, ensure_ascii=False).encode()
-        deadline = self._deadline()
 
         async def on(member: Member) -> EmbeddingResult:
             url = member.endpoint.api("/embeddings")
-            reply = await member.transport.request("POST", url, until=deadline.total, body=body, model=request.model)
+            reply = await member.transport.request("POST", url, body=body, model=request.model)
             try:
                 parsed = load_json(reply.body, "the embeddings")
                 vectors, usage = embeddings_from_body(parsed, len(request.inputs))
             except MalformedResponse as exc:
                 raise malformed(exc, url) from None
-            await check_answering_model(member, request.model, answering_model(parsed), deadline.total)
+            await check_answering_model(member, request.model, answering_model(parsed))
             return EmbeddingResult(vectors=vectors, model=request.model, backend=self.name, usage=usage)
 
-        return await self._whole(on, deadline)
+        return await self._whole(on, request.deadline)
 
     # -- model management -------------------------------------------------------------------------
 
@@ -432,13 +419,9 @@ class DockerAPIBackend(Backend):
         ep = member.endpoint
         transport = member.transport
         url = ep.management("/models/create")
-        loop = asyncio.get_running_loop()
-        start = loop.time()
         body = json.dumps({"from": model}).encode()
         try:
-            response = await transport.send(
-                "POST", url, until=start + ep.first_token_timeout, body=body, model=model, accept="application/json"
-            )
+            response = await transport.send("POST", url, body=body, model=model, accept="application/json")
         except Failed as exc:
             raise exc.error from exc.__cause__
         except ModelNotFoundError as exc:
@@ -454,13 +437,7 @@ class DockerAPIBackend(Backend):
             raise
         tracker = PullTracker()
         decoder = NDJSONDecoder()
-        parts = transport.iter_body(
-            response,
-            first_until=start + ep.first_token_timeout,
-            total_until=float("inf"),
-            cap=None,
-            what="the pull",
-        )
+        parts = transport.iter_body(response, pull=True, cap=None, what="the pull")
         try:
             async with contextlib.aclosing(parts):
                 async for part in parts:
@@ -505,9 +482,8 @@ class DockerAPIBackend(Backend):
         removed = 0
         for member in self.pool.members:
             url = member.endpoint.management("/models/" + quote(model, safe="/:@"))
-            until = asyncio.get_running_loop().time() + member.endpoint.total_timeout
             try:
-                await member.transport.request("DELETE", url, until=until, model=model)
+                await member.transport.request("DELETE", url, model=model)
             except Failed as exc:
                 raise exc.error from exc.__cause__
             except ModelNotFoundError as exc:
@@ -553,9 +529,8 @@ class DockerAPIBackend(Backend):
         """One runner control request to ``member`` (one attempt, as ``pull`` and ``remove`` make): its
         JSON answer, ``None`` for an empty body; failures typed by ``error_map``."""
         url = member.endpoint.management(tail)
-        until = asyncio.get_running_loop().time() + member.endpoint.total_timeout
         try:
-            reply = await member.transport.request(method, url, until=until, body=body, model=model, headers=headers)
+            reply = await member.transport.request(method, url, body=body, model=model, headers=headers)
         except Failed as exc:
             raise exc.error from exc.__cause__
         if not reply.body.strip():

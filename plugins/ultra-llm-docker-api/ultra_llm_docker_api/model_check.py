@@ -19,16 +19,14 @@ from .pool import Member
 __all__ = ["check_answering_model"]
 
 
-async def check_answering_model(member: Member, asked: str, answered: str | None, until: float) -> None:
-    """Return if ``answered`` may be ``asked`` on this endpoint; ``ModelNotFoundError`` otherwise.
-
-    ``until`` (event-loop time) bounds reading the server's model list, the first time it is needed.
-    """
+async def check_answering_model(member: Member, asked: str, answered: str | None) -> None:
+    """Return if ``answered`` may be ``asked`` on this endpoint (its model list read the first time it
+    is needed, within the call's deadline); ``ModelNotFoundError`` otherwise."""
     ep = member.endpoint
     if ep.runner_layout or answered is None or answered == asked:
         return
     if member.served is None:
-        member.served = await _read_served(member, until)
+        member.served = await _read_served(member)
     served = member.served or frozenset()
     if asked in served:
         return
@@ -41,10 +39,10 @@ async def check_answering_model(member: Member, asked: str, answered: str | None
     )
 
 
-async def _read_served(member: Member, until: float) -> frozenset[str] | None:
+async def _read_served(member: Member) -> frozenset[str] | None:
     """The names the endpoint lists; ``None`` (not cached) when the list cannot be read: the answer decides."""
     try:
-        reply = await member.transport.request("GET", member.endpoint.api("/models"), until=until)
+        reply = await member.transport.request("GET", member.endpoint.api("/models"))
         return served_names(load_json(reply.body, "the models list"))
     except (Failed, UltraLLMError, MalformedResponse):
         return None

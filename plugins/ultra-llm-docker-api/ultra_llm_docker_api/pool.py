@@ -173,8 +173,7 @@ class EndpointPool:
         url = ep.management("/") if ep.runner_layout else ep.api("/models")
         member.checks += 1
         try:
-            until = asyncio.get_running_loop().time() + ep.check_timeout
-            await member.transport.request("GET", url, until=until)
+            await member.transport.probe(url)
         except (Failed, UltraLLMError) as exc:
             error = error_of(exc)
             member.last_ok = False

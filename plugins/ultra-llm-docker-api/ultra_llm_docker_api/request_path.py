@@ -5,29 +5,32 @@ its first chunk) on the pool's best endpoint and decides from the ``Failed`` fla
 
 * ``stale`` (a reused connection the server had closed, nothing answered): resend at once, not
   counted as an attempt nor against the endpoint;
-* ``loading`` (llama-server's ``503 Loading model``): wait for the load within the request's
-  first-token deadline, polling, saying so once in the log; not counted;
+* ``loading`` (llama-server's ``503 Loading model``): wait for the load, polling, telling the call's
+  deadline why it waits (the adapter's first-token error quotes it) and saying so once in the log;
+  not counted. A poll never waits past the deadline: then ``TimeoutError`` (the adapter words it);
 * ``retryable``: the next endpoint not yet tried at once; once every endpoint failed this round, the
   back-off (exponential with jitter, or the server's ``Retry-After``) before the next round; at most
-  ``max(retries, endpoints)`` attempts, and none when the wait would outlast the total deadline;
-* ``endpoint_fault``: counted against the endpoint (ejection after several in a row).
+  ``max(retries, endpoints)`` attempts, and none when the wait would outlast the call's deadline;
+* ``endpoint_fault``: counted against the endpoint (ejection after several in a row). An attempt the
+  adapter cancels at the call's deadline before the endpoint answered counts as one too.
 
 Anything else (a typed error) ends the request at once. A stream is retried only inside ``op``,
-before its first chunk: once ``attempt`` returned, nothing is ever sent again.
+before its first chunk: once ``attempt`` returned, nothing is ever sent again. ``deadline`` is the
+call's (``None`` for a backend used without the adapter: no limit but the endpoint's own).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from ultra_llm.errors import GenerationTimeoutError
-from ultra_llm.types import Deadline
+from ultra_llm.deadline import Deadline
+from ultra_llm.errors import GenerationError
 
-from .error_map import BACKEND
 from .faults import Failed
 from .pool import EndpointPool, Member
 
@@ -46,9 +49,12 @@ def backoff(round_: int, initial: float, ceiling: float) -> float:
     return min(ceiling, initial * 2.0 ** (round_ - 1)) + random.uniform(0, initial)
 
 
-async def attempt(pool: EndpointPool, op: Callable[[Member], Awaitable[T]], deadline: Deadline) -> tuple[Member, T]:
+async def attempt(
+    pool: EndpointPool, op: Callable[[Member], Awaitable[T]], deadline: Deadline | None
+) -> tuple[Member, T]:
     """``op``'s result and the member it came from, which stays begun: the caller ``succeed``s or ``release``s it."""
     loop = asyncio.get_running_loop()
+    total = math.inf if deadline is None else deadline.total
     ep = pool.members[0].endpoint
     limit = max(ep.retries, len(pool.members))
     tried: list[Member] = []
@@ -68,12 +74,12 @@ async def attempt(pool: EndpointPool, op: Callable[[Member], Awaitable[T]], dead
                 continue
             if failed.loading:
                 polls += 1
-                await _wait_for_load(member, failed, polls, deadline, loop.time())
+                await _wait_for_load(member, failed, polls, deadline)
                 continue
             attempts += 1
             tried.append(member)
             now = loop.time()
-            if not failed.retryable or attempts >= limit or now >= deadline.total:
+            if not failed.retryable or attempts >= limit or now >= total:
                 raise failed.error from failed.__cause__
             if pool.pick(tried) is not None:
                 continue  # another endpoint has not been tried yet: at once
@@ -83,26 +89,33 @@ async def attempt(pool: EndpointPool, op: Callable[[Member], Awaitable[T]], dead
                 wait = backoff(rounds, ep.retry_wait_initial, ep.retry_wait_max)
             elif wait > ep.retry_after_max:
                 raise failed.error from failed.__cause__  # a wait beyond the honoured limit: fail now, clearly
-            if wait >= deadline.total - now:
+            if wait >= total - now:
                 raise failed.error from failed.__cause__  # no attempt could start in time after it
             await asyncio.sleep(wait)
+        except asyncio.CancelledError:
+            pool.release(member, _no_answer(member) if deadline is not None and deadline.remaining() == 0 else None)
+            raise
         except BaseException:
             pool.release(member, None)
             raise
 
 
-async def _wait_for_load(member: Member, failed: Failed, polls: int, deadline: Deadline, now: float) -> None:
-    """Pause before polling a loading server again; a timeout error when the load outlasts the first-token deadline."""
+def _no_answer(member: Member) -> GenerationError:
+    """What an endpoint is counted for when the call's deadline passed before it answered."""
+    return GenerationError(f"{member.endpoint.display_url} gave no answer before the call's deadline.")
+
+
+async def _wait_for_load(member: Member, failed: Failed, polls: int, deadline: Deadline | None) -> None:
+    """Pause before polling a loading server again, telling the deadline why; ``TimeoutError`` once
+    the deadline leaves no time to poll again (the adapter's first-token error then quotes why)."""
     ep = member.endpoint
-    left = deadline.first_token - now
-    if polls == 1 and left > 0:
-        log.warning("%s is loading the model; waiting up to %.1f s for it (first-token timeout)", ep.display_url, left)
+    why = f"{ep.display_url} was still loading the model"
+    left = math.inf if deadline is None else deadline.remaining()
+    if deadline is not None:
+        deadline.waiting_for(why)
+    if polls == 1:
+        log.warning("%s; waiting for it (up to %.1f s)", why, left)
     wait = backoff(polls, ep.retry_wait_initial, LOADING_POLL_MAX)
-    await asyncio.sleep(max(0.0, min(wait, left)))
+    await asyncio.sleep(min(wait, left))
     if wait >= left:
-        raise GenerationTimeoutError.first_token(
-            f"{ep.display_url} was still loading the model: no answer",
-            first_token_timeout=ep.first_token_timeout,
-            total_timeout=ep.total_timeout,
-            backend=BACKEND,
-        ) from failed
+        raise TimeoutError from failed

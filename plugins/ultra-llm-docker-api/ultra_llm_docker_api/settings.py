@@ -101,6 +101,12 @@ class DockerAPISettings(Settings):
     )
     connect_timeout: float = setting(5.0, gt=0, help="Seconds to open a connection.")
     idle_timeout: float = setting(60.0, gt=0, help="Seconds allowed between two streamed chunks.")
+    pull_idle_timeout: float = setting(
+        300.0,
+        gt=0,
+        help="Seconds a pull may go without progress (its first record included) before it fails; a pull has "
+        "no total unless the call sets one.",
+    )
     retries: int = setting(
         3,
         ge=1,
@@ -109,8 +115,9 @@ class DockerAPISettings(Settings):
         "and waiting for a loading model are not attempts.",
     )
     retry_wait_initial: float = setting(
-        0.5, ge=0, help="First backoff in seconds (doubles, with jitter, up to 20 times this)."
+        0.5, ge=0, help="First backoff in seconds (doubles, with jitter, up to ULTRA_LLM_DOCKER_API_RETRY_WAIT_MAX)."
     )
+    retry_wait_max: float = setting(10.0, ge=0, help="The longest backoff between two attempts, in seconds.")
     max_response_bytes: int = setting(
         32 * 1024 * 1024, ge=1024, help="Cap on a response read into memory (whole or streamed)."
     )
@@ -146,9 +153,8 @@ class Endpoint:
     """Everything that decides where a request goes and as whom: origin, API path, socket, and the
     credentials as a keyed SHA-256 digest (never in clear). Caches key answers by it."""
     connect_timeout: float
-    first_token_timeout: float
     idle_timeout: float
-    total_timeout: float
+    pull_idle_timeout: float
     check_timeout: float
     retries: int
     retry_wait_initial: float
@@ -279,7 +285,6 @@ def _resolve_one(raw: str, settings: DockerAPISettings, config: UltraConfig | No
     api_path = api_path.rstrip("/")
 
     core = config if config is not None else UltraConfig.load()
-    total, first = core.timeout, core.first_token_timeout
     authorization = _authorization(userinfo, settings.api_key.get() if settings.api_key is not None else None)
     return Endpoint(
         origin=origin,
@@ -290,13 +295,12 @@ def _resolve_one(raw: str, settings: DockerAPISettings, config: UltraConfig | No
         authorization=authorization,
         identity=_identity(origin, api_path, uds, authorization),
         connect_timeout=settings.connect_timeout,
-        first_token_timeout=min(first, total),
         idle_timeout=settings.idle_timeout,
-        total_timeout=total,
+        pull_idle_timeout=settings.pull_idle_timeout,
         check_timeout=core.check_timeout,
         retries=settings.retries,
         retry_wait_initial=settings.retry_wait_initial,
-        retry_wait_max=settings.retry_wait_initial * 20,
+        retry_wait_max=settings.retry_wait_max,
         retry_after_max=RETRY_AFTER_MAX,
         max_response_bytes=settings.max_response_bytes,
         max_connections=MAX_CONNECTIONS,

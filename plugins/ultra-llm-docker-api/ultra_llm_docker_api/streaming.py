@@ -17,7 +17,7 @@ from typing import cast
 import httpx2
 
 from ultra_llm.errors import GenerationError, StreamInterruptedError, UltraLLMError
-from ultra_llm.types import Chunk, Deadline
+from ultra_llm.types import Chunk
 
 from .error_map import BACKEND, error_from_body
 from .model_check import check_answering_model
@@ -46,16 +46,14 @@ def malformed(exc: MalformedResponse | httpx2.SSEError, url: str) -> GenerationE
     )
 
 
-async def chunks(
-    member: Member, response: httpx2.Response, *, model: str, url: str, deadline: Deadline
-) -> AsyncGenerator[Chunk, None]:
+async def chunks(member: Member, response: httpx2.Response, *, model: str, url: str) -> AsyncGenerator[Chunk, None]:
     """The chunks of ``response`` (closed when the generator ends or is closed)."""
     transport = member.transport
     if not response.headers.get("content-type", "").startswith("text/event-stream"):
-        async for chunk in _whole(member, response, model=model, url=url, deadline=deadline):
+        async for chunk in _whole(member, response, model=model, url=url):
             yield chunk
         return
-    events = transport.events(response, first_until=deadline.first_token, total_until=deadline.total)
+    events = transport.events(response)
     checked = done = finished = False
     stream = cast(AsyncGenerator[httpx2.ServerSentEvent, None], aiter(events))
     try:
@@ -67,7 +65,7 @@ async def chunks(
                 try:
                     parsed = load_json(event.data, "a stream event")
                     if not checked and (named := answering_model(parsed)) is not None:
-                        await check_answering_model(member, model, named, deadline.first_token)
+                        await check_answering_model(member, model, named)
                         checked = True
                     parts = chunks_from_event(parsed)
                 except MalformedResponse as exc:
@@ -96,19 +94,15 @@ async def chunks(
         )
 
 
-async def _whole(
-    member: Member, response: httpx2.Response, *, model: str, url: str, deadline: Deadline
-) -> AsyncGenerator[Chunk, None]:
+async def _whole(member: Member, response: httpx2.Response, *, model: str, url: str) -> AsyncGenerator[Chunk, None]:
     """A server that ignored ``stream``: its whole answer as chunks."""
-    parts = member.transport.iter_body(
-        response, first_until=deadline.total, total_until=deadline.total, what="the answer"
-    )
+    parts = member.transport.iter_body(response, what="the answer")
     body = b"".join([part async for part in parts])
     try:
         completion = completion_from_body(load_json(body, "the completion"))
     except MalformedResponse as exc:
         raise malformed(exc, url) from None
-    await check_answering_model(member, model, completion.model, deadline.total)
+    await check_answering_model(member, model, completion.model)
     if completion.reasoning:
         yield Chunk(completion.reasoning, kind="reasoning")
     if completion.text:

@@ -1,13 +1,15 @@
-"""HTTP to one endpoint: one pooled httpx2 client, one attempt at a time, deadlines, size caps.
+"""HTTP to one endpoint: one pooled httpx2 client, one attempt at a time, its own limits, size caps.
 
 One ``Transport`` per endpoint. Its ``httpx2.AsyncClient`` is created on first use (so building a
 backend opens nothing) and closed by ``aclose()``. Each method makes one attempt and never retries:
 a failure another attempt could mend leaves as ``Failed`` with its flags (see ``faults``), any
 other as its typed ``ultra_llm`` error; ``request_path`` owns every retry decision.
 
-Deadlines are event-loop times (``loop.time()``) the caller passes: until a response's status line,
-until a stream's first body bytes, and the total; the idle limit between two chunks is the
-endpoint's. httpx2's own read timeout is off.
+Its limits are the endpoint's own named settings: connecting (``connect_timeout``) and the idle
+limit between two chunks of a body (``idle_timeout``, or ``pull_idle_timeout`` for a pull, from its
+start). The call's total and first-token deadlines are the adapter's (``ultra_llm.deadline``): it
+cancels a wait that outlives them, so nothing here keeps a clock of its own for them. httpx2's read,
+write and pool timeouts are off.
 """
 
 from __future__ import annotations
@@ -118,12 +120,7 @@ class Transport:
                 headers["Authorization"] = ep.authorization
             self._client = httpx2.AsyncClient(
                 transport=httpx2.AsyncHTTPTransport(uds=ep.uds, limits=limits, retries=0),
-                timeout=httpx2.Timeout(
-                    connect=ep.connect_timeout,
-                    read=None,
-                    write=max(ep.connect_timeout, 30.0),
-                    pool=ep.first_token_timeout,
-                ),
+                timeout=httpx2.Timeout(connect=ep.connect_timeout, read=None, write=None, pool=None),
                 headers=headers,
                 follow_redirects=False,
             )
@@ -147,42 +144,49 @@ class Transport:
         method: str,
         url: str,
         *,
-        until: float,
         body: bytes | None = None,
         model: str | None = None,
         tolerate: frozenset[int] = frozenset(),
         headers: Mapping[str, str] | None = None,
     ) -> Reply:
-        """One attempt, the whole answer read (capped) by ``until``; a status >= 400 not in ``tolerate`` raises."""
+        """One attempt, the whole answer read (capped); a status >= 400 not in ``tolerate`` raises."""
         response = await self.send(
-            method, url, until=until, body=body, model=model, tolerate=tolerate, accept=_JSON, headers=headers
+            method, url, body=body, model=model, tolerate=tolerate, accept=_JSON, headers=headers
         )
         try:
-            async with asyncio.timeout_at(until):
-                return Reply(response.status_code, await self._read_capped(response, url))
-        except TimeoutError:
-            raise self.timeout("total", f"the request to {url}") from None
+            return Reply(response.status_code, await self._read_capped(response, url))
         except (httpx2.RemoteProtocolError, httpx2.ReadError) as exc:
             raise self._dropped(exc, "before the answer was complete", retryable=True) from exc
         finally:
             await response.aclose()
+
+    async def probe(self, url: str) -> Reply:
+        """``GET url`` within the check timeout (``ULTRA_LLM_CHECK_TIMEOUT``): an availability or health check."""
+        ep = self.endpoint
+        try:
+            async with asyncio.timeout(ep.check_timeout):
+                return await self.request("GET", url)
+        except TimeoutError:
+            raise GenerationTimeoutError(
+                f"{ep.display_url} did not answer a check within {ep.check_timeout:g} s (ULTRA_LLM_CHECK_TIMEOUT).",
+                timeout=ep.check_timeout,
+                fix=f"Raise ULTRA_LLM_CHECK_TIMEOUT if it is busy, or {server_log_hint(self.kind)}.",
+                backend=BACKEND,
+            ) from None
 
     async def send(
         self,
         method: str,
         url: str,
         *,
-        until: float,
         body: bytes | None = None,
         model: str | None = None,
         accept: str = _SSE,
         tolerate: frozenset[int] = frozenset(),
-        first: bool = False,
         headers: Mapping[str, str] | None = None,
     ) -> httpx2.Response:
         """One attempt: the open response once its status is 2xx (or in ``tolerate``); the caller closes it.
 
-        ``until`` bounds connecting and waiting for the status line (``first``: it is the first-token deadline);
         ``headers`` are sent besides the usual ones (the runner's ``X-Preload-Only``).
         """
         ep = self.endpoint
@@ -201,38 +205,22 @@ class Transport:
                 redact_urls(f"MODEL_RUNNER_URL gives an unusable URL {url!r}: {exc}."), backend=BACKEND
             ) from exc
         try:
-            async with asyncio.timeout_at(until):
-                response = await client.send(request, stream=True)
-                if self.kind is ServerKind.OPENAI:
-                    self.kind = kind_from_headers(response.headers) or ServerKind.OPENAI
-                status = response.status_code
-                if status < 300 or status in tolerate:
-                    return response
-                if status < 400:
-                    await response.aclose()
-                    raise self._redirected(status, response.headers.get("location"))
-                try:
-                    text = await _read_prefix(response, ERROR_BODY_LIMIT)
-                finally:
-                    await response.aclose()
-        except TimeoutError:
-            raise Failed(
-                self.timeout("first" if first else "total", f"the request to {url}"),
-                retryable=False,
-                endpoint_fault=True,
-            ) from None
+            response = await client.send(request, stream=True)
+            if self.kind is ServerKind.OPENAI:
+                self.kind = kind_from_headers(response.headers) or ServerKind.OPENAI
+            status = response.status_code
+            if status < 300 or status in tolerate:
+                return response
+            if status < 400:
+                await response.aclose()
+                raise self._redirected(status, response.headers.get("location"))
+            try:
+                text = await _read_prefix(response, ERROR_BODY_LIMIT)
+            finally:
+                await response.aclose()
         except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
             error = connection_error(ep.display_url, exc, kind=self.kind)
             raise Failed(error, retryable=True, endpoint_fault=True) from exc
-        except httpx2.PoolTimeout as exc:
-            raise GenerationTimeoutError(
-                f"No free connection to {ep.display_url} within {ep.first_token_timeout:g} s "
-                f"({ep.max_connections} in use).",
-                timeout=ep.first_token_timeout,
-                fix="Send fewer requests at once (each stream holds a connection while it runs), or spread "
-                "them over several runners (comma-separated MODEL_RUNNER_URL).",
-                backend=BACKEND,
-            ) from exc
         except (httpx2.RemoteProtocolError, httpx2.ReadError, httpx2.WriteError) as exc:
             # No status line came back. On a reused keep-alive connection this is the server having
             # closed it meanwhile (llama-server does after every stream): the request never ran.
@@ -266,36 +254,35 @@ class Transport:
         self,
         response: httpx2.Response,
         *,
-        first_until: float,
-        total_until: float,
+        pull: bool = False,
         cap: int | None = -1,
         what: str = "the stream",
     ) -> AsyncGenerator[bytes, None]:
-        """Yield the body's chunks as they arrive, by the first-byte, idle and total deadlines.
+        """Yield the body's chunks as they arrive, each within the endpoint's ``idle_timeout`` of the
+        one before (the wait for the first is the call's deadline's, which the adapter keeps); for a
+        ``pull``, every one, the first included, within ``pull_idle_timeout``.
 
-        Before the first byte a drop or timeout raises ``Failed`` (nothing was delivered: the request
-        may go again); afterwards its typed error. ``cap`` bounds the bytes received (``-1``: the
-        endpoint's ``max_response_bytes``; ``None``: no bound). The response is closed at the end.
+        Before the first byte a drop raises ``Failed`` (nothing was delivered: the request may go
+        again); afterwards its typed error, as is an idle stall. ``cap`` bounds the bytes received
+        (``-1``: the endpoint's ``max_response_bytes``; ``None``: no bound). The response is closed at
+        the end.
         """
         loop = asyncio.get_running_loop()
-        idle = self.endpoint.idle_timeout
-        limit = self.endpoint.max_response_bytes if cap == -1 else cap
+        ep = self.endpoint
+        idle = ep.pull_idle_timeout if pull else ep.idle_timeout
+        limit = ep.max_response_bytes if cap == -1 else cap
         received = 0
-        deadline = min(first_until, total_until)
+        due = loop.time() + idle if pull else None
         body = response.aiter_bytes()
         try:
             while True:
                 try:
-                    async with asyncio.timeout_at(deadline):
+                    async with asyncio.timeout_at(due):
                         part = await anext(body)
                 except StopAsyncIteration:
                     return
                 except TimeoutError:
-                    which = "total" if deadline >= total_until else "first" if not received else "idle"
-                    error = self.timeout(which, what)
-                    if received:
-                        raise error from None
-                    raise Failed(error, retryable=False, endpoint_fault=True) from None
+                    raise self.stalled(what, pull=pull) from None
                 except httpx2.TransportError as exc:
                     if not received:
                         raise self._dropped(exc, f"before the first byte of {what}", retryable=True) from exc
@@ -311,15 +298,15 @@ class Transport:
                         backend=BACKEND,
                     )
                 yield part
-                deadline = min(loop.time() + idle, total_until)
+                due = loop.time() + idle
         finally:
             await body.aclose()
             await response.aclose()
 
-    def events(self, response: httpx2.Response, *, first_until: float, total_until: float) -> httpx2.EventSource:
+    def events(self, response: httpx2.Response) -> httpx2.EventSource:
         """The response's server-sent events (httpx2's decoder, each at most ``MAX_EVENT_BYTES``), read
-        through ``iter_body``'s deadlines and cap. ``httpx2.SSEError``: an event over the bound."""
-        body = _Body(self.iter_body(response, first_until=first_until, total_until=total_until))
+        through ``iter_body``'s idle limit and cap. ``httpx2.SSEError``: an event over the bound."""
+        body = _Body(self.iter_body(response))
         framed = httpx2.Response(
             response.status_code, headers={"content-type": _SSE}, stream=body, request=response.request
         )
@@ -327,27 +314,15 @@ class Transport:
 
     # -- errors -------------------------------------------------------------------------------
 
-    def timeout(self, which: str, what: str) -> GenerationTimeoutError:
-        """The timeout error for ``which`` deadline (``first``, ``idle`` or ``total``) running out on ``what``."""
-        ep = self.endpoint
-        if which == "total":
-            return GenerationTimeoutError(
-                f"{what.capitalize()} took longer than the {ep.total_timeout:g} s total timeout.",
-                timeout=ep.total_timeout,
-                fix="Raise ULTRA_LLM_TIMEOUT (or Ultra's LOCAL_MODEL_TIMEOUT, in ms), or ask for less (max_tokens).",
-                backend=BACKEND,
-            )
-        if which == "first":
-            return GenerationTimeoutError.first_token(
-                f"No answer from {ep.display_url}",
-                first_token_timeout=ep.first_token_timeout,
-                total_timeout=ep.total_timeout,
-                backend=BACKEND,
-            )
+    def stalled(self, what: str, *, pull: bool = False) -> GenerationTimeoutError:
+        """The error for nothing arriving on ``what`` for the endpoint's own idle limit
+        (``ULTRA_LLM_DOCKER_API_IDLE_TIMEOUT``, or for a ``pull`` ``_PULL_IDLE_TIMEOUT``)."""
+        idle = self.endpoint.pull_idle_timeout if pull else self.endpoint.idle_timeout
+        setting = "ULTRA_LLM_DOCKER_API_PULL_IDLE_TIMEOUT" if pull else "ULTRA_LLM_DOCKER_API_IDLE_TIMEOUT"
         return GenerationTimeoutError(
-            f"{what.capitalize()} stalled: nothing arrived for {ep.idle_timeout:g} s.",
-            timeout=ep.idle_timeout,
-            fix=f"Raise ULTRA_LLM_DOCKER_API_IDLE_TIMEOUT, or {server_log_hint(self.kind)}.",
+            f"{what.capitalize()} stalled: nothing arrived for {idle:g} s ({setting}).",
+            timeout=idle,
+            fix=f"Raise {setting}, or {server_log_hint(self.kind)}.",
             backend=BACKEND,
         )
 
