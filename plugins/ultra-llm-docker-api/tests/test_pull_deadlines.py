@@ -78,7 +78,6 @@ def test_a_silent_pull_fails_on_the_pull_idle_setting(make_backend: Callable[...
 
 
 def test_a_calls_timeout_sets_a_total_on_a_pull(make_backend: Callable[..., Any]) -> None:
-    with ScriptedServer(pulling(20)) as server:
-        with pytest.raises(GenerationTimeoutError) as caught:
-            pull(make_backend(server.url), timeout=0.6)
+    with ScriptedServer(pulling(20)) as server, pytest.raises(GenerationTimeoutError) as caught:
+        pull(make_backend(server.url), timeout=0.6)
     assert caught.value.message == "Pulling on backend 'docker-api' took longer than 0.6 s."
