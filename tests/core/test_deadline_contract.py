@@ -104,8 +104,7 @@ async def streamed(adapter: Adapter) -> str:
 
 
 EXPECTED = (
-    "No answer from backend 'waiter' within the 0.2 s first-token timeout (ULTRA_LLM_FIRST_TOKEN_TIMEOUT): "
-    f"{LOADING}."
+    f"No answer from backend 'waiter' within the 0.2 s first-token timeout (ULTRA_LLM_FIRST_TOKEN_TIMEOUT): {LOADING}."
 )
 
 
@@ -120,7 +119,7 @@ def test_a_whole_call_of_a_backend_with_its_own_generate_is_bounded_by_the_total
     """The adapter does not see such a call begin, so only the total applies."""
     with pytest.raises(GenerationTimeoutError) as caught:
         run(lambda adapter: adapter.generate("hi"), "hang", timeout=0.3, first_token_timeout=0.1)
-    assert caught.value.message == f"Generation on backend 'waiter' took longer than 0.3 s."
+    assert caught.value.message == "Generation on backend 'waiter' took longer than 0.3 s."
 
 
 def test_a_whole_call_whose_backend_sized_its_wait_by_the_first_token_gets_the_first_token_error() -> None:

@@ -34,6 +34,8 @@ def test_a_hanging_pull_or_remove_hits_the_timeout(
 def test_a_pull_whose_progress_keeps_arriving_outlives_the_generation_timeout() -> None:
     """The mock's pull reports progress every ULTRA_LLM_MOCK_DELAY: three steps of 0.6 s, past a 1 s total."""
     env = {**os.environ, "ULTRA_LLM_TIMEOUT": "1", "ULTRA_LLM_MOCK_DELAY": "0.6", "ULTRA_LLM_LOAD_PLUGINS": "mock"}
-    done = subprocess.run([SCRIPT, "pull", "mock/big", "-b", "mock"], capture_output=True, text=True, timeout=60, env=env)
+    done = subprocess.run(
+        [SCRIPT, "pull", "mock/big", "-b", "mock"], capture_output=True, text=True, timeout=60, env=env
+    )
     assert done.returncode == 0, done
     assert done.stdout.splitlines()[-1] == "Pulled mock/big on mock."
