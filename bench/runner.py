@@ -2,7 +2,13 @@
 
 A case is a function returning ``list[Measurement]``; ``measure`` times a callable ``repeat``
 times and keeps the median. The runner prints one table: case, subject, median, baseline
-median, ratio, the limit the issue sets, and whether it holds. Exit status 1 if a limit fails.
+median, ratio, the limit the issue sets (``<=L``, ``>=L``, or ``~L``: between 1/L and L), and
+whether it holds. Exit status 1 if a limit fails.
+
+The ratio is the subject's median over the baseline's, unless the case measured both in the same
+interleaved rounds and gave the per-round ratios (``Measurement.round_ratios``): then it is the
+median of those, which cancels the drift between rounds (another process taking a core) that a
+ratio of two medians keeps.
 """
 
 from __future__ import annotations
@@ -27,17 +33,26 @@ class Measurement:
     baseline: float
     unit: str = "ms"
     limit: float | None = None
-    """The ratio must be at most this (or at least, with ``higher_is_better``)."""
+    """The ratio must be at most this (or at least, with ``higher_is_better``; both ways, ``two_sided``)."""
     higher_is_better: bool = False
+    two_sided: bool = False
+    """The ratio must also be at least ``1 / limit``: the subject is the baseline's equal (a noise floor)."""
+    round_ratios: tuple[float, ...] = ()
+    """Subject over baseline in each round that measured both; when given, ``ratio`` is their median."""
 
     @property
     def ratio(self) -> float:
+        """The median of ``round_ratios`` when there are any, else ``value / baseline``."""
+        if self.round_ratios:
+            return statistics.median(self.round_ratios)
         return self.value / self.baseline if self.baseline else float("inf")
 
     @property
     def ok(self) -> bool | None:
         if self.limit is None:
             return None
+        if self.two_sided:
+            return 1 / self.limit <= self.ratio <= self.limit
         return self.ratio >= self.limit if self.higher_is_better else self.ratio <= self.limit
 
 
@@ -71,6 +86,11 @@ def measure_command(argv: list[str], repeat: int = 9, env: dict[str, str] | None
     return measure(lambda: subprocess.run(argv, check=True, capture_output=True, env=env), repeat=repeat)
 
 
+def _bound(m: Measurement) -> str:
+    """How the ratio is held to the limit: ``<=``, ``>=``, or ``~`` (within a factor of it either way)."""
+    return "~" if m.two_sided else ">=" if m.higher_is_better else "<="
+
+
 def run_cases(names: list[str] | None = None) -> list[Measurement]:
     """Run the named cases (all by default) and print the table; return the measurements."""
     results: list[Measurement] = []
@@ -84,7 +104,7 @@ def run_cases(names: list[str] | None = None) -> list[Measurement]:
     print(header)
     print("-" * len(header))
     for m in results:
-        limit = "-" if m.limit is None else (f">={m.limit:g}" if m.higher_is_better else f"<={m.limit:g}")
+        limit = "-" if m.limit is None else f"{_bound(m)}{m.limit:g}"
         ok = {True: "yes", False: "NO", None: "-"}[m.ok]
         print(
             f"{m.case:<28} {m.subject:<34} {m.value:>8.2f}{m.unit:>2} {m.baseline_name:<34} "

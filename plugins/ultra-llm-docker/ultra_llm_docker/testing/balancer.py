@@ -63,11 +63,19 @@ class Balancer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def upstreams(self) -> list[str]:
-        """The ``$upstream_addr`` of each logged request, in order (several, comma-separated, when
-        nginx passed a request on to the next runner)."""
+    def requests(self) -> list[tuple[str, str, int, str]]:
+        """Each logged request, in order: method, path, status, and ``$upstream_addr`` (several,
+        comma-separated, when nginx passed the request on to the next runner)."""
         log = self.directory / "access.log"
-        return [line.split(" ", 3)[3] for line in log.read_text().splitlines()] if log.exists() else []
+        lines = log.read_text().splitlines() if log.exists() else []
+        return [
+            (method, path, int(status), upstream)
+            for method, path, status, upstream in (line.split(" ", 3) for line in lines)
+        ]
+
+    def upstreams(self) -> list[str]:
+        """The ``$upstream_addr`` of each logged request, in order."""
+        return [upstream for *_, upstream in self.requests()]
 
     def error_log(self) -> str:
         path = self.directory / "error.log"
