@@ -31,12 +31,13 @@ from .faults import PASS_THROUGH
 from .features import Features, refuse_too_deep, refuse_unsupported
 from .options import validate_options
 from .stream_ending import StreamEnding
-from .text import require_text
+from .text import is_text, require_text
 from .types import (
     Chunk,
     EmbeddingRequest,
     EmbeddingResult,
     GenerationRequest,
+    Message,
     ModelInfo,
     ProgressCallback,
     Prompt,
@@ -169,8 +170,11 @@ class Adapter:
             raise InvalidOptionsError(
                 f"Invalid prompt: {exc}.", fix="Pass a string or a list of OpenAI-shaped chat messages."
             ) from exc
-        require_text([(m.text, m.tool_call_id, [c.to_dict() for c in m.tool_calls]) for m in messages], "the prompt")
-        require_text([tool.to_dict() for tool in features.tools], "the tools")
+        if not _plain_text(messages):
+            texts = [(m.text, m.tool_call_id, [c.to_dict() for c in m.tool_calls]) for m in messages]
+            require_text(texts, "the prompt")  # the walk, which names where
+        if features.tools:
+            require_text([tool.to_dict() for tool in features.tools], "the tools")
         refuse_unsupported(self.backend, features, messages)
         instance, options_dict = validate_options(type(self.backend), options)
         return GenerationRequest(
@@ -540,6 +544,18 @@ class Adapter:
             fix = "Give the call a longer timeout (timeout=, --timeout, the request's timeout field), or ask for less."
         message = f"{what} on backend '{self.name}' took longer than {total:g} s."
         return GenerationTimeoutError(message, timeout=total, fix=fix, backend=self.name)
+
+
+def _plain_text(messages: tuple[Message, ...]) -> bool:
+    """True when every message is plain valid text (no parts, tool calls or call id to walk): the
+    common prompt is checked without building the structure ``require_text`` walks."""
+    for message in messages:
+        content = message.content
+        if type(content) is not str or message.tool_calls or message.tool_call_id is not None:
+            return False
+        if not is_text(content):
+            return False
+    return True
 
 
 LLMAdapter = Adapter

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidOptionsError, UnsupportedOperationError
 from .json_depth import JSONDepthError, check_depth
+from .options import FEATURE_OPTIONS
 from .schema_shape import check_schema_shape
 from .structured import ResponseFormat
 from .tools import Tool, to_tool_choice, to_tools
@@ -30,10 +31,17 @@ class Features:
     reasoning: bool | None = None
     reasoning_budget: int | None = None
 
+    @property
+    def plain(self) -> bool:
+        """True when the request asks for no tools, schema or tool choice (nothing nested to check)."""
+        return not self.tools and self.tool_choice is None and self.response_format is None
+
     @classmethod
     def pop(cls, options: dict[str, Any]) -> Features:
         """Take the feature options out of ``options`` and validate them (``InvalidOptionsError``), the
         schemas of the response format and the tools' parameters included (``check_schema_shape``)."""
+        if options.keys().isdisjoint(FEATURE_OPTIONS):
+            return _NO_FEATURES
         tools = to_tools(options.pop("tools", None) or ())
         tool_choice = to_tool_choice(options.pop("tool_choice", None), tools)
         raw_format = options.pop("response_format", None)
@@ -54,10 +62,16 @@ class Features:
         return cls(tools, tool_choice, response_format, reasoning, budget)
 
 
+_NO_FEATURES = Features()
+_FLAT = (str, int, float, bool, type(None))
+
+
 def refuse_too_deep(options: Mapping[str, Any], features: Features) -> None:
     """Raise ``InvalidOptionsError`` naming the part of a request (the backend's options, the schema,
     a tool's parameters, ``tool_choice``) nested deeper than ``MAX_JSON_DEPTH``: checked without
     recursion, before anything recursive (the text check, freezing the request, a backend) sees it."""
+    if features.plain and all(isinstance(value, _FLAT) for value in options.values()):
+        return  # nothing nested: the common request
     schema = features.response_format.schema if features.response_format is not None else None
     parts: list[tuple[str, Any]] = [("the options", options), ("the response format's schema", schema)]
     parts += [(f"the parameters of tool '{tool.name}'", tool.parameters) for tool in features.tools]

@@ -61,6 +61,9 @@ def validate_options(backend: type[Backend], options: Mapping[str, Any]) -> tupl
             fix=backend.options_hint or "Call it without options.",
             backend=name,
         )
+    key = _cache_key(model, options)
+    if key is not None and (known := _VALIDATED.get(key)) is not None:
+        return known[0], dict(known[1])
     try:
         instance = model.model_validate(dict(options))
     except ValidationError as exc:
@@ -81,7 +84,32 @@ def validate_options(backend: type[Backend], options: Mapping[str, Any]) -> tupl
             fix=f"Correct the value; supported options: {supported}.",
             backend=name,
         ) from exc
-    return instance, instance.model_dump(exclude_none=True, exclude_unset=True)
+    values = instance.model_dump(exclude_none=True, exclude_unset=True)
+    if key is not None:
+        if len(_VALIDATED) >= _VALIDATED_MAX:
+            _VALIDATED.pop(next(iter(_VALIDATED)))  # the oldest
+        _VALIDATED[key] = (instance, values)
+    return instance, dict(values)
+
+
+_VALIDATED: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
+"""Options already validated, by model and values: a frozen model's instance is shared (it cannot
+change), so a repeated call (a batch, a server's steady traffic) skips pydantic."""
+_VALIDATED_MAX = 256
+_FLAT = (str, int, float, bool, type(None))
+
+
+def _cache_key(model: type[Any], options: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The key of ``options`` for a frozen pydantic ``model`` when every value is flat (typed, so
+    ``0``, ``0.0`` and ``False`` differ); ``None``: not cached."""
+    if not getattr(model, "model_config", {}).get("frozen"):
+        return None
+    key: list[Any] = [model]
+    for name, value in options.items():
+        if not isinstance(value, _FLAT):
+            return None
+        key.append((name, type(value), value))
+    return tuple(key)
 
 
 def parse_option_pairs(pairs: Iterable[str]) -> dict[str, Any]:

@@ -14,9 +14,35 @@ from collections.abc import Mapping
 from .errors import InvalidOptionsError
 from .json_depth import JSONDepthError, check_depth
 
-__all__ = ["lone_surrogate_path", "preview", "require_text"]
+__all__ = ["is_text", "lone_surrogate_path", "preview", "require_text"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SCALARS = (int, float, bool, type(None))
+
+
+def is_text(value: str) -> bool:
+    """True when the string holds no lone surrogate (ASCII text, the common case, without a search)."""
+    return value.isascii() or _SURROGATE.search(value) is None
+
+
+def _plainly_text(value: object) -> bool:
+    """True when ``value`` is plainly free of lone surrogates without a walk: ``None``, a string, or a
+    flat dict of strings and scalars with string keys (the common options); ``False``: walk it."""
+    if value is None:
+        return True
+    if type(value) is str:
+        return is_text(value)
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str or not is_text(key):
+                return False
+            if type(item) is str:
+                if not is_text(item):
+                    return False
+            elif not isinstance(item, _SCALARS):
+                return False
+        return True
+    return False
 
 
 def lone_surrogate_path(value: object, path: str = "") -> str | None:
@@ -55,6 +81,8 @@ def _escaped(key: object) -> str:
 def require_text(value: object, what: str) -> None:
     """Raise ``InvalidOptionsError`` (exit 2, HTTP 422) when ``value`` holds a lone surrogate; ``what``
     names the value in the message (``"the prompt"``, ``"option 'stop'"``)."""
+    if _plainly_text(value):
+        return
     where = lone_surrogate_path(value)
     if where is not None:
         at = f" (at {where})" if where else ""

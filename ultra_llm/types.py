@@ -218,8 +218,15 @@ class _ReadOnlyDict(dict):  # type: ignore[type-arg]
         return (type(self), (dict(self),))
 
 
+_FLAT = (str, int, float, bool, type(None))
+
+
 def _frozen(value: Any) -> Any:
     """``value`` with every dict (a ``_ReadOnlyDict``) and list (a tuple) in it made immutable."""
+    if isinstance(value, _FLAT):
+        return value
+    if type(value) is dict and all(isinstance(item, _FLAT) for item in value.values()):
+        return _ReadOnlyDict(value)  # flat options, the common case: one copy
     if isinstance(value, Mapping):
         return _ReadOnlyDict((key, _frozen(item)) for key, item in value.items())
     if isinstance(value, (list, tuple)):
@@ -272,9 +279,13 @@ class GenerationRequest:
         request another one keyed on."""
         object.__setattr__(self, "messages", tuple(self.messages))
         object.__setattr__(self, "options_dict", _frozen(self.options_dict))
-        tools = tuple(replace(tool, parameters=_frozen(tool.parameters)) for tool in self.tools)
-        object.__setattr__(self, "tools", tools)
-        object.__setattr__(self, "tool_choice", _frozen(self.tool_choice))
+        if self.tools:
+            tools = tuple(replace(tool, parameters=_frozen(tool.parameters)) for tool in self.tools)
+            object.__setattr__(self, "tools", tools)
+        elif type(self.tools) is not tuple:
+            object.__setattr__(self, "tools", ())
+        if self.tool_choice is not None:
+            object.__setattr__(self, "tool_choice", _frozen(self.tool_choice))
         fmt = self.response_format
         if fmt is not None and fmt.schema is not None:
             object.__setattr__(self, "response_format", replace(fmt, schema=_frozen(fmt.schema)))

@@ -41,6 +41,7 @@ from .error_map import (
     server_log_hint,
 )
 from .faults import Failed
+from .idle_watch import IdleWatch
 from .parsing import parse_retry_after
 from .server_kind import ServerKind, kind_from_headers
 
@@ -267,18 +268,15 @@ class Transport:
         (``-1``: the endpoint's ``max_response_bytes``; ``None``: no bound). The response is closed at
         the end.
         """
-        loop = asyncio.get_running_loop()
         ep = self.endpoint
-        idle = ep.pull_idle_timeout if pull else ep.idle_timeout
+        watch = IdleWatch(ep.pull_idle_timeout if pull else ep.idle_timeout)
         limit = ep.max_response_bytes if cap == -1 else cap
         received = 0
-        due = loop.time() + idle if pull else None
         body = response.aiter_bytes()
         try:
             while True:
                 try:
-                    async with asyncio.timeout_at(due):
-                        part = await anext(body)
+                    part = await (watch.read(body) if received or pull else anext(body))
                 except StopAsyncIteration:
                     return
                 except TimeoutError:
@@ -298,8 +296,8 @@ class Transport:
                         backend=BACKEND,
                     )
                 yield part
-                due = loop.time() + idle
         finally:
+            watch.close()
             await body.aclose()
             await response.aclose()
 
