@@ -242,10 +242,15 @@ class Adapter:
         try:
             while True:
                 try:
-                    chunk = await deadline.next(iterator)
+                    deadline.enter()
+                    chunk = await iterator.__anext__()
                 except StopAsyncIteration:
                     break
                 except UltraLLMError:
+                    raise
+                except asyncio.CancelledError as exc:
+                    if deadline.expired():
+                        raise self._deadline_error(deadline, TimeoutError(), timeout=timeout) from exc
                     raise
                 except PASS_THROUGH:
                     raise
@@ -253,6 +258,10 @@ class Adapter:
                     raise self._deadline_error(deadline, exc, timeout=timeout) from exc
                 except BaseException as exc:  # a plugin may raise anything, SystemExit included
                     raise self._plugin_error(exc) from exc
+                finally:
+                    deadline.leave()
+                if not deadline.deadline.has_answered:
+                    deadline.deadline.answered()
                 if not isinstance(chunk, Chunk):
                     raise PluginError(
                         f"Backend '{self.name}' streamed a {type(chunk).__name__}, not a Chunk.",
@@ -443,7 +452,9 @@ class Adapter:
                 f"The request was built for backend '{prompt.backend}', not '{self.name}'.",
                 fix="Build it with this adapter's build_request().",
             )
-        return dataclasses.replace(prompt, deadline=deadline)
+        stamped = copy.copy(prompt)  # validated and frozen already: no replace() running it all again
+        object.__setattr__(stamped, "deadline", deadline)
+        return stamped
 
     def _store(self, asked: str) -> ModelStore:
         """The backend as a ``ModelStore`` for a management call (``asked``: "pull models" ...)."""
@@ -506,8 +517,13 @@ class Adapter:
         if clock is None:
             clock = CallClock(self._call_deadline(timeout), first_token=False)
         try:
-            return await clock.wait(func, *args)
+            clock.enter(current=True)
+            return await func(*args)
         except UltraLLMError:
+            raise
+        except asyncio.CancelledError as exc:
+            if clock.expired():
+                raise self._deadline_error(clock, TimeoutError(), what, timeout=timeout) from exc
             raise
         except PASS_THROUGH:
             raise
@@ -515,6 +531,9 @@ class Adapter:
             raise self._deadline_error(clock, exc, what, timeout=timeout) from exc
         except BaseException as exc:  # a plugin may raise anything, SystemExit included
             raise self._plugin_error(exc) from exc
+        finally:
+            clock.leave()
+            clock.close()
 
     def _deadline_error(
         self,

@@ -21,7 +21,6 @@ import asyncio
 import contextvars
 import enum
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 __all__ = ["CONFIGURED", "CallClock", "Deadline", "call_timeout", "current_deadline"]
@@ -113,14 +112,13 @@ def call_timeout(value: object) -> float:
 
 
 class CallClock:
-    """The adapter's timer over one call's ``Deadline``. ``await clock.next(iterator)`` is
-    ``iterator.__anext__()`` (the first item tells the deadline the answer began);
-    ``await clock.wait(func, *args)`` awaits a whole call with the deadline current. Either raises
-    ``TimeoutError`` once the deadline that applies passes while it waits. ``first_token``: the
-    first-token deadline applies (streams, and whole calls whose backend reports its answer
+    """The adapter's timer over one call's ``Deadline``, driven inline (no frame of its own per
+    chunk): ``enter()`` before each wait, ``leave()`` after it, and in ``except CancelledError``
+    ``expired()`` says whether the deadline cancelled it. ``first_token``: the first-token deadline
+    applies until ``deadline.answered()`` (streams, and whole calls whose backend reports its answer
     beginning); otherwise only the total does. Call ``close()`` when the call ends."""
 
-    __slots__ = ("_fired", "_handle", "_started", "_waiting", "deadline", "tracks_first_token")
+    __slots__ = ("_fired", "_handle", "_started", "_token", "_waiting", "deadline", "tracks_first_token")
 
     def __init__(self, deadline: Deadline, *, first_token: bool = True) -> None:
         self.deadline = deadline
@@ -128,6 +126,7 @@ class CallClock:
         self._handle: asyncio.TimerHandle | None = None
         self._started = False
         self._waiting: asyncio.Task[Any] | None = None
+        self._token: contextvars.Token[Deadline | None] | None = None
         self._fired = False
 
     def _due(self) -> float:
@@ -146,40 +145,35 @@ class CallClock:
         if due != _NEVER:  # no total and no first token to wait for: no timer
             self._handle = loop.call_at(due, self._fire)
 
-    async def next(self, iterator: AsyncIterator[T]) -> T:
-        """The iterator's next item, or ``TimeoutError`` when the deadline passes first."""
+    def enter(self, *, current: bool = False) -> None:
+        """Before a wait (for a chunk, or a whole call): ``TimeoutError`` when the deadline has passed;
+        else the timer armed (the first time) and the waiting task noted, for the timer to cancel.
+        ``current``: the deadline is ``current_deadline()`` until ``leave()`` (a whole call)."""
         if self._fired:
             raise TimeoutError
-        if not self._started:  # the first chunk: start the one timer
-            self._start()
-        self._waiting = asyncio.current_task()  # per chunk: a sync caller may await each in a new task
-        try:
-            item = await iterator.__anext__()
-        except asyncio.CancelledError:
-            self._uncancel_if_fired()
-            raise
-        finally:
-            self._waiting = None
-        if not self.deadline.has_answered:
-            self.deadline.answered()
-        return item
-
-    async def wait(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
-        """``await func(*args)`` (a whole call, ``current_deadline()`` set), or ``TimeoutError`` when the
-        deadline passes first."""
         if not self._started:
             self._start()
         self._waiting = asyncio.current_task()
-        token = _CURRENT.set(self.deadline)
-        try:
-            return await func(*args)
-        except asyncio.CancelledError:
-            self._uncancel_if_fired()
-            raise
-        finally:
-            _CURRENT.reset(token)
-            self._waiting = None
-            self.close()
+        if current:
+            self._token = _CURRENT.set(self.deadline)
+
+    def leave(self) -> None:
+        """After a wait: no task is waiting (a deadline passing now fails the next ``enter``)."""
+        self._waiting = None
+        if self._token is not None:
+            _CURRENT.reset(self._token)
+            self._token = None
+
+    def expired(self) -> bool:
+        """In an ``except asyncio.CancelledError`` around a wait: True when the cancellation was this
+        clock's (the deadline passed), the task then uncancelled, so the caller raises its timeout error."""
+        task = self._waiting
+        if not self._fired or task is None:
+            return False
+        uncancel = getattr(task, "uncancel", None)  # Python 3.11+; 3.10 has no cancellation count
+        if uncancel is not None:
+            uncancel()
+        return True
 
     def first_token_missed(self) -> bool:
         """Whether the deadline that passed (the timer's, or the one a backend's ``TimeoutError``
@@ -202,14 +196,6 @@ class CallClock:
         now = asyncio.get_running_loop().time() + TOLERANCE
         deadline = self.deadline
         return now >= deadline.total or (not deadline.has_answered and now >= deadline.first_token)
-
-    def _uncancel_if_fired(self) -> None:
-        task = self._waiting
-        if self._fired and task is not None:
-            uncancel = getattr(task, "uncancel", None)  # Python 3.11+
-            if uncancel is not None:
-                uncancel()
-            raise TimeoutError from None
 
     def _fire(self) -> None:
         deadline = self.deadline

@@ -1,4 +1,5 @@
-"""CallClock: one timer per stream, firing only while the consumer waits for a chunk."""
+"""CallClock: one timer per stream, firing only while the consumer waits for a chunk; driven as the
+adapter's stream loop drives it (``enter``, the wait, ``leave``; ``expired`` on a cancellation)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,19 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ultra_llm.deadline import CallClock, Deadline
+
+
+async def next_item(clock: CallClock, iterator: AsyncIterator[int]) -> int:
+    """The adapter's loop body: the next item, or ``TimeoutError`` when the clock cancelled the wait."""
+    try:
+        clock.enter()
+        return await iterator.__anext__()
+    except asyncio.CancelledError:
+        if clock.expired():
+            raise TimeoutError from None
+        raise
+    finally:
+        clock.leave()
 
 
 async def ticking(delays: list[float]) -> AsyncIterator[int]:
@@ -22,7 +36,7 @@ def test_items_before_the_deadline_pass_through() -> None:
         deadline = CallClock(Deadline(asyncio.get_running_loop().time() + 5))
         stream = ticking([0, 0, 0])
         try:
-            return [await deadline.next(stream) for _ in range(3)]
+            return [await next_item(deadline, stream) for _ in range(3)]
         finally:
             deadline.close()
 
@@ -34,10 +48,10 @@ def test_a_wait_past_the_deadline_raises_timeout_and_leaves_the_task_usable() ->
         loop = asyncio.get_running_loop()
         deadline = CallClock(Deadline(loop.time() + 0.1))
         stream = ticking([0, 10])
-        await deadline.next(stream)
+        await next_item(deadline, stream)
         started = time.perf_counter()
         with pytest.raises(TimeoutError):
-            await deadline.next(stream)
+            await next_item(deadline, stream)
         elapsed = time.perf_counter() - started
         await asyncio.sleep(0)  # the task was uncancelled: awaiting still works
         current = asyncio.current_task()
@@ -51,11 +65,11 @@ def test_a_deadline_passed_while_busy_fails_the_next_wait_at_once() -> None:
     async def run() -> None:
         deadline = CallClock(Deadline(asyncio.get_running_loop().time() + 0.05))
         stream = ticking([0, 0])
-        await deadline.next(stream)
+        await next_item(deadline, stream)
         time.sleep(0.1)  # the consumer is busy (blocking) past the deadline
         await asyncio.sleep(0)
         with pytest.raises(TimeoutError):
-            await deadline.next(stream)
+            await next_item(deadline, stream)
 
     asyncio.run(run())
 
@@ -63,7 +77,7 @@ def test_a_deadline_passed_while_busy_fails_the_next_wait_at_once() -> None:
 def test_an_outside_cancellation_is_not_mistaken_for_the_deadline() -> None:
     async def run() -> None:
         deadline = CallClock(Deadline(asyncio.get_running_loop().time() + 10))
-        task = asyncio.create_task(deadline.next(ticking([10])))
+        task = asyncio.create_task(next_item(deadline, ticking([10])))
         await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

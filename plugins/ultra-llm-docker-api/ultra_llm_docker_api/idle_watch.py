@@ -43,9 +43,9 @@ class IdleWatch:
         except asyncio.CancelledError:
             if self._fired:
                 self._fired = False
-                task = self._waiting
-                if task is not None:
-                    task.uncancel()
+                uncancel = getattr(self._waiting, "uncancel", None)  # Python 3.11+
+                if uncancel is not None:
+                    uncancel()
                 raise TimeoutError from None
             raise
         finally:
