@@ -130,12 +130,12 @@ def _sized(limit: float | None, deadline: Deadline | None) -> tuple[float | None
     return (None if left == math.inf else left), True
 
 
-def _limit_passed(what: str, limit: float, setting: str, fix: str | None = None) -> GenerationTimeoutError:
+def _limit_passed(what: str, limit: float, setting: str) -> GenerationTimeoutError:
     """The backend's own error for one of its settings' limits (never the call's total or first token)."""
     return GenerationTimeoutError(
         f"{what} did not finish within {limit:g} s ({setting}).",
         timeout=limit,
-        fix=fix or f"Check `docker model status`; if the runner is only slow to answer, raise {setting}.",
+        fix=f"Check `docker model status`; if the runner is only slow to answer, raise {setting}.",
         backend=BACKEND,
     )
 
