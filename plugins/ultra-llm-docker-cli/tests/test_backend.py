@@ -290,17 +290,17 @@ def test_the_requests_deadline_sizes_the_wait_and_the_backend_words_no_timeout(
     docker_double: DockerDouble, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The adapter owns the deadlines: called directly with a request whose deadline gives the first
-    token 0.3 s (the config allowing 60), the backend ends the `run` (killed) at 0.3 s, long before the
-    double's first token at 5 s, and lets a bare ``TimeoutError`` out for the adapter to word; it says
+    token 1.5 s (the config allowing 60), the backend ends the `run` (killed) at 1.5 s, long before the
+    double's first token at 8 s, and lets a bare ``TimeoutError`` out for the adapter to word; it says
     what it was waiting for."""
-    docker_double.set(first_token_delay=5)
+    docker_double.set(first_token_delay=8)
     monkeypatch.setenv("ULTRA_LLM_FIRST_TOKEN_TIMEOUT", "60")
     backend = make_backend()
     seen: list[Deadline] = []
 
     async def case() -> None:
         now = asyncio.get_running_loop().time()
-        deadline = Deadline.starting(now, 60.0, 0.3)
+        deadline = Deadline.starting(now, 60.0, 1.5)
         seen.append(deadline)
         request = GenerationRequest("ai/smollm2", to_messages("hi"), None, "docker-cli", deadline=deadline)
         try:
@@ -313,7 +313,7 @@ def test_the_requests_deadline_sizes_the_wait_and_the_backend_words_no_timeout(
     with pytest.raises(TimeoutError) as caught:
         asyncio.run(case())
     assert not isinstance(caught.value, UltraLLMError), "the backend words no timeout of its own"
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 4.5
     assert seen[0].waiting == "`docker model run ai/smollm2:latest` has printed nothing yet"
     assert not any(alive(pid) for pid in run_pids(docker_double)) and children() == []
 

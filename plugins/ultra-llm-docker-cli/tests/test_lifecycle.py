@@ -64,9 +64,9 @@ def test_total_timeout_mid_stream(docker_double: DockerDouble) -> None:
             got.append(text)
 
     with pytest.raises(GenerationTimeoutError) as caught:
-        asyncio.run(through_adapter(run, timeout=0.8))
+        asyncio.run(through_adapter(run, timeout=1.5))
     assert "".join(got)  # the first tokens arrived before the timeout
-    assert caught.value.message == "Generation on backend 'docker-cli' took longer than 0.8 s."
+    assert caught.value.message == "Generation on backend 'docker-cli' took longer than 1.5 s."
     assert "ULTRA_LLM_TIMEOUT" in (caught.value.fix or "")
     assert not any(alive(pid) for pid in run_pids(docker_double)) and children() == []
 
