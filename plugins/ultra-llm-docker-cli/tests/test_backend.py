@@ -16,13 +16,12 @@ from ultra_llm_docker.errors import (
     ModelRunnerPluginMissingError,
 )
 from ultra_llm_docker.testing.double import fake_docker
-from ultra_llm_docker.testing.double.cli_backend import make_backend
+from ultra_llm_docker.testing.double.cli_backend import alive, children, make_backend, run_pids
 from ultra_llm_docker.testing.double.fixtures import DockerDouble
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 
 from ultra_llm.errors import (
     GenerationError,
-    GenerationTimeoutError,
     InvalidModelNameError,
     InvalidOptionsError,
     ModelNotFoundError,
@@ -287,20 +286,23 @@ def test_slow_first_token_within_the_limit(docker_double: DockerDouble, monkeypa
     assert generate(make_backend(), "smollm2", "hi").text == docker_double.expected_answer("hi", "smollm2")
 
 
-def test_the_requests_deadline_wins_over_the_config(
+def test_the_requests_deadline_sizes_the_wait_and_the_backend_words_no_timeout(
     docker_double: DockerDouble, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The adapter owns the deadlines: with the config allowing 60 s, the request's 0.3 s first-token
-    deadline ends the `run` (killed), long before the double's first token at 5 s."""
-    docker_double.set(first_token_delay=5)
+    """The adapter owns the deadlines: called directly with a request whose deadline gives the first
+    token 1.5 s (the config allowing 60), the backend ends the `run` (killed) at 1.5 s, long before the
+    double's first token at 8 s, and lets a bare ``TimeoutError`` out for the adapter to word; it says
+    what it was waiting for."""
+    docker_double.set(first_token_delay=8)
     monkeypatch.setenv("ULTRA_LLM_FIRST_TOKEN_TIMEOUT", "60")
     backend = make_backend()
+    seen: list[Deadline] = []
 
     async def case() -> None:
         now = asyncio.get_running_loop().time()
-        request = GenerationRequest(
-            "ai/smollm2", to_messages("hi"), None, "docker-cli", deadline=Deadline.starting(now, 60.0, 0.3)
-        )
+        deadline = Deadline.starting(now, 60.0, 1.5)
+        seen.append(deadline)
+        request = GenerationRequest("ai/smollm2", to_messages("hi"), None, "docker-cli", deadline=deadline)
         try:
             async for _chunk in backend.stream(request):
                 pass
@@ -308,9 +310,23 @@ def test_the_requests_deadline_wins_over_the_config(
             await backend.aclose()
 
     started = time.monotonic()
-    with pytest.raises(GenerationTimeoutError, match="first-token"):
+    with pytest.raises(TimeoutError) as caught:
         asyncio.run(case())
-    assert time.monotonic() - started < 3.0
+    assert not isinstance(caught.value, UltraLLMError), "the backend words no timeout of its own"
+    assert time.monotonic() - started < 4.5
+    assert seen[0].waiting == "`docker model run ai/smollm2:latest` has printed nothing yet"
+    assert not any(alive(pid) for pid in run_pids(docker_double)) and children() == []
+
+
+def test_without_a_deadline_the_backend_sets_no_limit_of_its_own(
+    docker_double: DockerDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Called directly with no deadline (no adapter), neither ULTRA_LLM_FIRST_TOKEN_TIMEOUT nor
+    ULTRA_LLM_TIMEOUT is the backend's to enforce: a first token later than both still arrives."""
+    docker_double.set(first_token_delay=0.8)
+    monkeypatch.setenv("ULTRA_LLM_FIRST_TOKEN_TIMEOUT", "0.2")
+    monkeypatch.setenv("ULTRA_LLM_TIMEOUT", "0.3")
+    assert generate(make_backend(), "smollm2", "hi").text == docker_double.expected_answer("hi", "smollm2")
 
 
 def test_options_are_refused_with_a_pointer_to_the_api_backend() -> None:

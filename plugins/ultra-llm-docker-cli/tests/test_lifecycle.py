@@ -7,7 +7,9 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from ultra_llm_docker.testing.double.cli_backend import alive, children, make_backend, run_pids
@@ -15,8 +17,12 @@ from ultra_llm_docker.testing.double.fixtures import DockerDouble
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 from ultra_llm_docker_cli.process import Completed, ProcessRunner
 
+from ultra_llm import create_adapter
+from ultra_llm.adapter import Adapter
 from ultra_llm.errors import GenerationError, GenerationTimeoutError, ModelNotFoundError
 from ultra_llm.types import Chunk, GenerationRequest, to_messages
+
+T = TypeVar("T")
 
 
 def request(prompt: str = "hi", model: str = "smollm2") -> GenerationRequest:
@@ -27,30 +33,41 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def test_first_token_timeout_kills_and_reaps(docker_double: DockerDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+async def through_adapter(call: Callable[[Adapter], Awaitable[T]], **config: Any) -> T:
+    """``call`` on a real adapter over the docker-cli backend (``config``: ``UltraConfig`` fields), closed after."""
+    adapter = await create_adapter("smollm2", backend="docker-cli", **config)
+    try:
+        return await call(adapter)
+    finally:
+        await adapter.aclose()
+
+
+def test_first_token_timeout_kills_and_reaps(docker_double: DockerDouble) -> None:
+    """The adapter's first-token deadline ends a `run` that prints nothing: its one error, and the
+    process group killed and reaped."""
     docker_double.set(fault="hang")
-    monkeypatch.setenv("ULTRA_LLM_FIRST_TOKEN_TIMEOUT", "0.5")
     with pytest.raises(GenerationTimeoutError) as caught:
-        asyncio.run(make_backend().generate(request()))
+        asyncio.run(through_adapter(lambda llm: llm.generate("hi"), first_token_timeout=0.5))
     assert caught.value.timeout == 0.5
+    assert caught.value.message.startswith("No answer from backend 'docker-cli' within the 0.5 s first-token timeout")
     (pid,) = run_pids(docker_double)
     assert not alive(pid) and children() == []
 
 
-def test_total_timeout_mid_stream(docker_double: DockerDouble, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_total_timeout_mid_stream(docker_double: DockerDouble) -> None:
+    """Once the answer began only the total applies: the adapter's one wording, and the process killed."""
     docker_double.set(fault="hang_after", fault_after=2)
-    monkeypatch.setenv("ULTRA_LLM_TIMEOUT", "0.8")
     got: list[str] = []
 
-    async def run() -> None:
-        async for chunk in make_backend().stream(request("a b c d")):
-            got.append(chunk.text)
+    async def run(llm: Adapter) -> None:
+        async for text in llm.stream_generate("a b c d"):
+            got.append(text)
 
     with pytest.raises(GenerationTimeoutError) as caught:
-        asyncio.run(run())
+        asyncio.run(through_adapter(run, timeout=1.5))
     assert "".join(got)  # the first tokens arrived before the timeout
-    assert caught.value.message == "`docker model run ai/smollm2:latest` took longer than the 0.8 s total timeout."
-    assert "ULTRA_LLM_TIMEOUT" in (caught.value.fix or "") and "MODEL_RUNNER_TYPE=api" in (caught.value.fix or "")
+    assert caught.value.message == "Generation on backend 'docker-cli' took longer than 1.5 s."
+    assert "ULTRA_LLM_TIMEOUT" in (caught.value.fix or "")
     assert not any(alive(pid) for pid in run_pids(docker_double)) and children() == []
 
 
@@ -162,18 +179,17 @@ def test_a_helper_holding_stdout_neither_delays_the_exit_nor_outlives_it(
     docker_double: DockerDouble, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, code: int
 ) -> None:
     """``docker`` forks a helper into its group that keeps stdout open, then exits: the call ends at
-    once with the exit code (not at the 30 s first-token limit) and the helper is killed."""
+    once with the exit code (not at the adapter's 30 s first-token limit) and the helper is killed."""
     pid_file = tmp_path / "helper.pid"
     docker_double.set(fault="leave_helper", fault_code=code, helper_pid_file=str(pid_file), fault_message="boom")
-    monkeypatch.setenv("ULTRA_LLM_FIRST_TOKEN_TIMEOUT", "30")
-    monkeypatch.setenv("ULTRA_LLM_TIMEOUT", "60")
+    limits = {"first_token_timeout": 30, "timeout": 60}
     started = time.monotonic()
     if code:
         with pytest.raises(GenerationError) as caught:
-            asyncio.run(make_backend().generate(request()))
+            asyncio.run(through_adapter(lambda llm: llm.complete("hi"), **limits))
         assert "exited with code 1: boom" in str(caught.value)
     else:
-        result = asyncio.run(make_backend().generate(request()))
+        result = asyncio.run(through_adapter(lambda llm: llm.complete("hi"), **limits))
         assert result.text == docker_double.expected_answer("hi", "smollm2")
     assert time.monotonic() - started < 10
     assert dead(int(pid_file.read_text())) and children() == []

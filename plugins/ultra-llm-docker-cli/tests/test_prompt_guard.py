@@ -23,6 +23,7 @@ from ultra_llm_docker.testing.double.fixtures import DockerDouble
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 from ultra_llm_docker_cli.prompt_guard import IMAGE_PATH, find_file_reference, image_paths, normalize_file_path
 
+from ultra_llm.deadline import Deadline
 from ultra_llm.errors import EmptyPromptError, InvalidModelNameError, ModelNotFoundError, UnsafePromptError
 from ultra_llm.types import GenerationRequest, Message, Result, to_messages
 
@@ -174,13 +175,13 @@ def test_without_auto_pull_a_missing_model_is_not_pulled_by_run(docker_double: D
 def test_presence_is_checked_once_then_remembered(docker_double: DockerDouble, monkeypatch: pytest.MonkeyPatch) -> None:
     backend = make_backend()
     listings: list[int] = []
-    real = backend.list_models
+    real = backend._listed  # every `docker model list` the backend runs, whoever asks (with the call's deadline)
 
-    async def counted() -> object:
+    async def counted(deadline: Deadline | None) -> object:
         listings.append(1)
-        return await real()
+        return await real(deadline)
 
-    monkeypatch.setattr(backend, "list_models", counted)
+    monkeypatch.setattr(backend, "_listed", counted)
 
     async def twice() -> None:
         for _ in range(2):

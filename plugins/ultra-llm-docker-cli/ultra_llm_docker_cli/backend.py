@@ -23,15 +23,27 @@
   and their paths put in the prompt, the one way ``run`` takes images (see ``attachments``); exempt
   from the prompt guard for exactly those paths; removed when the run ends however it ends.
 * Bounded: an answer past ``max_response_bytes`` (``list``/``status``/``rm`` output past
-  ``max_listing_bytes``) is a ``ResponseTooLargeError``; a pull silent for ``pull_idle_timeout``
-  is a ``GenerationTimeoutError``; each kills its process. ``aclose`` kills and reaps every
-  process still open, a stream its consumer never closed included.
+  ``max_listing_bytes``) is a ``ResponseTooLargeError``; a pull silent for ``pull_idle_timeout``,
+  a read of the runner (``list``, ``ps``, ``df``, ``inspect``) past ``list_timeout`` and a change
+  (``rm``, ``configure``, ``unload``) past ``control_timeout`` are a ``GenerationTimeoutError``
+  naming that setting; each kills its process. ``aclose`` kills and reaps every process still
+  open, a stream its consumer never closed included.
+* Deadlines: the adapter owns the call's total and first-token deadline (``ultra_llm.deadline``) and
+  words their one error. The backend sizes its waits by the call's ``Deadline`` (the request's, or
+  ``current_deadline()`` for calls that take none; ``None`` when called without the adapter: no
+  limit), each setting above cut shorter by it; when the deadline is the nearer bound its passing is
+  a bare ``TimeoutError`` for the adapter to word. While the answer has not begun it tells the
+  deadline what it waits for (``waiting_for``: "`docker model run M` has printed nothing yet", the
+  auto-pull's last progress line); the first answer chunk is ``answered()``. A pull has no total: it
+  runs as long as progress arrives. Whatever ends a call (a limit, the adapter's cancellation, the
+  consumer closing the stream) kills and reaps its process (``process``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -45,6 +57,7 @@ from ultra_llm_docker.lifecycle import check_model_settings, configured_context
 from ultra_llm_docker.names import DEFAULT_MODEL, normalize_model_name, parse_model_reference
 
 from ultra_llm.backend import Backend
+from ultra_llm.deadline import Deadline, current_deadline
 from ultra_llm.errors import (
     BackendUnavailableError,
     EmptyPromptError,
@@ -58,7 +71,7 @@ from ultra_llm.errors import (
 )
 from ultra_llm.json_depth import loads
 from ultra_llm.lifecycle import DiskUsage, ModelSettings, RunningModel
-from ultra_llm.types import Availability, Chunk, Deadline, GenerationRequest, ModelInfo, Progress, Usage
+from ultra_llm.types import Availability, Chunk, GenerationRequest, ModelInfo, Progress, Usage
 
 from .attachments import ImageFiles, images_to_send, place_paths
 from .failures import API_HINT, BACKEND, container_refused, error_for, first_line, not_installed, unsafe_prompt
@@ -99,6 +112,32 @@ at 642c7211; Docker Desktop never auto-installs, ``:95-100``)."""
 
 _MAX_PULL_LINE = 64 * 1024
 """A partial ``pull`` output line longer than this is dropped (progress lines are ~40 bytes)."""
+
+LIST_TIMEOUT = "ULTRA_LLM_DOCKER_CLI_LIST_TIMEOUT"
+CONTROL_TIMEOUT = "ULTRA_LLM_DOCKER_CLI_CONTROL_TIMEOUT"
+PULL_IDLE_TIMEOUT = "ULTRA_LLM_DOCKER_CLI_PULL_IDLE_TIMEOUT"
+CHECK_TIMEOUT = "ULTRA_LLM_CHECK_TIMEOUT"
+
+
+def _sized(limit: float | None, deadline: Deadline | None) -> tuple[float | None, bool]:
+    """A wait of at most ``limit`` seconds (a setting's; ``None``: none) within the call's ``deadline``
+    (``None``: none): the seconds to wait (``None``: no limit), and whether the deadline is the nearer
+    bound, so that its running out is the deadline passing (a bare ``TimeoutError`` the adapter words),
+    not the setting's."""
+    left = math.inf if deadline is None else deadline.remaining()
+    if limit is not None and limit <= left:
+        return limit, False
+    return (None if left == math.inf else left), True
+
+
+def _limit_passed(what: str, limit: float, setting: str) -> GenerationTimeoutError:
+    """The backend's own error for one of its settings' limits (never the call's total or first token)."""
+    return GenerationTimeoutError(
+        f"{what} did not finish within {limit:g} s ({setting}).",
+        timeout=limit,
+        fix=f"Check `docker model status`; if the runner is only slow to answer, raise {setting}.",
+        backend=BACKEND,
+    )
 
 
 class DockerCLIBackend(Backend):
@@ -158,12 +197,23 @@ class DockerCLIBackend(Backend):
         """The validated canonical name: safe for argv (cannot start with ``-``)."""
         return parse_model_reference(model).canonical
 
-    async def _call(self, action: str, *args: str, timeout: float, model: str | None = None) -> Completed:
-        """Run ``docker model ACTION ARGS`` to completion; typed errors for timeouts and failures
-        other than an unknown flag (returned, so callers can fall back)."""
+    async def _call(
+        self,
+        action: str,
+        *args: str,
+        limit: float | None,
+        setting: str | None,
+        deadline: Deadline | None,
+        model: str | None = None,
+    ) -> Completed:
+        """Run ``docker model ACTION ARGS`` to completion within ``limit`` (the seconds of ``setting``;
+        ``None``: none) and the call's ``deadline``; typed errors for the limit and failures other than
+        an unknown flag (returned, so callers can fall back)."""
         argv = [self.docker(), "model", action, *args]
         try:
-            done = await self._run(argv, timeout=timeout)
+            done = await self._run(argv, limit=limit, setting=setting, deadline=deadline)
+        except TimeoutError:  # an OSError on 3.11+: the call's deadline passed, the adapter words it
+            raise
         except OSError as exc:
             raise BackendUnavailableError(f"Could not start {argv[0]}: {exc}.", backend=BACKEND) from exc
         if done.returncode != 0:
@@ -179,18 +229,25 @@ class DockerCLIBackend(Backend):
             )
         return done
 
-    async def _run(self, argv: list[str], *, timeout: float) -> Completed:
-        """``runner.run`` with the listing cap; timeouts and oversize output as typed errors."""
-        action = argv[2]
+    async def _run(
+        self, argv: list[str], *, limit: float | None, setting: str | None, deadline: Deadline | None
+    ) -> Completed:
+        """``runner.run`` with the listing cap, within ``limit`` (``setting``'s seconds) and the call's
+        ``deadline``: the setting's limit and oversize output as typed errors, the deadline passing as
+        ``TimeoutError`` (the adapter's to word)."""
+        command = " ".join(["docker", *argv[1:]])  # names validated: nothing hostile to show
+        wait, by_deadline = _sized(limit, deadline)
+        if deadline is not None and not deadline.has_answered:
+            deadline.waiting_for(f"`{command}` has not finished yet")
         try:
-            return await self.runner.run(argv, timeout=timeout, max_bytes=self.settings.max_listing_bytes)
-        except asyncio.TimeoutError:
-            raise GenerationTimeoutError(
-                f"`docker model {action}` did not finish within {timeout:g} s.", timeout=timeout, backend=BACKEND
-            ) from None
+            return await self.runner.run(argv, timeout=wait, max_bytes=self.settings.max_listing_bytes)
+        except TimeoutError:
+            if by_deadline or limit is None or setting is None:
+                raise  # the call's deadline passed: the adapter words it
+            raise _limit_passed(f"`{command}`", limit, setting) from None
         except OutputTooLargeError as exc:
             raise ResponseTooLargeError(
-                f"`docker model {action}` printed more than {exc.limit} bytes "
+                f"`docker model {argv[2]}` printed more than {exc.limit} bytes "
                 "(ULTRA_LLM_DOCKER_CLI_MAX_LISTING_BYTES).",
                 fix=f"Raise ULTRA_LLM_DOCKER_CLI_MAX_LISTING_BYTES above {exc.limit}.",
                 backend=BACKEND,
@@ -224,14 +281,16 @@ class DockerCLIBackend(Backend):
 
     async def runner_status(self) -> RunnerStatus:
         """What ``docker model status`` says (JSON when the CLI has it, else its text)."""
-        timeout = self.config.check_timeout
-        done = await self._call("status", "--json", timeout=timeout)
+        limit, deadline = self.config.check_timeout, current_deadline()
+        done = await self._call("status", "--json", limit=limit, setting=CHECK_TIMEOUT, deadline=deadline)
         if done.returncode == 0:
             try:
                 return parse_status_json(done.stdout.decode("utf-8", "replace"))
             except ValueError:
                 pass
-        text = await self._run([self.docker(), "model", "status"], timeout=timeout)
+        text = await self._run(
+            [self.docker(), "model", "status"], limit=limit, setting=CHECK_TIMEOUT, deadline=deadline
+        )
         stdout, stderr = text.stdout.decode("utf-8", "replace"), text.stderr.decode("utf-8", "replace")
         status = parse_status_text(stdout)
         if status.running is None and text.returncode != 0:
@@ -242,7 +301,10 @@ class DockerCLIBackend(Backend):
 
     async def list_models(self) -> list[ModelInfo]:
         """``docker model list --json`` (table fallback); names canonical, one entry per model."""
-        listed = await self.listed_models()
+        return await self._list_models(current_deadline())
+
+    async def _list_models(self, deadline: Deadline | None) -> list[ModelInfo]:
+        listed = await self._listed(deadline)
         models: dict[str, ModelInfo] = {}
         for item in listed:
             try:
@@ -262,21 +324,27 @@ class DockerCLIBackend(Backend):
         return list(models.values())
 
     async def listed_models(self) -> list[ListedModel]:
-        """The raw entries of ``docker model list`` (JSON, or the table on older CLIs)."""
-        timeout = self.config.check_timeout * 2
-        done = await self._call("list", "--json", timeout=timeout)
+        """The raw entries of ``docker model list`` (JSON, or the table on older CLIs), within
+        ``list_timeout`` and the call's deadline."""
+        return await self._listed(current_deadline())
+
+    async def _listed(self, deadline: Deadline | None) -> list[ListedModel]:
+        limit = self.settings.list_timeout
+        done = await self._call("list", "--json", limit=limit, setting=LIST_TIMEOUT, deadline=deadline)
         if done.returncode == 0:
             try:
                 return parse_list_json(done.stdout.decode("utf-8", "replace"))
             except ValueError:
                 log.info("docker model list --json printed no JSON array; reading the table instead")
-        table = await self._call("list", timeout=timeout)
+        table = await self._call("list", limit=limit, setting=LIST_TIMEOUT, deadline=deadline)
         return parse_list_table(table.stdout.decode("utf-8", "replace"))
 
     # -- generation -----------------------------------------------------------------------------
 
     def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
-        """Stream ``docker model run`` output; closing the iterator kills the process."""
+        """Stream ``docker model run`` output; closing the iterator kills the process. Every wait is
+        sized by ``request.deadline`` (none without it): its passing is a bare ``TimeoutError``, or the
+        adapter's cancellation, either of which kills the process."""
         return self._stream(request)
 
     async def _stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
@@ -290,6 +358,7 @@ class DockerCLIBackend(Backend):
         nim = model.startswith(NIM_PREFIX)
         if nim and not self.settings.allow_containers:
             raise container_refused(model)
+        deadline = request.deadline
         images = images_to_send(request.messages)
         text = render_prompt([(m.role, m.text) for m in request.messages])
         cwd = self._workdir()
@@ -301,26 +370,20 @@ class DockerCLIBackend(Backend):
             # in a thread: a hostile prompt of a million characters costs a second of stat calls
             await asyncio.to_thread(self._check_prompt, sent, cwd, files.paths)
             if not nim:  # a NIM image is no runner model: `docker model list` never shows it
-                await self._require_present(model)
+                await self._require_present(model, deadline)
             prompt = sent.encode("utf-8")
             argv = [self.docker(), "model", "run", model]
-            loop = asyncio.get_running_loop()
             parser = RunOutputParser(installer=self.settings.auto_install)
             usage: Usage | None = None
             cap, received = self.settings.max_response_bytes, 0
             try:
                 async with self.runner.open(argv, input=prompt, cwd=cwd) as proc:
-                    # the adapter's deadlines when it set them (they count from the request's start: a
-                    # presence check or an auto-pull before `run` is inside them), else the config's
-                    due = request.deadline or Deadline.starting(
-                        loop.time(), self.config.timeout, self.config.first_token_timeout
-                    )
+                    if deadline is not None:
+                        deadline.waiting_for(f"`docker model run {model}` has printed nothing yet")
                     while True:
-                        limit = (due.total if parser.answered else due.first_token) - loop.time()
-                        try:
-                            data = await proc.read(max(0.0, limit))
-                        except asyncio.TimeoutError:
-                            raise self._run_timeout(model, answered=parser.answered) from None
+                        # the deadline that applies now (the first token's until the answer began, then
+                        # the total); its passing is a bare TimeoutError the adapter words
+                        data = await proc.read(_sized(None, deadline)[0])
                         if not data:
                             break
                         received += len(data)
@@ -334,17 +397,12 @@ class DockerCLIBackend(Backend):
                                 backend=BACKEND,
                             )
                         for event in parser.feed(data):
-                            chunk = self._on_event(event, model, request.progress)
+                            chunk = self._on_event(event, model, request.progress, deadline)
                             if chunk is not None:
                                 yield chunk
-                    try:
-                        code = await proc.wait(max(0.0, due.total - loop.time()) + 1.0)
-                    except asyncio.TimeoutError:
-                        raise GenerationTimeoutError(
-                            f"`docker model run {model}` closed its output but did not exit.",
-                            timeout=self.config.timeout,
-                            backend=BACKEND,
-                        ) from None
+                    if deadline is not None and not deadline.has_answered:
+                        deadline.waiting_for(f"`docker model run {model}` closed its output but has not exited")
+                    code = await proc.wait(_sized(None, deadline)[0])  # TimeoutError: the deadline passed
                     if proc.closed:  # the backend's aclose() ended it under us
                         raise StreamInterruptedError(
                             f"The backend was closed while `docker model run {model}` was streaming.", backend=BACKEND
@@ -356,13 +414,15 @@ class DockerCLIBackend(Backend):
                         )
                     if stderr.strip():
                         log.info("docker model run %s wrote to stderr: %s", model, first_line(stderr))
+            except TimeoutError:  # an OSError on 3.11+: the request's deadline passed, the adapter words it
+                raise
             except OSError as exc:
                 raise BackendUnavailableError(f"Could not start {argv[0]}: {exc}.", backend=BACKEND) from exc
             for event in parser.finish():
                 if event.kind == "usage" and event.usage is not None:
                     usage = Usage(*event.usage)
                     continue
-                chunk = self._on_event(event, model, request.progress)
+                chunk = self._on_event(event, model, request.progress, deadline)
                 if chunk is not None:
                     yield chunk
             self._present.add(model)
@@ -370,23 +430,6 @@ class DockerCLIBackend(Backend):
         finally:  # success, error, timeout, or the consumer closing the stream
             files.remove()
             self._image_files.discard(files)
-
-    def _run_timeout(self, model: str, *, answered: bool) -> GenerationTimeoutError:
-        """``docker model run`` passed a deadline: the total one once it answered, else the first-token one."""
-        if not answered:
-            return GenerationTimeoutError.first_token(
-                f"`docker model run {model}` printed no answer",
-                first_token_timeout=self.config.first_token_timeout,
-                total_timeout=self.config.timeout,
-                backend=BACKEND,
-            )
-        return GenerationTimeoutError(
-            f"`docker model run {model}` took longer than the {self.config.timeout:g} s total timeout.",
-            timeout=self.config.timeout,
-            fix="Raise ULTRA_LLM_TIMEOUT, or ask a shorter question (the CLI backend cannot limit the answer: "
-            "MODEL_RUNNER_TYPE=api can, with max_tokens).",
-            backend=BACKEND,
-        )
 
     def _workdir(self) -> str | None:
         """Where ``docker model run`` runs: a private empty directory (made on first use, removed by
@@ -411,25 +454,39 @@ class DockerCLIBackend(Backend):
             if found is not None:
                 raise unsafe_prompt(found)
 
-    async def _require_present(self, model: str) -> None:
+    async def _require_present(self, model: str, deadline: Deadline | None) -> None:
         """Make sure ``run`` will not pull: pull first with ``auto_pull``, else ``ModelNotFoundError``
-        unless ``docker model list`` shows the model (one listing, then remembered)."""
+        unless ``docker model list`` shows the model (one listing, then remembered); within the
+        call's ``deadline``."""
         if model in self._present:
             return
         if self.settings.auto_pull:
-            await self.ensure_present(model)
+            await self._ensure_present(model, None, deadline)
             return
-        await self.list_models()
+        await self._list_models(deadline)
         if model not in self._present:
             raise model_not_found(model, backend=BACKEND, detail="not in `docker model list`; auto-pull is off")
 
-    def _on_event(self, event: Event, model: str, progress: ProgressCallback | None) -> Chunk | None:
-        """Answer and reasoning become chunks; auto-pull and runner auto-install lines go to the log, the
-        request's ``progress`` callback and ``progress_callback``."""
+    def _on_event(
+        self, event: Event, model: str, progress: ProgressCallback | None, deadline: Deadline | None
+    ) -> Chunk | None:
+        """Answer and reasoning become chunks (the first tells ``deadline`` the answer began); auto-pull
+        and runner auto-install lines go to the log, the request's ``progress`` callback and
+        ``progress_callback``, and tell ``deadline`` what the run is waiting for."""
         if event.kind in ("text", "reasoning"):
+            if deadline is not None and not deadline.has_answered:
+                deadline.answered()
             return Chunk(event.text, kind="reasoning" if event.kind == "reasoning" else "text")
         if event.kind in ("pull-started", "progress", "pulled", "install"):
             log.info("docker model run %s: %s", model, event.text)
+            if deadline is not None and not deadline.has_answered:
+                if event.kind == "install":
+                    why = f'is installing the runner, last printed "{event.text}"'
+                elif event.kind == "pulled":
+                    why = "has pulled the model and printed no answer yet"
+                else:
+                    why = f'is pulling the model, last printed "{event.text}"'
+                deadline.waiting_for(f"`docker model run {model}` {why}")
             report = _progress(event.text, event.completed, event.total, done=event.kind == "pulled")
             for callback in (progress, self.progress_callback):
                 if callback is not None:
@@ -440,34 +497,41 @@ class DockerCLIBackend(Backend):
 
     async def ensure_present(self, model: str, progress: ProgressCallback | None = None) -> None:
         """Pull ``model`` unless ``docker model list`` already shows it."""
-        await self.list_models()
+        await self._ensure_present(model, progress, current_deadline())
+
+    async def _ensure_present(self, model: str, progress: ProgressCallback | None, deadline: Deadline | None) -> None:
+        await self._list_models(deadline)
         if model not in self._present:  # a name, or a model ID the listing shows
-            await self.pull(model, progress)
+            await self._pull(model, progress, deadline)
 
     async def pull(self, model: str, progress: ProgressCallback | None = None) -> None:
         """``docker model pull MODEL``, each ``Downloaded X of Y`` line reported to ``progress``.
 
-        A pull that prints nothing for ``pull_idle_timeout`` seconds is killed
-        (``GenerationTimeoutError``); a pull that keeps printing progress may take as long as it needs.
+        No total of its own: a pull that keeps printing progress takes as long as it needs (the
+        adapter sets no total on a pull unless asked). One that prints nothing for
+        ``pull_idle_timeout`` seconds is killed (``GenerationTimeoutError`` naming the setting).
         """
+        await self._pull(model, progress, current_deadline())
+
+    async def _pull(self, model: str, progress: ProgressCallback | None, deadline: Deadline | None) -> None:
+        """``pull`` within the call's ``deadline`` (the generation's, for the pull before a run)."""
         name = self._model_arg(model)
         argv = [self.docker(), "model", "pull", name]
         report = progress or (lambda p: log.info("pull %s: %s", name, p.message))
         idle = self.settings.pull_idle_timeout
         buffer = b""
+        if deadline is not None and not deadline.has_answered:
+            deadline.waiting_for(f"`docker model pull {name}` has printed nothing yet")
         try:
             async with self.runner.open(argv) as proc:
                 while True:
+                    wait, by_deadline = _sized(idle, deadline)
                     try:
-                        data = await proc.read(idle)
-                    except asyncio.TimeoutError:
-                        raise GenerationTimeoutError(
-                            f"`docker model pull {name}` printed nothing for {idle:g} s and was stopped.",
-                            timeout=idle,
-                            fix="Check the network and `docker model status`, then pull again; for a registry "
-                            "that is slow to answer, raise ULTRA_LLM_DOCKER_CLI_PULL_IDLE_TIMEOUT.",
-                            backend=BACKEND,
-                        ) from None
+                        data = await proc.read(wait)
+                    except TimeoutError:
+                        if by_deadline:
+                            raise  # the call's deadline passed: the adapter words it
+                        raise self._pull_idle(name, idle, "printed nothing") from None
                     if not data:
                         break
                     buffer += data
@@ -478,20 +542,36 @@ class DockerCLIBackend(Backend):
                         if line:
                             counts = parse_progress_line(line)
                             done = line == "Model pulled successfully"
+                            if deadline is not None and not deadline.has_answered:
+                                deadline.waiting_for(
+                                    f'`docker model pull {name}` is pulling the model, last printed "{line}"'
+                                )
                             report(_progress(line, *(counts or (None, None)), done=done))
+                wait, by_deadline = _sized(idle, deadline)  # closed its output: silent from now on
                 try:
-                    code = await proc.wait(self.config.timeout)
-                except asyncio.TimeoutError:
-                    raise GenerationTimeoutError(
-                        f"`docker model pull {name}` closed its output but did not exit.",
-                        timeout=self.config.timeout,
-                        backend=BACKEND,
-                    ) from None
+                    code = await proc.wait(wait)
+                except TimeoutError:
+                    if by_deadline:
+                        raise
+                    raise self._pull_idle(name, idle, "closed its output but did not exit") from None
                 if code != 0:
                     raise error_for("pull", returncode=code, stderr=proc.stderr.decode("utf-8", "replace"), model=name)
+        except TimeoutError:  # an OSError on 3.11+: the call's deadline passed, the adapter words it
+            raise
         except OSError as exc:
             raise BackendUnavailableError(f"Could not start {argv[0]}: {exc}.", backend=BACKEND) from exc
         self._present.add(name)
+
+    @staticmethod
+    def _pull_idle(name: str, idle: float, what: str) -> GenerationTimeoutError:
+        """A pull silent for ``pull_idle_timeout``: the backend's own limit, named."""
+        return GenerationTimeoutError(
+            f"`docker model pull {name}` {what} for {idle:g} s ({PULL_IDLE_TIMEOUT}) and was stopped.",
+            timeout=idle,
+            fix="Check the network and `docker model status`, then pull again; for a registry "
+            f"that is slow to answer, raise {PULL_IDLE_TIMEOUT}.",
+            backend=BACKEND,
+        )
 
     async def remove(self, model: str, *, force: bool = False) -> None:
         """``docker model rm MODEL``; ``ModelNotFoundError`` when it is not present.
@@ -504,7 +584,14 @@ class DockerCLIBackend(Backend):
         """
         name = self._model_arg(model)
         args = ("--force", name) if force else (name,)
-        done = await self._call("rm", *args, timeout=self.config.check_timeout * 6, model=name)
+        done = await self._call(
+            "rm",
+            *args,
+            limit=self.settings.control_timeout,
+            setting=CONTROL_TIMEOUT,
+            deadline=current_deadline(),
+            model=name,
+        )
         if done.returncode != 0:
             raise model_not_found(name, backend=BACKEND, detail=first_line(done.stderr.decode("utf-8", "replace")))
         if parse_model_reference(name).model_id is not None:
@@ -513,9 +600,17 @@ class DockerCLIBackend(Backend):
 
     # -- model lifecycle (formats read back in ``lifecycle_output``) ------------------------------
 
-    async def _output(self, action: str, *args: str, timeout: float | None = None, model: str | None = None) -> str:
-        """``docker model ACTION ARGS``'s stdout; a flag this CLI does not know is ``UnsupportedOperationError``."""
-        done = await self._call(action, *args, timeout=timeout or self.config.check_timeout * 2, model=model)
+    async def _output(
+        self,
+        action: str,
+        *args: str,
+        limit: float | None,
+        setting: str | None,
+        model: str | None = None,
+    ) -> str:
+        """``docker model ACTION ARGS``'s stdout, within ``limit`` (``setting``'s seconds; ``None``: only the
+        call's deadline); a flag this CLI does not know is ``UnsupportedOperationError``."""
+        done = await self._call(action, *args, limit=limit, setting=setting, deadline=current_deadline(), model=model)
         if done.returncode != 0:  # _call returns a failed run only for an unknown flag
             raise UnsupportedOperationError(
                 f"This Docker Model Runner CLI does not take `docker model {action} {' '.join(args)}` "
@@ -530,7 +625,7 @@ class DockerCLIBackend(Backend):
 
     async def running_models(self) -> list[RunningModel]:
         """``docker model ps``: its table read back (``MODEL NAME BACKEND MODE UNTIL``)."""
-        text = await self._output("ps")
+        text = await self._output("ps", limit=self.settings.list_timeout, setting=LIST_TIMEOUT)
         try:
             return parse_ps_table(text, backend=BACKEND, canonical=normalize_model_name)
         except ValueError as exc:
@@ -539,17 +634,20 @@ class DockerCLIBackend(Backend):
     async def preload(self, model: str) -> None:
         """``docker model run -d MODEL`` (load only: ``cmd/cli/commands/run.go:842-851``, the chat request
         with ``X-Preload-Only``, ``desktop/desktop.go:426-461``). ``run`` pulls a model that is not there
-        (``run.go:831-840``), so the presence rule of generation applies first (``auto_pull``)."""
+        (``run.go:831-840``), so the presence rule of generation applies first (``auto_pull``). A cold load
+        takes tens of seconds: bounded by the call's deadline alone (the adapter's ``preload(timeout=)``,
+        by default ``ULTRA_LLM_TIMEOUT``), none without one."""
         name = self._model_arg(model)
         if name.startswith(NIM_PREFIX) and not self.settings.allow_containers:
             raise container_refused(name)
-        await self._require_present(name)
-        await self._output("run", "-d", name, timeout=self.config.timeout, model=name)
+        await self._require_present(name, current_deadline())
+        await self._output("run", "-d", name, limit=None, setting=None, model=name)
 
     async def unload(self, models: Sequence[str] = (), *, all: bool = False) -> int:
         """``docker model unload --all`` or ``docker model unload -- MODEL...``; the count it printed."""
         names = [self._model_arg(model) for model in models]
-        text = await self._output("unload", *(("--all",) if all else ("--", *names)))
+        args = ("--all",) if all else ("--", *names)
+        text = await self._output("unload", *args, limit=self.settings.control_timeout, setting=CONTROL_TIMEOUT)
         try:
             return parse_unloaded(text)
         except ValueError as exc:
@@ -578,13 +676,15 @@ class DockerCLIBackend(Backend):
             flags.append(f"--keep-alive={settings.keep_alive}")
         if settings.think is not None:  # configure_flags.go:148,233-243: -1 (think) or 0 (do not)
             flags.append(f"--think={'true' if settings.think else 'false'}")
-        await self._output("configure", *flags, name, timeout=self.config.check_timeout * 6, model=name)
+        await self._output(
+            "configure", *flags, name, limit=self.settings.control_timeout, setting=CONTROL_TIMEOUT, model=name
+        )
 
     async def inspect(self, model: str) -> ModelInfo:
         """``docker model inspect MODEL`` (JSON: ``{id, tags, created, config}``), with the context size
         ``docker model configure show MODEL`` reports configured, which wins over the packaged one."""
         name = self._model_arg(model)
-        text = await self._output("inspect", name, model=name)
+        text = await self._output("inspect", name, limit=self.settings.list_timeout, setting=LIST_TIMEOUT, model=name)
         try:
             listed = parse_list_json(f"[{text}]")
         except ValueError as exc:
@@ -604,14 +704,16 @@ class DockerCLIBackend(Backend):
     async def _configured_context(self, name: str) -> int | None:
         """What ``docker model configure show MODEL`` says was configured (``None`` on a CLI without it)."""
         try:
-            text = await self._output("configure", "show", name, model=name)
+            text = await self._output(
+                "configure", "show", name, limit=self.settings.list_timeout, setting=LIST_TIMEOUT, model=name
+            )
             return configured_context(loads(text), name, normalize_model_name)
         except (UltraLLMError, ValueError):  # malformed or too deep JSON (ultra_llm.json_depth) included
             return None
 
     async def disk_usage(self) -> DiskUsage:
         """``docker model df``: its ``TYPE SIZE`` table read back (decimal units)."""
-        text = await self._output("df")
+        text = await self._output("df", limit=self.settings.list_timeout, setting=LIST_TIMEOUT)
         try:
             return parse_df_table(text, backend=BACKEND)
         except ValueError as exc:

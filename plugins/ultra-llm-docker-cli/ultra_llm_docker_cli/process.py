@@ -10,6 +10,7 @@ Contract:
 * stdin gets the input and is then closed (``docker model run`` reads ALL of stdin: a pipe left
   open would hang it); with no input, stdin is ``/dev/null``;
 * stderr is drained concurrently (bounded), so a chatty child never blocks on a full pipe;
+* the caller sizes every wait (``read``, ``wait``, ``run``: ``TimeoutError`` past it, or no limit);
 * on every exit path (normal end, error, timeout, ``aclose``, cancellation) the process is
   killed if still running, reaped, and its pipes are closed: no zombie, no leaked descriptor;
 * at most ``max_concurrency`` processes run at once per runner; callers beyond wait their turn;
@@ -166,15 +167,22 @@ class RunningProcess:
     async def read(self, timeout: float | None = None) -> bytes:
         """The next bytes of stdout as soon as any arrive (``b""`` at EOF).
 
-        Raises ``TimeoutError`` when nothing arrives within ``timeout`` seconds.
+        Raises ``TimeoutError`` when nothing arrives within ``timeout`` seconds (``None``: no limit).
         """
         stream = self._proc.stdout
         assert stream is not None
-        return await asyncio.wait_for(stream.read(self._read_size), timeout)
+        try:
+            return await asyncio.wait_for(stream.read(self._read_size), timeout)
+        except asyncio.TimeoutError:  # the builtin TimeoutError, on 3.10 too (the adapter catches that)
+            raise TimeoutError from None
 
     async def wait(self, timeout: float | None = None) -> int:
-        """Wait for the exit (and for stderr to be drained); the exit code. ``TimeoutError`` if late."""
-        code = await asyncio.wait_for(self._proc.wait(), timeout)
+        """Wait for the exit (and for stderr to be drained); the exit code. ``TimeoutError`` if later
+        than ``timeout`` seconds (``None``: no limit)."""
+        try:
+            code = await asyncio.wait_for(self._proc.wait(), timeout)
+        except asyncio.TimeoutError:  # the builtin TimeoutError, on 3.10 too
+            raise TimeoutError from None
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._stderr_task), _REAP_TIMEOUT)
         return code
@@ -318,22 +326,27 @@ class ProcessRunner:
                 running.kill()
 
     async def run(
-        self, argv: Sequence[str], *, input: bytes | None = None, timeout: float, max_bytes: int | None = None
+        self, argv: Sequence[str], *, input: bytes | None = None, timeout: float | None, max_bytes: int | None = None
     ) -> Completed:
-        """Run ``argv`` to completion within ``timeout`` seconds (``TimeoutError`` otherwise; killed).
+        """Run ``argv`` to completion within ``timeout`` seconds (``TimeoutError`` otherwise; killed;
+        ``None``: no limit, a cancelled caller still kills it).
 
         More than ``max_bytes`` of stdout is ``OutputTooLargeError`` (killed; nothing more read).
         """
         async with self.open(argv, input=input) as proc:
             loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
+            deadline = None if timeout is None else loop.time() + timeout
+
+            def left() -> float | None:
+                return None if deadline is None else max(0.0, deadline - loop.time())
+
             out = bytearray()
             while True:
-                data = await proc.read(max(0.0, deadline - loop.time()))
+                data = await proc.read(left())
                 if not data:
                     break
                 out += data
                 if max_bytes is not None and len(out) > max_bytes:
                     raise OutputTooLargeError(max_bytes)
-            code = await proc.wait(max(0.0, deadline - loop.time()))
+            code = await proc.wait(left())
             return Completed(code, bytes(out), proc.stderr)

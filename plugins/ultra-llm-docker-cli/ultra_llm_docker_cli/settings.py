@@ -65,5 +65,21 @@ class DockerCLISettings(Settings):
     pull_idle_timeout: float = setting(
         300.0,
         gt=0,
-        help="Seconds `docker model pull` may print nothing before it is killed (GenerationTimeoutError).",
+        help="Seconds a pull (`docker model pull`, or the auto-pull before a run) may print nothing before it "
+        "is killed (GenerationTimeoutError naming this setting). A pull has no total: one that keeps printing "
+        "progress takes as long as it needs.",
+    )
+    list_timeout: float = setting(
+        10.0,
+        gt=0,
+        help="Seconds a read of the runner may take: `docker model list`, `ps`, `df`, `inspect` and "
+        "`configure show`; past it the process is killed (GenerationTimeoutError naming this setting). "
+        "A call's own deadline (ULTRA_LLM_TIMEOUT, timeout=) cuts it shorter when it comes first.",
+    )
+    control_timeout: float = setting(
+        30.0,
+        gt=0,
+        help="Seconds a change to the runner may take: `docker model rm`, `configure` and `unload`; past it "
+        "the process is killed (GenerationTimeoutError naming this setting). A call's own deadline "
+        "(ULTRA_LLM_TIMEOUT) cuts it shorter when it comes first.",
     )
