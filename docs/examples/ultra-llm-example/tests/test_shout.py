@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from ultra_llm import create_adapter
@@ -11,7 +12,7 @@ from ultra_llm.host import PluginHost
 from ultra_llm.plugin import Result
 
 
-def complete(host: PluginHost, model: str, prompt: str, **options: object) -> Result:
+def complete(host: PluginHost, model: str, prompt: str, **options: Any) -> Result:
     async def case() -> Result:
         async with await create_adapter(model, backend="shout", host=host) as adapter:
             return await adapter.complete(prompt, **options)
