@@ -53,8 +53,8 @@ class UltraConfig(Settings):
         gt=0,
         env="ULTRA_LLM_TIMEOUT",
         aliases=[Alias("LOCAL_MODEL_TIMEOUT", deprecated=False, scale=0.001)],
-        help="Seconds one whole request may take, a model load or pull before it included "
-        "(Ultra's LOCAL_MODEL_TIMEOUT, in milliseconds, is read too).",
+        help="Seconds one whole call may take, a model load before answering included (a pull has no total "
+        "unless the call sets one; Ultra's LOCAL_MODEL_TIMEOUT, in milliseconds, is read too).",
     )
     first_token_timeout: float = setting(
         120.0,
