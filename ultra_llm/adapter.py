@@ -510,14 +510,16 @@ class Adapter:
         what: str = "Generation",
         timeout: float | _Configured | None = CONFIGURED,
     ) -> T:
-        """Await ``func(*args)`` on ``clock`` (default: a new one, the call's total only, from
-        ``timeout``), its deadline current: a ``GenerationTimeoutError`` saying ``what`` took too long
-        once it passes. Untyped plugin exceptions (any ``BaseException`` but ``PASS_THROUGH``) become a
-        ``PluginError`` naming the plugin."""
+        """Await ``func(*args)`` on ``clock`` (given with a request, which carries its deadline), else on
+        a new one (the call's total only, from ``timeout``) whose deadline is ``current_deadline()``: a
+        ``GenerationTimeoutError`` saying ``what`` took too long once it passes. Untyped plugin
+        exceptions (any ``BaseException`` but ``PASS_THROUGH``) become a ``PluginError`` naming the
+        plugin."""
+        carried = clock is not None  # a request carries its deadline; other calls read current_deadline()
         if clock is None:
             clock = CallClock(self._call_deadline(timeout), first_token=False)
         try:
-            clock.enter(current=True)
+            clock.enter(current=not carried)
             return await func(*args)
         except UltraLLMError:
             raise
