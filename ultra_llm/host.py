@@ -194,7 +194,11 @@ class PluginHost:
         except Exception as exc:  # pluggy.PluginValidationError and friends
             self.fail(record.name, f"registration failed: {exc}", exc)
             return
-        unknown = [caller.name for caller in self.pm.get_hookcallers(plugin) or [] if caller.spec is None]
+        unknown = [
+            caller.name
+            for caller in self.pm.get_hookcallers(plugin) or []
+            if caller.spec is None and not _optional(caller, plugin)
+        ]
         if unknown:
             self.fail(record.name, _unknown_hooks_message(sorted(unknown)))
             return
@@ -474,6 +478,12 @@ class Hooks:
         except BackendNotFoundError:  # a backend class used without registering it has no spec
             owner = None
         return Chain(backend, layers, backend_plugin=owner)
+
+
+def _optional(caller: Any, plugin: object) -> bool:
+    """Whether ``plugin`` marked its implementation of ``caller`` (a hook this release has no spec for)
+    ``@hookimpl(optionalhook=True)``: a hook of a later release, which loads here and is never called."""
+    return all(impl.optionalhook for impl in caller.get_hookimpls() if impl.plugin is plugin)
 
 
 def _unknown_hooks_message(names: list[str]) -> str:

@@ -135,6 +135,39 @@ def test_a_misspelt_hook_suggests_the_right_name() -> None:
         host.register(Misspelt(), name="misspelt")
 
 
+def test_an_optional_hook_of_a_later_release_loads_and_its_known_hooks_work() -> None:
+    """pluggy's ``optionalhook``: a plugin may implement the next release's hook and still load here."""
+
+    class Forward:
+        @hookimpl(optionalhook=True)
+        def ultra_llm_hook_of_a_later_release(self) -> None:
+            raise AssertionError("a hook this release has no spec for is never called")
+
+        @hookimpl
+        def ultra_llm_register_backends(self, register):  # type: ignore[no-untyped-def]
+            register("forward-echo", "json:dumps")
+
+    host = PluginHost()
+    host.register(Forward(), name="forward")
+    assert host.pm.has_plugin("forward") and host.records["forward"].status == "loaded"
+    assert "forward-echo" in host.backends()
+
+
+def test_an_optional_hook_does_not_hide_a_misspelt_one() -> None:
+    class Both:
+        @hookimpl(optionalhook=True)
+        def ultra_llm_hook_of_a_later_release(self) -> None: ...
+
+        @hookimpl
+        def ultra_llm_register_backend(self, register):  # type: ignore[no-untyped-def]
+            register("never", "json:dumps")
+
+    host = PluginHost()
+    with pytest.raises(PluginError, match="did you mean ultra_llm_register_backends") as caught:
+        host.register(Both(), name="both")
+    assert "ultra_llm_hook_of_a_later_release" not in caught.value.message
+
+
 def test_a_0_1_call_hook_fails_the_plugin_with_the_migration() -> None:
     class OldWrapper:
         @hookimpl(wrapper=True)
