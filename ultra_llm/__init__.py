@@ -120,3 +120,8 @@ __all__ = [
     "get_host",
     "load_config",
 ]
+
+
+def __dir__() -> list[str]:
+    """What editors complete: the public names (``__all__``), which load lazily."""
+    return sorted(__all__)

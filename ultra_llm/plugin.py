@@ -150,3 +150,8 @@ def __getattr__(name: str) -> Any:
     value = getattr(import_module(f".{module}", __package__), name)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    """What editors complete: the public names (``__all__``), which load lazily."""
+    return sorted(__all__)

@@ -6,13 +6,29 @@ One loop per adapter keeps pooled clients (bound to a loop) valid across sync ca
 from __future__ import annotations
 
 import asyncio
-import inspect
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from .deadline import CONFIGURED
 
 if TYPE_CHECKING:
     from .adapter import Adapter
+    from .backend import Backend
+    from .batch import BatchItem, BatchProgressCallback
+    from .config import UltraConfig
+    from .deadline import _Configured
+    from .lifecycle import DiskUsage, RunningModel
+    from .selection import Selection
+    from .types import (
+        Chunk,
+        EmbeddingResult,
+        GenerationRequest,
+        ModelInfo,
+        ProgressCallback,
+        Prompt,
+        Result,
+    )
 
 __all__ = ["LoopThread", "SyncAdapter"]
 
@@ -71,37 +87,156 @@ class LoopThread:
 
 
 class SyncAdapter:
-    """An ``Adapter`` for code without an event loop: every async method of the adapter, called
-    here, runs to completion (``llm.generate("hi")`` returns the text) and every async iterator
-    becomes a plain one (``for chunk in llm.stream("hi")``; breaking out cancels the backend).
+    """An ``Adapter`` for code without an event loop: each method below runs the adapter's own to
+    completion on a private loop thread (``llm.generate("hi")`` returns the text), and the streams
+    are plain iterators (``for chunk in llm.stream("hi")``; breaking out cancels the backend). The
+    methods and their arguments are the adapter's (``ultra_llm.adapter.Adapter``), typed the same.
 
-    Made by ``create_adapter_sync``; ``adapter`` is the async adapter underneath, other attributes
-    (``model``, ``name``, ``get_capabilities()``) are its own. ``close()`` (or ``with``) closes it.
+    Made by ``create_adapter_sync``; ``adapter`` is the async adapter underneath. ``close()`` (or
+    ``with``) closes it.
     """
 
     def __init__(self, adapter: Adapter, loop: LoopThread) -> None:
         self.adapter = adapter
         self._loop = loop
 
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self.adapter, name)
-        if inspect.isasyncgenfunction(attribute):
-            return self._iterating(attribute)
-        if inspect.iscoroutinefunction(attribute):
-            return self._running(attribute)
-        return attribute
+    # -- what the adapter is ------------------------------------------------------------------------
 
-    def _running(self, method: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
-        def run(*args: Any, **kwargs: Any) -> T:
-            return self._loop.run(method(*args, **kwargs))
+    @property
+    def name(self) -> str:
+        """The serving backend's name."""
+        return self.adapter.name
 
-        return run
+    @property
+    def model(self) -> str:
+        """The adapter's model (canonical)."""
+        return self.adapter.model
 
-    def _iterating(self, method: Callable[..., AsyncIterator[T]]) -> Callable[..., Iterator[T]]:
-        def iterate(*args: Any, **kwargs: Any) -> Iterator[T]:
-            return self._loop.iterate(method(*args, **kwargs))
+    @property
+    def backend(self) -> Backend:
+        """The serving backend."""
+        return self.adapter.backend
 
-        return iterate
+    @property
+    def selection(self) -> Selection:
+        """Which backend was asked for, which serves, and why."""
+        return self.adapter.selection
+
+    @property
+    def config(self) -> UltraConfig:
+        """The core configuration the adapter was made with."""
+        return self.adapter.config
+
+    def get_capabilities(self) -> dict[str, Any]:
+        """As ``Adapter.get_capabilities``."""
+        return self.adapter.get_capabilities()
+
+    def build_request(self, prompt: Prompt, options: dict[str, Any]) -> GenerationRequest:
+        """As ``Adapter.build_request``."""
+        return self.adapter.build_request(prompt, options)
+
+    # -- calls ----------------------------------------------------------------------------------------
+
+    def check_availability(self) -> bool:
+        """As ``Adapter.check_availability``."""
+        return self._loop.run(self.adapter.check_availability())
+
+    def list_models(self) -> list[ModelInfo]:
+        """As ``Adapter.list_models``."""
+        return self._loop.run(self.adapter.list_models())
+
+    def get_available_models(self) -> list[str]:
+        """As ``Adapter.get_available_models``."""
+        return self._loop.run(self.adapter.get_available_models())
+
+    def complete(
+        self, prompt: Prompt | GenerationRequest, *, timeout: float | _Configured | None = CONFIGURED, **options: Any
+    ) -> Result:
+        """As ``Adapter.complete``."""
+        return self._loop.run(self.adapter.complete(prompt, timeout=timeout, **options))
+
+    def generate(self, prompt: Prompt, *, timeout: float | _Configured | None = CONFIGURED, **options: Any) -> str:
+        """As ``Adapter.generate``: the whole answer's text."""
+        return self._loop.run(self.adapter.generate(prompt, timeout=timeout, **options))
+
+    def stream(
+        self, prompt: Prompt | GenerationRequest, *, timeout: float | _Configured | None = CONFIGURED, **options: Any
+    ) -> Iterator[Chunk]:
+        """As ``Adapter.stream``, as a plain iterator."""
+        return self._loop.iterate(self.adapter.stream(prompt, timeout=timeout, **options))
+
+    def stream_generate(
+        self, prompt: Prompt, *, timeout: float | _Configured | None = CONFIGURED, **options: Any
+    ) -> Iterator[str]:
+        """As ``Adapter.stream_generate``, as a plain iterator."""
+        return self._loop.iterate(self.adapter.stream_generate(prompt, timeout=timeout, **options))
+
+    def generate_many(
+        self,
+        prompts: Iterable[Prompt],
+        *,
+        concurrency: int = 8,
+        progress: BatchProgressCallback | None = None,
+        **options: Any,
+    ) -> list[BatchItem]:
+        """As ``Adapter.generate_many``."""
+        return self._loop.run(
+            self.adapter.generate_many(prompts, concurrency=concurrency, progress=progress, **options)
+        )
+
+    def embed(
+        self,
+        inputs: str | Sequence[str],
+        *,
+        model: str | None = None,
+        timeout: float | _Configured | None = CONFIGURED,
+    ) -> EmbeddingResult:
+        """As ``Adapter.embed``."""
+        return self._loop.run(self.adapter.embed(inputs, model=model, timeout=timeout))
+
+    def pull(
+        self, model: str | None = None, progress: ProgressCallback | None = None, *, timeout: float | None = None
+    ) -> None:
+        """As ``Adapter.pull``."""
+        self._loop.run(self.adapter.pull(model, progress, timeout=timeout))
+
+    def remove(self, model: str) -> None:
+        """As ``Adapter.remove``."""
+        self._loop.run(self.adapter.remove(model))
+
+    def running_models(self) -> list[RunningModel]:
+        """As ``Adapter.running_models``."""
+        return self._loop.run(self.adapter.running_models())
+
+    def preload(self, model: str | None = None, *, timeout: float | _Configured | None = CONFIGURED) -> str:
+        """As ``Adapter.preload``."""
+        return self._loop.run(self.adapter.preload(model, timeout=timeout))
+
+    def unload(self, models: Sequence[str] = (), *, all: bool = False) -> int:
+        """As ``Adapter.unload``."""
+        return self._loop.run(self.adapter.unload(models, all=all))
+
+    def configure(
+        self,
+        model: str,
+        *,
+        context_size: int | None = None,
+        keep_alive: str | None = None,
+        think: bool | None = None,
+        unload: bool = False,
+    ) -> str:
+        """As ``Adapter.configure``."""
+        return self._loop.run(
+            self.adapter.configure(model, context_size=context_size, keep_alive=keep_alive, think=think, unload=unload)
+        )
+
+    def inspect(self, model: str | None = None) -> ModelInfo:
+        """As ``Adapter.inspect``."""
+        return self._loop.run(self.adapter.inspect(model))
+
+    def disk_usage(self) -> DiskUsage:
+        """As ``Adapter.disk_usage``."""
+        return self._loop.run(self.adapter.disk_usage())
 
     def run(self, awaitable: Coroutine[Any, Any, T]) -> T:
         """Run any coroutine on the adapter's loop (one that takes ``self.adapter``, say) and return its result."""
