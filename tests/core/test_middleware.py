@@ -9,8 +9,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from ultra_llm import Chunk, EmbeddingResult, ModelInfo, Result, create_adapter_sync
-from ultra_llm.adapter import Adapter
+from ultra_llm import Chunk, EmbeddingResult, ModelInfo, Result, SyncAdapter, create_adapter_sync
 from ultra_llm.errors import GenerationError, PluginError
 from ultra_llm.host import PluginHost
 from ultra_llm.middleware import EmbedNext, GenerateNext, Middleware, StreamNext
@@ -23,7 +22,7 @@ def shipped_only() -> PluginHost:
     return PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "mock"})
 
 
-def adapter_for(host: PluginHost, backend: str = "mock", model: str = "mock/echo") -> Adapter:
+def adapter_for(host: PluginHost, backend: str = "mock", model: str = "mock/echo") -> SyncAdapter:
     return create_adapter_sync(model, host=host, backend=backend)
 
 
@@ -121,7 +120,7 @@ def test_the_first_plugin_called_is_outermost_and_tryfirst_wins() -> None:
     host.register(RecorderPlugin("middle", log), name="middle")
     with adapter_for(host) as adapter:
         adapter.generate("hi")
-        assert [layer.plugin for layer in adapter.chain.layers] == ["outer", "middle", "inner"]
+        assert [layer.plugin for layer in adapter.adapter.chain.layers] == ["outer", "middle", "inner"]
     assert log == ["outer>", "middle>", "inner>", "<inner", "<middle", "<outer"]
 
 
@@ -157,7 +156,7 @@ def test_operations_a_middleware_leaves_out_are_not_in_the_chain() -> None:
     host = shipped_only()
     host.register(Plugin(), name="only-embed")
     with adapter_for(host) as adapter:
-        chain = adapter.chain
+        chain = adapter.adapter.chain
         backend = adapter.backend
         assert chain.generate == backend.generate and chain.stream == backend.stream  # bound methods, no layer
         assert chain.embed != backend.embed
@@ -173,7 +172,7 @@ def test_returning_none_adds_nothing() -> None:
     host = shipped_only()
     host.register(Off(), name="off")
     with adapter_for(host) as adapter:
-        assert adapter.chain.layers == ()
+        assert adapter.adapter.chain.layers == ()
         assert host.records["off"].status == "loaded"
 
 
@@ -252,7 +251,7 @@ def test_returning_something_that_is_not_middleware_fails_the_plugin(returned: o
     host = shipped_only()
     host.register(Plugin(), name="not-middleware")
     with adapter_for(host) as adapter:
-        assert adapter.chain.layers == ()
+        assert adapter.adapter.chain.layers == ()
         assert adapter.generate("still works") == "still works"
     record = host.records["not-middleware"]
     assert record.status == "failed" and reason in (record.error or ""), record.error
@@ -271,7 +270,7 @@ def test_a_middleware_hook_that_raises_fails_its_plugin_only() -> None:
     host.register(RecorderPlugin("good", log), name="good")
     host.register(Raising(), name="raising")
     with adapter_for(host) as adapter:
-        assert [layer.plugin for layer in adapter.chain.layers] == ["good"]
+        assert [layer.plugin for layer in adapter.adapter.chain.layers] == ["good"]
         adapter.generate("x")
     assert host.records["raising"].status == "failed"
     assert "ultra_llm_middleware failed: ValueError: hook bug" in (host.records["raising"].error or "")
