@@ -546,8 +546,9 @@ class Adapter:
         timeout: float | _Configured | None = CONFIGURED,
     ) -> UltraLLMError:
         """The one error for ``clock``'s deadline passing: the first-token one when nothing had arrived
-        (quoting why the backend said it waited), else the total's. A ``TimeoutError`` a backend let
-        out before any deadline passed is its own fault, a ``PluginError``."""
+        (quoting why the backend said it waited), else the total's (quoting it too for a call with no
+        answer to begin: a pull, a listing). A ``TimeoutError`` a backend let out before any deadline
+        passed is its own fault, a ``PluginError``."""
         if not clock.passed():
             return self._plugin_error(exc)
         total = self._total(timeout)
@@ -563,7 +564,9 @@ class Adapter:
         fix = None
         if timeout is not CONFIGURED:
             fix = "Give the call a longer timeout (timeout=, --timeout, the request's timeout field), or ask for less."
-        message = f"{what} on backend '{self.name}' took longer than {total:g} s."
+        waiting = clock.deadline.waiting if not clock.answers else None  # a generation's may be stale
+        why = f" ({waiting})" if waiting else ""
+        message = f"{what} on backend '{self.name}' took longer than {total:g} s{why}."
         return GenerationTimeoutError(message, timeout=total, fix=fix, backend=self.name)
 
 

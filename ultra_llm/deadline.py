@@ -175,6 +175,12 @@ class CallClock:
             uncancel()
         return True
 
+    @property
+    def answers(self) -> bool:
+        """Whether the call has an answer to begin (a generation: a first-token deadline before its
+        total, or one it tracks), as a pull or a listing has not."""
+        return self.tracks_first_token or self.deadline.first_token < self.deadline.total
+
     def first_token_missed(self) -> bool:
         """Whether the deadline that passed (the timer's, or the one a backend's ``TimeoutError``
         came from) is the first-token one: nothing had arrived, and its time had come."""
@@ -183,7 +189,7 @@ class CallClock:
             return False
         if self.tracks_first_token:
             return True
-        if deadline.first_token >= deadline.total:  # a call with no answer to begin (management)
+        if not self.answers:  # a call with no answer to begin (management)
             return False
         now = asyncio.get_running_loop().time()  # a whole call the adapter does not see begin:
         return now + TOLERANCE < deadline.total  # the backend's own wait sized by the first token

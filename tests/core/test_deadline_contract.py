@@ -77,7 +77,12 @@ class Waiter(Backend):
         self.seen.append(current_deadline())
 
     async def remove(self, model: str) -> None:
-        self.seen.append(current_deadline())
+        deadline = current_deadline()
+        self.seen.append(deadline)
+        if self.behaviour == "hang" and model == "busy":
+            assert deadline is not None
+            deadline.waiting_for("the store is busy")
+            await asyncio.sleep(3600)
 
 
 def run(call: Any, behaviour: str = "hang", **config: float) -> Any:
@@ -167,3 +172,10 @@ def test_a_deadline_remaining_runs_to_the_first_token_then_to_the_total() -> Non
 
     before, after = asyncio.run(go())
     assert 9 < before <= 10 and 99 < after <= 100
+
+
+def test_a_management_calls_total_error_quotes_why_the_backend_waited() -> None:
+    """A call with no answer to begin (here remove) has the total only, and its error says why."""
+    with pytest.raises(GenerationTimeoutError) as caught:
+        run(lambda adapter: adapter.remove("busy"), "hang", timeout=0.3)
+    assert caught.value.message == "Removing on backend 'waiter' took longer than 0.3 s (the store is busy)."
