@@ -33,10 +33,10 @@ def test_the_plugin_is_installed_as_innermost_middleware(
     assert record.status == "loaded" and record.distribution == "ultra-llm-cache"
     assert record.hooks == ["ultra_llm_middleware", "ultra_llm_register_commands", "ultra_llm_register_settings"]
     ours = {"cache", "metrics"}  # an installed third-party plugin may add middleware of its own
-    assert not [layer for layer in counting_adapter().chain.layers if layer.plugin in ours], "off: no layer"
+    assert not [layer for layer in counting_adapter().adapter.chain.layers if layer.plugin in ours], "off: no layer"
     monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")
     monkeypatch.setenv("ULTRA_LLM_METRICS", "1")
-    layers = [layer.plugin for layer in counting_adapter().chain.layers]
+    layers = [layer.plugin for layer in counting_adapter().adapter.chain.layers]
     assert [plugin for plugin in layers if plugin in ours] == ["metrics", "cache"]
     assert layers[0] == "metrics" and layers[-1] == "cache", "outermost and innermost"
 

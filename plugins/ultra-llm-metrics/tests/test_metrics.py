@@ -61,7 +61,7 @@ def test_installed_and_outermost_but_off_by_default(
     assert record.status == "loaded" and record.distribution == "ultra-llm-metrics"
     assert record.hooks == ["ultra_llm_middleware", "ultra_llm_register_settings"]
     off = adapter()
-    assert "metrics" not in [layer.plugin for layer in off.chain.layers], "off: no layer at all"
+    assert "metrics" not in [layer.plugin for layer in off.adapter.chain.layers], "off: no layer at all"
     with caplog.at_level(logging.INFO, logger="ultra_llm.metrics"):
         off.generate("x")
     assert ultra_llm_metrics.snapshot() == {"enabled": False, "series": []}
@@ -299,5 +299,5 @@ def test_the_documented_settings_decide_the_middleware(
 
     monkeypatch.setenv("ULTRA_LLM_METRICS", value)
     assert MetricsSettings.load().enabled is on
-    assert ("metrics" in [layer.plugin for layer in adapter().chain.layers]) is on
+    assert ("metrics" in [layer.plugin for layer in adapter().adapter.chain.layers]) is on
     assert ultra_llm_metrics.snapshot()["enabled"] is on
