@@ -39,3 +39,16 @@ def test_a_pull_whose_progress_keeps_arriving_outlives_the_generation_timeout() 
     )
     assert done.returncode == 0, done
     assert done.stdout.splitlines()[-1] == "Pulled mock/big on mock."
+
+
+def test_a_bad_pull_timeout_is_exit_2_naming_it() -> None:
+    env = {**os.environ, "ULTRA_LLM_LOAD_PLUGINS": "mock"}
+    done = subprocess.run(
+        [SCRIPT, "pull", "mock/big", "-b", "mock", "--timeout", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 2, done
+    assert "timeout=0.0 is not a timeout" in done.stderr and "Traceback" not in done.stderr

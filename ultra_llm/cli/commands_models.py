@@ -64,7 +64,7 @@ def models(ctx: _Context, backend: str | None, as_json: bool) -> None:
 @backend_option
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
+    type=float,  # checked by the adapter, as generate's is
     default=None,
     metavar="SECONDS",
     help="Seconds the whole pull may take (default: no limit; a pull fails when no progress arrives for the "
