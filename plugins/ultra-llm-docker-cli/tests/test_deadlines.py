@@ -295,3 +295,13 @@ def test_configure_checks_the_model_within_list_timeout(docker_double: DockerDou
             {"docker_bin": docker, "list_timeout": 0.5, "control_timeout": 30},
         )
     assert run(lambda llm: llm.configure("smollm2", context_size=4096)) == "ai/smollm2:latest"
+
+
+def test_a_quoted_progress_line_is_bounded() -> None:
+    """What docker printed reaches an error's text (and a terminal, neutralised there): at most
+    ``QUOTED_MAX`` characters of it, so a runaway line cannot flood the message."""
+    from ultra_llm_docker_cli.backend import QUOTED_MAX, _quoted
+
+    assert _quoted("Downloaded 5 MB of 10 MB") == "Downloaded 5 MB of 10 MB"
+    long = "x" * 10_000
+    assert len(_quoted(long)) == QUOTED_MAX and _quoted(long).endswith("...")

@@ -481,11 +481,11 @@ class DockerCLIBackend(Backend):
             log.info("docker model run %s: %s", model, event.text)
             if deadline is not None and not deadline.has_answered:
                 if event.kind == "install":
-                    why = f'is installing the runner, last printed "{event.text}"'
+                    why = f'is installing the runner, last printed "{_quoted(event.text)}"'
                 elif event.kind == "pulled":
                     why = "has pulled the model and printed no answer yet"
                 else:
-                    why = f'is pulling the model, last printed "{event.text}"'
+                    why = f'is pulling the model, last printed "{_quoted(event.text)}"'
                 deadline.waiting_for(f"`docker model run {model}` {why}")
             report = _progress(event.text, event.completed, event.total, done=event.kind == "pulled")
             for callback in (progress, self.progress_callback):
@@ -544,7 +544,7 @@ class DockerCLIBackend(Backend):
                             done = line == "Model pulled successfully"
                             if deadline is not None and not deadline.has_answered:
                                 deadline.waiting_for(
-                                    f'`docker model pull {name}` is pulling the model, last printed "{line}"'
+                                    f'`docker model pull {name}` is pulling the model, last printed "{_quoted(line)}"'
                                 )
                             report(_progress(line, *(counts or (None, None)), done=done))
                 wait, by_deadline = _sized(idle, deadline)  # closed its output: silent from now on
@@ -758,3 +758,12 @@ def _listed_ids(listed: list[ListedModel]) -> set[str]:
 
 def _progress(message: str, completed: int | None, total: int | None, *, done: bool) -> Progress:
     return Progress(message=message, completed=completed, total=total, status="success" if done else "progress")
+
+
+QUOTED_MAX = 120
+"""The most characters of a line ``docker`` printed that an error quotes (the rest is cut, marked)."""
+
+
+def _quoted(line: str) -> str:
+    """A progress line ``docker`` printed, as an error quotes it: at most ``QUOTED_MAX`` characters."""
+    return line if len(line) <= QUOTED_MAX else line[: QUOTED_MAX - 3] + "..."
