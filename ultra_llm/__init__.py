@@ -18,15 +18,22 @@ from .errors import UltraLLMError
 
 if TYPE_CHECKING:
     from .adapter import Adapter, LLMAdapter
+    from .batch import BatchItem, BatchProgress, BatchProgressCallback
     from .config import UltraConfig, load_config
     from .factory import create_adapter, create_adapter_sync
     from .host import PluginHost, get_host
+    from .registry import BackendSpec
+    from .selection import Selection
     from .sync import SyncAdapter
     from .types import Chunk, EmbeddingResult, ImagePart, Message, ModelInfo, Result, Usage
 
 __version__ = "0.4.0"
 
 _LAZY = {
+    "BatchItem": "batch",
+    "BatchProgress": "batch",
+    "BatchProgressCallback": "batch",
+    "BackendSpec": "registry",
     "Adapter": "adapter",
     "LLMAdapter": "adapter",
     "SyncAdapter": "sync",
@@ -36,6 +43,7 @@ _LAZY = {
     "load_config": "config",
     "PluginHost": "host",
     "get_host": "host",
+    "Selection": "selection",
     "Chunk": "types",
     "EmbeddingResult": "types",
     "ImagePart": "types",
@@ -102,6 +110,10 @@ def _moved(name: str, module: str) -> Any:
 
 __all__ = [
     "Adapter",
+    "BackendSpec",
+    "BatchItem",
+    "BatchProgress",
+    "BatchProgressCallback",
     "Chunk",
     "EmbeddingResult",
     "ImagePart",
@@ -110,6 +122,7 @@ __all__ = [
     "ModelInfo",
     "PluginHost",
     "Result",
+    "Selection",
     "SyncAdapter",
     "UltraConfig",
     "UltraLLMError",

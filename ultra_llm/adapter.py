@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import copy
 import dataclasses
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .backend import Backend
@@ -46,6 +46,8 @@ from .types import (
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from .batch import BatchItem, BatchProgressCallback
     from .config import UltraConfig
     from .deadline import _Configured
@@ -94,6 +96,30 @@ class Adapter:
         tells the deadline its first chunk: whole calls keep the first-token limit too. A backend
         with its own ``generate`` has only the total on whole calls (ultra_llm.deadline)."""
         self._closed = False
+
+    @classmethod
+    def on_backend(
+        cls,
+        backend: str,
+        *,
+        model: str | None = None,
+        config: UltraConfig | None = None,
+        host: PluginHost | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> Self:
+        """An adapter on the backend named ``backend``, made now and not checked, so with no
+        fallback: a backend that cannot serve shows as its typed error on the first call.
+        ``create_adapter(backend=..., check=False)`` without an event loop, for factories that
+        must return at once; ``settings`` are the backend's own, as there."""
+        from .config import load_config
+        from .host import get_host
+        from .selection import Selection, instantiate
+
+        config = config or load_config()
+        host = host or get_host()
+        made = instantiate(host, backend, config, settings)
+        selection = Selection(backend, "named explicitly, not checked", made.name)
+        return cls(host, made, model=model, config=config, selection=selection)
 
     @property
     def name(self) -> str:

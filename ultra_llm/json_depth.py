@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAX_JSON_DEPTH", "JSONDepthError", "check_depth", "dumps", "loads"]
+__all__ = ["MAX_JSON_DEPTH", "JSONDepthError", "check_depth", "json_dumps", "json_loads"]
 
 MAX_JSON_DEPTH = 200
 """The most levels of nested arrays and objects read or written: far above any real schema, answer
@@ -56,7 +56,7 @@ def _text_too_deep(data: str | bytes, limit: int) -> bool:
     return False
 
 
-def loads(data: str | bytes, *, limit: int = MAX_JSON_DEPTH) -> Any:
+def json_loads(data: str | bytes, *, limit: int = MAX_JSON_DEPTH) -> Any:
     """``json.loads``; ``JSONDepthError`` (a ``ValueError``) for text nested deeper than ``limit``,
     checked before the recursive decoder runs; other malformed text raises ``ValueError`` as usual."""
     if _text_too_deep(data, limit):
@@ -84,7 +84,7 @@ def check_depth(value: Any, *, limit: int = MAX_JSON_DEPTH) -> None:
         stack.extend((child, depth + 1) for child in children)
 
 
-def dumps(value: Any, *, limit: int = MAX_JSON_DEPTH, **options: Any) -> str:
+def json_dumps(value: Any, *, limit: int = MAX_JSON_DEPTH, **options: Any) -> str:
     """``json.dumps(value, **options)`` after ``check_depth``: ``JSONDepthError`` instead of a
     ``RecursionError`` for a value nested deeper than ``limit``."""
     check_depth(value, limit=limit)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidOptionsError
-from .json_depth import JSONDepthError, loads
+from .json_depth import JSONDepthError, json_loads
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -128,7 +128,7 @@ def parse_option_pairs(pairs: Iterable[str]) -> dict[str, Any]:
                 f"Option '{pair}' is not key=value.", fix="Write options as -o key=value, e.g. -o temperature=0."
             )
         try:
-            value: Any = loads(raw)
+            value: Any = json_loads(raw)
         except JSONDepthError as exc:
             raise InvalidOptionsError(f"Option '{key}' is JSON {exc}.", fix="Pass a flatter value.") from None
         except ValueError:

@@ -1,17 +1,27 @@
 """Everything a plugin author imports, in one module: ``from ultra_llm.plugin import hookimpl, Backend``.
 
 - ``hookimpl``: marks the hook implementations (the hooks: ``ultra_llm.hookspecs``, docs/reference.md);
-- ``Backend`` (subclass it), ``collect_result``, ``closing_stream``;
+- ``Backend`` (subclass it), ``collect_result``, ``closing_stream``, and ``UltraConfig``, the
+  configuration a backend is made with;
 - ``Deadline`` (on each request) and ``current_deadline()`` (for calls that take none): the
   call's deadline, which a backend sizes its waits by and tells when the answer begins;
 - the optional capabilities a backend implements as well: ``ModelStore`` (pull, remove),
   ``LoadedModels`` (the models loaded in memory), ``Embedder`` (embeddings);
 - the registrars the registration hooks receive: ``BackendRegistrar``, ``ModelRegistrar``,
   ``SettingsRegistrar``;
-- ``Middleware``, the base of what ``ultra_llm_middleware`` returns;
-- ``Settings``, ``setting``, ``Alias``, ``Secret``: a backend's or plugin's environment variables;
+- ``Middleware``, the base of what ``ultra_llm_middleware`` returns, and the types of its
+  ``call_next``: ``GenerateNext``, ``StreamNext``, ``EmbedNext``;
+- ``Settings``, ``setting``, ``Alias``, ``Secret``: a backend's or plugin's environment variables
+  (``FALSE_WORDS``: the words a boolean setting reads as off);
 - the value types that cross the boundary (``GenerationRequest``, ``Chunk``, ``Result`` ...), and
-  loaded models' (``RunningModel``, ``DiskUsage``, ``ModelSettings``).
+  loaded models' (``RunningModel``, ``DiskUsage``, ``ModelSettings``);
+- the kernel's bounds a backend applies to what it reads: ``json_loads``/``json_dumps`` (JSON nested at
+  most ``MAX_JSON_DEPTH`` deep, else ``JSONDepthError``), ``check_schema_shape`` (a JSON schema's
+  shape), ``preview`` (a value quoted short in a message), ``redact_urls``/``redact_logger`` (no
+  credentials in messages and log lines);
+- for a plugin's ``ultra_llm_register_commands``: ``command_adapter`` (the adapter a command works
+  on), ``run_async``, ``handle_errors`` (a typed error as one line and its exit status),
+  ``echo_json``, ``echo_table``.
 
 The errors a backend raises live in ``ultra_llm.errors``. Importing this module is cheap: only
 ``hookimpl`` loads at once, the rest on first use, so an entry-point module that imports it adds
@@ -27,11 +37,18 @@ from .hookspecs import hookimpl
 if TYPE_CHECKING:
     from .backend import Backend, closing_stream, collect_result
     from .capabilities import Embedder, LoadedModels, ModelStore
+    from .cli.context import command_adapter, handle_errors, run_async
+    from .cli.output import echo_json, echo_table
+    from .config import UltraConfig
     from .deadline import current_deadline
+    from .json_depth import MAX_JSON_DEPTH, JSONDepthError, json_dumps, json_loads
     from .lifecycle import DiskUsage, ModelSettings, RunningModel
-    from .middleware import Middleware
+    from .middleware import EmbedNext, GenerateNext, Middleware, StreamNext
+    from .redact import redact_logger, redact_urls
     from .registry import BackendRegistrar, ModelRegistrar, SettingsRegistrar
-    from .settings import Alias, Secret, Settings, setting
+    from .schema_shape import check_schema_shape
+    from .settings import FALSE_WORDS, Alias, Secret, SettingRow, Settings, setting
+    from .text import preview
     from .types import (
         Availability,
         Check,
@@ -55,11 +72,30 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
+    "SettingRow": "settings",
     "Backend": "backend",
     "closing_stream": "backend",
     "collect_result": "backend",
     "current_deadline": "deadline",
+    "command_adapter": "cli.context",
+    "handle_errors": "cli.context",
+    "run_async": "cli.context",
+    "echo_json": "cli.output",
+    "echo_table": "cli.output",
+    "UltraConfig": "config",
+    "MAX_JSON_DEPTH": "json_depth",
+    "JSONDepthError": "json_depth",
+    "json_dumps": "json_depth",
+    "json_loads": "json_depth",
+    "redact_logger": "redact",
+    "redact_urls": "redact",
+    "check_schema_shape": "schema_shape",
+    "preview": "text",
+    "FALSE_WORDS": "settings",
+    "EmbedNext": "middleware",
+    "GenerateNext": "middleware",
     "Middleware": "middleware",
+    "StreamNext": "middleware",
     "Embedder": "capabilities",
     "LoadedModels": "capabilities",
     "ModelStore": "capabilities",
@@ -108,11 +144,17 @@ __all__ = [
     "Chunk",
     "Deadline",
     "DiskUsage",
+    "EmbedNext",
     "Embedder",
     "EmbeddingRequest",
     "EmbeddingResult",
+    "FALSE_WORDS",
+    "GenerateNext",
     "GenerationRequest",
+    "ImagePart",
+    "JSONDepthError",
     "LoadedModels",
+    "MAX_JSON_DEPTH",
     "Message",
     "Middleware",
     "ModelInfo",
@@ -121,22 +163,35 @@ __all__ = [
     "ModelStore",
     "Progress",
     "ProgressCallback",
+    "ResponseFormat",
     "Result",
     "RunningModel",
     "Secret",
+    "SettingRow",
     "Settings",
     "SettingsRegistrar",
-    "ImagePart",
-    "ResponseFormat",
+    "StreamNext",
     "TextPart",
     "Tool",
     "ToolCall",
     "ToolCallDelta",
+    "UltraConfig",
     "Usage",
+    "check_schema_shape",
     "closing_stream",
     "collect_result",
+    "command_adapter",
     "current_deadline",
+    "echo_json",
+    "echo_table",
+    "handle_errors",
     "hookimpl",
+    "json_dumps",
+    "json_loads",
+    "preview",
+    "redact_logger",
+    "redact_urls",
+    "run_async",
     "setting",
 ]
 

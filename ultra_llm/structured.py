@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidOptionsError, StructuredOutputError
-from .json_depth import JSONDepthError, check_depth, loads
+from .json_depth import JSONDepthError, check_depth, json_loads
 
 __all__ = ["ResponseFormat", "to_json_value"]
 
@@ -68,7 +68,7 @@ class ResponseFormat:
         the raw text when it is not JSON, is nested deeper than ``MAX_JSON_DEPTH`` or, with a model,
         does not validate."""
         try:
-            value = loads(text)
+            value = json_loads(text)
         except JSONDepthError as exc:
             raise self._error(f"is JSON {exc}", text, finish_reason, backend) from None
         except ValueError as exc:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidOptionsError, StructuredOutputError
-from .json_depth import JSONDepthError, dumps, loads
+from .json_depth import JSONDepthError, json_dumps, json_loads
 from .text import preview
 
 __all__ = ["Tool", "ToolCall", "ToolCallAssembler", "ToolCallDelta", "to_tool_choice", "to_tools"]
@@ -120,7 +120,7 @@ class ToolCall:
         """The arguments decoded from JSON; ``StructuredOutputError`` (keeping the raw text) when the
         model wrote something that is not JSON or is nested deeper than ``MAX_JSON_DEPTH``."""
         try:
-            return loads(self.arguments or "{}")
+            return json_loads(self.arguments or "{}")
         except ValueError as exc:
             problem = f"are JSON {exc}" if isinstance(exc, JSONDepthError) else "are not valid JSON"
             raise StructuredOutputError(
@@ -153,7 +153,7 @@ class ToolCall:
             raise ValueError(f"a tool call needs a function name, got {preview(value)}")
         arguments = function.get("arguments", "{}")
         if not isinstance(arguments, str):
-            arguments = dumps(arguments)
+            arguments = json_dumps(arguments)
         return cls(str(value.get("id") or ""), function["name"], arguments)
 
 

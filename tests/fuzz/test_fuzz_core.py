@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from ultra_llm_mock.backend import MockBackend
 
 from ultra_llm.errors import InvalidOptionsError
-from ultra_llm.json_depth import JSONDepthError, check_depth, loads
+from ultra_llm.json_depth import JSONDepthError, check_depth, json_loads
 from ultra_llm.options import parse_option_pairs, validate_options
 from ultra_llm.types import to_messages
 
@@ -95,9 +95,9 @@ def test_json_depth_is_counted_exactly_in_text_and_values(value: Any, limit: int
     data: str | bytes = text.encode() if as_bytes else text
     if depth_of(value) > limit:
         with pytest.raises(JSONDepthError):
-            loads(data, limit=limit)
+            json_loads(data, limit=limit)
         with pytest.raises(JSONDepthError):
             check_depth(value, limit=limit)
     else:
-        assert loads(data, limit=limit) == value
+        assert json_loads(data, limit=limit) == value
         check_depth(value, limit=limit)

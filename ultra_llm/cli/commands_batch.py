@@ -9,7 +9,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from ..errors import InvalidOptionsError, UltraLLMError
-from ..json_depth import loads
+from ..json_depth import json_loads
 from ..options import parse_option_pairs
 from .commands_models import backend_option, open_adapter
 from .context import _Context, handle_errors, pass_context, run_async
@@ -38,7 +38,7 @@ def read_prompts(stream: IO[str]) -> list[tuple[Prompt, Any]]:
     prompts: list[tuple[Prompt, Any]] = []
     for number, line in lines:
         try:
-            data = loads(line)  # depth bounded: a line nested too deeply is not JSON we read
+            data = json_loads(line)  # depth bounded: a line nested too deeply is not JSON we read
         except ValueError as exc:
             raise InvalidOptionsError(
                 f"Line {number} of the batch file is not JSON: {exc}.",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from .context import _Context, handle_errors, pass_context, run_async
+from .context import _Context, command_adapter, handle_errors, pass_context, run_async
 from .output import ProgressDisplay, echo_json, echo_table, yes_no
 from .terminal import for_stream
 
@@ -18,11 +18,8 @@ backend_option = click.option("--backend", "-b", default=None, help="Backend to 
 
 
 async def open_adapter(ctx: _Context, backend: str | None, model: str | None = None) -> Adapter:
-    """An adapter as configured; an explicit ``--backend`` never falls back."""
-    from ..factory import create_adapter
-
-    overrides: dict[str, Any] = {"fallback": "none"} if backend else {}
-    return await create_adapter(model, backend=backend, host=ctx.host, **overrides)
+    """``command_adapter`` (kept for the commands that pass their context; folded in after issue 29)."""
+    return await command_adapter(backend, model)
 
 
 @click.command()

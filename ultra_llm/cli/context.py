@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Coroutine
 from functools import wraps
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -13,7 +13,10 @@ from ..errors import InternalError, UltraLLMError
 from .output import print_error
 from .terminal import neutralise
 
-__all__ = ["_Context", "fail", "handle_errors", "pass_context", "run_async"]
+if TYPE_CHECKING:
+    from ..adapter import Adapter
+
+__all__ = ["_Context", "command_adapter", "fail", "handle_errors", "pass_context", "run_async"]
 
 T = TypeVar("T")
 
@@ -33,6 +36,19 @@ class _Context:
         if self.trace_hooks:
             host.enable_tracing()
         return host
+
+
+async def command_adapter(backend: str | None = None, model: str | None = None) -> Adapter:
+    """The adapter a command works on: the configured one, or ``backend`` named explicitly (the
+    ``--backend`` option), which never falls back to the stand-in. Close it (``async with``)."""
+    from ..factory import create_adapter
+    from ..host import get_host
+
+    click_context = click.get_current_context(silent=True)
+    shared = click_context.find_object(_Context) if click_context is not None else None
+    host = shared.host if shared is not None else get_host()
+    overrides: dict[str, Any] = {"fallback": "none"} if backend else {}
+    return await create_adapter(model, backend=backend, host=host, **overrides)
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

@@ -17,7 +17,7 @@ from typing import Any
 from ..content import ImagePart, TextPart
 from ..errors import InvalidOptionsError
 from ..files import read_regular_file
-from ..json_depth import JSONDepthError, loads
+from ..json_depth import JSONDepthError, json_loads
 from ..structured import ResponseFormat
 from ..tools import ToolCall, to_tools
 from ..types import Message, Prompt
@@ -63,7 +63,7 @@ def load_json_argument(value: str, what: str, fix: str, *, inline: bool = True) 
             raise InvalidOptionsError(f"{what}: the file '{value}' is not UTF-8 text.", fix=fix) from exc
         source = f"in '{value}'"
     try:
-        return loads(text)
+        return json_loads(text)
     except JSONDepthError as exc:
         raise InvalidOptionsError(f"{what} is JSON {exc} ({source}).", fix=fix) from None
     except ValueError as exc:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import click
 
-from ultra_llm.cli.context import handle_errors
-from ultra_llm.cli.output import echo_json
 from ultra_llm.errors import UltraLLMError
+from ultra_llm.plugin import echo_json, handle_errors
 
 __all__ = ["COMMANDS", "cache"]
 

@@ -14,9 +14,7 @@ from ultra_llm.plugin import hookimpl
 if TYPE_CHECKING:
     import click
 
-    from ultra_llm.backend import Backend
-    from ultra_llm.middleware import Middleware
-    from ultra_llm.registry import SettingsRegistrar
+    from ultra_llm.plugin import Backend, Middleware, SettingsRegistrar
 
 
 @hookimpl(trylast=True)

@@ -14,9 +14,16 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ultra_llm.backend import Backend, closing_stream
-from ultra_llm.middleware import GenerateNext, Middleware, StreamNext
-from ultra_llm.types import Chunk, GenerationRequest, Result
+from ultra_llm.plugin import (
+    Backend,
+    Chunk,
+    GenerateNext,
+    GenerationRequest,
+    Middleware,
+    Result,
+    StreamNext,
+    closing_stream,
+)
 
 from .settings import CacheSettings
 from .store import CachedValue, Kind, MemoryStore, SQLiteStore, Store, is_damaged, is_deterministic, request_key

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from ultra_llm.settings import FALSE_WORDS, Settings, setting
+from ultra_llm.plugin import FALSE_WORDS, Settings, setting
 
 MODES = ("off", "memory", "sqlite")
 

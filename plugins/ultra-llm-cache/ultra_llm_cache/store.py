@@ -18,11 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from ultra_llm.tools import ToolCall, ToolCallDelta
-from ultra_llm.types import Chunk, ImagePart, Message, Result, Usage
+from ultra_llm.plugin import Chunk, ImagePart, Message, Result, ToolCall, ToolCallDelta, Usage
 
 if TYPE_CHECKING:
-    from ultra_llm.types import GenerationRequest
+    from ultra_llm.plugin import GenerationRequest
 
 __all__ = [
     "CachedValue",

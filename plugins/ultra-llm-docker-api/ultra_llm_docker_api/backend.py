@@ -20,8 +20,6 @@ from ultra_llm_docker.errors import RUNNER_MAX_REQUEST_BYTES, RunnerRequestTooLa
 from ultra_llm_docker.lifecycle import check_model_settings, configured_context
 from ultra_llm_docker.names import DEFAULT_MODEL, normalize_model_name, parse_model_reference
 
-from ultra_llm.backend import Backend
-from ultra_llm.deadline import Deadline, current_deadline
 from ultra_llm.errors import (
     BadRequestError,
     GenerationError,
@@ -32,15 +30,18 @@ from ultra_llm.errors import (
     UltraLLMError,
     UnsupportedOperationError,
 )
-from ultra_llm.types import (
+from ultra_llm.plugin import (
     Availability,
+    Backend,
     Check,
     Chunk,
+    Deadline,
     EmbeddingRequest,
     EmbeddingResult,
     GenerationRequest,
     ModelInfo,
     Result,
+    current_deadline,
 )
 
 from .chat_body import chat_body
@@ -77,9 +78,7 @@ from .transport import Transport, error_of
 log = logging.getLogger("ultra_llm.docker_api")
 
 if TYPE_CHECKING:
-    from ultra_llm.config import UltraConfig
-    from ultra_llm.lifecycle import DiskUsage, ModelSettings, RunningModel
-    from ultra_llm.types import ProgressCallback
+    from ultra_llm.plugin import DiskUsage, ModelSettings, ProgressCallback, RunningModel, UltraConfig
 
 __all__ = ["DockerAPIBackend"]
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ultra_llm.types import GenerationRequest
+from ultra_llm.plugin import GenerationRequest
 
 __all__ = ["chat_body"]
 

@@ -24,8 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from ultra_llm.lifecycle import DiskUsage, ModelSettings, RunningModel
-from ultra_llm.text import preview
+from ultra_llm.plugin import DiskUsage, ModelSettings, RunningModel, preview
 
 from .parsing import MalformedResponse
 

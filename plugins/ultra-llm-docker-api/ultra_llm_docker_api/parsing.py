@@ -15,9 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ultra_llm.json_depth import JSONDepthError, loads
-from ultra_llm.tools import ToolCall
-from ultra_llm.types import Chunk, Progress, Usage
+from ultra_llm.plugin import Chunk, JSONDepthError, Progress, ToolCall, Usage, json_loads
 
 from .tool_calls import calls_from_message, deltas_from_delta, shape_error
 
@@ -56,7 +54,7 @@ def load_json(data: bytes | str, what: str) -> Any:
     """``json.loads`` (depth bounded, ``ultra_llm.json_depth``) that raises ``MalformedResponse`` naming
     ``what`` and quoting the data."""
     try:
-        return loads(data)
+        return json_loads(data)
     except JSONDepthError as exc:
         raise MalformedResponse(f"{what} is JSON nested too deeply to read ({exc}): {_snippet(data)!r}") from None
     except ValueError as exc:

@@ -28,8 +28,8 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from ultra_llm.deadline import Deadline
 from ultra_llm.errors import GenerationError
+from ultra_llm.plugin import Deadline
 
 from .faults import Failed
 from .pool import EndpointPool, Member

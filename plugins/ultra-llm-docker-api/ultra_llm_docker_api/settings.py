@@ -36,10 +36,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
-from ultra_llm.config import UltraConfig
 from ultra_llm.errors import ConfigurationError
-from ultra_llm.redact import redact_urls
-from ultra_llm.settings import Alias, Secret, Settings, setting
+from ultra_llm.plugin import Alias, Secret, Settings, UltraConfig, redact_urls, setting
 
 __all__ = ["DEFAULT_URL", "DockerAPISettings", "Endpoint", "base_url", "resolve", "resolve_all"]
 

@@ -17,7 +17,7 @@ from typing import cast
 import httpx2
 
 from ultra_llm.errors import GenerationError, StreamInterruptedError, UltraLLMError
-from ultra_llm.types import Chunk
+from ultra_llm.plugin import Chunk
 
 from .error_map import BACKEND, error_from_body
 from .model_check import check_answering_model

@@ -27,7 +27,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from ultra_llm.tools import ToolCall, ToolCallDelta
+from ultra_llm.plugin import ToolCall, ToolCallDelta
 
 __all__ = ["as_deltas", "calls_from_message", "deltas_from_delta", "shape_error"]
 

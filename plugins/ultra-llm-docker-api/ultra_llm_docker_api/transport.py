@@ -30,7 +30,7 @@ from ultra_llm.errors import (
     UltraLLMError,
     UnsupportedOperationError,
 )
-from ultra_llm.redact import redact_logger, redact_urls
+from ultra_llm.plugin import redact_logger, redact_urls
 
 from .error_map import (
     BACKEND,

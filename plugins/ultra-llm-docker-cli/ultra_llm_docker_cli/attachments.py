@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ultra_llm.errors import InvalidOptionsError, UnsupportedOperationError
-from ultra_llm.types import ImagePart, Message
+from ultra_llm.plugin import ImagePart, Message
 
 from .failures import API_HINT, BACKEND
 from .prompt_guard import image_paths

@@ -56,8 +56,6 @@ from ultra_llm_docker.errors import ModelRunnerNotEnabledError, model_not_found
 from ultra_llm_docker.lifecycle import check_model_settings, configured_context
 from ultra_llm_docker.names import DEFAULT_MODEL, normalize_model_name, parse_model_reference
 
-from ultra_llm.backend import Backend
-from ultra_llm.deadline import Deadline, current_deadline
 from ultra_llm.errors import (
     BackendUnavailableError,
     EmptyPromptError,
@@ -69,9 +67,21 @@ from ultra_llm.errors import (
     UltraLLMError,
     UnsupportedOperationError,
 )
-from ultra_llm.json_depth import loads
-from ultra_llm.lifecycle import DiskUsage, ModelSettings, RunningModel
-from ultra_llm.types import Availability, Chunk, GenerationRequest, ModelInfo, Progress, Usage
+from ultra_llm.plugin import (
+    Availability,
+    Backend,
+    Chunk,
+    Deadline,
+    DiskUsage,
+    GenerationRequest,
+    ModelInfo,
+    ModelSettings,
+    Progress,
+    RunningModel,
+    Usage,
+    current_deadline,
+    json_loads,
+)
 
 from .attachments import ImageFiles, images_to_send, place_paths
 from .failures import API_HINT, BACKEND, container_refused, error_for, first_line, not_installed, unsafe_prompt
@@ -94,8 +104,7 @@ from .run_output import Event, RunOutputParser
 from .settings import DockerCLISettings
 
 if TYPE_CHECKING:
-    from ultra_llm.config import UltraConfig
-    from ultra_llm.types import ProgressCallback
+    from ultra_llm.plugin import ProgressCallback, UltraConfig
 
 __all__ = ["DockerCLIBackend"]
 
@@ -707,7 +716,7 @@ class DockerCLIBackend(Backend):
             text = await self._output(
                 "configure", "show", name, limit=self.settings.list_timeout, setting=LIST_TIMEOUT, model=name
             )
-            return configured_context(loads(text), name, normalize_model_name)
+            return configured_context(json_loads(text), name, normalize_model_name)
         except (UltraLLMError, ValueError):  # malformed or too deep JSON (ultra_llm.json_depth) included
             return None
 

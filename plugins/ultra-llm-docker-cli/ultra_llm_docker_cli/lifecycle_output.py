@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from ultra_llm.lifecycle import DiskUsage, RunningModel
+from ultra_llm.plugin import DiskUsage, RunningModel
 
 from .parsers import parse_size, strip_ansi
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from ultra_llm.json_depth import JSONDepthError, loads
+from ultra_llm.plugin import JSONDepthError, json_loads
 
 __all__ = [
     "Failure",
@@ -114,7 +114,7 @@ def _load_json(text: str, what: str) -> Any:
     """``json.loads`` (depth bounded, ``ultra_llm.json_depth``), with input nested too deeply reported
     as malformed like any other: a ``ValueError``."""
     try:
-        return loads(text)
+        return json_loads(text)
     except JSONDepthError as exc:
         raise ValueError(f"{what} printed JSON nested too deeply to read ({exc})") from None
 

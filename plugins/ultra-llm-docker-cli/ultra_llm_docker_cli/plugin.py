@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from ultra_llm_docker import KERNEL_CONTRACT
 
-from ultra_llm.plugin import hookimpl
-from ultra_llm.registry import BackendRegistrar
+from ultra_llm.plugin import BackendRegistrar, hookimpl
 
 ULTRA_LLM_CONTRACT = KERNEL_CONTRACT
 """The kernel versions the Docker family was built for: the host refuses this plugin under another."""

@@ -46,12 +46,11 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from ultra_llm.adapter import Adapter
+from ultra_llm import Adapter, create_adapter, load_config
 from ultra_llm.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from ultra_llm.config import UltraConfig
-    from ultra_llm.host import PluginHost
+    from ultra_llm import PluginHost, UltraConfig
 
 __all__ = [
     "CLI_BACKEND",
@@ -90,6 +89,13 @@ class ModelRunnerAdapter(Adapter):
         """Ultra's capability keys plus the backend's own, as a dict that is also awaitable."""
         return Capabilities(super().get_capabilities())
 
+    @classmethod
+    def over(cls, adapter: Adapter) -> ModelRunnerAdapter:
+        """This kind of adapter on ``adapter``'s backend, model and selection (it owns them now)."""
+        return cls(
+            adapter.host, adapter.backend, model=adapter.model, config=adapter.config, selection=adapter.selection
+        )
+
 
 class UncheckedModelRunnerAdapter(ModelRunnerAdapter):
     """What a plain ``create_modelrunner_adapter(model)`` returns: usable at once, not yet checked.
@@ -106,23 +112,19 @@ class UncheckedModelRunnerAdapter(ModelRunnerAdapter):
         return self._checked().__await__()
 
     async def _checked(self) -> ModelRunnerAdapter:
-        from ultra_llm.selection import select_backend
-
-        backend, selection = await select_backend(
-            self.host, self.config, backend=self.backend.name, settings=self.settings_overrides
+        checked = await create_adapter(
+            self.model, backend=self.backend.name, settings=self.settings_overrides, host=self.host, config=self.config
         )
-        if backend.name == self.backend.name and not selection.fell_back:
-            await backend.aclose()  # the check's own instance; keep the one callers already hold
-            self.selection = selection
+        if checked.name == self.backend.name and not checked.selection.fell_back:
+            await checked.aclose()  # the check's own instance; keep the one callers already hold
+            self.selection = checked.selection
             return self
         await self.aclose()
-        return ModelRunnerAdapter(self.host, backend, model=self.model, config=self.config, selection=selection)
+        return ModelRunnerAdapter.over(checked)
 
 
 def _config(timeout: float | None, overrides: dict[str, Any]) -> UltraConfig:
     """The core configuration, with the seed's ``timeout`` (milliseconds) as ``ULTRA_LLM_TIMEOUT``."""
-    from ultra_llm.config import load_config
-
     if timeout is not None:
         overrides = {**overrides, "timeout": float(timeout) / 1000.0}
     return load_config(**overrides)
@@ -145,17 +147,6 @@ def _api_settings(base_url: str | None, api_key: str | None, kwargs: dict[str, A
     return settings
 
 
-async def _checked_adapter(
-    backend_name: str, model: str | None, *, host: PluginHost | None, config: UltraConfig
-) -> ModelRunnerAdapter:
-    from ultra_llm.host import get_host
-    from ultra_llm.selection import select_backend
-
-    host = host or get_host()
-    backend, selection = await select_backend(host, config, backend=backend_name)
-    return ModelRunnerAdapter(host, backend, model=model, config=config, selection=selection)
-
-
 async def create_modelrunner_cli_adapter(
     model: str | None = None, *, host: PluginHost | None = None, config: UltraConfig | None = None
 ) -> ModelRunnerAdapter:
@@ -166,9 +157,7 @@ async def create_modelrunner_cli_adapter(
     ``DockerDaemonDownError``). Raises ``BackendNotFoundError`` when the ``ultra-llm-docker-cli``
     plugin is not installed. ``host`` and ``config`` are for tests and embedding applications.
     """
-    from ultra_llm.config import load_config
-
-    return await _checked_adapter(CLI_BACKEND, model, host=host, config=config or load_config())
+    return ModelRunnerAdapter.over(await create_adapter(model, backend=CLI_BACKEND, host=host, config=config))
 
 
 def create_modelrunner_adapter(
@@ -195,15 +184,10 @@ def create_modelrunner_adapter(
     from ``MODEL_RUNNER_URL``. Other keyword arguments raise ``ConfigurationError``. Raises
     ``BackendNotFoundError`` when the ``ultra-llm-docker-api`` plugin is not installed.
     """
-    from ultra_llm.host import get_host
-    from ultra_llm.selection import Selection, instantiate
-
     settings = _api_settings(base_url, api_key, kwargs)
-    config = config or _config(timeout, {})
-    host = host or get_host()
-    backend = instantiate(host, API_BACKEND, config, settings)
-    selection = Selection(backend.name, "create_modelrunner_adapter (not yet checked)", backend.name)
-    adapter = UncheckedModelRunnerAdapter(host, backend, model=model, config=config, selection=selection)
+    adapter = UncheckedModelRunnerAdapter.on_backend(
+        API_BACKEND, model=model, config=config or _config(timeout, {}), host=host, settings=settings
+    )
     adapter.settings_overrides = settings
     return adapter
 
@@ -219,16 +203,10 @@ async def get_available_models(
     would be a wrong answer. A runner that cannot be asked raises its typed error (the seed
     returned ``[]``). Plugins' ``ultra_llm_register_models`` contributions are included.
     """
-    from ultra_llm.config import load_config
-    from ultra_llm.host import get_host
-    from ultra_llm.selection import Selection, instantiate
-
     from .settings import SelectionSettings
 
     config = config or load_config()
-    host = host or get_host()
     name = API_BACKEND if base_url is not None else (config.backend or SelectionSettings.load().model_runner_type)
-    backend = instantiate(host, name, config, _api_settings(base_url, None, {}))
-    adapter = Adapter(host, backend, config=config, selection=Selection(name, "discovery", name))
+    adapter = Adapter.on_backend(name, config=config, host=host, settings=_api_settings(base_url, None, {}))
     async with adapter:
         return await adapter.get_available_models()

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from ultra_llm.errors import InvalidOptionsError
-from ultra_llm.lifecycle import ModelSettings
+from ultra_llm.plugin import ModelSettings
 
 __all__ = ["check_keep_alive", "check_model_settings", "configured_context"]
 

@@ -14,8 +14,7 @@ from ultra_llm.plugin import hookimpl
 from . import KERNEL_CONTRACT
 
 if TYPE_CHECKING:
-    from ultra_llm.config import UltraConfig
-    from ultra_llm.registry import SettingsRegistrar
+    from ultra_llm.plugin import SettingsRegistrar, UltraConfig
 
 ULTRA_LLM_CONTRACT = KERNEL_CONTRACT
 

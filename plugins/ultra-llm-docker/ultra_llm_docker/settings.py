@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ultra_llm.settings import Settings, setting
+from ultra_llm.plugin import Settings, setting
 
 __all__ = ["SelectionSettings"]
 

@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING
 from ultra_llm.plugin import hookimpl
 
 if TYPE_CHECKING:
-    from ultra_llm.backend import Backend
-    from ultra_llm.middleware import Middleware
-    from ultra_llm.registry import SettingsRegistrar
+    from ultra_llm.plugin import Backend, Middleware, SettingsRegistrar
 
 
 @hookimpl

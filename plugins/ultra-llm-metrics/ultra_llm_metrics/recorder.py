@@ -24,9 +24,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ultra_llm.backend import closing_stream
-from ultra_llm.middleware import EmbedNext, GenerateNext, Middleware, StreamNext
-from ultra_llm.types import Chunk, EmbeddingRequest, EmbeddingResult, GenerationRequest, Result, Usage
+from ultra_llm.plugin import (
+    Chunk,
+    EmbeddingRequest,
+    EmbeddingResult,
+    EmbedNext,
+    GenerateNext,
+    GenerationRequest,
+    Middleware,
+    Result,
+    StreamNext,
+    Usage,
+    closing_stream,
+)
 
 __all__ = [
     "Call",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ultra_llm.settings import Settings, setting
+from ultra_llm.plugin import Settings, setting
 
 
 @dataclass(frozen=True)

@@ -62,8 +62,7 @@ from .schema import sample
 from .settings import MockSettings
 
 if TYPE_CHECKING:
-    from ultra_llm.config import UltraConfig
-    from ultra_llm.types import ProgressCallback
+    from ultra_llm.plugin import ProgressCallback, UltraConfig
 
 _log = logging.getLogger(__name__)
 

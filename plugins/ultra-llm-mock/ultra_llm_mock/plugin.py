@@ -5,8 +5,7 @@ The backend class is named as a string, so it (and pydantic) is imported only wh
 
 from __future__ import annotations
 
-from ultra_llm.plugin import hookimpl
-from ultra_llm.registry import BackendRegistrar
+from ultra_llm.plugin import BackendRegistrar, hookimpl
 
 
 @hookimpl

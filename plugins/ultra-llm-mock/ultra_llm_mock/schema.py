@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ultra_llm.errors import InvalidOptionsError
-from ultra_llm.schema_shape import check_schema_shape
+from ultra_llm.plugin import check_schema_shape
 
 __all__ = ["MAX_CHARACTERS", "MAX_SECONDS", "MAX_VALUES", "SUPPORTED_KEYWORDS", "sample"]
 

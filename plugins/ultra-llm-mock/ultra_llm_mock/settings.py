@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from ultra_llm.settings import Settings, setting
+from ultra_llm.plugin import Settings, setting
 
 Fault = Literal["none", "unavailable", "timeout", "hang", "fail-midstream", "unknown-model", "fail"]
 

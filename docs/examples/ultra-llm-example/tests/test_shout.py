@@ -6,9 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from ultra_llm import create_adapter
+from ultra_llm import PluginHost, create_adapter
 from ultra_llm.errors import ConfigurationError, InvalidOptionsError, ModelNotFoundError
-from ultra_llm.host import PluginHost
 from ultra_llm.plugin import Result
 
 

@@ -14,11 +14,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import ClassVar
 
 import pytest
-from ultra_llm import create_adapter
+from ultra_llm import PluginHost, create_adapter
 from ultra_llm.errors import GenerationError
-from ultra_llm.host import PluginHost
-from ultra_llm.plugin import Availability, Backend, Chunk, GenerationRequest, ModelInfo, hookimpl
-from ultra_llm.registry import BackendRegistrar
+from ultra_llm.plugin import Availability, Backend, BackendRegistrar, Chunk, GenerationRequest, ModelInfo, hookimpl
 
 from ultra_llm_example.timing import LOGGER_NAME, Timing
 

@@ -21,9 +21,7 @@ from typing import TYPE_CHECKING
 from ultra_llm.plugin import hookimpl
 
 if TYPE_CHECKING:  # types only: nothing below is imported at run time
-    from ultra_llm.middleware import Middleware
-    from ultra_llm.plugin import Backend
-    from ultra_llm.registry import BackendRegistrar
+    from ultra_llm.plugin import Backend, BackendRegistrar, Middleware
 
 __all__ = ["ultra_llm_middleware", "ultra_llm_register_backends"]
 

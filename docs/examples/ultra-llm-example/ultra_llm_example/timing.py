@@ -11,8 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ultra_llm.middleware import GenerateNext, Middleware, StreamNext
-from ultra_llm.plugin import closing_stream
+from ultra_llm.plugin import GenerateNext, Middleware, StreamNext, closing_stream
 
 if TYPE_CHECKING:
     from ultra_llm.plugin import Chunk, GenerationRequest, Result

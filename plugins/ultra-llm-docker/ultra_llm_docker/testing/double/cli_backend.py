@@ -17,7 +17,7 @@ from typing import Any
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 from ultra_llm_docker_cli.settings import DockerCLISettings
 
-from ultra_llm.config import load_config
+from ultra_llm import load_config
 from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
 __all__ = ["alive", "children", "make_backend", "run_pids"]
