@@ -67,8 +67,7 @@ if TYPE_CHECKING:
     from ultra_llm_docker.testing.engine.launcher import EngineProcess
 
     from ultra_llm import Adapter
-    from ultra_llm.config import UltraConfig
-    from ultra_llm.types import Chunk, GenerationRequest, Result
+    from ultra_llm.plugin import Chunk, GenerationRequest, Result, UltraConfig
 
 MAX_TOKENS = 16
 ROUNDS = 17
@@ -196,7 +195,7 @@ def _cpu_subjects(url: str) -> tuple[dict[str, Call], list[Close]]:
     The two kinds of a subject do not share a client: llama-server closes the connection after
     every stream, and whether the next whole request on that client meets the closed connection
     would depend on the order of the pass."""
-    from ultra_llm.config import load_config
+    from ultra_llm import load_config
 
     config = load_config()
     makers: dict[str, Callable[[], Calls]] = {
@@ -279,7 +278,8 @@ def _backend_calls(backend: Any) -> Calls:
     """The bench's request through ``backend`` directly: ``generate``, and ``stream`` (text joined)."""
     from ultra_llm_docker_api.options import DockerAPIOptions
 
-    from ultra_llm.types import GenerationRequest, to_messages
+    from ultra_llm._types import to_messages
+    from ultra_llm.plugin import GenerationRequest
 
     options = DockerAPIOptions(temperature=0, max_tokens=MAX_TOKENS)
     request = GenerationRequest(
@@ -311,9 +311,7 @@ def _adapter_calls(adapter: Adapter) -> Calls:
 def _adapter(config: UltraConfig, url: str, plugin: object | None = None) -> Adapter:
     """An adapter on a backend of its own, on a host with no entry points: its chain is empty, or
     ``plugin``'s middleware alone when one is given (registered as ``pass-through``)."""
-    from ultra_llm import Adapter
-    from ultra_llm.host import PluginHost
-    from ultra_llm.selection import Selection
+    from ultra_llm import Adapter, PluginHost, Selection
 
     host = PluginHost(entry_points=lambda: [])
     expected = []
@@ -329,8 +327,7 @@ def _adapter(config: UltraConfig, url: str, plugin: object | None = None) -> Ada
 def _pass_through_plugin() -> object:
     """A plugin whose ``ultra_llm_middleware`` returns middleware that only calls ``call_next``
     (``generate`` awaits it, ``stream`` returns its iterator): one layer's cost in the chain itself."""
-    from ultra_llm.hookspecs import hookimpl
-    from ultra_llm.middleware import GenerateNext, Middleware, StreamNext
+    from ultra_llm.plugin import GenerateNext, Middleware, StreamNext, hookimpl
 
     class PassThrough(Middleware):
         async def generate(self, request: GenerationRequest, call_next: GenerateNext) -> Result:
@@ -349,9 +346,7 @@ def _pass_through_plugin() -> object:
 
 def _metered_adapter(config: UltraConfig, url: str) -> Adapter:
     """An adapter whose chain has the installed metrics plugin's middleware (made with it on)."""
-    from ultra_llm import Adapter
-    from ultra_llm.host import PluginHost
-    from ultra_llm.selection import Selection
+    from ultra_llm import Adapter, PluginHost, Selection
 
     host = PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "metrics"})
     saved = os.environ.get("ULTRA_LLM_METRICS")
@@ -582,8 +577,9 @@ def concurrent_streams() -> list[Measurement]:
     from ultra_llm_docker_api.options import DockerAPIOptions
     from ultra_llm_docker_api.settings import DockerAPISettings
 
-    from ultra_llm.config import load_config
-    from ultra_llm.types import GenerationRequest, to_messages
+    from ultra_llm import load_config
+    from ultra_llm._types import to_messages
+    from ultra_llm.plugin import GenerationRequest
 
     with engine() as process:
         backend = DockerAPIBackend(load_config(), settings=DockerAPISettings.load(url=process.url))

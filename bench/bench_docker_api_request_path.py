@@ -162,7 +162,7 @@ def _backend(url: str) -> Any:
     from ultra_llm_docker_api.backend import DockerAPIBackend
     from ultra_llm_docker_api.settings import DockerAPISettings
 
-    from ultra_llm.config import load_config
+    from ultra_llm import load_config
 
     return DockerAPIBackend(load_config(), settings=DockerAPISettings.load(url=f"{url}/v1", stream_usage=False))
 
@@ -170,7 +170,8 @@ def _backend(url: str) -> Any:
 def _request() -> Any:
     from ultra_llm_docker_api.options import DockerAPIOptions
 
-    from ultra_llm.types import GenerationRequest, to_messages
+    from ultra_llm._types import to_messages
+    from ultra_llm.plugin import GenerationRequest
 
     options = DockerAPIOptions(temperature=0, max_tokens=MAX_TOKENS)
     values = options.model_dump(exclude_none=True)
@@ -252,10 +253,7 @@ def first_token() -> list[Measurement]:
     if (reason := _skip_reason()) is not None:
         print(f"docker-api-first-token: skipped ({reason})")
         return []
-    from ultra_llm import Adapter
-    from ultra_llm.config import load_config
-    from ultra_llm.host import PluginHost
-    from ultra_llm.selection import Selection
+    from ultra_llm import Adapter, PluginHost, Selection, load_config
 
     with llama_server() as url:
         config = load_config()

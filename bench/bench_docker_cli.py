@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ultra_llm_docker.testing.double.fixtures import DockerDouble
     from ultra_llm_docker_cli.backend import DockerCLIBackend
 
-    from ultra_llm.types import GenerationRequest
+    from ultra_llm.plugin import GenerationRequest
 
 PROMPT = "Tell me about benchmarks in five words please"
 
@@ -55,13 +55,14 @@ def double() -> Iterator[DockerDouble]:
 def _backend() -> DockerCLIBackend:
     from ultra_llm_docker_cli.backend import DockerCLIBackend
 
-    from ultra_llm.config import load_config
+    from ultra_llm import load_config
 
     return DockerCLIBackend(load_config())
 
 
 def _request(prompt: str = PROMPT) -> GenerationRequest:
-    from ultra_llm.types import GenerationRequest, to_messages
+    from ultra_llm._types import to_messages
+    from ultra_llm.plugin import GenerationRequest
 
     return GenerationRequest("ai/smollm2", to_messages(prompt), None, "docker-cli")
 

@@ -63,8 +63,9 @@ async def _throughput(urls: list[str], model: str) -> tuple[float, dict[str, int
     from ultra_llm_docker_api.backend import DockerAPIBackend
     from ultra_llm_docker_api.settings import DockerAPISettings
 
-    from ultra_llm.config import load_config
-    from ultra_llm.types import GenerationRequest, to_messages
+    from ultra_llm import load_config
+    from ultra_llm._types import to_messages
+    from ultra_llm.plugin import GenerationRequest
 
     settings = DockerAPISettings.load(url=",".join(urls), health_interval=0)
     backend = DockerAPIBackend(load_config(), settings=settings)

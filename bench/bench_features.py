@@ -32,10 +32,8 @@ JSON_PIECES = ['{"items": ["', *(["word", '", "'] * ((PIECES - 3) // 2)), 'end"]
 
 @case("features")
 def features() -> list[Measurement]:
-    from ultra_llm import create_adapter
-    from ultra_llm.host import PluginHost
-    from ultra_llm.plugin import Availability, Backend, Chunk, GenerationRequest, ModelInfo, hookimpl
-    from ultra_llm.tools import ToolCallDelta
+    from ultra_llm import PluginHost, create_adapter
+    from ultra_llm.plugin import Availability, Backend, Chunk, GenerationRequest, ModelInfo, ToolCallDelta, hookimpl
 
     # Built once: the backend's own cost of making chunks is not what is measured.
     text_chunks = [Chunk("word ") for _ in range(PIECES)]

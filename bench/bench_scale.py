@@ -20,10 +20,7 @@ import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ultra_llm import create_adapter_sync
-from ultra_llm.batch import BatchItem
-from ultra_llm.host import PluginHost
-from ultra_llm.sync import SyncAdapter
+from ultra_llm import BatchItem, PluginHost, SyncAdapter, create_adapter_sync
 
 from .runner import Measurement, case, measure
 

@@ -67,7 +67,7 @@ def _http_runs(url: str) -> tuple[list[float], list[float]]:
 
 
 async def _direct_runs() -> tuple[list[float], list[float]]:
-    from ultra_llm.factory import create_adapter
+    from ultra_llm import create_adapter
 
     ttfc: list[float] = []
     rates: list[float] = []

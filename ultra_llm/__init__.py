@@ -17,40 +17,39 @@ from typing import TYPE_CHECKING, Any
 from .errors import UltraLLMError
 
 if TYPE_CHECKING:
-    from .adapter import Adapter, LLMAdapter
-    from .batch import BatchItem, BatchProgress, BatchProgressCallback
-    from .config import UltraConfig, load_config
-    from .factory import create_adapter, create_adapter_sync
-    from .host import PluginHost, get_host
-    from .registry import BackendSpec
-    from .selection import Selection
-    from .sync import SyncAdapter
-    from .types import Chunk, EmbeddingResult, ImagePart, Message, ModelInfo, Result, Usage
+    from ._adapter import Adapter, LLMAdapter
+    from ._batch import BatchItem, BatchProgress
+    from ._config import UltraConfig, load_config
+    from ._factory import create_adapter, create_adapter_sync
+    from ._host import PluginHost, get_host
+    from ._registry import BackendSpec
+    from ._selection import Selection
+    from ._sync import SyncAdapter
+    from ._types import Chunk, EmbeddingResult, ImagePart, Message, ModelInfo, Result, Usage
 
 __version__ = "0.4.0"
 
 _LAZY = {
-    "BatchItem": "batch",
-    "BatchProgress": "batch",
-    "BatchProgressCallback": "batch",
-    "BackendSpec": "registry",
-    "Adapter": "adapter",
-    "LLMAdapter": "adapter",
-    "SyncAdapter": "sync",
-    "create_adapter": "factory",
-    "create_adapter_sync": "factory",
-    "UltraConfig": "config",
-    "load_config": "config",
-    "PluginHost": "host",
-    "get_host": "host",
-    "Selection": "selection",
-    "Chunk": "types",
-    "EmbeddingResult": "types",
-    "ImagePart": "types",
-    "Message": "types",
-    "ModelInfo": "types",
-    "Result": "types",
-    "Usage": "types",
+    "BatchItem": "_batch",
+    "BatchProgress": "_batch",
+    "BackendSpec": "_registry",
+    "Adapter": "_adapter",
+    "LLMAdapter": "_adapter",
+    "SyncAdapter": "_sync",
+    "create_adapter": "_factory",
+    "create_adapter_sync": "_factory",
+    "UltraConfig": "_config",
+    "load_config": "_config",
+    "PluginHost": "_host",
+    "get_host": "_host",
+    "Selection": "_selection",
+    "Chunk": "_types",
+    "EmbeddingResult": "_types",
+    "ImagePart": "_types",
+    "Message": "_types",
+    "ModelInfo": "_types",
+    "Result": "_types",
+    "Usage": "_types",
 }
 
 SHIM_REMOVED_IN = "0.5"
@@ -113,7 +112,6 @@ __all__ = [
     "BackendSpec",
     "BatchItem",
     "BatchProgress",
-    "BatchProgressCallback",
     "Chunk",
     "EmbeddingResult",
     "ImagePart",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .redact import redact_urls
+from ._redact import redact_urls
 
 __all__ = [
     "BackendNotFoundError",

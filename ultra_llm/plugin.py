@@ -1,6 +1,6 @@
 """Everything a plugin author imports, in one module: ``from ultra_llm.plugin import hookimpl, Backend``.
 
-- ``hookimpl``: marks the hook implementations (the hooks: ``ultra_llm.hookspecs``, docs/reference.md);
+- ``hookimpl``: marks the hook implementations (the hooks: docs/hooks.md);
 - ``Backend`` (subclass it), ``collect_result``, ``closing_stream``, and ``UltraConfig``, the
   configuration a backend is made with;
 - ``Deadline`` (on each request) and ``current_deadline()`` (for calls that take none): the
@@ -32,24 +32,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .hookspecs import hookimpl
+from ._hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from .backend import Backend, closing_stream, collect_result
-    from .capabilities import Embedder, LoadedModels, ModelStore
-    from .cli.context import command_adapter, handle_errors, run_async
-    from .cli.output import echo_json, echo_table
-    from .config import UltraConfig
-    from .deadline import current_deadline
-    from .json_depth import MAX_JSON_DEPTH, JSONDepthError, json_dumps, json_loads
-    from .lifecycle import DiskUsage, ModelSettings, RunningModel
-    from .middleware import EmbedNext, GenerateNext, Middleware, StreamNext
-    from .redact import redact_logger, redact_urls
-    from .registry import BackendRegistrar, ModelRegistrar, SettingsRegistrar
-    from .schema_shape import check_schema_shape
-    from .settings import FALSE_WORDS, Alias, Secret, SettingRow, Settings, setting
-    from .text import preview
-    from .types import (
+    from ._backend import Backend, closing_stream, collect_result
+    from ._capabilities import Embedder, LoadedModels, ModelStore
+    from ._cli.context import command_adapter, handle_errors, run_async
+    from ._cli.output import echo_json, echo_table
+    from ._config import UltraConfig
+    from ._deadline import current_deadline
+    from ._json_depth import MAX_JSON_DEPTH, JSONDepthError, json_dumps, json_loads
+    from ._lifecycle import DiskUsage, ModelSettings, RunningModel
+    from ._middleware import EmbedNext, GenerateNext, Middleware, StreamNext
+    from ._redact import redact_logger, redact_urls
+    from ._registry import BackendRegistrar, ModelRegistrar, SettingsRegistrar
+    from ._schema_shape import check_schema_shape
+    from ._settings import FALSE_WORDS, Alias, Secret, SettingRow, Settings, setting
+    from ._text import preview
+    from ._types import (
         Availability,
         Check,
         Chunk,
@@ -72,43 +72,43 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
-    "SettingRow": "settings",
-    "Backend": "backend",
-    "closing_stream": "backend",
-    "collect_result": "backend",
-    "current_deadline": "deadline",
-    "command_adapter": "cli.context",
-    "handle_errors": "cli.context",
-    "run_async": "cli.context",
-    "echo_json": "cli.output",
-    "echo_table": "cli.output",
-    "UltraConfig": "config",
-    "MAX_JSON_DEPTH": "json_depth",
-    "JSONDepthError": "json_depth",
-    "json_dumps": "json_depth",
-    "json_loads": "json_depth",
-    "redact_logger": "redact",
-    "redact_urls": "redact",
-    "check_schema_shape": "schema_shape",
-    "preview": "text",
-    "FALSE_WORDS": "settings",
-    "EmbedNext": "middleware",
-    "GenerateNext": "middleware",
-    "Middleware": "middleware",
-    "StreamNext": "middleware",
-    "Embedder": "capabilities",
-    "LoadedModels": "capabilities",
-    "ModelStore": "capabilities",
-    "DiskUsage": "lifecycle",
-    "ModelSettings": "lifecycle",
-    "RunningModel": "lifecycle",
-    "BackendRegistrar": "registry",
-    "ModelRegistrar": "registry",
-    "SettingsRegistrar": "registry",
-    "Alias": "settings",
-    "Secret": "settings",
-    "Settings": "settings",
-    "setting": "settings",
+    "SettingRow": "_settings",
+    "Backend": "_backend",
+    "closing_stream": "_backend",
+    "collect_result": "_backend",
+    "current_deadline": "_deadline",
+    "command_adapter": "_cli.context",
+    "handle_errors": "_cli.context",
+    "run_async": "_cli.context",
+    "echo_json": "_cli.output",
+    "echo_table": "_cli.output",
+    "UltraConfig": "_config",
+    "MAX_JSON_DEPTH": "_json_depth",
+    "JSONDepthError": "_json_depth",
+    "json_dumps": "_json_depth",
+    "json_loads": "_json_depth",
+    "redact_logger": "_redact",
+    "redact_urls": "_redact",
+    "check_schema_shape": "_schema_shape",
+    "preview": "_text",
+    "FALSE_WORDS": "_settings",
+    "EmbedNext": "_middleware",
+    "GenerateNext": "_middleware",
+    "Middleware": "_middleware",
+    "StreamNext": "_middleware",
+    "Embedder": "_capabilities",
+    "LoadedModels": "_capabilities",
+    "ModelStore": "_capabilities",
+    "DiskUsage": "_lifecycle",
+    "ModelSettings": "_lifecycle",
+    "RunningModel": "_lifecycle",
+    "BackendRegistrar": "_registry",
+    "ModelRegistrar": "_registry",
+    "SettingsRegistrar": "_registry",
+    "Alias": "_settings",
+    "Secret": "_settings",
+    "Settings": "_settings",
+    "setting": "_settings",
     **dict.fromkeys(
         (
             "Availability",
@@ -131,7 +131,7 @@ _LAZY = {
             "ToolCallDelta",
             "Usage",
         ),
-        "types",
+        "_types",
     ),
 }
 

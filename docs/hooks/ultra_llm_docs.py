@@ -3,11 +3,11 @@
 A page asks for generated Markdown with a marker comment on a line of its own:
 
 ``<!-- ultra-llm: settings core -->``
-    The core variables (``ultra_llm.config.UltraConfig``).
+    The core variables (``ultra_llm._config.UltraConfig``).
 ``<!-- ultra-llm: settings BACKEND -->``
     The variables of an installed backend's ``settings_model`` (``mock``, ``docker-cli`` ...).
 ``<!-- ultra-llm: settings package.module:Class -->``
-    The variables of any other ``ultra_llm.settings.Settings`` class (the web server's, say).
+    The variables of any other ``ultra_llm._settings.Settings`` class (the web server's, say).
 ``<!-- ultra-llm: errors -->``
     Every typed error of ``ultra_llm.errors``: its parent, meaning and fix.
 ``<!-- ultra-llm: exit-codes -->``
@@ -80,7 +80,7 @@ def _alias_note(alias: Any) -> str:
 
 
 def setting_rows(model: type[Any]) -> list[tuple[str, str, str]]:
-    """``(variable cell, default, meaning)`` for each setting of an ``ultra_llm.settings.Settings`` class."""
+    """``(variable cell, default, meaning)`` for each setting of an ``ultra_llm._settings.Settings`` class."""
     rows = []
     for field in model.fields():
         variable = f"`{field.variable}`" + "".join(_alias_note(alias) for alias in field.aliases)
@@ -99,7 +99,7 @@ def settings_reference(model: type[Any]) -> str:
 
 def _backend_settings(name: str) -> type[Any] | None:
     """The ``settings_model`` of the installed backend ``name`` (``None`` when it has none)."""
-    from ultra_llm.host import PluginHost
+    from ultra_llm import PluginHost
 
     host = PluginHost(environ={})
     return host.backend_spec(name).load().settings_model
@@ -107,7 +107,7 @@ def _backend_settings(name: str) -> type[Any] | None:
 
 def _settings_block(arg: str | None) -> str:
     if arg in (None, "core"):
-        from ultra_llm.config import UltraConfig
+        from ultra_llm import UltraConfig
 
         return settings_reference(UltraConfig)
     if ":" in arg:
@@ -209,8 +209,8 @@ def exit_codes_reference() -> str:
 
 
 def hookspecs() -> dict[str, Any]:
-    """Every hookspec function of ``ultra_llm.hookspecs`` by name."""
-    from ultra_llm import hookspecs as module
+    """Every hookspec function of ``ultra_llm._hookspecs`` by name."""
+    from ultra_llm import _hookspecs as module
 
     marker = f"{module.PROJECT_NAME}_spec"
     return {name: func for name, func in vars(module).items() if inspect.isfunction(func) and hasattr(func, marker)}

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from ultra_llm import Result, UltraLLMError, create_adapter_sync
-from ultra_llm.adapter import Adapter
-from ultra_llm.batch import BatchProgress, generate_many
+from ultra_llm._adapter import Adapter
+from ultra_llm._batch import BatchProgress, generate_many
+from ultra_llm._factory import create_adapter
+from ultra_llm._host import PluginHost
+from ultra_llm._middleware import GenerateNext, Middleware
 from ultra_llm.errors import GenerationError, InvalidOptionsError
-from ultra_llm.factory import create_adapter
-from ultra_llm.host import PluginHost
-from ultra_llm.middleware import GenerateNext, Middleware
 from ultra_llm.plugin import GenerationRequest, hookimpl
 
 

@@ -11,9 +11,9 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from ultra_llm.cli.app import build_cli
-from ultra_llm.cli.commands_batch import COMMANDS, batch, read_prompts
-from ultra_llm.cli.output import ProgressDisplay
+from ultra_llm._cli.app import build_cli
+from ultra_llm._cli.commands_batch import COMMANDS, batch, read_prompts
+from ultra_llm._cli.output import ProgressDisplay
 from ultra_llm.errors import InvalidOptionsError
 from ultra_llm.testing.clock import FakeClock
 

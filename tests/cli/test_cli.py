@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.core.plugins import BROKEN_PLUGINS, install_distribution
-from ultra_llm.cli.app import build_cli
-from ultra_llm.host import get_host
+from ultra_llm._cli.app import build_cli
+from ultra_llm._host import get_host
 from ultra_llm.plugin import hookimpl
 from ultra_llm.testing.waiting import until
 
@@ -263,7 +263,7 @@ def test_generate_batch_is_the_batch_command(tmp_path: Path) -> None:
 def test_plugins_add_commands_through_the_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     import click
 
-    from ultra_llm.host import get_host
+    from ultra_llm._host import get_host
     from ultra_llm.plugin import hookimpl
 
     class Commands:
@@ -292,7 +292,7 @@ def test_plugins_add_commands_through_the_hook(monkeypatch: pytest.MonkeyPatch) 
 def test_a_command_replaced_by_decorator_is_refused_and_restored() -> None:
     import click
 
-    from ultra_llm.host import get_host
+    from ultra_llm._host import get_host
     from ultra_llm.plugin import hookimpl
 
     class Decorating:
@@ -323,8 +323,8 @@ def test_a_plugin_failing_in_a_later_hook_loses_its_commands_and_middleware() ->
     ultra_llm_register_backends raises later, and its middleware never runs."""
     import click
 
-    from ultra_llm.host import get_host
-    from ultra_llm.middleware import Middleware
+    from ultra_llm._host import get_host
+    from ultra_llm._middleware import Middleware
     from ultra_llm.plugin import hookimpl
 
     ran: list[str] = []

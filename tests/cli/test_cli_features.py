@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from tests.support.feature_backend import GIF, PNG, TOOLS, FeatureBackend, FeaturePlugin
-from ultra_llm.cli.app import build_cli
-from ultra_llm.cli.request_features import format_json
-from ultra_llm.cli.terminal import neutralise
-from ultra_llm.host import get_host
+from ultra_llm._cli.app import build_cli
+from ultra_llm._cli.request_features import format_json
+from ultra_llm._cli.terminal import neutralise
+from ultra_llm._host import get_host
 
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
 

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from tests.core.plugins import KEEPER_MODEL, KeeperBackend, KeeperPlugin, KeeperState, install_keeper
-from ultra_llm.cli.app import build_cli
-from ultra_llm.host import get_host
+from ultra_llm._cli.app import build_cli
+from ultra_llm._host import get_host
 
 MODEL = KEEPER_MODEL
 

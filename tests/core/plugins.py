@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ultra_llm import Chunk, ModelInfo
+from ultra_llm._lifecycle import DiskUsage, ModelSettings, RunningModel
 from ultra_llm.errors import BackendUnavailableError, InvalidModelNameError, InvalidOptionsError, ModelLoadedError
-from ultra_llm.lifecycle import DiskUsage, ModelSettings, RunningModel
 from ultra_llm.plugin import Availability, Backend, GenerationRequest, hookimpl
 
 OFFLINE = "The offline server does not answer."
@@ -70,7 +70,7 @@ class ServerStandIns:
         register("online", OnlineBackend, summary="up", aliases=["on", "on-alias"])
 
 
-# -- a backend that manages loaded models (``ultra_llm.capabilities.LoadedModels``) -----------------
+# -- a backend that manages loaded models (``ultra_llm._capabilities.LoadedModels``) -----------------
 
 KEEPER_MODEL = "lab/tiny:latest"
 KEEPER_CONTEXT = 2048

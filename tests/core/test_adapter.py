@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 import pytest
 
 from ultra_llm import Chunk, Message, ModelInfo, Result, create_adapter_sync
-from ultra_llm.adapter import Adapter
+from ultra_llm._adapter import Adapter
+from ultra_llm._host import PluginHost
 from ultra_llm.errors import GenerationTimeoutError, InvalidOptionsError, PluginError
-from ultra_llm.host import PluginHost
 from ultra_llm.plugin import Availability, Backend, GenerationRequest, hookimpl
 
 
@@ -135,7 +135,7 @@ def test_fallback_logs_are_visible_to_applications(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from tests.core.plugins import ServerStandIns
-    from ultra_llm.selection import _warned
+    from ultra_llm._selection import _warned
 
     monkeypatch.setenv("ULTRA_LLM_BACKEND", "off")  # the stand-in whose server is down
     host = PluginHost(environ={"ULTRA_LLM_LOAD_PLUGINS": "mock"})

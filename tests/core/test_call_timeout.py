@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from ultra_llm import create_adapter
-from ultra_llm.adapter import Adapter
-from ultra_llm.config import load_config
+from ultra_llm._adapter import Adapter
+from ultra_llm._config import load_config
+from ultra_llm._host import PluginHost
 from ultra_llm.errors import GenerationTimeoutError, InvalidOptionsError
-from ultra_llm.host import PluginHost
 from ultra_llm.testing.serve import SCRIPT
 
 

@@ -17,10 +17,10 @@ import pytest
 
 from tests.core.plugins import OFFLINE, ServerStandIns, install_distribution
 from ultra_llm import create_adapter
-from ultra_llm.capabilities import Embedder, LoadedModels, ModelStore, signature_mismatches
+from ultra_llm._capabilities import Embedder, LoadedModels, ModelStore, signature_mismatches
+from ultra_llm._host import PluginHost
+from ultra_llm._lifecycle import DiskUsage, ModelSettings, RunningModel
 from ultra_llm.errors import BackendUnavailableError, UnsupportedOperationError
-from ultra_llm.host import PluginHost
-from ultra_llm.lifecycle import DiskUsage, ModelSettings, RunningModel
 from ultra_llm.plugin import Availability, Backend, Chunk, GenerationRequest, ModelInfo
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")
@@ -28,7 +28,7 @@ CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")
 BACKENDS = textwrap.dedent(
     '''
     from collections.abc import Sequence
-    from ultra_llm.lifecycle import DiskUsage, RunningModel
+    from ultra_llm._lifecycle import DiskUsage, RunningModel
     from ultra_llm.plugin import Availability, Backend, Chunk, ModelInfo, hookimpl
 
 

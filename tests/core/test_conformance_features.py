@@ -11,10 +11,10 @@ import pytest
 
 from tests.support.feature_backend import FeatureBackend, FeaturePlugin
 from ultra_llm import Chunk, Result
-from ultra_llm.host import PluginHost
+from ultra_llm._host import PluginHost
+from ultra_llm._tools import ToolCall
 from ultra_llm.plugin import GenerationRequest, hookimpl
 from ultra_llm.testing import BackendConformance
-from ultra_llm.tools import ToolCall
 
 
 class AssemblingBackend(FeatureBackend):

@@ -1,6 +1,6 @@
 """A plugin built for another kernel is refused at load, with both versions and what to install.
 
-A plugin module declares ``ULTRA_LLM_CONTRACT`` (``ultra_llm.contract``); the host checks it before
+A plugin module declares ``ULTRA_LLM_CONTRACT`` (``ultra_llm._contract``); the host checks it before
 registering anything, so a family built for another contract adds no hooks, backends or commands.
 """
 
@@ -16,9 +16,9 @@ import pytest
 
 import ultra_llm
 from tests.core.plugins import install_distribution
-from ultra_llm.contract import version_in
+from ultra_llm._contract import version_in
+from ultra_llm._host import PluginHost
 from ultra_llm.errors import PluginError
-from ultra_llm.host import PluginHost
 from ultra_llm.plugin import hookimpl
 
 MODULES = ("built_for_the_future", "built_for_now")
@@ -71,7 +71,7 @@ def test_the_refusal_is_warned_about_on_every_command_and_listed_by_plugins(site
     from what loaded), and ``plugins`` lists the plugin as failed."""
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
     environment = {name: value for name, value in environment.items() if not name.startswith("ULTRA_LLM_")}
-    command = [sys.executable, "-c", "from ultra_llm.cli import main; main()"]
+    command = [sys.executable, "-c", "from ultra_llm._cli import main; main()"]
     generated = subprocess.run(
         [*command, "generate", "-b", "present", "hi"], capture_output=True, text=True, env=environment, timeout=60
     )

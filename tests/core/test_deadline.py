@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ultra_llm.deadline import CallClock, Deadline
+from ultra_llm._deadline import CallClock, Deadline
 
 
 async def next_item(clock: CallClock, iterator: AsyncIterator[int]) -> int:

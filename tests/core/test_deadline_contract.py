@@ -1,4 +1,4 @@
-"""The deadline contract between the adapter and a backend (``ultra_llm.deadline``): the adapter stamps
+"""The deadline contract between the adapter and a backend (``ultra_llm._deadline``): the adapter stamps
 one ``Deadline`` on every call (requests carry it; calls that take none read ``current_deadline()``),
 enforces it, and words its one error; a backend sizes its waits by it, says why it is late
 (``waiting_for``), and lets ``TimeoutError`` out when a wait it sized runs out. A ``TimeoutError``
@@ -13,14 +13,13 @@ from typing import Any, ClassVar
 
 import pytest
 
-from ultra_llm.adapter import Adapter
-from ultra_llm.backend import Backend
-from ultra_llm.config import load_config
-from ultra_llm.deadline import Deadline, current_deadline
-from ultra_llm.errors import GenerationTimeoutError, PluginError
-from ultra_llm.host import PluginHost
-from ultra_llm.selection import Selection
-from ultra_llm.types import (
+from ultra_llm._adapter import Adapter
+from ultra_llm._backend import Backend
+from ultra_llm._config import load_config
+from ultra_llm._deadline import Deadline, current_deadline
+from ultra_llm._host import PluginHost
+from ultra_llm._selection import Selection
+from ultra_llm._types import (
     Availability,
     Chunk,
     EmbeddingRequest,
@@ -30,6 +29,7 @@ from ultra_llm.types import (
     ProgressCallback,
     Result,
 )
+from ultra_llm.errors import GenerationTimeoutError, PluginError
 
 LOADING = "the test server is still loading the model"
 

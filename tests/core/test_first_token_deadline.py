@@ -13,9 +13,9 @@ import time
 import pytest
 
 from ultra_llm import create_adapter
-from ultra_llm.config import load_config
+from ultra_llm._config import load_config
+from ultra_llm._host import PluginHost
 from ultra_llm.errors import GenerationTimeoutError
-from ultra_llm.host import PluginHost
 from ultra_llm.testing.serve import SCRIPT
 
 FIRST_TOKEN_ERROR = (

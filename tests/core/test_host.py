@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.core.plugins import BROKEN_PLUGINS, ServerStandIns, install_distribution
+from ultra_llm._host import PluginHost
 from ultra_llm.errors import BackendNotFoundError, PluginError
-from ultra_llm.host import PluginHost
 from ultra_llm.plugin import hookimpl
 
 
@@ -221,7 +221,7 @@ def test_tracing_reports_every_hook_called_one_plugin_at_a_time() -> None:
     host.backends()
     assert [m.name for m in host.hooks.register_models("mock")] == ["mock/extra"]
     from ultra_llm import load_config
-    from ultra_llm.selection import instantiate
+    from ultra_llm._selection import instantiate
 
     host.hooks.chain(instantiate(host, "mock", load_config()))
     traced = "".join(lines)

@@ -10,9 +10,9 @@ from typing import Any, ClassVar
 import pytest
 
 from ultra_llm import Chunk, EmbeddingResult, ModelInfo, Result, SyncAdapter, create_adapter_sync
+from ultra_llm._host import PluginHost
+from ultra_llm._middleware import EmbedNext, GenerateNext, Middleware, StreamNext
 from ultra_llm.errors import GenerationError, PluginError
-from ultra_llm.host import PluginHost
-from ultra_llm.middleware import EmbedNext, GenerateNext, Middleware, StreamNext
 from ultra_llm.plugin import Availability, Backend, EmbeddingRequest, GenerationRequest, hookimpl
 
 

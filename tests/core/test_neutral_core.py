@@ -16,9 +16,9 @@ from click.testing import CliRunner
 import ultra_llm
 import ultra_llm.plugin
 from ultra_llm import create_adapter
-from ultra_llm.cli.app import build_cli
+from ultra_llm._cli.app import build_cli
+from ultra_llm._host import PluginHost
 from ultra_llm.errors import ModelNotFoundError
-from ultra_llm.host import PluginHost
 from ultra_llm.plugin import (
     Availability,
     Backend,
@@ -101,7 +101,7 @@ def test_the_backends_error_carries_its_own_fix(pantry: PluginHost) -> None:
 
 def test_doctor_renders_the_backends_own_checks_and_fixes(pantry: PluginHost, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEFAULT_MODEL", "pantry:huge")
-    monkeypatch.setattr("ultra_llm.host._default_host", pantry, raising=False)
+    monkeypatch.setattr("ultra_llm._host._default_host", pantry, raising=False)
     result = CliRunner().invoke(build_cli(), ["doctor", "--backend", "pantry"])
     out = result.stdout
     assert result.exit_code == 0, out  # a missing default model is a warning, not a failure
@@ -152,7 +152,7 @@ def test_doctor_compares_the_default_model_by_its_canonical_name(
     pantry: PluginHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DEFAULT_MODEL", "PANTRY:Small")  # the backend's canonical form is lower case
-    monkeypatch.setattr("ultra_llm.host._default_host", pantry, raising=False)
+    monkeypatch.setattr("ultra_llm._host._default_host", pantry, raising=False)
     out = CliRunner().invoke(build_cli(), ["doctor", "--backend", "pantry"]).stdout
     assert "default model 'pantry:small'" not in out and "not found" not in out, out
     assert "All checks passed" in out

@@ -19,9 +19,9 @@ from click.testing import CliRunner
 
 import ultra_llm.errors
 from tests.core.test_neutral_core import NEUTRAL
-from ultra_llm.cli.app import build_cli
-from ultra_llm.config import load_config
-from ultra_llm.host import PluginHost
+from ultra_llm._cli.app import build_cli
+from ultra_llm._config import load_config
+from ultra_llm._host import PluginHost
 from ultra_llm.plugin import Availability, Backend, BackendRegistrar, Chunk, GenerationRequest, ModelInfo, hookimpl
 
 COMMANDS = (["plugins"], ["backends"], ["backends", "--json"], ["config"], ["config", "--json"], ["doctor"])
@@ -58,7 +58,7 @@ def _host(monkeypatch: pytest.MonkeyPatch, *, stand_in_plugin: bool) -> PluginHo
     entry_points = [EntryPoint("mock", "ultra_llm_mock.plugin", "ultra_llm")] if stand_in_plugin else []
     host = PluginHost(entry_points=lambda: entry_points)
     host.register(Larder(stand_in=not stand_in_plugin), name="larder")
-    monkeypatch.setattr("ultra_llm.host._default_host", host, raising=False)
+    monkeypatch.setattr("ultra_llm._host._default_host", host, raising=False)
     return host
 
 
@@ -119,7 +119,7 @@ def test_without_a_stand_in_or_a_choice_the_kernels_error_names_no_family(
 ) -> None:
     host = PluginHost(entry_points=lambda: [])
     host.register(Larder(stand_in=False), name="larder")
-    ultra_llm_clean_env.setattr("ultra_llm.host._default_host", host, raising=False)
+    ultra_llm_clean_env.setattr("ultra_llm._host._default_host", host, raising=False)
     result = CliRunner().invoke(build_cli(), ["generate", "hello"])
     assert result.exit_code == 2, result.output
     assert "No backend is selected" in result.stderr and "ULTRA_LLM_BACKEND" in result.stderr

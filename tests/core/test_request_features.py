@@ -17,13 +17,14 @@ import pytest
 from pydantic import BaseModel
 
 from ultra_llm import ImagePart, create_adapter
+from ultra_llm._host import PluginHost
+from ultra_llm._types import to_messages
 from ultra_llm.errors import (
     EmptyPromptError,
     InvalidOptionsError,
     StructuredOutputError,
     UnsupportedOperationError,
 )
-from ultra_llm.host import PluginHost
 from ultra_llm.plugin import (
     Availability,
     Backend,
@@ -38,7 +39,6 @@ from ultra_llm.plugin import (
     ToolCallDelta,
     hookimpl,
 )
-from ultra_llm.types import to_messages
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
 WEATHER = {
@@ -176,7 +176,7 @@ def test_an_image_file_is_read_and_sniffed_and_a_missing_one_is_a_typed_error(tm
 
 
 def test_tool_definitions_are_checked() -> None:
-    from ultra_llm.tools import to_tool_choice, to_tools
+    from ultra_llm._tools import to_tool_choice, to_tools
 
     tools = to_tools([WEATHER, {"name": "now"}])
     assert [t.name for t in tools] == ["get_weather", "now"] and tools[0].to_dict() == WEATHER

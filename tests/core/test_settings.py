@@ -1,4 +1,4 @@
-"""``ultra_llm.settings``: one reader and one boolean grammar for every setting, names and units."""
+"""``ultra_llm._settings``: one reader and one boolean grammar for every setting, names and units."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 
 from tests.core.plugins import install_distribution
 from ultra_llm import load_config
+from ultra_llm._host import HostSettings, PluginHost
+from ultra_llm._settings import FALSE_WORDS, TRUE_WORDS, Alias, Secret, Settings, setting
 from ultra_llm.errors import ConfigurationError
-from ultra_llm.host import HostSettings, PluginHost
-from ultra_llm.settings import FALSE_WORDS, TRUE_WORDS, Alias, Secret, Settings, setting
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")
 
@@ -87,10 +87,10 @@ def test_blank_is_unset_except_for_text() -> None:
 
 
 def test_a_deprecated_alias_works_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
-    from ultra_llm import settings as module
+    from ultra_llm import _settings as module
 
     module._warned.discard("EXAMPLE_OLD_NAME")
-    with caplog.at_level(logging.WARNING, logger="ultra_llm.settings"):
+    with caplog.at_level(logging.WARNING, logger="ultra_llm._settings"):
         assert Example.load({"EXAMPLE_OLD_NAME": "old"}).name == "old"
         assert Example.load({"EXAMPLE_OLD_NAME": "old"}).name == "old"
     assert [r.getMessage() for r in caplog.records] == ["EXAMPLE_OLD_NAME is deprecated: set EXAMPLE_NAME instead."]
@@ -128,7 +128,7 @@ VAULT_PLUGIN = textwrap.dedent(
     from typing import ClassVar, Optional
 
     from ultra_llm.plugin import hookimpl
-    from ultra_llm.settings import Secret, Settings, setting
+    from ultra_llm._settings import Secret, Settings, setting
 
 
     @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from ultra_llm.host import PluginHost
+from ultra_llm._host import PluginHost
 
 
 def installed_backend_modules() -> set[str]:
@@ -23,7 +23,7 @@ HEAVY = [
     "tenacity",
     "pydantic_settings",
     "pydantic_core",
-    "ultra_llm.config",
+    "ultra_llm._config",
     "ultra_llm_mock.backend",
     *sorted(BACKENDS - {"ultra_llm_mock.backend"}),
     "asyncio",
@@ -47,13 +47,13 @@ def test_import_ultra_llm_is_light() -> None:
 
 
 def test_loading_every_plugin_is_light() -> None:
-    loaded = modules_after("from ultra_llm.host import PluginHost\nh = PluginHost()\nh.backends()")
+    loaded = modules_after("from ultra_llm._host import PluginHost\nh = PluginHost()\nh.backends()")
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 
 
 def test_plugins_command_builds_no_settings_and_no_backend() -> None:
     code = (
-        "import sys\nfrom ultra_llm.cli import main\n"
+        "import sys\nfrom ultra_llm._cli import main\n"
         "try:\n    main(['plugins', '--json'])\nexcept SystemExit:\n    pass\n"
     )
     loaded = modules_after(code)
@@ -63,7 +63,7 @@ def test_plugins_command_builds_no_settings_and_no_backend() -> None:
 def test_generate_on_the_mock_builds_no_pydantic_model() -> None:
     """A call with no options needs no options model: ``generate hello`` imports no pydantic at all
     (its import and a validator build are most of a cold start); a call with options does."""
-    plain = "from ultra_llm.cli import main\ntry:\n    main(['generate', 'hello'])\nexcept SystemExit:\n    pass"
+    plain = "from ultra_llm._cli import main\ntry:\n    main(['generate', 'hello'])\nexcept SystemExit:\n    pass"
     assert not modules_after(plain) & {"pydantic", "pydantic_core", "pydantic_settings"}
     with_options = plain.replace("'hello'", "'-o', 'max_tokens=2', 'hello'")
     assert "pydantic_core" in modules_after(with_options)

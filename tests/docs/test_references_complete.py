@@ -105,7 +105,7 @@ def test_the_seed_table_names_real_errors() -> None:
 
 def test_every_cli_command_is_in_the_generated_reference() -> None:
     """The CLI page is generated from the click app; check it points at the app with every command."""
-    from ultra_llm.cli.app import build_cli
+    from ultra_llm._cli.app import build_cli
 
     cli = build_cli()
     assert isinstance(cli, click.Group) and cli.commands

@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ultra_llm_mock.backend import MockBackend
 
+from ultra_llm._json_depth import JSONDepthError, check_depth, json_loads
+from ultra_llm._options import parse_option_pairs, validate_options
+from ultra_llm._types import to_messages
 from ultra_llm.errors import InvalidOptionsError
-from ultra_llm.json_depth import JSONDepthError, check_depth, json_loads
-from ultra_llm.options import parse_option_pairs, validate_options
-from ultra_llm.types import to_messages
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

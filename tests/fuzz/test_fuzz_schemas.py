@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from ultra_llm_mock.schema import SUPPORTED_KEYWORDS
 
 from ultra_llm import create_adapter_sync
+from ultra_llm._sync import SyncAdapter
 from ultra_llm.errors import PluginError, UltraLLMError
-from ultra_llm.sync import SyncAdapter
 
 FUZZ = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -112,14 +112,14 @@ def sources(distribution: Path, *, with_tests: bool) -> Iterator[Path]:
 def test_the_checker_catches_private_imports_names_and_strings() -> None:
     """The scanner itself: each form a plugin could reach a private module by is reported."""
     source = (
-        "from ultra_llm.host import get_host\n"
-        "import ultra_llm.adapter\n"
+        "from ultra_llm._host import get_host\n"
+        "import ultra_llm._adapter\n"
         "from ultra_llm.plugin import Backend, _not_public\n"
         "from ultra_llm import errors\n"
         "from ultra_llm.testing.serve import free_port\n"
-        "x = 'ultra_llm.selection:instantiate'\n"
+        "x = 'ultra_llm._selection:instantiate'\n"
         "y = 'ultra_llm.plugin:Backend'\n"
-        "z = importlib.import_module('ultra_llm.host')\n"
+        "z = importlib.import_module('ultra_llm._host')\n"
         "meter = 'ultra_llm.metrics'\n"
     )
     found = list(violations(source, "example.py"))

@@ -33,7 +33,7 @@ A_THIRD_PARTY_PLUGIN = """
 from __future__ import annotations
 
 from ultra_llm.plugin import GenerationRequest, Result, hookimpl
-from ultra_llm.middleware import GenerateNext, Middleware
+from ultra_llm._middleware import GenerateNext, Middleware
 
 
 class Upper(Middleware):

@@ -13,12 +13,12 @@ from typing import Any, ClassVar, TypeVar
 import pytest
 
 from ultra_llm import Chunk, EmbeddingResult, ModelInfo, Result, create_adapter_sync
+from ultra_llm._host import PluginHost
+from ultra_llm._middleware import Middleware
+from ultra_llm._sync import SyncAdapter
+from ultra_llm._types import EmbeddingRequest
 from ultra_llm.errors import GenerationTimeoutError, PluginError
-from ultra_llm.host import PluginHost
-from ultra_llm.middleware import Middleware
 from ultra_llm.plugin import Availability, Backend, GenerationRequest, hookimpl
-from ultra_llm.sync import SyncAdapter
-from ultra_llm.types import EmbeddingRequest
 
 T = TypeVar("T")
 

@@ -20,8 +20,8 @@ import os
 import pytest
 
 from ultra_llm import create_adapter
-from ultra_llm.adapter import Adapter
-from ultra_llm.host import PluginHost
+from ultra_llm._adapter import Adapter
+from ultra_llm._host import PluginHost
 from ultra_llm.testing.leaks import check, measured
 
 pytestmark = pytest.mark.soak

@@ -1,4 +1,4 @@
-"""Deeply nested JSON at the boundaries, bounded by ``ultra_llm.json_depth`` (``MAX_JSON_DEPTH``).
+"""Deeply nested JSON at the boundaries, bounded by ``ultra_llm._json_depth`` (``MAX_JSON_DEPTH``).
 
 From a model (untrusted): a schema answer or tool-call arguments nested 5,000 levels (too deep for
 the decoder) or 900 (it decodes, but no encoder after it survives) is a ``StructuredOutputError``
@@ -27,9 +27,9 @@ import pytest
 
 from tests.core.plugins import install_distribution
 from ultra_llm import create_adapter
+from ultra_llm._host import PluginHost
+from ultra_llm._json_depth import MAX_JSON_DEPTH
 from ultra_llm.errors import InvalidOptionsError, StructuredOutputError
-from ultra_llm.host import PluginHost
-from ultra_llm.json_depth import MAX_JSON_DEPTH
 from ultra_llm.testing.serve import SCRIPT, wait_ready
 
 httpx2 = pytest.importorskip("httpx2")

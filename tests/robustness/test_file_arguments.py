@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ultra_llm.cli.request_features import MAX_JSON_FILE_BYTES
-from ultra_llm.content import MAX_IMAGE_BYTES, ImagePart
+from ultra_llm._cli.request_features import MAX_JSON_FILE_BYTES
+from ultra_llm._content import MAX_IMAGE_BYTES, ImagePart
 from ultra_llm.errors import InvalidOptionsError
 from ultra_llm.testing.serve import SCRIPT
 

@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 from ultra_llm_mock.backend import MockBackend
 
 from ultra_llm import Chunk
+from ultra_llm._tools import ToolCallDelta
+from ultra_llm._types import Usage
 from ultra_llm.plugin import GenerationRequest, hookimpl
-from ultra_llm.tools import ToolCallDelta
-from ultra_llm.types import Usage
 
 __all__ = ["GIF", "PNG", "TOOLS", "FeatureBackend", "FeaturePlugin", "PlainBackend", "pieces"]
 

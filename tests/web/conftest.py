@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ultra_llm.host import PluginHost
+from ultra_llm._host import PluginHost
 
 uvicorn = pytest.importorskip("uvicorn", reason="the web extra (uvicorn) is not installed")
 pytest.importorskip("fastapi", reason="the web extra (fastapi) is not installed")
@@ -66,7 +66,7 @@ def web_host() -> PluginHost:
 def web_server(web_host: PluginHost) -> Iterator[Callable[..., WebServer]]:
     """``web_server(console=True, **settings)`` -> a started ``WebServer``; all are stopped at teardown."""
     from ultra_llm.web import create_app
-    from ultra_llm.web.settings import WebSettings
+    from ultra_llm.web._settings import WebSettings
 
     started: list[WebServer] = []
 

@@ -14,9 +14,9 @@ from typing import Any, ClassVar
 
 import pytest
 
+from ultra_llm._settings import Settings, setting
 from ultra_llm.errors import BackendUnavailableError
 from ultra_llm.plugin import Availability, Backend, Chunk, GenerationRequest, ModelInfo, hookimpl
-from ultra_llm.settings import Settings, setting
 
 httpx2 = pytest.importorskip("httpx2")
 
@@ -295,7 +295,7 @@ def test_token_is_required_and_compared(web_server: Any, client_for: Any) -> Non
 
 def test_short_token_is_refused() -> None:
     from ultra_llm.errors import ConfigurationError
-    from ultra_llm.web.settings import WebSettings
+    from ultra_llm.web._settings import WebSettings
 
     with pytest.raises(ConfigurationError, match="ULTRA_LLM_WEB_TOKEN"):
         WebSettings.load(token="short")
@@ -304,7 +304,7 @@ def test_short_token_is_refused() -> None:
 def test_non_loopback_bind_needs_a_token() -> None:
     from ultra_llm.errors import ConfigurationError
     from ultra_llm.web import create_app
-    from ultra_llm.web.settings import WebSettings
+    from ultra_llm.web._settings import WebSettings
 
     with pytest.raises(ConfigurationError, match="without a token") as caught:
         create_app(settings=WebSettings.load(), bind_host="0.0.0.0")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ultra_llm.middleware import Middleware
+from ultra_llm._middleware import Middleware
 from ultra_llm.plugin import hookimpl
 
 httpx2 = pytest.importorskip("httpx2")

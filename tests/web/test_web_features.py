@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.feature_backend import PNG, TOOLS, FeatureBackend, FeaturePlugin
 from tests.web.test_web_api import stream_events
-from ultra_llm.host import PluginHost
+from ultra_llm._host import PluginHost
 
 httpx2 = pytest.importorskip("httpx2")
 

@@ -45,7 +45,7 @@ def test_serve_non_loopback_with_a_token_requires_it(serve: Any) -> None:
 
 def test_importing_ultra_llm_and_the_cli_loads_nothing_web() -> None:
     code = (
-        "import sys, ultra_llm, ultra_llm.cli.app as app; app.build_cli(); "
+        "import sys, ultra_llm, ultra_llm._cli.app as app; app.build_cli(); "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('fastapi', 'uvicorn', 'starlette') "
         "or m.startswith('ultra_llm.web')); print(','.join(bad))"
     )

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ultra_llm.testing.clock import FakeClock
-from ultra_llm.web.service import RESELECT_SECONDS, WebService
+from ultra_llm.web._service import RESELECT_SECONDS, WebService
 
 
 class FakeAdapter:
@@ -32,7 +32,7 @@ def test_the_default_is_reselected_after_a_fallback_once_the_time_is_up(monkeypa
         made.append(next(answers))
         return made[-1]
 
-    monkeypatch.setattr("ultra_llm.factory.create_adapter", create_adapter)
+    monkeypatch.setattr("ultra_llm._factory.create_adapter", create_adapter)
     service = WebService(host=object(), config=object(), clock=clock)  # type: ignore[arg-type]
 
     async def run() -> None:

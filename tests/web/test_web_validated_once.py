@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ultra_llm.adapter import Adapter
+from ultra_llm._adapter import Adapter
 
 httpx2 = pytest.importorskip("httpx2")
 

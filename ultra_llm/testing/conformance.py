@@ -9,7 +9,7 @@ A plugin author writes::
 and pytest runs every check below against it: the backend is loaded through its installed entry
 point (as users get it: a wrong ``"module:Class"`` or a plugin failing at import fails the suite),
 then discovery, availability, whole and streamed generation agreeing, option validation, typed
-errors, cancellation; the optional capabilities a backend implements (``ultra_llm.capabilities``:
+errors, cancellation; the optional capabilities a backend implements (``ultra_llm._capabilities``:
 whole Protocols with their signatures; embeddings and loaded models are exercised). Each request
 feature is checked through the adapter, gated on what the backend declares: ``supports_tools``, a call with
 ``tool_choice="required"`` returns well-formed tool calls, whole and streamed as pieces;
@@ -32,15 +32,15 @@ from typing import Any, ClassVar, TypeVar
 
 import pytest
 
-from ..adapter import Adapter
-from ..backend import Backend
-from ..capabilities import CAPABILITIES, Embedder, LoadedModels, signature_mismatches
-from ..config import load_config
+from .._adapter import Adapter
+from .._backend import Backend
+from .._capabilities import CAPABILITIES, Embedder, LoadedModels, signature_mismatches
+from .._config import load_config
+from .._host import PluginHost
+from .._selection import Selection, instantiate
+from .._tools import ToolCall
+from .._types import Availability, Chunk, EmbeddingRequest, GenerationRequest, ModelInfo, Result, to_messages
 from ..errors import InvalidOptionsError, ModelNotFoundError, UltraLLMError, UnsupportedOperationError
-from ..host import PluginHost
-from ..selection import Selection, instantiate
-from ..tools import ToolCall
-from ..types import Availability, Chunk, EmbeddingRequest, GenerationRequest, ModelInfo, Result, to_messages
 
 __all__ = ["BackendConformance", "BackendFactory"]
 
@@ -129,7 +129,7 @@ class BackendConformance:
 
     def request(self, backend: Backend, **options: Any) -> GenerationRequest:
         """A validated request for ``self.model`` with ``self.options`` plus ``options``."""
-        from ..options import validate_options
+        from .._options import validate_options
 
         merged = {**self.options, **options}
         instance, as_dict = validate_options(type(backend), merged)
@@ -156,7 +156,7 @@ class BackendConformance:
         assert not missing, f"capabilities() lacks {sorted(missing)}: {caps!r}"
 
     def test_capabilities_are_whole_protocols(self, backend_factory: BackendFactory) -> None:
-        """Each optional capability (``ultra_llm.capabilities``) is implemented whole or not at all,
+        """Each optional capability (``ultra_llm._capabilities``) is implemented whole or not at all,
         with the Protocol's signatures (``async def``, the same parameters; more only with defaults)."""
         backend_cls = type(self.make(backend_factory))
         for name, protocol in CAPABILITIES.items():
@@ -297,7 +297,7 @@ class BackendConformance:
         """``inspect(model)`` describes the model under its canonical name (every backend can: by
         default its listing's entry). A backend that implements ``LoadedModels``: ``running_models``
         lists ``RunningModel`` rows (or is unsupported by this server, typed)."""
-        from ..lifecycle import RunningModel
+        from .._lifecycle import RunningModel
 
         async def case() -> tuple[Backend, Any, Any]:
             backend = self.make(backend_factory)
@@ -415,7 +415,7 @@ class BackendConformance:
             assert whole.parsed == chunks[-1].parsed, f"whole {whole.parsed!r} != streamed {chunks[-1].parsed!r}"
 
     def test_images_when_declared(self, backend_factory: BackendFactory, conformance_host: PluginHost) -> None:
-        from ..content import ImagePart, TextPart
+        from .._content import ImagePart, TextPart
 
         message = {"role": "user", "content": (TextPart("What colour is this image?"), ImagePart.from_bytes(TINY_PNG))}
         answers = self._feature_case("images", backend_factory, conformance_host, [message])

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ..host import PluginHost, reset_host
+from .._host import PluginHost, reset_host
 from .serve import ultra_llm_serve  # noqa: F401  (registered with pytest from here)
 
 if TYPE_CHECKING:
-    from ..settings import Settings
+    from .._settings import Settings
 
 ENVIRONMENT_PREFIXES = ("ULTRA_LLM_",)
 """The kernel's own prefix; every other variable cleared is one a loaded settings class reads."""
@@ -26,8 +26,8 @@ def settings_variables() -> set[str]:
     """The variables (and aliases) ``Settings`` classes read: the kernel's (``UltraConfig``,
     ``HostSettings`` ...), every subclass imported so far, and those of the installed plugins (their
     backends' ``settings_model`` and the classes they register), found once per process."""
-    from .. import config, host  # noqa: F401  (the kernel's settings classes, loaded)
-    from ..settings import Settings
+    from .. import _config, _host  # noqa: F401  (the kernel's settings classes, loaded)
+    from .._settings import Settings
 
     names: set[str] = set()
     pending: list[type[Settings]] = [Settings, *_installed_settings_classes()]
@@ -54,7 +54,7 @@ def settings_variables() -> set[str]:
 def _installed_settings_classes() -> tuple[type[Settings], ...]:
     """The settings classes of the plugins installed here (entry points), loaded once; a plugin that
     fails to load or to name its classes adds none."""
-    from ..registry import load_settings_target
+    from .._registry import load_settings_target
 
     plugins = PluginHost()
     found: list[type[Settings]] = []

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import GenerationTimeoutError, UltraLLMError
 
 if TYPE_CHECKING:
-    from ..adapter import Adapter
+    from .._adapter import Adapter
 
 __all__ = [
     "FD_SLACK",

@@ -14,10 +14,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "ultra_llm.web needs FastAPI: install the web extra with `pip install 'ultra-llm[web]'`."
     ) from exc
 
-from .app import API_PREFIX, create_app
-from .router import create_router
-from .service import WebService
-from .settings import WebSettings
+from ._app import API_PREFIX, create_app
+from ._router import create_router
+from ._service import WebService
+from ._settings import WebSettings
 
 __all__ = [
     "API_PREFIX",

@@ -23,12 +23,12 @@ from ultra_llm_cache import runtime
 from ultra_llm_mock.backend import MockBackend
 
 from ultra_llm import Chunk, create_adapter_sync
-from ultra_llm.adapter import Adapter
+from ultra_llm._adapter import Adapter
+from ultra_llm._host import PluginHost
+from ultra_llm._tools import ToolCallDelta
+from ultra_llm._types import Usage
 from ultra_llm.errors import GenerationError
-from ultra_llm.host import PluginHost
 from ultra_llm.plugin import GenerationRequest, hookimpl
-from ultra_llm.tools import ToolCallDelta
-from ultra_llm.types import Usage
 
 
 class _Tally:

@@ -17,10 +17,10 @@ from ultra_llm_cache.cli import COMMANDS
 from ultra_llm_cache.store import request_key
 
 from ultra_llm import Message
-from ultra_llm.adapter import Adapter
-from ultra_llm.cli.app import build_cli
+from ultra_llm._adapter import Adapter
+from ultra_llm._cli.app import build_cli
+from ultra_llm._host import PluginHost
 from ultra_llm.errors import ConfigurationError, GenerationError
-from ultra_llm.host import PluginHost
 
 MakeAdapter = Callable[..., Adapter]
 Count = Callable[[], int]
@@ -119,7 +119,7 @@ def test_the_key_is_stable_across_processes(counting_adapter: MakeAdapter) -> No
     )
     here = request_key(request, "generate")
     code = (
-        "from ultra_llm.types import GenerationRequest, Message\n"
+        "from ultra_llm._types import GenerationRequest, Message\n"
         "from ultra_llm_cache.store import request_key\n"
         "r = GenerationRequest('mock/echo', (Message('system', 's'), Message('user', 'ünïcode')), None, 'counting',"
         " {'seed': 3, 'stop': ['x', 'y'], 'temperature': 0.0})\n"

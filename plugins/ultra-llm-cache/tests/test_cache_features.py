@@ -16,9 +16,9 @@ import ultra_llm_cache
 from ultra_llm_cache.store import MemoryStore, SQLiteStore, decode_value, encode_value, request_key
 
 from ultra_llm import create_adapter_sync
-from ultra_llm.adapter import Adapter
-from ultra_llm.host import PluginHost
-from ultra_llm.types import Chunk, ImagePart, Message, Result, ToolCall, ToolCallDelta, Usage
+from ultra_llm._adapter import Adapter
+from ultra_llm._host import PluginHost
+from ultra_llm._types import Chunk, ImagePart, Message, Result, ToolCall, ToolCallDelta, Usage
 
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24

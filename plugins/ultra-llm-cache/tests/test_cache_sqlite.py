@@ -120,7 +120,7 @@ def test_many_threads_share_one_file(tmp_path: Path) -> None:
 WORKER = """
 import sys
 from ultra_llm_cache.store import SQLiteStore
-from ultra_llm.types import Result
+from ultra_llm._types import Result
 store = SQLiteStore(__import__("pathlib").Path(sys.argv[1]), timeout=30)
 for i in range(100):
     key = f"k{i % 20}"
@@ -175,7 +175,7 @@ def test_a_cached_answer_survives_the_process(tmp_path: Path) -> None:
 
 def test_loading_the_plugin_imports_nothing_heavy() -> None:
     code = (
-        "import sys, json\nfrom ultra_llm.host import PluginHost\n"
+        "import sys, json\nfrom ultra_llm._host import PluginHost\n"
         "h = PluginHost(); h.backends(); assert h.records['cache'].status == 'loaded'\n"
         "print(json.dumps(sorted(sys.modules)))"
     )

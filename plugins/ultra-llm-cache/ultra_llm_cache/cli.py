@@ -1,6 +1,6 @@
 """``ultra-llm cache stats|clear``: the cache's hit and miss counts, and emptying it.
 
-``COMMANDS`` follows the convention of ``ultra_llm.cli`` command modules. A memory cache lives in
+``COMMANDS`` follows the convention of ``ultra_llm._cli`` command modules. A memory cache lives in
 one process, so from the command line only a SQLite cache has entries and persistent counts.
 """
 

@@ -26,7 +26,7 @@ def make_backend() -> Callable[..., Any]:
     from ultra_llm_docker_api.backend import DockerAPIBackend
     from ultra_llm_docker_api.settings import DockerAPISettings
 
-    from ultra_llm.config import load_config
+    from ultra_llm._config import load_config
 
     def build(url: str, **settings: Any) -> DockerAPIBackend:
         settings.setdefault("retry_wait_initial", 0.01)

@@ -17,7 +17,7 @@ import pytest
 from ultra_llm_cache import runtime
 
 from ultra_llm import create_adapter
-from ultra_llm.host import PluginHost
+from ultra_llm._host import PluginHost
 from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, send_json, send_text
 from ultra_llm.testing.serve import SCRIPT
 

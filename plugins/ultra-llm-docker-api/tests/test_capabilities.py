@@ -40,10 +40,10 @@ from ultra_llm_docker.errors import RunnerRequestTooLargeError
 from ultra_llm_docker_api.parsing import MalformedResponse, chunks_from_event, completion_from_body
 
 from ultra_llm import create_adapter
-from ultra_llm.adapter import Adapter
+from ultra_llm._adapter import Adapter
+from ultra_llm._types import Chunk, ImagePart, Message, TextPart, ToolCall, ToolCallDelta
 from ultra_llm.errors import GenerationError, UnsupportedOperationError
 from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
-from ultra_llm.types import Chunk, ImagePart, Message, TextPart, ToolCall, ToolCallDelta
 
 T = TypeVar("T")
 

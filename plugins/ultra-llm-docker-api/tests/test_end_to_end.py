@@ -16,9 +16,9 @@ from ultra_llm_docker.testing.engine.fixtures import DMRRunner, RealEngine, requ
 from ultra_llm_docker.testing.engine.launcher import EngineProcess, start_engine
 from ultra_llm_docker.testing.engine.tiny_model import write_tiny_model
 
+from ultra_llm._types import Chunk, EmbeddingRequest, GenerationRequest, Progress, to_messages
 from ultra_llm.errors import ContextLengthExceededError, ModelNotFoundError, UnsupportedOperationError
 from ultra_llm.testing.conformance import BackendConformance
-from ultra_llm.types import Chunk, EmbeddingRequest, GenerationRequest, Progress, to_messages
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def req(backend: Any, prompt: str = "hello world", model: str = "tiny", **options: Any) -> GenerationRequest:
-    from ultra_llm.options import validate_options
+    from ultra_llm._options import validate_options
 
     instance, as_dict = validate_options(type(backend), options)
     return GenerationRequest(backend.canonical_model(model), to_messages(prompt), instance, backend.name, as_dict)
@@ -209,7 +209,7 @@ def _cli(args: list[str], runner: DMRRunner) -> subprocess.CompletedProcess[str]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ULTRA_LLM_", "MODEL_RUNNER_", "USE_MODEL"))}
     env.update(USE_MODEL_RUNNER="true", MODEL_RUNNER_TYPE="api", MODEL_RUNNER_URL=runner.url, ULTRA_LLM_FALLBACK="none")
     return subprocess.run(
-        [sys.executable, "-c", "from ultra_llm.cli import main; main()", *args],
+        [sys.executable, "-c", "from ultra_llm._cli import main; main()", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -20,12 +20,12 @@ from ultra_llm_docker.testing.engine.dmr_proxy import DMRProxy
 from ultra_llm_docker.testing.engine.fixtures import DMRRunner
 from ultra_llm_docker.testing.engine.launcher import free_port
 
+from ultra_llm._types import Chunk, GenerationRequest, to_messages
 from ultra_llm.errors import BackendUnavailableError, ConfigurationError, GenerationTimeoutError, StreamInterruptedError
 from ultra_llm.testing.adapters import adapter_over
 from ultra_llm.testing.clock import FakeClock
 from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_text, sse_head
 from ultra_llm.testing.waiting import until_async
-from ultra_llm.types import Chunk, GenerationRequest, to_messages
 
 FAST = {"max_tokens": 4, "temperature": 0}
 
@@ -366,7 +366,7 @@ def test_health_checks_run_only_while_in_use_and_stop_with_aclose(
 
 
 def test_backends_json_and_doctor_show_each_endpoint(dmr_runner: DMRRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ultra_llm.cli.app import build_cli
+    from ultra_llm._cli.app import build_cli
 
     dead = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MODEL_RUNNER_URL", f"{dmr_runner.url},{dead}")

@@ -10,7 +10,7 @@ from ultra_llm_docker.errors import ModelRunnerNotEnabledError
 from ultra_llm_docker_api.error_map import error_from_body
 from ultra_llm_docker_api.settings import DockerAPISettings, resolve
 
-from ultra_llm.config import load_config
+from ultra_llm._config import load_config
 from ultra_llm.errors import (
     BackendUnavailableError,
     BadRequestError,

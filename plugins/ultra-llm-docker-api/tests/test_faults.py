@@ -12,6 +12,7 @@ import pytest
 from ultra_llm_docker.errors import ModelRunnerNotEnabledError
 from ultra_llm_docker.testing.engine.launcher import free_port
 
+from ultra_llm._types import Chunk, GenerationRequest, to_messages
 from ultra_llm.errors import (
     BadRequestError,
     ContextLengthExceededError,
@@ -31,7 +32,6 @@ from ultra_llm.testing.scripted_server import (
     sse_head,
 )
 from ultra_llm.testing.waiting import until
-from ultra_llm.types import Chunk, GenerationRequest, to_messages
 
 T = TypeVar("T")
 
@@ -483,7 +483,7 @@ def test_model_runner_host_reaches_the_runner_when_model_runner_url_is_unset(mon
     # docker/model-runner cmd/cli/desktop/context.go:249,331-336 at 642c7211: host:port, http:// added
     from ultra_llm_docker_api.backend import DockerAPIBackend
 
-    from ultra_llm.config import load_config
+    from ultra_llm._config import load_config
 
     async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
         await send_json(writer, 200, completion("via MODEL_RUNNER_HOST"))

@@ -18,6 +18,7 @@ from ultra_llm_docker.testing.engine.dmr_proxy import DMRProxy
 from ultra_llm_docker.testing.engine.fixtures import DMRRunner, RealEngine
 from ultra_llm_docker.testing.engine.launcher import start_engine
 
+from ultra_llm._lifecycle import ModelSettings
 from ultra_llm.errors import (
     GenerationError,
     InvalidModelNameError,
@@ -27,7 +28,6 @@ from ultra_llm.errors import (
     StreamInterruptedError,
     UnsupportedOperationError,
 )
-from ultra_llm.lifecycle import ModelSettings
 from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, send_text
 
 MODEL = "ai/tiny:latest"
@@ -234,7 +234,7 @@ def test_a_plain_server_has_no_lifecycle(make_backend: Callable[..., Any], real_
 
 
 def test_ps_after_a_real_generation_shows_the_model(make_backend: Callable[..., Any], dmr_runner: DMRRunner) -> None:
-    from ultra_llm.types import GenerationRequest, to_messages
+    from ultra_llm._types import GenerationRequest, to_messages
 
     backend = make_backend(dmr_runner.url)
     dmr_runner.proxy.loaded.clear()

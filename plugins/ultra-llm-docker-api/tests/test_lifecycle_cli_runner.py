@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from ultra_llm_docker.testing.engine.dmr_proxy import DMRProxy
 
-from ultra_llm.cli.app import build_cli
+from ultra_llm._cli.app import build_cli
 
 MODEL = "ai/tiny:latest"
 

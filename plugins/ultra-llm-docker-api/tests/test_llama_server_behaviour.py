@@ -19,6 +19,7 @@ import pytest
 from ultra_llm_docker.errors import ModelRunnerNotEnabledError
 from ultra_llm_docker.testing.engine.launcher import free_port
 
+from ultra_llm._types import Chunk, EmbeddingRequest, GenerationRequest, to_messages
 from ultra_llm.errors import (
     BackendUnavailableError,
     ContextLengthExceededError,
@@ -29,7 +30,6 @@ from ultra_llm.errors import (
 )
 from ultra_llm.testing.adapters import adapter_over
 from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, sse_head
-from ultra_llm.types import Chunk, EmbeddingRequest, GenerationRequest, to_messages
 
 T = TypeVar("T")
 

@@ -23,8 +23,8 @@ from ultra_llm_docker.testing.engine.launcher import EngineProcess, start_engine
 from ultra_llm_docker.testing.engine.tiny_model import write_tiny_model
 
 from ultra_llm import Adapter, create_adapter
+from ultra_llm._host import PluginHost
 from ultra_llm.errors import StreamInterruptedError
-from ultra_llm.host import PluginHost
 
 pytestmark = pytest.mark.engine
 

@@ -28,7 +28,7 @@ from ultra_llm_docker_api.parsing import (
 from ultra_llm_docker_api.settings import DockerAPISettings, resolve
 from ultra_llm_docker_api.transport import MAX_EVENT_BYTES, Transport
 
-from ultra_llm.types import Chunk, Usage
+from ultra_llm._types import Chunk, Usage
 
 
 class Parts(httpx2.AsyncByteStream):

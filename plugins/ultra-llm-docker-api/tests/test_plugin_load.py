@@ -29,7 +29,7 @@ real_connect = socket.socket.connect
 def refuse(*a, **k):
     raise AssertionError("a connection was opened while building the backend")
 socket.socket.connect = refuse
-from ultra_llm.config import load_config
+from ultra_llm._config import load_config
 from ultra_llm_docker_api.backend import DockerAPIBackend
 backend = DockerAPIBackend(load_config())
 assert not backend.transport.started
@@ -41,7 +41,7 @@ print(backend.endpoint.api('/chat/completions'))
 
 
 def test_the_host_finds_the_backend_and_its_alias() -> None:
-    from ultra_llm.host import PluginHost
+    from ultra_llm._host import PluginHost
 
     host = PluginHost()
     assert host.resolve_backend_name("api") == "docker-api"

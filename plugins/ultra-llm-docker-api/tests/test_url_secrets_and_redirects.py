@@ -15,9 +15,9 @@ import pytest
 from ultra_llm_docker.testing.engine.launcher import free_port
 
 from ultra_llm import create_adapter
+from ultra_llm._host import PluginHost
+from ultra_llm._redact import redact_urls
 from ultra_llm.errors import ConfigurationError
-from ultra_llm.host import PluginHost
-from ultra_llm.redact import redact_urls
 from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, send_json, send_text
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")

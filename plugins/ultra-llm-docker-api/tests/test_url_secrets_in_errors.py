@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from ultra_llm import create_adapter
+from ultra_llm._host import PluginHost
 from ultra_llm.errors import UltraLLMError
-from ultra_llm.host import PluginHost
 from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
 from ultra_llm.testing.serve import SCRIPT, wait_ready
 
@@ -186,7 +186,7 @@ def test_a_library_users_log_never_shows_the_password(caplog: pytest.LogCaptureF
 
 
 def test_every_error_and_log_record_masks_a_url_however_it_was_built() -> None:
-    from ultra_llm.redact import RedactingFilter
+    from ultra_llm._redact import RedactingFilter
 
     error = UltraLLMError(f"GET http://{USER}:{SECRET}@h/x failed", fix=f"See https://h/?token={SECRET}.")
     assert_hidden(error.message + error.fix + str(error) + repr(error.args))

@@ -51,7 +51,7 @@ def _snippet(data: bytes | str, limit: int = 200) -> str:
 
 
 def load_json(data: bytes | str, what: str) -> Any:
-    """``json.loads`` (depth bounded, ``ultra_llm.json_depth``) that raises ``MalformedResponse`` naming
+    """``json.loads`` (depth bounded, ``ultra_llm._json_depth``) that raises ``MalformedResponse`` naming
     ``what`` and quoting the data."""
     try:
         return json_loads(data)

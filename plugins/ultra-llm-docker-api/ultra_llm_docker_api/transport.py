@@ -7,7 +7,7 @@ other as its typed ``ultra_llm`` error; ``request_path`` owns every retry decisi
 
 Its limits are the endpoint's own named settings: connecting (``connect_timeout``) and the idle
 limit between two chunks of a body (``idle_timeout``, or ``pull_idle_timeout`` for a pull, from its
-start). The call's total and first-token deadlines are the adapter's (``ultra_llm.deadline``): it
+start). The call's total and first-token deadlines are the adapter's (``ultra_llm._deadline``): it
 cancels a wait that outlives them, so nothing here keeps a clock of its own for them. httpx2's read,
 write and pool timeouts are off.
 """

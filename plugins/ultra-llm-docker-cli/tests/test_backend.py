@@ -20,6 +20,8 @@ from ultra_llm_docker.testing.double.cli_backend import alive, children, make_ba
 from ultra_llm_docker.testing.double.fixtures import DockerDouble
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 
+from ultra_llm._options import validate_options
+from ultra_llm._types import Chunk, Deadline, GenerationRequest, Progress, Result, to_messages
 from ultra_llm.errors import (
     GenerationError,
     InvalidModelNameError,
@@ -28,9 +30,7 @@ from ultra_llm.errors import (
     StreamInterruptedError,
     UltraLLMError,
 )
-from ultra_llm.options import validate_options
 from ultra_llm.testing.clock import FakeClock
-from ultra_llm.types import Chunk, Deadline, GenerationRequest, Progress, Result, to_messages
 
 
 def request(model: str, prompt: str) -> GenerationRequest:

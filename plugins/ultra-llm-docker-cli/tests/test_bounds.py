@@ -19,13 +19,13 @@ from ultra_llm_docker_cli.failures import FIRST_LINE_LIMIT, error_for, first_lin
 from ultra_llm_docker_cli.parsers import parse_list_json, parse_status_json
 from ultra_llm_docker_cli.settings import DockerCLISettings
 
+from ultra_llm._types import Chunk, GenerationRequest, Progress, to_messages
 from ultra_llm.errors import (
     GenerationError,
     GenerationTimeoutError,
     ResponseTooLargeError,
     StreamInterruptedError,
 )
-from ultra_llm.types import Chunk, GenerationRequest, Progress, to_messages
 
 
 def request(prompt: str = "hi", model: str = "smollm2") -> GenerationRequest:

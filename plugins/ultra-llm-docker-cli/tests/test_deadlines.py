@@ -1,4 +1,4 @@
-"""The adapter owns every deadline of a docker-cli call (``ultra_llm.deadline``): through the real
+"""The adapter owns every deadline of a docker-cli call (``ultra_llm._deadline``): through the real
 adapter on the docker double, a late first token and a slow answer end in the adapter's one wording
 (quoting what docker-cli said it waited for), a call's own ``timeout=`` works, and the ``docker``
 process is gone after each. docker-cli's own limits are named settings (``list_timeout``,
@@ -21,9 +21,9 @@ from ultra_llm_docker.testing.double.fixtures import DockerDouble
 from ultra_llm_docker_cli.settings import DockerCLISettings
 
 from ultra_llm import create_adapter
-from ultra_llm.adapter import Adapter
+from ultra_llm._adapter import Adapter
+from ultra_llm._types import Progress
 from ultra_llm.errors import GenerationTimeoutError
-from ultra_llm.types import Progress
 
 T = TypeVar("T")
 

@@ -21,14 +21,14 @@ from ultra_llm_docker_cli.backend import DockerCLIBackend
 from ultra_llm_docker_cli.prompt_guard import find_file_reference
 
 from ultra_llm import create_adapter_sync
+from ultra_llm._host import PluginHost
+from ultra_llm._types import Chunk, Deadline, GenerationRequest, ImagePart, Message, Result, TextPart
 from ultra_llm.errors import (
     GenerationError,
     InvalidOptionsError,
     UnsafePromptError,
     UnsupportedOperationError,
 )
-from ultra_llm.host import PluginHost
-from ultra_llm.types import Chunk, Deadline, GenerationRequest, ImagePart, Message, Result, TextPart
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(40)
 JPEG = b"\xff\xd8\xff\xe0" + bytes(60)

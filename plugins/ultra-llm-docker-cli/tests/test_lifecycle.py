@@ -18,9 +18,9 @@ from ultra_llm_docker_cli.backend import DockerCLIBackend
 from ultra_llm_docker_cli.process import Completed, ProcessRunner
 
 from ultra_llm import create_adapter
-from ultra_llm.adapter import Adapter
+from ultra_llm._adapter import Adapter
+from ultra_llm._types import Chunk, GenerationRequest, to_messages
 from ultra_llm.errors import GenerationError, GenerationTimeoutError, ModelNotFoundError
-from ultra_llm.types import Chunk, GenerationRequest, to_messages
 
 T = TypeVar("T")
 

@@ -14,7 +14,8 @@ from ultra_llm_docker.errors import ModelRunnerNotEnabledError
 from ultra_llm_docker.testing.double.fixtures import DockerDouble
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 
-from ultra_llm.cli.app import build_cli
+from ultra_llm._cli.app import build_cli
+from ultra_llm._lifecycle import ModelSettings
 from ultra_llm.errors import (
     InvalidModelNameError,
     InvalidOptionsError,
@@ -22,7 +23,6 @@ from ultra_llm.errors import (
     ModelNotFoundError,
     UnsupportedOperationError,
 )
-from ultra_llm.lifecycle import ModelSettings
 
 MODEL = "ai/smollm2:latest"
 

@@ -23,9 +23,9 @@ from ultra_llm_docker.testing.double.fixtures import DockerDouble
 from ultra_llm_docker_cli.backend import DockerCLIBackend
 from ultra_llm_docker_cli.prompt_guard import IMAGE_PATH, find_file_reference, image_paths, normalize_file_path
 
-from ultra_llm.deadline import Deadline
+from ultra_llm._deadline import Deadline
+from ultra_llm._types import GenerationRequest, Message, Result, to_messages
 from ultra_llm.errors import EmptyPromptError, InvalidModelNameError, ModelNotFoundError, UnsafePromptError
-from ultra_llm.types import GenerationRequest, Message, Result, to_messages
 
 SECRET = "TOP-SECRET-5b1e"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(48)

@@ -43,7 +43,7 @@ def test_real_generation(real_docker: str) -> None:
     models = asyncio.run(backend.list_models())
     if not models:
         pytest.skip("no model pulled locally (`docker model pull ai/smollm2` enables this test)")
-    from ultra_llm.types import GenerationRequest, to_messages
+    from ultra_llm._types import GenerationRequest, to_messages
 
     result = asyncio.run(
         backend.generate(GenerationRequest(models[0].name, to_messages("Say hi."), None, "docker-cli"))

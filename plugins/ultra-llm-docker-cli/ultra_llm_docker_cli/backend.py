@@ -28,7 +28,7 @@
   (``rm``, ``configure``, ``unload``) past ``control_timeout`` are a ``GenerationTimeoutError``
   naming that setting; each kills its process. ``aclose`` kills and reaps every process still
   open, a stream its consumer never closed included.
-* Deadlines: the adapter owns the call's total and first-token deadline (``ultra_llm.deadline``) and
+* Deadlines: the adapter owns the call's total and first-token deadline (``ultra_llm._deadline``) and
   words their one error. The backend sizes its waits by the call's ``Deadline`` (the request's, or
   ``current_deadline()`` for calls that take none; ``None`` when called without the adapter: no
   limit), each setting above cut shorter by it; when the deadline is the nearer bound its passing is
@@ -717,7 +717,7 @@ class DockerCLIBackend(Backend):
                 "configure", "show", name, limit=self.settings.list_timeout, setting=LIST_TIMEOUT, model=name
             )
             return configured_context(json_loads(text), name, normalize_model_name)
-        except (UltraLLMError, ValueError):  # malformed or too deep JSON (ultra_llm.json_depth) included
+        except (UltraLLMError, ValueError):  # malformed or too deep JSON (ultra_llm._json_depth) included
             return None
 
     async def disk_usage(self) -> DiskUsage:

@@ -111,7 +111,7 @@ def _as_str(value: Any) -> str | None:
 
 
 def _load_json(text: str, what: str) -> Any:
-    """``json.loads`` (depth bounded, ``ultra_llm.json_depth``), with input nested too deeply reported
+    """``json.loads`` (depth bounded, ``ultra_llm._json_depth``), with input nested too deeply reported
     as malformed like any other: a ``ValueError``."""
     try:
         return json_loads(text)

@@ -8,8 +8,8 @@ import ultra_llm_docker
 from ultra_llm_docker import KERNEL_CONTRACT
 
 import ultra_llm
-from ultra_llm.contract import version_in
-from ultra_llm.host import PluginHost
+from ultra_llm._contract import version_in
+from ultra_llm._host import PluginHost
 
 FAMILY = {"docker": "ultra-llm-docker", "docker-cli": "ultra-llm-docker-cli", "docker-api": "ultra-llm-docker-api"}
 

@@ -12,10 +12,10 @@ import pytest
 from ultra_llm_docker.errors import DockerDaemonDownError
 
 from ultra_llm import Chunk, ModelInfo, create_adapter, load_config
+from ultra_llm._host import PluginHost
+from ultra_llm._selection import _warned, select_backend
 from ultra_llm.errors import BackendNotFoundError
-from ultra_llm.host import PluginHost
 from ultra_llm.plugin import Availability, Backend, GenerationRequest, hookimpl
-from ultra_llm.selection import _warned, select_backend
 
 
 class DownRunnerBackend(Backend):

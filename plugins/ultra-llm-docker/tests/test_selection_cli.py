@@ -9,8 +9,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from ultra_llm.cli.app import build_cli
-from ultra_llm.host import reset_host
+from ultra_llm._cli.app import build_cli
+from ultra_llm._host import reset_host
 
 
 def invoke(*args: str) -> tuple[int, str, str]:

@@ -6,9 +6,9 @@ import pytest
 from ultra_llm_docker.settings import SelectionSettings
 
 from ultra_llm import load_config
+from ultra_llm._host import PluginHost
+from ultra_llm._selection import choose_backend_name
 from ultra_llm.errors import ConfigurationError
-from ultra_llm.host import PluginHost
-from ultra_llm.selection import choose_backend_name
 
 
 def test_defaults_match_the_seed() -> None:

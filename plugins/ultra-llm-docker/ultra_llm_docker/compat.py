@@ -17,7 +17,7 @@ seed's ``generate``, ``stream_generate``, ``get_available_models``, ``check_avai
 ``await get_available_models(base_url=None)``
     The model names Docker Model Runner serves, as a list of strings.
 ``await create_adapter(model=None)``
-    Lives in ``ultra_llm.factory``: the whole seed selection (``USE_MODEL_RUNNER`` and
+    Lives in ``ultra_llm._factory``: the whole seed selection (``USE_MODEL_RUNNER`` and
     ``MODEL_RUNNER_TYPE`` through this family's ``ultra_llm_select_backend``, ``DEFAULT_MODEL``) in
     one call.
 

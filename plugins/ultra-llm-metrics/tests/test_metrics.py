@@ -15,9 +15,9 @@ import ultra_llm_metrics
 from ultra_llm_metrics import recorder
 
 from ultra_llm import create_adapter_sync
-from ultra_llm.adapter import Adapter
+from ultra_llm._adapter import Adapter
+from ultra_llm._host import PluginHost
 from ultra_llm.errors import GenerationError
-from ultra_llm.host import PluginHost
 
 
 @pytest.fixture(autouse=True)
@@ -213,7 +213,7 @@ def test_spans_with_the_sdk_in_memory_exporter(
     assert w["gen_ai.usage.output_tokens"] == 2
     assert w["gen_ai.usage.input_tokens"] == 2
     assert list(w["gen_ai.response.finish_reasons"]) == ["stop"]
-    assert w["ultra_llm.backend"] == "mock" and w["ultra_llm.status"] == "ok"
+    assert w["ultra_llm._backend"] == "mock" and w["ultra_llm._status"] == "ok"
     assert whole.status.status_code == StatusCode.UNSET
     assert st["ultra_llm.operation"] == "stream"
     assert st["gen_ai.usage.output_tokens"] == 3 and "ultra_llm.ttft_ms" in st
@@ -277,7 +277,7 @@ def test_spans_can_be_turned_off_and_missing_otel_is_fine(
 
 def test_loading_the_plugin_imports_nothing_heavy() -> None:
     code = (
-        "import sys, json\nfrom ultra_llm.host import PluginHost\n"
+        "import sys, json\nfrom ultra_llm._host import PluginHost\n"
         "h = PluginHost(); h.backends(); assert h.records['metrics'].status == 'loaded'\n"
         "print(json.dumps(sorted(sys.modules)))"
     )

@@ -291,7 +291,7 @@ class Call:
         for name in ("total_ms", "ttft_ms", "tokens_per_second"):
             if record[name] is not None:
                 span.set_attribute(f"ultra_llm.{name}", record[name])
-        span.set_attribute("ultra_llm.status", status)
+        span.set_attribute("ultra_llm._status", status)
         if error is not None and status == "error":
             span.set_attribute("error.type", type(error).__name__)
             span.record_exception(error)
@@ -304,7 +304,7 @@ def _attributes(operation: str, backend: str, model: str, options: dict[str, Any
         "gen_ai.operation.name": "embeddings" if operation == "embed" else "chat",
         "gen_ai.provider.name": "ultra_llm",
         "gen_ai.request.model": model,
-        "ultra_llm.backend": backend,
+        "ultra_llm._backend": backend,
         "ultra_llm.operation": operation,
     }
     for option in ("temperature", "top_p", "max_tokens", "seed"):

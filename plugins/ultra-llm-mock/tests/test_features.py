@@ -24,10 +24,10 @@ from ultra_llm_mock.backend import ARGUMENT_PIECE, MockBackend, split_words
 from ultra_llm_mock.schema import sample
 
 from ultra_llm import create_adapter_sync
+from ultra_llm._host import PluginHost
+from ultra_llm._sync import SyncAdapter
+from ultra_llm._types import ImagePart, Message, TextPart
 from ultra_llm.errors import InvalidOptionsError, StructuredOutputError
-from ultra_llm.host import PluginHost
-from ultra_llm.sync import SyncAdapter
-from ultra_llm.types import ImagePart, Message, TextPart
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(24)
 JPEG = b"\xff\xd8\xff\xe0" + bytes(40)

@@ -11,7 +11,8 @@ import pytest
 from ultra_llm_mock.backend import FIXED_ANSWER, split_words
 
 from ultra_llm import create_adapter_sync
-from ultra_llm.adapter import Adapter
+from ultra_llm._adapter import Adapter
+from ultra_llm._host import PluginHost
 from ultra_llm.errors import (
     BackendUnavailableError,
     ConfigurationError,
@@ -20,7 +21,6 @@ from ultra_llm.errors import (
     ModelNotFoundError,
     StreamInterruptedError,
 )
-from ultra_llm.host import PluginHost
 from ultra_llm.testing import BackendConformance
 
 

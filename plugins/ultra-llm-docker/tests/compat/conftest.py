@@ -16,10 +16,10 @@ from ultra_llm_docker.names import DEFAULT_MODEL, normalize_model_name
 from ultra_llm_mock.backend import MockBackend
 
 from ultra_llm import Chunk, ModelInfo
-from ultra_llm.host import PluginHost, get_host
+from ultra_llm._host import PluginHost, get_host
+from ultra_llm._registry import BackendRegistrar
+from ultra_llm._selection import _warned
 from ultra_llm.plugin import Availability, GenerationRequest, hookimpl
-from ultra_llm.registry import BackendRegistrar
-from ultra_llm.selection import _warned
 
 
 class RunnerStandIn(MockBackend):

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from pydantic import BaseModel, Field
 from ultra_llm_docker.testing.engine.fixtures import DMRRunner
 
-from ultra_llm.cli.app import build_cli
+from ultra_llm._cli.app import build_cli
 
 pytest.importorskip("ultra_llm_docker_api")
 

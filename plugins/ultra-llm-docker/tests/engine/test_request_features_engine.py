@@ -41,9 +41,9 @@ from ultra_llm_docker.testing.engine.launcher import EngineProcess, start_engine
 from ultra_llm_docker.testing.engine.tiny_model import write_tiny_model
 
 from ultra_llm import create_adapter
-from ultra_llm.adapter import Adapter
+from ultra_llm._adapter import Adapter
+from ultra_llm._types import ImagePart, Message, TextPart
 from ultra_llm.errors import UnsupportedOperationError
-from ultra_llm.types import ImagePart, Message, TextPart
 
 pytest.importorskip("ultra_llm_docker_api")
 

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ultra_llm._types import Chunk, Progress
 from ultra_llm.errors import UltraLLMError
-from ultra_llm.types import Chunk, Progress
 
 cli = pytest.importorskip("ultra_llm_docker_cli.parsers")
 failures = pytest.importorskip("ultra_llm_docker_cli.failures")

@@ -19,11 +19,11 @@ from ultra_llm_docker.errors import ModelRunnerNotEnabledError
 from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
 from ultra_llm import Chunk, Result
-from ultra_llm.config import load_config
+from ultra_llm._config import load_config
+from ultra_llm._types import Progress, to_messages
 from ultra_llm.errors import GenerationError, ResponseTooLargeError, StreamInterruptedError, UltraLLMError
 from ultra_llm.plugin import GenerationRequest
 from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
-from ultra_llm.types import Progress, to_messages
 
 T = TypeVar("T")
 

@@ -25,12 +25,12 @@ from click.testing import CliRunner
 from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
 from ultra_llm import create_adapter
-from ultra_llm.cli.app import build_cli
-from ultra_llm.config import load_config
+from ultra_llm._cli.app import build_cli
+from ultra_llm._config import load_config
+from ultra_llm._host import PluginHost
+from ultra_llm._types import GenerationRequest, to_messages
 from ultra_llm.errors import GenerationError, InvalidModelNameError, UltraLLMError
-from ultra_llm.host import PluginHost
 from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, send_json, send_text
-from ultra_llm.types import GenerationRequest, to_messages
 
 SECRET = "sk-ultra-TEST-5ecr3t-7a9f"
 

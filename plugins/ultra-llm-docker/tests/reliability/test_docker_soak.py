@@ -21,8 +21,8 @@ import pytest
 from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
 from ultra_llm import create_adapter
-from ultra_llm.adapter import Adapter
-from ultra_llm.host import PluginHost
+from ultra_llm._adapter import Adapter
+from ultra_llm._host import PluginHost
 from ultra_llm.testing.leaks import check, measured
 from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, sse_head
 from ultra_llm.testing.waiting import until

@@ -17,7 +17,7 @@ import pytest
 from ultra_llm_docker.testing.double.fixtures import DockerDouble
 
 from ultra_llm import create_adapter, create_adapter_sync
-from ultra_llm.host import PluginHost
+from ultra_llm._host import PluginHost
 from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, sse_head
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")

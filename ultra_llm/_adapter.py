@@ -1,0 +1,612 @@
+"""The Ultra-facing adapter: the seed's ``LLMAdapter`` contract over one backend.
+
+Async (``generate``, ``stream_generate``, ``get_available_models``); code without an event loop
+wraps it in ``ultra_llm._sync.SyncAdapter`` (``create_adapter_sync``). Every generation and
+embedding goes through the middleware chain plugins return from ``ultra_llm_middleware``, composed
+once when the adapter is made; an untyped exception from a plugin reaches the caller as a
+``PluginError`` naming that plugin. That includes any ``BaseException`` (``SystemExit`` from a
+plugin's ``sys.exit()``) other than cancellation and ``KeyboardInterrupt``, which propagate as
+they are: a plugin cannot stop the process serving the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import dataclasses
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._backend import Backend
+from ._capabilities import LoadedModels, ModelStore, refusal
+from ._deadline import CONFIGURED, CallClock, Deadline, call_timeout
+from ._faults import PASS_THROUGH
+from ._features import Features, refuse_too_deep, refuse_unsupported
+from ._options import validate_options
+from ._stream_ending import StreamEnding
+from ._text import is_text, require_text
+from ._types import (
+    Chunk,
+    EmbeddingRequest,
+    EmbeddingResult,
+    GenerationRequest,
+    Message,
+    ModelInfo,
+    ProgressCallback,
+    Prompt,
+    Result,
+    to_messages,
+)
+from .errors import (
+    ConfigurationError,
+    GenerationTimeoutError,
+    PluginError,
+    UltraLLMError,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from ._batch import BatchItem, BatchProgressCallback
+    from ._config import UltraConfig
+    from ._deadline import _Configured
+    from ._host import PluginHost
+    from ._lifecycle import DiskUsage, RunningModel
+    from ._selection import Selection
+
+__all__ = ["Adapter", "LLMAdapter"]
+
+T = TypeVar("T")
+
+
+class Adapter:
+    """A backend ready for use: generation, streaming, discovery, embeddings, model management.
+
+    Options are the backend's (``-o`` in the CLI) plus three reserved ones: ``model`` overrides the
+    adapter's model for one call, ``system_message`` puts a system prompt first, and ``progress``
+    (a callable taking ``Progress``) receives progress the backend reports before answering.
+    """
+
+    def __init__(
+        self,
+        host: PluginHost,
+        backend: Backend,
+        *,
+        model: str | None = None,
+        config: UltraConfig,
+        selection: Selection,
+    ) -> None:
+        """``model`` defaults to ``DEFAULT_MODEL``, else the backend's own ``default_model``."""
+        self.host = host
+        self.backend = backend
+        self.config = config
+        self.selection = selection
+        model = model or config.default_model or backend.default_model
+        if not model:
+            raise ConfigurationError(
+                f"No model was named and backend '{backend.name}' has no default model.",
+                fix="Name one (`-m MODEL`, `model=`), or set DEFAULT_MODEL.",
+            )
+        self.model = backend.canonical_model(model)
+        self.chain = host.hooks.chain(backend)
+        """The middleware around the backend, composed here once (``ultra_llm._middleware``)."""
+        self._whole_first_token = type(backend).generate is Backend.generate
+        """The backend's whole answer is its stream collected (it keeps ``Backend.generate``), which
+        tells the deadline its first chunk: whole calls keep the first-token limit too. A backend
+        with its own ``generate`` has only the total on whole calls (ultra_llm._deadline)."""
+        self._closed = False
+
+    @classmethod
+    def on_backend(
+        cls,
+        backend: str,
+        *,
+        model: str | None = None,
+        config: UltraConfig | None = None,
+        host: PluginHost | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> Self:
+        """An adapter on the backend named ``backend``, made now and not checked, so with no
+        fallback: a backend that cannot serve shows as its typed error on the first call.
+        ``create_adapter(backend=..., check=False)`` without an event loop, for factories that
+        must return at once; ``settings`` are the backend's own, as there."""
+        from ._config import load_config
+        from ._host import get_host
+        from ._selection import Selection, instantiate
+
+        config = config or load_config()
+        host = host or get_host()
+        made = instantiate(host, backend, config, settings)
+        selection = Selection(backend, "named explicitly, not checked", made.name)
+        return cls(host, made, model=model, config=config, selection=selection)
+
+    @property
+    def name(self) -> str:
+        """The serving backend's name."""
+        return self.backend.name
+
+    # -- discovery and status ---------------------------------------------------------------------
+
+    async def check_availability(self) -> bool:
+        """True when the backend can serve now."""
+        from ._selection import check_backend
+
+        return (await check_backend(self.backend, self.config.check_timeout)).available
+
+    def get_capabilities(self) -> dict[str, Any]:
+        """Ultra's capability keys, plus the backend's own (embeddings, pull, tools, images, options),
+        as the backend declares them; ``list_models()`` says what each model can do where known."""
+        caps = self.backend.capabilities()
+        return {
+            "name": self.backend.name,
+            "model": self.model,
+            "supports_streaming": True,
+            "max_tokens": "max_tokens" in caps["options"],
+            "supports_functions": caps["tools"],
+            "supports_vision": caps["images"],
+            "source": "local",
+            **caps,
+        }
+
+    async def list_models(self) -> list[ModelInfo]:
+        """The backend's models plus those plugins contribute, de-duplicated by canonical name."""
+        models = await self._guard(self.backend.list_models, what="Listing models")
+        seen = {model.name for model in models}
+        for extra in self.host.hooks.register_models(self.backend.name):
+            try:
+                name = self.backend.canonical_model(extra.name)
+            except UltraLLMError:
+                continue
+            if name not in seen:
+                seen.add(name)
+                models.append(dataclasses.replace(extra, name=name))
+        return models
+
+    async def get_available_models(self) -> list[str]:
+        """The names of ``list_models()`` (the seed's discovery call)."""
+        return [model.name for model in await self.list_models()]
+
+    # -- generation ---------------------------------------------------------------------------
+
+    def build_request(
+        self, prompt: Prompt, options: dict[str, Any], deadline: Deadline | None = None
+    ) -> GenerationRequest:
+        """Validate the prompt, features and options into the request middleware and backends
+        receive: an ``InvalidOptionsError`` for text that is not valid (a lone surrogate), a bad
+        tool or schema, or an option out of range; ``UnsupportedOperationError`` for a feature
+        (tools, a schema, images, reasoning control) the backend does not declare."""
+        options = dict(options)
+        requested = str(options.pop("model", None) or self.model)
+        system_message = options.pop("system_message", None)
+        progress = options.pop("progress", None)
+        require_text(requested, "the model name")
+        require_text(system_message, "the system message")
+        features = Features.pop(options)
+        refuse_too_deep(options, features)
+        require_text(options, "the options")
+        model = self.backend.canonical_model(requested)
+        try:
+            messages = to_messages(prompt, system_message=system_message)
+        except ValueError as exc:
+            if isinstance(exc, UltraLLMError):  # EmptyPromptError, a bad image: already typed, with a fix
+                raise
+            from .errors import InvalidOptionsError
+
+            raise InvalidOptionsError(
+                f"Invalid prompt: {exc}.", fix="Pass a string or a list of OpenAI-shaped chat messages."
+            ) from exc
+        if not _plain_text(messages):
+            texts = [(m.text, m.tool_call_id, [c.to_dict() for c in m.tool_calls]) for m in messages]
+            require_text(texts, "the prompt")  # the walk, which names where
+        if features.tools:
+            require_text([tool.to_dict() for tool in features.tools], "the tools")
+        refuse_unsupported(self.backend, features, messages)
+        instance, options_dict = validate_options(type(self.backend), options)
+        return GenerationRequest(
+            model,
+            messages,
+            instance,
+            self.backend.name,
+            options_dict,
+            progress,
+            deadline,
+            features.tools,
+            features.tool_choice,
+            features.response_format,
+            features.reasoning,
+            features.reasoning_budget,
+        )
+
+    async def complete(
+        self, prompt: Prompt | GenerationRequest, *, timeout: float | _Configured | None = CONFIGURED, **options: Any
+    ) -> Result:
+        """The whole answer as a ``Result`` (text, model, backend, finish reason, usage, tool calls,
+        and for a ``response_format`` the ``parsed`` answer: ``StructuredOutputError`` when the
+        answer is not JSON, e.g. cut by ``max_tokens``, keeping the raw text). ``prompt`` may be a
+        request ``build_request`` made (with no ``options`` then): it is not validated again.
+        ``timeout``: the seconds this call may take, instead of
+        ``ULTRA_LLM_TIMEOUT``; ``None`` for no total (the first-token limit still holds)."""
+        deadline = self._generation_deadline(timeout)
+        request = self._request(prompt, options, deadline)
+        clock = CallClock(deadline, first_token=self._whole_first_token)
+        result = await self._guard(self.chain.generate, request, clock=clock, timeout=timeout)
+        if not isinstance(result, Result):
+            raise PluginError(
+                f"Generation on backend '{self.name}' returned {type(result).__name__}, not a Result.",
+                plugin=self._plugin_name(None),
+            )
+        fmt = request.response_format
+        if fmt is not None and not result.tool_calls:
+            parsed = fmt.parse(result.text, finish_reason=result.finish_reason, backend=self.name)
+            result = dataclasses.replace(result, parsed=parsed)
+        return result
+
+    async def generate(
+        self, prompt: Prompt, *, timeout: float | _Configured | None = CONFIGURED, **options: Any
+    ) -> str:
+        """The whole answer's text (the seed's ``generate``); raises a typed error, never returns one.
+        ``timeout`` as for ``complete``."""
+        return (await self.complete(prompt, timeout=timeout, **options)).text
+
+    async def stream(
+        self, prompt: Prompt | GenerationRequest, *, timeout: float | _Configured | None = CONFIGURED, **options: Any
+    ) -> AsyncGenerator[Chunk, None]:
+        """Yield ``Chunk`` objects as the backend produces them; closing early cancels the backend.
+        ``prompt`` may be a request ``build_request`` made, and ``timeout`` is, as for ``complete``."""
+        deadline = CallClock(self._generation_deadline(timeout))
+        request = self._request(prompt, options, deadline.deadline)
+        ending = StreamEnding(request.response_format, self.name)
+        try:
+            iterator = self.chain.stream(request)
+        except UltraLLMError:
+            raise
+        except PASS_THROUGH:
+            raise
+        except BaseException as exc:  # a plugin may raise anything, SystemExit included
+            raise self._plugin_error(exc) from exc
+        try:
+            while True:
+                try:
+                    deadline.enter()
+                    chunk = await iterator.__anext__()
+                except StopAsyncIteration:
+                    break
+                except UltraLLMError:
+                    raise
+                except asyncio.CancelledError as exc:
+                    if deadline.expired():
+                        raise self._deadline_error(deadline, TimeoutError(), timeout=timeout) from exc
+                    raise
+                except PASS_THROUGH:
+                    raise
+                except TimeoutError as exc:
+                    raise self._deadline_error(deadline, exc, timeout=timeout) from exc
+                except BaseException as exc:  # a plugin may raise anything, SystemExit included
+                    raise self._plugin_error(exc) from exc
+                finally:
+                    deadline.leave()
+                if not deadline.deadline.has_answered:
+                    deadline.deadline.answered()
+                if not isinstance(chunk, Chunk):
+                    raise PluginError(
+                        f"Backend '{self.name}' streamed a {type(chunk).__name__}, not a Chunk.",
+                        plugin=self._plugin_name(None),
+                    )
+                ending.add(chunk)
+                yield chunk
+            final = ending.final_chunk()
+            if final is not None:
+                yield final
+        finally:
+            deadline.close()
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except PASS_THROUGH:
+                    raise
+                except BaseException:  # a plugin failing to close its stream: the answer stands
+                    pass
+
+    async def stream_generate(
+        self, prompt: Prompt, *, timeout: float | _Configured | None = CONFIGURED, **options: Any
+    ) -> AsyncGenerator[str, None]:
+        """Yield the answer's text as it arrives (the seed's ``stream_generate``); no reasoning text.
+        ``timeout`` as for ``complete``."""
+        async with contextlib.aclosing(self.stream(prompt, timeout=timeout, **options)) as chunks:
+            async for chunk in chunks:
+                if chunk.kind == "text" and chunk.text:
+                    yield chunk.text
+
+    async def generate_many(
+        self,
+        prompts: Iterable[Prompt],
+        *,
+        concurrency: int = 8,
+        progress: BatchProgressCallback | None = None,
+        **options: Any,
+    ) -> list[BatchItem]:
+        """Answer every prompt, at most ``concurrency`` at once: one ``BatchItem`` each, in input order,
+        a failed prompt's typed error in its item (see ``ultra_llm._batch``)."""
+        from ._batch import generate_many
+
+        return await generate_many(self, prompts, concurrency=concurrency, progress=progress, **options)
+
+    async def embed(
+        self,
+        inputs: str | Sequence[str],
+        *,
+        model: str | None = None,
+        timeout: float | _Configured | None = CONFIGURED,
+    ) -> EmbeddingResult:
+        """Embed one text or several; one vector per input, in order (a backend that is an ``Embedder``).
+        ``timeout``: the seconds the call may take instead of ``ULTRA_LLM_TIMEOUT``, ``None`` for no limit."""
+        from ._capabilities import Embedder, refusal
+
+        if not isinstance(self.backend, Embedder):
+            raise refusal(self.name, Embedder, "embed texts")
+        texts = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+        require_text(texts, "the input")
+        clock = CallClock(self._call_deadline(timeout), first_token=False)
+        request = EmbeddingRequest(self.backend.canonical_model(model or self.model), texts, self.name, clock.deadline)
+        return await self._guard(self.chain.embed, request, clock=clock, what="Embedding", timeout=timeout)
+
+    async def pull(
+        self, model: str | None = None, progress: ProgressCallback | None = None, *, timeout: float | None = None
+    ) -> None:
+        """Download ``model`` (default: the adapter's), reporting progress to ``progress``. A pull of
+        several GB takes as long as it takes: no total by default (``timeout=SECONDS`` sets one); the
+        backend fails it when nothing arrives for its own pull-idle setting."""
+        store = self._store("pull models")
+        name = self.backend.canonical_model(model or self.model)
+        await self._guard(store.pull, name, progress, what="Pulling", timeout=timeout)
+
+    async def remove(self, model: str) -> None:
+        """Delete a local model, within ``ULTRA_LLM_TIMEOUT`` (``GenerationTimeoutError`` after it)."""
+        store = self._store("remove models")
+        name = self.backend.canonical_model(model)
+        await self._guard(store.remove, name, what="Removing")
+
+    # -- model lifecycle (loaded models on the server) --------------------------------------------
+
+    async def running_models(self) -> list[RunningModel]:
+        """The models loaded now (``ultra-llm ps``), within ``ULTRA_LLM_TIMEOUT``."""
+        loaded = self._loaded_models("list loaded models")
+        return await self._guard(loaded.running_models, what="Listing loaded models")
+
+    async def preload(self, model: str | None = None, *, timeout: float | _Configured | None = CONFIGURED) -> str:
+        """Load ``model`` (default: the adapter's) without generating; its canonical name. A cold load
+        takes tens of seconds: it is bounded by ``ULTRA_LLM_TIMEOUT``, or ``timeout=`` (``None``: none)."""
+        loaded = self._loaded_models("preload models")
+        name = self.backend.canonical_model(model or self.model)
+        await self._guard(loaded.preload, name, what="Preloading", timeout=timeout)
+        return name
+
+    async def unload(self, models: Sequence[str] = (), *, all: bool = False) -> int:
+        """Unload ``models`` (names canonicalised), or every loaded model with ``all``; how many the
+        server unloaded. Unloading cuts requests the model is serving for anyone."""
+        from .errors import InvalidOptionsError
+
+        if all and models:
+            raise InvalidOptionsError(
+                "Name models to unload, or all of them, not both.", fix="Drop the names or --all."
+            )
+        if not all and not models:
+            raise InvalidOptionsError("Name the models to unload.", fix="Give MODEL..., or --all for every one.")
+        loaded = self._loaded_models("unload models")
+        names = [self.backend.canonical_model(model) for model in models]
+        return await self._guard(self._unload, loaded, names, all, what="Unloading")
+
+    @staticmethod
+    async def _unload(loaded: LoadedModels, names: list[str], all: bool) -> int:
+        return await loaded.unload(names, all=all)
+
+    async def configure(
+        self,
+        model: str,
+        *,
+        context_size: int | None = None,
+        keep_alive: str | None = None,
+        think: bool | None = None,
+        unload: bool = False,
+    ) -> str:
+        """Set ``model``'s context size (tokens; -1 for the whole trained context), keep-alive (a Go
+        duration, ``0`` or ``-1``) and whether it thinks (a reasoning model; per request, the
+        ``reasoning=`` option overrides it); its canonical name. On a model server these are per-model
+        settings the server applies at the next load (it loads the model again at once). While the
+        model is busy the server refuses: ``ModelLoadedError``; ``unload=True`` unloads it first, on
+        purpose (cutting requests it serves)."""
+        from ._lifecycle import ModelSettings
+        from .errors import ModelLoadedError
+
+        loaded = self._loaded_models("configure models")
+        settings = loaded.check_settings(ModelSettings(context_size=context_size, keep_alive=keep_alive, think=think))
+        name = self.backend.canonical_model(model)
+        if unload:
+            await self._guard(self._unload, loaded, [name], False, what="Unloading")
+        try:
+            await self._guard(loaded.configure, name, settings, what="Configuring")
+        except ModelLoadedError as error:
+            if unload:  # unloaded on purpose, still refused: the server keeps a model serving a request
+                error.fix = "It is serving a request, which keeps it loaded even through unload: retry once it is done."
+            raise
+        return name
+
+    async def inspect(self, model: str | None = None) -> ModelInfo:
+        """Everything the backend knows of ``model`` (default: the adapter's), its context window included."""
+        name = self.backend.canonical_model(model or self.model)
+        return await self._guard(self.backend.inspect, name, what="Inspecting")
+
+    async def disk_usage(self) -> DiskUsage:
+        """What the backend's models take on disk (``ultra-llm df``)."""
+        loaded = self._loaded_models("report disk usage")
+        return await self._guard(loaded.disk_usage, what="Reading disk usage")
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the backend (its clients, pools, processes); safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            await self.backend.aclose()
+
+    async def __aenter__(self) -> Adapter:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _request(
+        self, prompt: Prompt | GenerationRequest, options: dict[str, Any], deadline: Deadline
+    ) -> GenerationRequest:
+        """The request of a call: built from ``prompt`` and ``options``, or the one ``build_request``
+        made, its clock started now."""
+        if not isinstance(prompt, GenerationRequest):
+            return self.build_request(prompt, options, deadline)
+        from .errors import InvalidOptionsError
+
+        if options:
+            raise InvalidOptionsError(
+                f"Options {', '.join(sorted(options))} were passed beside a built request.",
+                fix="Pass them to build_request(), which validates them into the request.",
+            )
+        if prompt.backend != self.name:
+            raise InvalidOptionsError(
+                f"The request was built for backend '{prompt.backend}', not '{self.name}'.",
+                fix="Build it with this adapter's build_request().",
+            )
+        stamped = copy.copy(prompt)  # validated and frozen already: no replace() running it all again
+        object.__setattr__(stamped, "deadline", deadline)
+        return stamped
+
+    def _store(self, asked: str) -> ModelStore:
+        """The backend as a ``ModelStore`` for a management call (``asked``: "pull models" ...)."""
+        self._check_not_standing_in()
+        if not isinstance(self.backend, ModelStore):
+            raise refusal(self.name, ModelStore, asked)
+        return self.backend
+
+    def _loaded_models(self, asked: str) -> LoadedModels:
+        """The backend as ``LoadedModels`` for a management call (``asked``: "preload models" ...)."""
+        self._check_not_standing_in()
+        if not isinstance(self.backend, LoadedModels):
+            raise refusal(self.name, LoadedModels, asked)
+        return self.backend
+
+    def _check_not_standing_in(self) -> None:
+        """A backend serving as the fallback for an unavailable one manages nothing in its place: the
+        call fails with the unavailable backend's error, so nothing reports work that was not done."""
+        error = self.selection.requested_error
+        if self.selection.fell_back and error is not None:
+            raise copy.copy(error)
+
+    def _total(self, timeout: float | _Configured | None) -> float:
+        """A call's total in seconds: ``ULTRA_LLM_TIMEOUT``, else its ``timeout=`` checked (``inf``: none)."""
+        return self.config.timeout if timeout is CONFIGURED else call_timeout(timeout)
+
+    def _call_deadline(self, timeout: float | _Configured | None) -> Deadline:
+        """The deadline of a call starting now with its total only (no answer to begin: management)."""
+        return Deadline.starting(asyncio.get_running_loop().time(), self._total(timeout))
+
+    def _generation_deadline(self, timeout: float | _Configured | None) -> Deadline:
+        """The deadline of a generation starting now: its total and ``ULTRA_LLM_FIRST_TOKEN_TIMEOUT``."""
+        now = asyncio.get_running_loop().time()
+        return Deadline.starting(now, self._total(timeout), self.config.first_token_timeout)
+
+    def _plugin_name(self, exc: BaseException | None) -> str:
+        """The plugin to blame for ``exc``: the one whose code raised it, else the backend's."""
+        found = self.chain.blame(exc) if exc is not None else None
+        return found or self.chain.backend_plugin or self.name
+
+    def _plugin_error(self, exc: BaseException) -> PluginError:
+        plugin = self._plugin_name(exc)
+        return PluginError(
+            f"Plugin '{plugin}' failed on backend '{self.name}' with an untyped {type(exc).__name__}: {exc}",
+            plugin=plugin,
+        )
+
+    async def _guard(
+        self,
+        func: Callable[..., Awaitable[T]],
+        *args: Any,
+        clock: CallClock | None = None,
+        what: str = "Generation",
+        timeout: float | _Configured | None = CONFIGURED,
+    ) -> T:
+        """Await ``func(*args)`` on ``clock`` (given with a request, which carries its deadline), else on
+        a new one (the call's total only, from ``timeout``) whose deadline is ``current_deadline()``: a
+        ``GenerationTimeoutError`` saying ``what`` took too long once it passes. Untyped plugin
+        exceptions (any ``BaseException`` but ``PASS_THROUGH``) become a ``PluginError`` naming the
+        plugin."""
+        carried = clock is not None  # a request carries its deadline; other calls read current_deadline()
+        if clock is None:
+            clock = CallClock(self._call_deadline(timeout), first_token=False)
+        try:
+            clock.enter(current=not carried)
+            return await func(*args)
+        except UltraLLMError:
+            raise
+        except asyncio.CancelledError as exc:
+            if clock.expired():
+                raise self._deadline_error(clock, TimeoutError(), what, timeout=timeout) from exc
+            raise
+        except PASS_THROUGH:
+            raise
+        except TimeoutError as exc:
+            raise self._deadline_error(clock, exc, what, timeout=timeout) from exc
+        except BaseException as exc:  # a plugin may raise anything, SystemExit included
+            raise self._plugin_error(exc) from exc
+        finally:
+            clock.leave()
+            clock.close()
+
+    def _deadline_error(
+        self,
+        clock: CallClock,
+        exc: TimeoutError,
+        what: str = "Generation",
+        *,
+        timeout: float | _Configured | None = CONFIGURED,
+    ) -> UltraLLMError:
+        """The one error for ``clock``'s deadline passing: the first-token one when nothing had arrived
+        (quoting why the backend said it waited), else the total's (quoting it too for a call with no
+        answer to begin: a pull, a listing). A ``TimeoutError`` a backend let out before any deadline
+        passed is its own fault, a ``PluginError``."""
+        if not clock.passed():
+            return self._plugin_error(exc)
+        total = self._total(timeout)
+        if clock.first_token_missed():
+            return GenerationTimeoutError.first_token(
+                f"backend '{self.name}'",
+                first_token_timeout=self.config.first_token_timeout,
+                total_timeout=total,
+                backend=self.name,
+                total_setting="ULTRA_LLM_TIMEOUT" if timeout is CONFIGURED else "the call's timeout",
+                waiting=clock.deadline.waiting,
+            )
+        fix = None
+        if timeout is not CONFIGURED:
+            fix = "Give the call a longer timeout (timeout=, --timeout, the request's timeout field), or ask for less."
+        waiting = clock.deadline.waiting if not clock.answers else None  # a generation's may be stale
+        why = f" ({waiting})" if waiting else ""
+        message = f"{what} on backend '{self.name}' took longer than {total:g} s{why}."
+        return GenerationTimeoutError(message, timeout=total, fix=fix, backend=self.name)
+
+
+def _plain_text(messages: tuple[Message, ...]) -> bool:
+    """True when every message is plain valid text (no parts, tool calls or call id to walk): the
+    common prompt is checked without building the structure ``require_text`` walks."""
+    for message in messages:
+        content = message.content
+        if type(content) is not str or message.tool_calls or message.tool_call_id is not None:
+            return False
+        if not is_text(content):
+            return False
+    return True
+
+
+LLMAdapter = Adapter
+"""The seed's name for the adapter contract."""

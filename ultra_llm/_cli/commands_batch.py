@@ -1,0 +1,154 @@
+"""``batch``: answer a file of prompts with bounded concurrency, JSONL results in input order."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import IO, TYPE_CHECKING, Any
+
+import click
+
+from .._json_depth import json_loads
+from .._options import parse_option_pairs
+from ..errors import InvalidOptionsError, UltraLLMError
+from .commands_models import backend_option, open_adapter
+from .context import _Context, handle_errors, pass_context, run_async
+from .output import ProgressDisplay
+
+if TYPE_CHECKING:
+    from .._adapter import Adapter
+    from .._batch import BatchItem, BatchProgress
+    from .._types import GenerationRequest, Prompt
+
+__all__ = ["COMMANDS", "batch", "read_prompts"]
+
+
+def read_prompts(stream: IO[str]) -> list[tuple[Prompt, Any]]:
+    """The prompts of a batch file as ``(prompt, id)`` pairs, in file order; blank lines are skipped.
+
+    A file whose first non-blank line starts with ``{`` is JSONL: each line an object with a
+    ``"prompt"`` string or a ``"messages"`` list (role/content objects) and an optional ``"id"``
+    copied to the output. Any other file is one prompt per line. A bad JSONL line is an
+    ``InvalidOptionsError`` naming its line number.
+    """
+    lines = [(number, line.rstrip("\r\n")) for number, line in enumerate(stream, start=1)]
+    lines = [(number, line) for number, line in lines if line.strip()]
+    if not lines or not lines[0][1].lstrip().startswith("{"):
+        return [(line, None) for _, line in lines]
+    prompts: list[tuple[Prompt, Any]] = []
+    for number, line in lines:
+        try:
+            data = json_loads(line)  # depth bounded: a line nested too deeply is not JSON we read
+        except ValueError as exc:
+            raise InvalidOptionsError(
+                f"Line {number} of the batch file is not JSON: {exc}.",
+                fix='Write one JSON object per line, e.g. {"prompt": "hello"}, or plain prompts one per line.',
+            ) from exc
+        prompt = data.get("prompt") if isinstance(data, dict) else None
+        messages = data.get("messages") if isinstance(data, dict) else None
+        if isinstance(prompt, str):
+            prompts.append((prompt, data.get("id")))
+        elif isinstance(messages, list):
+            prompts.append((messages, data.get("id")))
+        else:
+            raise InvalidOptionsError(
+                f'Line {number} of the batch file has neither a "prompt" string nor a "messages" list.',
+                fix='Write {"prompt": "..."} or {"messages": [{"role": "user", "content": "..."}]}.',
+            )
+    return prompts
+
+
+@click.command()
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option(
+    "--concurrency", "-c", type=click.IntRange(min=1), default=8, show_default=True, help="Prompts in flight."
+)
+@click.option("--model", "-m", default=None, help="Model (default: DEFAULT_MODEL).")
+@backend_option
+@click.option(
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A backend option for every prompt, repeatable (e.g. -o temperature=0).",
+)
+@click.option("--system", default=None, help="A system prompt put before every prompt.")
+@click.option(
+    "--output",
+    "output",
+    type=click.File("w", encoding="utf-8", lazy=True),
+    default="-",
+    help="Write the JSONL results here (default: stdout).",
+)
+@click.option("--progress/--no-progress", default=True, help="Show the progress bar on stderr.")
+@pass_context
+@handle_errors
+def batch(
+    ctx: _Context,
+    file: IO[str],
+    concurrency: int,
+    model: str | None,
+    backend: str | None,
+    options: tuple[str, ...],
+    system: str | None,
+    output: IO[str],
+    progress: bool,
+) -> None:
+    """Answer every prompt in FILE ('-' for stdin): one prompt per line, or JSONL with "prompt" or "messages".
+
+    Writes one JSON object per prompt, in input order, as soon as it and every prompt before it are
+    done: {"index", "id", "ok", "result", "error", "seconds"}. A failed prompt does not stop the
+    batch; the exit status is 1 when any prompt failed, 0 when all were answered.
+    """
+    from .._batch import generate_many
+
+    entries = read_prompts(file)
+    parsed = parse_option_pairs(options)
+    if system:
+        parsed["system_message"] = system
+    display = ProgressDisplay("Batch") if progress else None
+    pending: dict[int, BatchItem] = {}
+    written = 0
+
+    def flush() -> None:
+        nonlocal written
+        while written in pending:
+            item = pending.pop(written)
+            line = {"index": item.index, "id": entries[item.index][1], **item.to_dict()}
+            output.write(json.dumps(line, default=str) + "\n")
+            written += 1
+        output.flush()
+
+    def on_progress(event: BatchProgress) -> None:
+        if event.item is not None:
+            pending[event.item.index] = event.item
+            flush()
+        if display is not None:
+            display.update(event.done, event.total, f"{event.failed} failed" if event.failed else "")
+
+    async def run() -> list[BatchItem]:
+        async with await open_adapter(ctx, backend, model) as adapter:
+            requests = [_built(adapter, prompt, parsed, number) for number, (prompt, _) in enumerate(entries, 1)]
+            return await generate_many(adapter, requests, concurrency=concurrency, progress=on_progress)
+
+    items = run_async(run())
+    if display is not None:
+        display.finish()
+    failed = sum(1 for item in items if not item.ok)
+    click.echo(f"{len(items)} prompts: {len(items) - failed} answered, {failed} failed.", err=True)
+    if failed:
+        sys.exit(1)
+
+
+def _built(adapter: Adapter, prompt: Prompt, options: dict[str, Any], number: int) -> GenerationRequest:
+    """The request of the ``number``-th prompt, validated once, before any work: a bad ``-o`` or
+    prompt stops the batch saying which prompt, as a line that is not JSON does."""
+    try:
+        return adapter.build_request(prompt, options)
+    except UltraLLMError as error:
+        error.message = f"Prompt {number}: {error.message}"
+        raise
+
+
+COMMANDS = [batch]

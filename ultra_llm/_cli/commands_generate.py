@@ -1,0 +1,257 @@
+"""``generate`` and ``embed``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, TextIO
+
+import click
+
+from .._options import parse_option_pairs
+from .commands_models import backend_option, open_adapter
+from .context import _Context, handle_errors, pass_context, run_async
+from .output import echo_json
+from .terminal import for_stream
+
+
+def _read_prompt(prompt: str) -> str:
+    if prompt == "-":
+        return sys.stdin.read()
+    return prompt
+
+
+@click.command()
+@click.argument("prompt", required=False)
+@click.option(
+    "--batch",
+    "batch_file",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="Answer every prompt in this file instead (one a line, or JSONL); same as `ultra-llm batch`.",
+)
+@click.option(
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="With --batch: prompts in flight.",
+)
+@click.option("--model", "-m", default=None, help="Model (default: DEFAULT_MODEL).")
+@backend_option
+@click.option("--stream/--no-stream", "-s", default=False, help="Print the answer as it arrives.")
+@click.option(
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A backend option, repeatable (e.g. -o temperature=0 -o max_tokens=8).",
+)
+@click.option("--system", default=None, help="A system prompt put before the prompt.")
+@click.option(
+    "--schema",
+    default=None,
+    metavar="JSON_OR_FILE",
+    help="Answer in JSON following this JSON Schema (or OpenAI response_format), inline or a file; "
+    "prints the parsed answer.",
+)
+@click.option(
+    "--attach",
+    "-a",
+    "attachments",
+    multiple=True,
+    metavar="FILE",
+    help="Attach an image (PNG, JPEG, GIF, BMP) to the prompt, repeatable.",
+)
+@click.option(
+    "--tools",
+    "tools_file",
+    default=None,
+    metavar="FILE",
+    help="A JSON file listing OpenAI tool definitions the model may call; prints the calls as JSON.",
+)
+@click.option(
+    "--tool-choice",
+    default=None,
+    metavar="auto|none|required|NAME",
+    help="With --tools: whether the model must call a tool, may, must not, or must call this one.",
+)
+@click.option(
+    "--reasoning/--no-reasoning",
+    default=None,
+    help="Ask a reasoning model to think (its thinking printed to stderr) or not to; default: the model's.",
+)
+@click.option(
+    "--reasoning-budget",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="The most tokens a reasoning model may think for (0: none).",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Seconds the whole call may take, instead of ULTRA_LLM_TIMEOUT (above 0).",
+)
+@click.option("--show-reasoning", is_flag=True, help="Print a reasoning model's thinking (to stderr).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the whole result as JSON, tool calls and parsed answer included."
+)
+@pass_context
+@handle_errors
+def generate(
+    ctx: _Context,
+    prompt: str | None,
+    batch_file: TextIO | None,
+    concurrency: int,
+    model: str | None,
+    backend: str | None,
+    stream: bool,
+    options: tuple[str, ...],
+    system: str | None,
+    schema: str | None,
+    attachments: tuple[str, ...],
+    tools_file: str | None,
+    tool_choice: str | None,
+    reasoning: bool | None,
+    reasoning_budget: int | None,
+    timeout: float | None,
+    show_reasoning: bool,
+    as_json: bool,
+) -> None:
+    """Generate an answer to PROMPT ('-' reads it from stdin; use -- before a prompt starting with '-').
+
+    With --schema the parsed JSON answer is printed, with --tools the calls the model makes (a JSON
+    list of id, name, arguments, parsed_arguments; any text beside them goes to stderr): indented on
+    a terminal, one line when piped. ultra-llm runs no tool: send its result back in a `tool`
+    message (Python or the web API). With --stream the text is printed as it comes, the tool calls
+    at the end.
+    """
+    if (prompt is None) == (batch_file is None):
+        raise click.UsageError("Give either PROMPT or --batch FILE.")
+    if batch_file is not None:
+        one_prompt = {
+            "--schema": schema,
+            "--attach": attachments or None,
+            "--tools": tools_file,
+            "--tool-choice": tool_choice,
+            "--reasoning/--no-reasoning": reasoning,
+            "--reasoning-budget": reasoning_budget,
+            "--timeout": timeout,
+        }
+        given = [flag for flag, value in one_prompt.items() if value is not None]
+        if given:
+            raise click.UsageError(f"{', '.join(given)} apply to one PROMPT, not to --batch.")
+        from .commands_batch import batch
+
+        click.get_current_context().invoke(
+            batch,
+            file=batch_file,
+            concurrency=concurrency,
+            model=model,
+            backend=backend,
+            options=options,
+            system=system,
+            output=sys.stdout,
+            progress=True,
+        )
+        return
+    assert prompt is not None
+    from .._structured import to_json_value  # the request types load on this path only (start-up)
+    from .request_features import (
+        feature_options,
+        format_json,
+        is_tty,
+        prompt_with_images,
+        read_images,
+        tool_calls_json,
+    )
+
+    parsed = parse_option_pairs(options)
+    parsed.update(
+        feature_options(
+            schema=schema,
+            tools_file=tools_file,
+            tool_choice=tool_choice,
+            reasoning=reasoning,
+            reasoning_budget=reasoning_budget,
+        )
+    )
+    if system:
+        parsed["system_message"] = system
+    text = _read_prompt(prompt)
+    request = prompt_with_images(text, read_images(attachments))
+    show_thinking = show_reasoning or bool(reasoning)
+    if "timeout" in parsed:  # a backend option of that name would be the call's limit: say which flag
+        raise click.UsageError("Give the call's limit with --timeout SECONDS, not -o timeout=...")
+    limit: dict[str, Any] = {} if timeout is None else {"timeout": timeout}  # checked by the adapter
+
+    shown = for_stream(sys.stdout)  # a model's escape sequences are shown, not obeyed, on a terminal
+    shown_err = for_stream(sys.stderr)
+    pretty = is_tty(sys.stdout)
+
+    def echo_out(line: str) -> None:
+        click.echo(line, color=True)  # color: click would strip ANSI from a pipe
+
+    async def run() -> None:
+        async with await open_adapter(ctx, backend, model) as adapter:
+            if not stream:
+                result = await adapter.complete(request, **limit, **parsed)
+                if as_json:
+                    echo_json(result.to_dict())
+                    return
+                if show_thinking and result.reasoning:
+                    click.secho(shown_err(result.reasoning), dim=True, err=True)
+                if result.tool_calls:
+                    if result.text.strip():
+                        click.echo(shown_err(result.text), err=True, color=True)
+                    echo_out(format_json(tool_calls_json(result.tool_calls), shown, pretty=pretty))
+                elif "response_format" in parsed:
+                    echo_out(format_json(to_json_value(result.parsed), shown, pretty=pretty))
+                else:
+                    echo_out(shown(result.text))
+                return
+            ended_with_newline = True
+            try:
+                async for chunk in adapter.stream(request, **limit, **parsed):
+                    if chunk.kind == "reasoning":
+                        if show_thinking:
+                            click.secho(shown_err(chunk.text), dim=True, err=True, nl=False)
+                        continue
+                    if chunk.text:
+                        click.echo(shown(chunk.text), nl=False, color=True)
+                        sys.stdout.flush()
+                        ended_with_newline = chunk.text.endswith("\n")
+                    if chunk.tool_calls:
+                        if not ended_with_newline:
+                            click.echo()
+                            ended_with_newline = True
+                        echo_out(format_json(tool_calls_json(chunk.tool_calls), shown, pretty=pretty))
+            finally:  # an answer cut short by an error or Ctrl-C still ends its line
+                if not ended_with_newline:
+                    click.echo()
+
+    run_async(run())
+
+
+@click.command()
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--model", "-m", default=None, help="Model (default: DEFAULT_MODEL).")
+@backend_option
+@pass_context
+@handle_errors
+def embed(ctx: _Context, texts: tuple[str, ...], model: str | None, backend: str | None) -> None:
+    """Embed TEXTS and print the vectors as JSON."""
+
+    async def run() -> None:
+        async with await open_adapter(ctx, backend, model) as adapter:
+            result = await adapter.embed([_read_prompt(t) for t in texts])
+            echo_json({"model": result.model, "backend": result.backend, "vectors": [list(v) for v in result.vectors]})
+
+    run_async(run())
+
+
+COMMANDS = [generate, embed]

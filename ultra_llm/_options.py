@@ -1,0 +1,138 @@
+"""Generation options: validated against the backend's own pydantic model.
+
+An option the backend does not support is an ``InvalidOptionsError`` naming the ones it does;
+``parse_option_pairs`` turns the CLI's ``-o key=value`` pairs into values pydantic can coerce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._json_depth import JSONDepthError, json_loads
+from .errors import InvalidOptionsError
+
+if TYPE_CHECKING:
+    from ._backend import Backend
+
+__all__ = ["FEATURE_OPTIONS", "RESERVED_OPTIONS", "check_caller_options", "parse_option_pairs", "validate_options"]
+
+FEATURE_OPTIONS = ("tools", "tool_choice", "response_format", "reasoning", "reasoning_budget")
+"""The call options that are request features (``ultra_llm._features``), not backend options."""
+
+RESERVED_OPTIONS = ("model", "system_message", "progress", *FEATURE_OPTIONS)
+"""Keys the adapter reads from its call's options, not the backend's; the CLI and the web API take
+them as their own flags and fields (``-m``, ``--system``, ``--tools``, ``--schema``; ``model``,
+``system_message``, ``tools``, ``response_format`` ...) only."""
+
+
+def check_caller_options(options: Mapping[str, Any], where: str) -> None:
+    """Refuse (``InvalidOptionsError``) backend options from outside (``-o``, the web API's ``options``)
+    that use a reserved key or hold text that is not valid; ``where`` says how they were given."""
+    reserved = sorted(key for key in options if key in RESERVED_OPTIONS)
+    if reserved:
+        raise InvalidOptionsError(
+            f"{', '.join(reserved)} cannot be set through {where}: reserved for the request itself.",
+            fix="Use the request's own flags and fields (CLI: -m/--model, --system, --tools, --tool-choice, "
+            "--schema, --reasoning/--no-reasoning, --reasoning-budget; web API: the `model`, `system_message`, "
+            "`tools`, `tool_choice`, `response_format`, `reasoning` and `reasoning_budget` fields).",
+        )
+    from ._text import require_text
+
+    require_text(dict(options), f"the options given through {where}")
+
+
+def validate_options(backend: type[Backend], options: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Validate ``options`` with the backend's options model: the model instance and the set values.
+
+    No options: ``(None, {})``, with nothing imported or built (a pydantic model costs tens of
+    milliseconds at start-up). Raises ``InvalidOptionsError`` for unknown options (naming the
+    supported ones) and bad values.
+    """
+    if not options:
+        return None, {}
+    from pydantic import ValidationError
+
+    model = backend.options_class()
+    name = backend.name
+    if model is None:
+        raise InvalidOptionsError(
+            f"Backend '{name}' accepts no generation options, got: {', '.join(sorted(options))}.",
+            fix=backend.options_hint or "Call it without options.",
+            backend=name,
+        )
+    key = _cache_key(model, options)
+    if key is not None and (known := _VALIDATED.get(key)) is not None:
+        return known[0], dict(known[1])
+    try:
+        instance = model.model_validate(dict(options))
+    except ValidationError as exc:
+        supported = ", ".join(sorted(model.model_fields)) or "none"
+        unknown = sorted(str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden" and e["loc"])
+        if unknown:
+            hint = backend.options_hint
+            raise InvalidOptionsError(
+                f"Backend '{name}' does not support the option(s) {', '.join(unknown)}; it supports: {supported}.",
+                fix=hint or f"Use only: {supported}.",
+                backend=name,
+            ) from exc
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'options'}={e.get('input')!r}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidOptionsError(
+            f"Invalid option value for backend '{name}': {problems}.",
+            fix=f"Correct the value; supported options: {supported}.",
+            backend=name,
+        ) from exc
+    values = instance.model_dump(exclude_none=True, exclude_unset=True)
+    if key is not None:
+        if len(_VALIDATED) >= _VALIDATED_MAX:
+            _VALIDATED.pop(next(iter(_VALIDATED)))  # the oldest
+        _VALIDATED[key] = (instance, values)
+    return instance, dict(values)
+
+
+_VALIDATED: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}
+"""Options already validated, by model and values: a frozen model's instance is shared (it cannot
+change), so a repeated call (a batch, a server's steady traffic) skips pydantic."""
+_VALIDATED_MAX = 256
+_FLAT = (str, int, float, bool, type(None))
+
+
+def _cache_key(model: type[Any], options: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """The key of ``options`` for a frozen pydantic ``model`` when every value is flat (typed, so
+    ``0``, ``0.0`` and ``False`` differ); ``None``: not cached."""
+    if not getattr(model, "model_config", {}).get("frozen"):
+        return None
+    key: list[Any] = [model]
+    for name, value in options.items():
+        if not isinstance(value, _FLAT):
+            return None
+        key.append((name, type(value), value))
+    return tuple(key)
+
+
+def parse_option_pairs(pairs: Iterable[str]) -> dict[str, Any]:
+    """``["temperature=0", "stop=[\\"a\\"]"]`` -> ``{"temperature": 0, "stop": ["a"]}``.
+
+    A value that parses as JSON is taken as such, anything else as a string; a pair without ``=``,
+    with an empty key, a reserved key, text that is not valid or JSON nested deeper than
+    ``MAX_JSON_DEPTH`` is an ``InvalidOptionsError``.
+    """
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidOptionsError(
+                f"Option '{pair}' is not key=value.", fix="Write options as -o key=value, e.g. -o temperature=0."
+            )
+        try:
+            value: Any = json_loads(raw)
+        except JSONDepthError as exc:
+            raise InvalidOptionsError(f"Option '{key}' is JSON {exc}.", fix="Pass a flatter value.") from None
+        except ValueError:
+            value = raw
+        options[key] = value
+    check_caller_options(options, "-o")
+    return options
