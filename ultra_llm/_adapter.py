@@ -1,7 +1,7 @@
 """The Ultra-facing adapter: the seed's ``LLMAdapter`` contract over one backend.
 
 Async (``generate``, ``stream_generate``, ``get_available_models``); code without an event loop
-wraps it in ``ultra_llm._sync.SyncAdapter`` (``create_adapter_sync``). Every generation and
+wraps it in ``ultra_llm.SyncAdapter`` (``create_adapter_sync``). Every generation and
 embedding goes through the middleware chain plugins return from ``ultra_llm_middleware``, composed
 once when the adapter is made; an untyped exception from a plugin reaches the caller as a
 ``PluginError`` naming that plugin. That includes any ``BaseException`` (``SystemExit`` from a

@@ -38,14 +38,14 @@ class Backend(abc.ABC):
 
     Subclasses set ``name`` and implement ``check_availability``, ``list_models`` and ``stream``;
     they may override ``generate`` (whole answers) and ``inspect``. A backend that can do more
-    implements the matching Protocol of ``ultra_llm._capabilities`` as well (``ModelStore``: pull,
+    implements the matching Protocol of ``ultra_llm.plugin`` as well (``ModelStore``: pull,
     remove; ``LoadedModels``: the models loaded in memory; ``Embedder``: embeddings): its methods
     are the whole declaration. A request's tools, response format, images and reasoning control
     reach a backend only when it sets the matching ``supports_*`` flag: the adapter refuses them
     otherwise, with ``unsupported_hint`` as the fix. ``options_model`` is a pydantic model (``extra="forbid"``) of
     the generation options the backend accepts, or better for start-up time its ``"module:Class"``
     name, imported only when a call passes options; ``None`` means it accepts none.
-    ``settings_model`` is an optional ``ultra_llm._settings.Settings`` class of the backend's own
+    ``settings_model`` is an optional ``ultra_llm.plugin.Settings`` class of the backend's own
     environment variables, shown by ``ultra-llm config``; the host reads it (with per-adapter
     overrides) and passes it as ``settings=``, and ``self.settings`` holds it (read from the
     environment when ``None`` is passed).
@@ -155,7 +155,7 @@ class Backend(abc.ABC):
     @classmethod
     def capabilities(cls) -> dict[str, Any]:
         """What the backend offers: streaming; the optional capabilities it implements (``store``,
-        ``lifecycle``, ``embeddings``: ``ultra_llm._capabilities``); the request features it declares
+        ``lifecycle``, ``embeddings``: the Protocols of ``ultra_llm.plugin``); the request features it declares
         (tools, response formats, images, reasoning control); its option names."""
         from ._capabilities import capabilities_of
 

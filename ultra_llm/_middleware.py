@@ -152,7 +152,7 @@ class Chain:
 
 
 def _embed_of(backend: Backend) -> EmbedNext:
-    """The backend's ``embed`` (``ultra_llm._capabilities.Embedder``), or the typed refusal."""
+    """The backend's ``embed`` (``ultra_llm.plugin.Embedder``), or the typed refusal."""
     embed: EmbedNext | None = getattr(backend, "embed", None)
     if embed is not None:
         return embed

@@ -90,7 +90,7 @@ class SyncAdapter:
     """An ``Adapter`` for code without an event loop: each method below runs the adapter's own to
     completion on a private loop thread (``llm.generate("hi")`` returns the text), and the streams
     are plain iterators (``for chunk in llm.stream("hi")``; breaking out cancels the backend). The
-    methods and their arguments are the adapter's (``ultra_llm._adapter.Adapter``), typed the same.
+    methods and their arguments are the adapter's (``ultra_llm.Adapter``), typed the same.
 
     Made by ``create_adapter_sync``; ``adapter`` is the async adapter underneath. ``close()`` (or
     ``with``) closes it.

@@ -55,9 +55,13 @@ class Message:
     """
 
     role: Role
+    """`"system"`, `"user"`, `"assistant"` or `"tool"`."""
     content: str | tuple[ContentPart, ...] = ""
+    """The text, or parts (`TextPart`, `ImagePart`; images only in a user message)."""
     tool_calls: tuple[ToolCall, ...] = ()
+    """The calls an assistant message made (`Result.to_message()` fills it)."""
     tool_call_id: str | None = None
+    """For a `tool` message: the id of the call it answers."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.content, str):
@@ -164,8 +168,11 @@ class Usage:
     """Token counts, when the backend reports them."""
 
     prompt_tokens: int | None = None
+    """Tokens of the prompt (the messages, tools and schema as the server templated them)."""
     completion_tokens: int | None = None
+    """Tokens of the answer (its reasoning included)."""
     total_tokens: int | None = None
+    """The two together, as the server counts them."""
 
 
 @dataclass(frozen=True)
@@ -177,9 +184,15 @@ class ModelInfo:
     """
 
     name: str
+    """The canonical name: pass it to `model=`/`-m` as it is."""
     backend: str
+    """The backend that serves it."""
     display_name: str | None = None
+    """A name for people, when it differs from `name`."""
     details: Mapping[str, str | int | float | None] = field(default_factory=dict)
+    """What the backend knows, by key. `ultra-llm models` shows the columns `parameters` (`360M`),
+    `quantization` (`Q4_K_M`), `architecture` (`llama`) and `size` (`256.35 MiB`); backends may add
+    others (`id`, `context_size`, `created` ...)."""
     source: str | None = None
     """The plugin that contributed the entry, when it was not the backend itself."""
     context_window: int | None = None
@@ -251,10 +264,15 @@ class GenerationRequest:
     """
 
     model: str
+    """The canonical model name."""
     messages: tuple[Message, ...]
+    """The conversation, oldest first (a plain prompt is one user message)."""
     options: Any
+    """The backend's options model instance, validated; `None` when the call passed no options."""
     backend: str
+    """The backend the request is for."""
     options_dict: Mapping[str, Any] = field(default_factory=dict)
+    """The options the caller set, read-only (wire formats and cache keys read these)."""
     progress: Callable[[Progress], None] | None = field(default=None, compare=False, repr=False)
     """Receives progress a backend reports while preparing to answer (an auto-pull), when given."""
     deadline: Deadline | None = field(default=None, compare=False, repr=False)
@@ -316,12 +334,19 @@ class Chunk:
     """
 
     text: str
+    """The piece of text (may be empty on the final chunks)."""
     kind: Literal["text", "reasoning"] = "text"
+    """`"text"` for answer text, `"reasoning"` for a reasoning model's thinking."""
     finish_reason: str | None = None
+    """Why the answer stopped (`"stop"`, `"length"`, `"tool_calls"`), on the last chunk."""
     usage: Usage | None = None
+    """Token counts, on the last chunk when the backend reports them."""
     tool_call_deltas: tuple[ToolCallDelta, ...] = ()
+    """Pieces of the tool calls being made, as the backend streams them."""
     tool_calls: tuple[ToolCall, ...] = ()
+    """The assembled calls, on the adapter's closing chunk."""
     parsed: Any = None
+    """For a response format: the parsed answer, on the adapter's closing chunk."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping (tool calls with parsed arguments, a parsed answer as plain JSON)."""
@@ -343,13 +368,21 @@ class Result:
     answer (an instance of the pydantic model when one was given)."""
 
     text: str
+    """The answer's text (without any reasoning)."""
     model: str
+    """The model that answered."""
     backend: str
+    """The backend that answered."""
     finish_reason: str | None = None
+    """Why the answer stopped (`"stop"`, `"length"`, `"tool_calls"`), when the backend says."""
     usage: Usage | None = None
+    """Token counts, when the backend reports them."""
     reasoning: str | None = None
+    """A reasoning model's thinking, when it thought and the backend returns it."""
     tool_calls: tuple[ToolCall, ...] = ()
+    """The tools the model asked to call (each with its raw `arguments` and `parsed_arguments`)."""
     parsed: Any = None
+    """For a response format: the answer parsed (the pydantic model's instance when one was given)."""
 
     def to_message(self) -> Message:
         """The answer as the assistant message to put in the history (with its tool calls)."""

@@ -1,20 +1,30 @@
-"""MkDocs hook: the parts of the site generated from the code, so they cannot drift from it.
+"""The parts of the docs generated from the code, committed as Markdown so the pages read as
+plain files, and checked against the code so they cannot drift from it.
 
-A page asks for generated Markdown with a marker comment on a line of its own:
+A page holds a generated block between a marker comment and ``<!-- /ultra-llm -->``, each on a
+line of its own:
 
 ``<!-- ultra-llm: settings core -->``
-    The core variables (``ultra_llm._config.UltraConfig``).
+    The core variables (``ultra_llm.UltraConfig``).
 ``<!-- ultra-llm: settings BACKEND -->``
     The variables of an installed backend's ``settings_model`` (``mock``, ``docker-cli`` ...).
 ``<!-- ultra-llm: settings package.module:Class -->``
-    The variables of any other ``ultra_llm._settings.Settings`` class (the web server's, say).
+    The variables of any other ``ultra_llm.plugin.Settings`` class (the web server's, say).
 ``<!-- ultra-llm: errors -->``
     Every typed error of ``ultra_llm.errors``: its parent, meaning and fix.
 ``<!-- ultra-llm: exit-codes -->``
     The CLI's exit status for each kind of error (each error class's ``exit_code``).
+``<!-- ultra-llm: api module:Name -->``, ``<!-- ultra-llm: api module:Name 4 -->``
+    A class (docstring, dataclass fields, public methods under headings of that level, 3 by
+    default), a function or a type alias (``api_docs``).
+``<!-- ultra-llm: hook NAME -->``
+    A hookspec's docstring.
+``<!-- ultra-llm: cli -->``
+    Every ``ultra-llm`` command's help, usage and options (``cli_docs``).
 
-The functions are plain so ``tests/docs`` can call them; ``on_config`` also puts this folder on
-``sys.path`` so the ``mkdocs-click`` extension can import ``cli_app`` (the click app, built once).
+``python docs/hooks/ultra_llm_docs.py`` rewrites the blocks of every page; ``--check`` only says
+which pages are stale (``tests/docs/test_generated_docs.py`` runs it). A block is generated from
+what is installed, so run it where every shipped distribution is (``pip install -r requirements.txt``).
 """
 
 from __future__ import annotations
@@ -36,13 +46,23 @@ __all__ = [
     "exit_codes_reference",
     "hookspec_signature",
     "hookspecs",
+    "main",
     "render_markers",
+    "stale_pages",
     "setting_rows",
     "settings_reference",
 ]
 
 HERE = Path(__file__).resolve().parent
-MARKER = re.compile(r"^<!-- ultra-llm: (?P<kind>settings|errors|exit-codes)(?: (?P<arg>[\w.:-]+))? -->$", re.MULTILINE)
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))  # api_docs and cli_docs, beside this file
+MARKER = re.compile(
+    r"^<!-- ultra-llm: (?P<kind>settings|errors|exit-codes|api|hook|cli)"
+    r"(?: (?P<arg>[\w.:-]+))?(?: (?P<level>[2-6]))? -->\n"
+    r"(?:(?P<body>(?:(?!^<!-- ultra-llm:).)*?)^<!-- /ultra-llm -->$)?",
+    re.MULTILINE | re.DOTALL,
+)
+END = "<!-- /ultra-llm -->"
 ERROR_MARKER = "<!-- ultra-llm: errors -->"
 log = logging.getLogger("mkdocs.plugins.ultra_llm_docs")
 
@@ -128,7 +148,7 @@ def _settings_block(arg: str | None) -> str:
     try:
         model = _backend_settings(arg)
     except BackendNotFoundError:
-        # Loud on purpose: under `mkdocs build --strict` a missing plugin fails the build.
+        # Loud on purpose: the block says so, and the docs tests fail on it.
         log.warning("backend %r is not installed, so its settings are not documented", arg)
         return (
             f'!!! warning "Not generated"\n    The `{arg}` backend was not installed when this site was built, '
@@ -173,11 +193,10 @@ def example_fix(cls: type[Exception]) -> str:
 
 
 def _markdown_text(text: str) -> str:
-    """``text`` with RST double backticks made Markdown, and ``<``/``>`` outside code escaped."""
-    parts = text.replace("``", "`").split("`")
-    for index in range(0, len(parts), 2):  # even indexes are outside code spans
-        parts[index] = parts[index].replace("<", "&lt;").replace(">", "&gt;")
-    return "`".join(parts)
+    """``text`` as Markdown (``api_docs.docstring_markdown``)."""
+    from api_docs import docstring_markdown
+
+    return docstring_markdown(text)
 
 
 def errors_reference() -> str:
@@ -223,29 +242,64 @@ def hookspec_signature(func: Any) -> str:
     return f"{func.__name__}({params}) -> {signature.return_annotation}"
 
 
-# -- MkDocs events ----------------------------------------------------------------------------------
+# -- the blocks -----------------------------------------------------------------------------------
+
+
+def _generated(kind: str, arg: str | None, level: int) -> str:
+    if kind == "errors":
+        return errors_reference()
+    if kind == "exit-codes":
+        return exit_codes_reference()
+    if kind == "api":
+        from api_docs import api_reference
+
+        return api_reference(str(arg), level)
+    if kind == "hook":
+        from api_docs import docstring_markdown
+
+        return docstring_markdown(hookspecs()[str(arg)].__doc__)
+    if kind == "cli":
+        from cli_docs import cli_reference
+
+        from ultra_llm._cli.app import build_cli
+
+        return cli_reference(build_cli())
+    return _settings_block(arg)
 
 
 def render_markers(markdown: str) -> str:
-    """Replace every marker in ``markdown`` with its generated Markdown."""
+    """``markdown`` with every block regenerated (a marker without its end gets one)."""
 
     def replace(match: re.Match[str]) -> str:
-        if match["kind"] == "errors":
-            return errors_reference()
-        if match["kind"] == "exit-codes":
-            return exit_codes_reference()
-        return _settings_block(match["arg"])
+        start = match.group(0).split("\n", 1)[0]
+        body = _generated(match["kind"], match["arg"], int(match["level"] or 3))
+        new = match["body"] is None  # a marker without its end yet: the line after it stays
+        return f"{start}\n{body.rstrip()}\n{END}" + ("\n" if new else "")
 
     return MARKER.sub(replace, markdown)
 
 
-def on_config(config: Any) -> Any:
-    """Make ``cli_app`` (next to this file) importable for ``mkdocs-click``."""
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
-    return config
+def stale_pages(docs: Path = HERE.parent, *, write: bool = False) -> list[str]:
+    """The pages under ``docs`` whose blocks differ from the code (rewritten when ``write``)."""
+    stale = []
+    for page in sorted(docs.glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        fresh = render_markers(text)
+        if fresh != text:
+            stale.append(page.name)
+            if write:
+                page.write_text(fresh, encoding="utf-8")
+    return stale
 
 
-def on_page_markdown(markdown: str, **kwargs: Any) -> str:
-    """Fill the page's markers."""
-    return render_markers(markdown)
+def main(argv: list[str]) -> int:
+    """Rewrite the stale pages (``--check``: list them and exit 1 instead)."""
+    check = "--check" in argv
+    stale = stale_pages(write=not check)
+    for name in stale:
+        print(f"{'stale' if check else 'rewrote'}: docs/{name}")
+    return 1 if check and stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,7 +1,7 @@
 """docs/hooks.md documents every hookspec under its exact signature (datasette's check).
 
 Each hook's section must be headed ``## `SIGNATURE` `` with the signature as written in
-``ultra_llm/hookspecs.py``, must pull the hookspec's docstring (``::: ultra_llm._hookspecs.NAME``),
+``ultra_llm/hookspecs.py``, must hold the hookspec's docstring (the block ``<!-- ultra-llm: hook NAME -->``),
 and must say ``firstresult`` when the spec is one. No section may document a hook that does not exist.
 """
 
@@ -46,7 +46,7 @@ def test_documented_signature_matches_the_spec(name: str) -> None:
     assert documented is not None, f"{name} is not documented in docs/hooks.md"
     signature, body = documented
     assert signature == docs_hooks().hookspec_signature(spec)
-    assert f"::: ultra_llm._hookspecs.{name}\n" in body, f"{name}'s section does not pull its docstring"
+    assert f"<!-- ultra-llm: hook {name} -->\n" in body, f"{name}'s section does not hold its docstring"
     firstresult = getattr(spec, f"{hookspecs.PROJECT_NAME}_spec")["firstresult"]
     assert ("firstresult" in body) == firstresult, f"{name}: the calling convention is not stated right"
     assert spec.__doc__ and len(spec.__doc__.split()) > 10, f"{name} has no real docstring"
