@@ -11,7 +11,7 @@ import click
 from ..errors import InvalidOptionsError, UltraLLMError
 from ..json_depth import loads
 from ..options import parse_option_pairs
-from .commands_models import backend_option, open_adapter
+from .commands_models import OPTION_VALUE_HELP, backend_option, open_adapter
 from .context import _Context, handle_errors, pass_context, run_async
 from .output import ProgressDisplay
 
@@ -71,7 +71,7 @@ def read_prompts(stream: IO[str]) -> list[tuple[Prompt, Any]]:
     "options",
     multiple=True,
     metavar="KEY=VALUE",
-    help="A backend option for every prompt, repeatable (e.g. -o temperature=0).",
+    help=f"A backend option for every prompt, {OPTION_VALUE_HELP}",
 )
 @click.option("--system", default=None, help="A system prompt put before every prompt.")
 @click.option(
