@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from .. import __version__
 from .console import create_console_router
-from .errors import TextSafeJSONResponse
+from .errors import TextSafeJSONResponse, schema_pointer
 from .middleware import BodyLimitMiddleware, HostCheckMiddleware
 from .router import create_router
 from .service import WebService
@@ -118,7 +118,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     body = {
         "error": "NotFound" if status == 404 else "HTTPError",
         "message": f"{detail}: {request.method} {request.url.path}.",
-        "fix": "Use a route the OpenAPI schema (/api/openapi.json) lists.",
+        "fix": f"Use a route {schema_pointer(request)} lists.",
         "backend": None,
         "status": status,
     }
