@@ -6,7 +6,9 @@ embedding goes through the middleware chain plugins return from ``ultra_llm_midd
 once when the adapter is made; an untyped exception from a plugin reaches the caller as a
 ``PluginError`` naming that plugin. That includes any ``BaseException`` (``SystemExit`` from a
 plugin's ``sys.exit()``) other than cancellation and ``KeyboardInterrupt``, which propagate as
-they are: a plugin cannot stop the process serving the call.
+they are: a plugin cannot stop the process serving the call. A backend (or middleware) answering
+with the wrong type (a ``str`` where a ``ModelInfo`` belongs) is a ``PluginError`` too, naming what
+it returned where. After ``aclose()`` every call raises ``AdapterClosedError``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .backend import Backend
 from .capabilities import LoadedModels, ModelStore, refusal
 from .deadline import CONFIGURED, CallClock, Deadline, call_timeout
 from .errors import (
+    AdapterClosedError,
     ConfigurationError,
     GenerationTimeoutError,
     PluginError,
@@ -106,6 +109,7 @@ class Adapter:
         """True when the backend can serve now."""
         from .selection import check_backend
 
+        self._check_open()
         return (await check_backend(self.backend, self.config.check_timeout)).available
 
     def get_capabilities(self) -> dict[str, Any]:
@@ -126,6 +130,7 @@ class Adapter:
     async def list_models(self) -> list[ModelInfo]:
         """The backend's models plus those plugins contribute, de-duplicated by canonical name."""
         models = await self._guard(self.backend.list_models, what="Listing models")
+        models = self._returned_each(models, "list_models", ModelInfo)
         seen = {model.name for model in models}
         for extra in self.host.hooks.register_models(self.backend.name):
             try:
@@ -205,11 +210,8 @@ class Adapter:
         request = self._request(prompt, options, deadline)
         clock = CallClock(deadline, first_token=self._whole_first_token)
         result = await self._guard(self.chain.generate, request, clock=clock, timeout=timeout)
-        if not isinstance(result, Result):
-            raise PluginError(
-                f"Generation on backend '{self.name}' returned {type(result).__name__}, not a Result.",
-                plugin=self._plugin_name(None),
-            )
+        if type(result) is not Result:  # the hot path: the exact type first, the general check after
+            result = self._returned(result, "generate", Result)
         fmt = request.response_format
         if fmt is not None and not result.tool_calls:
             parsed = fmt.parse(result.text, finish_reason=result.finish_reason, backend=self.name)
@@ -262,11 +264,8 @@ class Adapter:
                     deadline.leave()
                 if not deadline.deadline.has_answered:
                     deadline.deadline.answered()
-                if not isinstance(chunk, Chunk):
-                    raise PluginError(
-                        f"Backend '{self.name}' streamed a {type(chunk).__name__}, not a Chunk.",
-                        plugin=self._plugin_name(None),
-                    )
+                if type(chunk) is not Chunk:  # the hot path: the exact type first, the general check after
+                    chunk = self._returned(chunk, "stream", Chunk)
                 ending.add(chunk)
                 yield chunk
             final = ending.final_chunk()
@@ -305,6 +304,7 @@ class Adapter:
         a failed prompt's typed error in its item (see ``ultra_llm.batch``)."""
         from .batch import generate_many
 
+        self._check_open()  # one refusal for the batch, not one per prompt
         return await generate_many(self, prompts, concurrency=concurrency, progress=progress, **options)
 
     async def embed(
@@ -324,7 +324,8 @@ class Adapter:
         require_text(texts, "the input")
         clock = CallClock(self._call_deadline(timeout), first_token=False)
         request = EmbeddingRequest(self.backend.canonical_model(model or self.model), texts, self.name, clock.deadline)
-        return await self._guard(self.chain.embed, request, clock=clock, what="Embedding", timeout=timeout)
+        result = await self._guard(self.chain.embed, request, clock=clock, what="Embedding", timeout=timeout)
+        return self._returned(result, "embed", EmbeddingResult)
 
     async def pull(
         self, model: str | None = None, progress: ProgressCallback | None = None, *, timeout: float | None = None
@@ -346,8 +347,11 @@ class Adapter:
 
     async def running_models(self) -> list[RunningModel]:
         """The models loaded now (``ultra-llm ps``), within ``ULTRA_LLM_TIMEOUT``."""
+        from .lifecycle import RunningModel
+
         loaded = self._loaded_models("list loaded models")
-        return await self._guard(loaded.running_models, what="Listing loaded models")
+        running = await self._guard(loaded.running_models, what="Listing loaded models")
+        return self._returned_each(running, "running_models", RunningModel)
 
     async def preload(self, model: str | None = None, *, timeout: float | _Configured | None = CONFIGURED) -> str:
         """Load ``model`` (default: the adapter's) without generating; its canonical name. A cold load
@@ -370,7 +374,7 @@ class Adapter:
             raise InvalidOptionsError("Name the models to unload.", fix="Give MODEL..., or --all for every one.")
         loaded = self._loaded_models("unload models")
         names = [self.backend.canonical_model(model) for model in models]
-        return await self._guard(self._unload, loaded, names, all, what="Unloading")
+        return self._returned(await self._guard(self._unload, loaded, names, all, what="Unloading"), "unload", int)
 
     @staticmethod
     async def _unload(loaded: LoadedModels, names: list[str], all: bool) -> int:
@@ -410,17 +414,21 @@ class Adapter:
     async def inspect(self, model: str | None = None) -> ModelInfo:
         """Everything the backend knows of ``model`` (default: the adapter's), its context window included."""
         name = self.backend.canonical_model(model or self.model)
-        return await self._guard(self.backend.inspect, name, what="Inspecting")
+        return self._returned(await self._guard(self.backend.inspect, name, what="Inspecting"), "inspect", ModelInfo)
 
     async def disk_usage(self) -> DiskUsage:
         """What the backend's models take on disk (``ultra-llm df``)."""
+        from .lifecycle import DiskUsage
+
         loaded = self._loaded_models("report disk usage")
-        return await self._guard(loaded.disk_usage, what="Reading disk usage")
+        usage = await self._guard(loaded.disk_usage, what="Reading disk usage")
+        return self._returned(usage, "disk_usage", DiskUsage)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close the backend (its clients, pools, processes); safe to call twice."""
+        """Close the backend (its clients, pools, processes); safe to call twice. Every call after it
+        raises ``AdapterClosedError`` (``check_availability``, listing, generation, management ...)."""
         if not self._closed:
             self._closed = True
             await self.backend.aclose()
@@ -477,18 +485,56 @@ class Adapter:
         if self.selection.fell_back and error is not None:
             raise copy.copy(error)
 
+    def _check_open(self) -> None:
+        """The one check that the adapter is not closed (``AdapterClosedError``). Every call reaches it
+        before the backend: through ``_now`` (each call's deadline starts there), or directly for the
+        calls that make no deadline (``check_availability``, ``generate_many``)."""
+        if self._closed:
+            raise AdapterClosedError(self.name)
+
+    def _now(self) -> float:
+        """The loop time a call starts at, the adapter checked open first."""
+        self._check_open()
+        return asyncio.get_running_loop().time()
+
+    def _returned(self, value: Any, where: str, kind: type[T]) -> T:
+        """``value``, what the backend's ``where`` returned, if it is a ``kind``; else ``_wrong_type``."""
+        if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return value
+        raise self._wrong_type(where, f"a {type(value).__name__} ({_quoted(value)})", f"a {kind.__name__}")
+
+    def _returned_each(self, value: Any, where: str, kind: type[T]) -> list[T]:
+        """``value``, what the backend's ``where`` returned, if it is a list of ``kind``; else ``_wrong_type``."""
+        if not isinstance(value, list):
+            raise self._wrong_type(where, f"a {type(value).__name__}", f"a list of {kind.__name__}")
+        for item in value:
+            if not isinstance(item, kind):
+                got = f"a list holding a {type(item).__name__} ({_quoted(item)})"
+                raise self._wrong_type(where, got, f"a list of {kind.__name__}")
+        return value
+
+    def _wrong_type(self, where: str, got: str, wanted: str) -> PluginError:
+        """The one error for a backend answering ``where`` with the wrong type: a ``PluginError`` naming
+        the backend, what it returned where and its plugin (a bug there, never a traceback of ours)."""
+        plugin = self._plugin_name(None)
+        return PluginError(
+            f"Backend '{self.name}' returned {got} from {where}, where {wanted} belongs: a bug in plugin '{plugin}'.",
+            plugin=plugin,
+            fix=f"Report it to the authors of plugin '{plugin}' with this line, and upgrade it when fixed; "
+            "meanwhile use another backend (-b, ULTRA_LLM_BACKEND).",
+        )
+
     def _total(self, timeout: float | _Configured | None) -> float:
         """A call's total in seconds: ``ULTRA_LLM_TIMEOUT``, else its ``timeout=`` checked (``inf``: none)."""
         return self.config.timeout if timeout is CONFIGURED else call_timeout(timeout)
 
     def _call_deadline(self, timeout: float | _Configured | None) -> Deadline:
         """The deadline of a call starting now with its total only (no answer to begin: management)."""
-        return Deadline.starting(asyncio.get_running_loop().time(), self._total(timeout))
+        return Deadline.starting(self._now(), self._total(timeout))
 
     def _generation_deadline(self, timeout: float | _Configured | None) -> Deadline:
         """The deadline of a generation starting now: its total and ``ULTRA_LLM_FIRST_TOKEN_TIMEOUT``."""
-        now = asyncio.get_running_loop().time()
-        return Deadline.starting(now, self._total(timeout), self.config.first_token_timeout)
+        return Deadline.starting(self._now(), self._total(timeout), self.config.first_token_timeout)
 
     def _plugin_name(self, exc: BaseException | None) -> str:
         """The plugin to blame for ``exc``: the one whose code raised it, else the backend's."""
@@ -580,6 +626,12 @@ def _plain_text(messages: tuple[Message, ...]) -> bool:
         if not is_text(content):
             return False
     return True
+
+
+def _quoted(value: object) -> str:
+    """A short ``repr`` of a wrong value for an error line (at most 60 characters)."""
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 LLMAdapter = Adapter
