@@ -78,18 +78,15 @@ class Adapter:
         config: UltraConfig,
         selection: Selection,
     ) -> None:
-        """``model`` defaults to ``DEFAULT_MODEL``, else the backend's own ``default_model``."""
+        """``model`` defaults to ``DEFAULT_MODEL``, else the backend's own ``default_model``. With none
+        of them the adapter still lists, inspects and manages models, and answers calls that name
+        their model; a call that needs the adapter's own raises ``ConfigurationError`` (``model``)."""
         self.host = host
         self.backend = backend
         self.config = config
         self.selection = selection
         model = model or config.default_model or backend.default_model
-        if not model:
-            raise ConfigurationError(
-                f"No model was named and backend '{backend.name}' has no default model.",
-                fix="Name one (`-m MODEL`, `model=`), or set DEFAULT_MODEL.",
-            )
-        self.model = backend.canonical_model(model)
+        self._model = backend.canonical_model(model) if model else None
         self.chain = host.hooks.chain(backend)
         """The middleware around the backend, composed here once (``ultra_llm.middleware``)."""
         self._whole_first_token = type(backend).generate is Backend.generate
@@ -102,6 +99,20 @@ class Adapter:
     def name(self) -> str:
         """The serving backend's name."""
         return self.backend.name
+
+    @property
+    def model(self) -> str:
+        """The adapter's model (canonical), used by calls that name none: ``ConfigurationError`` when
+        no model was named, ``DEFAULT_MODEL`` is unset and the backend has no ``default_model``."""
+        if self._model is None:
+            raise ConfigurationError(
+                f"No model was named and backend '{self.name}' has no default model.",
+                fix="Name the model: `-m MODEL` (ultra-llm generate, embed, batch), the argument of "
+                "pull/inspect/preload, `model=` in Python, the `model` field of a web request; "
+                "or set DEFAULT_MODEL. `ultra-llm models` lists them.",
+                backend=self.name,
+            )
+        return self._model
 
     # -- discovery and status ---------------------------------------------------------------------
 
@@ -118,7 +129,7 @@ class Adapter:
         caps = self.backend.capabilities()
         return {
             "name": self.backend.name,
-            "model": self.model,
+            "model": self._model,
             "supports_streaming": True,
             "max_tokens": "max_tokens" in caps["options"],
             "supports_functions": caps["tools"],

@@ -7,12 +7,24 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from click.testing import CliRunner
 
 from ultra_llm.cli.app import build_cli
+from ultra_llm.host import get_host
+from ultra_llm.plugin import (
+    Availability,
+    Backend,
+    BackendRegistrar,
+    Chunk,
+    GenerationRequest,
+    ModelInfo,
+    hookimpl,
+)
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("ultra-llm")
 
@@ -74,3 +86,73 @@ def test_option_values_are_parsed_as_the_help_says() -> None:
     as_json = json.loads(invoke("generate", "--json", "-m", "mock/echo", "-o", 'stop=["\\n"]', "a\nb")[1])
     as_text = json.loads(invoke("generate", "--json", "-m", "mock/echo", "-o", "stop=b", "a b c")[1])
     assert as_json["text"] == "a" and as_text["text"] == "a "
+
+
+# -- F2 and F3: a third-party backend with no default model, or one answering with the wrong type -------
+
+
+class Shelf(Backend):
+    """A backend as documented by default: no ``default_model``; ``sloppy`` lists plain strings."""
+
+    name: ClassVar[str] = "shelf"
+    sloppy: ClassVar[bool] = False
+
+    async def check_availability(self) -> Availability:
+        return Availability(True, "up")
+
+    async def list_models(self) -> list[ModelInfo]:
+        if self.sloppy:
+            return ["shelf/a", "shelf/b"]  # type: ignore[list-item]
+        return [ModelInfo("shelf/a", self.name, context_window=64), ModelInfo("shelf/b", self.name)]
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        yield Chunk(f"{request.model}: {request.prompt}", finish_reason="stop")
+
+
+class ShelfPlugin:
+    @hookimpl
+    def ultra_llm_register_backends(self, register: BackendRegistrar) -> None:
+        register("shelf", Shelf)
+
+
+@pytest.fixture
+def shelf(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``shelf`` backend registered on the host the CLI uses (reset for every test)."""
+    monkeypatch.setattr(Shelf, "sloppy", False)
+    get_host().register(ShelfPlugin(), name="shelf-plugin")
+
+
+@pytest.mark.usefixtures("shelf")
+def test_models_and_inspect_work_on_a_backend_without_a_default_model() -> None:
+    code, out, err = invoke("models", "-b", "shelf")
+    assert code == 0, err
+    assert [line.split()[0] for line in out.splitlines()] == ["MODEL", "shelf/a", "shelf/b"]
+    code, out, err = invoke("models", "-b", "shelf", "--json")
+    assert code == 0 and [model["name"] for model in json.loads(out)] == ["shelf/a", "shelf/b"]
+    code, out, err = invoke("inspect", "shelf/a", "-b", "shelf", "--json")
+    assert code == 0, err
+    assert json.loads(out)["name"] == "shelf/a" and json.loads(out)["context_window"] == 64
+    assert invoke("generate", "-b", "shelf", "-m", "shelf/b", "hi") == (0, "shelf/b: hi\n", "")
+
+
+@pytest.mark.usefixtures("shelf")
+def test_a_call_needing_the_default_model_names_options_that_exist() -> None:
+    code, out, err = invoke("generate", "-b", "shelf", "hi")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "No model was named and backend 'shelf' has no default model." in err
+    assert "`-m MODEL` (ultra-llm generate, embed, batch)" in err and "DEFAULT_MODEL" in err
+    for command in ("generate", "embed", "batch"):  # the options the fix names exist
+        assert "-m, --model" in invoke(command, "--help")[1]
+    assert "-m, --model" not in invoke("models", "--help")[1], "the fix no longer names -m for models"
+
+
+@pytest.mark.usefixtures("shelf")
+def test_a_backend_listing_strings_is_one_plugin_error_line_not_a_traceback() -> None:
+    Shelf.sloppy = True
+    code, out, err = invoke("models", "-b", "shelf")
+    assert code == 7 and out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(
+        "Error: Backend 'shelf' returned a list holding a str ('shelf/a') from list_models, where a list of "
+        "ModelInfo belongs: a bug in plugin 'shelf-plugin'. Fix: Report it to the authors of plugin 'shelf-plugin'"
+    )
