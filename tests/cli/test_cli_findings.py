@@ -156,3 +156,28 @@ def test_a_backend_listing_strings_is_one_plugin_error_line_not_a_traceback() ->
         "Error: Backend 'shelf' returned a list holding a str ('shelf/a') from list_models, where a list of "
         "ModelInfo belongs: a bug in plugin 'shelf-plugin'. Fix: Report it to the authors of plugin 'shelf-plugin'"
     )
+
+
+# -- N11 (the kernel's part): INFO lines of ultra_llm.* loggers reach stderr without --debug ------------
+
+
+def test_info_lines_of_ultra_llm_loggers_go_to_stderr_without_debug() -> None:
+    """What lets the metrics plugin's one line per call show (its own test runs the real thing)."""
+    import logging
+
+    import click
+
+    class Reporting:
+        @hookimpl
+        def ultra_llm_register_commands(self, cli: click.Group) -> None:
+            @click.command()
+            def report() -> None:
+                logging.getLogger("ultra_llm.example").info("took %d ms", 5)
+                logging.getLogger("ultra_llm.example").debug("only with --debug")
+                logging.getLogger("elsewhere").info("not ours")
+                click.echo("answer")
+
+            cli.add_command(report)
+
+    get_host().register(Reporting(), name="reporting")
+    assert invoke("report") == (0, "answer\n", "example: took 5 ms\n")
