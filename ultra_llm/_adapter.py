@@ -6,7 +6,9 @@ embedding goes through the middleware chain plugins return from ``ultra_llm_midd
 once when the adapter is made; an untyped exception from a plugin reaches the caller as a
 ``PluginError`` naming that plugin. That includes any ``BaseException`` (``SystemExit`` from a
 plugin's ``sys.exit()``) other than cancellation and ``KeyboardInterrupt``, which propagate as
-they are: a plugin cannot stop the process serving the call.
+they are: a plugin cannot stop the process serving the call. A backend (or middleware) answering
+with the wrong type (a ``str`` where a ``ModelInfo`` belongs) is a ``PluginError`` too, naming what
+it returned where. After ``aclose()`` every call raises ``AdapterClosedError``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from ._types import (
     to_messages,
 )
 from .errors import (
+    AdapterClosedError,
     ConfigurationError,
     GenerationTimeoutError,
     PluginError,
@@ -77,18 +80,15 @@ class Adapter:
         config: UltraConfig,
         selection: Selection,
     ) -> None:
-        """``model`` defaults to ``DEFAULT_MODEL``, else the backend's own ``default_model``."""
+        """``model`` defaults to ``DEFAULT_MODEL``, else the backend's own ``default_model``. With none
+        of them the adapter still lists, inspects and manages models, and answers calls that name
+        their model; a call that needs the adapter's own raises ``ConfigurationError`` (``model``)."""
         self.host = host
         self.backend = backend
         self.config = config
         self.selection = selection
         model = model or config.default_model or backend.default_model
-        if not model:
-            raise ConfigurationError(
-                f"No model was named and backend '{backend.name}' has no default model.",
-                fix="Name one (`-m MODEL`, `model=`), or set DEFAULT_MODEL.",
-            )
-        self.model = backend.canonical_model(model)
+        self._model = backend.canonical_model(model) if model else None
         self.chain = host.hooks.chain(backend)
         """The middleware around the backend, composed here once (``ultra_llm._middleware``)."""
         self._whole_first_token = type(backend).generate is Backend.generate
@@ -126,12 +126,27 @@ class Adapter:
         """The serving backend's name."""
         return self.backend.name
 
+    @property
+    def model(self) -> str:
+        """The adapter's model (canonical), used by calls that name none: ``ConfigurationError`` when
+        no model was named, ``DEFAULT_MODEL`` is unset and the backend has no ``default_model``."""
+        if self._model is None:
+            raise ConfigurationError(
+                f"No model was named and backend '{self.name}' has no default model.",
+                fix="Name the model: `-m MODEL` (ultra-llm generate, embed, batch), the argument of "
+                "pull/inspect/preload, `model=` in Python, the `model` field of a web request; "
+                "or set DEFAULT_MODEL. `ultra-llm models` lists them.",
+                backend=self.name,
+            )
+        return self._model
+
     # -- discovery and status ---------------------------------------------------------------------
 
     async def check_availability(self) -> bool:
         """True when the backend can serve now."""
         from ._selection import check_backend
 
+        self._check_open()
         return (await check_backend(self.backend, self.config.check_timeout)).available
 
     def get_capabilities(self) -> dict[str, Any]:
@@ -140,7 +155,7 @@ class Adapter:
         caps = self.backend.capabilities()
         return {
             "name": self.backend.name,
-            "model": self.model,
+            "model": self._model,
             "supports_streaming": True,
             "max_tokens": "max_tokens" in caps["options"],
             "supports_functions": caps["tools"],
@@ -152,6 +167,7 @@ class Adapter:
     async def list_models(self) -> list[ModelInfo]:
         """The backend's models plus those plugins contribute, de-duplicated by canonical name."""
         models = await self._guard(self.backend.list_models, what="Listing models")
+        models = self._returned_each(models, "list_models", ModelInfo)
         seen = {model.name for model in models}
         for extra in self.host.hooks.register_models(self.backend.name):
             try:
@@ -231,11 +247,8 @@ class Adapter:
         request = self._request(prompt, options, deadline)
         clock = CallClock(deadline, first_token=self._whole_first_token)
         result = await self._guard(self.chain.generate, request, clock=clock, timeout=timeout)
-        if not isinstance(result, Result):
-            raise PluginError(
-                f"Generation on backend '{self.name}' returned {type(result).__name__}, not a Result.",
-                plugin=self._plugin_name(None),
-            )
+        if type(result) is not Result:  # the hot path: the exact type first, the general check after
+            result = self._returned(result, "generate", Result)
         fmt = request.response_format
         if fmt is not None and not result.tool_calls:
             parsed = fmt.parse(result.text, finish_reason=result.finish_reason, backend=self.name)
@@ -288,11 +301,8 @@ class Adapter:
                     deadline.leave()
                 if not deadline.deadline.has_answered:
                     deadline.deadline.answered()
-                if not isinstance(chunk, Chunk):
-                    raise PluginError(
-                        f"Backend '{self.name}' streamed a {type(chunk).__name__}, not a Chunk.",
-                        plugin=self._plugin_name(None),
-                    )
+                if type(chunk) is not Chunk:  # the hot path: the exact type first, the general check after
+                    chunk = self._returned(chunk, "stream", Chunk)
                 ending.add(chunk)
                 yield chunk
             final = ending.final_chunk()
@@ -331,6 +341,7 @@ class Adapter:
         a failed prompt's typed error in its item (see ``ultra_llm._batch``)."""
         from ._batch import generate_many
 
+        self._check_open()  # one refusal for the batch, not one per prompt
         return await generate_many(self, prompts, concurrency=concurrency, progress=progress, **options)
 
     async def embed(
@@ -350,7 +361,8 @@ class Adapter:
         require_text(texts, "the input")
         clock = CallClock(self._call_deadline(timeout), first_token=False)
         request = EmbeddingRequest(self.backend.canonical_model(model or self.model), texts, self.name, clock.deadline)
-        return await self._guard(self.chain.embed, request, clock=clock, what="Embedding", timeout=timeout)
+        result = await self._guard(self.chain.embed, request, clock=clock, what="Embedding", timeout=timeout)
+        return self._returned(result, "embed", EmbeddingResult)
 
     async def pull(
         self, model: str | None = None, progress: ProgressCallback | None = None, *, timeout: float | None = None
@@ -372,8 +384,11 @@ class Adapter:
 
     async def running_models(self) -> list[RunningModel]:
         """The models loaded now (``ultra-llm ps``), within ``ULTRA_LLM_TIMEOUT``."""
+        from ._lifecycle import RunningModel
+
         loaded = self._loaded_models("list loaded models")
-        return await self._guard(loaded.running_models, what="Listing loaded models")
+        running = await self._guard(loaded.running_models, what="Listing loaded models")
+        return self._returned_each(running, "running_models", RunningModel)
 
     async def preload(self, model: str | None = None, *, timeout: float | _Configured | None = CONFIGURED) -> str:
         """Load ``model`` (default: the adapter's) without generating; its canonical name. A cold load
@@ -396,7 +411,7 @@ class Adapter:
             raise InvalidOptionsError("Name the models to unload.", fix="Give MODEL..., or --all for every one.")
         loaded = self._loaded_models("unload models")
         names = [self.backend.canonical_model(model) for model in models]
-        return await self._guard(self._unload, loaded, names, all, what="Unloading")
+        return self._returned(await self._guard(self._unload, loaded, names, all, what="Unloading"), "unload", int)
 
     @staticmethod
     async def _unload(loaded: LoadedModels, names: list[str], all: bool) -> int:
@@ -436,17 +451,21 @@ class Adapter:
     async def inspect(self, model: str | None = None) -> ModelInfo:
         """Everything the backend knows of ``model`` (default: the adapter's), its context window included."""
         name = self.backend.canonical_model(model or self.model)
-        return await self._guard(self.backend.inspect, name, what="Inspecting")
+        return self._returned(await self._guard(self.backend.inspect, name, what="Inspecting"), "inspect", ModelInfo)
 
     async def disk_usage(self) -> DiskUsage:
         """What the backend's models take on disk (``ultra-llm df``)."""
+        from ._lifecycle import DiskUsage
+
         loaded = self._loaded_models("report disk usage")
-        return await self._guard(loaded.disk_usage, what="Reading disk usage")
+        usage = await self._guard(loaded.disk_usage, what="Reading disk usage")
+        return self._returned(usage, "disk_usage", DiskUsage)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Close the backend (its clients, pools, processes); safe to call twice."""
+        """Close the backend (its clients, pools, processes); safe to call twice. Every call after it
+        raises ``AdapterClosedError`` (``check_availability``, listing, generation, management ...)."""
         if not self._closed:
             self._closed = True
             await self.backend.aclose()
@@ -503,18 +522,56 @@ class Adapter:
         if self.selection.fell_back and error is not None:
             raise copy.copy(error)
 
+    def _check_open(self) -> None:
+        """The one check that the adapter is not closed (``AdapterClosedError``). Every call reaches it
+        before the backend: through ``_now`` (each call's deadline starts there), or directly for the
+        calls that make no deadline (``check_availability``, ``generate_many``)."""
+        if self._closed:
+            raise AdapterClosedError(self.name)
+
+    def _now(self) -> float:
+        """The loop time a call starts at, the adapter checked open first."""
+        self._check_open()
+        return asyncio.get_running_loop().time()
+
+    def _returned(self, value: Any, where: str, kind: type[T]) -> T:
+        """``value``, what the backend's ``where`` returned, if it is a ``kind``; else ``_wrong_type``."""
+        if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+            return value
+        raise self._wrong_type(where, f"a {type(value).__name__} ({_quoted(value)})", f"a {kind.__name__}")
+
+    def _returned_each(self, value: Any, where: str, kind: type[T]) -> list[T]:
+        """``value``, what the backend's ``where`` returned, if it is a list of ``kind``; else ``_wrong_type``."""
+        if not isinstance(value, list):
+            raise self._wrong_type(where, f"a {type(value).__name__}", f"a list of {kind.__name__}")
+        for item in value:
+            if not isinstance(item, kind):
+                got = f"a list holding a {type(item).__name__} ({_quoted(item)})"
+                raise self._wrong_type(where, got, f"a list of {kind.__name__}")
+        return value
+
+    def _wrong_type(self, where: str, got: str, wanted: str) -> PluginError:
+        """The one error for a backend answering ``where`` with the wrong type: a ``PluginError`` naming
+        the backend, what it returned where and its plugin (a bug there, never a traceback of ours)."""
+        plugin = self._plugin_name(None)
+        return PluginError(
+            f"Backend '{self.name}' returned {got} from {where}, where {wanted} belongs: a bug in plugin '{plugin}'.",
+            plugin=plugin,
+            fix=f"Report it to the authors of plugin '{plugin}' with this line, and upgrade it when fixed; "
+            "meanwhile use another backend (-b, ULTRA_LLM_BACKEND).",
+        )
+
     def _total(self, timeout: float | _Configured | None) -> float:
         """A call's total in seconds: ``ULTRA_LLM_TIMEOUT``, else its ``timeout=`` checked (``inf``: none)."""
         return self.config.timeout if timeout is CONFIGURED else call_timeout(timeout)
 
     def _call_deadline(self, timeout: float | _Configured | None) -> Deadline:
         """The deadline of a call starting now with its total only (no answer to begin: management)."""
-        return Deadline.starting(asyncio.get_running_loop().time(), self._total(timeout))
+        return Deadline.starting(self._now(), self._total(timeout))
 
     def _generation_deadline(self, timeout: float | _Configured | None) -> Deadline:
         """The deadline of a generation starting now: its total and ``ULTRA_LLM_FIRST_TOKEN_TIMEOUT``."""
-        now = asyncio.get_running_loop().time()
-        return Deadline.starting(now, self._total(timeout), self.config.first_token_timeout)
+        return Deadline.starting(self._now(), self._total(timeout), self.config.first_token_timeout)
 
     def _plugin_name(self, exc: BaseException | None) -> str:
         """The plugin to blame for ``exc``: the one whose code raised it, else the backend's."""
@@ -606,6 +663,12 @@ def _plain_text(messages: tuple[Message, ...]) -> bool:
         if not is_text(content):
             return False
     return True
+
+
+def _quoted(value: object) -> str:
+    """A short ``repr`` of a wrong value for an error line (at most 60 characters)."""
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 LLMAdapter = Adapter

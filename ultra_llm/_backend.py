@@ -196,7 +196,8 @@ async def collect_result(
     stream: AsyncIterator[Chunk], *, model: str, backend: str, deadline: Deadline | None = None
 ) -> Result:
     """Drain ``stream`` into one ``Result``: text and reasoning joined, tool-call pieces assembled,
-    last finish reason and usage kept; the first chunk tells ``deadline`` the answer began."""
+    last finish reason and usage kept; the first chunk tells ``deadline`` the answer began. Anything
+    streamed that is not a ``Chunk`` is a ``TypeError`` saying so (the backend's bug)."""
     text: list[str] = []
     reasoning: list[str] = []
     calls = ToolCallAssembler()
@@ -206,6 +207,8 @@ async def collect_result(
         async for chunk in chunks:
             if deadline is not None and not deadline.has_answered:
                 deadline.answered()
+            if type(chunk) is not Chunk and not isinstance(chunk, Chunk):  # the adapter makes it a PluginError
+                raise TypeError(f"backend '{backend}' streamed a {type(chunk).__name__}, where a Chunk belongs")
             (reasoning if chunk.kind == "reasoning" else text).append(chunk.text)
             for delta in chunk.tool_call_deltas:
                 calls.add(delta)

@@ -79,7 +79,10 @@ class Secret:
 
 class Alias:
     """Another variable for a setting: deprecated (warns once) unless said otherwise; ``scale``
-    converts its unit (``0.001`` reads milliseconds into seconds)."""
+    converts its unit (``0.001`` reads milliseconds into seconds). The setting's own variable wins
+    over its aliases, and an earlier alias over a later one. A scaled value is computed exactly and
+    bounds-checked in the setting's unit; for an ``int`` setting, one that is not a whole number
+    there is refused (``1`` ms is not 0 s)."""
 
     __slots__ = ("deprecated", "name", "scale")
 
@@ -278,7 +281,7 @@ def _convert(field: _Field, raw: Any, scale: float) -> Any:
     elif kind is int:
         value = _number(raw, int, "a whole number") if isinstance(raw, str) else _exact(raw, int)
         if scale != 1.0:
-            value = round(value * scale)
+            value = _scaled_whole(value, scale, field.variable)
     elif kind is float:
         value = _number(raw, float, "a number") if isinstance(raw, str) else float(_exact(raw, (int, float)))
         if value != value or value in (float("inf"), float("-inf")):
@@ -295,6 +298,8 @@ def _convert(field: _Field, raw: Any, scale: float) -> Any:
             raise ValueError(f"must be one of: {', '.join(map(str, choices))}")
     else:  # pragma: no cover - a settings class declared with an unsupported type
         raise TypeError(f"unsupported setting type {kind!r}")
+    if scale != 1.0 and not _within(spec, value):  # the bounds are the setting's unit, not the alias's
+        raise ValueError(f"that is {value:g} {field.variable} (x{scale:g}), which {_bounds(spec)}")
     if spec.ge is not None and value < spec.ge:
         raise ValueError(f"must be at least {spec.ge:g}")
     if spec.gt is not None and value <= spec.gt:
@@ -304,6 +309,42 @@ def _convert(field: _Field, raw: Any, scale: float) -> Any:
     if spec.check is not None:
         value = spec.check(value)
     return value
+
+
+def _scaled_whole(value: int, scale: float, variable: str) -> int:
+    """``value`` (an alias's, in its own unit) times ``scale``, computed exactly: ``ValueError`` when
+    that is not a whole number, never rounded to one the user did not write (``1`` ms is not 0 s)."""
+    from decimal import Decimal  # only a scaled whole-number alias needs it: not at start-up
+
+    factor = Decimal(repr(scale))
+    scaled = factor * value
+    if scaled == scaled.to_integral_value():
+        return int(scaled)
+    per_unit = 1 / factor
+    multiple = f", or give a multiple of {per_unit:f}" if per_unit == per_unit.to_integral_value() else ""
+    raise ValueError(
+        f"that is {scaled.normalize():f} {variable} (x{scale:g}), which takes whole numbers only: "
+        f"set {variable} instead{multiple}"
+    )
+
+
+def _within(spec: _Spec, value: Any) -> bool:
+    """Whether ``value`` keeps the setting's bounds."""
+    return not (
+        (spec.ge is not None and value < spec.ge)
+        or (spec.gt is not None and value <= spec.gt)
+        or (spec.le is not None and value > spec.le)
+    )
+
+
+def _bounds(spec: _Spec) -> str:
+    """The setting's bounds in words: "must be greater than 0 and at most 10"."""
+    parts = [
+        f"{word} {bound:g}"
+        for word, bound in (("at least", spec.ge), ("greater than", spec.gt), ("at most", spec.le))
+        if bound is not None
+    ]
+    return "must be " + " and ".join(parts)
 
 
 def _number(text: str, kind: Callable[[str], Any], what: str) -> Any:

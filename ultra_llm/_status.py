@@ -199,11 +199,12 @@ async def run_checks(
             adapter = Adapter(
                 host, chosen, config=config, selection=Selection(chosen.name, reason, chosen.name, availability)
             )
+            model = adapter.model
         except UltraLLMError as error:
             add(check_from_error("default model", error))
             return checks
         try:
-            backend_checks = await chosen.doctor_checks(adapter.model)
+            backend_checks = await chosen.doctor_checks(model)
         except Exception as error:  # typed or not, it is the check's answer
             backend_checks = [check_from_error(f"backend '{chosen.name}' checks", error)]
         for check in backend_checks:

@@ -93,7 +93,7 @@ class SyncAdapter:
     methods and their arguments are the adapter's (``ultra_llm.Adapter``), typed the same.
 
     Made by ``create_adapter_sync``; ``adapter`` is the async adapter underneath. ``close()`` (or
-    ``with``) closes it.
+    ``with``) closes it; every call after that raises ``AdapterClosedError`` (the adapter's own check).
     """
 
     def __init__(self, adapter: Adapter, loop: LoopThread) -> None:

@@ -15,6 +15,7 @@ from typing import ClassVar
 from ._redact import redact_urls
 
 __all__ = [
+    "AdapterClosedError",
     "BackendNotFoundError",
     "BackendUnavailableError",
     "BadRequestError",
@@ -135,6 +136,21 @@ class UnsupportedOperationError(UltraLLMError):
     http_status: ClassVar[int] = 501
 
     default_fix = "Select a backend that supports it; `ultra-llm backends` lists their capabilities."
+
+
+class AdapterClosedError(UltraLLMError, RuntimeError):
+    """A call on an adapter after ``aclose()`` (or a ``SyncAdapter`` after ``close()``): its backend's
+    clients, pools and processes are gone, so nothing is sent."""
+
+    http_status: ClassVar[int] = 503
+
+    default_fix = (
+        "Make a new adapter (`create_adapter()`, `create_adapter_sync()`) for further calls, or close "
+        "this one only when done with it (`async with`, `with`)."
+    )
+
+    def __init__(self, backend: str) -> None:
+        super().__init__(f"The adapter for backend '{backend}' is closed: it makes no more calls.", backend=backend)
 
 
 class ModelLoadedError(UltraLLMError):

@@ -100,14 +100,44 @@ def test_bad_input_is_a_clear_error_before_any_work() -> None:
     assert refused.exit_code == 2 and "Prompt 2: Invalid prompt" in refused.stderr and refused.stdout == ""
 
 
+def test_a_jsonl_lines_model_answers_that_line_and_dash_m_the_others() -> None:
+    """0.3 ignored a line's "model": every prompt went to -m (or the default model)."""
+    stdin = "\n".join(
+        [
+            json.dumps({"prompt": "one", "model": "mock/echo"}),
+            json.dumps({"prompt": "two"}),
+            json.dumps({"messages": [{"role": "user", "content": "three"}], "model": "mock/fixed"}),
+        ]
+    )
+    result = run(["batch", "-", "-m", "mock/echo", "--no-progress"], stdin=stdin)
+    assert result.exit_code == 0, result.stderr
+    out = lines(result.stdout)
+    assert [row["result"]["model"] for row in out] == ["mock/echo", "mock/echo", "mock/fixed"]
+    assert [row["result"]["text"] for row in out][:2] == ["one", "two"]
+    assert "mock response" in out[2]["result"]["text"]
+    defaulted = lines(run(["batch", "-", "--no-progress"], stdin=stdin).stdout)
+    assert [row["result"]["model"] for row in defaulted] == ["mock/echo", "mock/default", "mock/fixed"]
+
+
+@pytest.mark.parametrize("model", [3, "", None])
+def test_a_model_that_is_not_a_name_stops_the_batch_naming_the_line(model: object) -> None:
+    stdin = json.dumps({"prompt": "one"}) + "\n" + json.dumps({"prompt": "two", "model": model})
+    if model is None:  # null: no model named, -m answers it
+        assert run(["batch", "-", "-m", "mock/echo", "--no-progress"], stdin=stdin).exit_code == 0
+        return
+    refused = run(["batch", "-", "-m", "mock/echo", "--no-progress"], stdin=stdin)
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert 'Line 2 of the batch file has a "model" that is not a model name' in refused.stderr
+
+
 def test_an_empty_file_is_an_empty_batch() -> None:
     result = run(["batch", "-", "-m", "mock/echo"], stdin="\n\n")
     assert result.exit_code == 0 and result.stdout == "" and "0 prompts" in result.stderr
 
 
 def test_read_prompts_decides_the_format_from_the_first_line() -> None:
-    assert read_prompts(io.StringIO("a {b}\n{c}\n")) == [("a {b}", None), ("{c}", None)]
-    assert read_prompts(io.StringIO('{"prompt": "x", "id": 1}\r\n')) == [("x", 1)]
+    assert read_prompts(io.StringIO("a {b}\n{c}\n")) == [("a {b}", None, None), ("{c}", None, None)]
+    assert read_prompts(io.StringIO('{"prompt": "x", "id": 1, "model": "m"}\r\n')) == [("x", 1, "m")]
     with pytest.raises(InvalidOptionsError, match="Line 2"):
         read_prompts(io.StringIO('{"prompt": "x"}\nplain\n'))
 

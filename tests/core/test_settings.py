@@ -15,6 +15,7 @@ import pytest
 
 from tests.core.plugins import install_distribution
 from ultra_llm import load_config
+from ultra_llm._config import UltraConfig
 from ultra_llm._host import HostSettings, PluginHost
 from ultra_llm._settings import FALSE_WORDS, TRUE_WORDS, Alias, Secret, Settings, setting
 from ultra_llm.errors import ConfigurationError
@@ -78,6 +79,53 @@ def test_bounds_units_and_choices() -> None:
     ):
         with pytest.raises(ConfigurationError, match=allowed):
             Example.load({variable: value})
+
+
+@dataclass(frozen=True)
+class Waits(Settings):
+    env_prefix: ClassVar[str] = "WAITS_"
+
+    wait: int = setting(
+        5,
+        gt=0,
+        le=100,
+        aliases=[Alias("WAITS_MS", deprecated=False, scale=0.001), Alias("WAITS_LATER", deprecated=False)],
+        help="Whole seconds.",
+    )
+
+
+def test_a_scaled_alias_of_a_whole_number_is_exact_never_rounded() -> None:
+    """1 ms was rounded to 0 s, then refused as "must be greater than 0", a value nobody wrote."""
+    assert Waits.load({"WAITS_MS": "2000"}).wait == 2
+    for value, said in (("1", "0.001"), ("1500", "1.5"), ("999", "0.999")):
+        with pytest.raises(ConfigurationError) as caught:
+            Waits.load({"WAITS_MS": value})
+        assert (
+            f"WAITS_MS='{value}' is not allowed: that is {said} WAITS_WAIT (x0.001), which takes whole numbers "
+            "only: set WAITS_WAIT instead, or give a multiple of 1000." in caught.value.message
+        )
+
+
+def test_a_scaled_alias_is_bounded_in_the_settings_unit() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Waits.load({"WAITS_MS": "200000"})
+    said = "WAITS_MS='200000' is not allowed: that is 200 WAITS_WAIT (x0.001), which must be greater than 0 and at most"
+    assert f"{said} 100." in caught.value.message
+    with pytest.raises(ConfigurationError, match=r"EXAMPLE_MS='0' .* that is 0 EXAMPLE_SECONDS \(x0.001\)"):
+        Example.load({"EXAMPLE_MS": "0"})
+    assert Example.load({"EXAMPLE_MS": "1"}).seconds == 0.001, "a float setting keeps what was written"
+
+
+def test_the_settings_own_variable_wins_then_aliases_in_order_then_keywords_over_all() -> None:
+    both = {"WAITS_WAIT": "7", "WAITS_MS": "3000", "WAITS_LATER": "9"}
+    assert Waits.load(both).wait == 7
+    assert Waits.load({"WAITS_MS": "3000", "WAITS_LATER": "9"}).wait == 3
+    assert Waits.load({"WAITS_LATER": "9"}).wait == 9
+    assert Waits.load(both, wait=1).wait == 1
+    rows = {row.variable: row for row in Waits.load(both).describe(both)}
+    assert rows["WAITS_WAIT"].source == "environment (WAITS_WAIT)"
+    documented = {"ULTRA_LLM_TIMEOUT": "30", "LOCAL_MODEL_TIMEOUT": "60000"}
+    assert UltraConfig.load(documented).timeout == 30.0
 
 
 def test_blank_is_unset_except_for_text() -> None:

@@ -133,3 +133,33 @@ def test_every_cli_command_is_in_the_generated_reference() -> None:
         assert f"### `ultra-llm {name}`\n" in source, name
         for sub in getattr(command, "commands", {}):
             assert f"#### `ultra-llm {name} {sub}`\n" in source, f"{name} {sub}"
+
+
+SERVE_ADDRESS = re.compile(r"\b(?:127\.0\.0\.1|localhost|0\.0\.0\.0|host):(\d+)")
+
+
+def test_the_docs_give_serve_the_port_it_listens_on() -> None:
+    """Every address in a paragraph (or table row) about `ultra-llm serve` (README and docs) has the
+    command's real default port, ``DEFAULT_PORT``: the README once said 8000."""
+    from ultra_llm._cli.commands_serve import DEFAULT_PORT
+
+    texts = {"README.md": (ROOT / "README.md").read_text(encoding="utf-8")}
+    texts.update({path.name: path.read_text(encoding="utf-8") for path in sorted((ROOT / "docs").glob("*.md"))})
+    ports = [
+        (name, int(port))
+        for name, text in texts.items()
+        for paragraph in text.split("\n\n")
+        for part in (paragraph.splitlines() if paragraph.startswith("|") else [paragraph])  # a table: by row
+        if "ultra-llm serve" in part
+        for port in SERVE_ADDRESS.findall(part)
+    ]
+    assert {"README.md", "web.md"} <= {name for name, _ in ports}
+    assert [(name, port) for name, port in ports if port != DEFAULT_PORT] == []
+
+
+def test_the_front_pages_name_every_shipped_plugin() -> None:
+    """README and the docs' index name each distribution under ``plugins/``."""
+    shipped = sorted(path.name for path in (ROOT / "plugins").iterdir() if (path / "pyproject.toml").is_file())
+    assert len(shipped) == 6  # five plugins and the Docker family package
+    for text in ((ROOT / "README.md").read_text(encoding="utf-8"), page("index.md")):
+        assert [name for name in shipped if f"`{name}`" not in text] == []

@@ -7,6 +7,7 @@ remove, embeddings, backends and the doctor, the token, the body cap, CORS and t
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -160,6 +161,43 @@ def test_request_body_validation_is_an_error_body(web_server: Any, client_for: A
     assert malformed.status_code == 422
     extra = client.post("/api/generate", json={"prompt": "x", "tempreature": 1})
     assert extra.status_code == 422 and "tempreature" in extra.json()["message"]
+
+
+SCHEMA_NAMED = re.compile(r"the OpenAPI schema \((/[^)\s]*)\)")
+
+
+def test_the_schema_an_error_names_answers_200(web_server: Any, client_for: Any, web_host: Any) -> None:
+    """A 422 (a bad body, a body that is not UTF-8) and a 404 name the schema at the URL the app
+    serves it from: ``/api/openapi.json`` for ``ultra-llm serve`` (0.3 named ``/openapi.json``, a 404),
+    the host app's own for a router Ultra mounts."""
+    from fastapi import FastAPI
+
+    from tests.web.conftest import WebServer
+    from ultra_llm.web import create_router
+    from ultra_llm.web._service import WebService
+
+    client = client_for(web_server())
+    answers = [
+        client.post("/api/generate", json={"model": ECHO}),
+        client.post("/api/generate", content=b'{"prompt": "\xff"}', headers={"content-type": "application/json"}),
+        client.get("/api/no-such-route"),
+    ]
+    assert [answer.status_code for answer in answers] == [422, 422, 404]
+    named = [SCHEMA_NAMED.search(answer.json()["fix"]) for answer in answers]
+    assert [match.group(1) if match else None for match in named] == ["/api/openapi.json"] * 3
+    assert client.get("/api/openapi.json").status_code == 200
+
+    ultra = FastAPI()  # Ultra's own app, its schema at FastAPI's default place
+    ultra.include_router(create_router(service=WebService(host=web_host)), prefix="/llm")
+    mounted = WebServer(ultra, web_host).start()
+    try:
+        mounted_client = client_for(mounted)
+        refused = mounted_client.post("/llm/generate", json={"model": ECHO})
+        match = SCHEMA_NAMED.search(refused.json()["fix"])
+        assert refused.status_code == 422 and match is not None and match.group(1) == "/openapi.json"
+        assert mounted_client.get(match.group(1)).status_code == 200
+    finally:
+        mounted.stop()
 
 
 @pytest.mark.parametrize("stream", [False, True])

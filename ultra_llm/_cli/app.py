@@ -29,16 +29,31 @@ class _TerminalFormatter(logging.Formatter):
         return neutralise(super().format(record))
 
 
+class _ReportFormatter(_TerminalFormatter):
+    """Without ``--debug``: a warning as ``Warning: ...``; an INFO record, a report the user turned on
+    (``ULTRA_LLM_METRICS=1``: the call's metrics), as ``NAME: ...``, NAME its logger's below ``ultra_llm``."""
+
+    def __init__(self) -> None:
+        super().__init__("Warning: %(message)s")
+        self._report = _TerminalFormatter("%(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.levelno >= logging.WARNING:
+            return super().format(record)
+        shown = logging.makeLogRecord({**record.__dict__, "name": record.name.removeprefix("ultra_llm.")})
+        return self._report.format(shown)
+
+
 def _configure_logging(debug: bool) -> None:
-    """ultra-llm's warnings (with ``debug``: every library's log) to stderr, URL credentials masked."""
+    """ultra-llm's log to stderr, URL credentials masked: its warnings, and the INFO lines its loggers
+    (``ultra_llm`` and below) write for the user, plugins' included (the metrics plugin's one line per
+    call), never on stdout; with ``debug`` every library's log at DEBUG instead."""
     handler = logging.StreamHandler()
-    handler.setFormatter(
-        _TerminalFormatter("Warning: %(message)s" if not debug else "%(levelname)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(_TerminalFormatter("%(levelname)s %(name)s: %(message)s") if debug else _ReportFormatter())
     handler.addFilter(RedactingFilter())
     logger = logging.getLogger("ultra_llm")
     logger.handlers[:] = [handler]
-    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)
     logger.propagate = False
     if debug:  # every library's log too (the HTTP backend's retries, for one)
         every = logging.StreamHandler()

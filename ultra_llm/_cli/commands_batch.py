@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 import click
 
 from .._json_depth import json_loads
 from .._options import parse_option_pairs
 from ..errors import InvalidOptionsError, UltraLLMError
-from .commands_models import backend_option, open_adapter
+from .commands_models import OPTION_VALUE_HELP, backend_option, open_adapter
 from .context import _Context, handle_errors, pass_context, run_async
 from .output import ProgressDisplay
 
@@ -20,22 +20,32 @@ if TYPE_CHECKING:
     from .._batch import BatchItem, BatchProgress
     from .._types import GenerationRequest, Prompt
 
-__all__ = ["COMMANDS", "batch", "read_prompts"]
+__all__ = ["COMMANDS", "BatchLine", "batch", "read_prompts"]
 
 
-def read_prompts(stream: IO[str]) -> list[tuple[Prompt, Any]]:
-    """The prompts of a batch file as ``(prompt, id)`` pairs, in file order; blank lines are skipped.
+class BatchLine(NamedTuple):
+    """One prompt of a batch file: the prompt, the ``id`` copied to its output line, and the model
+    the line names (``None``: the command's ``-m``, else the default model)."""
+
+    prompt: Prompt
+    id: Any = None
+    model: str | None = None
+
+
+def read_prompts(stream: IO[str]) -> list[BatchLine]:
+    """The prompts of a batch file, in file order; blank lines are skipped.
 
     A file whose first non-blank line starts with ``{`` is JSONL: each line an object with a
-    ``"prompt"`` string or a ``"messages"`` list (role/content objects) and an optional ``"id"``
-    copied to the output. Any other file is one prompt per line. A bad JSONL line is an
-    ``InvalidOptionsError`` naming its line number.
+    ``"prompt"`` string or a ``"messages"`` list (role/content objects), an optional ``"id"``
+    copied to the output and an optional ``"model"`` (a string) that line is answered with. Any
+    other file is one prompt per line. A bad JSONL line is an ``InvalidOptionsError`` naming its
+    line number.
     """
     lines = [(number, line.rstrip("\r\n")) for number, line in enumerate(stream, start=1)]
     lines = [(number, line) for number, line in lines if line.strip()]
     if not lines or not lines[0][1].lstrip().startswith("{"):
-        return [(line, None) for _, line in lines]
-    prompts: list[tuple[Prompt, Any]] = []
+        return [BatchLine(line) for _, line in lines]
+    prompts: list[BatchLine] = []
     for number, line in lines:
         try:
             data = json_loads(line)  # depth bounded: a line nested too deeply is not JSON we read
@@ -46,15 +56,23 @@ def read_prompts(stream: IO[str]) -> list[tuple[Prompt, Any]]:
             ) from exc
         prompt = data.get("prompt") if isinstance(data, dict) else None
         messages = data.get("messages") if isinstance(data, dict) else None
+        asked: Prompt
         if isinstance(prompt, str):
-            prompts.append((prompt, data.get("id")))
+            asked = prompt
         elif isinstance(messages, list):
-            prompts.append((messages, data.get("id")))
+            asked = messages
         else:
             raise InvalidOptionsError(
                 f'Line {number} of the batch file has neither a "prompt" string nor a "messages" list.',
                 fix='Write {"prompt": "..."} or {"messages": [{"role": "user", "content": "..."}]}.',
             )
+        model = data.get("model")
+        if model is not None and (not isinstance(model, str) or not model.strip()):
+            raise InvalidOptionsError(
+                f'Line {number} of the batch file has a "model" that is not a model name: {model!r}.',
+                fix='Write the model as a string, e.g. "model": "ai/smollm2", or leave it out to use -m.',
+            )
+        prompts.append(BatchLine(asked, data.get("id"), model))
     return prompts
 
 
@@ -63,7 +81,9 @@ def read_prompts(stream: IO[str]) -> list[tuple[Prompt, Any]]:
 @click.option(
     "--concurrency", "-c", type=click.IntRange(min=1), default=8, show_default=True, help="Prompts in flight."
 )
-@click.option("--model", "-m", default=None, help="Model (default: DEFAULT_MODEL).")
+@click.option(
+    "--model", "-m", default=None, help='Model for the prompts whose line names none ("model"; default: DEFAULT_MODEL).'
+)
 @backend_option
 @click.option(
     "--option",
@@ -71,7 +91,7 @@ def read_prompts(stream: IO[str]) -> list[tuple[Prompt, Any]]:
     "options",
     multiple=True,
     metavar="KEY=VALUE",
-    help="A backend option for every prompt, repeatable (e.g. -o temperature=0).",
+    help=f"A backend option for every prompt, {OPTION_VALUE_HELP}",
 )
 @click.option("--system", default=None, help="A system prompt put before every prompt.")
 @click.option(
@@ -97,6 +117,9 @@ def batch(
 ) -> None:
     """Answer every prompt in FILE ('-' for stdin): one prompt per line, or JSONL with "prompt" or "messages".
 
+    A JSONL line may also have an "id" (copied to its result) and a "model" (that line's model;
+    -m is the model of the lines without one).
+
     Writes one JSON object per prompt, in input order, as soon as it and every prompt before it are
     done: {"index", "id", "ok", "result", "error", "seconds"}. A failed prompt does not stop the
     batch; the exit status is 1 when any prompt failed, 0 when all were answered.
@@ -115,7 +138,7 @@ def batch(
         nonlocal written
         while written in pending:
             item = pending.pop(written)
-            line = {"index": item.index, "id": entries[item.index][1], **item.to_dict()}
+            line = {"index": item.index, "id": entries[item.index].id, **item.to_dict()}
             output.write(json.dumps(line, default=str) + "\n")
             written += 1
         output.flush()
@@ -129,7 +152,7 @@ def batch(
 
     async def run() -> list[BatchItem]:
         async with await open_adapter(ctx, backend, model) as adapter:
-            requests = [_built(adapter, prompt, parsed, number) for number, (prompt, _) in enumerate(entries, 1)]
+            requests = [_built(adapter, entry, parsed, number) for number, entry in enumerate(entries, 1)]
             return await generate_many(adapter, requests, concurrency=concurrency, progress=on_progress)
 
     items = run_async(run())
@@ -141,11 +164,14 @@ def batch(
         sys.exit(1)
 
 
-def _built(adapter: Adapter, prompt: Prompt, options: dict[str, Any], number: int) -> GenerationRequest:
-    """The request of the ``number``-th prompt, validated once, before any work: a bad ``-o`` or
-    prompt stops the batch saying which prompt, as a line that is not JSON does."""
+def _built(adapter: Adapter, entry: BatchLine, options: dict[str, Any], number: int) -> GenerationRequest:
+    """The request of the ``number``-th prompt, on its line's model if it names one, validated once,
+    before any work: a bad ``-o``, model name or prompt stops the batch saying which prompt, as a
+    line that is not JSON does."""
+    if entry.model is not None:
+        options = {**options, "model": entry.model}
     try:
-        return adapter.build_request(prompt, options)
+        return adapter.build_request(entry.prompt, options)
     except UltraLLMError as error:
         error.message = f"Prompt {number}: {error.message}"
         raise

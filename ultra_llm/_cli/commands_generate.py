@@ -8,16 +8,21 @@ from typing import Any, TextIO
 import click
 
 from .._options import parse_option_pairs
-from .commands_models import backend_option, open_adapter
+from .commands_models import OPTION_VALUE_HELP, backend_option, open_adapter
 from .context import _Context, handle_errors, pass_context, run_async
 from .output import echo_json
 from .terminal import for_stream
 
 
 def _read_prompt(prompt: str) -> str:
-    if prompt == "-":
-        return sys.stdin.read()
-    return prompt
+    """``prompt``, or stdin's text for ``-``, less exactly one trailing newline (``\\n`` or ``\\r\\n``:
+    what ``echo`` and an editor end a file with); a prompt given as an argument is kept as written."""
+    if prompt != "-":
+        return prompt
+    text = sys.stdin.read()
+    if text.endswith("\n"):
+        text = text[:-2] if text.endswith("\r\n") else text[:-1]
+    return text
 
 
 @click.command()
@@ -46,7 +51,7 @@ def _read_prompt(prompt: str) -> str:
     "options",
     multiple=True,
     metavar="KEY=VALUE",
-    help="A backend option, repeatable (e.g. -o temperature=0 -o max_tokens=8).",
+    help=f"A backend option, {OPTION_VALUE_HELP}",
 )
 @click.option("--system", default=None, help="A system prompt put before the prompt.")
 @click.option(

@@ -16,6 +16,12 @@ if TYPE_CHECKING:
 
 backend_option = click.option("--backend", "-b", default=None, help="Backend to use (default: as configured).")
 
+OPTION_VALUE_HELP = (
+    "repeatable; VALUE is read as JSON, and as text when it is not JSON "
+    "(e.g. -o temperature=0.2 -o max_tokens=8 -o stop='[\"\\n\"]' -o stop=END)."
+)
+"""How ``-o KEY=VALUE`` reads its value (``ultra_llm._options.parse_option_pairs``), for each command's help."""
+
 
 async def open_adapter(ctx: _Context, backend: str | None, model: str | None = None) -> Adapter:
     """``command_adapter`` (kept for the commands that pass their context; folded in after issue 29)."""

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from .. import __version__
 from ._console import create_console_router
-from ._errors import TextSafeJSONResponse
+from ._errors import TextSafeJSONResponse, schema_pointer
 from ._middleware import BodyLimitMiddleware, HostCheckMiddleware
 from ._router import create_router
 from ._service import WebService
@@ -118,7 +118,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     body = {
         "error": "NotFound" if status == 404 else "HTTPError",
         "message": f"{detail}: {request.method} {request.url.path}.",
-        "fix": "Use a route the OpenAPI schema (/api/openapi.json) lists.",
+        "fix": f"Use a route {schema_pointer(request)} lists.",
         "backend": None,
         "status": status,
     }

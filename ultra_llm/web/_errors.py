@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from ..errors import UltraLLMError
 
-__all__ = ["TextSafeJSONResponse", "WebError", "error_body"]
+__all__ = ["TextSafeJSONResponse", "WebError", "error_body", "schema_pointer"]
 
 
 class TextSafeJSONResponse(JSONResponse):
@@ -38,3 +39,15 @@ class WebError(UltraLLMError):
 def error_body(error: UltraLLMError) -> dict[str, Any]:
     """``error.to_dict()`` plus its HTTP ``status``: what the API and SSE ``error`` events send."""
     return {**error.to_dict(), "status": error.http_status}
+
+
+def schema_pointer(request: Request) -> str:
+    """The API's schema, as an error's ``fix`` names it: "the OpenAPI schema (URL)", URL being where the
+    app serving ``request`` publishes it (its root path and ``openapi_url``: ``/api/openapi.json`` for
+    ``ultra-llm serve``, the host app's own when Ultra mounts the router), derived from the app so it
+    cannot point elsewhere; "the API's OpenAPI schema" when that app publishes none."""
+    url = getattr(request.app, "openapi_url", None)
+    if not url:
+        return "the API's OpenAPI schema"
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    return f"the OpenAPI schema ({root}{url})"

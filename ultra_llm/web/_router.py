@@ -28,7 +28,7 @@ from .._json_depth import MAX_JSON_DEPTH, JSONDepthError
 from .._options import check_caller_options
 from .._structured import to_json_value
 from ..errors import UltraLLMError
-from ._errors import TextSafeJSONResponse, WebError, error_body
+from ._errors import TextSafeJSONResponse, WebError, error_body, schema_pointer
 from ._schemas import (
     BackendsResponse,
     ChunkEvent,
@@ -122,7 +122,7 @@ class TypedErrorRoute(APIRoute):
                 body = {
                     "error": "RequestValidationError",
                     "message": f"Invalid request: {where}.",
-                    "fix": "Correct the request body; the OpenAPI schema (/openapi.json) describes it.",
+                    "fix": f"Correct the request body; {schema_pointer(request)} describes it.",
                     "backend": None,
                     "status": 422,
                     "detail": detail,
@@ -139,7 +139,7 @@ class TypedErrorRoute(APIRoute):
                 body = {
                     "error": "RequestValidationError",
                     "message": f"Invalid request: {problem}.",
-                    "fix": "Send a JSON body encoded as UTF-8; the OpenAPI schema (/openapi.json) describes it.",
+                    "fix": f"Send a JSON body encoded as UTF-8; {schema_pointer(request)} describes it.",
                     "backend": None,
                     "status": 422,
                 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -301,3 +302,38 @@ def test_the_documented_settings_decide_the_middleware(
     assert MetricsSettings.load().enabled is on
     assert ("metrics" in [layer.plugin for layer in adapter().adapter.chain.layers]) is on
     assert ultra_llm_metrics.snapshot()["enabled"] is on
+
+
+METRICS_LINE = re.compile(
+    r"metrics: (generate|stream) backend=mock model=mock/echo status=ok total_ms=[0-9.]+ .*finish_reason=stop\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("flags", "stdout_ok"),
+    [
+        ((), lambda out: out == "a b\n"),
+        (("--stream",), lambda out: out == "a b\n"),
+        (("--json",), lambda out: json.loads(out)["text"] == "a b"),
+    ],
+)
+def test_the_cli_prints_the_calls_metrics_line_on_stderr_without_debug(
+    flags: tuple[str, ...], stdout_ok: Callable[[str], bool]
+) -> None:
+    """0.3 showed nothing without --debug: the line was INFO and the CLI printed only warnings. Now it
+    is one line on stderr; stdout (text, stream or --json) stays exactly the answer."""
+    script = os.path.join(os.path.dirname(sys.executable), "ultra-llm")
+    env = {**os.environ, "ULTRA_LLM_METRICS": "1", "ULTRA_LLM_METRICS_OTEL": "0"}
+    done = subprocess.run(
+        [script, "generate", *flags, "-m", "mock/echo", "a b"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0 and stdout_ok(done.stdout), done
+    assert METRICS_LINE.fullmatch(done.stderr), done.stderr
+    off = subprocess.run(
+        [script, "generate", *flags, "-m", "mock/echo", "a b"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "ULTRA_LLM_METRICS": "0"},
+    )
+    assert off.returncode == 0 and stdout_ok(off.stdout) and off.stderr == ""
