@@ -11,8 +11,8 @@ import click
 from .._json_depth import json_loads
 from .._options import parse_option_pairs
 from ..errors import InvalidOptionsError, UltraLLMError
-from .commands_models import OPTION_VALUE_HELP, backend_option, open_adapter
-from .context import _Context, handle_errors, pass_context, run_async
+from .commands_models import OPTION_VALUE_HELP, backend_option
+from .context import _Context, command_adapter, handle_errors, pass_context, run_async
 from .output import ProgressDisplay
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def batch(
             display.update(event.done, event.total, f"{event.failed} failed" if event.failed else "")
 
     async def run() -> list[BatchItem]:
-        async with await open_adapter(ctx, backend, model) as adapter:
+        async with await command_adapter(backend, model) as adapter:
             requests = [_built(adapter, entry, parsed, number) for number, entry in enumerate(entries, 1)]
             return await generate_many(adapter, requests, concurrency=concurrency, progress=on_progress)
 

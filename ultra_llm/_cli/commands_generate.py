@@ -8,8 +8,8 @@ from typing import Any, TextIO
 import click
 
 from .._options import parse_option_pairs
-from .commands_models import OPTION_VALUE_HELP, backend_option, open_adapter
-from .context import _Context, handle_errors, pass_context, run_async
+from .commands_models import OPTION_VALUE_HELP, backend_option
+from .context import _Context, command_adapter, handle_errors, pass_context, run_async
 from .output import echo_json
 from .terminal import for_stream
 
@@ -202,7 +202,7 @@ def generate(
         click.echo(line, color=True)  # color: click would strip ANSI from a pipe
 
     async def run() -> None:
-        async with await open_adapter(ctx, backend, model) as adapter:
+        async with await command_adapter(backend, model) as adapter:
             if not stream:
                 result = await adapter.complete(request, **limit, **parsed)
                 if as_json:
@@ -252,7 +252,7 @@ def embed(ctx: _Context, texts: tuple[str, ...], model: str | None, backend: str
     """Embed TEXTS and print the vectors as JSON."""
 
     async def run() -> None:
-        async with await open_adapter(ctx, backend, model) as adapter:
+        async with await command_adapter(backend, model) as adapter:
             result = await adapter.embed([_read_prompt(t) for t in texts])
             echo_json({"model": result.model, "backend": result.backend, "vectors": [list(v) for v in result.vectors]})
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from .commands_models import backend_option, open_adapter
-from .context import _Context, handle_errors, pass_context, run_async
+from .commands_models import backend_option
+from .context import _Context, command_adapter, handle_errors, pass_context, run_async
 from .output import _human_bytes, echo_json, echo_table, yes_no
 from .terminal import for_stream
 
@@ -31,7 +31,7 @@ def _with_adapter(ctx: _Context, backend: str | None, call: Callable[[Adapter], 
     """Open an adapter as configured (``--backend`` never falls back), run ``call`` on it, close it."""
 
     async def run() -> T:
-        async with await open_adapter(ctx, backend) as adapter:
+        async with await command_adapter(backend) as adapter:
             return await call(adapter)
 
     return run_async(run())

@@ -12,7 +12,7 @@ from .output import ProgressDisplay, echo_json, echo_table, yes_no
 from .terminal import for_stream
 
 if TYPE_CHECKING:
-    from .._adapter import Adapter
+    pass
 
 backend_option = click.option("--backend", "-b", default=None, help="Backend to use (default: as configured).")
 
@@ -21,11 +21,6 @@ OPTION_VALUE_HELP = (
     "(e.g. -o temperature=0.2 -o max_tokens=8 -o stop='[\"\\n\"]' -o stop=END)."
 )
 """How ``-o KEY=VALUE`` reads its value (``ultra_llm._options.parse_option_pairs``), for each command's help."""
-
-
-async def open_adapter(ctx: _Context, backend: str | None, model: str | None = None) -> Adapter:
-    """``command_adapter`` (kept for the commands that pass their context; folded in after issue 29)."""
-    return await command_adapter(backend, model)
 
 
 @click.command()
@@ -38,7 +33,7 @@ def models(ctx: _Context, backend: str | None, as_json: bool) -> None:
     known (on a model server a per-model setting: `ultra-llm configure`)."""
 
     async def run() -> None:
-        async with await open_adapter(ctx, backend) as adapter:
+        async with await command_adapter(backend) as adapter:
             found = await adapter.list_models()
             if as_json:
                 echo_json([model.to_dict() for model in found])
@@ -79,7 +74,7 @@ def pull(ctx: _Context, model: str, backend: str | None, timeout: float | None) 
     """Download MODEL with a progress bar."""
 
     async def run() -> None:
-        async with await open_adapter(ctx, backend, model) as adapter:
+        async with await command_adapter(backend, model) as adapter:
             display = ProgressDisplay(f"Pulling {adapter.model}", unit="bytes")
             await adapter.pull(
                 progress=lambda event: display.update(event.completed or 0, event.total, event.message),
@@ -100,7 +95,7 @@ def rm(ctx: _Context, model: str, backend: str | None) -> None:
     """Remove a local MODEL."""
 
     async def run() -> None:
-        async with await open_adapter(ctx, backend) as adapter:
+        async with await command_adapter(backend) as adapter:
             await adapter.remove(model)
             click.echo(f"Removed {adapter.backend.canonical_model(model)} from {adapter.name}.")
 
