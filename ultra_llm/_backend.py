@@ -192,6 +192,11 @@ class closing_stream(Generic[ItemT]):  # named like contextlib.aclosing, which i
             await aclose()
 
 
+class StreamedWrongType(TypeError):
+    """A backend streamed something that is not a ``Chunk``: the backend's bug, whichever middleware
+    the stream passed through on its way (``Chain.blame`` names the backend's plugin for it)."""
+
+
 async def collect_result(
     stream: AsyncIterator[Chunk], *, model: str, backend: str, deadline: Deadline | None = None
 ) -> Result:
@@ -208,7 +213,7 @@ async def collect_result(
             if deadline is not None and not deadline.has_answered:
                 deadline.answered()
             if type(chunk) is not Chunk and not isinstance(chunk, Chunk):  # the adapter makes it a PluginError
-                raise TypeError(f"backend '{backend}' streamed a {type(chunk).__name__}, where a Chunk belongs")
+                raise StreamedWrongType(f"backend '{backend}' streamed a {type(chunk).__name__}, where a Chunk belongs")
             (reasoning if chunk.kind == "reasoning" else text).append(chunk.text)
             for delta in chunk.tool_call_deltas:
                 calls.add(delta)

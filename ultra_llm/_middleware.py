@@ -135,7 +135,12 @@ class Chain:
 
     def blame(self, exc: BaseException) -> str | None:
         """The plugin whose code raised ``exc``: the innermost traceback frame running a method of a
-        layer's or the backend's class; failing that, the innermost frame in one of their packages."""
+        layer's or the backend's class; failing that, the innermost frame in one of their packages.
+        ``None`` for a chunk of the wrong type the kernel's collector found (the backend's bug)."""
+        from ._backend import StreamedWrongType
+
+        if isinstance(exc, StreamedWrongType):
+            return None  # the backend's own bug: the adapter names the backend's plugin
         if self._codes is None:
             self._codes = {code: plugin for cls, plugin in reversed(self._owners) for code in _codes_of(cls)}
         packages = {_package(cls.__module__): plugin for cls, plugin in reversed(self._owners)}
