@@ -6,8 +6,11 @@ that declares the kernel versions it was built for (``ultra_llm.contract``) is r
 hook is called through ``pm.hook``, one plugin at a time (``subset_hook_caller``), so tracing sees
 each call and one plugin's error never stops another's. A plugin that fails anywhere (import,
 validation, any registration hook) is unregistered and its commands removed: it has no effect,
-and its ``PluginRecord`` says why; ``ULTRA_LLM_STRICT_PLUGINS=1`` makes that fatal instead. No
-other module calls ``pm.hook``: they go through ``Hooks``.
+and its ``PluginRecord`` says why; ``ULTRA_LLM_STRICT_PLUGINS=1`` makes that fatal instead. The
+host is the one owner of that record: ``fail`` for a plugin that stops, ``warn`` (once per message)
+for one that keeps working but does something it should not (a hook without ``@hookimpl``, a
+backend name another plugin registered first: the first in load order keeps it). No other module
+calls ``pm.hook``: they go through ``Hooks``.
 """
 
 from __future__ import annotations
