@@ -241,7 +241,7 @@ class PluginHost:
             raise PluginError(
                 said,
                 plugin=record.name,
-                fix=(fix or "Fix or uninstall the plugin")
+                fix=(fix[:1].upper() + fix[1:] if fix else "Fix or uninstall the plugin")
                 + ", or unset ULTRA_LLM_STRICT_PLUGINS to skip failing plugins.",
             ) from exc
         fix = fix or f"fix or uninstall it, or skip it quietly with ULTRA_LLM_DISABLE_PLUGINS={record.name}"
@@ -589,16 +589,19 @@ def _name_taken(host: PluginHost, holder: BackendSpec, later: BackendSpec, name:
 def _same_module(record: PluginRecord, first: PluginRecord) -> tuple[str, str]:
     """Why ``record``'s plugin, the very object ``first`` registered (two entry points naming one
     module), is refused, and what to do: ``(message, fix)``."""
-    where = f"entry point '{first.name} = {first.module}'" if first.distribution else f"'{first.name}'"
-    if first.distribution:
-        where += f" of {first.distribution}"
-    this = f"entry point '{record.name} = {record.module}'" if record.distribution else f"'{record.name}'"
+    if record.distribution is None:  # registered in process
+        return (
+            f"is the object already registered as plugin '{first.name}': an object is one plugin",
+            f"register it once, or skip this one quietly with ULTRA_LLM_DISABLE_PLUGINS={record.name}",
+        )
+    where = f" of {first.distribution}" if first.distribution else ""
     message = (
-        f"is the module already loaded as plugin '{first.name}' ({where}): its {this} names the same "
-        "module, and a module is one plugin"
+        f"is the module already loaded as plugin '{first.name}' (entry point '{first.name} = {first.module}'"
+        f"{where}): its entry point '{record.name} = {record.module}' names the same module, and a module "
+        "is one plugin"
     )
     fix = (
-        f"keep one of the two entry points (two distributions shipping one module: uninstall one), "
+        "keep one of the two entry points (two distributions shipping one module: uninstall one), "
         f"or skip this one quietly with ULTRA_LLM_DISABLE_PLUGINS={record.name}"
     )
     return message, fix

@@ -313,7 +313,7 @@ def test_two_entry_points_naming_one_module_name_both_and_the_way_out(
         (warned,) = [r.getMessage() for r in caplog.records if "'beta'" in r.getMessage()]
         assert "keep one of the two entry points" in warned and "ULTRA_LLM_DISABLE_PLUGINS=beta." in warned
         assert "already registered under a different name" not in warned  # pluggy's own words
-        with pytest.raises(PluginError, match="already loaded as plugin 'alpha'"):
+        with pytest.raises(PluginError, match="already registered as plugin 'alpha': an object is one plugin"):
             host.register(sys.modules["shared_hooks"], name="gamma")
     finally:
         sys.modules.pop("shared_hooks", None)
