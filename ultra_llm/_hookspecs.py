@@ -36,8 +36,10 @@ def ultra_llm_register_backends(register: BackendRegistrar) -> None:
     Called once per plugin, the first time the host needs the backend registry (never at import).
     Call ``register(name, target, summary=..., aliases=...)`` for each backend, where ``target`` is
     the ``Backend`` subclass or, better for start-up time, a ``"module:Class"`` string imported only
-    when the backend is used. A name already taken by another plugin is refused and recorded as
-    that plugin's error. Do no I/O here: no network, no subprocess, no heavy import.
+    when the backend is used. A name or alias another plugin registers too stays with the plugin
+    that loads first (entry points load sorted by entry-point name, then plugins registered in
+    process): the other's backend or alias is left out, one WARNING names both plugins, and
+    ``ultra-llm backends`` marks the rows. Do no I/O here: no network, no subprocess, no heavy import.
 
     All implementations are called; the return value is ignored.
     """
@@ -48,7 +50,8 @@ def ultra_llm_register_models(backend: str, register: ModelRegistrar) -> None:
     """Contribute models to discovery for the backend named ``backend``.
 
     Called each time models are listed (``Adapter.list_models``, ``ultra-llm models``), after the
-    backend has listed its own. Call ``register(name, display_name=None, details=None)`` for each
+    backend has listed its own, and by ``ultra-llm plugins`` and ``doctor`` for each backend name,
+    to show a plugin whose hook raises as failed. Call ``register(name, display_name=None, details=None)`` for each
     extra model (an alias, a remote model, a fine-tune); entries whose canonical name the backend
     already listed are merged away. Must be quick and must not do network I/O.
 
@@ -96,7 +99,9 @@ def ultra_llm_middleware(backend: Backend) -> Middleware | None:
     the errors it raises reach your ``try``. Return ``None`` when your plugin is off or has nothing
     to add for this backend (look at ``backend.name`` and its class attributes). Do no I/O here.
     A typed ``ultra_llm.errors`` error (a ``ConfigurationError`` for a bad setting of yours) stops
-    the adapter from being made and reaches its caller; any other exception fails your plugin.
+    the adapter from being made and reaches its caller; any other exception, or a result that is
+    not middleware (a sync ``generate``), fails your plugin: one WARNING, and no layer from it.
+    ``ultra-llm doctor`` calls it against the backend it checks, to show such a plugin as failed.
 
     Order: the middleware from the implementation pluggy calls first is the outermost. Mark yours
     ``@hookimpl(tryfirst=True)`` to see everything the caller waits for (timing), or

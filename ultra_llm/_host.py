@@ -6,8 +6,11 @@ that declares the kernel versions it was built for (``ultra_llm._contract``) is 
 hook is called through ``pm.hook``, one plugin at a time (``subset_hook_caller``), so tracing sees
 each call and one plugin's error never stops another's. A plugin that fails anywhere (import,
 validation, any registration hook) is unregistered and its commands removed: it has no effect,
-and its ``PluginRecord`` says why; ``ULTRA_LLM_STRICT_PLUGINS=1`` makes that fatal instead. No
-other module calls ``pm.hook``: they go through ``Hooks``.
+and its ``PluginRecord`` says why; ``ULTRA_LLM_STRICT_PLUGINS=1`` makes that fatal instead. The
+host is the one owner of that record: ``fail`` for a plugin that stops, ``warn`` (once per message)
+for one that keeps working but does something it should not (a hook without ``@hookimpl``, a
+backend name another plugin registered first: the first in load order keeps it). No other module
+calls ``pm.hook``: they go through ``Hooks``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -57,6 +60,9 @@ class PluginRecord:
     hooks: list[str] = field(default_factory=list)
     backends: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What is wrong with a plugin that still works (``PluginHost.warn``): a hook without
+    ``@hookimpl``, a backend name another plugin took, a middleware stream left open."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
@@ -70,6 +76,7 @@ class PluginRecord:
             "backends": list(self.backends),
             "commands": list(self.commands),
             "error": self.error,
+            "warnings": list(self.warnings),
         }
 
 
@@ -126,6 +133,7 @@ class PluginHost:
         self._cli: click.Group | None = None
         self._lock = threading.RLock()
         self._tracing = False
+        self._warned: set[str] = set()
         if self.settings.trace_hooks:
             self.enable_tracing()
 
@@ -189,6 +197,11 @@ class PluginHost:
         if problem is not None:
             self.fail(record.name, problem)
             return
+        first = self.pm.get_name(plugin)
+        if first is not None:  # pluggy would say "Plugin already registered under a different name"
+            message, fix = _same_module(record, self.records.get(first) or PluginRecord(name=first))
+            self.fail(record.name, message, fix=fix)
+            return
         try:
             self.pm.register(plugin, name=record.name)
         except Exception as exc:  # pluggy.PluginValidationError and friends
@@ -204,10 +217,13 @@ class PluginHost:
             return
         record.hooks = self._hook_names(plugin)
         self._backends = None
+        for name in _unmarked_hooks(self.pm, plugin):
+            self.warn(record.name, f"Plugin '{record.name}' {_unmarked_message(name)}")
 
-    def fail(self, plugin: str, message: str, exc: BaseException | None = None) -> None:
+    def fail(self, plugin: str, message: str, exc: BaseException | None = None, *, fix: str | None = None) -> None:
         """Mark ``plugin`` failed with ``message`` and remove it: unregistered, its backends and
-        commands gone. Raises ``PluginError`` instead of going on when plugins are strict."""
+        commands gone; one WARNING says so, ending with ``fix`` (default: fix, uninstall or disable
+        it, by its name). Raises ``PluginError`` instead of going on when plugins are strict."""
         with self._lock:
             record = self.records.get(plugin)
             if record is None:
@@ -225,13 +241,24 @@ class PluginHost:
             raise PluginError(
                 said,
                 plugin=record.name,
-                fix="Fix or uninstall the plugin, or unset ULTRA_LLM_STRICT_PLUGINS to skip failing plugins.",
+                fix=(fix[:1].upper() + fix[1:] if fix else "Fix or uninstall the plugin")
+                + ", or unset ULTRA_LLM_STRICT_PLUGINS to skip failing plugins.",
             ) from exc
-        logging.getLogger("ultra_llm").warning(
-            "%s. It is skipped: fix or uninstall it, or skip it quietly with ULTRA_LLM_DISABLE_PLUGINS=%s.",
-            said,
-            record.name,
-        )
+        fix = fix or f"fix or uninstall it, or skip it quietly with ULTRA_LLM_DISABLE_PLUGINS={record.name}"
+        logging.getLogger("ultra_llm").warning("%s. It is skipped: %s.", said, fix)
+
+    def warn(self, plugin: str, message: str) -> None:
+        """Say ``message`` (a whole sentence naming ``plugin``) about a plugin that keeps working but
+        does something it should not: kept in its record's ``warnings`` (``ultra-llm plugins`` shows
+        them) and logged as a WARNING, each message once per host however often it happens."""
+        with self._lock:
+            if message in self._warned:
+                return
+            self._warned.add(message)
+            record = self.records.get(plugin)
+            if record is not None:
+                record.warnings.append(message)
+        logging.getLogger("ultra_llm").warning("%s", message)
 
     def hook_failed(self, plugin: str, hook_name: str, exc: Exception) -> None:
         """``fail`` ``plugin`` because its ``hook_name`` raised ``exc`` (the one wording for it)."""
@@ -267,13 +294,35 @@ class PluginHost:
             self._backends = None
 
     def enable_tracing(self, write: Callable[[str], None] | None = None) -> None:
-        """Print every hook call and its result (pluggy tracing) to ``write`` (default: stderr); once."""
+        """Print every hook call, the plugin it calls, and its result (pluggy's tracer) to ``write``
+        (default: stderr); once. ``ultra_llm_middleware (plugin 'cache') [hook]`` then its arguments,
+        ``finish ultra_llm_middleware (plugin 'cache') --> [...] [hook]`` after."""
         if self._tracing:
             return
         self._tracing = True
         writer = write or (lambda text: sys.stderr.write(f"[ultra-llm hooks] {text}"))
         self.pm.trace.root.setwriter(writer)
-        self.pm.enable_tracing()
+        hooktrace = self.pm.trace.root.get("hook")
+
+        def called(implementations: Sequence[pluggy.HookImpl]) -> str:
+            names = ", ".join(f"'{implementation.plugin_name}'" for implementation in implementations)
+            return f"({'plugin' if len(implementations) == 1 else 'plugins'} {names or 'none'})"
+
+        def before(hook_name: str, implementations: Sequence[pluggy.HookImpl], kwargs: Mapping[str, object]) -> None:
+            hooktrace.root.indent += 1
+            hooktrace(hook_name, called(implementations), kwargs)
+
+        def after(
+            outcome: pluggy.Result[object],
+            hook_name: str,
+            implementations: Sequence[pluggy.HookImpl],
+            kwargs: Mapping[str, object],
+        ) -> None:
+            if outcome.exception is None:
+                hooktrace("finish", hook_name, called(implementations), "-->", outcome.get_result())
+            hooktrace.root.indent -= 1
+
+        self.pm.add_hookcall_monitoring(before, after)
 
     def each_plugin(self, hook_name: str) -> Iterator[tuple[str, Callable[..., list[Any]]]]:
         """``(plugin name, caller)`` for each plugin implementing ``hook_name``, in registration
@@ -326,12 +375,18 @@ class Hooks:
         self._host = host
 
     def register_backends(self) -> tuple[dict[str, BackendSpec], dict[str, str]]:
-        """Collect every plugin's backends: ``(specs by name, alias -> name)``. A plugin that
-        raises, registers an invalid name or one already taken fails, and contributes nothing."""
+        """Collect every plugin's backends, in load order (``PluginHost.load``): ``(specs by name,
+        alias -> name)``. A plugin that raises or registers an invalid name fails, and contributes
+        nothing. A name or alias registered twice stays with the first plugin in load order: the
+        later backend (its name taken) or alias is left out, one WARNING names both plugins, and
+        the ``conflicts`` of the backends involved say so (``ultra-llm backends`` marks them)."""
         host = self._host
         specs: dict[str, BackendSpec] = {}
         aliases: dict[str, str] = {}
-        for plugin_name, call in host.each_plugin("ultra_llm_register_backends"):
+        order = {name: index for index, name in enumerate(host.records)}
+        for plugin_name, call in sorted(
+            host.each_plugin("ultra_llm_register_backends"), key=lambda item: order.get(item[0], len(order))
+        ):
             added: list[BackendSpec] = []
 
             def register(
@@ -349,20 +404,26 @@ class Hooks:
 
             try:
                 call(register=register)
-                for spec in added:
-                    taken = specs.get(spec.name) or specs.get(aliases.get(spec.name, ""))
-                    if taken is not None:
-                        raise ValueError(f"backend name '{spec.name}' is already registered by plugin '{taken.plugin}'")
             except Exception as exc:  # a plugin's hook may raise anything
                 host.hook_failed(plugin_name, "ultra_llm_register_backends", exc)
                 continue
+            kept: list[str] = []
             for spec in added:
+                holder = specs.get(spec.name) or specs.get(aliases.get(spec.name, ""))
+                if holder is not None:
+                    _name_taken(host, holder, spec, spec.name)
+                    continue
                 specs[spec.name] = spec
+                kept.append(spec.name)
                 for alias in spec.aliases:
-                    aliases.setdefault(alias, spec.name)
+                    holder = specs.get(alias) or specs.get(aliases.get(alias, ""))
+                    if holder is not None and holder is not spec:
+                        _name_taken(host, holder, spec, alias)
+                    else:
+                        aliases.setdefault(alias, spec.name)
             record = host.records.get(plugin_name)
             if record is not None:
-                record.backends = [spec.name for spec in added]
+                record.backends = kept
         return specs, aliases
 
     def register_settings(self) -> dict[str, tuple[str, Any]]:
@@ -477,13 +538,107 @@ class Hooks:
             owner = self._host.backend_spec(backend.name).plugin
         except BackendNotFoundError:  # a backend class used without registering it has no spec
             owner = None
-        return Chain(backend, layers, backend_plugin=owner)
+        return Chain(backend, layers, backend_plugin=owner, on_left_open=self._host.warn)
+
+    def exercise(self, backend: Backend) -> list[Layer]:
+        """Call the hooks an adapter calls after loading, for ``backend``: ``ultra_llm_middleware``
+        (its layers are returned, to be dropped) and ``ultra_llm_register_models``. A plugin failing
+        in one fails now as it would at its first use (``PluginHost.fail``: its record says why, one
+        WARNING), so ``ultra-llm plugins`` and ``doctor`` show it; a plugin's typed error (a bad
+        setting) reaches the caller."""
+        layers = self.middleware(backend)
+        self.register_models(backend.name)
+        return layers
+
+    def exercise_models(self) -> None:
+        """``ultra_llm_register_models`` for every registered backend's name, what it registers
+        dropped: the part of ``exercise`` that builds no backend (``ultra-llm plugins`` stays light),
+        so a plugin whose hook raises fails now, its record saying why."""
+        for name in sorted(self._host.backends()):
+            self.register_models(name)
 
 
 def _optional(caller: Any, plugin: object) -> bool:
     """Whether ``plugin`` marked its implementation of ``caller`` (a hook this release has no spec for)
     ``@hookimpl(optionalhook=True)``: a hook of a later release, which loads here and is never called."""
     return all(impl.optionalhook for impl in caller.get_hookimpls() if impl.plugin is plugin)
+
+
+def _name_taken(host: PluginHost, holder: BackendSpec, later: BackendSpec, name: str) -> None:
+    """``later`` registers ``name``, which ``holder``'s plugin registered first: mark both specs and
+    warn once, naming both plugins (``later`` loses the name)."""
+
+    def what(spec: BackendSpec) -> str:
+        return "its backend" if spec.name == name else f"an alias of its backend '{spec.name}'"
+
+    if later.name == name:
+        lost = f"the backend '{name}' of plugin '{later.plugin}' is left out"
+    else:
+        lost = f"'{name}' does not select the backend '{later.name}' of plugin '{later.plugin}'"
+        later.conflicts.append(f"alias '{name}' taken by plugin '{holder.plugin}' (backend '{holder.name}')")
+    holder.conflicts.append(f"'{name}' also registered by plugin '{later.plugin}' ({what(later)}), left out")
+    host.warn(
+        later.plugin,
+        f"The backend name '{name}' is registered twice: first by plugin '{holder.plugin}' ({what(holder)}), "
+        f"then by plugin '{later.plugin}' ({what(later)}). The first is kept (plugins load in the order of their "
+        f"entry-point names), so {lost}. Uninstall the plugin you do not want, or skip it with "
+        f"ULTRA_LLM_DISABLE_PLUGINS={holder.plugin} or ULTRA_LLM_DISABLE_PLUGINS={later.plugin}.",
+    )
+
+
+def _same_module(record: PluginRecord, first: PluginRecord) -> tuple[str, str]:
+    """Why ``record``'s plugin, the very object ``first`` registered (two entry points naming one
+    module), is refused, and what to do: ``(message, fix)``."""
+    if record.distribution is None:  # registered in process
+        return (
+            f"is the object already registered as plugin '{first.name}': an object is one plugin",
+            f"register it once, or skip this one quietly with ULTRA_LLM_DISABLE_PLUGINS={record.name}",
+        )
+    where = f" of {first.distribution}" if first.distribution else ""
+    message = (
+        f"is the module already loaded as plugin '{first.name}' (entry point '{first.name} = {first.module}'"
+        f"{where}): its entry point '{record.name} = {record.module}' names the same module, and a module "
+        "is one plugin"
+    )
+    fix = (
+        "keep one of the two entry points (two distributions shipping one module: uninstall one), "
+        f"or skip this one quietly with ULTRA_LLM_DISABLE_PLUGINS={record.name}"
+    )
+    return message, fix
+
+
+def _unmarked_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """The functions of ``plugin`` named ``ultra_llm_*`` that are not marked ``@hookimpl`` (pluggy
+    ignores them silently): a module's own functions, a class's methods."""
+    found: list[str] = []
+    own_module = plugin.__name__ if isinstance(plugin, ModuleType) else None
+    for name in dir(plugin):
+        if not name.startswith("ultra_llm_"):
+            continue
+        value = getattr(plugin, name, None)
+        if not callable(value) or (own_module is not None and getattr(value, "__module__", None) != own_module):
+            continue  # not a function, or one the module imported
+        if pm.parse_hookimpl_opts(plugin, name) is None:
+            found.append(name)
+    return found
+
+
+def _unmarked_message(name: str) -> str:
+    """What to say of a function ``name`` not marked ``@hookimpl``: a hook's name or a near miss."""
+    import difflib
+
+    known = sorted(attr for attr in dir(hookspecs) if attr.startswith("ultra_llm_"))
+    if name in known:
+        return (
+            f"defines {name} without @hookimpl, so it is never called: decorate it with @hookimpl "
+            "(from ultra_llm.plugin import hookimpl)"
+        )
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]}?" if close else f"the hooks are {', '.join(known)}"
+    return (
+        f"defines {name}, named like a hook but neither one nor marked @hookimpl, so it is never called "
+        f"({hint}); rename it if it is a helper"
+    )
 
 
 def _unknown_hooks_message(names: list[str]) -> str:

@@ -12,11 +12,18 @@ error the backend raises reaches the middleware's ``try`` and the middleware may
 calling it (a cache). ``Chain`` is built once, when the adapter is made: a request pays
 no hook dispatch, and a layer that leaves an operation out costs nothing for it. The first
 layer is the outermost.
+
+A layer's ``stream`` must close the stream ``call_next`` gave it when it stops early (``async with
+closing_stream(call_next(request)) as chunks:``). One that does not would leave the backend
+working after the caller stopped, to be closed whenever the garbage collector gets to it: when
+the caller closes the chain's stream, the chain closes what each layer left open and names the
+layer's plugin (``on_left_open``, a WARNING once per plugin through the host).
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from types import CodeType
 from typing import TYPE_CHECKING, Any
@@ -110,15 +117,108 @@ def _bind(method: Callable[..., Any], call_next: Callable[..., Any]) -> Callable
     return bound
 
 
+def _bind_stream(
+    method: Callable[..., Any], call_next: StreamNext, layer: Layer, on_left_open: Callable[[str, str], None]
+) -> StreamNext:
+    """``_bind`` for ``stream``: each call is a ``_LayerStream`` that closes what the layer leaves open."""
+
+    def bound(request: GenerationRequest) -> AsyncIterator[Chunk]:
+        return _LayerStream(method, request, call_next, layer, on_left_open)
+
+    return bound
+
+
+class _LayerStream:
+    """One layer's stream for one request: the layer's own iterator, and the streams it opened
+    through ``call_next``. ``aclose`` closes the layer's iterator, then each stream it opened: one
+    it left open (it stopped without ``closing_stream``) is closed here and reported once to
+    ``on_left_open`` with the layer's plugin. Iterating costs one call per chunk."""
+
+    __slots__ = ("_layer", "_on_left_open", "_opened", "_stream")
+
+    def __init__(
+        self,
+        method: Callable[..., Any],
+        request: GenerationRequest,
+        call_next: StreamNext,
+        layer: Layer,
+        on_left_open: Callable[[str, str], None],
+    ) -> None:
+        self._layer = layer
+        self._on_left_open = on_left_open
+        self._opened: list[AsyncIterator[Chunk]] = []
+
+        def tracked(request: GenerationRequest) -> AsyncIterator[Chunk]:
+            stream = call_next(request)
+            self._opened.append(stream)
+            return stream
+
+        self._stream: AsyncIterator[Chunk] = method(request, tracked)
+
+    def __aiter__(self) -> _LayerStream:
+        return self
+
+    def __anext__(self) -> Awaitable[Chunk]:
+        return self._stream.__anext__()
+
+    async def aclose(self) -> None:
+        """Close the layer's stream, then whatever it opened and left open (reported once)."""
+        try:
+            aclose = getattr(self._stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        finally:
+            opened, self._opened = self._opened, []
+            for stream in opened:
+                if stream is self._stream:  # the layer handed the inner stream on: closed above
+                    continue
+                if _left_open(stream):
+                    name = f"{type(self._layer.middleware).__name__}.stream"
+                    self._on_left_open(
+                        self._layer.plugin,
+                        f"Plugin '{self._layer.plugin}': {name} stopped without closing the stream "
+                        "call_next(request) gave it, so the backend went on working after the caller "
+                        "stopped (and tests that check a stream is closed, other plugins' too, fail). "
+                        "ultra-llm closed it. Iterate it inside `async with closing_stream(call_next(request)) "
+                        "as chunks:` (from ultra_llm.plugin import closing_stream).",
+                    )
+                close = getattr(stream, "aclose", None)
+                if close is not None:
+                    await close()
+
+
+def _left_open(stream: AsyncIterator[Chunk]) -> bool:
+    """Whether ``stream`` (an async generator, or the next layer's stream) is neither finished nor
+    closed; another kind of iterator cannot tell, and counts as closed."""
+    while isinstance(stream, _LayerStream):
+        stream = stream._stream
+    return inspect.isasyncgen(stream) and stream.ag_frame is not None
+
+
+def _warn_left_open(plugin: str, message: str) -> None:
+    """The default ``on_left_open`` of a chain built without a host: a WARNING each time."""
+    logging.getLogger("ultra_llm").warning("%s", message)
+
+
 class Chain:
     """The composed calls of one adapter: ``generate``, ``stream`` and ``embed``, each the backend's
-    own method wrapped by the layers that implement that operation, outermost first."""
+    own method wrapped by the layers that implement that operation, outermost first.
 
-    def __init__(self, backend: Backend, layers: Sequence[Layer], *, backend_plugin: str | None) -> None:
+    ``on_left_open(plugin, message)`` hears of a layer whose ``stream`` left the stream
+    ``call_next`` gave it open (``_LayerStream``); the host's ``warn`` says it once per plugin."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        layers: Sequence[Layer],
+        *,
+        backend_plugin: str | None,
+        on_left_open: Callable[[str, str], None] = _warn_left_open,
+    ) -> None:
         self.layers = tuple(layers)
         self.backend_plugin = backend_plugin
         self.generate: GenerateNext = self._compose("generate", backend.generate)
-        self.stream: StreamNext = self._compose("stream", backend.stream)
+        self.stream: StreamNext = self._compose_stream(backend.stream, on_left_open)
         self.embed: EmbedNext = self._compose("embed", _embed_of(backend))
         self._owners = [(type(layer.middleware), layer.plugin) for layer in self.layers]
         if backend_plugin is not None:
@@ -131,6 +231,14 @@ class Chain:
             method = layer.method(operation)
             if method is not None:
                 call = _bind(method, call)
+        return call
+
+    def _compose_stream(self, innermost: StreamNext, on_left_open: Callable[[str, str], None]) -> StreamNext:
+        call = innermost
+        for layer in reversed(self.layers):
+            method = layer.method("stream")
+            if method is not None:
+                call = _bind_stream(method, call, layer, on_left_open)
         return call
 
     def blame(self, exc: BaseException) -> str | None:

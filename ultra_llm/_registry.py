@@ -101,6 +101,9 @@ class BackendSpec:
     summary: str = ""
     aliases: tuple[str, ...] = ()
     stand_in: bool = False
+    conflicts: list[str] = field(default_factory=list, compare=False)
+    """Names of this backend another plugin also registers (which the first in load order keeps),
+    each saying which plugin and who kept it; filled by the host."""
     _cls: type[Backend] | None = field(default=None, repr=False)
 
     def load(self) -> type[Backend]:

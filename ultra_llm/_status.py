@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ._adapter import Adapter
     from ._backend import Backend
     from ._config import UltraConfig
-    from ._host import PluginHost
+    from ._host import PluginHost, PluginRecord
     from ._settings import Settings
 
 __all__ = ["check_from_error", "describe_backends", "run_checks"]
@@ -66,6 +66,7 @@ async def describe_backends(host: PluginHost, config: UltraConfig, *, options_sc
             "plugin": spec.plugin,
             "summary": spec.summary,
             "aliases": list(spec.aliases),
+            "conflicts": list(spec.conflicts),
             "selected": False,
             "capabilities": None,
             "fix": None,
@@ -127,7 +128,9 @@ async def run_checks(
     smoke: bool = False,
     on_check: Callable[[Check], None] | None = None,
 ) -> list[Check]:
-    """The doctor's checks in order: version, plugins, configuration, the backend's availability,
+    """The doctor's checks in order: version, plugins, configuration, the hooks an adapter calls
+    later run against the backend (``ultra_llm_middleware``, ``ultra_llm_register_models``: a plugin
+    failing there is a warning naming it), the backend's availability,
     the backend's own ``doctor_checks`` (its models and the default model by default), and with
     ``smoke`` one whole and one streamed generation. Stops at the first failing required check;
     ``on_check`` sees each check as it is made.
@@ -155,7 +158,7 @@ async def run_checks(
             not broken,
             f"{sum(r.status == 'loaded' for r in host.records.values())} loaded, backends: {', '.join(sorted(specs))}"
             + (f"; failed: {', '.join(f'{r.name} ({r.error})' for r in broken)}" if broken else ""),
-            "Fix or uninstall the failing plugin, or skip it with ULTRA_LLM_DISABLE_PLUGINS=<name>.",
+            _skip_fix(broken),
             required=False,
         )
     )
@@ -186,6 +189,8 @@ async def run_checks(
         add(check_from_error(f"backend '{requested}'", error))
         return checks
     try:
+        if not add(_later_hooks_check(host, chosen)):
+            return checks
         availability = await check_backend(chosen, config.check_timeout)
         title = f"backend '{chosen.name}' available"
         passed = add(
@@ -215,6 +220,30 @@ async def run_checks(
     finally:
         await chosen.aclose()
     return checks
+
+
+def _skip_fix(failed: list[PluginRecord]) -> str:
+    """The fix of a check that found ``failed`` plugins, naming them in the variable that skips them."""
+    names = ",".join(record.name for record in failed) or "<name>"
+    return f"Fix or uninstall the failing plugin, or skip it with ULTRA_LLM_DISABLE_PLUGINS={names}."
+
+
+def _later_hooks_check(host: PluginHost, backend: Backend) -> Check:
+    """The hooks an adapter calls after loading, run against ``backend`` (``Hooks.exercise``): a
+    warning naming each plugin that failed in one, with why; a failure for a plugin's typed error
+    (a bad setting), which every adapter would raise too."""
+    title = f"plugin hooks on backend '{backend.name}'"
+    failed_before = {name for name, record in host.records.items() if record.status == "failed"}
+    try:
+        layers = host.hooks.exercise(backend)
+    except UltraLLMError as error:
+        return check_from_error(title, error)
+    failed = [r for name, r in host.records.items() if r.status == "failed" and name not in failed_before]
+    detail = f"middleware from: {', '.join(layer.plugin for layer in layers) or 'no plugin'}"
+    if not failed:
+        return Check(title, True, detail)
+    detail += f"; failed: {', '.join(f'{r.name} ({r.error})' for r in failed)}"
+    return Check(title, False, detail, _skip_fix(failed), required=False)
 
 
 async def _smoke(adapter: Adapter, add: Callable[[Check], bool]) -> None:

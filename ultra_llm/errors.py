@@ -86,7 +86,8 @@ class BackendNotFoundError(ConfigurationError):
 
 
 class PluginError(UltraLLMError):
-    """A plugin failed to import, register, or answer a hook."""
+    """A plugin failed to import, register, or answer a hook. Without a ``fix``, the default one
+    names ``plugin`` in the variable that skips it."""
 
     exit_code: ClassVar[int] = 7
 
@@ -97,6 +98,8 @@ class PluginError(UltraLLMError):
 
     def __init__(self, message: str, *, plugin: str, fix: str | None = None) -> None:
         self.plugin = plugin
+        if fix is None and plugin:
+            fix = self.default_fix.replace("<name>", plugin)
         super().__init__(message, fix=fix)
 
 

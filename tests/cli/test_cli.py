@@ -7,14 +7,16 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from tests.core.plugins import BROKEN_PLUGINS, install_distribution
+from tests.core.plugins import BROKEN_PLUGINS, OnlineBackend, install_distribution
 from ultra_llm._cli.app import build_cli
-from ultra_llm._host import get_host
+from ultra_llm._host import get_host, reset_host
 from ultra_llm.plugin import hookimpl
 from ultra_llm.testing.waiting import until
 
@@ -158,8 +160,104 @@ def test_trace_hooks_prints_hook_calls() -> None:
     get_host().register(NoLayer(), name="no-layer")
     code, _, err = invoke("--trace-hooks", "generate", "hi")
     assert code == 0, err
-    for hook in ("ultra_llm_register_backends", "ultra_llm_middleware"):  # every hook after the flag
-        assert f"[ultra-llm hooks]   {hook} [hook]" in err, err
+    for hook, plugin in (("ultra_llm_register_backends", "mock"), ("ultra_llm_middleware", "no-layer")):
+        assert f"[ultra-llm hooks]   {hook} (plugin '{plugin}') [hook]" in err, err  # each call names its plugin
+    assert "[ultra-llm hooks]   finish ultra_llm_middleware (plugin 'no-layer') --> [] [hook]" in err, err
+
+
+class Squatting:
+    """Registers its backend ``online`` with the mock's name as an alias, after the mock loaded."""
+
+    @hookimpl
+    def ultra_llm_register_backends(self, register: Any) -> None:
+        register("online", OnlineBackend, aliases=["mock"])
+
+
+def test_backends_marks_a_name_two_plugins_register() -> None:
+    get_host().register(Squatting(), name="squatting")
+    code, out, err = invoke("backends")
+    assert code == 0, err
+    table = out.split("\n\n")[0].splitlines()[1:]
+    marks = {line.split()[1]: line.split()[0] for line in table if line.startswith(("!", "*!"))}
+    assert marks == {"mock": "*!", "online": "!"}, out  # the mock serves, as the stand-in, and keeps its name
+    assert "! mock: 'mock' also registered by plugin 'squatting' (an alias of its backend 'online'), left out" in out
+    assert "! online: alias 'mock' taken by plugin 'mock' (backend 'mock')" in out
+    rows = {row["name"]: row for row in json.loads(invoke("backends", "--json")[1])["backends"]}
+    assert rows["online"]["conflicts"] == ["alias 'mock' taken by plugin 'mock' (backend 'mock')"]
+    assert rows["mock"]["conflicts"] and rows["mock"]["plugin"] == "mock"
+
+
+LATE_FAILURES = {
+    "late_middleware": """
+from ultra_llm.plugin import hookimpl
+
+
+class SyncGenerate:
+    def generate(self, request, call_next):  # no async def
+        return call_next(request)
+
+
+@hookimpl
+def ultra_llm_middleware(backend):
+    return SyncGenerate()
+""",
+    "late_models": """
+from ultra_llm.plugin import hookimpl
+
+
+@hookimpl
+def ultra_llm_register_models(backend, register):
+    raise RuntimeError("no catalogue")
+""",
+    "unmarked_hook": """
+def ultra_llm_register_backends(register):  # no @hookimpl
+    register("never", "nowhere:Backend")
+""",
+}
+"""Plugins that load, then fail in a hook called later (or define a hook pluggy never calls)."""
+
+
+@pytest.fixture
+def late_failures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for module, source in LATE_FAILURES.items():
+        install_distribution(tmp_path, module, source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for module in LATE_FAILURES:
+        sys.modules.pop(module, None)
+
+
+def statuses(listing: str) -> dict[str, str]:
+    """``ultra-llm plugins``'s table: each plugin's status by name."""
+    return {line.split()[0]: line.split()[3] for line in listing.split("\n  ")[0].splitlines()[1:]}
+
+
+def test_plugins_and_doctor_show_a_plugin_failing_in_a_later_hook(late_failures: None) -> None:
+    code, out, err = invoke("plugins")  # runs each plugin's model hook; middleware needs a backend built
+    assert code == 0
+    assert statuses(out)["late_models"] == "failed" and statuses(out)["mock"] == "loaded"
+    assert statuses(out)["late_middleware"] == statuses(out)["unmarked_hook"] == "loaded"
+    assert "  late_models: ultra_llm_register_models failed: RuntimeError: no catalogue" in out
+    assert "  unmarked_hook: Plugin 'unmarked_hook' defines ultra_llm_register_backends without @hookimpl" in out
+    assert "`ultra-llm doctor` checks it" in out
+    assert err.count("Warning: Plugin 'late_models'") == 1  # (the load's warnings come before the CLI's logging)
+    records = {r["name"]: r for r in json.loads(invoke("plugins", "--json")[1])}
+    assert records["late_models"]["status"] == "failed" and "no catalogue" in records["late_models"]["error"]
+    assert "without @hookimpl" in records["unmarked_hook"]["warnings"][0]
+    reset_host()  # a new process: nothing has failed yet
+    code, out, err = invoke("doctor")
+    assert code == 0, out
+    middleware_failed = "ultra_llm_middleware failed: TypeError: SyncGenerate.generate must be an `async def` method"
+    assert (
+        "[warn] plugin hooks on backend 'mock': middleware from: no plugin; failed: "
+        f"late_middleware ({middleware_failed}), late_models (ultra_llm_register_models failed: "
+        "RuntimeError: no catalogue)"
+    ) in out
+    assert "skip it with ULTRA_LLM_DISABLE_PLUGINS=late_middleware,late_models." in out
+    assert "All checks passed" not in out and "All required checks passed, with 1 warning(s) above." in out
+    assert err.count("Warning: Plugin 'late_middleware'") == 1
+    code, out, _ = invoke("plugins")  # the same process (a server's): the middleware's failure shows
+    assert statuses(out)["late_middleware"] == "failed" and f"  late_middleware: {middleware_failed}" in out
 
 
 # -- through a real process of the console script ---------------------------------------------------

@@ -46,3 +46,8 @@ def test_statuses_are_the_classes_own(error: errors.UltraLLMError, exit_code: in
 
 def test_no_error_class_is_an_os_error() -> None:
     assert [cls.__name__ for cls in error_classes() if issubclass(cls, OSError)] == []
+
+
+def test_a_plugin_errors_default_fix_names_the_plugin_to_skip() -> None:
+    assert "ULTRA_LLM_DISABLE_PLUGINS=ollama-mw;" in errors.PluginError("x", plugin="ollama-mw").fix
+    assert errors.PluginError("x", plugin="p", fix="Do this.").fix == "Do this."

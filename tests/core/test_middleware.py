@@ -286,3 +286,41 @@ def test_a_stream_closed_early_closes_every_layer_and_the_backend(mock_stream_cl
             break
     assert mock_stream_closes == [True]
     assert log == ["outer>", "<outer"]
+
+
+class LeavesItOpen(Middleware):
+    """Iterates ``call_next`` without ``closing_stream``: stopping early leaves the inner stream open."""
+
+    async def stream(self, request: GenerationRequest, call_next: StreamNext) -> AsyncIterator[Chunk]:
+        async for chunk in call_next(request):
+            yield chunk
+
+
+class LeavesItOpenPlugin:
+    @hookimpl
+    def ultra_llm_middleware(self, backend: Backend) -> Middleware:
+        return LeavesItOpen()
+
+
+def test_a_stream_a_middleware_left_open_is_closed_and_its_plugin_named_once(
+    mock_stream_closes: list[bool], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without the kernel, the backend's stream stays open until the garbage collector closes it in
+    another task: tests checking it is closed right away (other plugins' too) fail, naming no one."""
+    log: list[str] = []
+    host = shipped_only()
+    host.register(RecorderPlugin("outer", log), name="outer")  # closes what it opens: nothing said
+    host.register(LeavesItOpenPlugin(), name="leaky")
+    with caplog.at_level("WARNING", logger="ultra_llm"), adapter_for(host) as adapter:
+        for count in (1, 2):
+            for _chunk in adapter.stream("a b c d e f"):
+                break
+            assert mock_stream_closes == [True] * count  # closed by the time the caller's loop ends
+        assert "".join(adapter.stream_generate("a b")) == "a b"  # read to its end: nothing left open
+    assert mock_stream_closes == [True, True, True]
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1, warned
+    assert "Plugin 'leaky': LeavesItOpen.stream stopped without closing" in warned[0]
+    assert "closing_stream(call_next(request))" in warned[0]
+    assert host.records["leaky"].warnings == warned and host.records["leaky"].status == "loaded"
+    assert host.records["outer"].warnings == []

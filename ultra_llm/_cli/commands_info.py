@@ -13,10 +13,14 @@ from .output import echo_json, echo_table
 @pass_context
 @handle_errors
 def plugins(ctx: _Context, as_json: bool) -> None:
-    """List plugins: distribution and version, hooks, backends, status (a failed one is warned about on stderr)."""
+    """List plugins: distribution and version, hooks, backends, status; under the table why each
+    failed one failed and what is wrong with a working one (each also warned about on stderr).
+    ``ultra_llm_register_models`` runs for each backend first, so a plugin failing there shows as
+    failed; middleware needs a backend built, so ``ultra-llm doctor`` checks it."""
     host = ctx.host
     host.load()
     host.backends()
+    host.hooks.exercise_models()
     records = [record.to_dict() for record in host.records.values()]
     if as_json:
         echo_json(records)
@@ -28,6 +32,11 @@ def plugins(ctx: _Context, as_json: bool) -> None:
             for r in records
         ],
     )
+    for r in records:
+        for said in ([r["error"]] if r["error"] else []) + r["warnings"]:
+            click.echo(f"  {r['name']}: {said}")
+    if any("ultra_llm_middleware" in r["hooks"] for r in records):
+        click.echo("Middleware runs against a backend: `ultra-llm doctor` checks it on the selected one.")
 
 
 @click.command()
@@ -48,7 +57,7 @@ def backends(ctx: _Context, as_json: bool) -> None:
         ["", "BACKEND", "PLUGIN", "AVAILABLE", "FEATURES", "OPTIONS", "SUMMARY"],
         [
             [
-                "*" if r["selected"] else "",
+                ("*" if r["selected"] else "") + ("!" if r["conflicts"] else ""),
                 r["name"],
                 r["plugin"],
                 "yes" if r["available"] else "no",
@@ -70,6 +79,9 @@ def backends(ctx: _Context, as_json: bool) -> None:
     for row in rows:
         if not row["available"]:
             click.echo(f"  {row['name']}: {row['reason']}" + (f" Fix: {row['fix']}" if row["fix"] else ""))
+    for row in rows:  # "!": a name two plugins register (the first in load order keeps it)
+        for conflict in row["conflicts"]:
+            click.echo(f"! {row['name']}: {conflict}")
     for row in rows:
         endpoints = row.get("diagnostics", {}).get("endpoints")
         if isinstance(endpoints, list) and len(endpoints) > 1:
