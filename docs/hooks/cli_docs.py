@@ -32,7 +32,7 @@ def _cell(text: str) -> str:
 
 
 def _section(command: click.Command, path: list[str], parent: click.Context | None) -> list[str]:
-    context = click.Context(command, info_name=path[-1], parent=parent)
+    context = click.Context(command, info_name=path[-1], parent=parent, **command.context_settings)
     heading = "#" * min(2 + len(path) - 1, 4)
     usage = " ".join(command.collect_usage_pieces(context))
     help_text = inspect.cleandoc((command.help or "").replace("\b\n", ""))
@@ -50,7 +50,7 @@ def _section(command: click.Command, path: list[str], parent: click.Context | No
 
 def cli_reference(cli: click.Group) -> str:
     """Every command of ``cli`` (and its subcommands), in the order ``--help`` lists them."""
-    context = click.Context(cli, info_name=PROG)
+    context = click.Context(cli, info_name=PROG, **cli.context_settings)
     parts = [f"```\nUsage: {PROG} {' '.join(cli.collect_usage_pieces(context))}\n```\n"]
     table = _options_table(cli, context)
     if table:

@@ -248,11 +248,12 @@ def test_plugins_and_doctor_show_a_plugin_failing_in_a_later_hook(late_failures:
     code, out, err = invoke("doctor")
     assert code == 0, out
     middleware_failed = "ultra_llm_middleware failed: TypeError: SyncGenerate.generate must be an `async def` method"
-    assert (
-        "[warn] plugin hooks on backend 'mock': middleware from: no plugin; failed: "
-        f"late_middleware ({middleware_failed}), late_models (ultra_llm_register_models failed: "
+    warned = next(line for line in out.splitlines() if line.startswith("[warn] plugin hooks on backend 'mock'"))
+    # "middleware from: ..." names whatever other installed plugins give middleware (the example's, in CI)
+    assert warned.endswith(
+        f"; failed: late_middleware ({middleware_failed}), late_models (ultra_llm_register_models failed: "
         "RuntimeError: no catalogue)"
-    ) in out
+    ), warned
     assert "skip it with ULTRA_LLM_DISABLE_PLUGINS=late_middleware,late_models." in out
     assert "All checks passed" not in out and "All required checks passed, with 1 warning(s) above." in out
     assert err.count("Warning: Plugin 'late_middleware'") == 1

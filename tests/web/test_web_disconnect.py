@@ -30,7 +30,7 @@ class Probe(Middleware):
         self.events: list[str] = []
         self.inner: Any = None
 
-    @hookimpl
+    @hookimpl(trylast=True)  # next to the backend: ``inner`` is the backend's own stream, whatever else is installed
     def ultra_llm_middleware(self) -> Middleware:
         return self
 
