@@ -69,7 +69,7 @@ from .parsing import (
     models_from_runner,
 )
 from .pool import EndpointPool, Member
-from .request_path import attempt
+from .request_path import attempt, loading_reason
 from .server_kind import ServerKind
 from .settings import DockerAPISettings, Endpoint, resolve_all
 from .streaming import chunks, malformed
@@ -343,8 +343,9 @@ class DockerAPIBackend(Backend):
 
         async def start(member: Member) -> tuple[Chunk | None, AsyncGenerator[Chunk, None]]:
             url = member.endpoint.api("/chat/completions")
-            if request.deadline is not None:
-                request.deadline.waiting_for(f"{member.endpoint.display_url} had sent no token")
+            deadline = request.deadline
+            if deadline is not None and deadline.waiting != loading_reason(member):  # a resend while it loads
+                deadline.waiting_for(f"{member.endpoint.display_url} had sent no token")
             response = await member.transport.send("POST", url, body=body, model=request.model)
             parts = chunks(member, response, model=request.model, url=url)
             try:

@@ -105,11 +105,17 @@ def _no_answer(member: Member) -> GenerationError:
     return GenerationError(f"{member.endpoint.display_url} gave no answer before the call's deadline.")
 
 
+def loading_reason(member: Member) -> str:
+    """Why a call waits on ``member`` while it loads its model (the deadline's reason, quoted by the
+    first-token error): kept until the server answers, even across the polls' resends."""
+    return f"{member.endpoint.display_url} was still loading the model"
+
+
 async def _wait_for_load(member: Member, failed: Failed, polls: int, deadline: Deadline | None) -> None:
     """Pause before polling a loading server again, telling the deadline why; ``TimeoutError`` once
     the deadline leaves no time to poll again (the adapter's first-token error then quotes why)."""
     ep = member.endpoint
-    why = f"{ep.display_url} was still loading the model"
+    why = loading_reason(member)
     left = math.inf if deadline is None else deadline.remaining()
     if deadline is not None:
         deadline.waiting_for(why)
