@@ -25,11 +25,13 @@ if TYPE_CHECKING:
     from ._registry import BackendSpec
     from ._selection import Selection
     from ._sync import SyncAdapter
-    from ._types import Chunk, EmbeddingResult, ImagePart, Message, ModelInfo, Result, Usage
+    from ._types import Choice, Chunk, EmbeddingResult, ImagePart, Message, ModelInfo, Result, TokenLogprob, Usage
 
 __version__ = "0.4.0"
 
 _LAZY = {
+    "Choice": "_types",
+    "TokenLogprob": "_types",
     "BatchItem": "_batch",
     "BatchProgress": "_batch",
     "BackendSpec": "_registry",
@@ -112,6 +114,7 @@ __all__ = [
     "BackendSpec",
     "BatchItem",
     "BatchProgress",
+    "Choice",
     "Chunk",
     "EmbeddingResult",
     "ImagePart",
@@ -122,6 +125,7 @@ __all__ = [
     "Result",
     "Selection",
     "SyncAdapter",
+    "TokenLogprob",
     "UltraConfig",
     "UltraLLMError",
     "Usage",

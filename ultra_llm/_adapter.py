@@ -253,6 +253,16 @@ class Adapter:
         if fmt is not None and not result.tool_calls:
             parsed = fmt.parse(result.text, finish_reason=result.finish_reason, backend=self.name)
             result = dataclasses.replace(result, parsed=parsed)
+        if fmt is not None and result.choices:
+            choices = tuple(
+                choice
+                if choice.tool_calls
+                else dataclasses.replace(
+                    choice, parsed=fmt.parse(choice.text, finish_reason=choice.finish_reason, backend=self.name)
+                )
+                for choice in result.choices
+            )
+            result = dataclasses.replace(result, choices=choices)
         return result
 
     async def generate(
@@ -305,8 +315,7 @@ class Adapter:
                     chunk = self._returned(chunk, "stream", Chunk)
                 ending.add(chunk)
                 yield chunk
-            final = ending.final_chunk()
-            if final is not None:
+            for final in ending.final_chunks():
                 yield final
         finally:
             deadline.close()

@@ -15,10 +15,12 @@ from ._tools import ToolCallAssembler
 from ._types import (
     Availability,
     Check,
+    Choice,
     Chunk,
     GenerationRequest,
     ModelInfo,
     Result,
+    TokenLogprob,
     Usage,
 )
 from .errors import ModelNotFoundError
@@ -197,16 +199,38 @@ class StreamedWrongType(TypeError):
     the stream passed through on its way (``Chain.blame`` names the backend's plugin for it)."""
 
 
+class _Answer:
+    """One answer's pieces while a stream is collected (one per ``Chunk.index``)."""
+
+    __slots__ = ("calls", "finish_reason", "logprobs", "reasoning", "text")
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.calls = ToolCallAssembler()
+        self.finish_reason: str | None = None
+        self.logprobs: list[TokenLogprob] = []
+
+    def choice(self, index: int) -> Choice:
+        return Choice(
+            index,
+            "".join(self.text),
+            self.finish_reason,
+            "".join(self.reasoning) or None,
+            self.calls.calls(),
+            tuple(self.logprobs),
+        )
+
+
 async def collect_result(
     stream: AsyncIterator[Chunk], *, model: str, backend: str, deadline: Deadline | None = None
 ) -> Result:
     """Drain ``stream`` into one ``Result``: text and reasoning joined, tool-call pieces assembled,
-    last finish reason and usage kept; the first chunk tells ``deadline`` the answer began. Anything
-    streamed that is not a ``Chunk`` is a ``TypeError`` saying so (the backend's bug)."""
-    text: list[str] = []
-    reasoning: list[str] = []
-    calls = ToolCallAssembler()
-    finish_reason: str | None = None
+    log probabilities kept, last finish reason and usage kept; the first chunk tells ``deadline`` the
+    answer began. Chunks of several answers (``Chunk.index``, the ``n`` option) are kept apart: the
+    result is the first's, and ``choices`` holds them all. Anything streamed that is not a ``Chunk``
+    is a ``TypeError`` saying so (the backend's bug)."""
+    answers: dict[int, _Answer] = {0: _Answer()}
     usage: Usage | None = None
     async with closing_stream(stream) as chunks:
         async for chunk in chunks:
@@ -214,17 +238,25 @@ async def collect_result(
                 deadline.answered()
             if type(chunk) is not Chunk and not isinstance(chunk, Chunk):  # the adapter makes it a PluginError
                 raise StreamedWrongType(f"backend '{backend}' streamed a {type(chunk).__name__}, where a Chunk belongs")
-            (reasoning if chunk.kind == "reasoning" else text).append(chunk.text)
+            answer = answers.get(chunk.index)
+            if answer is None:
+                answer = answers[chunk.index] = _Answer()
+            (answer.reasoning if chunk.kind == "reasoning" else answer.text).append(chunk.text)
             for delta in chunk.tool_call_deltas:
-                calls.add(delta)
-            finish_reason = chunk.finish_reason or finish_reason
+                answer.calls.add(delta)
+            if chunk.logprobs:
+                answer.logprobs.extend(chunk.logprobs)
+            answer.finish_reason = chunk.finish_reason or answer.finish_reason
             usage = chunk.usage or usage
+    first = answers[0].choice(0)
     return Result(
-        text="".join(text),
+        text=first.text,
         model=model,
         backend=backend,
-        finish_reason=finish_reason,
+        finish_reason=first.finish_reason,
         usage=usage,
-        reasoning="".join(reasoning) or None,
-        tool_calls=calls.calls(),
+        reasoning=first.reasoning,
+        tool_calls=first.tool_calls,
+        logprobs=first.logprobs,
+        choices=tuple(answers[index].choice(index) for index in sorted(answers)) if len(answers) > 1 else (),
     )

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._json_depth import JSONDepthError, json_loads
-from .errors import InvalidOptionsError
+from .errors import InvalidOptionsError, UnsupportedOperationError
 
 if TYPE_CHECKING:
     from ._backend import Backend
@@ -70,6 +70,7 @@ def validate_options(backend: type[Backend], options: Mapping[str, Any]) -> tupl
         supported = ", ".join(sorted(model.model_fields)) or "none"
         unknown = sorted(str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden" and e["loc"])
         if unknown:
+            _refuse_what_it_cannot_give(backend, unknown, options)
             hint = backend.options_hint
             raise InvalidOptionsError(
                 f"Backend '{name}' does not support the option(s) {', '.join(unknown)}; it supports: {supported}.",
@@ -90,6 +91,31 @@ def validate_options(backend: type[Backend], options: Mapping[str, Any]) -> tupl
             _VALIDATED.pop(next(iter(_VALIDATED)))  # the oldest
         _VALIDATED[key] = (instance, values)
     return instance, dict(values)
+
+
+_SHAPE_OPTIONS = {
+    "n": "give several answers to one request",
+    "logprobs": "give the log probabilities of its tokens",
+    "top_logprobs": "give the log probabilities of its tokens",
+}
+"""The options that change what a ``Result`` holds (``choices``, ``logprobs``): a backend whose
+options model lacks one cannot give it, which is said as a refusal, not as an unknown option."""
+
+
+def _refuse_what_it_cannot_give(backend: type[Backend], unknown: list[str], options: Mapping[str, Any]) -> None:
+    """``UnsupportedOperationError`` when an unknown option asks for a result the backend cannot give
+    (``n`` above 1, ``logprobs``); otherwise nothing (the caller says the option is unknown)."""
+    for option in unknown:
+        what = _SHAPE_OPTIONS.get(option)
+        value = options[option]
+        if what is None or value is None or value is False or (option == "n" and value == 1):
+            continue  # asks for nothing more than one plain answer
+        raise UnsupportedOperationError(
+            f"Backend '{backend.name}' cannot {what} ({option}={value!r}).",
+            fix="Use a backend that can (`ultra-llm backends` lists each backend's options)"
+            + (", or ask n times (`generate_many`)." if option == "n" else "."),
+            backend=backend.name,
+        )
 
 
 _VALIDATED: dict[tuple[Any, ...], tuple[Any, dict[str, Any]]] = {}

@@ -17,6 +17,8 @@ from ._tools import Tool, ToolCall, ToolCallDelta
 from .errors import EmptyPromptError, UltraLLMError
 
 __all__ = [
+    "Choice",
+    "TokenLogprob",
     "Availability",
     "ContentPart",
     "ImagePart",
@@ -323,6 +325,62 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """One token of an answer with its log probability (asked with the `logprobs` option), and at
+    that position the most likely tokens (`top_logprobs` of them), each a `TokenLogprob` too."""
+
+    token: str
+    """The token's text."""
+    logprob: float
+    """Its natural-log probability (0 is certain; `math.exp(logprob)` is the probability)."""
+    bytes: tuple[int, ...] | None = None
+    """The token's UTF-8 bytes, when the server gives them (a token may be part of a character)."""
+    top_logprobs: tuple[TokenLogprob, ...] = ()
+    """The most likely tokens at this position, most likely first (empty unless `top_logprobs` was asked)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping in the OpenAI shape (`token`, `logprob`, `bytes`, `top_logprobs`)."""
+        return {
+            "token": self.token,
+            "logprob": self.logprob,
+            "bytes": None if self.bytes is None else list(self.bytes),
+            "top_logprobs": [alternative.to_dict() for alternative in self.top_logprobs],
+        }
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of the answers to a request that asked for several (the `n` option): `Result.choices`."""
+
+    index: int
+    """Its place among the answers, from 0."""
+    text: str
+    """The answer's text."""
+    finish_reason: str | None = None
+    """Why this answer stopped."""
+    reasoning: str | None = None
+    """A reasoning model's thinking for this answer, when it thought."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The tools this answer asks to call."""
+    logprobs: tuple[TokenLogprob, ...] = ()
+    """Its tokens' log probabilities, when `logprobs` was asked."""
+    parsed: Any = None
+    """For a response format: this answer parsed."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "index": self.index,
+            "text": self.text,
+            "finish_reason": self.finish_reason,
+            "reasoning": self.reasoning,
+            "tool_calls": [call.to_json() for call in self.tool_calls],
+            "logprobs": [token.to_dict() for token in self.logprobs],
+            "parsed": to_json_value(self.parsed),
+        }
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A piece of a streamed answer.
 
@@ -347,6 +405,10 @@ class Chunk:
     """The assembled calls, on the adapter's closing chunk."""
     parsed: Any = None
     """For a response format: the parsed answer, on the adapter's closing chunk."""
+    logprobs: tuple[TokenLogprob, ...] = ()
+    """This piece's tokens with their log probabilities, when `logprobs` was asked."""
+    index: int = 0
+    """Which answer the piece belongs to, when several were asked (`n`); 0 otherwise."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping (tool calls with parsed arguments, a parsed answer as plain JSON)."""
@@ -358,6 +420,8 @@ class Chunk:
             "tool_call_deltas": [asdict(delta) for delta in self.tool_call_deltas],
             "tool_calls": [call.to_json() for call in self.tool_calls],
             "parsed": to_json_value(self.parsed),
+            "logprobs": [token.to_dict() for token in self.logprobs],
+            "index": self.index,
         }
 
 
@@ -383,6 +447,11 @@ class Result:
     """The tools the model asked to call (each with its raw `arguments` and `parsed_arguments`)."""
     parsed: Any = None
     """For a response format: the answer parsed (the pydantic model's instance when one was given)."""
+    logprobs: tuple[TokenLogprob, ...] = ()
+    """The answer's tokens with their log probabilities, when `logprobs` was asked."""
+    choices: tuple[Choice, ...] = ()
+    """Every answer, when several were asked (`n` > 1); the fields above are the first's. Empty
+    for one answer."""
 
     def to_message(self) -> Message:
         """The answer as the assistant message to put in the history (with its tool calls)."""
@@ -400,6 +469,8 @@ class Result:
             "reasoning": self.reasoning,
             "tool_calls": [call.to_json() for call in self.tool_calls],
             "parsed": to_json_value(self.parsed),
+            "logprobs": [token.to_dict() for token in self.logprobs],
+            "choices": [choice.to_dict() for choice in self.choices],
         }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -12,6 +12,9 @@ from .commands_models import OPTION_VALUE_HELP, backend_option
 from .context import _Context, command_adapter, handle_errors, pass_context, run_async
 from .output import echo_json
 from .terminal import for_stream
+
+if TYPE_CHECKING:
+    from .._types import Choice, Chunk, Result
 
 
 def _read_prompt(prompt: str) -> str:
@@ -201,6 +204,25 @@ def generate(
     def echo_out(line: str) -> None:
         click.echo(line, color=True)  # color: click would strip ANSI from a pipe
 
+    answers = parsed["n"] if isinstance(parsed.get("n"), int) else 1
+
+    def label(index: int) -> None:
+        """Several answers (``-o n=N``) are printed one after another, each under its number."""
+        if answers > 1:
+            click.secho(f"{'' if index == 0 else chr(10)}[answer {index + 1} of {answers}]", bold=True, err=True)
+
+    def print_whole(answer: Result | Choice) -> None:
+        if show_thinking and answer.reasoning:
+            click.secho(shown_err(answer.reasoning), dim=True, err=True)
+        if answer.tool_calls:
+            if answer.text.strip():
+                click.echo(shown_err(answer.text), err=True, color=True)
+            echo_out(format_json(tool_calls_json(answer.tool_calls), shown, pretty=pretty))
+        elif "response_format" in parsed:
+            echo_out(format_json(to_json_value(answer.parsed), shown, pretty=pretty))
+        else:
+            echo_out(shown(answer.text))
+
     async def run() -> None:
         async with await command_adapter(backend, model) as adapter:
             if not stream:
@@ -208,20 +230,19 @@ def generate(
                 if as_json:
                     echo_json(result.to_dict())
                     return
-                if show_thinking and result.reasoning:
-                    click.secho(shown_err(result.reasoning), dim=True, err=True)
-                if result.tool_calls:
-                    if result.text.strip():
-                        click.echo(shown_err(result.text), err=True, color=True)
-                    echo_out(format_json(tool_calls_json(result.tool_calls), shown, pretty=pretty))
-                elif "response_format" in parsed:
-                    echo_out(format_json(to_json_value(result.parsed), shown, pretty=pretty))
-                else:
-                    echo_out(shown(result.text))
+                every: tuple[Result | Choice, ...] = result.choices or (result,)
+                for index, answer in enumerate(every):
+                    label(index)
+                    print_whole(answer)
                 return
             ended_with_newline = True
+            later: dict[int, list[Chunk]] = {}  # the other answers, printed whole after the first
+            label(0)
             try:
                 async for chunk in adapter.stream(request, **limit, **parsed):
+                    if chunk.index:
+                        later.setdefault(chunk.index, []).append(chunk)
+                        continue
                     if chunk.kind == "reasoning":
                         if show_thinking:
                             click.secho(shown_err(chunk.text), dim=True, err=True, nl=False)
@@ -238,6 +259,9 @@ def generate(
             finally:  # an answer cut short by an error or Ctrl-C still ends its line
                 if not ended_with_newline:
                     click.echo()
+            for index in sorted(later):
+                label(index)
+                print_whole(_gathered(index, later[index]))
 
     run_async(run())
 
@@ -260,3 +284,15 @@ def embed(ctx: _Context, texts: tuple[str, ...], model: str | None, backend: str
 
 
 COMMANDS = [generate, embed]
+
+
+def _gathered(index: int, chunks: list[Chunk]) -> Choice:
+    """One of several streamed answers, from its chunks (its closing chunk has its calls or parsed answer)."""
+    from .._types import Choice
+
+    text = "".join(chunk.text for chunk in chunks if chunk.kind == "text")
+    reasoning = "".join(chunk.text for chunk in chunks if chunk.kind == "reasoning") or None
+    calls = next((chunk.tool_calls for chunk in chunks if chunk.tool_calls), ())
+    parsed = next((chunk.parsed for chunk in chunks if chunk.parsed is not None), None)
+    finish = next((chunk.finish_reason for chunk in reversed(chunks) if chunk.finish_reason), None)
+    return Choice(index, text, finish, reasoning, calls, tuple(t for c in chunks for t in c.logprobs), parsed)

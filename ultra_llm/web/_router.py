@@ -231,6 +231,11 @@ class _Pull:
                 await self.task
 
 
+CHUNK_EVENT_KEYS = ("text", "kind", "tool_call_deltas")
+"""What every ``chunk`` frame carries of a ``Chunk``; ``logprobs`` and ``index`` when not their
+defaults (its end, calls and parsed answer, go in ``done``)."""
+
+
 def _usage(chunk: Chunk) -> dict[str, Any] | None:
     usage = chunk.usage
     return None if usage is None else dict(usage.__dict__)
@@ -239,29 +244,45 @@ def _usage(chunk: Chunk) -> dict[str, Any] | None:
 async def _generation_frames(
     adapter: Adapter, model: str, first: Chunk | None, stream: AsyncIterator[Chunk]
 ) -> AsyncIterator[bytes]:
-    """``chunk`` frames (the first already fetched: text, reasoning, tool-call pieces), then ``done``
-    with the assembled tool calls and parsed answer; a typed error mid-stream (an answer that should
-    be JSON and is not, too) is an ``error`` frame."""
-    finish_reason: str | None = None
+    """``chunk`` frames (the first already fetched: text, reasoning, tool-call pieces, token log
+    probabilities, and which answer each belongs to), then ``done`` with the assembled tool calls and
+    parsed answer (the first answer's; with several, each answer's end in ``choices``); a typed
+    error mid-stream (an answer that should be JSON and is not, too) is an ``error`` frame."""
     usage: dict[str, Any] | None = None
-    calls: list[dict[str, Any]] = []
-    parsed: Any = None
+    ends: dict[int, dict[str, Any]] = {}  # per answer (several with the n option): how it ended
     try:
         chunk = first
         while chunk is not None:
-            if chunk.text or chunk.tool_call_deltas:
+            if chunk.text or chunk.tool_call_deltas or chunk.logprobs:
                 event = chunk.to_dict()
-                yield sse_frame("chunk", {key: event[key] for key in ("text", "kind", "tool_call_deltas")})
-            finish_reason = chunk.finish_reason or finish_reason
+                frame = {key: event[key] for key in CHUNK_EVENT_KEYS}
+                if chunk.logprobs:  # the defaults (none, answer 0) are left out, as the schema allows
+                    frame["logprobs"] = event["logprobs"]
+                if chunk.index:
+                    frame["index"] = chunk.index
+                yield sse_frame("chunk", frame)
+            end = ends.get(chunk.index)
+            if end is None:
+                end = ends[chunk.index] = {
+                    "index": chunk.index,
+                    "finish_reason": None,
+                    "tool_calls": [],
+                    "parsed": None,
+                }
+            end["finish_reason"] = chunk.finish_reason or end["finish_reason"]
+            end["tool_calls"] = [call.to_json() for call in chunk.tool_calls] or end["tool_calls"]
+            end["parsed"] = to_json_value(chunk.parsed) if chunk.parsed is not None else end["parsed"]
             usage = _usage(chunk) or usage
-            calls = [call.to_json() for call in chunk.tool_calls] or calls
-            parsed = to_json_value(chunk.parsed) if chunk.parsed is not None else parsed
             try:
                 chunk = await stream.__anext__()
             except StopAsyncIteration:
                 chunk = None
-        done = {"model": model, "backend": adapter.name, "finish_reason": finish_reason, "usage": usage}
-        yield sse_frame("done", {**done, "tool_calls": calls, "parsed": parsed})
+        first_end = ends.get(0) or {"finish_reason": None, "tool_calls": [], "parsed": None}
+        done = {"model": model, "backend": adapter.name, "finish_reason": first_end["finish_reason"], "usage": usage}
+        choices = [ends[index] for index in sorted(ends)] if len(ends) > 1 else []
+        yield sse_frame(
+            "done", {**done, "tool_calls": first_end["tool_calls"], "parsed": first_end["parsed"], "choices": choices}
+        )
     except UltraLLMError as error:
         yield sse_frame("error", error_body(error))
     finally:

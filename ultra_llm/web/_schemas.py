@@ -315,6 +315,36 @@ class UsageOut(BaseModel):
     total_tokens: int | None = None
 
 
+class TokenLogprobOut(BaseModel):
+    """A token with its log probability (OpenAI's shape), and the most likely tokens at its place."""
+
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+    top_logprobs: list[TokenLogprobOut] = Field(default_factory=list)
+
+
+class ChoiceOut(BaseModel):
+    """One of several answers (the ``n`` option)."""
+
+    index: int
+    text: str
+    finish_reason: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[ToolCallOut] = Field(default_factory=list)
+    logprobs: list[TokenLogprobOut] = Field(default_factory=list)
+    parsed: Any = None
+
+
+class ChoiceEnd(BaseModel):
+    """How one of several streamed answers ended (in ``done``'s ``choices``)."""
+
+    index: int
+    finish_reason: str | None = None
+    tool_calls: list[ToolCallOut] = Field(default_factory=list)
+    parsed: Any = None
+
+
 class GenerateResponse(BaseModel):
     """The whole answer of ``POST /generate`` (``stream: false``)."""
 
@@ -326,6 +356,12 @@ class GenerateResponse(BaseModel):
     reasoning: str | None = None
     tool_calls: list[ToolCallOut] = Field(default_factory=list, description="The calls the model asks for.")
     parsed: Any = Field(None, description="With a response_format: the answer decoded from JSON.")
+    logprobs: list[TokenLogprobOut] = Field(
+        default_factory=list, description="With the logprobs option: each token and its log probability."
+    )
+    choices: list[ChoiceOut] = Field(
+        default_factory=list, description="With the n option above 1: every answer (the fields above are the first's)."
+    )
 
 
 class ChunkEvent(BaseModel):
@@ -335,6 +371,8 @@ class ChunkEvent(BaseModel):
     text: str
     kind: Literal["text", "reasoning"] = "text"
     tool_call_deltas: list[ToolCallDeltaOut] = Field(default_factory=list)
+    logprobs: list[TokenLogprobOut] = Field(default_factory=list, description="This piece's tokens (logprobs option).")
+    index: int = Field(0, description="Which answer the piece belongs to (the n option); 0 otherwise.")
 
 
 class DoneEvent(BaseModel):
@@ -347,6 +385,7 @@ class DoneEvent(BaseModel):
     usage: UsageOut | None = None
     tool_calls: list[ToolCallOut] = Field(default_factory=list)
     parsed: Any = None
+    choices: list[ChoiceEnd] = Field(default_factory=list, description="With n above 1: how each answer ended.")
 
 
 class EmbeddingsRequest(_Strict):

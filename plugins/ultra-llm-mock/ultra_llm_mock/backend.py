@@ -32,8 +32,9 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ultra_llm.errors import (
     BackendUnavailableError,
@@ -53,6 +54,7 @@ from ultra_llm.plugin import (
     GenerationRequest,
     ModelInfo,
     Progress,
+    TokenLogprob,
     ToolCall,
     ToolCallDelta,
     Usage,
@@ -211,6 +213,8 @@ class MockBackend(Backend):
         if settings.fault == "hang":
             await asyncio.Event().wait()
         chunks, finish = await asyncio.to_thread(self._all_chunks, request)  # a schema walk must not hold the loop
+        plain = request.response_format is None and not request.tools  # a suffix would break JSON or a call
+        chunks = with_choices_and_logprobs(chunks, request.options_dict, plain=plain)
         if settings.first_token_delay:
             await asyncio.sleep(settings.first_token_delay)
         for index, chunk in enumerate(chunks):
@@ -223,7 +227,10 @@ class MockBackend(Backend):
                 await asyncio.sleep(settings.delay)
             yield chunk
         prompt_tokens = len(split_words(request.prompt))
-        yield Chunk("", finish_reason=finish, usage=Usage(prompt_tokens, len(chunks), prompt_tokens + len(chunks)))
+        usage = Usage(prompt_tokens, len(chunks), prompt_tokens + len(chunks))
+        for answer in range(max(1, int(request.options_dict.get("n") or 1)) - 1, 0, -1):
+            yield Chunk("", finish_reason=finish, index=answer)
+        yield Chunk("", finish_reason=finish, usage=usage)
 
     def _all_chunks(self, request: GenerationRequest) -> tuple[list[Chunk], str]:
         """Every chunk of the answer (reasoning, then the tool call or the text) and the finish reason.
@@ -315,4 +322,37 @@ def _model_info(name: str, kind: str, **details: str | int | bool) -> ModelInfo:
         context_window=4096,
         tools=True,
         vision=True,
+    )
+
+
+def with_choices_and_logprobs(chunks: list[Chunk], options: Mapping[str, Any], *, plain: bool) -> list[Chunk]:
+    """The mock's answer as the ``n``, ``logprobs`` and ``top_logprobs`` options ask, deterministically:
+    answer ``i`` (from 0) is the answer, with `` (answer i+1)`` added when it is ``plain`` text, streamed
+    after the first (``Chunk.index``); each text chunk's log probability is ``-0.1`` times its length, and its
+    alternatives are the same token in upper case, then in title case, each 1.0 less likely."""
+    answers = max(1, int(options.get("n") or 1))
+    if answers == 1 and not options.get("logprobs"):
+        return chunks
+    top = int(options.get("top_logprobs") or 0)
+    every = list(chunks)
+    for answer in range(1, answers):
+        every += [replace(chunk, index=answer) for chunk in chunks]
+        if plain:
+            every.append(Chunk(f" (answer {answer + 1})", index=answer))
+    if not options.get("logprobs"):
+        return every
+    return [
+        replace(chunk, logprobs=(_logprob(chunk.text, top),)) if chunk.text and chunk.kind == "text" else chunk
+        for chunk in every
+    ]
+
+
+def _logprob(token: str, top: int) -> TokenLogprob:
+    logprob = -0.1 * len(token)
+    alternatives = [token, token.upper(), token.title()][:top]
+    return TokenLogprob(
+        token,
+        logprob,
+        tuple(token.encode()),
+        tuple(TokenLogprob(text, logprob - rank, tuple(text.encode())) for rank, text in enumerate(alternatives)),
     )
