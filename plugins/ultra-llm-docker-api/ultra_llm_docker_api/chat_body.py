@@ -20,6 +20,10 @@ Runner forwards the body to ``llama-server`` unchanged (its reverse proxy,
   setting is per model, not per request: ``docker model configure --think`` / ``POST
   /engines/_configure`` with ``llamacpp.reasoning-budget`` (``pkg/inference/backend.go:195-197``),
   which starts llama-server with ``--reasoning-budget``; these per-request fields override it.
+* the options (``DockerAPIOptions``), each under its own name when set: OpenAI's and llama-server's
+  sampling and server fields. ``stream_options`` goes with a streamed request only (OpenAI refuses it
+  on a whole one); set per request, it wins over ``ULTRA_LLM_DOCKER_API_STREAM_USAGE``. ``extra``'s
+  fields are merged last (the options model refused any that names a field set here).
 """
 
 from __future__ import annotations
@@ -33,9 +37,13 @@ __all__ = ["chat_body"]
 
 
 def chat_body(request: GenerationRequest, *, stream: bool, stream_usage: bool) -> bytes:
-    """The request's body as compact UTF-8 JSON; ``stream_usage`` asks for usage in the stream."""
+    """The request's body as compact UTF-8 JSON; ``stream_usage`` asks for usage in the stream
+    unless the request's own ``stream_options`` says otherwise."""
     body: dict[str, Any] = {"model": request.model, "messages": [m.to_dict() for m in request.messages]}
-    body.update(request.options_dict)
+    options = dict(request.options_dict)
+    extra: dict[str, Any] = options.pop("extra", None) or {}
+    stream_options = options.pop("stream_options", None)
+    body.update(options)
     if request.tools:
         body["tools"] = [tool.to_dict() for tool in request.tools]
     if request.tool_choice is not None:
@@ -48,6 +56,9 @@ def chat_body(request: GenerationRequest, *, stream: bool, stream_usage: bool) -
         body["thinking_budget_tokens"] = request.reasoning_budget
     if stream:
         body["stream"] = True
-        if stream_usage:
+        if stream_options is not None:
+            body["stream_options"] = stream_options
+        elif stream_usage:
             body["stream_options"] = {"include_usage": True}
+    body.update(extra)
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
