@@ -35,9 +35,12 @@ OPTIONS_HINT = (
     "extra='{\"field\": value}'. The table with each range: docs/configuration.md, 'Generation options on docker-api'."
 )
 
-_OPENAI = "OpenAI API reference, Create chat completion"
-_SCHEMA = "llama.cpp b9878 tools/server/server-schema.cpp make_llama_cmpl_schema"
-_PARSE = "llama.cpp b9878 tools/server/server-common.cpp oaicompat_chat_params_parse"
+_OPENAI = "OpenAI's API reference"
+"""OpenAI's API reference, *Create chat completion* (platform.openai.com/docs/api-reference/chat/create)."""
+_SCHEMA = "server-schema.cpp make_llama_cmpl_schema"
+"""llama.cpp b9878 ``tools/server/server-schema.cpp``, ``make_llama_cmpl_schema``."""
+_PARSE = "server-common.cpp oaicompat_chat_params_parse"
+"""llama.cpp b9878 ``tools/server/server-common.cpp``, ``oaicompat_chat_params_parse``."""
 
 RESERVED_BODY_FIELDS: dict[str, str] = {
     "model": "the model argument",
