@@ -315,3 +315,41 @@ def test_the_cli_sends_options_read_as_json(tmp_path: Path) -> None:
         "samplers": ["top_k"],
         "foo": 1,
     }
+
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {}}}}
+
+
+@pytest.mark.parametrize(
+    ("call", "named"),
+    [
+        ({"grammar": 'root ::= "hi"', "tools": [WEATHER]}, "grammar cannot go with tools"),
+        (
+            {"grammar": 'root ::= "hi"', "response_format": {"type": "json_object"}},
+            "grammar cannot go with response_format",
+        ),
+        ({"logprobs": True, "tools": [WEATHER], "stream": True}, "logprobs cannot go with tools on a stream"),
+    ],
+)
+def test_an_option_llama_server_refuses_or_drops_beside_a_feature_is_refused_first(
+    call: dict[str, Any], named: str
+) -> None:
+    """The options model cannot see the request's features; the body builder refuses these pairings
+    (llama-server refuses the first and third, and keeps only one grammar of the second, silently)."""
+    stream = call.pop("stream", False)
+    with ScriptedServer(answer) as server:
+        with pytest.raises(InvalidOptionsError, match=named) as caught:
+            run(streamed(server, **call) if stream else completed(server, **call))
+        assert server.requests == []
+    assert caught.value.backend == "docker-api" and caught.value.fix
+
+
+def test_the_pairings_llama_server_takes_are_sent() -> None:
+    with ScriptedServer(answer) as server:
+        run(completed(server, grammar='root ::= "hi"', tools=[WEATHER], tool_choice="none"))
+        run(completed(server, logprobs=True, tools=[WEATHER]))  # whole: llama-server takes it
+        run(streamed(server, logprobs=True))
+        bodies = [r.json() for r in server.requests]
+    assert bodies[0]["grammar"] == 'root ::= "hi"' and bodies[0]["tool_choice"] == "none"
+    assert bodies[1]["logprobs"] is True and bodies[1]["tools"]
+    assert bodies[2]["logprobs"] is True and bodies[2]["stream"] is True
