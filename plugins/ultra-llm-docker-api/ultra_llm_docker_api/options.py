@@ -337,7 +337,10 @@ class DockerAPIOptions(BaseModel):
     id_slot: int | None = Field(
         default=None,
         ge=-1,
-        description="The slot to run in, -1 = an idle one. ≥ -1 (tools/server/server-context.cpp reads it).",
+        description=(
+            "The slot to run in, -1 = an idle one. ≥ -1; a number past the last slot wraps around "
+            "(server-context.cpp get_slot_by_id)."
+        ),
     )
     n_keep: int | None = Field(
         default=None,
