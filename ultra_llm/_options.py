@@ -68,7 +68,9 @@ def validate_options(backend: type[Backend], options: Mapping[str, Any]) -> tupl
         instance = model.model_validate(dict(options))
     except ValidationError as exc:
         supported = ", ".join(sorted(model.model_fields)) or "none"
-        unknown = sorted(str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden" and e["loc"])
+        # An unknown key inside an option's own object (``stream_options.other``) is a bad value of that option.
+        top_level = [e for e in exc.errors() if e["type"] == "extra_forbidden" and len(e["loc"]) == 1]
+        unknown = sorted(str(e["loc"][0]) for e in top_level)
         if unknown:
             _refuse_what_it_cannot_give(backend, unknown, options)
             hint = backend.options_hint

@@ -10,6 +10,9 @@ line of its own:
     The variables of an installed backend's ``settings_model`` (``mock``, ``docker-cli`` ...).
 ``<!-- ultra-llm: settings package.module:Class -->``
     The variables of any other ``ultra_llm.plugin.Settings`` class (the web server's, say).
+``<!-- ultra-llm: options BACKEND -->``
+    The generation options of an installed backend's ``options_model``: each option, its type and
+    allowed values (the field's bounds) and its description (which names the range's source).
 ``<!-- ultra-llm: errors -->``
     Every typed error of ``ultra_llm.errors``: its parent, meaning and fix.
 ``<!-- ultra-llm: exit-codes -->``
@@ -47,6 +50,7 @@ __all__ = [
     "hookspec_signature",
     "hookspecs",
     "main",
+    "options_reference",
     "render_markers",
     "stale_pages",
     "setting_rows",
@@ -57,7 +61,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))  # api_docs and cli_docs, beside this file
 MARKER = re.compile(
-    r"^<!-- ultra-llm: (?P<kind>settings|errors|exit-codes|api|hook|cli)"
+    r"^<!-- ultra-llm: (?P<kind>settings|options|errors|exit-codes|api|hook|cli)"
     r"(?: (?P<arg>[\w.:-]+))?(?: (?P<level>[2-6]))? -->\n"
     r"(?:(?P<body>(?:(?!^<!-- ultra-llm:).)*?)^<!-- /ultra-llm -->$)?",
     re.MULTILINE | re.DOTALL,
@@ -159,6 +163,70 @@ def _settings_block(arg: str | None) -> str:
     return settings_reference(model)
 
 
+# -- options --------------------------------------------------------------------------------------
+
+_KIND_NAMES = {bool: "boolean", int: "integer", float: "number", str: "text", dict: "object", list: "list"}
+
+
+def _option_kind(annotation: Any) -> str:
+    """A field's type in words: ``int | None`` is "integer", ``list[str] | str`` "list of text or text"."""
+    import types
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        kinds = [_option_kind(arg) for arg in typing.get_args(annotation) if arg is not type(None)]
+        return " or ".join(kinds)
+    if origin is typing.Annotated:
+        return _option_kind(typing.get_args(annotation)[0])
+    if origin is list:
+        return f"list of {_option_kind(typing.get_args(annotation)[0])}"
+    if origin is dict:
+        return "object"
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        return "object"
+    return _KIND_NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _option_bounds(field: Any) -> str:
+    """The bounds pydantic checks on a field (``ge``, ``le``, ``min_length`` ...), as ``0 ≤ x ≤ 2``."""
+    low = high = ""
+    others = []
+    for item in field.metadata:
+        for attr, symbol in (("ge", "≤"), ("gt", "<")):
+            if getattr(item, attr, None) is not None:
+                low = f"{_number(getattr(item, attr))} {symbol} "
+        for attr, symbol in (("le", "≤"), ("lt", "<")):
+            if getattr(item, attr, None) is not None:
+                high = f" {symbol} {_number(getattr(item, attr))}"
+        if getattr(item, "min_length", None) is not None:
+            others.append(f"at least {item.min_length} long")
+    bounds = f"{low}x{high}" if low or high else ""
+    return ", ".join([part for part in (bounds, *others) if part]) or "any"
+
+
+def options_reference(model: type[Any]) -> str:
+    """A Markdown table of a backend's options model: option, type, allowed values, meaning."""
+    lines = ["| Option | Type | Allowed | Meaning (and the range's source) |", "|---|---|---|---|"]
+    for name, field in model.model_fields.items():
+        meaning = _markdown_text(field.description or "").replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| `{name}` | {_option_kind(field.annotation)} | {_option_bounds(field)} | {meaning} |")
+    return "\n".join(lines)
+
+
+def _options_block(arg: str | None) -> str:
+    from ultra_llm import PluginHost
+
+    model = PluginHost(environ={}).backend_spec(str(arg)).load().options_class()
+    if model is None:
+        return f"The `{arg}` backend takes no generation options."
+    return options_reference(model)
+
+
 # -- errors ---------------------------------------------------------------------------------------
 
 
@@ -250,6 +318,8 @@ def _generated(kind: str, arg: str | None, level: int) -> str:
         return errors_reference()
     if kind == "exit-codes":
         return exit_codes_reference()
+    if kind == "options":
+        return _options_block(arg)
     if kind == "api":
         from api_docs import api_reference
 

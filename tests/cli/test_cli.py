@@ -72,9 +72,9 @@ def test_options_and_json_output() -> None:
 
 
 def test_unsupported_option_is_one_line_and_exit_2() -> None:
-    code, out, err = invoke("generate", "-o", "frequency_penalty=1", "hi")
+    code, out, err = invoke("generate", "-o", "mirostat=2", "hi")
     assert code == 2 and out == ""
-    assert err.count("\n") == 1 and err.startswith("Error: ") and "frequency_penalty" in err and "Fix:" in err
+    assert err.count("\n") == 1 and err.startswith("Error: ") and "mirostat" in err and "Fix:" in err
 
 
 def test_malformed_option_pair() -> None:

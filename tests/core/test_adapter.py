@@ -50,8 +50,8 @@ def test_model_option_overrides_for_one_call() -> None:
 def test_options_are_validated_against_the_backend_model() -> None:
     with adapter_for() as adapter:
         with pytest.raises(InvalidOptionsError) as caught:
-            adapter.generate("x", frequency_penalty=1)
-        assert "frequency_penalty" in caught.value.message and "temperature" in caught.value.message
+            adapter.generate("x", mirostat=2)
+        assert "mirostat" in caught.value.message and "temperature" in caught.value.message
         with pytest.raises(InvalidOptionsError, match="temperature"):
             adapter.generate("x", temperature=9)
         assert adapter.complete("a b c d", max_tokens=2).finish_reason == "length"

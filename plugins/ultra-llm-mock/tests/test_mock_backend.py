@@ -136,3 +136,49 @@ def test_a_requests_options_cannot_be_changed_in_place() -> None:
     assert request.options is not None and request.options.temperature == 0.5
     with pytest.raises(pydantic.ValidationError, match="frozen"):
         request.options.temperature = 2.0
+
+
+COMMON_OPTIONS: dict[str, Any] = {
+    "top_k": 1,
+    "min_p": 0.05,
+    "frequency_penalty": -2,
+    "presence_penalty": 2,
+    "repeat_penalty": 1.1,
+    "logprobs": True,
+    "top_logprobs": 20,
+    "n": 1,
+    "user": "u-1",
+}
+
+
+def test_the_common_options_are_accepted_and_leave_the_answer_alone() -> None:
+    """The mock takes the options callers send a real backend (issue 30) with the same ranges, and
+    answers as without them: it is deterministic."""
+    with adapter() as mock:
+        plain = mock.generate("hello there", max_tokens=3)
+        with_options = mock.generate("hello there", max_tokens=3, **COMMON_OPTIONS)
+        request = mock.adapter.build_request("x", COMMON_OPTIONS)
+    assert with_options == plain
+    assert request.options_dict == COMMON_OPTIONS
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"top_k": -1}, "top_k"),
+        ({"min_p": 1.5}, "min_p"),
+        ({"frequency_penalty": 2.5}, "frequency_penalty"),
+        ({"presence_penalty": -2.5}, "presence_penalty"),
+        ({"repeat_penalty": 0}, "repeat_penalty"),
+        ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
+        ({"n": 0}, "n"),
+        ({"n": 1.5}, "n"),
+        ({"top_logprobs": 2}, "top_logprobs needs logprobs=true"),
+        ({"logprobs": False, "top_logprobs": 2}, "add logprobs=true"),
+    ],
+)
+def test_the_common_options_out_of_range_are_refused_before_generating(options: dict[str, Any], named: str) -> None:
+    from ultra_llm.errors import InvalidOptionsError
+
+    with adapter() as mock, pytest.raises(InvalidOptionsError, match=named):
+        mock.generate("hello", **options)
