@@ -147,3 +147,35 @@ def test_a_backend_that_cannot_refuses_clearly(options: dict[str, Any], said: st
 def test_asking_for_one_answer_is_only_an_unknown_option_there() -> None:
     with pytest.raises(InvalidOptionsError, match="does not support the option"):
         run(complete(Plain(load_config()), n=1))
+
+
+def test_the_mock_gives_several_answers_and_logprobs_whole_streamed_and_on_the_cli() -> None:
+    """The stand-in honours n, logprobs and top_logprobs deterministically, through the CLI too."""
+    import json
+    import subprocess
+    import sys
+
+    async def both() -> tuple[Result, list[Chunk]]:
+        from ultra_llm import create_adapter
+
+        async with await create_adapter(backend="mock") as adapter:
+            whole = await adapter.complete("two words", n=2, logprobs=True, top_logprobs=2)
+            return whole, [chunk async for chunk in adapter.stream("two words", n=2, logprobs=True)]
+
+    whole, chunks = run(both())
+    assert [choice.text for choice in whole.choices] == [whole.text, whole.text + " (answer 2)"]
+    assert whole.logprobs and [alt.token for alt in whole.logprobs[0].top_logprobs] == [
+        whole.logprobs[0].token,
+        whole.logprobs[0].token.upper(),
+    ]
+    assert {chunk.index for chunk in chunks} == {0, 1}
+    assert "".join(t.token for chunk in chunks if chunk.index == 0 for t in chunk.logprobs) == whole.text
+    from pathlib import Path
+
+    command = [str(Path(sys.executable).with_name("ultra-llm")), "generate", "-b", "mock", "two words", "-o", "n=2"]
+    shown = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    assert "[answer 1 of 2]" in shown.stderr and "[answer 2 of 2]" in shown.stderr
+    assert shown.stdout.splitlines() == [whole.text, whole.text + " (answer 2)"]
+    as_json = subprocess.run([*command, "-o", "logprobs=true", "--json"], capture_output=True, text=True, timeout=60)
+    printed = json.loads(as_json.stdout)
+    assert len(printed["choices"]) == 2 and printed["logprobs"][0]["token"] == whole.logprobs[0].token

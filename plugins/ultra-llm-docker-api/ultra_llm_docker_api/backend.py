@@ -328,6 +328,8 @@ class DockerAPIBackend(Backend):
                 usage=completion.usage,
                 reasoning=completion.reasoning,
                 tool_calls=completion.tool_calls,
+                logprobs=completion.logprobs,
+                choices=completion.choices,
             )
 
         return await self._whole(on, request.deadline)

@@ -12,10 +12,10 @@ import email.utils
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ultra_llm.plugin import Chunk, JSONDepthError, Progress, ToolCall, Usage, json_loads
+from ultra_llm.plugin import Choice, Chunk, JSONDepthError, Progress, TokenLogprob, ToolCall, Usage, json_loads
 
 from .tool_calls import calls_from_message, deltas_from_delta, shape_error
 
@@ -120,28 +120,82 @@ def chunks_from_event(event: object) -> list[Chunk]:
         if choices is None and usage is None:
             raise MalformedResponse(f"a stream event has no choices: {_snippet(json.dumps(event))!r}")
         return [Chunk("", usage=usage)] if usage is not None else []
-    choice = choices[0]
-    if not isinstance(choice, dict):
-        raise MalformedResponse(f"a stream choice is not an object: {_snippet(json.dumps(event))!r}")
+    out: list[Chunk] = []
+    for position, choice in enumerate(choices):
+        if not isinstance(choice, dict):
+            raise MalformedResponse(f"a stream choice is not an object: {_snippet(json.dumps(event))!r}")
+        out += _choice_chunks(choice, _index(choice, position), event)
+    if usage is not None:
+        if out and out[-1].finish_reason is not None and out[-1].index == 0:
+            out[-1] = replace(out[-1], usage=usage)
+        else:
+            out.append(Chunk("", usage=usage))
+    return out
+
+
+def _index(choice: Mapping[str, Any], position: int) -> int:
+    """Which answer a choice is (its ``index``, else its place), for several answers (``n``)."""
+    index = choice.get("index")
+    return index if isinstance(index, int) and not isinstance(index, bool) and index >= 0 else position
+
+
+def _choice_chunks(choice: Mapping[str, Any], index: int, event: object) -> list[Chunk]:
+    """The chunks of one streamed choice: reasoning, text (with its tokens' log probabilities),
+    tool-call pieces, then its finish reason."""
     delta = choice.get("delta") or {}
     out: list[Chunk] = []
+    tokens = logprobs_from(choice, event)
     if isinstance(delta, dict):
         reasoning = delta.get("reasoning_content")
         if isinstance(reasoning, str) and reasoning:
-            out.append(Chunk(reasoning, kind="reasoning"))
+            out.append(Chunk(reasoning, kind="reasoning", index=index))
         content = delta.get("content")
         if isinstance(content, str) and content:
-            out.append(Chunk(content))
+            out.append(Chunk(content, logprobs=tokens, index=index))
+            tokens = ()
         try:
             pieces = deltas_from_delta(delta)
         except ValueError as exc:
             raise MalformedResponse(shape_error(exc, event)) from None
         if pieces:
-            out.append(Chunk("", tool_call_deltas=pieces))
+            out.append(Chunk("", tool_call_deltas=pieces, index=index))
+    if tokens:  # log probabilities of tokens that gave no text yet (part of a character)
+        out.append(Chunk("", logprobs=tokens, index=index))
     finish = choice.get("finish_reason")
-    if finish or usage is not None:
-        out.append(Chunk("", finish_reason=finish if isinstance(finish, str) else None, usage=usage))
+    if finish:
+        out.append(Chunk("", finish_reason=finish if isinstance(finish, str) else None, index=index))
     return out
+
+
+def logprobs_from(choice: Mapping[str, Any], where: object) -> tuple[TokenLogprob, ...]:
+    """A choice's token log probabilities (``logprobs.content``, OpenAI's shape, which llama-server
+    gives for the chat endpoint); none when absent. ``MalformedResponse`` for another shape."""
+    block = choice.get("logprobs")
+    if block is None:
+        return ()
+    content = block.get("content") if isinstance(block, dict) else None
+    if content is None:
+        return ()
+    if not isinstance(content, list):
+        raise MalformedResponse(f"logprobs.content is not an array: {_snippet(json.dumps(where))!r}")
+    return tuple(_token(item, where, alternatives=True) for item in content)
+
+
+def _token(item: object, where: object, *, alternatives: bool) -> TokenLogprob:
+    if not isinstance(item, dict):
+        raise MalformedResponse(f"a logprobs entry is not an object: {_snippet(json.dumps(where))!r}")
+    token, logprob, raw = item.get("token"), item.get("logprob"), item.get("bytes")
+    if not isinstance(token, str) or not isinstance(logprob, (int, float)) or isinstance(logprob, bool):
+        raise MalformedResponse(f"a logprobs entry has no token and logprob: {_snippet(json.dumps(where))!r}")
+    top = item.get("top_logprobs") if alternatives else None
+    if top is not None and not isinstance(top, list):
+        raise MalformedResponse(f"top_logprobs is not an array: {_snippet(json.dumps(where))!r}")
+    return TokenLogprob(
+        token,
+        float(logprob),
+        tuple(raw) if isinstance(raw, list) and all(isinstance(b, int) for b in raw) else None,
+        tuple(_token(entry, where, alternatives=False) for entry in top or ()),
+    )
 
 
 class StreamError(Exception):
@@ -154,7 +208,7 @@ class StreamError(Exception):
 
 @dataclass(frozen=True)
 class Completion:
-    """A whole chat completion's parts."""
+    """A whole chat completion's parts: its first answer's, and every answer when there are several."""
 
     text: str
     reasoning: str | None
@@ -164,32 +218,54 @@ class Completion:
     """The model the server says answered (its ``model`` field), if it says."""
     tool_calls: tuple[ToolCall, ...] = ()
     """The calls the model asks for (``finish_reason`` is then ``tool_calls``)."""
+    logprobs: tuple[TokenLogprob, ...] = ()
+    """The first answer's tokens with their log probabilities (the ``logprobs`` option)."""
+    choices: tuple[Choice, ...] = ()
+    """Every answer, when the server gave several (the ``n`` option); empty for one."""
 
 
 def completion_from_body(body: object) -> Completion:
     """Parse a ``chat.completion`` object; ``MalformedResponse`` if it has no first choice message
     or its ``tool_calls`` are not the OpenAI shape. ``content`` may be ``null`` (beside tool calls)."""
     choices = body.get("choices") if isinstance(body, dict) else None
-    choice = choices[0] if isinstance(choices, list) and choices else None
-    message = choice.get("message") if isinstance(choice, dict) else None
-    if not isinstance(body, dict) or not isinstance(choice, dict) or not isinstance(message, dict):
+    if not isinstance(body, dict) or not isinstance(choices, list) or not choices:
         raise MalformedResponse(f"the completion has no choices[0].message: {_snippet(json.dumps(body))!r}")
+    answers = sorted(
+        (_choice_from(choice, position, body) for position, choice in enumerate(choices)), key=lambda c: c.index
+    )
+    first = answers[0]
+    return Completion(
+        text=first.text,
+        reasoning=first.reasoning,
+        finish_reason=first.finish_reason,
+        usage=usage_from(body.get("usage")),
+        model=answering_model(body),
+        tool_calls=first.tool_calls,
+        logprobs=first.logprobs,
+        choices=tuple(answers) if len(answers) > 1 else (),
+    )
+
+
+def _choice_from(choice: object, position: int, body: object) -> Choice:
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(choice, dict) or not isinstance(message, dict):
+        raise MalformedResponse(f"the completion has no choices[{position}].message: {_snippet(json.dumps(body))!r}")
     content = message.get("content")
     if content is not None and not isinstance(content, str):
-        raise MalformedResponse(f"choices[0].message.content is not a string: {_snippet(json.dumps(body))!r}")
+        raise MalformedResponse(f"choices[{position}].message.content is not a string: {_snippet(json.dumps(body))!r}")
     reasoning = message.get("reasoning_content")
     finish = choice.get("finish_reason")
     try:
         calls = calls_from_message(message)
     except ValueError as exc:
         raise MalformedResponse(shape_error(exc, body)) from None
-    return Completion(
-        text=content or "",
-        reasoning=reasoning if isinstance(reasoning, str) and reasoning else None,
-        finish_reason=finish if isinstance(finish, str) else None,
-        usage=usage_from(body.get("usage")),
-        model=answering_model(body),
-        tool_calls=calls,
+    return Choice(
+        _index(choice, position),
+        content or "",
+        finish if isinstance(finish, str) else None,
+        reasoning if isinstance(reasoning, str) and reasoning else None,
+        calls,
+        logprobs_from(choice, body),
     )
 
 
