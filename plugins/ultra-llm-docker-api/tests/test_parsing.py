@@ -204,3 +204,54 @@ def test_served_names_are_ids_and_llama_server_aliases() -> None:
     listing = {"data": [{"id": "ai/tiny", "aliases": ["ai/tiny", "tiny"]}, {"id": 7}, "x", {"id": "other"}]}
     assert served_names(listing) == {"ai/tiny", "tiny", "other"}
     assert served_names({"object": "list"}) == frozenset()
+
+
+TOKEN = {
+    "id": 1,
+    "token": "hi",
+    "logprob": -0.25,
+    "bytes": [104, 105],
+    "top_logprobs": [
+        {"id": 1, "token": "hi", "logprob": -0.25, "bytes": [104, 105]},
+        {"id": 2, "token": "Hi", "logprob": -1.5, "bytes": [72, 105]},
+    ],
+}
+
+
+def test_logprobs_and_several_answers_of_a_whole_completion() -> None:
+    """OpenAI's shape, which llama-server's chat endpoint gives: ``choices[i].logprobs.content``."""
+    body = {
+        "choices": [
+            {"index": 1, "message": {"content": "yo"}, "finish_reason": "stop", "logprobs": {"content": []}},
+            {"index": 0, "message": {"content": "hi"}, "finish_reason": "length", "logprobs": {"content": [TOKEN]}},
+        ]
+    }
+    completion = completion_from_body(body)
+    assert completion.text == "hi" and completion.finish_reason == "length"
+    assert [(t.token, t.logprob, t.bytes) for t in completion.logprobs] == [("hi", -0.25, (104, 105))]
+    assert [a.token for a in completion.logprobs[0].top_logprobs] == ["hi", "Hi"]
+    assert [(c.index, c.text) for c in completion.choices] == [(0, "hi"), (1, "yo")]
+    assert completion_from_body({"choices": [{"message": {"content": "x"}}]}).choices == ()
+
+
+def test_streamed_logprobs_and_answers_keep_their_index() -> None:
+    event = {
+        "choices": [
+            {"index": 0, "delta": {"content": "hi"}, "logprobs": {"content": [TOKEN]}},
+            {"index": 1, "delta": {"content": "yo"}, "finish_reason": "stop"},
+        ]
+    }
+    chunks = chunks_from_event(event)
+    assert [(c.index, c.text, c.finish_reason) for c in chunks] == [(0, "hi", None), (1, "yo", None), (1, "", "stop")]
+    assert [t.token for t in chunks[0].logprobs] == ["hi"]
+    partial = chunks_from_event({"choices": [{"delta": {"content": ""}, "logprobs": {"content": [TOKEN]}}]})
+    assert [(c.text, len(c.logprobs)) for c in partial] == [("", 1)], "a token that gave no text yet keeps its logprob"
+
+
+@pytest.mark.parametrize(
+    "logprobs",
+    [{"content": "hi"}, {"content": [{"token": "hi"}]}, {"content": [{"logprob": -1.0}]}, {"content": [7]}],
+)
+def test_malformed_logprobs_are_a_malformed_response(logprobs: object) -> None:
+    with pytest.raises(MalformedResponse):
+        completion_from_body({"choices": [{"message": {"content": "hi"}, "logprobs": logprobs}]})
