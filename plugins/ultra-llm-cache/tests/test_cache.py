@@ -113,6 +113,24 @@ def test_the_key_covers_backend_model_messages_and_options(
     assert fixed.complete("q", temperature=0).model == "mock/fixed"
 
 
+@pytest.mark.parametrize("mode", ["memory", "sqlite"])
+def test_several_answers_are_keyed_by_n_and_kept_whole(
+    counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mode: str, generations: Count
+) -> None:
+    """``n`` is part of the key (issue 30): one answer is never served for two, and a hit gives back
+    every answer and its log probabilities, whole and streamed, from memory and from SQLite."""
+    monkeypatch.setenv("ULTRA_LLM_CACHE", mode)
+    monkeypatch.setenv("ULTRA_LLM_CACHE_PATH", str(tmp_path / "cache.sqlite3"))
+    adapter = counting_adapter()
+    one = adapter.complete("q", temperature=0)
+    two = adapter.complete("q", temperature=0, n=2, logprobs=True)
+    assert generations() == 2 and one.choices == () and len(two.choices) == 2
+    assert adapter.complete("q", temperature=0, n=2, logprobs=True) == two
+    streamed = list(adapter.stream("q", temperature=0, n=2, logprobs=True))
+    again = list(adapter.stream("q", temperature=0, n=2, logprobs=True))
+    assert generations() == 3 and again == streamed and {chunk.index for chunk in again} == {0, 1}
+
+
 def test_the_key_is_stable_across_processes(counting_adapter: MakeAdapter) -> None:
     request = counting_adapter().build_request(
         [Message("system", "s"), Message("user", "ünïcode")], {"temperature": 0, "stop": ["x", "y"], "seed": 3}

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from ultra_llm.plugin import Chunk, ImagePart, Message, Result, ToolCall, ToolCallDelta, Usage
+from ultra_llm.plugin import Choice, Chunk, ImagePart, Message, Result, TokenLogprob, ToolCall, ToolCallDelta, Usage
 
 if TYPE_CHECKING:
     from ultra_llm.plugin import GenerationRequest
@@ -99,13 +99,31 @@ def _usage(data: Any) -> Usage | None:
     return None if data is None else Usage(**data)
 
 
+def _tokens(data: Any) -> tuple[TokenLogprob, ...]:
+    """Token log probabilities from their ``to_dict()`` form (entries written before 0.4 have none)."""
+    return tuple(
+        TokenLogprob(
+            item["token"],
+            item["logprob"],
+            None if item["bytes"] is None else tuple(item["bytes"]),
+            _tokens(item["top_logprobs"]),
+        )
+        for item in data
+    )
+
+
 def encode_value(value: CachedValue) -> str:
-    """The JSON text stored for ``value``: a ``Result`` with its tool calls but not its ``parsed``
-    answer (the adapter parses the text again on a hit), or chunks with their tool-call pieces."""
+    """The JSON text stored for ``value``: a ``Result`` with its tool calls, log probabilities and
+    answers but not its ``parsed`` answers (the adapter parses the text again on a hit), or chunks
+    with their tool-call pieces, log probabilities and answer index."""
     if isinstance(value, Result):
         data: dict[str, Any] = {"type": "result", **value.to_dict()}
         del data["parsed"]
         data["tool_calls"] = [call.to_dict() for call in value.tool_calls]
+        data["choices"] = [
+            {**choice.to_dict(), "parsed": None, "tool_calls": [call.to_dict() for call in choice.tool_calls]}
+            for choice in value.choices
+        ]
     else:
         data = {
             "type": "chunks",
@@ -116,6 +134,8 @@ def encode_value(value: CachedValue) -> str:
                     "finish_reason": c.finish_reason,
                     "usage": _usage_dict(c.usage),
                     "tool_call_deltas": [delta.__dict__ for delta in c.tool_call_deltas],
+                    "logprobs": [token.to_dict() for token in c.logprobs],
+                    "index": c.index,
                 }
                 for c in value
             ],
@@ -135,6 +155,18 @@ def decode_value(text: str) -> CachedValue:
             usage=_usage(data["usage"]),
             reasoning=data["reasoning"],
             tool_calls=tuple(ToolCall.from_value(call) for call in data["tool_calls"]),
+            logprobs=_tokens(data.get("logprobs", ())),
+            choices=tuple(
+                Choice(
+                    choice["index"],
+                    choice["text"],
+                    choice["finish_reason"],
+                    choice["reasoning"],
+                    tuple(ToolCall.from_value(call) for call in choice["tool_calls"]),
+                    _tokens(choice["logprobs"]),
+                )
+                for choice in data.get("choices", ())
+            ),
         )
     if data["type"] == "chunks":
         return tuple(
@@ -144,6 +176,8 @@ def decode_value(text: str) -> CachedValue:
                 finish_reason=c["finish_reason"],
                 usage=_usage(c["usage"]),
                 tool_call_deltas=tuple(ToolCallDelta(**delta) for delta in c["tool_call_deltas"]),
+                logprobs=_tokens(c.get("logprobs", ())),
+                index=c.get("index", 0),
             )
             for c in data["chunks"]
         )
