@@ -17,7 +17,7 @@ BLOCKS = re.findall(r"^```python\n(.*?)^```", PAGE.read_text(encoding="utf-8"), 
 
 def test_the_page_has_an_example_of_each_feature() -> None:
     joined = "\n".join(BLOCKS)
-    for used in ("tools=", "response_format=", "ImagePart.from_file", "reasoning="):
+    for used in ("tools=", "response_format=", "ImagePart.from_file", "reasoning=", "logprobs=True", "n=2"):
         assert used in joined
 
 
