@@ -176,6 +176,8 @@ def test_the_mock_gives_several_answers_and_logprobs_whole_streamed_and_on_the_c
     shown = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
     assert "[answer 1 of 2]" in shown.stderr and "[answer 2 of 2]" in shown.stderr
     assert shown.stdout.splitlines() == [whole.text, whole.text + " (answer 2)"]
+    streamed = subprocess.run([*command, "--stream"], capture_output=True, text=True, timeout=60, check=True)
+    assert streamed.stdout == shown.stdout and streamed.stderr == shown.stderr, "streamed, then the others whole"
     as_json = subprocess.run([*command, "-o", "logprobs=true", "--json"], capture_output=True, text=True, timeout=60)
     printed = json.loads(as_json.stdout)
     assert len(printed["choices"]) == 2 and printed["logprobs"][0]["token"] == whole.logprobs[0].token
