@@ -187,3 +187,23 @@ def test_openapi_describes_the_new_fields(client: Any) -> None:
     assert {"tool_calls", "parsed"} <= set(schemas["DoneEvent"]["properties"])
     assert {"TextPartIn", "ImagePartIn", "ToolCallIn", "ToolIn"} <= set(schemas)
     assert {"context_window", "tools", "vision"} <= set(schemas["ModelOut"]["properties"])
+
+
+def test_logprobs_and_several_answers_whole_and_streamed(client: Any) -> None:
+    """Issue 30 through the web API, on the mock: the whole answer's ``logprobs`` and ``choices``; a
+    stream's chunks with their tokens and, for a later answer, its ``index``; ``done``'s ``choices``."""
+    body = {"prompt": "two words", "model": "mock/echo", "options": {"n": 2, "logprobs": True, "top_logprobs": 2}}
+    whole = client.post("/api/generate", json=body)
+    assert whole.status_code == 200, whole.text
+    answer = whole.json()
+    assert [choice["index"] for choice in answer["choices"]] == [0, 1]
+    assert answer["choices"][1]["text"] == answer["text"] + " (answer 2)"
+    assert "".join(token["token"] for token in answer["logprobs"]) == answer["text"]
+    assert len(answer["logprobs"][0]["top_logprobs"]) == 2
+    status, events = stream_events(client, {**body, "stream": True})
+    assert status == 200, events
+    chunks = [data for name, data, _ in events if name == "chunk"]
+    assert "".join(t["token"] for c in chunks if "index" not in c for t in c["logprobs"]) == answer["text"]
+    assert "".join(c["text"] for c in chunks if c.get("index") == 1) == answer["choices"][1]["text"]
+    name, done, _ = events[-1]
+    assert name == "done" and [end["index"] for end in done["choices"]] == [0, 1]
