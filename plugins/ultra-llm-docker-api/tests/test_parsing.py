@@ -248,6 +248,15 @@ def test_streamed_logprobs_and_answers_keep_their_index() -> None:
     assert [(c.text, len(c.logprobs)) for c in partial] == [("", 1)], "a token that gave no text yet keeps its logprob"
 
 
+def test_post_sampling_probabilities_are_read_as_their_log() -> None:
+    """``post_sampling_probs=true``: llama-server sends ``prob``/``top_probs``; a 0 is OpenAI's -9999."""
+    entry = {"token": "hi", "prob": 0.5, "top_probs": [{"token": "hi", "prob": 0.5}, {"token": "Hi", "prob": 0.0}]}
+    completion = completion_from_body({"choices": [{"message": {"content": "hi"}, "logprobs": {"content": [entry]}}]})
+    token = completion.logprobs[0]
+    assert token.logprob == pytest.approx(-0.6931, abs=1e-4)
+    assert [(a.token, round(a.logprob, 4)) for a in token.top_logprobs] == [("hi", -0.6931), ("Hi", -9999.0)]
+
+
 @pytest.mark.parametrize(
     "logprobs",
     [{"content": "hi"}, {"content": [{"token": "hi"}]}, {"content": [{"logprob": -1.0}]}, {"content": [7]}],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -181,18 +182,30 @@ def logprobs_from(choice: Mapping[str, Any], where: object) -> tuple[TokenLogpro
     return tuple(_token(item, where, alternatives=True) for item in content)
 
 
+UNLIKELY = -9999.0
+"""The log probability given for a probability of 0: OpenAI's value for "very unlikely" (its API
+reference, ``logprobs``), as a JSON number where ``-inf`` is none."""
+
+
 def _token(item: object, where: object, *, alternatives: bool) -> TokenLogprob:
+    """One entry of ``logprobs.content`` (or of its ``top_logprobs``). With ``post_sampling_probs``
+    llama-server gives ``prob`` and ``top_probs`` instead of ``logprob`` and ``top_logprobs``
+    (``tools/server/server-task.cpp``, ``completion_token_output::to_json``): read as their log."""
     if not isinstance(item, dict):
         raise MalformedResponse(f"a logprobs entry is not an object: {_snippet(json.dumps(where))!r}")
-    token, logprob, raw = item.get("token"), item.get("logprob"), item.get("bytes")
+    token, raw = item.get("token"), item.get("bytes")
+    logprob = item.get("logprob")
+    if logprob is None and isinstance(item.get("prob"), (int, float)) and not isinstance(item.get("prob"), bool):
+        prob = float(item["prob"])
+        logprob = math.log(prob) if prob > 0 else UNLIKELY
     if not isinstance(token, str) or not isinstance(logprob, (int, float)) or isinstance(logprob, bool):
         raise MalformedResponse(f"a logprobs entry has no token and logprob: {_snippet(json.dumps(where))!r}")
-    top = item.get("top_logprobs") if alternatives else None
+    top = (item.get("top_logprobs") if "top_logprobs" in item else item.get("top_probs")) if alternatives else None
     if top is not None and not isinstance(top, list):
         raise MalformedResponse(f"top_logprobs is not an array: {_snippet(json.dumps(where))!r}")
     return TokenLogprob(
         token,
-        float(logprob),
+        max(float(logprob), UNLIKELY),
         tuple(raw) if isinstance(raw, list) and all(isinstance(b, int) for b in raw) else None,
         tuple(_token(entry, where, alternatives=False) for entry in top or ()),
     )
