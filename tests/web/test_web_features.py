@@ -207,3 +207,15 @@ def test_logprobs_and_several_answers_whole_and_streamed(client: Any) -> None:
     assert "".join(c["text"] for c in chunks if c.get("index") == 1) == answer["choices"][1]["text"]
     name, done, _ = events[-1]
     assert name == "done" and [end["index"] for end in done["choices"]] == [0, 1]
+
+
+def test_models_of_a_backend_without_a_default_model(web_host: PluginHost, web_server: Callable[..., Any]) -> None:
+    """``default_model`` is null there (issue 29 F2): the listing answers, it was a 422."""
+    from tests.cli.test_cli_findings import ShelfPlugin
+
+    web_host.register(ShelfPlugin(), name="shelf-plugin")
+    with httpx2.Client(base_url=web_server().url, timeout=30) as client:
+        listed = client.get("/api/models", params={"backend": "shelf"})
+    assert listed.status_code == 200, listed.text
+    assert listed.json()["default_model"] is None
+    assert [model["name"] for model in listed.json()["models"]] == ["shelf/a", "shelf/b"]

@@ -27,7 +27,7 @@ from .._deadline import CONFIGURED
 from .._json_depth import MAX_JSON_DEPTH, JSONDepthError
 from .._options import check_caller_options
 from .._structured import to_json_value
-from ..errors import UltraLLMError
+from ..errors import ConfigurationError, UltraLLMError
 from ._errors import TextSafeJSONResponse, WebError, error_body, schema_pointer
 from ._schemas import (
     BackendsResponse,
@@ -365,11 +365,11 @@ def create_router(
         """The models the backend can serve now (plus those plugins contribute)."""
         adapter = await state.adapter(backend)
         found = await run_until_disconnect(request.receive, adapter.list_models())
-        return {
-            "backend": adapter.name,
-            "default_model": adapter.model,
-            "models": [model.to_dict() for model in found],
-        }
+        try:
+            default_model: str | None = adapter.model
+        except ConfigurationError:  # no DEFAULT_MODEL and a backend without a default: requests name one
+            default_model = None
+        return {"backend": adapter.name, "default_model": default_model, "models": [model.to_dict() for model in found]}
 
     @router.post("/models/pull", response_class=EventStreamResponse, responses=PULL_RESPONSES, summary="Pull a model")
     async def pull(request: Request, body: PullRequest) -> Response:

@@ -94,6 +94,10 @@ class BackendInfo(BaseModel):
     available: bool
     reason: str = Field("", description="The availability detail, or the error's message when unavailable.")
     fix: str | None = Field(None, description="How to make it available, when it is not.")
+    conflicts: list[str] = Field(
+        default_factory=list,
+        description="Names another plugin registered too; this plugin kept them (the first in load order).",
+    )
     capabilities: dict[str, Any] | None = Field(
         None,
         description="streaming; the optional capabilities store, lifecycle, embeddings; the request features "
@@ -145,7 +149,9 @@ class ModelsResponse(BaseModel):
     """``GET /models``."""
 
     backend: str
-    default_model: str = Field(description="The model used when a request names none.")
+    default_model: str | None = Field(
+        description="The model used when a request names none; null when neither DEFAULT_MODEL nor the backend has one."
+    )
     models: list[ModelOut]
 
 
