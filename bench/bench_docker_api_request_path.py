@@ -130,7 +130,7 @@ def _raw_client() -> Any:
 
 async def _raw_first_token(client: Any, url: str) -> tuple[float, bool]:
     """Seconds to raw httpx2's first content delta (the stream then read to its end); and whether the
-    server had closed the reused connection (the attempt is not timed then)."""
+    server had closed (or reset) the reused connection (the attempt is not timed then)."""
     import httpx2
 
     message = {"role": "user", "content": PROMPT}
@@ -144,7 +144,7 @@ async def _raw_first_token(client: Any, url: str) -> tuple[float, bool]:
                     choices = json.loads(line[6:])["choices"]  # a KeyError for an error event: a broken bench
                     if choices and choices[0]["delta"].get("content"):
                         first = time.perf_counter() - started
-    except httpx2.RemoteProtocolError:
+    except (httpx2.RemoteProtocolError, httpx2.ReadError):  # closed cleanly, or reset: either way stale
         return 0.0, True
     return (first if first is not None else time.perf_counter() - started), False
 
