@@ -66,9 +66,10 @@ T = TypeVar("T")
 class Adapter:
     """A backend ready for use: generation, streaming, discovery, embeddings, model management.
 
-    Options are the backend's (``-o`` in the CLI) plus three reserved ones: ``model`` overrides the
-    adapter's model for one call, ``system_message`` puts a system prompt first, and ``progress``
-    (a callable taking ``Progress``) receives progress the backend reports before answering.
+    Options are the backend's (``-o`` in the CLI) plus reserved ones: ``model`` overrides the
+    adapter's model for one call, ``system_message`` puts a system prompt first, ``conversation``
+    (an id) keeps a conversation's requests on one server of a backend that has several, and
+    ``progress`` (a callable taking ``Progress``) receives progress the backend reports before answering.
     """
 
     def __init__(
@@ -196,6 +197,7 @@ class Adapter:
         requested = str(options.pop("model", None) or self.model)
         system_message = options.pop("system_message", None)
         progress = options.pop("progress", None)
+        conversation = _conversation_id(options.pop("conversation", None))
         require_text(requested, "the model name")
         require_text(system_message, "the system message")
         features = Features.pop(options)
@@ -232,6 +234,7 @@ class Adapter:
             features.response_format,
             features.reasoning,
             features.reasoning_budget,
+            conversation,
         )
 
     async def complete(
@@ -672,6 +675,26 @@ def _plain_text(messages: tuple[Message, ...]) -> bool:
         if not is_text(content):
             return False
     return True
+
+
+MAX_CONVERSATION_ID = 256
+"""The longest conversation id, in characters."""
+
+
+def _conversation_id(value: object) -> str | None:
+    """A call's ``conversation=`` as the request carries it: a text of 1 to ``MAX_CONVERSATION_ID``
+    characters, or ``None``; else ``InvalidOptionsError``."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_CONVERSATION_ID:
+        from .errors import InvalidOptionsError
+
+        raise InvalidOptionsError(
+            f"conversation must be a text id of 1 to {MAX_CONVERSATION_ID} characters, got {_quoted(value)}.",
+            fix="Pass the same id (a session or thread id) with every request of one conversation.",
+        )
+    require_text(value, "the conversation id")
+    return value
 
 
 def _quoted(value: object) -> str:

@@ -292,6 +292,10 @@ class GenerationRequest:
     """For a reasoning model: ``False`` asks it not to think, ``True`` to think; ``None``: its default."""
     reasoning_budget: int | None = None
     """The most tokens a reasoning model may think for (``0``: none); ``None``: the server's default."""
+    conversation: str | None = None
+    """The caller's id for the conversation this request continues (``conversation=``): a backend
+    with several servers keeps it on one, where llama.cpp reuses its prompt cache; ``None``: the
+    request goes wherever the backend chooses. It never changes the answer (caches ignore it)."""
 
     def __post_init__(self) -> None:
         """Immutable all the way down: ``messages`` a tuple, ``options_dict`` a read-only copy (its

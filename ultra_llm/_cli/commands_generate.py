@@ -58,6 +58,13 @@ def _read_prompt(prompt: str) -> str:
 )
 @click.option("--system", default=None, help="A system prompt put before the prompt.")
 @click.option(
+    "--conversation",
+    default=None,
+    metavar="ID",
+    help="The id of the conversation this prompt continues: a backend with several servers keeps it on one "
+    "(the server reuses its cache).",
+)
+@click.option(
     "--schema",
     default=None,
     metavar="JSON_OR_FILE",
@@ -120,6 +127,7 @@ def generate(
     stream: bool,
     options: tuple[str, ...],
     system: str | None,
+    conversation: str | None,
     schema: str | None,
     attachments: tuple[str, ...],
     tools_file: str | None,
@@ -149,6 +157,7 @@ def generate(
             "--reasoning/--no-reasoning": reasoning,
             "--reasoning-budget": reasoning_budget,
             "--timeout": timeout,
+            "--conversation": conversation,
         }
         given = [flag for flag, value in one_prompt.items() if value is not None]
         if given:
@@ -190,6 +199,8 @@ def generate(
     )
     if system:
         parsed["system_message"] = system
+    if conversation is not None:
+        parsed["conversation"] = conversation
     text = _read_prompt(prompt)
     request = prompt_with_images(text, read_images(attachments))
     show_thinking = show_reasoning or bool(reasoning)

@@ -292,8 +292,9 @@ async def _generation_frames(
 
 
 def _call_options(body: GenerateRequest) -> dict[str, Any]:
-    """The adapter call's options: the backend's ``options``, the model and system message, and the
-    request features (tools, tool choice, response format, reasoning control) given as fields."""
+    """The adapter call's options: the backend's ``options``, the model, system message and
+    conversation id, and the request features (tools, tool choice, response format, reasoning
+    control) given as fields."""
     check_caller_options(body.options, "`options`")  # refuses the reserved keys, the features among them
     options = dict(body.options)
     if body.model:
@@ -308,6 +309,7 @@ def _call_options(body: GenerateRequest) -> dict[str, Any]:
         "response_format": body.response_format,
         "reasoning": body.reasoning,
         "reasoning_budget": body.reasoning_budget,
+        "conversation": body.conversation,
     }
     options.update({key: value for key, value in features.items() if value is not None})
     return options

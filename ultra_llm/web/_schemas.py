@@ -311,6 +311,13 @@ class GenerateRequest(_Strict):
     )
     reasoning: bool | None = Field(None, description="Ask a reasoning model to think (true) or not (false).")
     reasoning_budget: int | None = Field(None, ge=0, description="The most tokens a reasoning model may think for.")
+    conversation: str | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="The id of the conversation this request continues: a backend with several servers keeps "
+        "it on one, where the server reuses its cache.",
+    )
 
 
 class UsageOut(BaseModel):

@@ -24,7 +24,7 @@ from ultra_llm._types import Chunk, GenerationRequest, to_messages
 from ultra_llm.errors import BackendUnavailableError, ConfigurationError, GenerationTimeoutError, StreamInterruptedError
 from ultra_llm.testing.adapters import adapter_over
 from ultra_llm.testing.clock import FakeClock
-from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_text, sse_head
+from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
 from ultra_llm.testing.waiting import until_async
 
 FAST = {"max_tokens": 4, "temperature": 0}
@@ -55,6 +55,27 @@ def second_proxy(dmr_runner: DMRRunner) -> Iterator[DMRProxy]:
         yield proxy
     finally:
         proxy.stop()
+
+
+def runner_like(handler: Any, model: str = "ai/tiny:latest") -> Any:
+    """``handler`` for inference, behind the runner's answers to the reads that tell which models it has
+    and has loaded (``GET /models``, ``GET /engines/ps``: ``model`` in both, as the healthy proxy), so the
+    pool sees both endpoints equally placed for the model and the test is about the failure alone."""
+
+    async def answer(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
+        if req.method == "GET" and req.path == "/models":
+            await send_json(writer, 200, [{"id": "sha256:" + "0" * 64, "tags": [model], "created": 0, "config": {}}])
+        elif req.method == "GET" and req.path == "/engines/ps":
+            await send_json(writer, 200, [{"backend_name": "llama.cpp", "model_name": model, "mode": "completion"}])
+        else:
+            await handler(req, writer)
+
+    return answer
+
+
+def posts(requests: list[Any]) -> list[Any]:
+    """The inference requests among those a server saw (not the pool's reads of its models)."""
+    return [r for r in requests if (r.method if isinstance(r, SeenRequest) else r[0]) == "POST"]
 
 
 async def answer_503(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
@@ -145,7 +166,7 @@ def test_requests_spread_by_least_outstanding(
 def test_a_failing_endpoint_is_ejected_and_requests_fail_over(
     make_backend: Callable[..., Any], dmr_runner: DMRRunner
 ) -> None:
-    with ScriptedServer(answer_503) as bad:
+    with ScriptedServer(runner_like(answer_503)) as bad:
         backend = make_backend(
             f"{bad.url},{dmr_runner.url}", eject_failures=1, eject_cooldown=60, health_interval=0, retries=2
         )
@@ -163,7 +184,7 @@ def test_a_failing_endpoint_is_ejected_and_requests_fail_over(
     assert seen[bad.url]["ejected"] and seen[bad.url]["failures"] == 1 and seen[bad.url]["ejected_until"]
     assert "503" in seen[bad.url]["last_error"]
     assert seen[dmr_runner.url]["successes"] == 6
-    assert len(bad.requests) == 1  # ejected after its first failure: no traffic during the cooldown
+    assert len(posts(bad.requests)) == 1  # ejected after its first failure: no traffic during the cooldown
 
 
 def test_an_endpoint_killed_mid_run_is_ejected_then_retried_and_reinstated(
@@ -173,6 +194,9 @@ def test_an_endpoint_killed_mid_run_is_ejected_then_retried_and_reinstated(
     port = victim.port
     assert port is not None
     url = victim.url
+    for proxy in (victim, dmr_runner.proxy):  # loaded on both: the requests spread over the two
+        proxy.hold(dmr_runner.model)
+        proxy.hold(dmr_runner.model, busy=False)
     # the cooldown ends when the test moves the clock, not after a guessed sleep; it is shorter than
     # the 3 x 0.2 s of idleness that stop the health checks, so moving past it keeps them running
     clock = FakeClock()
@@ -278,7 +302,7 @@ async def stall(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
 def test_a_stream_failing_before_its_first_chunk_fails_over(
     handler: Any, make_backend: Callable[..., Any], dmr_runner: DMRRunner
 ) -> None:
-    with ScriptedServer(handler) as bad:
+    with ScriptedServer(runner_like(handler)) as bad:
         # The bad endpoint fails at once; the deadline only has to leave the real engine time to
         # answer on a loaded machine (0.5 s did not, in a CI run beside other builds).
         backend = make_backend(f"{bad.url},{dmr_runner.url}", first_token_timeout=30, health_interval=0)
@@ -290,7 +314,7 @@ def test_a_stream_failing_before_its_first_chunk_fails_over(
                 await backend.aclose()
 
         assert len(asyncio.run(run())) == 2
-        assert bad.requests  # the bad endpoint was tried first (in turn) and the stream moved on
+        assert posts(bad.requests)  # the bad endpoint was tried first (in turn) and the stream moved on
     seen = states(backend)
     assert seen[bad.url]["failures"] >= 1 and seen[dmr_runner.url]["successes"] == 2
 
@@ -300,7 +324,7 @@ def test_a_stalled_endpoint_uses_up_the_requests_first_token_deadline(
 ) -> None:
     """The first-token deadline is the request's, not each endpoint's: a stall past it is a timeout (no other
     endpoint could answer in time), counted against the stalled endpoint; the next request goes elsewhere."""
-    with ScriptedServer(stall) as bad:
+    with ScriptedServer(runner_like(stall)) as bad:
         # 3 s: the real engine answers the second request within it even on a loaded machine.
         backend = make_backend(f"{bad.url},{dmr_runner.url}", first_token_timeout=3, health_interval=0)
 
@@ -318,7 +342,7 @@ def test_a_stalled_endpoint_uses_up_the_requests_first_token_deadline(
 def test_a_stream_is_never_failed_over_after_its_first_chunk(
     make_backend: Callable[..., Any], dmr_runner: DMRRunner
 ) -> None:
-    with ScriptedServer(drop_after_first_event) as bad:
+    with ScriptedServer(runner_like(drop_after_first_event)) as bad:
         backend = make_backend(f"{bad.url},{dmr_runner.url}", health_interval=0)
         got: list[str] = []
 
@@ -329,11 +353,11 @@ def test_a_stream_is_never_failed_over_after_its_first_chunk(
             finally:
                 await backend.aclose()
 
-        proxied_before = len(dmr_runner.proxy.requests)
+        proxied_before = len(posts(dmr_runner.proxy.requests))
         with pytest.raises(StreamInterruptedError):
             asyncio.run(run())
     assert got == ["partial"]
-    assert len(dmr_runner.proxy.requests) == proxied_before  # nothing was sent to the other endpoint
+    assert len(posts(dmr_runner.proxy.requests)) == proxied_before  # nothing was sent to the other endpoint
     assert states(backend)[bad.url]["failures"] == 1
 
 

@@ -55,6 +55,7 @@ from .lifecycle import (
     unloaded_from,
 )
 from .model_check import check_answering_model
+from .model_map import read_map
 from .options import OPTIONS_HINT, DockerAPIOptions
 from .parsing import (
     MalformedResponse,
@@ -133,6 +134,8 @@ class DockerAPIBackend(Backend):
             eject_failures=self.settings.eject_failures,
             eject_cooldown=self.settings.eject_cooldown,
             health_interval=self.settings.health_interval,
+            models_refresh=self.settings.models_refresh,
+            read_map=lambda member: read_map(member, self.canonical_model),
             clock=clock,
             wall_clock=wall_clock,
         )
@@ -175,9 +178,16 @@ class DockerAPIBackend(Backend):
                 )
         return checks
 
-    async def _whole(self, op: Callable[[Member], Awaitable[T]], deadline: Deadline | None) -> T:
-        """``op`` through the attempt loop; the endpoint is counted a success once it answered."""
-        member, result = await attempt(self.pool, op, deadline)
+    async def _whole(
+        self,
+        op: Callable[[Member], Awaitable[T]],
+        deadline: Deadline | None,
+        model: str | None = None,
+        conversation: str | None = None,
+    ) -> T:
+        """``op`` through the attempt loop (for ``model``, on a runner that has it); the endpoint is
+        counted a success once it answered."""
+        member, result = await attempt(self.pool, op, deadline, model=model, conversation=conversation)
         self.pool.succeed(member)
         return result
 
@@ -188,6 +198,16 @@ class DockerAPIBackend(Backend):
         if self.endpoint.runner_layout:
             return normalize_model_name(name)
         return name.strip()
+
+    def _routed(self, model: str) -> str | None:
+        """The name the pool routes ``model`` by (canonical, as its maps hold names); ``None`` with one
+        endpoint (nothing to route) or for a name the backend cannot read (the server answers it)."""
+        if not self.pool.several:
+            return None
+        try:
+            return self.canonical_model(model)
+        except InvalidModelNameError:
+            return None
 
     def model_missing(self, model: str, detail: str | None = None) -> ModelNotFoundError:
         """Not found, with the fix for the server: ``docker model pull`` in the runner's layout."""
@@ -332,7 +352,7 @@ class DockerAPIBackend(Backend):
                 choices=completion.choices,
             )
 
-        return await self._whole(on, request.deadline)
+        return await self._whole(on, request.deadline, self._routed(request.model), request.conversation)
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """``POST <api>/chat/completions`` with ``stream: true``; SSE events to ``[DONE]`` as chunks.
@@ -358,7 +378,9 @@ class DockerAPIBackend(Backend):
                 await parts.aclose()
                 raise
 
-        member, (first, rest) = await attempt(self.pool, start, request.deadline)
+        member, (first, rest) = await attempt(
+            self.pool, start, request.deadline, model=self._routed(request.model), conversation=request.conversation
+        )
         fault: UltraLLMError | None = None
         complete = False
         try:
@@ -394,7 +416,7 @@ class DockerAPIBackend(Backend):
             await check_answering_model(member, request.model, answering_model(parsed))
             return EmbeddingResult(vectors=vectors, model=request.model, backend=self.name, usage=usage)
 
-        return await self._whole(on, request.deadline)
+        return await self._whole(on, request.deadline, self._routed(request.model))
 
     # -- model management -------------------------------------------------------------------------
 

@@ -1,11 +1,19 @@
-"""Several endpoints behind one backend: least-outstanding-requests choice, ejection, health checks.
+"""Several endpoints behind one backend: the choice by model, ejection, health checks.
 
 ``EndpointPool`` holds one ``Member`` (endpoint, transport, counters) per URL of
 ``MODEL_RUNNER_URL``. With one URL it only counts. With several:
 
-* **choice**: the member with the fewest requests in flight among those not ejected (ties taken
-  in turn); when every member is ejected, the one whose cooldown ends first. The attempt loop
-  (``request_path``) asks for the next member after a failure, and reports each outcome.
+* **models**: each member's map (``Member.models``, ``Member.loaded``: which models the runner has,
+  and has loaded) is read by the backend's ``read_map`` (``model_map``) when it is unknown, older
+  than ``models_refresh`` seconds, or marked stale (after a "not found", a load this pool caused,
+  or a lifecycle call). One read at a time, shared by every request waiting for it; nothing is read
+  with a single URL.
+* **choice**: among the members not excluded and not known to lack the model (unless every one
+  is), those not ejected; among those the best placed for the model (it loaded there, then it
+  there, then not known), then the fewest requests in flight (ties taken in turn); when every one
+  is ejected, the one whose cooldown ends first. A conversation id keeps a conversation on the member it
+  started on while that member stays a choice. The attempt loop (``request_path``) asks for the
+  next member after a failure, and reports each outcome.
 * **ejection**: ``eject_failures`` consecutive failures take a member out for ``eject_cooldown``
   seconds; afterwards a health check or a request tries it again, and one success reinstates it.
 * **health checks**: the runner's ``GET /`` (``GET <api>/models`` elsewhere), every
@@ -23,7 +31,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +42,19 @@ from .faults import Failed
 from .settings import Endpoint
 from .transport import Transport, error_of
 
-__all__ = ["EndpointPool", "Member"]
+__all__ = ["CONVERSATIONS_KEPT", "EndpointPool", "Member", "ModelMap"]
+
+CONVERSATIONS_KEPT = 4096
+"""The most conversation ids the pool remembers a member for (the least recently used go first)."""
+
+
+@dataclass(frozen=True)
+class ModelMap:
+    """What one runner has: its models (canonical names, aliases included) and those loaded now
+    (``None``: the server does not say, as a plain OpenAI-compatible server)."""
+
+    models: frozenset[str]
+    loaded: frozenset[str] | None = None
 
 
 @dataclass(eq=False)
@@ -55,6 +76,20 @@ class Member:
     """Whether the last request or health check succeeded (``None``: nothing yet)."""
     served: frozenset[str] | None = None
     """The model names the server lists (``GET <api>/models``, ids and aliases), once read: cached."""
+    models: frozenset[str] | None = None
+    """The models this runner has, as last read (canonical names); ``None``: not read, or unreadable."""
+    loaded: frozenset[str] | None = None
+    """The models it has loaded (or is loading), as last read; ``None``: not known."""
+    map_read_at: float | None = None
+    """The pool's ``clock()`` when the map was last read; ``None``: to be read before the next choice."""
+
+    def rank(self, model: str) -> int:
+        """How well placed this member is for ``model``: 0 loaded, 1 there, 2 not known, 3 known absent."""
+        if self.models is None:
+            return 2
+        if model not in self.models:
+            return 3
+        return 0 if self.loaded is not None and model in self.loaded else 1
 
     def ejected(self, now: float) -> bool:
         return self.ejected_until is not None and now < self.ejected_until
@@ -80,6 +115,8 @@ class Member:
             "ejections": self.ejections,
             "health_checks": self.checks,
             "last_error": self.last_error,
+            "models": sorted(self.models) if self.models is not None else None,
+            "loaded": sorted(self.loaded) if self.loaded is not None else None,
         }
 
 
@@ -93,9 +130,13 @@ class EndpointPool:
         eject_failures: int = 2,
         eject_cooldown: float = 10.0,
         health_interval: float = 5.0,
+        models_refresh: float = 5.0,
+        read_map: Callable[[Member], Awaitable[ModelMap | None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        """``read_map``: reads one member's ``ModelMap`` (``None`` when it cannot), used with several
+        endpoints only; ``models_refresh``: the seconds a map is trusted before it is read again."""
         self.clock = clock
         """Seconds, monotonic: ejection, cooldown, last use (injectable: tests pass a fake one)."""
         self.wall_clock = wall_clock
@@ -104,6 +145,10 @@ class EndpointPool:
         self.eject_failures = eject_failures
         self.eject_cooldown = eject_cooldown
         self.health_interval = health_interval
+        self.models_refresh = models_refresh
+        self._read_map = read_map if len(self.members) > 1 else None
+        self._reading: asyncio.Task[None] | None = None
+        self._conversations: OrderedDict[str, Member] = OrderedDict()
         self._turn = 0
         self._last_use = 0.0
         self._health: asyncio.Task[None] | None = None
@@ -116,20 +161,93 @@ class EndpointPool:
 
     # -- choice and bookkeeping -----------------------------------------------------------------
 
-    def pick(self, exclude: Sequence[Member] = ()) -> Member | None:
-        """The member to send to next (least outstanding requests), or ``None`` if all are excluded."""
+    def pick(
+        self, exclude: Sequence[Member] = (), *, model: str | None = None, conversation: str | None = None
+    ) -> Member | None:
+        """The member to send to next, or ``None`` if all are excluded: not ejected, then the best placed
+        for ``model``, then the fewest in flight; ``conversation``'s member while it is among those."""
         now = self.clock()
         left = [m for m in self.members if m not in exclude]
+        if model is not None and self.several:
+            left = self._placed_for(model, left)
         if not left:
             return None
         ready = [m for m in left if not m.ejected(now)]
         if not ready:
             return min(left, key=lambda m: m.ejected_until or 0.0)
+        if model is not None and len(ready) > 1:
+            best = min(m.rank(model) for m in ready)
+            ready = [m for m in ready if m.rank(model) == best]
+        pinned = self._conversations.get(conversation) if conversation is not None else None
+        if pinned is not None and pinned in ready:
+            self._conversations.move_to_end(conversation)  # type: ignore[arg-type]
+            return pinned
         fewest = min(m.in_flight for m in ready)
         tied = [m for m in ready if m.in_flight == fewest]
         chosen = tied[self._turn % len(tied)]
         self._turn += 1
+        if conversation is not None and self.several:
+            self._conversations[conversation] = chosen
+            self._conversations.move_to_end(conversation)
+            if len(self._conversations) > CONVERSATIONS_KEPT:
+                self._conversations.popitem(last=False)
         return chosen
+
+    def _placed_for(self, model: str, left: list[Member]) -> list[Member]:
+        """``left`` without the members known to lack ``model`` while another member (excluded or
+        not) may have it: a runner without the model only answers 404."""
+        if any(m.rank(model) < 3 for m in self.members):
+            return [m for m in left if m.rank(model) < 3]
+        return left
+
+    # -- which models each member has --------------------------------------------------------------
+
+    def stale(self, members: Sequence[Member] | None = None) -> None:
+        """Read these members' maps (every member's by default) again before the next choice."""
+        for member in self.members if members is None else members:
+            member.map_read_at = None
+
+    def lacks(self, member: Member, model: str) -> None:
+        """``member`` answered that it has no ``model``: not chosen for it again until a read says it has."""
+        if member.models is not None:
+            member.models = member.models - {model}
+        member.map_read_at = None
+
+    def answered(self, member: Member, model: str) -> None:
+        """``member`` answered for ``model``: if that made it load the model, its map is read again
+        (loading one may have unloaded others)."""
+        if member.loaded is not None and model not in member.loaded and member.models and model in member.models:
+            member.loaded = member.loaded | {model}
+            member.map_read_at = None
+
+    def _due(self) -> list[Member]:
+        if self._read_map is None:
+            return []
+        now = self.clock()
+        return [m for m in self.members if m.map_read_at is None or now - m.map_read_at >= self.models_refresh]
+
+    async def know_models(self) -> None:
+        """Read the maps that are due (none with one endpoint); one read at a time, shared."""
+        if self._read_map is None or not self._due():
+            return
+        task = self._reading
+        loop = asyncio.get_running_loop()
+        if task is None or task.done() or task.get_loop() is not loop:
+            task = self._reading = loop.create_task(self._read_due(), name="ultra-llm-docker-api-models")
+        await asyncio.shield(task)
+
+    async def _read_due(self) -> None:
+        due = self._due()
+        read = self._read_map
+        assert read is not None
+        maps = await asyncio.gather(*(read(m) for m in due), return_exceptions=True)
+        now = self.clock()
+        for member, found in zip(due, maps, strict=True):
+            member.map_read_at = now
+            if isinstance(found, ModelMap):
+                member.models, member.loaded = found.models, found.loaded
+            elif isinstance(found, BaseException) and not isinstance(found, Exception):
+                raise found
 
     def begin(self, member: Member) -> None:
         """A request starts on ``member`` (keeps the health checks running while in use)."""

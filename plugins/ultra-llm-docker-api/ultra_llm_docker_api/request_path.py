@@ -28,7 +28,7 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from ultra_llm.errors import GenerationError
+from ultra_llm.errors import GenerationError, ModelNotFoundError
 from ultra_llm.plugin import Deadline
 
 from .faults import Failed
@@ -50,23 +50,51 @@ def backoff(round_: int, initial: float, ceiling: float) -> float:
 
 
 async def attempt(
-    pool: EndpointPool, op: Callable[[Member], Awaitable[T]], deadline: Deadline | None
+    pool: EndpointPool,
+    op: Callable[[Member], Awaitable[T]],
+    deadline: Deadline | None,
+    *,
+    model: str | None = None,
+    conversation: str | None = None,
 ) -> tuple[Member, T]:
-    """``op``'s result and the member it came from, which stays begun: the caller ``succeed``s or ``release``s it."""
+    """``op``'s result and the member it came from, which stays begun: the caller ``succeed``s or ``release``s it.
+
+    ``model`` (with several endpoints): the choice goes to a runner that has it, and one runner's
+    ``ModelNotFoundError`` sends the request to another that has it (maps read again first); it is
+    the answer only once no runner has the model. ``conversation``: kept on one runner (``pick``).
+    """
     loop = asyncio.get_running_loop()
     total = math.inf if deadline is None else deadline.total
     ep = pool.members[0].endpoint
     limit = max(ep.retries, len(pool.members))
     tried: list[Member] = []
+    absent: list[Member] = []
     attempts = rounds = polls = 0
+    if model is not None:
+        await pool.know_models()
     while True:
-        member = pool.pick(tried)
+        member = pool.pick([*tried, *absent], model=model, conversation=conversation)
         if member is None:  # every endpoint failed this round
-            tried, member = [], pool.pick()
-        assert member is not None
+            tried, member = [], pool.pick(absent, model=model, conversation=conversation) or pool.pick(absent)
+        assert member is not None  # ``absent`` never holds every member: the last "not found" is raised
         pool.begin(member)
         try:
-            return member, await op(member)
+            result = await op(member)
+            if model is not None:
+                pool.answered(member, model)
+            return member, result
+        except ModelNotFoundError:
+            pool.release(member, None)
+            if model is None or not pool.several:
+                raise
+            pool.lacks(member, model)
+            absent.append(member)
+            pool.stale()
+            await pool.know_models()
+            after = pool.pick(absent, model=model)
+            if after is None or after.rank(model) == 3:
+                raise  # no runner has it: this is the answer
+            log.info("%s has no %s; sent to another runner", member.endpoint.display_url, model)
         except Failed as failed:
             pool.release(member, failed.error if failed.endpoint_fault else None)
             if failed.stale:
@@ -81,7 +109,7 @@ async def attempt(
             now = loop.time()
             if not failed.retryable or attempts >= limit or now >= total:
                 raise failed.error from failed.__cause__
-            if pool.pick(tried) is not None:
+            if pool.pick([*tried, *absent], model=model) is not None:
                 continue  # another endpoint has not been tried yet: at once
             rounds += 1
             wait = failed.retry_after

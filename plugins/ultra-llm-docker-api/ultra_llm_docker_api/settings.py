@@ -129,6 +129,12 @@ class DockerAPISettings(Settings):
     health_interval: float = setting(
         5.0, ge=0, help="Several URLs: seconds between health checks while the backend is in use (0: none)."
     )
+    models_refresh: float = setting(
+        5.0,
+        ge=0,
+        help="Several URLs: seconds a runner's list of models (and of loaded ones) is trusted before it is "
+        'read again; it is also read again after a "not found", a load and a lifecycle call.',
+    )
 
 
 @dataclass(frozen=True)
