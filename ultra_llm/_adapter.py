@@ -377,12 +377,18 @@ class Adapter:
         return self._returned(result, "embed", EmbeddingResult)
 
     async def pull(
-        self, model: str | None = None, progress: ProgressCallback | None = None, *, timeout: float | None = None
+        self,
+        model: str | None = None,
+        progress: ProgressCallback | None = None,
+        *,
+        timeout: float | None = None,
+        runners: Sequence[str] = (),
     ) -> None:
         """Download ``model`` (default: the adapter's), reporting progress to ``progress``. A pull of
         several GB takes as long as it takes: no total by default (``timeout=SECONDS`` sets one); the
-        backend fails it when nothing arrives for its own pull-idle setting."""
-        store = self._store("pull models")
+        backend fails it when nothing arrives for its own pull-idle setting. ``runners``: only to these
+        of a backend's servers (their URLs), not to every one."""
+        store = self._store("pull models", runners)
         name = self.backend.canonical_model(model or self.model)
         await self._guard(store.pull, name, progress, what="Pulling", timeout=timeout)
 
@@ -402,17 +408,25 @@ class Adapter:
         running = await self._guard(loaded.running_models, what="Listing loaded models")
         return self._returned_each(running, "running_models", RunningModel)
 
-    async def preload(self, model: str | None = None, *, timeout: float | _Configured | None = CONFIGURED) -> str:
+    async def preload(
+        self,
+        model: str | None = None,
+        *,
+        timeout: float | _Configured | None = CONFIGURED,
+        runners: Sequence[str] = (),
+    ) -> str:
         """Load ``model`` (default: the adapter's) without generating; its canonical name. A cold load
-        takes tens of seconds: it is bounded by ``ULTRA_LLM_TIMEOUT``, or ``timeout=`` (``None``: none)."""
-        loaded = self._loaded_models("preload models")
+        takes tens of seconds: it is bounded by ``ULTRA_LLM_TIMEOUT``, or ``timeout=`` (``None``: none).
+        A backend with several servers loads it on each that has it, or on ``runners`` (URLs)."""
+        loaded = self._loaded_models("preload models", runners)
         name = self.backend.canonical_model(model or self.model)
         await self._guard(loaded.preload, name, what="Preloading", timeout=timeout)
         return name
 
-    async def unload(self, models: Sequence[str] = (), *, all: bool = False) -> int:
+    async def unload(self, models: Sequence[str] = (), *, all: bool = False, runners: Sequence[str] = ()) -> int:
         """Unload ``models`` (names canonicalised), or every loaded model with ``all``; how many the
-        server unloaded. Unloading cuts requests the model is serving for anyone."""
+        server unloaded (on every server of a backend that has several, or on ``runners``).
+        Unloading cuts requests the model is serving for anyone."""
         from .errors import InvalidOptionsError
 
         if all and models:
@@ -421,7 +435,7 @@ class Adapter:
             )
         if not all and not models:
             raise InvalidOptionsError("Name the models to unload.", fix="Give MODEL..., or --all for every one.")
-        loaded = self._loaded_models("unload models")
+        loaded = self._loaded_models("unload models", runners)
         names = [self.backend.canonical_model(model) for model in models]
         return self._returned(await self._guard(self._unload, loaded, names, all, what="Unloading"), "unload", int)
 
@@ -437,17 +451,19 @@ class Adapter:
         keep_alive: str | None = None,
         think: bool | None = None,
         unload: bool = False,
+        runners: Sequence[str] = (),
     ) -> str:
         """Set ``model``'s context size (tokens; -1 for the whole trained context), keep-alive (a Go
         duration, ``0`` or ``-1``) and whether it thinks (a reasoning model; per request, the
         ``reasoning=`` option overrides it); its canonical name. On a model server these are per-model
         settings the server applies at the next load (it loads the model again at once). While the
         model is busy the server refuses: ``ModelLoadedError``; ``unload=True`` unloads it first, on
-        purpose (cutting requests it serves)."""
+        purpose (cutting requests it serves). A backend with several servers configures it on each
+        that has it, or on ``runners`` (URLs)."""
         from ._lifecycle import ModelSettings
         from .errors import ModelLoadedError
 
-        loaded = self._loaded_models("configure models")
+        loaded = self._loaded_models("configure models", runners)
         settings = loaded.check_settings(ModelSettings(context_size=context_size, keep_alive=keep_alive, think=think))
         name = self.backend.canonical_model(model)
         if unload:
@@ -513,19 +529,35 @@ class Adapter:
         object.__setattr__(stamped, "deadline", deadline)
         return stamped
 
-    def _store(self, asked: str) -> ModelStore:
-        """The backend as a ``ModelStore`` for a management call (``asked``: "pull models" ...)."""
+    def _store(self, asked: str, runners: Sequence[str] = ()) -> ModelStore:
+        """The backend as a ``ModelStore`` for a management call (``asked``: "pull models" ...), acting
+        on ``runners`` only when named (``Backend.on_runners``)."""
         self._check_not_standing_in()
         if not isinstance(self.backend, ModelStore):
             raise refusal(self.name, ModelStore, asked)
-        return self.backend
+        return self._on(runners)  # type: ignore[return-value]  # a view of the same class
 
-    def _loaded_models(self, asked: str) -> LoadedModels:
-        """The backend as ``LoadedModels`` for a management call (``asked``: "preload models" ...)."""
+    def _loaded_models(self, asked: str, runners: Sequence[str] = ()) -> LoadedModels:
+        """The backend as ``LoadedModels`` for a management call (``asked``: "preload models" ...),
+        acting on ``runners`` only when named (``Backend.on_runners``)."""
         self._check_not_standing_in()
         if not isinstance(self.backend, LoadedModels):
             raise refusal(self.name, LoadedModels, asked)
-        return self.backend
+        return self._on(runners)  # type: ignore[return-value]  # a view of the same class
+
+    def _on(self, runners: Sequence[str]) -> Backend:
+        """The backend, or its view acting on ``runners`` only (a plugin's failure is a ``PluginError``)."""
+        if not runners:
+            return self.backend
+        try:
+            view = self.backend.on_runners(list(runners))
+        except UltraLLMError:
+            raise
+        except PASS_THROUGH:
+            raise
+        except BaseException as exc:  # a plugin may raise anything
+            raise self._plugin_error(exc) from exc
+        return self._returned(view, "on_runners", type(self.backend))
 
     def _check_not_standing_in(self) -> None:
         """A backend serving as the fallback for an unavailable one manages nothing in its place: the

@@ -8,7 +8,7 @@ Nothing here imports pydantic or any client library: backends import what they n
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from ._tools import ToolCallAssembler
@@ -134,6 +134,19 @@ class Backend(abc.ABC):
         API path, a digest of its credentials, never the credentials in clear). Caches key answers by
         it. Must not do I/O or raise."""
         return None
+
+    def on_runners(self, urls: Sequence[str]) -> Backend:
+        """This backend acting only on the named runners (servers) for model management and lifecycle
+        calls (``--runner URL``, ``runners=``): a backend that spreads requests over several servers
+        returns a view of itself sharing its connections; ``InvalidOptionsError`` for a URL it does not
+        use. The default: one server, so ``UnsupportedOperationError``."""
+        from .errors import UnsupportedOperationError
+
+        raise UnsupportedOperationError(
+            f"Backend '{self.name}' talks to one server: there is no runner to name.",
+            fix="Leave out --runner (runners=); it names one of the several servers a backend may be given.",
+            backend=self.name,
+        )
 
     def diagnostics(self) -> dict[str, Any]:
         """Backend-specific state worth showing, JSON-ready (``{}`` by default), for ``ultra-llm

@@ -87,12 +87,15 @@ class RunningModel:
     loading: bool | None = None
     keep_alive: str | None = None
     last_used: str | None = None
+    runner: str | None = None
+    """The server it is loaded on, when the backend has several (its URL as configured); else ``None``."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
         return {
             "name": self.name,
             "backend": self.backend,
+            "runner": self.runner,
             "engine": self.engine,
             "mode": self.mode,
             "until": self.until,
@@ -112,12 +115,18 @@ class DiskUsage:
     engine_bytes: int | None = None
     shown: tuple[tuple[str, str], ...] = ()
     """The rows as the server printed them (``("Models", "1.23GB")``), when it printed a table."""
+    runner: str | None = None
+    """The server this usage is of, when it is one of several (its URL as configured); else ``None``."""
+    runners: tuple[DiskUsage, ...] = ()
+    """With several servers: each one's usage (``runner`` set), the byte counts above their sums."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping."""
         return {
             "backend": self.backend,
+            "runner": self.runner,
             "models_bytes": self.models_bytes,
             "engine_bytes": self.engine_bytes,
             "shown": dict(self.shown),
+            "runners": [usage.to_dict() for usage in self.runners],
         }

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from .commands_models import backend_option
+from .commands_models import backend_option, runner_option
 from .context import _Context, command_adapter, handle_errors, pass_context, run_async
 from .output import _human_bytes, echo_json, echo_table, yes_no
 from .terminal import for_stream
 
 if TYPE_CHECKING:
     from .._adapter import Adapter
-    from .._lifecycle import ModelSettings
+    from .._lifecycle import DiskUsage, ModelSettings
 
 T = TypeVar("T")
 
@@ -66,24 +66,29 @@ def ps(ctx: _Context, backend: str | None, as_json: bool) -> None:
     if as_json:
         echo_json([model.to_dict() for model in loaded])
         return
-    echo_table(
-        ["MODEL", "ENGINE", "MODE", "UNTIL"],
-        [[_shown(m.name), _shown(m.engine), _shown(m.mode), _shown(m.until)] for m in loaded],
-    )
+    rows = [[_shown(m.name), _shown(m.engine), _shown(m.mode), _shown(m.until)] for m in loaded]
+    if any(m.runner for m in loaded):  # a backend with several servers: which one each row is on
+        echo_table(
+            ["RUNNER", "MODEL", "ENGINE", "MODE", "UNTIL"],
+            [[_shown(m.runner), *r] for m, r in zip(loaded, rows, strict=True)],
+        )
+        return
+    echo_table(["MODEL", "ENGINE", "MODE", "UNTIL"], rows)
 
 
 @click.command()
 @click.argument("model")
 @backend_option
+@runner_option
 @pass_context
 @handle_errors
-def preload(ctx: _Context, model: str, backend: str | None) -> None:
+def preload(ctx: _Context, model: str, backend: str | None, runners: tuple[str, ...]) -> None:
     """Load MODEL without generating, so the first request does not wait for it.
 
     The server's own name for this is `run -d` (detach). A cold load can take tens of
     seconds (ULTRA_LLM_TIMEOUT bounds it); it stays loaded for its keep-alive (see `configure`).
     """
-    name = _with_adapter(ctx, backend, lambda adapter: adapter.preload(model))
+    name = _with_adapter(ctx, backend, lambda adapter: adapter.preload(model, runners=runners))
     click.echo(f"Loaded {_shown(name)}.")
 
 
@@ -91,15 +96,18 @@ def preload(ctx: _Context, model: str, backend: str | None) -> None:
 @click.argument("models", nargs=-1, metavar="MODEL...")
 @click.option("--all", "all_", is_flag=True, help="Unload every loaded model.")
 @backend_option
+@runner_option
 @json_option
 @pass_context
 @handle_errors
-def unload(ctx: _Context, models: tuple[str, ...], all_: bool, backend: str | None, as_json: bool) -> None:
+def unload(
+    ctx: _Context, models: tuple[str, ...], all_: bool, backend: str | None, runners: tuple[str, ...], as_json: bool
+) -> None:
     """Unload MODEL... (or --all) from memory; they load again on their next request.
 
     This cuts the requests those models are serving, for every user of the server.
     """
-    count = _with_adapter(ctx, backend, lambda adapter: adapter.unload(models, all=all_))
+    count = _with_adapter(ctx, backend, lambda adapter: adapter.unload(models, all=all_, runners=runners))
     if as_json:
         echo_json({"unloaded": count})
     elif count:
@@ -120,6 +128,7 @@ def unload(ctx: _Context, models: tuple[str, ...], all_: bool, backend: str | No
 )
 @click.option("--unload", "unload_first", is_flag=True, help="Unload it first if loaded (cuts its requests).")
 @backend_option
+@runner_option
 @pass_context
 @handle_errors
 def configure(
@@ -130,6 +139,7 @@ def configure(
     think: bool | None,
     unload_first: bool,
     backend: str | None,
+    runners: tuple[str, ...],
 ) -> None:
     """Set MODEL's context size and keep-alive on the server (its `configure`).
 
@@ -144,7 +154,7 @@ def configure(
 
     async def call(adapter: Adapter) -> str:
         return await adapter.configure(
-            model, context_size=context_size, keep_alive=keep_alive, think=think, unload=unload_first
+            model, context_size=context_size, keep_alive=keep_alive, think=think, unload=unload_first, runners=runners
         )
 
     name = _with_adapter(ctx, backend, call)
@@ -190,12 +200,21 @@ def df(ctx: _Context, backend: str | None, as_json: bool) -> None:
     if as_json:
         echo_json(usage.to_dict())
         return
+    if usage.runners:  # a backend with several servers: each one's rows
+        rows = [[_shown(part.runner), a, b] for part in usage.runners for a, b in _usage_rows(part)]
+        echo_table(["RUNNER", "TYPE", "SIZE"], rows)
+        return
+    echo_table(["TYPE", "SIZE"], _usage_rows(usage))
+
+
+def _usage_rows(usage: DiskUsage) -> list[list[str]]:
+    """``df``'s rows for one server: as it printed them, else its byte counts made readable."""
     rows = [list(row) for row in usage.shown] or [
         [label, _human_bytes(value)]
         for label, value in (("Models", usage.models_bytes), ("Inference engine", usage.engine_bytes))
         if value is not None
     ]
-    echo_table(["TYPE", "SIZE"], [[_shown(a), _shown(b)] for a, b in rows])
+    return [[_shown(a), _shown(b)] for a, b in rows]
 
 
 COMMANDS = [ps, preload, unload, configure, inspect, df]

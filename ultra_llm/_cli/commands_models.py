@@ -57,9 +57,20 @@ def models(ctx: _Context, backend: str | None, as_json: bool) -> None:
     run_async(run())
 
 
+runner_option = click.option(
+    "--runner",
+    "runners",
+    multiple=True,
+    metavar="URL",
+    help="Only on this server of a backend given several (one of its URLs), repeatable; "
+    "default: every one (that has the model).",
+)
+
+
 @click.command()
 @click.argument("model")
 @backend_option
+@runner_option
 @click.option(
     "--timeout",
     type=float,  # checked by the adapter, as generate's is
@@ -70,7 +81,7 @@ def models(ctx: _Context, backend: str | None, as_json: bool) -> None:
 )
 @pass_context
 @handle_errors
-def pull(ctx: _Context, model: str, backend: str | None, timeout: float | None) -> None:
+def pull(ctx: _Context, model: str, backend: str | None, runners: tuple[str, ...], timeout: float | None) -> None:
     """Download MODEL with a progress bar."""
 
     async def run() -> None:
@@ -79,6 +90,7 @@ def pull(ctx: _Context, model: str, backend: str | None, timeout: float | None) 
             await adapter.pull(
                 progress=lambda event: display.update(event.completed or 0, event.total, event.message),
                 timeout=timeout,
+                runners=runners,
             )
             display.finish()
             click.echo(f"Pulled {adapter.model} on {adapter.name}.")

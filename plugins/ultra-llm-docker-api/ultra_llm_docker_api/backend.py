@@ -8,11 +8,12 @@ backend reads settings only; the first request creates the connection pool; ``ac
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import quote
 
@@ -25,6 +26,7 @@ from ultra_llm.errors import (
     GenerationError,
     GenerationTimeoutError,
     InvalidModelNameError,
+    InvalidOptionsError,
     ModelNotFoundError,
     StreamInterruptedError,
     UltraLLMError,
@@ -36,6 +38,7 @@ from ultra_llm.plugin import (
     Check,
     Chunk,
     Deadline,
+    DiskUsage,
     EmbeddingRequest,
     EmbeddingResult,
     GenerationRequest,
@@ -79,7 +82,7 @@ from .transport import Transport, error_of
 log = logging.getLogger("ultra_llm.docker_api")
 
 if TYPE_CHECKING:
-    from ultra_llm.plugin import DiskUsage, ModelSettings, ProgressCallback, RunningModel, UltraConfig
+    from ultra_llm.plugin import ModelSettings, ProgressCallback, RunningModel, UltraConfig
 
 __all__ = ["DockerAPIBackend"]
 
@@ -141,6 +144,8 @@ class DockerAPIBackend(Backend):
         )
         self.transport: Transport = self.pool.members[0].transport
         """The first endpoint's transport (the only one with a single URL)."""
+        self.targets: tuple[Member, ...] = tuple(self.pool.members)
+        """The runners model management and lifecycle calls act on: every one, or those ``on_runners`` named."""
 
     # -- endpoints --------------------------------------------------------------------------------
 
@@ -156,6 +161,29 @@ class DockerAPIBackend(Backend):
     def diagnostics(self) -> dict[str, Any]:
         """The endpoints' states, for ``ultra-llm backends --json`` and the web API."""
         return {"endpoints": self.endpoint_states()}
+
+    def on_runners(self, urls: Sequence[str]) -> DockerAPIBackend:
+        """A view of this backend whose management and lifecycle calls act on ``urls`` only (each one of
+        ``MODEL_RUNNER_URL``'s, as configured or shown); it shares the pool, so closing it closes both."""
+        by_url = {_plain_url(m.endpoint.display_url): m for m in self.pool.members}
+        unknown = [url for url in urls if _plain_url(url) not in by_url]
+        if unknown:
+            raise InvalidOptionsError(
+                f"{', '.join(unknown)} is not one of this backend's runners ({', '.join(by_url)}).",
+                fix="Name a URL of MODEL_RUNNER_URL as `ultra-llm runners` shows it.",
+            )
+        view = copy.copy(self)
+        view.targets = tuple(dict.fromkeys(by_url[_plain_url(url)] for url in urls))
+        return view
+
+    async def _having(self, model: str) -> list[Member]:
+        """The target runners that have ``model`` (maps read afresh; a runner whose map cannot be read
+        counts as having it: it answers for itself); with one runner, that one."""
+        if not self.pool.several:
+            return list(self.targets)
+        self.pool.stale(self.targets)
+        await self.pool.know_models()
+        return [m for m in self.targets if m.rank(model) < 3]
 
     async def doctor_checks(self, model: str) -> list[Check]:
         """The models and the default model, then one optional check per endpoint of a pool."""
@@ -436,8 +464,11 @@ class DockerAPIBackend(Backend):
         """
         self._require_runner("Pulling a model")
         parse_model_reference(model)  # InvalidModelNameError before the name reaches a request
-        for member in self.pool.members:
-            await self._pull_on(member, model, progress)
+        try:
+            for member in self.targets:
+                await self._pull_on(member, model, progress)
+        finally:
+            self.pool.stale(self.targets)
 
     async def _pull_on(self, member: Member, model: str, progress: ProgressCallback | None) -> None:
         ep = member.endpoint
@@ -504,7 +535,8 @@ class DockerAPIBackend(Backend):
         parse_model_reference(model)  # InvalidModelNameError before the name reaches the URL path
         missing: ModelNotFoundError | None = None
         removed = 0
-        for member in self.pool.members:
+        self.pool.stale(self.targets)
+        for member in self.targets:
             url = member.endpoint.management("/models/" + quote(model, safe="/:@"))
             try:
                 await member.transport.request("DELETE", url, model=model)
@@ -564,44 +596,94 @@ class DockerAPIBackend(Backend):
         except MalformedResponse as exc:
             raise malformed(exc, url) from None
 
+    def _runner(self, member: Member) -> str | None:
+        """``RunningModel.runner`` / ``DiskUsage.runner``: the runner's URL when there are several."""
+        return member.endpoint.display_url if self.pool.several else None
+
+    async def _each(
+        self,
+        members: Sequence[Member],
+        call: Callable[[Member], Awaitable[T]],
+        what: str,
+        tolerated: type[UltraLLMError] = UltraLLMError,
+    ) -> list[T]:
+        """``call`` on each of ``members`` in turn. With several runners a ``tolerated`` failure is logged
+        and left out while another answers (a read: one runner down hides nothing of the others; a
+        change: a runner without the model); all failing raise the first. Any other failure raises."""
+        results: list[T] = []
+        first: UltraLLMError | None = None
+        for member in members:
+            try:
+                results.append(await call(member))
+            except tolerated as exc:
+                if not self.pool.several:
+                    raise
+                first = first or exc
+                log.warning("%s: %s failed, left out: %s", member.endpoint.display_url, what, exc.message)
+        if first is not None and not results:
+            raise first
+        return results
+
     async def running_models(self) -> list[RunningModel]:
-        """``GET /engines/ps`` on every endpoint: the models loaded, with ``docker model ps``'s UNTIL."""
+        """``GET /engines/ps`` on every runner: the models loaded, with ``docker model ps``'s UNTIL, and
+        with several runners which one each is on (``RunningModel.runner``)."""
         self._require_lifecycle("Listing loaded models")
-        rows: list[RunningModel] = []
-        for member in self.pool.members:
+
+        async def on(member: Member) -> list[RunningModel]:
             answer = await self._control(member, "GET", "/engines/ps")
             try:
-                rows += running_from(answer, backend=self.name, canonical=self.canonical_model)
+                rows = running_from(answer, backend=self.name, canonical=self.canonical_model)
             except MalformedResponse as exc:
                 raise malformed(exc, member.endpoint.management("/engines/ps")) from None
-        return rows
+            runner = self._runner(member)
+            return [dataclasses.replace(row, runner=runner) for row in rows] if runner else rows
+
+        return [row for rows in await self._each(self.targets, on, "listing loaded models") for row in rows]
 
     async def preload(self, model: str) -> None:
-        """A chat request with ``X-Preload-Only: true`` on every endpoint: the runner loads the model and
-        answers 200 with no body (``scheduling/http_handler.go:271-275``), as ``docker model run -d``
-        does (``cmd/cli/desktop/desktop.go:426-461``); a model not there is a ``ModelNotFoundError``."""
+        """A chat request with ``X-Preload-Only: true`` on each runner that has the model: the runner
+        loads it and answers 200 with no body (``scheduling/http_handler.go:271-275``), as ``docker
+        model run -d`` does (``cmd/cli/desktop/desktop.go:426-461``); ``ModelNotFoundError`` when none has it."""
         self._require_lifecycle("Preloading a model")
         parse_model_reference(model)
         body = json.dumps({"model": model, "messages": []}).encode()
-        for member in self.pool.members:
+
+        async def on(member: Member) -> None:
             tail = member.endpoint.api_path + "/chat/completions"
             await self._control(member, "POST", tail, body=body, model=model, headers={"X-Preload-Only": "true"})
 
+        await self._on_having(model, on, "preloading")
+
+    async def _on_having(self, model: str, call: Callable[[Member], Awaitable[None]], what: str) -> None:
+        """``call`` on each target runner that has ``model``; a runner without it is no error while
+        another has it; none having it is ``ModelNotFoundError`` (the runner's own, when one answered)."""
+        having = await self._having(model)
+        if not having:
+            raise self.model_missing(model, "no runner has it")
+        try:
+            await self._each(having, call, what, ModelNotFoundError)
+        finally:
+            self.pool.stale(having)
+
     async def unload(self, models: Sequence[str] = (), *, all: bool = False) -> int:
-        """``POST /engines/unload`` on every endpoint; the runners unloaded, summed. The runner leaves a
+        """``POST /engines/unload`` on every runner; the runners unloaded, summed. The runner leaves a
         model that is serving a request loaded (``loader.go:269-284``)."""
         self._require_lifecycle("Unloading models")
         for model in models:
             parse_model_reference(model)
         body = unload_body(models, all=all)
-        count = 0
-        for member in self.pool.members:
+
+        async def on(member: Member) -> int:
             answer = await self._control(member, "POST", "/engines/unload", body=body)
             try:
-                count += unloaded_from(answer)
+                return unloaded_from(answer)
             except MalformedResponse as exc:
                 raise malformed(exc, member.endpoint.management("/engines/unload")) from None
-        return count
+
+        try:
+            return sum([await on(member) for member in self.targets])
+        finally:
+            self.pool.stale(self.targets)
 
     @classmethod
     def check_settings(cls, settings: ModelSettings) -> ModelSettings:
@@ -610,29 +692,35 @@ class DockerAPIBackend(Backend):
         return check_model_settings(settings)
 
     async def configure(self, model: str, settings: ModelSettings) -> None:
-        """``POST /engines/_configure`` on every endpoint (202; the runner then loads the model again with
-        the settings). The runner takes any name here (``scheduler.go:386-396``), so the model is looked
-        up first: a typo is a ``ModelNotFoundError``, not a setting for nothing. A 409 (its runner is
-        serving a request) is ``ModelLoadedError``; nothing is unloaded here."""
+        """``POST /engines/_configure`` on each runner that has the model (202; the runner then loads it
+        again with the settings). The runner takes any name here (``scheduler.go:386-396``), so the
+        model is looked up first: a typo is a ``ModelNotFoundError``, not a setting for nothing. A 409
+        (its runner is serving a request) is ``ModelLoadedError``; nothing is unloaded here."""
         settings = self.check_settings(settings)
         self._require_lifecycle("Configuring a model")
         await self.inspect(model)
         engine = self.settings.engine
         tail = f"/engines/{engine}/_configure" if engine else "/engines/_configure"
-        for member in self.pool.members:
-            await self._control(member, "POST", tail, body=configure_body(model, settings), model=model)
+        body = configure_body(model, settings)
+
+        async def on(member: Member) -> None:
+            await self._control(member, "POST", tail, body=body, model=model)
+
+        await self._on_having(model, on, "configuring")
 
     async def inspect(self, model: str) -> ModelInfo:
         """``GET /models/{name}`` on the runner (``details``, the packaged context, then the context size
         ``configure`` set, which wins: ``llamacpp/llamacpp_config.go:97-109``); elsewhere the server's
-        model list entry, with llama-server's ``/props`` (context window, tools, vision)."""
+        model list entry, with llama-server's ``/props`` (context window, tools, vision). With several
+        runners, the first that has the model answers."""
         if not self.endpoint.runner_layout:
             for info in await self.list_models():
                 if info.name == model:
                     return info
             raise self.model_missing(model, "not in the server's model list")
         parse_model_reference(model)
-        member = self.pool.members[0]
+        having = await self._having(model)
+        member = having[0] if having else self.targets[0]
         answer = await self._control(member, "GET", "/models/" + quote(model, safe="/:@"), model=model)
         entries = models_from_runner([answer])
         details = entries[0][1] if entries else {}
@@ -656,20 +744,44 @@ class DockerAPIBackend(Backend):
         return configured_context(answer, model, self.canonical_model)
 
     async def disk_usage(self) -> DiskUsage:
-        """``GET /engines/df`` on the first endpoint (models and the default engine, in bytes)."""
+        """``GET /engines/df`` (models and the default engine, in bytes); with several runners each
+        one's in ``DiskUsage.runners`` and their sums above."""
         self._require_lifecycle("Reading disk usage")
-        member = self.pool.members[0]
-        answer = await self._control(member, "GET", "/engines/df")
-        try:
-            return disk_usage_from(answer, backend=self.name)
-        except MalformedResponse as exc:
-            raise malformed(exc, member.endpoint.management("/engines/df")) from None
+
+        async def on(member: Member) -> DiskUsage:
+            answer = await self._control(member, "GET", "/engines/df")
+            try:
+                usage = disk_usage_from(answer, backend=self.name)
+            except MalformedResponse as exc:
+                raise malformed(exc, member.endpoint.management("/engines/df")) from None
+            return dataclasses.replace(usage, runner=self._runner(member))
+
+        parts = await self._each(self.targets, on, "reading disk usage")
+        if not self.pool.several:
+            return parts[0]
+        return DiskUsage(
+            backend=self.name,
+            models_bytes=_sum(part.models_bytes for part in parts),
+            engine_bytes=_sum(part.engine_bytes for part in parts),
+            runners=tuple(parts),
+        )
 
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def aclose(self) -> None:
         """Stop the endpoints' health checks and close their connection pools (if a request opened them)."""
         await self.pool.aclose()
+
+
+def _sum(values: Iterable[int | None]) -> int | None:
+    """The sum of the known counts; ``None`` when none is known."""
+    known = [value for value in values if value is not None]
+    return sum(known) if known else None
+
+
+def _plain_url(url: str) -> str:
+    """A runner URL as ``--runner`` matches it: no surrounding blanks or trailing slash."""
+    return url.strip().rstrip("/")
 
 
 def _context(details: dict[str, str | int | float | None]) -> int | None:
