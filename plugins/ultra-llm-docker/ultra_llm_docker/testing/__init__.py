@@ -4,7 +4,9 @@
   kernel's ``ultra_llm_clean_env`` clears the variables of installed plugins' settings classes);
 - ``double``: a faithful fake ``docker`` binary (``docker model ...``, the ``docker_double`` fixture);
 - ``engine``: llama.cpp's ``llama-server``, pinned and built once per machine, with a tiny model and a
-  proxy in the runner's layout (``real_engine``, ``dmr_runner``);
+  proxy in the runner's layout (``real_engine``, ``dmr_runner``); and, with no real engine, a canned
+  one behind that proxy with the runner's memory: slots, load time, eviction, load counters
+  (``make_memory_runner``);
 - ``balancer``: nginx in front of several runners.
 
 Importing this package starts nothing and imports neither double nor engine until a fixture runs.

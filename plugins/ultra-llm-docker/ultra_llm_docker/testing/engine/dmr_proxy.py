@@ -22,7 +22,14 @@ What the runner itself answers, the proxy answers from its own model state, in t
   ``model is required`` / ``invalid request``, 404 ``model not found`` for inference on a model that
   is not local, 404 ``backend not found``, 503 ``service unavailable`` when the engine is down.
 
-Tests can queue canned failures (``inject``) and read ``requests`` (method, path) afterwards.
+The runner's memory (``loader.go`` at 642c7211, see ``_acquire``): a load takes ``load_time`` seconds,
+during which ``GET /engines/ps`` lists the model with ``loading: true`` and its requests wait; at most
+``slots`` models are resident (``None``: no limit; the runner's own count, ``min(CPUs, 8)``, is reported
+by no route); a load that finds the slots full evicts every idle model (``evict(false)``), and waits
+while every resident model serves a request. Both default to the old instant, unlimited runner.
+
+Tests can queue canned failures (``inject``) and read ``requests`` (method, path) afterwards, and the
+load counters ``loads``, ``load_counts`` (per model tag) and ``evictions``.
 Runs on its own event loop in a daemon thread (``start``/``stop``), or as a script:
 ``python -m ultra_llm_docker.testing.engine.dmr_proxy --engine http://127.0.0.1:PORT --port N``.
 """
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
 import json
@@ -108,12 +116,21 @@ class _LocalModel:
 
 @dataclass
 class _Runner:
-    """A loaded model (``loader.runners``): its engine, mode, last use and requests in flight."""
+    """A loaded model (``loader.runners``): its engine, mode, last use and requests in flight
+    (``in_use``: the slot's reference count, ``loader.references``)."""
 
     engine: str
     mode: str
     last_used: float
     in_use: int = 0
+
+
+@dataclass
+class _Loading:
+    """A slot reserved for a model being loaded (``loader.loading``, loader.go:83-90,121-126)."""
+
+    mode: str
+    started: float
 
 
 @dataclass
@@ -172,6 +189,10 @@ class DMRProxy:
     ``engine_model`` is the alias the engine serves; requests for any local model are rewritten to
     it. Thread-safe enough for tests: state is only touched on the proxy's own loop, and the public
     mutators (``inject``, ``add_local``) hand work to that loop.
+
+    ``slots`` (None: no limit) caps the models resident or loading at once; ``load_time`` is how long
+    each load takes, in seconds. The counters ``loads``, ``load_counts`` and ``evictions`` say what the
+    runner's memory did (see ``_acquire`` for the rules and their sources).
     """
 
     def __init__(
@@ -184,7 +205,13 @@ class DMRProxy:
         pull_sources: dict[str, PullSource] | None = None,
         pull_delay: float = 0.005,
         version: str = "v1.2.6-proxy",
+        slots: int | None = None,
+        load_time: float = 0.0,
     ) -> None:
+        if slots is not None and slots < 1:
+            raise ValueError(f"slots must be at least 1 (or None for no limit), not {slots}")
+        if load_time < 0:
+            raise ValueError(f"load_time must not be negative, not {load_time}")
         self.engine_url = engine_url.rstrip("/")
         self.engine_model = engine_model
         self.embedding_url = (embedding_url or engine_url).rstrip("/")
@@ -200,8 +227,23 @@ class DMRProxy:
         self.local: dict[str, _LocalModel] = {}
         self.loaded: dict[str, _Runner] = {}
         """Runners by model tag: what ``GET /engines/ps`` shows."""
+        self.loading: dict[str, _Loading] = {}
+        """Models being loaded, by tag: each holds a slot; ``/engines/ps`` shows them ``loading``."""
         self.configs: dict[str, dict[str, Any]] = {}
         """Runner configurations by model tag (``loader.runnerConfigs``), as ``_configure`` sent them."""
+        self.slots = slots
+        """How many models may be resident or loading at once (``len(loader.slots)``); None: no limit."""
+        self.load_time = load_time
+        """Seconds each load takes (the runner's ``run`` + ``wait``, loader.go:619-635)."""
+        self.loads = 0
+        """Loads completed (a request that finds its model resident loads nothing)."""
+        self.load_counts: dict[str, int] = {}
+        """Loads completed, by model tag."""
+        self.evictions = 0
+        """Idle runners evicted to make room for a load (``evict(false)`` in ``loader.load``); unloads and
+        ``_configure``'s eviction of the model it reconfigures are not counted."""
+        self._waiters: set[asyncio.Event] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.engine_disk_usage = 48_000_000
         self.requests: list[tuple[str, str]] = []
         self._injected: deque[tuple[int, str, dict[str, str]]] = deque()
@@ -272,6 +314,8 @@ class DMRProxy:
         """Start listening on 127.0.0.1 (on the running loop) and return the server."""
         server = await asyncio.start_server(self._handle_connection, "127.0.0.1", port, limit=_HEAD_LIMIT)
         self._server = server
+        if self._loop is None:  # served in the foreground (``main``): waits need the loop too
+            self._loop = asyncio.get_running_loop()
         self.port = int(server.sockets[0].getsockname()[1])
         return server
 
@@ -472,22 +516,172 @@ class DMRProxy:
 
     # -- model lifecycle (docker/model-runner pkg/inference/scheduling at 642c7211) ---------------
 
-    def _load(self, tag: str, mode: str) -> _Runner:
-        """The model's runner, started if it was not (``loader.load``); its keep-alive from the config."""
-        with self._lock:
-            runner = self.loaded.get(tag)
-            if runner is None:
-                runner = self.loaded[tag] = _Runner("llama.cpp", mode, time.time())
-            return runner
+    # The runner's memory, read from loader.go at 642c72117b2431a6b871796883af1aaf013fc3cf. Models are
+    # keyed by tag here; the runner keys by (backend, model ID, draft model, mode) (loader.go:39-73).
 
-    def hold(self, name: str, busy: bool = True) -> None:
-        """Load ``name`` and count one request in flight on it (``busy``), or end that request: what
-        another client's long generation does to the runner, which tests cannot time reliably."""
-        tag = normalize(name)
-        runner = self._load(tag, "completion")
+    @property
+    def waiting(self) -> int:
+        """Requests inside ``loader.load`` now: waiting for a free slot or for a load under way (theirs
+        or another request's for the same model)."""
+        return len(self._waiters)
+
+    def _used(self) -> int:
+        """Slots held by resident runners or by loads under way (``usedSlots``, loader.go:449-453)."""
+        return len(self.loaded) + len(self.loading)
+
+    def _evict_unused(self) -> int:
+        """``evict(false)`` (loader.go:232-265): every runner serving no request goes, however recently it
+        was used and even with ``keep_alive`` -1 (with ``idleOnly`` false the idle and never-evict tests
+        drop out of the condition at loader.go:251); busy ones stay. Returns how many remain. Lock held."""
+        for tag in [tag for tag, runner in self.loaded.items() if not runner.in_use]:
+            del self.loaded[tag]
+            self.evictions += 1
+        return len(self.loaded)
+
+    def _step(self, tag: str, mode: str) -> _Runner | _Loading | None:
+        """One pass of ``loader.load``'s loop (loader.go:546-647) under the lock: the resident runner,
+        taken (``references++``, loader.go:560-577); or a reserved slot, the caller to load into it
+        (loader.go:605-617); or None, to wait for a change (loader.go:649-660)."""
         with self._lock:
-            runner.in_use = max(0, runner.in_use + (1 if busy else -1))
-            runner.last_used = time.time()
+            while True:
+                if tag in self.loading:  # another request loads it: wait for that (loader.go:554-558)
+                    return None
+                runner = self.loaded.get(tag)
+                if runner is not None:
+                    runner.in_use += 1
+                    return runner
+                if self.slots is not None and self._used() >= self.slots:
+                    # Full (loading reservations included): evict every unused runner, and start over
+                    # if any went (loader.go:580-589).
+                    before = len(self.loaded)
+                    if self._evict_unused() < before:
+                        continue
+                if self.slots is None or self._used() < self.slots:  # a free slot (loader.go:591-599)
+                    pending = self.loading[tag] = _Loading(mode, time.time())
+                    return pending
+                return None  # "Cannot load model yet" (loader.go:601-603): every resident model is busy
+
+    async def _acquire(self, tag: str, mode: str) -> _Runner:
+        """``loader.load`` (loader.go:476-662): the model's runner with this request counted on it,
+        loading it first if it is not resident. Waits, with no deadline of its own, for a change
+        whenever it cannot proceed: its poll channel (a buffered one, registered in ``waiters``) is
+        signalled by ``broadcast`` when a runner is released (loader.go:698-699) or a load ends
+        (loader.go:624,633,645); every waiter wakes and they race for the slot, in no set order.
+        In the runner only the request's context ends the wait (loader.go:654-657): the client went
+        away, or the one-minute budget of ``_configure``'s preload ran out. This double does not
+        notice a client that goes away until it writes the answer; ``stop`` ends every wait."""
+        waiter = asyncio.Event()
+        self._waiters.add(waiter)
+        try:
+            while True:
+                got = self._step(tag, mode)
+                if isinstance(got, _Runner):
+                    return got
+                if got is not None:
+                    return await self._finish_load(tag, got)
+                await waiter.wait()
+                waiter.clear()  # a signal sent from now on is kept, like the runner's size-1 channel
+        finally:
+            self._waiters.discard(waiter)
+
+    async def _finish_load(self, tag: str, pending: _Loading) -> _Runner:
+        """Start the runner in the reserved slot, the lock released meanwhile (loader.go:605-647): takes
+        ``load_time``; a cancelled load frees its slot (loader.go:628-635). The new runner is registered
+        with one reference, the loading request's (loader.go:637-646), and waiters are woken."""
+        try:
+            if self.load_time > 0:
+                await asyncio.sleep(self.load_time)
+        except BaseException:
+            with self._lock:
+                self.loading.pop(tag, None)
+            self._broadcast()
+            raise
+        return self._register(tag, pending)
+
+    def _register(self, tag: str, pending: _Loading) -> _Runner:
+        """The loaded runner takes its slot with one reference; the load is counted; waiters wake."""
+        with self._lock:
+            self.loading.pop(tag, None)
+            runner = self.loaded[tag] = _Runner("llama.cpp", pending.mode, time.time(), in_use=1)
+            self.loads += 1
+            self.load_counts[tag] = self.load_counts.get(tag, 0) + 1
+        self._broadcast()
+        return runner
+
+    def _release(self, runner: _Runner) -> None:
+        """``loader.release`` (loader.go:664-700): one reference less; at zero the idle time starts;
+        waiters are always signalled."""
+        with self._lock:
+            runner.in_use = max(0, runner.in_use - 1)
+            if not runner.in_use:
+                runner.last_used = time.time()
+        self._broadcast()
+
+    def _broadcast(self) -> None:
+        """Signal every waiting load (``broadcast``, loader.go:202-210), from any thread."""
+        loop = self._loop
+        if loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            for waiter in self._waiters:
+                waiter.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(self._broadcast)
+
+    def _start_preload(self, tag: str) -> None:
+        """``_configure``'s background preload (http_handler.go:488-518): a preload-only request. When it
+        needs no waiting (resident, or ``load_time`` 0 and a slot free) it is done before this returns,
+        so the 202 is only sent after it; otherwise a task finishes it."""
+        got = self._step(tag, "completion")
+        if isinstance(got, _Loading) and self.load_time <= 0:
+            got = self._register(tag, got)
+        if isinstance(got, _Runner):
+            self._release(got)
+            return
+        task = asyncio.create_task(self._preload(tag, got))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _preload(self, tag: str, pending: _Loading | None) -> None:
+        """The rest of a preload, within its one-minute budget (http_handler.go:497); when that runs
+        out it gives up quietly (a log line in the runner), a load under way freeing its slot."""
+
+        async def load() -> None:
+            if pending is not None:
+                runner = await self._finish_load(tag, pending)
+            else:
+                runner = await self._acquire(tag, "completion")
+            self._release(runner)
+
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(load(), 60)
+
+    def hold(self, name: str, busy: bool = True, *, timeout: float = 60.0) -> None:
+        """Count one request in flight on ``name`` (``busy``), loading it first as a request would
+        (waiting for a load or a free slot, up to ``timeout`` seconds), or end that request
+        (``busy=False``; nothing for a model that is not resident): what another client's long
+        generation does to the runner, which tests cannot time reliably. Call from a test's thread."""
+        tag = normalize(name)
+        if not busy:
+            with self._lock:
+                runner = self.loaded.get(tag)
+            if runner is not None:
+                self._release(runner)
+            return
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            raise RuntimeError("the proxy is not started")
+        future = asyncio.run_coroutine_threadsafe(self._acquire(tag, "completion"), loop)
+        try:
+            future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise
 
     def _status(self, tag: str, runner: _Runner) -> dict[str, Any]:
         """``BackendStatus`` (``scheduling/api.go:71-86``) as ``getLoaderStatus`` fills it
@@ -510,11 +704,25 @@ class DMRProxy:
             entry["keep_alive"] = _go_duration_string(keep)
         return entry
 
+    @staticmethod
+    def _loading_status(tag: str, pending: _Loading) -> dict[str, Any]:
+        """A model being loaded, as ``getLoaderStatus`` adds it after the runners (scheduler.go:274-282):
+        backend, model, mode and ``loading: true`` only; ``last_used`` the zero time (a struct, kept),
+        ``in_use`` false and ``keep_alive`` nil (both dropped)."""
+        return {
+            "backend_name": "llama.cpp",
+            "model_name": tag,
+            "mode": pending.mode,
+            "last_used": "0001-01-01T00:00:00Z",
+            "loading": True,
+        }
+
     async def _lifecycle(self, request: _Request, writer: asyncio.StreamWriter) -> None:
         method, path = request.method, request.path
         if path == "/engines/ps" and method == "GET":  # http_handler.go:120,322-331
             with self._lock:
                 rows = [self._status(tag, r) for tag, r in self.loaded.items()]
+                rows += [self._loading_status(tag, pending) for tag, pending in self.loading.items()]
             await self._json(writer, rows)
         elif path == "/engines/df" and method == "GET":  # http_handler.go:121,333-354, api.go:88-92
             with self._lock:
@@ -573,7 +781,8 @@ class DMRProxy:
         ``invalid request`` for a body that does not decode (a bad ``keep_alive``: backend.go:223-256),
         409 ``runner already active`` when the model's runner is still there after evicting idle ones,
         i.e. it serves a request (loader.go:722-732); an unchanged config is a no-op (loader.go:709-713).
-        Then 202, and the model is preloaded in the background (http_handler.go:488-520): loaded again."""
+        Then 202, and the model is preloaded in the background (http_handler.go:488-520): loaded again
+        (at once when ``load_time`` is 0 and a slot is free, before the next request is read)."""
         engine = request.path[len("/engines/") : -len("/_configure")].strip("/")
         if engine not in ("", "llama.cpp"):
             await self._plain(writer, 404, "backend not found")
@@ -611,7 +820,7 @@ class DMRProxy:
             await self._plain(writer, 409, "runner already active")
             return
         if self._find_local(tag) is not None:  # the background preload (fails quietly for no model)
-            self._load(tag, "completion")
+            self._start_preload(tag)
         await self._respond(writer, 202, b"", "text/plain; charset=utf-8")
 
     @staticmethod
@@ -761,18 +970,17 @@ class DMRProxy:
             return True
         embed = engine_path.endswith("/embeddings")
         tag = model.tags[0]
-        runner = self._load(tag, "embedding" if embed else "completion")
-        if request.headers.get("x-preload-only") == "true":  # http_handler.go:271-275: loaded, 200, no body
-            await self._respond(writer, 200, b"", "text/plain; charset=utf-8")
-            return True
-        upstream_root = self.embedding_url if embed else self.engine_url
-        payload["model"] = self.embedding_model if embed else self.engine_model
-        runner.in_use += 1  # loader.load ... release (http_handler.go:264-269)
+        # loader.load, waiting for the load or a slot, ... defer loader.release (http_handler.go:263-269)
+        runner = await self._acquire(tag, "embedding" if embed else "completion")
         try:
+            if request.headers.get("x-preload-only") == "true":  # http_handler.go:271-275: loaded, 200, no body
+                await self._respond(writer, 200, b"", "text/plain; charset=utf-8")
+                return True
+            upstream_root = self.embedding_url if embed else self.engine_url
+            payload["model"] = self.embedding_model if embed else self.engine_model
             return await self._relay(request, upstream_root, engine_path, json.dumps(payload).encode(), writer)
         finally:
-            runner.in_use -= 1
-            runner.last_used = time.time()
+            self._release(runner)
 
     async def _relay(self, request: _Request, root: str, path: str, body: bytes, writer: asyncio.StreamWriter) -> bool:
         """Send the request to the engine and copy its response to the client piece by piece."""
@@ -860,10 +1068,21 @@ def main() -> None:
     parser.add_argument("--embedding-engine", default=None)
     parser.add_argument("--model", default="ai/tiny")
     parser.add_argument("--port", type=int, default=12434)
+    parser.add_argument("--slots", type=int, default=None, help="models resident at once (default: no limit)")
+    parser.add_argument("--load-time", type=float, default=0.0, help="seconds each model load takes")
+    parser.add_argument("--local", action="append", default=[], help="another local model (repeatable)")
     args = parser.parse_args()
 
     async def run() -> None:
-        proxy = DMRProxy(args.engine, engine_model=args.model, embedding_url=args.embedding_engine)
+        proxy = DMRProxy(
+            args.engine,
+            engine_model=args.model,
+            embedding_url=args.embedding_engine,
+            slots=args.slots,
+            load_time=args.load_time,
+        )
+        for name in args.local:
+            proxy.add_local(name)
         server = await proxy.serve(args.port)
         print(f"DMR proxy on {proxy.url} -> {args.engine}", flush=True)
         async with server:

@@ -13,20 +13,36 @@ Both skip with a clear reason only when the pinned ``llama-server`` is not built
 skip into a failure. Nothing starts at import:
 the server starts when a test first asks for the fixture, and stops (its process group, reaped)
 at the end of the session.
+
+- ``make_memory_runner``: no engine needed. A factory, ``make_memory_runner(models=("ai/tiny",
+  "ai/other"), *, slots=1, load_time=0.0, delay=0.0, reply=...) -> MemoryRunner``: a canned engine
+  behind a ``DMRProxy`` with the runner's memory (``memory_runner.runner_with_memory``); what each call
+  started is stopped when the test ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from .dmr_proxy import DMRProxy
 from .launcher import EngineProcess, engine_missing, start_engine
+from .memory_runner import MemoryRunner, runner_with_memory
 
-__all__ = ["DMRRunner", "RealEngine", "dmr_runner", "real_engine", "require_engine"]
+__all__ = [
+    "DMRRunner",
+    "MemoryRunner",
+    "RealEngine",
+    "dmr_runner",
+    "make_memory_runner",
+    "real_engine",
+    "require_engine",
+]
 
 
 @dataclass(frozen=True)
@@ -82,3 +98,15 @@ def dmr_runner(real_engine: RealEngine) -> Iterator[DMRRunner]:
         yield DMRRunner(url=proxy.url, model=real_engine.model, proxy=proxy, engine=real_engine)
     finally:
         proxy.stop()
+
+
+@pytest.fixture
+def make_memory_runner() -> Iterator[Callable[..., MemoryRunner]]:
+    """Start a runner double with memory over a canned engine (``runner_with_memory``'s arguments);
+    each one started is stopped, proxy then engine, when the test ends."""
+    with contextlib.ExitStack() as stack:
+
+        def make(*args: Any, **kwargs: Any) -> MemoryRunner:
+            return stack.enter_context(runner_with_memory(*args, **kwargs))
+
+        yield make
