@@ -151,3 +151,16 @@ def test_generate_many_keeps_order_and_per_item_errors(monkeypatch: pytest.Monke
         items = adapter.generate_many(["one", "two", [{"role": "wizard", "content": "x"}], "four"], concurrency=2)
     assert [item.result.text if item.result else None for item in items] == ["one", "two", None, "four"]
     assert isinstance(items[2].error, InvalidOptionsError)
+
+
+def test_a_conversation_id_reaches_the_request_and_a_bad_one_is_refused() -> None:
+    with adapter_for() as adapter:
+        assert adapter.build_request("hi", {"conversation": "thread-7"}).conversation == "thread-7"
+        assert adapter.build_request("hi", {}).conversation is None
+        for bad in ("", "   ", 7, "x" * 257, "bad\ud800"):
+            with pytest.raises(InvalidOptionsError, match="conversation"):
+                adapter.build_request("hi", {"conversation": bad})
+    from ultra_llm._options import check_caller_options
+
+    with pytest.raises(InvalidOptionsError, match="conversation cannot be set through -o"):
+        check_caller_options({"conversation": "x"}, "-o")

@@ -286,3 +286,15 @@ def test_the_cache_commands(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cou
     monkeypatch.setenv("ULTRA_LLM_CACHE", "bogus")
     bad = runner.invoke(cli, ["cache", "stats"])
     assert bad.exit_code == 2 and "ULTRA_LLM_CACHE" in bad.output
+
+
+def test_a_conversation_id_is_not_part_of_the_key(
+    counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch, generations: Count
+) -> None:
+    """The id only says which server keeps a conversation's cache: the same question in two
+    conversations has one answer, stored once."""
+    monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")
+    adapter = counting_adapter()
+    first = adapter.complete("q", temperature=0, conversation="one")
+    assert adapter.complete("q", temperature=0, conversation="two") == first
+    assert generations() == 1

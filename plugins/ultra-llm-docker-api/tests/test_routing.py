@@ -26,6 +26,9 @@ from ultra_llm._cli.app import build_cli
 from ultra_llm.errors import ModelNotFoundError
 from ultra_llm.testing.adapters import adapter_over
 from ultra_llm.testing.clock import FakeClock
+from ultra_llm.testing.serve import wait_ready
+
+httpx2 = pytest.importorskip("httpx2")
 
 ALPHA, BETA = "ai/alpha:latest", "ai/beta:latest"
 FAST = {"max_tokens": 4}
@@ -173,19 +176,51 @@ def test_no_runner_with_the_model_is_model_not_found_after_one_try_each(
     assert len(inference(a)) + len(inference(b)) == 1  # both maps said no: one runner asked, for its 404
 
 
-def test_a_conversation_stays_on_its_runner_and_other_requests_spread(
-    make_memory_runner: Callable[..., MemoryRunner], make_backend: Callable[..., Any]
+def test_a_conversation_stays_on_its_runner_from_python_the_cli_and_the_web_api(
+    make_memory_runner: Callable[..., MemoryRunner],
+    make_backend: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    ultra_llm_serve: Any,
 ) -> None:
+    """One conversation id reaches one runner from every adapter and process (the pool hashes it, it
+    remembers nothing); without an id requests take turns."""
     a = make_memory_runner(("ai/alpha",), slots=1)
     b = make_memory_runner(("ai/alpha",), slots=1)
     loaded_idle(a, ALPHA)
     loaded_idle(b, ALPHA)
-    backend = make_backend(f"{a.url},{b.url}", health_interval=0)
-    asyncio.run(ask(backend, ["alpha"] * 6, conversation="thread-1"))
-    assert sorted([len(inference(a)), len(inference(b))]) == [0, 6]
-    before = len(inference(a)), len(inference(b))
-    asyncio.run(ask(backend, ["alpha"] * 6))
-    assert len(inference(a)) > before[0] and len(inference(b)) > before[1]  # without an id: in turn
+    runners = (a, b)
+
+    def counts() -> list[int]:
+        return [len(inference(r)) for r in runners]
+
+    asyncio.run(ask(make_backend(f"{a.url},{b.url}", health_interval=0), ["alpha"] * 3, conversation="thread-1"))
+    home = counts().index(3)
+    assert counts()[1 - home] == 0
+    for _ in range(2):  # each invocation is a new adapter, as a new process would be
+        code, out, err = invoke(
+            monkeypatch,
+            env_for(a, b),
+            "generate",
+            "-m",
+            "alpha",
+            "--conversation",
+            "thread-1",
+            "-o",
+            "max_tokens=4",
+            "x",
+        )
+        assert (code, out) == (0, REPLY + "\n"), err
+    assert counts()[home] == 5 and counts()[1 - home] == 0
+    process, port = ultra_llm_serve(env=env_for(a, b))
+    api = f"http://127.0.0.1:{port}/api"
+    wait_ready(process, f"{api}/backends")
+    for _ in range(2):
+        body = {"prompt": "x", "model": "alpha", "conversation": "thread-1", "options": FAST}
+        assert httpx2.post(f"{api}/generate", json=body, timeout=30).json()["text"] == REPLY
+    assert counts()[home] == 7 and counts()[1 - home] == 0
+    before = counts()
+    asyncio.run(ask(make_backend(f"{a.url},{b.url}", health_interval=0), ["alpha"] * 4))
+    assert [after - was for after, was in zip(counts(), before, strict=True)] == [2, 2]  # without an id: in turn
 
 
 def test_the_maps_are_read_once_per_refresh_interval_and_never_with_one_runner(

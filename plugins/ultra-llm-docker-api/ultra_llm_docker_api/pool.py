@@ -11,8 +11,10 @@
 * **choice**: among the members not excluded and not known to lack the model (unless every one
   is), those not ejected; among those the best placed for the model (it loaded there, then it
   there, then not known), then the fewest requests in flight (ties taken in turn); when every one
-  is ejected, the one whose cooldown ends first. A conversation id keeps a conversation on the member it
-  started on while that member stays a choice. The attempt loop (``request_path``) asks for the
+  is ejected, the one whose cooldown ends first. A conversation id goes to the member that its
+  hash ranks first among those not ejected that may have the model (rendezvous hashing), so every
+  process and adapter sends one conversation to the same runner while that runner stays a choice,
+  and nothing is remembered. The attempt loop (``request_path``) asks for the
   next member after a failure, and reports each outcome.
 * **ejection**: ``eject_failures`` consecutive failures take a member out for ``eject_cooldown``
   seconds; afterwards a health check or a request tries it again, and one success reinstates it.
@@ -30,8 +32,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,10 +44,7 @@ from .faults import Failed
 from .settings import Endpoint
 from .transport import Transport, error_of
 
-__all__ = ["CONVERSATIONS_KEPT", "EndpointPool", "Member", "ModelMap"]
-
-CONVERSATIONS_KEPT = 4096
-"""The most conversation ids the pool remembers a member for (the least recently used go first)."""
+__all__ = ["EndpointPool", "Member", "ModelMap"]
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,6 @@ class EndpointPool:
         self.models_refresh = models_refresh
         self._read_map = read_map if len(self.members) > 1 else None
         self._reading: asyncio.Task[None] | None = None
-        self._conversations: OrderedDict[str, Member] = OrderedDict()
         self._turn = 0
         self._last_use = 0.0
         self._health: asyncio.Task[None] | None = None
@@ -165,7 +163,7 @@ class EndpointPool:
         self, exclude: Sequence[Member] = (), *, model: str | None = None, conversation: str | None = None
     ) -> Member | None:
         """The member to send to next, or ``None`` if all are excluded: not ejected, then the best placed
-        for ``model``, then the fewest in flight; ``conversation``'s member while it is among those."""
+        for ``model``, then the fewest in flight; with a ``conversation`` id, the member it hashes to."""
         now = self.clock()
         left = [m for m in self.members if m not in exclude]
         if model is not None and self.several:
@@ -175,22 +173,15 @@ class EndpointPool:
         ready = [m for m in left if not m.ejected(now)]
         if not ready:
             return min(left, key=lambda m: m.ejected_until or 0.0)
+        if conversation is not None:
+            return max(ready, key=lambda m: _affinity(conversation, m))
         if model is not None and len(ready) > 1:
             best = min(m.rank(model) for m in ready)
             ready = [m for m in ready if m.rank(model) == best]
-        pinned = self._conversations.get(conversation) if conversation is not None else None
-        if pinned is not None and pinned in ready:
-            self._conversations.move_to_end(conversation)  # type: ignore[arg-type]
-            return pinned
         fewest = min(m.in_flight for m in ready)
         tied = [m for m in ready if m.in_flight == fewest]
         chosen = tied[self._turn % len(tied)]
         self._turn += 1
-        if conversation is not None and self.several:
-            self._conversations[conversation] = chosen
-            self._conversations.move_to_end(conversation)
-            if len(self._conversations) > CONVERSATIONS_KEPT:
-                self._conversations.popitem(last=False)
         return chosen
 
     def _placed_for(self, model: str, left: list[Member]) -> list[Member]:
@@ -363,3 +354,10 @@ class EndpointPool:
                 loop.call_soon_threadsafe(task.cancel)  # a task of another (running) loop
         for member in self.members:
             await member.transport.aclose()
+
+
+def _affinity(conversation: str, member: Member) -> bytes:
+    """How strongly ``conversation`` prefers ``member`` (rendezvous hashing on the endpoint's identity):
+    the same in every process, and only the conversations of a runner that goes away move."""
+    key = f"{conversation}\0{member.endpoint.identity}".encode()
+    return hashlib.blake2b(key, digest_size=8).digest()
