@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["CHAT_TEMPLATE", "CONTEXT_LENGTH", "VOCAB_WORDS", "banned_token_ids", "write_tiny_model"]
+__all__ = ["CHAT_TEMPLATE", "CONTEXT_LENGTH", "SEED", "VOCAB_WORDS", "banned_token_ids", "write_tiny_model"]
 
 N_EMBD = 64
 N_HEAD = 4
@@ -102,10 +102,11 @@ def banned_token_ids() -> list[int]:
     return list(range(first_byte + 0x80, first_byte + 0x100))
 
 
-def write_tiny_model(path: str | Path) -> Path:
+def write_tiny_model(path: str | Path, *, seed: int = SEED) -> Path:
     """Write the tiny model to ``path`` (a ``.gguf`` file, about 0.5 MB) and return the path.
 
-    Deterministic: the same bytes for the same ``gguf`` version (weights from a fixed seed).
+    Deterministic: the same bytes for the same ``gguf`` version and ``seed`` (the random weights' seed;
+    another seed gives another model with the same shapes, vocabulary and template).
     Architecture ``llama``: 2 blocks, embedding 64, 4 heads, feed-forward 128, float32 weights.
     """
     import gguf
@@ -115,7 +116,7 @@ def write_tiny_model(path: str | Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     tokens, scores, types = _vocabulary()
     n_vocab = len(tokens)
-    rng = np.random.default_rng(SEED)
+    rng = np.random.default_rng(seed)
 
     def weight(*shape: int) -> np.ndarray:
         scale = 1.0 / float(np.sqrt(shape[-1]))
