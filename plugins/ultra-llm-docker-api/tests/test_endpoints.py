@@ -73,6 +73,14 @@ def runner_like(handler: Any, model: str = "ai/tiny:latest") -> Any:
     return answer
 
 
+def loaded_on(model: str, *proxies: DMRProxy) -> None:
+    """``model`` loaded and idle on each proxy, as after another client's request: the pool, which
+    sends a model where it is loaded first, sees the proxies as equals."""
+    for proxy in proxies:
+        proxy.hold(model)
+        proxy.hold(model, busy=False)
+
+
 def posts(requests: list[Any]) -> list[Any]:
     """The inference requests among those a server saw (not the pool's reads of its models)."""
     return [r for r in requests if (r.method if isinstance(r, SeenRequest) else r[0]) == "POST"]
@@ -145,6 +153,7 @@ def test_ejection_lasts_the_cooldown_on_the_pools_clock(make_backend: Callable[.
 def test_requests_spread_by_least_outstanding(
     make_backend: Callable[..., Any], dmr_runner: DMRRunner, second_proxy: DMRProxy
 ) -> None:
+    loaded_on(dmr_runner.model, dmr_runner.proxy, second_proxy)  # equally placed: the spread is by requests
     backend = make_backend(f"{dmr_runner.url},{second_proxy.url}", health_interval=0)
 
     async def run() -> list[str]:
@@ -194,9 +203,7 @@ def test_an_endpoint_killed_mid_run_is_ejected_then_retried_and_reinstated(
     port = victim.port
     assert port is not None
     url = victim.url
-    for proxy in (victim, dmr_runner.proxy):  # loaded on both: the requests spread over the two
-        proxy.hold(dmr_runner.model)
-        proxy.hold(dmr_runner.model, busy=False)
+    loaded_on(dmr_runner.model, victim, dmr_runner.proxy)  # loaded on both: the requests spread over the two
     # the cooldown ends when the test moves the clock, not after a guessed sleep; it is shorter than
     # the 3 x 0.2 s of idleness that stop the health checks, so moving past it keeps them running
     clock = FakeClock()

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from ultra_llm_docker.testing.engine.fixtures import RealEngine, RouterEngine
 from ultra_llm_docker.testing.engine.memory_runner import MemoryRunner
 
 from ultra_llm._cli.app import build_cli
@@ -307,3 +308,31 @@ def test_runner_is_refused_by_a_backend_with_one_server(
     assert code == 0, err  # the one runner, named: acts on it
     code, out, err = invoke(monkeypatch, {"ULTRA_LLM_BACKEND": "mock"}, "pull", "mock-model", "--runner", a.url)
     assert code == 1 and "talks to one server" in err and out == ""
+
+
+@pytest.mark.engine
+def test_a_router_mode_llama_server_and_a_single_model_one_share_a_pool(
+    router_engine: RouterEngine, real_engine: RealEngine, make_backend: Callable[..., Any]
+) -> None:
+    """Real engines: llama-server in router mode (``tiny-a``, ``tiny-b``, one loaded at a time) and a
+    single-model llama-server (``ai/tiny``), given together in the ``/v1`` layout. Each model goes to
+    the server that has it; the router's ``status`` tells the pool what it has loaded."""
+    router_engine.unload_all()
+    backend = make_backend(f"{router_engine.url},{real_engine.url}", health_interval=0)
+    router, single = backend.pool.members
+
+    async def run() -> None:
+        async with adapter_over(backend) as adapter:
+            for model in ("tiny-a", real_engine.model, "tiny-b", real_engine.model, "tiny-a"):
+                result = await adapter.complete("hi", model=model, max_tokens=2, temperature=0)
+                assert result.model == model
+            await backend.pool.know_models()  # a load the pool caused: read again
+            assert router.models == frozenset(router_engine.models) and router.loaded == frozenset({"tiny-a"})
+            assert single.models is not None and real_engine.model in single.models and single.loaded is None
+            with pytest.raises(ModelNotFoundError, match="nope"):
+                await adapter.complete("hi", model="nope", max_tokens=2)
+
+    asyncio.run(run())
+    assert router_engine.statuses() == {"tiny-a": "loaded", "tiny-b": "unloaded"}  # --models-max 1: LRU
+    states = {s["url"]: s for s in backend.endpoint_states()}
+    assert states[router_engine.url]["successes"] == 3 and states[real_engine.url]["successes"] == 2

@@ -3,7 +3,9 @@
 - Docker Model Runner (the runner's layout): the tags of ``GET /models`` (``docker model list
   --json``), and the models of ``GET /engines/ps``, a loading one included: it is on its way there
   (``pkg/inference/scheduling/api.go:71-86`` at 642c7211).
-- Another server (``/v1``): the ids and aliases of ``GET <api>/models``; what is loaded is not known.
+- Another server (``/v1``): the ids and aliases of ``GET <api>/models``; what is loaded, only where the
+  list says (llama-server's router mode: each entry's ``status``, ``router_status``), a loading model
+  included; elsewhere not known.
 
 Each read is a check (``Transport.probe``: ``ULTRA_LLM_CHECK_TIMEOUT``); one that fails gives
 ``None``, and the pool keeps what it knew.
@@ -19,10 +21,15 @@ from ultra_llm.errors import UltraLLMError
 from .faults import Failed
 from .parsing import MalformedResponse, load_json, models_from_runner, served_names
 from .pool import Member, ModelMap
+from .router_status import ModelState, model_states
 
 __all__ = ["read_map"]
 
 log = logging.getLogger("ultra_llm.docker_api")
+
+_ON_ITS_WAY = (ModelState.LOADED, ModelState.LOADING)
+"""A router's models a request is sent to first: loaded, or loading (it waits for that load rather
+than paying another elsewhere)."""
 
 
 async def read_map(member: Member, canonical: Callable[[str], str]) -> ModelMap | None:
@@ -36,7 +43,9 @@ async def read_map(member: Member, canonical: Callable[[str], str]) -> ModelMap 
             return ModelMap(_names(tags, canonical), _names(_running_names(running), canonical))
         listing = load_json((await transport.probe(ep.api("/models"))).body, f"GET {ep.api_path}/models")
         member.served = served_names(listing)
-        return ModelMap(_names(member.served, canonical))
+        states = model_states(listing)
+        warm = None if states is None else [name for name, state in states.items() if state in _ON_ITS_WAY]
+        return ModelMap(_names(member.served, canonical), None if warm is None else _names(warm, canonical))
     except (Failed, UltraLLMError, MalformedResponse) as exc:
         log.debug("%s: its models could not be read: %s", ep.display_url, exc)
         return None
