@@ -25,12 +25,24 @@ if TYPE_CHECKING:
     from ._registry import BackendSpec
     from ._selection import Selection
     from ._sync import SyncAdapter
-    from ._types import Choice, Chunk, EmbeddingResult, ImagePart, Message, ModelInfo, Result, TokenLogprob, Usage
+    from ._types import (
+        Choice,
+        Chunk,
+        EmbeddingResult,
+        Fallback,
+        ImagePart,
+        Message,
+        ModelInfo,
+        Result,
+        TokenLogprob,
+        Usage,
+    )
 
 __version__ = "0.4.0"
 
 _LAZY = {
     "Choice": "_types",
+    "Fallback": "_types",
     "TokenLogprob": "_types",
     "BatchItem": "_batch",
     "BatchProgress": "_batch",
@@ -117,6 +129,7 @@ __all__ = [
     "Choice",
     "Chunk",
     "EmbeddingResult",
+    "Fallback",
     "ImagePart",
     "LLMAdapter",
     "Message",

@@ -17,12 +17,14 @@ import asyncio
 import contextlib
 import copy
 import dataclasses
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._backend import Backend
 from ._capabilities import LoadedModels, ModelStore, refusal
 from ._deadline import CONFIGURED, CallClock, Deadline, call_timeout
+from ._fallback import Cooldowns, Fallbacks
 from ._faults import PASS_THROUGH
 from ._features import Features, refuse_too_deep, refuse_unsupported
 from ._options import validate_options
@@ -44,6 +46,7 @@ from .errors import (
     AdapterClosedError,
     ConfigurationError,
     GenerationTimeoutError,
+    InvalidModelNameError,
     PluginError,
     UltraLLMError,
 )
@@ -80,10 +83,12 @@ class Adapter:
         model: str | None = None,
         config: UltraConfig,
         selection: Selection,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``model`` defaults to ``DEFAULT_MODEL``, else the backend's own ``default_model``. With none
         of them the adapter still lists, inspects and manages models, and answers calls that name
-        their model; a call that needs the adapter's own raises ``ConfigurationError`` (``model``)."""
+        their model; a call that needs the adapter's own raises ``ConfigurationError`` (``model``).
+        ``clock`` (monotonic seconds) times the models' cooldowns (``ULTRA_LLM_MODEL_COOLDOWN``)."""
         self.host = host
         self.backend = backend
         self.config = config
@@ -97,6 +102,10 @@ class Adapter:
         tells the deadline its first chunk: whole calls keep the first-token limit too. A backend
         with its own ``generate`` has only the total on whole calls (ultra_llm._deadline)."""
         self._closed = False
+        self.cooldowns = Cooldowns(config.model_cooldown, clock)
+        """The models that failed lately and are passed over for their fallbacks (``ultra_llm._fallback``)."""
+        self._chains: dict[str, tuple[str, ...]] | None = None
+        self._windows: dict[str, int | None] | None = None
 
     @classmethod
     def on_backend(
@@ -198,12 +207,14 @@ class Adapter:
         system_message = options.pop("system_message", None)
         progress = options.pop("progress", None)
         conversation = _conversation_id(options.pop("conversation", None))
+        chain = options.pop("fallback_models", None)
         require_text(requested, "the model name")
         require_text(system_message, "the system message")
         features = Features.pop(options)
         refuse_too_deep(options, features)
         require_text(options, "the options")
         model = self.backend.canonical_model(requested)
+        fallback_models = self._fallback_models(model, chain)
         try:
             messages = to_messages(prompt, system_message=system_message)
         except ValueError as exc:
@@ -235,6 +246,7 @@ class Adapter:
             features.reasoning,
             features.reasoning_budget,
             conversation,
+            fallback_models,
         )
 
     async def complete(
@@ -248,8 +260,11 @@ class Adapter:
         ``ULTRA_LLM_TIMEOUT``; ``None`` for no total (the first-token limit still holds)."""
         deadline = self._generation_deadline(timeout)
         request = self._request(prompt, options, deadline)
-        clock = CallClock(deadline, first_token=self._whole_first_token)
-        result = await self._guard(self.chain.generate, request, clock=clock, timeout=timeout)
+        if request.fallback_models:
+            result = await self._falling_back(request, deadline, timeout)
+        else:
+            clock = CallClock(deadline, first_token=self._whole_first_token)
+            result = await self._guard(self.chain.generate, request, clock=clock, timeout=timeout)
         if type(result) is not Result:  # the hot path: the exact type first, the general check after
             result = self._returned(result, "generate", Result)
         fmt = request.response_format
@@ -268,6 +283,114 @@ class Adapter:
             result = dataclasses.replace(result, choices=choices)
         return result
 
+    async def _falling_back(
+        self, request: GenerationRequest, deadline: Deadline, timeout: float | _Configured | None
+    ) -> Result:
+        """``request``'s whole answer down its chain: the next model after each failure a chain moves on
+        for (``ultra_llm._fallback``), all within the call's one deadline; the answer carries ``fallback``."""
+        fallbacks = Fallbacks(request, self.cooldowns, self._context_windows)
+        attempt = await fallbacks.next()
+        while True:
+            assert attempt is not None
+            clock = CallClock(deadline, first_token=self._whole_first_token)
+            try:
+                result = await self._guard(self.chain.generate, attempt, clock=clock, timeout=timeout)
+            except UltraLLMError as error:
+                following = await fallbacks.next() if fallbacks.failed(attempt.model, error) else None
+                if following is None:
+                    raise
+                _log_fallback(attempt.model, following.model, error)
+                attempt = following
+                continue
+            fallbacks.answered(attempt.model)
+            if attempt.fallback is not None and isinstance(result, Result):
+                result = dataclasses.replace(result, fallback=attempt.fallback)
+            return result
+
+    async def _stream_falling_back(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
+        """``request``'s stream down its chain, moving on only before a first chunk: once one arrived
+        the stream is that model's to the end. The first chunk of a fallback carries ``fallback``."""
+        fallbacks = Fallbacks(request, self.cooldowns, self._context_windows)
+        attempt = await fallbacks.next()
+        while True:
+            assert attempt is not None
+            iterator: AsyncIterator[Chunk] | None = None
+            try:
+                iterator = self.chain.stream(attempt)
+                first = await iterator.__anext__()
+            except StopAsyncIteration:
+                return
+            except UltraLLMError as error:
+                await _close(iterator)
+                following = await fallbacks.next() if fallbacks.failed(attempt.model, error) else None
+                if following is None:
+                    raise
+                _log_fallback(attempt.model, following.model, error)
+                attempt = following
+                continue
+            except BaseException:
+                await _close(iterator)
+                raise
+            fallbacks.answered(attempt.model)
+            try:
+                if attempt.fallback is not None and isinstance(first, Chunk):
+                    first = dataclasses.replace(first, fallback=attempt.fallback)
+                yield first
+                async for chunk in iterator:
+                    yield chunk
+            finally:
+                await _close(iterator)
+            return
+
+    def _fallback_models(self, model: str, chain: object) -> tuple[str, ...]:
+        """The call's chain (``fallback_models``: a list of names), else ``model``'s in
+        ``ULTRA_LLM_MODEL_FALLBACKS``; canonical names, each once, ``model`` left out."""
+        from .errors import InvalidOptionsError
+
+        if chain is None:
+            names: Iterable[str] = self._default_chains().get(model, ())
+        elif (
+            isinstance(chain, str)
+            or not isinstance(chain, (list, tuple))
+            or not all(isinstance(name, str) and name.strip() for name in chain)
+        ):
+            raise InvalidOptionsError(
+                f"fallback_models must be a list of model names, got {_quoted(chain)}.",
+                fix="Pass e.g. fallback_models=['ai/qwen3', 'ai/smollm2'] (CLI: --fallback-model, repeatable).",
+            )
+        else:
+            names = [self.backend.canonical_model(name) for name in chain]
+        return tuple(name for name in dict.fromkeys(names) if name != model)
+
+    def _default_chains(self) -> dict[str, tuple[str, ...]]:
+        """``ULTRA_LLM_MODEL_FALLBACKS``, parsed once, names canonical (``ConfigurationError`` naming
+        the variable for a name the backend cannot read)."""
+        if self._chains is None:
+            from ._fallback import parse_chains
+
+            text = self.config.model_fallbacks
+            chains: dict[str, tuple[str, ...]] = {}
+            try:
+                for model, nexts in (parse_chains(text) if text else {}).items():
+                    chains[self.backend.canonical_model(model)] = tuple(self.backend.canonical_model(n) for n in nexts)
+            except InvalidModelNameError as exc:
+                raise ConfigurationError(
+                    f"ULTRA_LLM_MODEL_FALLBACKS names a model backend '{self.name}' cannot read: {exc.message}",
+                    fix="Give model names as `ultra-llm models` lists them: MODEL=NEXT[,NEXT...];MODEL=...",
+                ) from None
+            self._chains = chains
+        return self._chains
+
+    async def _context_windows(self) -> dict[str, int | None]:
+        """Each model's context window as ``list_models`` gives it, read once (for a prompt too long)."""
+        if self._windows is None:
+            try:
+                models = await self.list_models()
+            except UltraLLMError:
+                return {}  # not known: every fallback is tried
+            self._windows = {info.name: info.context_window for info in models}
+        return self._windows
+
     async def generate(
         self, prompt: Prompt, *, timeout: float | _Configured | None = CONFIGURED, **options: Any
     ) -> str:
@@ -284,7 +407,7 @@ class Adapter:
         request = self._request(prompt, options, deadline.deadline)
         ending = StreamEnding(request.response_format, self.name)
         try:
-            iterator = self.chain.stream(request)
+            iterator = self._stream_falling_back(request) if request.fallback_models else self.chain.stream(request)
         except UltraLLMError:
             raise
         except PASS_THROUGH:
@@ -727,6 +850,21 @@ def _conversation_id(value: object) -> str | None:
         )
     require_text(value, "the conversation id")
     return value
+
+
+async def _close(iterator: AsyncIterator[Chunk] | None) -> None:
+    """Close a stream left early (a plugin's failure to close it is not the call's)."""
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(Exception):
+            await aclose()
+
+
+def _log_fallback(model: str, following: str, error: UltraLLMError) -> None:
+    """One INFO line for each step down a chain: which model failed, why, and which is tried next."""
+    import logging
+
+    logging.getLogger("ultra_llm").info("%s did not answer (%s); trying %s", model, error.message, following)
 
 
 def _quoted(value: object) -> str:

@@ -23,6 +23,16 @@ def _fallback(value: str) -> str:
     return value.strip().lower() or "none"
 
 
+def _chains_text(value: str | None) -> str | None:
+    """``ULTRA_LLM_MODEL_FALLBACKS`` as given, once its grammar is checked (``parse_chains``)."""
+    if value is None or not value.strip():
+        return None
+    from ._fallback import parse_chains
+
+    parse_chains(value)
+    return value.strip()
+
+
 @dataclass(frozen=True)
 class UltraConfig(Settings):
     """The core settings: which backend, which model, the adapter's deadlines."""
@@ -67,6 +77,20 @@ class UltraConfig(Settings):
         gt=0,
         env="ULTRA_LLM_CHECK_TIMEOUT",
         help="Seconds an availability check may take.",
+    )
+    model_fallbacks: str | None = setting(
+        None,
+        env="ULTRA_LLM_MODEL_FALLBACKS",
+        help="Models to try when a model cannot answer (not found, its servers down or overloaded, a prompt "
+        "past its context): MODEL=NEXT[,NEXT...], several separated by ';'. A call's fallback_models "
+        "(--fallback-model) replaces its model's chain. Not ULTRA_LLM_FALLBACK, which picks another backend.",
+        check=_chains_text,
+    )
+    model_cooldown: float = setting(
+        30.0,
+        ge=0,
+        env="ULTRA_LLM_MODEL_COOLDOWN",
+        help="Seconds a model that failed is skipped for in favour of its fallbacks (0: never skipped).",
     )
 
 

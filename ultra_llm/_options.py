@@ -20,7 +20,7 @@ __all__ = ["FEATURE_OPTIONS", "RESERVED_OPTIONS", "check_caller_options", "parse
 FEATURE_OPTIONS = ("tools", "tool_choice", "response_format", "reasoning", "reasoning_budget")
 """The call options that are request features (``ultra_llm._features``), not backend options."""
 
-RESERVED_OPTIONS = ("model", "system_message", "progress", "conversation", *FEATURE_OPTIONS)
+RESERVED_OPTIONS = ("model", "system_message", "progress", "conversation", "fallback_models", *FEATURE_OPTIONS)
 """Keys the adapter reads from its call's options, not the backend's; the CLI and the web API take
 them as their own flags and fields (``-m``, ``--system``, ``--conversation``, ``--tools``, ``--schema``;
 ``model``, ``system_message``, ``conversation``, ``tools``, ``response_format`` ...) only."""
@@ -33,10 +33,10 @@ def check_caller_options(options: Mapping[str, Any], where: str) -> None:
     if reserved:
         raise InvalidOptionsError(
             f"{', '.join(reserved)} cannot be set through {where}: reserved for the request itself.",
-            fix="Use the request's own flags and fields (CLI: -m/--model, --system, --conversation, --tools, "
-            "--tool-choice, --schema, --reasoning/--no-reasoning, --reasoning-budget; web API: the `model`, "
-            "`system_message`, `conversation`, `tools`, `tool_choice`, `response_format`, `reasoning` and "
-            "`reasoning_budget` fields).",
+            fix="Use the request's own flags and fields (CLI: -m/--model, --system, --conversation, "
+            "--fallback-model, --tools, --tool-choice, --schema, --reasoning/--no-reasoning, --reasoning-budget; "
+            "web API: the `model`, `system_message`, `conversation`, `fallback_models`, `tools`, `tool_choice`, "
+            "`response_format`, `reasoning` and `reasoning_budget` fields).",
         )
     from ._text import require_text
 

@@ -296,6 +296,12 @@ class GenerationRequest:
     """The caller's id for the conversation this request continues (``conversation=``): a backend
     with several servers keeps it on one, where llama.cpp reuses its prompt cache; ``None``: the
     request goes wherever the backend chooses. It never changes the answer (caches ignore it)."""
+    fallback_models: tuple[str, ...] = ()
+    """The models to try, in order, when ``model`` cannot answer (canonical names: the call's
+    ``fallback_models``, else ``ULTRA_LLM_MODEL_FALLBACKS``); the adapter tries them, and each
+    attempt reaches the middleware and the backend as a request of its own for one model."""
+    fallback: Fallback | None = None
+    """On an attempt with a fallback model: which model was asked for, and why it did not answer."""
 
     def __post_init__(self) -> None:
         """Immutable all the way down: ``messages`` a tuple, ``options_dict`` a read-only copy (its
@@ -413,6 +419,9 @@ class Chunk:
     """This piece's tokens with their log probabilities, when `logprobs` was asked."""
     index: int = 0
     """Which answer the piece belongs to, when several were asked (`n`); 0 otherwise."""
+    fallback: Fallback | None = None
+    """On a stream's first chunk, when another model answers than the one asked for: which one
+    answers, which was asked for, and why that one did not answer."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping (tool calls with parsed arguments, a parsed answer as plain JSON)."""
@@ -426,6 +435,36 @@ class Chunk:
             "parsed": to_json_value(self.parsed),
             "logprobs": [token.to_dict() for token in self.logprobs],
             "index": self.index,
+            "fallback": None if self.fallback is None else self.fallback.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Why another model answered than the one asked for: the call's chain (`fallback_models`, or
+    `ULTRA_LLM_MODEL_FALLBACKS`) went past it."""
+
+    requested: str
+    """The model the call asked for."""
+    model: str
+    """The model that answered instead."""
+    reason: str
+    """Why it did not answer: `not_found` (no server has it), `unavailable` (its servers are down),
+    `overloaded` (they refused for load, after the retries), `context_length` (the prompt is longer
+    than its window) or `cooling_down` (it failed moments ago and is skipped for a while)."""
+    message: str
+    """What happened to it, in a sentence (the error's message)."""
+    passed: tuple[str, ...] = ()
+    """Every model before the one that answered, in order, the requested one first."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping."""
+        return {
+            "requested": self.requested,
+            "model": self.model,
+            "reason": self.reason,
+            "message": self.message,
+            "passed": list(self.passed),
         }
 
 
@@ -456,6 +495,8 @@ class Result:
     choices: tuple[Choice, ...] = ()
     """Every answer, when several were asked (`n` > 1); the fields above are the first's. Empty
     for one answer."""
+    fallback: Fallback | None = None
+    """When `model` is not the model asked for: which one was, and why it did not answer."""
 
     def to_message(self) -> Message:
         """The answer as the assistant message to put in the history (with its tool calls)."""
@@ -475,6 +516,7 @@ class Result:
             "parsed": to_json_value(self.parsed),
             "logprobs": [token.to_dict() for token in self.logprobs],
             "choices": [choice.to_dict() for choice in self.choices],
+            "fallback": None if self.fallback is None else self.fallback.to_dict(),
         }
 
 

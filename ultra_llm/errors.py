@@ -29,6 +29,7 @@ __all__ = [
     "InvalidOptionsError",
     "ModelLoadedError",
     "ModelNotFoundError",
+    "OverloadedError",
     "PluginError",
     "ResponseTooLargeError",
     "StreamInterruptedError",
@@ -183,6 +184,12 @@ class BackendUnavailableError(UltraLLMError):
     http_status: ClassVar[int] = 503
 
     default_fix = "Run `ultra-llm doctor` to see which step fails and how to fix it."
+
+
+class OverloadedError(BackendUnavailableError):
+    """The server is at capacity: it refused the request (429, or busy) after every retry."""
+
+    default_fix = "Retry later, lower the number of concurrent requests, or give the call a fallback model."
 
 
 class ModelNotFoundError(UltraLLMError, LookupError):

@@ -14,7 +14,7 @@ from .output import echo_json
 from .terminal import for_stream
 
 if TYPE_CHECKING:
-    from .._types import Choice, Chunk, Result
+    from .._types import Choice, Chunk, Fallback, Result
 
 
 def _read_prompt(prompt: str) -> str:
@@ -57,6 +57,14 @@ def _read_prompt(prompt: str) -> str:
     help=f"A backend option, {OPTION_VALUE_HELP}",
 )
 @click.option("--system", default=None, help="A system prompt put before the prompt.")
+@click.option(
+    "--fallback-model",
+    "fallback_models",
+    multiple=True,
+    metavar="MODEL",
+    help="A model to try when the model cannot answer (not found, its servers down or overloaded, the prompt "
+    "past its context), repeatable, in order; replaces ULTRA_LLM_MODEL_FALLBACKS for this call.",
+)
 @click.option(
     "--conversation",
     default=None,
@@ -127,6 +135,7 @@ def generate(
     stream: bool,
     options: tuple[str, ...],
     system: str | None,
+    fallback_models: tuple[str, ...],
     conversation: str | None,
     schema: str | None,
     attachments: tuple[str, ...],
@@ -158,6 +167,7 @@ def generate(
             "--reasoning-budget": reasoning_budget,
             "--timeout": timeout,
             "--conversation": conversation,
+            "--fallback-model": fallback_models or None,
         }
         given = [flag for flag, value in one_prompt.items() if value is not None]
         if given:
@@ -201,6 +211,8 @@ def generate(
         parsed["system_message"] = system
     if conversation is not None:
         parsed["conversation"] = conversation
+    if fallback_models:
+        parsed["fallback_models"] = list(fallback_models)
     text = _read_prompt(prompt)
     request = prompt_with_images(text, read_images(attachments))
     show_thinking = show_reasoning or bool(reasoning)
@@ -222,6 +234,15 @@ def generate(
         if answers > 1:
             click.secho(f"{'' if index == 0 else chr(10)}[answer {index + 1} of {answers}]", bold=True, err=True)
 
+    def note_fallback(fallback: Fallback | None) -> None:
+        """One stderr line when another model answers than the one asked for (a fallback)."""
+        if fallback is not None:
+            click.secho(
+                shown_err(f"[{fallback.model} answered: {fallback.requested} {_WHY[fallback.reason]}]"),
+                bold=True,
+                err=True,
+            )
+
     def print_whole(answer: Result | Choice) -> None:
         if show_thinking and answer.reasoning:
             click.secho(shown_err(answer.reasoning), dim=True, err=True)
@@ -241,6 +262,7 @@ def generate(
                 if as_json:
                     echo_json(result.to_dict())
                     return
+                note_fallback(result.fallback)
                 every: tuple[Result | Choice, ...] = result.choices or (result,)
                 for index, answer in enumerate(every):
                     label(index)
@@ -251,6 +273,7 @@ def generate(
             label(0)
             try:
                 async for chunk in adapter.stream(request, **limit, **parsed):
+                    note_fallback(chunk.fallback)
                     if chunk.index:
                         later.setdefault(chunk.index, []).append(chunk)
                         continue
@@ -295,6 +318,16 @@ def embed(ctx: _Context, texts: tuple[str, ...], model: str | None, backend: str
 
 
 COMMANDS = [generate, embed]
+
+
+_WHY = {
+    "not_found": "was not found",
+    "unavailable": "is unavailable",
+    "overloaded": "is overloaded",
+    "context_length": "cannot hold the prompt",
+    "cooling_down": "failed moments ago",
+}
+"""A ``Fallback.reason`` as the CLI's note says it."""
 
 
 def _gathered(index: int, chunks: list[Chunk]) -> Choice:

@@ -250,6 +250,9 @@ async def _generation_frames(
     error mid-stream (an answer that should be JSON and is not, too) is an ``error`` frame."""
     usage: dict[str, Any] | None = None
     ends: dict[int, dict[str, Any]] = {}  # per answer (several with the n option): how it ended
+    fallback = first.fallback if first is not None else None
+    if fallback is not None:
+        model = fallback.model
     try:
         chunk = first
         while chunk is not None:
@@ -278,7 +281,13 @@ async def _generation_frames(
             except StopAsyncIteration:
                 chunk = None
         first_end = ends.get(0) or {"finish_reason": None, "tool_calls": [], "parsed": None}
-        done = {"model": model, "backend": adapter.name, "finish_reason": first_end["finish_reason"], "usage": usage}
+        done = {
+            "model": model,
+            "backend": adapter.name,
+            "finish_reason": first_end["finish_reason"],
+            "usage": usage,
+            "fallback": None if fallback is None else fallback.to_dict(),
+        }
         choices = [ends[index] for index in sorted(ends)] if len(ends) > 1 else []
         yield sse_frame(
             "done", {**done, "tool_calls": first_end["tool_calls"], "parsed": first_end["parsed"], "choices": choices}
@@ -310,6 +319,7 @@ def _call_options(body: GenerateRequest) -> dict[str, Any]:
         "reasoning": body.reasoning,
         "reasoning_budget": body.reasoning_budget,
         "conversation": body.conversation,
+        "fallback_models": body.fallback_models,
     }
     options.update({key: value for key, value in features.items() if value is not None})
     return options

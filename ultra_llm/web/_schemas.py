@@ -311,6 +311,12 @@ class GenerateRequest(_Strict):
     )
     reasoning: bool | None = Field(None, description="Ask a reasoning model to think (true) or not (false).")
     reasoning_budget: int | None = Field(None, ge=0, description="The most tokens a reasoning model may think for.")
+    fallback_models: list[Annotated[str, Field(min_length=1, max_length=512)]] | None = Field(
+        None,
+        max_length=16,
+        description="Models to try, in order, when the model cannot answer (not found, its servers down or "
+        "overloaded, the prompt past its context); replaces ULTRA_LLM_MODEL_FALLBACKS for this request.",
+    )
     conversation: str | None = Field(
         None,
         min_length=1,
@@ -358,6 +364,18 @@ class ChoiceEnd(BaseModel):
     parsed: Any = None
 
 
+class FallbackOut(BaseModel):
+    """Another model answered than the one asked for (``fallback_models``, ULTRA_LLM_MODEL_FALLBACKS)."""
+
+    requested: str = Field(description="The model asked for.")
+    model: str = Field(description="The model that answered.")
+    reason: Literal["not_found", "unavailable", "overloaded", "context_length", "cooling_down"] = Field(
+        description="Why the model asked for did not answer."
+    )
+    message: str = Field(description="What happened to it.")
+    passed: list[str] = Field(default_factory=list, description="Every model before the one that answered.")
+
+
 class GenerateResponse(BaseModel):
     """The whole answer of ``POST /generate`` (``stream: false``)."""
 
@@ -375,6 +393,7 @@ class GenerateResponse(BaseModel):
     choices: list[ChoiceOut] = Field(
         default_factory=list, description="With the n option above 1: every answer (the fields above are the first's)."
     )
+    fallback: FallbackOut | None = Field(None, description="When another model answered than the one asked for.")
 
 
 class ChunkEvent(BaseModel):
@@ -399,6 +418,7 @@ class DoneEvent(BaseModel):
     tool_calls: list[ToolCallOut] = Field(default_factory=list)
     parsed: Any = None
     choices: list[ChoiceEnd] = Field(default_factory=list, description="With n above 1: how each answer ended.")
+    fallback: FallbackOut | None = Field(None, description="When another model answered than the one asked for.")
 
 
 class EmbeddingsRequest(_Strict):

@@ -27,16 +27,19 @@ from ultra_llm._adapter import Adapter
 from ultra_llm._host import PluginHost
 from ultra_llm._tools import ToolCallDelta
 from ultra_llm._types import Usage
-from ultra_llm.errors import GenerationError
+from ultra_llm.errors import GenerationError, ModelNotFoundError
 from ultra_llm.plugin import GenerationRequest, hookimpl
 
 
 class _Tally:
     generations: ClassVar[int] = 0
+    missing: ClassVar[set[str]] = set()
+    """Models the counting backend answers ``ModelNotFoundError`` for, as a server without them would."""
 
 
 class CountingBackend(MockBackend):
-    """The mock, counting the generations that reach it; a prompt starting with "boom" fails."""
+    """The mock, counting the generations that reach it; a prompt starting with "boom" fails, and so
+    does a model in ``_Tally.missing`` (not found)."""
 
     name: ClassVar[str] = "counting"
 
@@ -44,6 +47,8 @@ class CountingBackend(MockBackend):
         _Tally.generations += 1
         if request.prompt.startswith("boom"):
             raise GenerationError("boom", backend=self.name)
+        if request.model in _Tally.missing:
+            raise ModelNotFoundError(request.model, backend=self.name)
         async for chunk in super().stream(request):
             yield chunk
 
@@ -117,6 +122,7 @@ def _clean_environment(ultra_llm_clean_env: pytest.MonkeyPatch) -> None:
 def _fresh_cache() -> Iterator[None]:
     runtime.reset()
     _Tally.generations = 0
+    _Tally.missing.clear()
     yield
     runtime.reset()
 

@@ -298,3 +298,26 @@ def test_a_conversation_id_is_not_part_of_the_key(
     first = adapter.complete("q", temperature=0, conversation="one")
     assert adapter.complete("q", temperature=0, conversation="two") == first
     assert generations() == 1
+
+
+def test_a_fallback_answer_is_stored_as_the_answering_models_never_the_requested_ones(
+    counting_adapter: MakeAdapter, monkeypatch: pytest.MonkeyPatch, generations: Count
+) -> None:
+    """Each step of a chain reaches the cache as a request for its own model (issue 32): the answer of
+    a fallback is found again under that model, and the model asked for, once back, answers itself."""
+    from .conftest import _Tally
+
+    monkeypatch.setenv("ULTRA_LLM_CACHE", "memory")
+    adapter = counting_adapter()
+    _Tally.missing.add("mock/flaky")
+    first = adapter.complete("q", model="mock/flaky", fallback_models=["mock/echo"], temperature=0)
+    assert first.model == "mock/echo" and first.text == "q" and first.fallback is not None
+    assert generations() == 2  # flaky's failure, echo's answer
+    again = adapter.complete("q", model="mock/flaky", fallback_models=["mock/echo"], temperature=0)
+    assert again.text == "q" and again.fallback is not None and again.fallback.reason == "cooling_down"
+    assert generations() == 2  # flaky cooling down, echo's answer from the cache
+    _Tally.missing.clear()  # flaky is back
+    own = adapter.complete("q", model="mock/flaky", temperature=0)
+    assert own.model == "mock/flaky" and own.fallback is None and own.text != "q"
+    assert generations() == 3, "the fallback's answer was never stored as flaky's"
+    assert adapter.complete("q", model="mock/echo", temperature=0).text == "q" and generations() == 3

@@ -35,6 +35,7 @@ from ultra_llm.errors import (
     GenerationTimeoutError,
     ModelLoadedError,
     ModelNotFoundError,
+    OverloadedError,
     UltraLLMError,
     UnsupportedOperationError,
 )
@@ -297,10 +298,9 @@ def error_from_body(
     if status == 503 or (status == 502 and kind is ServerKind.DMR):
         return _unavailable(status, short, url, kind)
     if status == 429:
-        return GenerationError(
+        return OverloadedError(
             f"{url} is rate limiting requests (429 {short}).",
-            output=output,
-            fix="Wait and retry, or lower the number of concurrent requests.",
+            fix="Wait and retry, lower the number of concurrent requests, or give the call a fallback model.",
             backend=BACKEND,
         )
     if status == 409 and model and urlsplit(url).path.endswith("/_configure"):

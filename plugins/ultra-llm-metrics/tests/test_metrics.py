@@ -339,3 +339,19 @@ def test_the_cli_prints_the_calls_metrics_line_on_stderr_without_debug(
         env={**os.environ, "ULTRA_LLM_METRICS": "0"},
     )
     assert off.returncode == 0 and stdout_ok(off.stdout) and off.stderr == ""
+
+
+def test_a_fallback_is_counted_for_the_model_that_answered_and_logged_with_why(
+    adapter: Callable[..., Adapter], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("ULTRA_LLM_METRICS", "1")
+    monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "unknown-model")  # the mock knows its three models only
+    with caplog.at_level(logging.INFO, logger="ultra_llm.metrics"):
+        result = adapter().complete("x", model="ghost", fallback_models=["mock/echo"])
+    assert result.model == "mock/echo" and result.fallback is not None
+    assert series("generate")["fallbacks"] == {"not_found": 1}
+    assert series("generate", model="ghost")["errors_by_type"] == {"ModelNotFoundError": 1}
+    ok = [r for r in metric_records(caplog) if r["status"] == "ok"]
+    assert len(ok) == 1 and (ok[0]["fallback_from"], ok[0]["fallback_reason"]) == ("ghost", "not_found")
+    line = next(r.getMessage() for r in caplog.records if "fallback_from" in r.getMessage())
+    assert "model=mock/echo" in line and "fallback_from=ghost fallback_reason=not_found" in line

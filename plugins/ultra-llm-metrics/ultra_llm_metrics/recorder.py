@@ -29,6 +29,7 @@ from ultra_llm.plugin import (
     EmbeddingRequest,
     EmbeddingResult,
     EmbedNext,
+    Fallback,
     GenerateNext,
     GenerationRequest,
     Middleware,
@@ -69,6 +70,8 @@ class Series:
     tokens: int = 0
     rate_tokens: int = 0
     rate_seconds: float = 0.0
+    fallbacks: dict[str, int] = field(default_factory=dict)
+    """Calls this model answered in place of another (a fallback), by the reason the other did not."""
 
 
 _lock = threading.Lock()
@@ -84,8 +87,9 @@ def snapshot() -> dict[str, Any]:
 
     Each series has ``backend``, ``model``, ``operation`` (``generate``, ``stream``, ``embed``),
     ``requests``, ``ok``, ``errors``, ``cancelled``, ``errors_by_type``, ``mean_total_ms``,
-    ``max_total_ms``, ``mean_ttft_ms`` (streams), ``tokens`` and ``tokens_per_second`` (the summed
-    tokens over the summed generation times of the calls that had a rate). Means over no calls are ``None``.
+    ``max_total_ms``, ``mean_ttft_ms`` (streams), ``tokens``, ``tokens_per_second`` (the summed
+    tokens over the summed generation times of the calls that had a rate) and ``fallbacks`` (the calls
+    this model took over from another, by reason). Means over no calls are ``None``.
     """
     from .settings import MetricsSettings
 
@@ -108,6 +112,7 @@ def snapshot() -> dict[str, Any]:
                     "mean_ttft_ms": _ms(s.ttft_seconds / s.ttft_count) if s.ttft_count else None,
                     "tokens": s.tokens,
                     "tokens_per_second": round(s.rate_tokens / s.rate_seconds, 3) if s.rate_seconds > 0 else None,
+                    "fallbacks": dict(s.fallbacks),
                 }
             )
     return {"enabled": MetricsSettings.load().enabled, "series": rows}
@@ -152,10 +157,20 @@ def _tracer(otel: bool) -> Any | None:
 class Call:
     """The measurement of one call: started at construction, finished once by ``finish``."""
 
-    def __init__(self, operation: str, backend: str, model: str, attributes: dict[str, Any], otel: bool) -> None:
+    def __init__(
+        self,
+        operation: str,
+        backend: str,
+        model: str,
+        attributes: dict[str, Any],
+        otel: bool,
+        fallback: Fallback | None = None,
+    ) -> None:
         self.operation = operation
         self.backend = backend
         self.model = model
+        self.fallback = fallback
+        """On a fallback model's call: the model asked for, and why it did not answer."""
         self.start = time.perf_counter()
         self.first: float | None = None
         self.last: float | None = None
@@ -256,6 +271,9 @@ class Call:
             if data["rate_tokens"] and data["rate_seconds"]:
                 series.rate_tokens += data["rate_tokens"]
                 series.rate_seconds += data["rate_seconds"]
+            if self.fallback is not None and status == "ok":
+                reason = self.fallback.reason
+                series.fallbacks[reason] = series.fallbacks.get(reason, 0) + 1
         record = {
             "operation": self.operation,
             "backend": self.backend,
@@ -267,6 +285,8 @@ class Call:
             "tokens": data["tokens"],
             "tokens_per_second": None if data["tokens_per_second"] is None else round(data["tokens_per_second"], 3),
             "finish_reason": self.finish_reason,
+            "fallback_from": None if self.fallback is None else self.fallback.requested,
+            "fallback_reason": None if self.fallback is None else self.fallback.reason,
         }
         if logger.isEnabledFor(logging.INFO):
             shown = " ".join(f"{k}={v}" for k, v in record.items() if v is not None and k not in ("operation",))
@@ -288,7 +308,7 @@ class Call:
             span.set_attribute("gen_ai.response.finish_reasons", [self.finish_reason])
         if self.response_model is not None:
             span.set_attribute("gen_ai.response.model", self.response_model)
-        for name in ("total_ms", "ttft_ms", "tokens_per_second"):
+        for name in ("total_ms", "ttft_ms", "tokens_per_second", "fallback_from", "fallback_reason"):
             if record[name] is not None:
                 span.set_attribute(f"ultra_llm.{name}", record[name])
         span.set_attribute("ultra_llm._status", status)
@@ -321,6 +341,7 @@ def _start(operation: str, request: GenerationRequest, otel: bool) -> Call:
         request.model,
         _attributes(operation, request.backend, request.model, dict(request.options_dict)),
         otel,
+        request.fallback,
     )
 
 
