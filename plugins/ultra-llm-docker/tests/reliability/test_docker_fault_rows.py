@@ -21,7 +21,13 @@ from ultra_llm_docker.testing.double.fixtures import DockerDouble
 from ultra_llm import Chunk, Result
 from ultra_llm._config import load_config
 from ultra_llm._types import Progress, to_messages
-from ultra_llm.errors import GenerationError, ResponseTooLargeError, StreamInterruptedError, UltraLLMError
+from ultra_llm.errors import (
+    GenerationError,
+    OverloadedError,
+    ResponseTooLargeError,
+    StreamInterruptedError,
+    UltraLLMError,
+)
 from ultra_llm.plugin import GenerationRequest
 from ultra_llm.testing.scripted_server import ScriptedServer, SeenRequest, chunked, send_json, send_text, sse_head
 
@@ -221,7 +227,7 @@ def test_api_non_utf8_whole_body_is_typed() -> None:
 
 @pytest.mark.parametrize(
     ("status", "body", "error"),
-    [(429, "too many requests\n", GenerationError), (503, "service unavailable\n", ModelRunnerNotEnabledError)],
+    [(429, "too many requests\n", OverloadedError), (503, "service unavailable\n", ModelRunnerNotEnabledError)],
 )
 def test_api_storm_is_bounded_by_the_retry_budget(status: int, body: str, error: type[UltraLLMError]) -> None:
     async def handler(req: SeenRequest, writer: asyncio.StreamWriter) -> None:
