@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from ._batch import BatchItem, BatchProgressCallback
     from ._config import UltraConfig
     from ._deadline import _Configured
+    from ._fan_out import FanOutEvent
     from ._host import PluginHost
     from ._lifecycle import DiskUsage, RunningModel
     from ._selection import Selection
@@ -470,14 +471,106 @@ class Adapter:
         *,
         concurrency: int = 8,
         progress: BatchProgressCallback | None = None,
+        models: Sequence[str] | None = None,
+        model_timeout: float | None = None,
         **options: Any,
     ) -> list[BatchItem]:
         """Answer every prompt, at most ``concurrency`` at once: one ``BatchItem`` each, in input order,
-        a failed prompt's typed error in its item (see ``ultra_llm._batch``)."""
-        from ._batch import generate_many
-
+        a failed prompt's typed error in its item (see ``ultra_llm._batch``). With ``models``, every
+        prompt on every model (prompt by prompt, each prompt's models in the order given), scheduled
+        around model loads (``ultra_llm._fan_out``; ``model_timeout``: each model's seconds)."""
         self._check_open()  # one refusal for the batch, not one per prompt
-        return await generate_many(self, prompts, concurrency=concurrency, progress=progress, **options)
+        if models is None:
+            from ._batch import generate_many
+
+            return await generate_many(self, prompts, concurrency=concurrency, progress=progress, **options)
+        from ._fan_out import Work, run_work
+
+        names = self._fan_out_models(models)
+        items = list(prompts)
+        if isinstance(prompts, str):
+            items = [prompts]
+        work = [
+            Work(i * len(names) + j, prompt, name) for i, prompt in enumerate(items) for j, name in enumerate(names)
+        ]
+        return await run_work(
+            self,
+            work,
+            concurrency=concurrency,
+            held=self.config.models_held,
+            model_timeout=model_timeout,
+            progress=progress,
+            options=options,
+        )
+
+    async def fan_out(
+        self,
+        prompt: Prompt,
+        models: Sequence[str],
+        *,
+        concurrency: int = 8,
+        model_timeout: float | None = None,
+        **options: Any,
+    ) -> list[BatchItem]:
+        """``prompt`` answered by each of ``models``: one ``BatchItem`` per model, in the order given
+        (``item.model``; its ``result``, or its typed ``error``: one model failing fails only its own).
+        The models run side by side where their servers can hold them, else one after another with the
+        next preloaded (``ultra_llm._fan_out``, ``ULTRA_LLM_MODELS_HELD``); ``model_timeout`` bounds
+        each model's seconds, ``options`` are every call's."""
+        self._check_open()
+        from ._fan_out import Work, run_work
+
+        names = self._fan_out_models(models)
+        work = [Work(index, prompt, name) for index, name in enumerate(names)]
+        return await run_work(
+            self,
+            work,
+            concurrency=concurrency,
+            held=self.config.models_held,
+            model_timeout=model_timeout,
+            options=options,
+        )
+
+    async def stream_fan_out(
+        self,
+        prompt: Prompt,
+        models: Sequence[str],
+        *,
+        concurrency: int = 8,
+        model_timeout: float | None = None,
+        **options: Any,
+    ) -> AsyncGenerator[FanOutEvent, None]:
+        """``fan_out`` streamed: ``FanOutEvent``s labelled by model (``index``, ``model``) as the answers
+        arrive, interleaved: each model's ``chunk``s in order, then its ``done`` or its ``error``."""
+        self._check_open()
+        from ._fan_out import Work, stream_work
+
+        names = self._fan_out_models(models)
+        work = [Work(index, prompt, name) for index, name in enumerate(names)]
+        events = stream_work(
+            self,
+            work,
+            concurrency=concurrency,
+            held=self.config.models_held,
+            model_timeout=model_timeout,
+            options=options,
+        )
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+
+    def _fan_out_models(self, models: Sequence[str]) -> list[str]:
+        """``models`` as canonical names, each once; ``InvalidOptionsError`` for none or a bare string."""
+        from .errors import InvalidOptionsError
+
+        if isinstance(models, str) or not models:
+            raise InvalidOptionsError(
+                f"models must be a list of one or more model names, got {_quoted(models)}.",
+                fix="Pass e.g. models=['ai/llama3.2', 'ai/qwen3'].",
+            )
+        return list(dict.fromkeys(self.backend.canonical_model(name) for name in models))
 
     async def embed(
         self,

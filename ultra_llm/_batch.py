@@ -44,6 +44,8 @@ class BatchItem:
     result: Result | None = None
     error: UltraLLMError | None = None
     seconds: float = 0.0
+    model: str | None = None
+    """The model the entry asked for, when the work named several (``fan_out``, ``models=``)."""
 
     @property
     def ok(self) -> bool:
@@ -59,6 +61,7 @@ class BatchItem:
         """A JSON-ready mapping: index, ok, result (``Result.to_dict``) or error (``UltraLLMError.to_dict``)."""
         return {
             "index": self.index,
+            "model": self.model,
             "ok": self.ok,
             "result": None if self.result is None else self.result.to_dict(),
             "error": None if self.error is None else self.error.to_dict(),

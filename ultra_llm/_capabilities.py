@@ -28,6 +28,7 @@ __all__ = [
     "Embedder",
     "LoadedModels",
     "ModelStore",
+    "Placement",
     "capabilities_of",
     "refusal",
     "signature_mismatches",
@@ -77,6 +78,17 @@ class LoadedModels(Protocol):
 
     async def disk_usage(self) -> DiskUsage:
         """What the models take on disk (``ultra-llm df``)."""
+        ...
+
+
+@runtime_checkable
+class Placement(Protocol):
+    """A backend that knows which of its servers answers each model, and what each has loaded."""
+
+    async def placement(self, models: Sequence[str]) -> list[list[str]]:
+        """``models`` (canonical names) grouped by the server that will answer them, each group in the
+        order to run it (the loaded ones first); every model in exactly one group. A fan-out runs the
+        groups side by side and a group's models a few at a time (``ULTRA_LLM_MODELS_HELD``)."""
         ...
 
 

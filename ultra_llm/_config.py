@@ -86,6 +86,14 @@ class UltraConfig(Settings):
         "(--fallback-model) replaces its model's chain. Not ULTRA_LLM_FALLBACK, which picks another backend.",
         check=_chains_text,
     )
+    models_held: int = setting(
+        1,
+        ge=1,
+        env="ULTRA_LLM_MODELS_HELD",
+        help="How many models one server holds loaded at once (Docker Model Runner has min(CPUs, 8) slots; "
+        "memory usually allows fewer): a fan-out runs that many of a server's models together and preloads "
+        "the next; 1 runs them one after another.",
+    )
     model_cooldown: float = setting(
         30.0,
         ge=0,

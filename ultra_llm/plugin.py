@@ -6,7 +6,8 @@
 - ``Deadline`` (on each request) and ``current_deadline()`` (for calls that take none): the
   call's deadline, which a backend sizes its waits by and tells when the answer begins;
 - the optional capabilities a backend implements as well: ``ModelStore`` (pull, remove),
-  ``LoadedModels`` (the models loaded in memory), ``Embedder`` (embeddings);
+  ``LoadedModels`` (the models loaded in memory), ``Embedder`` (embeddings), ``Placement`` (which
+  server answers each model, for fan-outs);
 - the registrars the registration hooks receive: ``BackendRegistrar``, ``ModelRegistrar``,
   ``SettingsRegistrar``;
 - ``Middleware``, the base of what ``ultra_llm_middleware`` returns, and the types of its
@@ -36,7 +37,7 @@ from ._hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from ._backend import Backend, closing_stream, collect_result
-    from ._capabilities import Embedder, LoadedModels, ModelStore
+    from ._capabilities import Embedder, LoadedModels, ModelStore, Placement
     from ._cli.context import command_adapter, handle_errors, run_async
     from ._cli.output import echo_json, echo_table
     from ._config import UltraConfig
@@ -101,6 +102,7 @@ _LAZY = {
     "StreamNext": "_middleware",
     "Embedder": "_capabilities",
     "LoadedModels": "_capabilities",
+    "Placement": "_capabilities",
     "ModelStore": "_capabilities",
     "DiskUsage": "_lifecycle",
     "ModelSettings": "_lifecycle",
@@ -169,6 +171,7 @@ __all__ = [
     "ModelRegistrar",
     "ModelSettings",
     "ModelStore",
+    "Placement",
     "Progress",
     "ProgressCallback",
     "ResponseFormat",

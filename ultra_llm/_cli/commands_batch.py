@@ -82,7 +82,12 @@ def read_prompts(stream: IO[str]) -> list[BatchLine]:
     "--concurrency", "-c", type=click.IntRange(min=1), default=8, show_default=True, help="Prompts in flight."
 )
 @click.option(
-    "--model", "-m", default=None, help='Model for the prompts whose line names none ("model"; default: DEFAULT_MODEL).'
+    "--model",
+    "-m",
+    "models",
+    multiple=True,
+    help='Model for the prompts whose line names none ("model"; default: DEFAULT_MODEL); repeat it to answer '
+    "each of those prompts on every model, scheduled around model loads.",
 )
 @backend_option
 @click.option(
@@ -108,7 +113,7 @@ def batch(
     ctx: _Context,
     file: IO[str],
     concurrency: int,
-    model: str | None,
+    models: tuple[str, ...],
     backend: str | None,
     options: tuple[str, ...],
     system: str | None,
@@ -118,13 +123,15 @@ def batch(
     """Answer every prompt in FILE ('-' for stdin): one prompt per line, or JSONL with "prompt" or "messages".
 
     A JSONL line may also have an "id" (copied to its result) and a "model" (that line's model;
-    -m is the model of the lines without one).
+    -m is the model of the lines without one). With several -m, each line without a "model" is
+    answered by every one of them.
 
-    Writes one JSON object per prompt, in input order, as soon as it and every prompt before it are
-    done: {"index", "id", "ok", "result", "error", "seconds"}. A failed prompt does not stop the
-    batch; the exit status is 1 when any prompt failed, 0 when all were answered.
+    Writes one JSON object per answer, in input order (a line's models in the order given), as soon
+    as it and every one before it are done: {"index", "id", "model", "ok", "result", "error",
+    "seconds"}. A failed answer does not stop the batch; the exit status is 1 when any failed, 0
+    when all were answered.
     """
-    from .._batch import generate_many
+    from .._fan_out import Work, run_work
 
     entries = read_prompts(file)
     parsed = parse_option_pairs(options)
@@ -133,12 +140,14 @@ def batch(
     display = ProgressDisplay("Batch") if progress else None
     pending: dict[int, BatchItem] = {}
     written = 0
+    lines: list[int] = []
+    """For each answer (by its index), the line of the file it answers."""
 
     def flush() -> None:
         nonlocal written
         while written in pending:
             item = pending.pop(written)
-            line = {"index": item.index, "id": entries[item.index].id, **item.to_dict()}
+            line = {"index": item.index, "id": entries[lines[item.index]].id, **item.to_dict()}
             output.write(json.dumps(line, default=str) + "\n")
             written += 1
         output.flush()
@@ -151,9 +160,20 @@ def batch(
             display.update(event.done, event.total, f"{event.failed} failed" if event.failed else "")
 
     async def run() -> list[BatchItem]:
-        async with await command_adapter(backend, model) as adapter:
-            requests = [_built(adapter, entry, parsed, number) for number, entry in enumerate(entries, 1)]
-            return await generate_many(adapter, requests, concurrency=concurrency, progress=on_progress)
+        async with await command_adapter(backend, models[0] if len(models) == 1 else None) as adapter:
+            work: list[Work] = []
+            for number, entry in enumerate(entries, 1):
+                for model in (None,) if entry.model is not None or len(models) < 2 else models:
+                    request = _built(adapter, entry, parsed if model is None else {**parsed, "model": model}, number)
+                    work.append(Work(len(work), request, request.model))
+                    lines.append(number - 1)
+            return await run_work(
+                adapter,
+                work,
+                concurrency=concurrency,
+                held=adapter.config.models_held,
+                progress=on_progress,
+            )
 
     items = run_async(run())
     if display is not None:

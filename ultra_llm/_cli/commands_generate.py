@@ -14,6 +14,8 @@ from .output import echo_json
 from .terminal import for_stream
 
 if TYPE_CHECKING:
+    from .._batch import BatchItem
+    from .._fan_out import FanOutEvent
     from .._types import Choice, Chunk, Fallback, Result
 
 
@@ -43,9 +45,16 @@ def _read_prompt(prompt: str) -> str:
     type=click.IntRange(min=1),
     default=8,
     show_default=True,
-    help="With --batch: prompts in flight.",
+    help="With --batch or several -m: generations in flight.",
 )
-@click.option("--model", "-m", default=None, help="Model (default: DEFAULT_MODEL).")
+@click.option(
+    "--model",
+    "-m",
+    "models",
+    multiple=True,
+    help="Model (default: DEFAULT_MODEL); repeat it to ask several models, each answer under its name "
+    "(scheduled around model loads, ULTRA_LLM_MODELS_HELD).",
+)
 @backend_option
 @click.option("--stream/--no-stream", "-s", default=False, help="Print the answer as it arrives.")
 @click.option(
@@ -130,7 +139,7 @@ def generate(
     prompt: str | None,
     batch_file: TextIO | None,
     concurrency: int,
-    model: str | None,
+    models: tuple[str, ...],
     backend: str | None,
     stream: bool,
     options: tuple[str, ...],
@@ -178,7 +187,7 @@ def generate(
             batch,
             file=batch_file,
             concurrency=concurrency,
-            model=model,
+            models=models,
             backend=backend,
             options=options,
             system=system,
@@ -255,6 +264,56 @@ def generate(
         else:
             echo_out(shown(answer.text))
 
+    model = models[0] if len(models) == 1 else None
+
+    async def run_several() -> int:
+        """Every model's answer under its name, in the order given (``--stream``: each printed as it
+        completes); ``--json`` a list. The exit status of the first model that failed, else 0."""
+        async with await command_adapter(backend) as adapter:
+            if stream:
+                texts: dict[int, list[str]] = {}
+                fell_back: dict[int, Fallback] = {}
+                items: list[BatchItem] = []
+                events = adapter.stream_fan_out(request, list(models), concurrency=concurrency, **limit, **parsed)
+                async for event in events:
+                    chunk = event.chunk
+                    if chunk is not None and chunk.fallback is not None:
+                        fell_back[event.index] = chunk.fallback
+                    if chunk is not None and chunk.kind == "text" and not chunk.index:
+                        texts.setdefault(event.index, []).append(chunk.text)
+                    if event.done or event.error is not None:
+                        text = "".join(texts.pop(event.index, []))
+                        items.append(_ended(event, text, adapter.name, fell_back.get(event.index)))
+                        show_item(items[-1])
+            else:
+                items = await adapter.fan_out(request, list(models), concurrency=concurrency, **limit, **parsed)
+                if as_json:
+                    echo_json([item.to_dict() for item in items])
+                else:
+                    for item in items:
+                        show_item(item)
+        failures = sorted((item for item in items if item.error is not None), key=lambda item: item.index)
+        return failures[0].error.exit_code if failures and failures[0].error is not None else 0
+
+    def show_item(item: BatchItem) -> None:
+        """One model's answer under its name (stderr), or its error."""
+        if item.error is not None:
+            click.secho(shown_err(f"[{item.model} failed: {item.error}]"), bold=True, err=True)
+            return
+        click.secho(shown_err(f"[{item.model}]"), bold=True, err=True)
+        assert item.result is not None
+        note_fallback(item.result.fallback)
+        every: tuple[Result | Choice, ...] = item.result.choices or (item.result,)
+        for index, answer in enumerate(every):
+            label(index)
+            print_whole(answer)
+
+    if len(models) > 1:
+        code = run_async(run_several())
+        if code:
+            sys.exit(code)
+        return
+
     async def run() -> None:
         async with await command_adapter(backend, model) as adapter:
             if not stream:
@@ -328,6 +387,17 @@ _WHY = {
     "cooling_down": "failed moments ago",
 }
 """A ``Fallback.reason`` as the CLI's note says it."""
+
+
+def _ended(event: FanOutEvent, text: str, backend: str, fallback: Fallback | None) -> BatchItem:
+    """A streamed model's end as an item: its error, or its text gathered (for ``generate -m A -m B -s``)."""
+    from .._batch import BatchItem
+    from .._types import Result
+
+    if event.error is not None:
+        return BatchItem(event.index, "", error=event.error, model=event.model)
+    answer = Result(text, fallback.model if fallback else event.model, backend, fallback=fallback)
+    return BatchItem(event.index, "", result=answer, model=event.model)
 
 
 def _gathered(index: int, chunks: list[Chunk]) -> Choice:

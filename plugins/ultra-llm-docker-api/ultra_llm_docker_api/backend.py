@@ -176,6 +176,26 @@ class DockerAPIBackend(Backend):
         view.targets = tuple(dict.fromkeys(by_url[_plain_url(url)] for url in urls))
         return view
 
+    async def placement(self, models: Sequence[str]) -> list[list[str]]:
+        """``models`` by the runner that will answer each (a runner where it is loaded, else one that has
+        it, else the least given so far), each runner's models loaded ones first (``Placement``: a
+        fan-out runs runners side by side and keeps each runner's loads few). Reads the maps afresh."""
+        members = self.pool.members
+        if self.pool.several:
+            self.pool.stale()
+            await self.pool.know_models()
+        else:
+            found = await read_map(members[0], self.canonical_model)
+            if found is not None:
+                members[0].models, members[0].loaded = found.models, found.loaded
+        groups: dict[int, list[str]] = {}
+        for model in models:
+            best = min(m.rank(model) for m in members)
+            choices = [i for i, m in enumerate(members) if m.rank(model) == best]
+            home = min(choices, key=lambda i: len(groups.get(i, [])))
+            groups.setdefault(home, []).append(model)
+        return [sorted(group, key=lambda model: members[i].rank(model) != 0) for i, group in sorted(groups.items())]
+
     async def _having(self, model: str) -> list[Member]:
         """The target runners that have ``model`` (maps read afresh; a runner whose map cannot be read
         counts as having it: it answers for itself); with one runner, that one."""
