@@ -467,7 +467,7 @@ class Adapter:
 
     async def generate_many(
         self,
-        prompts: Iterable[Prompt],
+        prompts: Iterable[Prompt | GenerationRequest],
         *,
         concurrency: int = 8,
         progress: BatchProgressCallback | None = None,
