@@ -290,13 +290,16 @@ def test_the_management_routes_errors(router: RouterEngine) -> None:
     assert router.statuses() == {"tiny-a": "unloaded", "tiny-b": "unloaded"}
 
 
-def test_evicting_a_busy_model_cuts_its_stream_after_the_stop_timeout(router: RouterEngine) -> None:
+def test_evicting_a_busy_model_cuts_its_stream(router: RouterEngine) -> None:
     """A request for A while B's child is streaming an answer: ``unload_lru`` asks B's child to exit
-    and waits until it has (``server-models.cpp:821-830``). The child stops generating but does not
-    exit while its request is open, so the router SIGKILLs it after the stop timeout, 10 s by default
-    (``DEFAULT_STOP_TIMEOUT``, ``:48``; ``:968-980``). B's stream then just ends: status 200 was sent,
-    no ``finish_reason``, no ``[DONE]``, no error. A's request waited the 10 s, then is answered."""
+    and waits until it has (``server-models.cpp:821-830``). B's stream then just ends: status 200 was
+    sent, no ``finish_reason``, no ``[DONE]``, no error; A is answered. Two timings are seen: the child
+    exits when asked (A waits a moment; a clean-clone CI run saw 0.1 s), or it holds on with its request
+    open and the router SIGKILLs it after the stop timeout, 10 s by default (``DEFAULT_STOP_TIMEOUT``,
+    ``:48``; ``:968-980``): A waits those 10 s, and B lists as a failed load until it loads again."""
     a_answer: list[tuple[httpx2.Response, float]] = []
+    kill = "force-killing model instance name=tiny-b after 10 seconds timeout"
+    kills_before = router.process.log_tail(2_000_000).count(kill)
 
     def ask_a() -> None:
         started = time.monotonic()
@@ -322,13 +325,15 @@ def test_evicting_a_busy_model_cuts_its_stream_after_the_stop_timeout(router: Ro
     assert 3 <= len(chunks) < 2000
     response, waited = a_answer[0]
     assert response.status_code == 200 and response.json()["model"] == "tiny-a"
-    assert waited >= 9.0
     listed = router.listing()["data"]
     assert [entry["status"]["value"] for entry in listed] == ["loaded", "unloaded"]
-    # Killed, B's child exited 1: the router now calls B a failed load (server-models.cpp:97-99).
-    assert (listed[1]["status"]["exit_code"], listed[1]["status"]["failed"]) == (1, True)
-    assert "force-killing model instance name=tiny-b after 10 seconds timeout" in router.process.log_tail(200_000)
-    # B loads again (which clears ``failed``: the child's ready state sets exit code 0, :1353-1361),
+    killed = router.process.log_tail(2_000_000).count(kill) > kills_before
+    if killed:  # held on: killed at the stop timeout, exit 1, a failed load (server-models.cpp:97-99)
+        assert waited >= 9.0
+        assert (listed[1]["status"]["exit_code"], listed[1]["status"]["failed"]) == (1, True)
+    else:  # exited when asked
+        assert waited < 9.0
+    # B loads again (which clears any ``failed``: the child's ready state sets exit code 0, :1353-1361),
     # so that the tests after this one find no failed model.
     with fresh(60) as client:
         assert chat(client, router, "tiny-b").status_code == 200
