@@ -412,3 +412,29 @@ def test_credentials_in_the_runner_url_never_reach_the_web_api(
     generated = client.post("/api/generate", json={"prompt": "x", "backend": "remote"}).text
     assert secret not in backends + doctor + generated
     assert "***@127.0.0.1" in backends and "***@127.0.0.1" in generated
+
+
+def test_generate_asks_several_models_whole_and_streamed(
+    web_server: Any, client_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``models`` (issue 33): one answer per model in their order, a model the backend lacks failing
+    only its own; streamed, every frame labelled with its model, one ``done`` or ``error`` each."""
+    monkeypatch.setenv("ULTRA_LLM_MOCK_FAULT", "unknown-model")  # the mock knows three models only
+    client = client_for(web_server())
+    body = {"prompt": "hi there", "models": [ECHO, "ghost", "mock/fixed"]}
+    whole = client.post("/api/generate", json=body).json()
+    answers = whole["answers"]
+    assert [(a["index"], a["model"], a["ok"]) for a in answers] == [
+        (0, ECHO, True),
+        (1, "ghost", False),
+        (2, "mock/fixed", True),
+    ]
+    assert answers[0]["result"]["text"] == "hi there" and answers[1]["error"]["error"] == "ModelNotFoundError"
+    status, events = stream_events(client, {**body, "stream": True})
+    assert status == 200
+    echoed = "".join(data["text"] for name, data, _ in events if name == "chunk" and data["model"] == ECHO)
+    assert echoed == "hi there"
+    ends = sorted((name, data["model"]) for name, data, _ in events if name in ("done", "error"))
+    assert ends == [("done", ECHO), ("done", "mock/fixed"), ("error", "ghost")]
+    both = client.post("/api/generate", json={**body, "model": ECHO})
+    assert both.status_code == 422 and "not both" in both.json()["message"]

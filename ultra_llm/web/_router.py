@@ -27,7 +27,7 @@ from .._deadline import CONFIGURED
 from .._json_depth import MAX_JSON_DEPTH, JSONDepthError
 from .._options import check_caller_options
 from .._structured import to_json_value
-from ..errors import ConfigurationError, UltraLLMError
+from ..errors import ConfigurationError, InvalidOptionsError, UltraLLMError
 from ._errors import TextSafeJSONResponse, WebError, error_body, schema_pointer
 from ._schemas import (
     BackendsResponse,
@@ -37,6 +37,7 @@ from ._schemas import (
     EmbeddingsRequest,
     EmbeddingsResponse,
     ErrorBody,
+    FanOutResponse,
     GenerateRequest,
     GenerateResponse,
     ModelsResponse,
@@ -51,6 +52,8 @@ from ._streaming import ClientDisconnected, EventStreamResponse, run_until_disco
 
 if TYPE_CHECKING:
     from .._adapter import Adapter
+    from .._batch import BatchItem
+    from .._fan_out import FanOutEvent
     from .._types import Chunk, Progress
 
 __all__ = ["ERROR_RESPONSES", "create_router"]
@@ -406,7 +409,7 @@ def create_router(
 
     @router.post(
         "/generate",
-        response_model=GenerateResponse,
+        response_model=GenerateResponse | FanOutResponse,
         responses=GENERATE_RESPONSES,
         summary="Generate, whole or streamed",
     )
@@ -437,8 +440,22 @@ def create_router(
         if not isinstance(prompt, str):
             prompt = [message.model_dump(exclude_none=True) for message in body.prompt if not isinstance(message, str)]
         options = _call_options(body)
-        built = adapter.build_request(prompt, options)
         timeout: Any = CONFIGURED if body.timeout is None else body.timeout  # checked once, by the schema
+        if body.models is not None:
+            if body.model is not None:
+                raise InvalidOptionsError(
+                    "Give `model` or `models`, not both.", fix="Ask several models with `models` alone."
+                )
+            limit: dict[str, Any] = {} if body.timeout is None else {"timeout": body.timeout}
+            adapter.build_request(prompt, {**options, "model": body.models[0]})  # checked once, before any work
+            if not streamed:
+                items = await run_until_disconnect(
+                    request.receive, adapter.fan_out(prompt, body.models, **limit, **options)
+                )
+                return {"answers": [_answer(item) for item in items]}
+            events = adapter.stream_fan_out(prompt, body.models, **limit, **options)
+            return EventStreamResponse(_fan_out_frames(adapter.name, events))
+        built = adapter.build_request(prompt, options)
         if not streamed:
             result = await run_until_disconnect(request.receive, adapter.complete(built, timeout=timeout))
             return result.to_dict()
@@ -464,6 +481,45 @@ def create_router(
         }
 
     return router
+
+
+def _answer(item: BatchItem) -> dict[str, Any]:
+    """One model's entry of a fan-out's whole answer (``FanOutAnswer``)."""
+    return {
+        "index": item.index,
+        "model": item.model,
+        "ok": item.ok,
+        "result": None if item.result is None else item.result.to_dict(),
+        "error": None if item.error is None else error_body(item.error),
+        "seconds": round(item.seconds, 6),
+    }
+
+
+async def _fan_out_frames(backend: str, events: AsyncIterator[FanOutEvent]) -> AsyncIterator[bytes]:
+    """A fan-out's events as SSE frames, each labelled with its ``model``: ``chunk`` frames, then per
+    model its ``done`` (model, backend, finish reason, usage, fallback) or its ``error``."""
+    ends: dict[int, dict[str, Any]] = {}
+    try:
+        async for event in events:
+            chunk = event.chunk
+            if chunk is not None:
+                end = ends.setdefault(event.index, {"finish_reason": None, "usage": None, "fallback": None})
+                end["finish_reason"] = chunk.finish_reason or end["finish_reason"]
+                end["usage"] = _usage(chunk) or end["usage"]
+                if chunk.fallback is not None:
+                    end["fallback"] = chunk.fallback.to_dict()
+                if chunk.text or chunk.tool_call_deltas:
+                    frame = {key: chunk.to_dict()[key] for key in CHUNK_EVENT_KEYS}
+                    yield sse_frame("chunk", {**frame, "model": event.model})
+            elif event.error is not None:
+                yield sse_frame("error", {**error_body(event.error), "model": event.model})
+            elif event.done:
+                end = ends.pop(event.index, {"finish_reason": None, "usage": None, "fallback": None})
+                yield sse_frame("done", {"model": event.model, "backend": backend, **end})
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def _first(stream: AsyncIterator[Chunk]) -> Chunk | None:

@@ -20,6 +20,8 @@ __all__ = [
     "DoctorResponse",
     "DoctorStep",
     "DoneEvent",
+    "FanOutAnswer",
+    "FanOutResponse",
     "EmbeddingsRequest",
     "EmbeddingsResponse",
     "ErrorBody",
@@ -286,6 +288,13 @@ class GenerateRequest(_Strict):
 
     prompt: str | list[MessageIn] = Field(description="A bare prompt, or a list of chat messages.")
     model: str | None = Field(None, max_length=512, description="Model to use; default: the server's default model.")
+    models: list[Annotated[str, Field(min_length=1, max_length=512)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=16,
+        description="Ask several models instead of one (not with `model`): the whole answer is `answers`, one "
+        "per model in this order; streamed, every event carries its `model`. Scheduled around model loads.",
+    )
     backend: str | None = Field(None, description="Backend to use; default: the serving one.")
     system_message: str | None = Field(None, max_length=MAX_PROMPT_CHARS, description="A system prompt put first.")
     options: dict[str, Any] = Field(default_factory=dict, description="The backend's generation options.")
@@ -405,6 +414,7 @@ class ChunkEvent(BaseModel):
     tool_call_deltas: list[ToolCallDeltaOut] = Field(default_factory=list)
     logprobs: list[TokenLogprobOut] = Field(default_factory=list, description="This piece's tokens (logprobs option).")
     index: int = Field(0, description="Which answer the piece belongs to (the n option); 0 otherwise.")
+    model: str | None = Field(None, description="With `models`: the model whose answer this piece is.")
 
 
 class DoneEvent(BaseModel):
@@ -419,6 +429,23 @@ class DoneEvent(BaseModel):
     parsed: Any = None
     choices: list[ChoiceEnd] = Field(default_factory=list, description="With n above 1: how each answer ended.")
     fallback: FallbackOut | None = Field(None, description="When another model answered than the one asked for.")
+
+
+class FanOutAnswer(BaseModel):
+    """One model's part of a generation asked of several (``models``): its answer or its error."""
+
+    index: int = Field(description="The model's place in `models`.")
+    model: str = Field(description="The model asked (canonical name).")
+    ok: bool
+    result: GenerateResponse | None = Field(None, description="Its answer, when it answered.")
+    error: ErrorBody | None = Field(None, description="Its error, when it failed (the others still answer).")
+    seconds: float = Field(description="How long its generation took.")
+
+
+class FanOutResponse(BaseModel):
+    """The whole answer of ``POST /generate`` with ``models``: one entry per model, in their order."""
+
+    answers: list[FanOutAnswer]
 
 
 class EmbeddingsRequest(_Strict):
