@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ._batch import BatchItem, BatchProgress
     from ._config import UltraConfig, load_config
     from ._factory import create_adapter, create_adapter_sync
+    from ._fan_out import FanOutEvent
     from ._host import PluginHost, get_host
     from ._registry import BackendSpec
     from ._selection import Selection
@@ -43,6 +44,7 @@ __version__ = "0.4.0"
 _LAZY = {
     "Choice": "_types",
     "Fallback": "_types",
+    "FanOutEvent": "_fan_out",
     "TokenLogprob": "_types",
     "BatchItem": "_batch",
     "BatchProgress": "_batch",
@@ -130,6 +132,7 @@ __all__ = [
     "Chunk",
     "EmbeddingResult",
     "Fallback",
+    "FanOutEvent",
     "ImagePart",
     "LLMAdapter",
     "Message",

@@ -486,13 +486,15 @@ class Adapter:
             return await generate_many(self, prompts, concurrency=concurrency, progress=progress, **options)
         from ._fan_out import Work, run_work
 
-        names = self._fan_out_models(models)
-        items = list(prompts)
         if isinstance(prompts, str):
-            items = [prompts]
-        work = [
-            Work(i * len(names) + j, prompt, name) for i, prompt in enumerate(items) for j, name in enumerate(names)
-        ]
+            from .errors import InvalidOptionsError
+
+            raise InvalidOptionsError(
+                "generate_many takes a list of prompts, got a single string.", fix="Pass [prompt], or use fan_out()."
+            )
+        names = self._fan_out_models(models)
+        width = len(names)
+        work = [Work(i * width + j, prompt, name) for i, prompt in enumerate(prompts) for j, name in enumerate(names)]
         return await run_work(
             self,
             work,
@@ -517,18 +519,8 @@ class Adapter:
         The models run side by side where their servers can hold them, else one after another with the
         next preloaded (``ultra_llm._fan_out``, ``ULTRA_LLM_MODELS_HELD``); ``model_timeout`` bounds
         each model's seconds, ``options`` are every call's."""
-        self._check_open()
-        from ._fan_out import Work, run_work
-
-        names = self._fan_out_models(models)
-        work = [Work(index, prompt, name) for index, name in enumerate(names)]
-        return await run_work(
-            self,
-            work,
-            concurrency=concurrency,
-            held=self.config.models_held,
-            model_timeout=model_timeout,
-            options=options,
+        return await self.generate_many(
+            [prompt], models=models, concurrency=concurrency, model_timeout=model_timeout, **options
         )
 
     async def stream_fan_out(

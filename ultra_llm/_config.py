@@ -90,9 +90,9 @@ class UltraConfig(Settings):
         1,
         ge=1,
         env="ULTRA_LLM_MODELS_HELD",
-        help="How many models one server holds loaded at once (Docker Model Runner has min(CPUs, 8) slots; "
-        "memory usually allows fewer): a fan-out runs that many of a server's models together and preloads "
-        "the next; 1 runs them one after another.",
+        help="How many models one server holds loaded at once (its slots, and what its memory allows): a "
+        "fan-out runs that many of a server's models together and preloads the next; 1 runs them one after "
+        "another.",
     )
     model_cooldown: float = setting(
         30.0,

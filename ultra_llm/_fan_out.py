@@ -1,9 +1,8 @@
 """Prompts on several models at once, scheduled around model loads: the work behind ``fan_out``,
 ``stream_fan_out`` and ``generate_many(models=...)``.
 
-A server holds few models at a time (Docker Model Runner: ``min(CPUs, 8)`` slots, and memory usually
-allows fewer); each change of model is a load of seconds to minutes. So the work is not taken in the
-order it comes:
+A server holds few models at a time (a few slots, and memory usually allows fewer); each change of
+model is a load of seconds to minutes. So the work is not taken in the order it comes:
 
 * **groups**: the models are grouped by the server that will answer them (a backend that is a
   ``Placement`` says; otherwise all share one), loaded models first. Groups run side by side.
@@ -151,21 +150,6 @@ async def _groups(adapter: Adapter, work: Sequence[Work], held: int) -> list[_Gr
     return [_Group([_Model(name, by_model[name]) for name in group], held) for group in placed]
 
 
-async def run_work(
-    adapter: Adapter,
-    work: Sequence[Work],
-    *,
-    concurrency: int,
-    held: int,
-    model_timeout: float | None = None,
-    progress: BatchProgressCallback | None = None,
-    options: dict[str, Any] | None = None,
-) -> list[BatchItem]:
-    """Every entry's ``BatchItem`` (model set), in ``index`` order, scheduled as the module says."""
-    results = await _schedule(adapter, work, concurrency, held, model_timeout, progress, options or {}, None)
-    return results
-
-
 async def stream_work(
     adapter: Adapter,
     work: Sequence[Work],
@@ -177,7 +161,17 @@ async def stream_work(
 ) -> AsyncIterator[FanOutEvent]:
     """Each entry's answer as it streams, labelled: ``FanOutEvent`` chunks, then ``done`` or ``error``."""
     queue: asyncio.Queue[FanOutEvent | None] = asyncio.Queue()
-    task = asyncio.ensure_future(_schedule(adapter, work, concurrency, held, model_timeout, None, options or {}, queue))
+    task = asyncio.ensure_future(
+        run_work(
+            adapter,
+            work,
+            concurrency=concurrency,
+            held=held,
+            model_timeout=model_timeout,
+            options=options,
+            events=queue,
+        )
+    )
     task.add_done_callback(lambda _: queue.put_nowait(None))
     try:
         while True:
@@ -193,16 +187,20 @@ async def stream_work(
                 await task
 
 
-async def _schedule(
+async def run_work(
     adapter: Adapter,
     work: Sequence[Work],
+    *,
     concurrency: int,
     held: int,
-    model_timeout: float | None,
-    progress: BatchProgressCallback | None,
-    options: dict[str, Any],
-    events: asyncio.Queue[FanOutEvent | None] | None,
+    model_timeout: float | None = None,
+    progress: BatchProgressCallback | None = None,
+    options: dict[str, Any] | None = None,
+    events: asyncio.Queue[FanOutEvent | None] | None = None,
 ) -> list[BatchItem]:
+    """Every entry's ``BatchItem`` (model set), in ``index`` order, scheduled as the module says;
+    with ``events``, each entry streamed and its ``FanOutEvent``s put there as they come."""
+    options = options or {}
     if concurrency < 1 or held < 1:
         raise InvalidOptionsError(
             f"concurrency and models held must be at least 1, got {concurrency} and {held}.",

@@ -216,7 +216,8 @@ def test_config_lists_every_owner_with_one_name_each(tmp_path: Path) -> None:
     # pull idle and longest back-off, docker-cli's listing and control limits). Issue 31 adds one the issue
     # asks for: how long docker-api trusts a runner's list of models (ULTRA_LLM_DOCKER_API_MODELS_REFRESH).
     # Issue 32 adds the two it asks for: each model's fallback chain and how long a failing one cools down.
-    assert len([row for name, rows in sections.items() if name != "vault" for row in rows]) <= 61
+    # Issue 33 adds the one it asks for: how many models a server holds (ULTRA_LLM_MODELS_HELD).
+    assert len([row for name, rows in sections.items() if name != "vault" for row in rows]) <= 62
     rows = {row["variable"]: row for rows in sections.values() for row in rows}
     fault = rows["ULTRA_LLM_MOCK_FAULT"]
     assert fault["value"] == "timeout" and fault["source"].startswith("environment")
