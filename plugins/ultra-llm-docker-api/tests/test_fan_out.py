@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from ultra_llm_docker.testing.engine.fixtures import RouterEngine
 from ultra_llm_docker.testing.engine.memory_runner import MemoryRunner
 
 from ultra_llm._adapter import Adapter
@@ -273,3 +274,24 @@ def test_batch_with_several_models_answers_every_line_on_each(
         (4, None, B, True),
     ]
     assert runner.proxy.loads == 3
+
+
+@pytest.mark.engine
+def test_a_fan_out_on_llama_servers_router_mode_runs_the_loaded_model_first(
+    router_engine: RouterEngine, make_backend: Callable[..., Any]
+) -> None:
+    """The real multi-model engine (``--models-max 1``, ``tiny-a`` and ``tiny-b``): with ``tiny-b``
+    loaded, a fan-out over ``[tiny-a, tiny-b]`` answers both in the order given, but runs ``tiny-b``
+    first (read from the router's per-model ``status``) and ``tiny-a`` last, so ``tiny-a`` is the
+    one loaded at the end: two prompts on two models cost one load, not three."""
+    router_engine.unload_all()
+    backend = make_backend(router_engine.url)
+
+    async def run() -> list[Any]:
+        async with adapter_over(backend) as adapter:
+            await adapter.complete("warm", model="tiny-b", max_tokens=1)
+            return await adapter.generate_many(["one", "two"], models=["tiny-a", "tiny-b"], max_tokens=2)
+
+    items = asyncio.run(run())
+    assert [(item.model, item.ok) for item in items] == [("tiny-a", True), ("tiny-b", True)] * 2
+    assert router_engine.statuses() == {"tiny-a": "loaded", "tiny-b": "unloaded"}
